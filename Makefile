@@ -1,0 +1,39 @@
+# The README's quick start: `make run` and `make test`. Each sets up .venv on a fresh machine.
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+.PHONY: install run test lint typecheck pytest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Set up, migrate a SQLite database under var/, seed the demo if empty, check everything.
+run: install
+	$(BIN)/referral db upgrade
+	$(BIN)/referral demo --if-empty
+	$(BIN)/referral workflows check
+	$(BIN)/referral policy test
+	$(BIN)/referral audit verify
+
+## Set up, lint, type-check and run the test suite (SQLite unless REFERRAL_TEST_DATABASE_URL is set).
+test: install lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3*

@@ -1,0 +1,290 @@
+"""Named policy conditions, each defined once with two faces that must agree.
+
+`holds` answers one question in Python (single decisions, through Casbin);
+`sql` selects the same cases as a WHERE clause over `cases` (lists). Conditions
+read only `CaseFacts`, so the facts loader must fill them with the same meaning
+the SQL face uses:
+
+- `meetings`: every meeting the case is on the agenda of, except those in
+  `INACTIVE_MEETING_STATES`; `actor_invited` is true when `meeting_attendees`
+  holds a row for the actor (a chair is invited like anyone else);
+- `provider_org_ids`: the provider organisations of the case's interventions
+  whose state is not in `INACTIVE_INTERVENTION_STATES`;
+- `consent_state`: the state of the case's current consent, the one with the
+  highest id ("not_sought" if none); `consent_scope`: its scopes if it is given,
+  else empty.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import ClassVar, TypeVar
+
+from sqlalchemy import ColumnElement, and_, exists, false, select, true
+from sqlalchemy.orm import aliased
+
+from referral.db.tables import (
+    AgendaItem,
+    Case,
+    Consent,
+    ConsentScopeRow,
+    Intervention,
+    MeetingAttendee,
+    PanelMeeting,
+)
+from referral.domain.actors import Actor
+from referral.domain.facts import INACTIVE_MEETING_STATES, CaseFacts
+from referral.domain.vocabulary import OrgKind
+
+# A panel member sees an agenda's cases from a week before the meeting (to prepare)
+# until a week after it (to check the minutes); outside that, nothing.
+MEETING_WINDOW = timedelta(days=7)
+
+INACTIVE_INTERVENTION_STATES = ("withdrawn",)
+GIVEN = "given"
+_ORG_KINDS = frozenset(OrgKind)
+
+
+class ConditionArgumentError(ValueError):
+    """A condition was named with the wrong number or kind of arguments."""
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One authorization question: may `actor` `act` on `obj` of this case, now?
+
+    `facts` is None for a question about no case (a meeting, the audit log);
+    then only conditions that do not need a case can hold.
+    """
+
+    actor: Actor
+    facts: CaseFacts | None
+    obj: str
+    act: str
+    now: datetime
+
+
+class Condition(ABC):
+    """A named condition. Subclasses set `name` and the accepted argument count."""
+
+    name: ClassVar[str]
+    min_args: ClassVar[int] = 0
+    max_args: ClassVar[int | None] = 0
+
+    def check_args(self, args: tuple[str, ...]) -> None:
+        """Refuse a policy line that names this condition with unusable arguments."""
+        if len(args) < self.min_args or (self.max_args is not None and len(args) > self.max_args):
+            if self.max_args == 0:
+                wanted = "no arguments"
+            elif self.max_args is None:
+                wanted = f"at least {self.min_args} argument(s)"
+            else:
+                wanted = f"{self.min_args} to {self.max_args} argument(s)"
+            raise ConditionArgumentError(f"{self.name} takes {wanted}, got {len(args)}")
+
+    @abstractmethod
+    def holds(self, q: Question, *args: str) -> bool: ...
+
+    @abstractmethod
+    def sql(
+        self, actor: Actor, category: str, now: datetime, *args: str
+    ) -> ColumnElement[bool]: ...
+
+
+class CaseCondition(Condition):
+    """A condition about a case: it never holds for a question about no case."""
+
+    def holds(self, q: Question, *args: str) -> bool:
+        return q.facts is not None and self.holds_for(q, q.facts, *args)
+
+    @abstractmethod
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool: ...
+
+
+CONDITIONS: dict[str, Condition] = {}
+
+_C = TypeVar("_C", bound=type[Condition])
+
+
+def register(cls: _C) -> _C:
+    """Class decorator: make the condition available to policy lines by its name."""
+    if cls.name in CONDITIONS:
+        raise ValueError(f"condition {cls.name!r} registered twice")
+    CONDITIONS[cls.name] = cls()
+    return cls
+
+
+@register
+class Always(Condition):
+    name = "true"
+
+    def holds(self, q: Question, *args: str) -> bool:
+        return True
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        return true()
+
+
+@register
+class OwnReferral(CaseCondition):
+    """The actor made the referral."""
+
+    name = "own_referral"
+
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return case.referrer_user_id == q.actor.user_id
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        return Case.referrer_user_id == actor.user_id
+
+
+@register
+class Coordinates(CaseCondition):
+    """The actor is the case's assigned coordinator."""
+
+    name = "coordinates"
+
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return case.coordinator_user_id == q.actor.user_id
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        # Null-safe: under `!coordinates` a plain `=` on a NULL column would drop the row
+        # where Python says True.
+        return Case.coordinator_user_id.is_not_distinct_from(actor.user_id)
+
+
+@register
+class OnAgenda(CaseCondition):
+    """The case is on the agenda of a meeting the actor is invited to, within the window."""
+
+    name = "on_agenda"
+
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return any(
+            m.actor_invited and abs(q.now - m.scheduled_for) <= MEETING_WINDOW
+            for m in case.meetings
+        )
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        return exists(
+            select(AgendaItem.id)
+            .join(PanelMeeting, PanelMeeting.id == AgendaItem.meeting_id)
+            .join(MeetingAttendee, MeetingAttendee.meeting_id == AgendaItem.meeting_id)
+            .where(
+                AgendaItem.case_id == Case.id,
+                MeetingAttendee.user_id == actor.user_id,
+                PanelMeeting.state.not_in(INACTIVE_MEETING_STATES),
+                PanelMeeting.scheduled_for >= now - MEETING_WINDOW,
+                PanelMeeting.scheduled_for <= now + MEETING_WINDOW,
+            )
+        )
+
+
+@register
+class Assigned(CaseCondition):
+    """A live intervention on the case is assigned to the actor's organisation."""
+
+    name = "assigned"
+
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return q.actor.organisation_id in case.provider_org_ids
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        return exists(
+            select(Intervention.id).where(
+                Intervention.case_id == Case.id,
+                Intervention.provider_org_id == actor.organisation_id,
+                Intervention.state.not_in(INACTIVE_INTERVENTION_STATES),
+            )
+        )
+
+
+def _is_current_consent() -> ColumnElement[bool]:
+    """The `consents` row at hand is the case's latest: earlier consents were superseded
+    (refused, withdrawn or expired, then asked again); only the latest speaks for the subject."""
+    later = aliased(Consent)
+    return and_(
+        Consent.case_id == Case.id,
+        # Compared with consents.case_id, not cases.id: two levels down, SQLAlchemy would
+        # not correlate `cases` and would read every case instead.
+        ~exists(select(later.id).where(later.case_id == Consent.case_id, later.id > Consent.id)),
+    )
+
+
+@register
+class ConsentGiven(CaseCondition):
+    """The case's current consent is given (not requested, refused, withdrawn or expired)."""
+
+    name = "consent_given"
+
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return case.consent_state == GIVEN
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        return exists(select(Consent.id).where(_is_current_consent(), Consent.state == GIVEN))
+
+
+@register
+class ConsentCovers(CaseCondition):
+    """A given consent lets the category asked go to the actor's kind of organisation.
+
+    Any purpose in the scope will do: the rule that uses this condition names its own.
+    """
+
+    name = "consent_covers"
+
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return case.consent_state == GIVEN and any(
+            s.category == q.obj and s.org_kind == q.actor.org_kind for s in case.consent_scope
+        )
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        return exists(
+            select(ConsentScopeRow.id)
+            .join(Consent, Consent.id == ConsentScopeRow.consent_id)
+            .where(
+                _is_current_consent(),
+                Consent.state == GIVEN,
+                ConsentScopeRow.category == str(category),
+                ConsentScopeRow.org_kind == actor.org_kind.value,
+            )
+        )
+
+
+@register
+class OrgKindIn(Condition):
+    """The actor's organisation is of one of the kinds named: `org_kind_in(health, police)`."""
+
+    name = "org_kind_in"
+    min_args = 1
+    max_args = None
+
+    def check_args(self, args: tuple[str, ...]) -> None:
+        super().check_args(args)
+        for arg in args:
+            if arg not in _ORG_KINDS:
+                raise ConditionArgumentError(f"unknown organisation kind {arg!r} in {self.name}")
+
+    def holds(self, q: Question, *args: str) -> bool:
+        return q.actor.org_kind in args
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        # A fact about the actor, not the case: the same for every row.
+        return true() if actor.org_kind in args else false()
+
+
+@register
+class InState(CaseCondition):
+    """The case is in one of the workflow states named: `in_state(support, review)`."""
+
+    name = "in_state"
+    min_args = 1
+    max_args = None
+
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return case.state in args
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        return Case.state.in_(args)

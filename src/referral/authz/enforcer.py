@@ -1,0 +1,453 @@
+"""The Authorizer: the sharing agreement in `policies/`, loaded once, asked many times.
+
+A policy directory holds `model.conf` (the Casbin model) and any number of
+`*.csv` files of `p` lines:
+
+    p, role, network, object, action, condition, purpose, legal basis, allow|deny
+
+The object is a data category (action `read` or `write`) or the resource of a
+workflow permission (`case:screen` is object `case`, action `screen`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import casbin
+
+from referral.authz.conditions import Question
+from referral.authz.expressions import Expr, parse
+from referral.domain.actors import Actor
+from referral.domain.errors import ConfigurationError
+from referral.domain.facts import CaseFacts
+from referral.domain.vocabulary import Category, LegalBasis, OrgKind, Purpose, Role
+
+
+class Permission(StrEnum):
+    """Every workflow permission the code asks about, as `resource:action`."""
+
+    CASE_SUBMIT = "case:submit"
+    CASE_SCREEN = "case:screen"
+    CASE_DECONFLICT = "case:deconflict"
+    CASE_MANAGE = "case:manage"
+    CASE_DECIDE = "case:decide"
+    CASE_CONSENT = "case:consent"
+    CASE_ERASE = "case:erase"
+    INFORMATION_REQUEST_SEND = "information_request:send"
+    INFORMATION_REQUEST_ANSWER = "information_request:answer"
+    CONSENT_REQUEST = "consent:request"
+    CONSENT_RECORD = "consent:record"
+    CONSENT_WITHDRAW = "consent:withdraw"
+    MEETING_SCHEDULE = "meeting:schedule"
+    MEETING_SET_AGENDA = "meeting:set_agenda"
+    MEETING_CANCEL = "meeting:cancel"
+    MEETING_HOLD = "meeting:hold"
+    MEETING_APPROVE_MINUTES = "meeting:approve_minutes"
+    INTERVENTION_ASSIGN = "intervention:assign"
+    INTERVENTION_WITHDRAW = "intervention:withdraw"
+    INTERVENTION_ACCEPT = "intervention:accept"
+    INTERVENTION_START = "intervention:start"
+    INTERVENTION_RECORD = "intervention:record"
+    INTERVENTION_COMPLETE = "intervention:complete"
+    AUDIT_READ = "audit:read"
+    AUDIT_VERIFY = "audit:verify"
+    ADMIN_MANAGE = "admin:manage"
+    STATISTICS_READ = "statistics:read"
+
+
+CATEGORY_ACTIONS = ("read", "write")
+ALLOW, DENY = "allow", "deny"
+NONE = "-"  # purpose and legal basis of a deny rule: it grants nothing, so needs neither
+
+REQUEST_TOKENS = ["r_sub", "r_dom", "r_obj", "r_act", "r_ctx"]
+POLICY_TOKENS = ["p_sub", "p_dom", "p_obj", "p_act", "p_cond", "p_purpose", "p_basis", "p_eft"]
+
+_NETWORK = re.compile(r"\*|[a-z0-9][a-z0-9_-]*")
+_ROLES = frozenset(Role)
+_CATEGORIES = frozenset(Category)
+_PERMISSIONS = frozenset(Permission)
+_E = TypeVar("_E", bound=StrEnum)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One policy line, validated, with its condition compiled."""
+
+    role: Role
+    network: str
+    obj: str
+    act: str
+    condition: str
+    purpose: Purpose | None
+    legal_basis: LegalBasis | None
+    effect: str
+    where: str  # "policies/default.csv: line 12", for messages
+    expr: Expr = field(compare=False, repr=False)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The eight fields as Casbin holds them (and returns them from `enforce_ex`)."""
+        return (
+            str(self.role),
+            self.network,
+            self.obj,
+            self.act,
+            self.condition,
+            str(self.purpose or NONE),
+            str(self.legal_basis or NONE),
+            self.effect,
+        )
+
+    @property
+    def allows(self) -> bool:
+        return self.effect == ALLOW
+
+    @property
+    def is_permission(self) -> bool:
+        """A workflow permission (`consent:record`) rather than a category (`consent` read)."""
+        return _is_permission(self.obj, self.act)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to one question, with enough to say why."""
+
+    allowed: bool
+    rule: tuple[str, ...]
+    purpose: Purpose | None
+    legal_basis: LegalBasis | None
+    reason: str
+
+    @property
+    def rule_text(self) -> str:
+        """The matching policy line as written in the csv, or "" if none matched."""
+        return ", ".join(("p", *self.rule)) if self.rule else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    """One loaded version of the policy directory; `reload` swaps it whole."""
+
+    hash: str
+    rules: tuple[Rule, ...]
+    by_fields: dict[tuple[str, ...], Rule]
+    by_pair: dict[tuple[str, str], tuple[Rule, ...]]
+    # The matcher only ever matches rules of the asked (obj, act), so each pair gets
+    # its own Casbin enforcer: a decision walks a handful of rules, not the whole file.
+    shards: dict[tuple[str, str], Any]
+
+
+class Authorizer:
+    """Decisions over one policy directory (`model.conf` + every `*.csv`)."""
+
+    def __init__(self, policy_dir: Path | str) -> None:
+        self.policy_dir = Path(policy_dir)
+        self._policy = _load(self.policy_dir)
+
+    @property
+    def policy_hash(self) -> str:
+        """sha256 over the model and csv files (name and content, by file name)."""
+        return self._policy.hash
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return self._policy.rules
+
+    def reload(self) -> None:
+        """Read the directory again; a broken file raises and leaves the old policy in place."""
+        self._policy = _load(self.policy_dir)
+
+    def decide(
+        self, actor: Actor, obj: str, act: str, facts: CaseFacts | None, now: datetime
+    ) -> Decision:
+        """May `actor` `act` on `obj` (a category, or a permission's resource) of this case?"""
+        if now.tzinfo is None:
+            raise ValueError("decide() needs an aware datetime for now")
+        policy = self._policy  # one snapshot, even if reload() runs meanwhile
+        q = Question(actor, facts, str(obj), str(act), now)
+        if not _candidates(policy, actor, q.obj, q.act):
+            # No rule names one of the actor's roles here: Casbin would walk the shard
+            # and match nothing. Most questions in a table of cells are like this one.
+            return _explain(policy, q, False, None)
+        shard = policy.shards[q.obj, q.act]
+        allowed, fields = shard.enforce_ex(actor, actor.network, q.obj, q.act, q)
+        return _explain(policy, q, bool(allowed), policy.by_fields.get(tuple(fields)))
+
+    def permission(
+        self, actor: Actor, permission: str, facts: CaseFacts | None, now: datetime
+    ) -> Decision:
+        """Decide a workflow permission given as `resource:action`, e.g. `case:screen`."""
+        obj, sep, act = permission.partition(":")
+        if not sep:
+            raise ValueError(f"a permission reads resource:action, got {permission!r}")
+        return self.decide(actor, obj, act, facts, now)
+
+    def category_decisions(
+        self, actor: Actor, facts: CaseFacts | None, now: datetime, act: str = "read"
+    ) -> dict[Category, Decision]:
+        """The decision for every category: what to show, and why the rest is hidden."""
+        return {c: self.decide(actor, c, act, facts, now) for c in Category}
+
+    def readable_categories(
+        self, actor: Actor, facts: CaseFacts | None, now: datetime
+    ) -> dict[Category, Decision]:
+        """Only the categories the actor may read here, each with the decision allowing it."""
+        decisions = self.category_decisions(actor, facts, now)
+        return {c: d for c, d in decisions.items() if d.allowed}
+
+    def permission_holders(self) -> dict[str, set[str]]:
+        """Permission (`resource:action`) -> roles holding an allow rule for it."""
+        holders: dict[str, set[str]] = defaultdict(set)
+        for rule in self._policy.rules:
+            if rule.allows and rule.is_permission:
+                holders[f"{rule.obj}:{rule.act}"].add(str(rule.role))
+        return dict(holders)
+
+    def rules_for(self, actor: Actor, obj: str, act: str) -> tuple[Rule, ...]:
+        """The rules that can match this actor's questions about (obj, act), in file order."""
+        return _candidates(self._policy, actor, str(obj), str(act))
+
+
+# -- the functions the matcher calls ----------------------------------------------
+
+
+def _has_role(actor: Actor, role: str) -> bool:
+    return role in actor.roles
+
+
+def _holds(condition: str, q: Question) -> bool:
+    # A case of another network is outside every rule, allow or deny alike;
+    # the SQL filter mirrors this with `cases.network_id = :actor_network`.
+    if q.facts is not None and q.facts.network_id != q.actor.network_id:
+        return False
+    return parse(condition).holds(q)
+
+
+# -- reasons ----------------------------------------------------------------------
+
+
+def _explain(policy: _Policy, q: Question, allowed: bool, rule: Rule | None) -> Decision:
+    if allowed and rule is not None:
+        return Decision(
+            True,
+            rule.fields,
+            rule.purpose,
+            rule.legal_basis,
+            f"{rule.role} may {_doing(q.obj, q.act)}{_when(rule)}, for {rule.purpose},"
+            f" on the legal basis of {rule.legal_basis}",
+        )
+    if rule is not None:
+        reason = f"a deny rule says {rule.role} may not {_doing(q.obj, q.act)}{_when(rule)}"
+        return Decision(False, rule.fields, None, None, reason)
+    roles = " or ".join(sorted(q.actor.roles)) or "someone without a role"
+    reason = f"no rule lets {roles} {_doing(q.obj, q.act)} {_here(q)}"
+    conditions = [r.condition for r in _candidates(policy, q.actor, q.obj, q.act) if r.allows]
+    if conditions and _same_network(q):
+        reason += f" (allowed only when {', or when '.join(dict.fromkeys(conditions))})"
+    return Decision(False, (), None, None, reason)
+
+
+def _is_permission(obj: str, act: str) -> bool:
+    # `consent` is a category and a resource: consent:record is a permission, read is not.
+    return f"{obj}:{act}" in _PERMISSIONS
+
+
+def _candidates(policy: _Policy, actor: Actor, obj: str, act: str) -> tuple[Rule, ...]:
+    return tuple(
+        r
+        for r in policy.by_pair.get((obj, act), ())
+        if r.role in actor.roles and r.network in ("*", actor.network)
+    )
+
+
+def _doing(obj: str, act: str) -> str:
+    return f"use {obj}:{act}" if _is_permission(obj, act) else f"{act} {obj}"
+
+
+def _when(rule: Rule) -> str:
+    return "" if rule.condition == "true" else f" when {rule.condition}"
+
+
+def _here(q: Question) -> str:
+    if q.facts is None:
+        return f"in network {q.actor.network}"
+    if not _same_network(q):
+        return f"on case {q.facts.case_id}, which belongs to another network"
+    return f"on case {q.facts.case_id}"
+
+
+def _same_network(q: Question) -> bool:
+    return q.facts is None or q.facts.network_id == q.actor.network_id
+
+
+# -- loading ----------------------------------------------------------------------
+
+
+def _load(policy_dir: Path) -> _Policy:
+    model_path = policy_dir / "model.conf"
+    csv_paths = sorted(policy_dir.glob("*.csv"))
+    if not model_path.is_file():
+        raise ConfigurationError(f"{_label(model_path)}: missing")
+    if not csv_paths:
+        raise ConfigurationError(f"{_label(policy_dir)}: no *.csv policy files")
+    contents = {path: path.read_bytes() for path in [model_path, *csv_paths]}
+    model_text = _decode(model_path, contents[model_path])
+    _check_model(model_path, model_text)
+
+    rules: list[Rule] = []
+    by_fields: dict[tuple[str, ...], Rule] = {}
+    for path in csv_paths:
+        for rule in _read_rules(path, _decode(path, contents[path])):
+            if rule.fields in by_fields:
+                raise ConfigurationError(
+                    f"{rule.where}: the same rule as {by_fields[rule.fields].where}"
+                )
+            by_fields[rule.fields] = rule
+            rules.append(rule)
+
+    by_pair: dict[tuple[str, str], list[Rule]] = defaultdict(list)
+    for rule in rules:
+        by_pair[rule.obj, rule.act].append(rule)
+    shards = {pair: _shard(model_text, group) for pair, group in by_pair.items()}
+    _smoke_test(model_path, shards)
+    return _Policy(
+        hash=_hash(contents),
+        rules=tuple(rules),
+        by_fields=by_fields,
+        by_pair={pair: tuple(group) for pair, group in by_pair.items()},
+        shards=shards,
+    )
+
+
+def _label(path: Path) -> str:
+    """How messages name a file: `policies/default.csv`."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{_label(path)}: not UTF-8 ({exc.reason})") from None
+
+
+def _hash(contents: dict[Path, bytes]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(contents, key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0" + contents[path] + b"\0")
+    return digest.hexdigest()
+
+
+def _check_model(path: Path, text: str) -> None:
+    try:
+        model = casbin.Enforcer.new_model(text=text)
+        casbin.Enforcer(model)  # builds the effector: an unsupported effect fails here
+        request, policy = model["r"]["r"].tokens, model["p"]["p"].tokens
+    except Exception as exc:  # Casbin raises bare RuntimeError/KeyError for bad models
+        raise ConfigurationError(f"{_label(path)}: {exc!r}") from None
+    if request != REQUEST_TOKENS or policy != POLICY_TOKENS:
+        raise ConfigurationError(
+            f"{_label(path)}: expected r = sub, dom, obj, act, ctx and"
+            " p = sub, dom, obj, act, cond, purpose, basis, eft"
+        )
+
+
+def _shard(model_text: str, rules: list[Rule]) -> Any:
+    enforcer = casbin.Enforcer(casbin.Enforcer.new_model(text=model_text))
+    enforcer.add_function("has_role", _has_role)
+    enforcer.add_function("holds", _holds)
+    enforcer.add_named_policies("p", [list(rule.fields) for rule in rules])
+    return enforcer
+
+
+def _smoke_test(model_path: Path, shards: dict[tuple[str, str], Any]) -> None:
+    """Evaluate the matcher once, so a broken matcher fails at load, not on a request."""
+    (obj, act), shard = next(iter(shards.items()))
+    anyone = Actor(0, 0, OrgKind.POLICE, 0, "-", frozenset(Role))
+    q = Question(anyone, None, obj, act, datetime.now(UTC))
+    try:
+        shard.enforce_ex(anyone, anyone.network, obj, act, q)
+    except Exception as exc:  # simpleeval raises many kinds for a bad matcher
+        raise ConfigurationError(f"{_label(model_path)}: the matcher fails: {exc!r}") from None
+
+
+def _read_rules(path: Path, text: str) -> list[Rule]:
+    rules = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            where = f"{_label(path)}: line {number}"
+            try:
+                rules.append(_parse_rule(line, where))
+            except ValueError as exc:  # ExpressionError included
+                raise ConfigurationError(f"{where}: {exc}") from None
+    return rules
+
+
+def _split(line: str) -> list[str]:
+    """Split at top-level commas, as Casbin does: `in_state(a, b)` stays one field."""
+    fields, depth, start = [], 0, 0
+    for i, char in enumerate(line):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError("unbalanced parentheses")
+        elif char == "," and depth == 0:
+            fields.append(line[start:i].strip())
+            start = i + 1
+    if depth:
+        raise ValueError("unbalanced parentheses")
+    fields.append(line[start:].strip())
+    return fields
+
+
+def _parse_rule(line: str, where: str) -> Rule:
+    kind, *fields = _split(line)
+    if kind != "p":
+        raise ValueError(f"unknown line type {kind!r} (only p lines)")
+    if len(fields) != len(POLICY_TOKENS):
+        raise ValueError(f"expected {len(POLICY_TOKENS)} fields after 'p', got {len(fields)}")
+    role, network, obj, act, condition, purpose, basis, effect = fields
+    if role not in _ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    if not _NETWORK.fullmatch(network):
+        raise ValueError(f"invalid network {network!r} (a network slug or *)")
+    if not _is_permission(obj, act):
+        if obj not in _CATEGORIES:
+            raise ValueError(f"unknown category or permission {obj!r} / {act!r}")
+        if act not in CATEGORY_ACTIONS:
+            raise ValueError(f"a category takes read or write, not {act!r}")
+    if effect not in (ALLOW, DENY):
+        raise ValueError(f"unknown effect {effect!r} (allow or deny)")
+    return Rule(
+        role=Role(role),
+        network=network,
+        obj=obj,
+        act=act,
+        condition=condition,
+        purpose=_vocabulary(Purpose, "purpose", purpose, effect),
+        legal_basis=_vocabulary(LegalBasis, "legal basis", basis, effect),
+        effect=effect,
+        where=where,
+        expr=parse(condition),
+    )
+
+
+def _vocabulary(enum: type[_E], what: str, value: str, effect: str) -> _E | None:
+    if value == NONE and effect == DENY:
+        return None
+    if value == NONE:
+        raise ValueError(f"an allow rule must name its {what}")
+    try:
+        return enum(value)
+    except ValueError:
+        raise ValueError(f"unknown {what} {value!r}") from None

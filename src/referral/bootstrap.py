@@ -1,0 +1,24 @@
+"""Assemble the runtime from settings: database, policies, workflows."""
+
+from referral.authz.enforcer import Authorizer
+from referral.config import Settings
+from referral.db.engine import make_engine, make_session_factory
+from referral.db.uow import Runtime
+from referral.workflow.loader import load_workflows
+from referral.workflow.machine import WorkflowEngine
+
+
+def build_runtime(
+    settings: Settings, *, database_url: str | None = None, schema: str | None = None
+) -> Runtime:
+    engine = make_engine(
+        database_url or settings.database_url,
+        schema=schema,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+    )
+    return Runtime(
+        session_factory=make_session_factory(engine),
+        authz=Authorizer(settings.policies_dir),
+        workflows=load_workflows(settings.workflows_dir),
+        engine=WorkflowEngine(),
+    )

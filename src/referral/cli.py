@@ -1,0 +1,160 @@
+"""The `referral` command: database, demo data, workflow and policy checks, audit."""
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from referral.config import Settings, get_settings
+from referral.domain.errors import ConfigurationError, ReferralError
+from referral.logging import configure_logging
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging(settings)
+    return settings
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the project's own errors into one readable line and exit status 1."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ReferralError as exc:
+            _fail(exc.message)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """referral: multi-agency prevention referrals under sharing policies."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@reports_errors
+def db_upgrade() -> None:
+    """Apply every migration to the configured database."""
+    from referral.db.engine import make_engine
+    from referral.db.migrate import upgrade
+
+    settings = _settings()
+    _ensure_sqlite_directory(settings.database_url)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    click.echo("database is at the latest migration")
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+
+
+@main.command()
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+@reports_errors
+def demo(if_empty: bool) -> None:
+    """Seed a synthetic demo network (demo only: every password is 'demo-password')."""
+    from referral.bootstrap import build_runtime
+    from referral.demo import seed_demo
+
+    runtime = build_runtime(_settings())
+    summary = seed_demo(runtime, skip_if_populated=if_empty)
+    click.echo(summary)
+
+
+@main.group()
+def workflows() -> None:
+    """Workflow definitions in workflows/."""
+
+
+@workflows.command("check")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+def workflows_check(files: tuple[Path, ...]) -> None:
+    """Validate and verify workflow files (default: every file in workflows/)."""
+    from referral.authz.enforcer import Authorizer
+    from referral.workflow.loader import load_workflow
+    from referral.workflow.verify import verify_workflow
+
+    settings = _settings()
+    paths = list(files) or sorted(settings.workflows_dir.glob("*.yaml"))
+    problems: list[str] = []
+    try:
+        holders = Authorizer(settings.policies_dir).permission_holders()
+    except ConfigurationError as exc:
+        _fail(exc.message)
+    for path in paths:
+        try:
+            workflow = load_workflow(path)
+        except ConfigurationError as exc:
+            problems.append(exc.message)
+            continue
+        problems.extend(verify_workflow(workflow, holders))
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"{len(paths)} workflow file(s) valid and verified")
+
+
+@main.group()
+def policy() -> None:
+    """Sharing policies in policies/."""
+
+
+@policy.command("test")
+def policy_test() -> None:
+    """Run the expected-decision tables in policies/tests/ against the policies."""
+    from referral.authz.policy_tests import run_policy_tests
+
+    settings = _settings()
+    try:
+        mismatches = run_policy_tests(settings.policies_dir)
+    except ConfigurationError as exc:
+        _fail(exc.message)
+    for mismatch in mismatches:
+        click.echo(mismatch, err=True)
+    if mismatches:
+        click.echo(f"{len(mismatches)} mismatch(es)", err=True)
+        sys.exit(1)
+    click.echo("every policy table matches")
+
+
+@main.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+@reports_errors
+def audit_verify() -> None:
+    """Recompute the hash chain; name the first bad entry."""
+    from referral.audit.chain import verify
+    from referral.db.engine import make_engine, make_session_factory
+
+    settings = _settings()
+    factory = make_session_factory(make_engine(settings.database_url))
+    with factory() as session:
+        result = verify(session)
+    if not result.ok:
+        _fail(f"audit chain broken at entry {result.first_bad_seq}: {result.problem}")
+    click.echo(f"audit chain verified: {result.entries} entries")

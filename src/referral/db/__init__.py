@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables, the unit of work and repositories."""

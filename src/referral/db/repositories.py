@@ -1,0 +1,207 @@
+"""Repositories: the queries services need, in one place. No policy logic here."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.orm import Session
+
+from referral.db.tables import (
+    AgendaItem,
+    Case,
+    Consent,
+    InformationRequest,
+    Intervention,
+    MeetingAttendee,
+    Network,
+    Organisation,
+    PanelMeeting,
+    RoleAssignment,
+    User,
+)
+from referral.domain.actors import Actor
+from referral.domain.facts import (
+    INACTIVE_MEETING_STATES,
+    CaseFacts,
+    ConsentScope,
+    GuardFacts,
+    MeetingSlot,
+)
+from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
+
+# Meetings whose agenda can still take a case to panel.
+OPEN_MEETING_STATES = ("scheduled", "agenda_set", "held")
+SETTLED_REQUEST_STATES = ("answered", "declined", "overdue")
+
+
+class Repositories:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- people -------------------------------------------------------------------------
+
+    def user_by_username(self, username: str) -> User | None:
+        return self.session.scalars(select(User).where(User.username == username)).first()
+
+    def network_by_slug(self, slug: str) -> Network | None:
+        return self.session.scalars(select(Network).where(Network.slug == slug)).first()
+
+    def actor_for(self, user: User, network: Network) -> Actor:
+        roles = self.session.scalars(
+            select(RoleAssignment.role).where(
+                RoleAssignment.user_id == user.id, RoleAssignment.network_id == network.id
+            )
+        ).all()
+        return Actor(
+            user_id=user.id,
+            organisation_id=user.organisation_id,
+            org_kind=OrgKind(user.organisation.kind),
+            network_id=network.id,
+            network=network.slug,
+            roles=frozenset(Role(role) for role in roles),
+        )
+
+    def networks_of(self, user: User) -> Sequence[Network]:
+        return self.session.scalars(
+            select(Network)
+            .join(RoleAssignment, RoleAssignment.network_id == Network.id)
+            .where(RoleAssignment.user_id == user.id)
+            .distinct()
+            .order_by(Network.id)
+        ).all()
+
+    def organisation(self, organisation_id: int) -> Organisation | None:
+        return self.session.get(Organisation, organisation_id)
+
+    # -- cases --------------------------------------------------------------------------
+
+    def case(self, case_id: int) -> Case | None:
+        return self.session.get(Case, case_id)
+
+    def cases(
+        self, where: ColumnElement[bool], *, limit: int = 100, offset: int = 0
+    ) -> Sequence[Case]:
+        """Cases matching a policy-derived filter, most urgent deadline first."""
+        return self.session.scalars(
+            select(Case)
+            .where(where)
+            .order_by(Case.due_at.is_(None), Case.due_at, Case.id)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+
+    def count_cases(self, where: ColumnElement[bool]) -> int:
+        return self.session.scalar(select(func.count()).select_from(Case).where(where)) or 0
+
+    def case_facts(self, case: Case, actor: Actor) -> CaseFacts:
+        """The facts named policy conditions read, for this case as seen by this actor."""
+        invited = exists().where(
+            MeetingAttendee.meeting_id == PanelMeeting.id, MeetingAttendee.user_id == actor.user_id
+        )
+        meetings = self.session.execute(
+            select(PanelMeeting.id, PanelMeeting.scheduled_for, invited)
+            .join(AgendaItem, AgendaItem.meeting_id == PanelMeeting.id)
+            .where(
+                AgendaItem.case_id == case.id,
+                PanelMeeting.state.not_in(INACTIVE_MEETING_STATES),
+            )
+        ).all()
+        provider_orgs = self.session.scalars(
+            select(Intervention.provider_org_id).where(
+                Intervention.case_id == case.id, Intervention.state != "withdrawn"
+            )
+        ).all()
+        consent = self.current_consent(case.id)
+        scope: frozenset[ConsentScope] = frozenset()
+        if consent is not None and consent.state == "given":
+            scope = frozenset(
+                ConsentScope(Category(s.category), OrgKind(s.org_kind), Purpose(s.purpose))
+                for s in consent.scopes
+            )
+        return CaseFacts(
+            case_id=case.id,
+            network_id=case.network_id,
+            state=case.state,
+            referrer_user_id=case.referrer_user_id,
+            coordinator_user_id=case.coordinator_user_id,
+            meetings=tuple(MeetingSlot(m[0], m[1], bool(m[2])) for m in meetings),
+            provider_org_ids=frozenset(provider_orgs),
+            consent_state=consent.state if consent else "not_sought",
+            consent_scope=scope,
+        )
+
+    def case_guard_facts(self, case: Case, now: datetime) -> GuardFacts:
+        requests = self.information_requests(case.id)
+        consent = self.current_consent(case.id)
+        on_open_agenda = self.session.scalar(
+            select(
+                exists().where(
+                    AgendaItem.case_id == case.id,
+                    AgendaItem.meeting_id == PanelMeeting.id,
+                    PanelMeeting.state.in_(OPEN_MEETING_STATES),
+                )
+            )
+        )
+        return GuardFacts(
+            consent_state=consent.state if consent else "not_sought",
+            information_request_states=tuple(r.state for r in requests),
+            information_deadline_passed=bool(requests) and max(r.due_at for r in requests) <= now,
+            on_open_agenda=bool(on_open_agenda),
+        )
+
+    # -- linked objects -----------------------------------------------------------------
+
+    def current_consent(self, case_id: int) -> Consent | None:
+        return self.session.scalars(
+            select(Consent).where(Consent.case_id == case_id).order_by(Consent.id.desc()).limit(1)
+        ).first()
+
+    def information_requests(self, case_id: int) -> Sequence[InformationRequest]:
+        return self.session.scalars(
+            select(InformationRequest)
+            .where(InformationRequest.case_id == case_id)
+            .order_by(InformationRequest.id)
+        ).all()
+
+    def meeting(self, meeting_id: int) -> PanelMeeting | None:
+        return self.session.get(PanelMeeting, meeting_id)
+
+    def meeting_guard_facts(self, meeting: PanelMeeting) -> GuardFacts:
+        size = self.session.scalar(
+            select(func.count()).select_from(AgendaItem).where(AgendaItem.meeting_id == meeting.id)
+        )
+        return GuardFacts(agenda_size=size or 0, minutes_recorded=bool(meeting.minutes.strip()))
+
+    def agenda_has(self, meeting_id: int, case_id: int) -> bool:
+        return bool(
+            self.session.scalar(
+                select(
+                    exists().where(
+                        and_(AgendaItem.meeting_id == meeting_id, AgendaItem.case_id == case_id)
+                    )
+                )
+            )
+        )
+
+    def next_agenda_position(self, meeting_id: int) -> int:
+        current = self.session.scalar(
+            select(func.max(AgendaItem.position)).where(AgendaItem.meeting_id == meeting_id)
+        )
+        return (current or 0) + 1
+
+    def attendee_ids(self, meeting_id: int) -> list[int]:
+        return list(
+            self.session.scalars(
+                select(MeetingAttendee.user_id)
+                .where(MeetingAttendee.meeting_id == meeting_id)
+                .order_by(MeetingAttendee.user_id)
+            )
+        )
+
+    def intervention(self, intervention_id: int) -> Intervention | None:
+        return self.session.get(Intervention, intervention_id)
+
+    def interventions(self, case_id: int) -> Sequence[Intervention]:
+        return self.session.scalars(
+            select(Intervention).where(Intervention.case_id == case_id).order_by(Intervention.id)
+        ).all()

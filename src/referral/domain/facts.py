@@ -1,0 +1,62 @@
+"""The facts about a case that named policy conditions read.
+
+A repository loads them for one (actor, case) pair; conditions are pure functions
+of these facts, so a decision is a pure function of its question.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from referral.domain.vocabulary import Category, OrgKind, Purpose
+
+# A cancelled meeting opens nothing: its agenda no longer shows a case to anyone.
+INACTIVE_MEETING_STATES = ("cancelled",)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentScope:
+    """One grant inside a consent: this category may go to this kind of org, for this purpose."""
+
+    category: Category
+    org_kind: OrgKind
+    purpose: Purpose
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingSlot:
+    """A panel meeting the case is on the agenda of, and whether the actor is invited."""
+
+    meeting_id: int
+    scheduled_for: datetime
+    actor_invited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    """What the conditions may ask about a case, as seen from one actor."""
+
+    case_id: int
+    network_id: int
+    state: str
+    referrer_user_id: int
+    coordinator_user_id: int | None = None
+    meetings: tuple[MeetingSlot, ...] = ()
+    provider_org_ids: frozenset[int] = field(default_factory=frozenset)
+    consent_state: str = "not_sought"
+    consent_scope: frozenset[ConsentScope] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardFacts:
+    """What the named workflow guards may ask when a transition is fired.
+
+    The service layer fills in the fields relevant to the object being moved;
+    the rest keep their defaults.
+    """
+
+    consent_state: str = "not_sought"
+    information_request_states: tuple[str, ...] = ()
+    information_deadline_passed: bool = False
+    on_open_agenda: bool = False
+    agenda_size: int = 0
+    minutes_recorded: bool = False

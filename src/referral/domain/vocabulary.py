@@ -1,0 +1,88 @@
+"""The fixed vocabularies of the domain: roles, organisation kinds, data categories."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    REFERRER = "referrer"
+    COORDINATOR = "coordinator"
+    SCREENER = "screener"
+    PANEL_MEMBER = "panel_member"
+    PANEL_CHAIR = "panel_chair"
+    PROVIDER = "provider"
+    DPO = "dpo"
+    ADMIN = "admin"
+    ANALYST = "analyst"
+    SYSTEM = "system"
+
+
+class OrgKind(StrEnum):
+    POLICE = "police"
+    HEALTH = "health"
+    EDUCATION = "education"
+    SOCIAL_CARE = "social_care"
+    YOUTH = "youth"
+    CIVIL_SOCIETY = "civil_society"
+    LOCAL_AUTHORITY = "local_authority"
+    PROBATION = "probation"
+    PRIVATE_SECTOR = "private_sector"
+    NATIONAL = "national"
+
+
+class Category(StrEnum):
+    """Every field of a case belongs to exactly one category (DESIGN.md §2)."""
+
+    STATUS = "status"
+    IDENTITY = "identity"
+    CONTACT = "contact"
+    CONCERN = "concern"
+    NARRATIVE = "narrative"
+    SPECIAL = "special"
+    CRIMINAL = "criminal"
+    ASSESSMENT = "assessment"
+    DELIBERATION = "deliberation"
+    SUPPORT = "support"
+    CONSENT = "consent"
+
+
+PERSONAL_CATEGORIES = frozenset(Category) - {Category.STATUS}
+
+
+class Purpose(StrEnum):
+    SCREENING = "screening"
+    PANEL = "panel"
+    SUPPORT = "support"
+    AUDIT = "audit"
+    STATISTICS = "statistics"
+
+
+class LegalBasis(StrEnum):
+    CONSENT = "consent"
+    PUBLIC_TASK = "public_task"
+    LEGAL_OBLIGATION = "legal_obligation"
+    VITAL_INTERESTS = "vital_interests"
+    CRIME_PREVENTION = "crime_prevention"
+
+
+class ConcernType(StrEnum):
+    """The fixed list a referrer chooses concern types from."""
+
+    EXTREME_RIGHT = "extreme_right_wing"
+    ISLAMIST = "islamist"
+    EXTREME_LEFT = "extreme_left_wing"
+    SINGLE_ISSUE = "single_issue"
+    MIXED_UNCLEAR = "mixed_unclear_unstable"
+    HATE = "hate_targeting_a_group"
+    CONSPIRACY = "conspiracy_driven"
+    SCHOOL_VIOLENCE = "school_massacre_fixation"
+    OTHER = "other"
+
+
+class InterventionKind(StrEnum):
+    MENTORING = "mentoring"
+    HEALTH = "health"
+    EDUCATION = "education"
+    EMPLOYMENT = "employment"
+    FAMILY = "family_support"
+    THEOLOGICAL = "theological_or_ideological"
+    DIVERSIONARY = "diversionary_activity"

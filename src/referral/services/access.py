@@ -1,0 +1,104 @@
+"""Policy checks every service shares: find a case the actor may see, authorise an
+action, write fields category by category. Each refusal is audited."""
+
+from typing import Any
+
+from referral.audit.chain import AuditRecord
+from referral.authz.enforcer import Decision
+from referral.db.base import Base
+from referral.db.fields import category_of
+from referral.db.tables import Case
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
+from referral.domain.facts import CaseFacts
+from referral.domain.vocabulary import Category
+
+
+def record(
+    actor: Actor,
+    action: str,
+    decision: Decision,
+    *,
+    case_id: int | None = None,
+    target: str = "",
+    categories: tuple[str, ...] = (),
+    change: dict[str, Any] | None = None,
+    workflow_hash: str = "",
+) -> AuditRecord:
+    """An audit record of a policy decision: who, what, which rule, purpose and basis."""
+    return AuditRecord(
+        action=action,
+        allowed=decision.allowed,
+        actor=actor,
+        case_id=case_id,
+        target=target,
+        categories=categories,
+        rule=decision.rule_text,
+        purpose=str(decision.purpose or ""),
+        legal_basis=str(decision.legal_basis or ""),
+        change=change,
+        workflow_hash=workflow_hash,
+    )
+
+
+def visible_case(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[Case, CaseFacts]:
+    """The case, if the actor may see it at all; otherwise "not found", never "forbidden"."""
+    case = uow.repo.case(case_id)
+    if case is None or case.network_id != actor.network_id:
+        raise NotFound(f"case {case_id} not found")
+    facts = uow.repo.case_facts(case, actor)
+    decision = uow.authz.decide(actor, Category.STATUS, "read", facts, uow.now)
+    if not decision.allowed:
+        uow.refuse(
+            record(actor, "case:read", decision, case_id=case.id, categories=("status",)),
+            NotFound(f"case {case_id} not found"),
+        )
+    return case, facts
+
+
+def authorise(
+    uow: UnitOfWork,
+    actor: Actor,
+    permission: str,
+    facts: CaseFacts | None,
+    *,
+    case_id: int | None = None,
+    target: str = "",
+) -> Decision:
+    """Allow a workflow permission such as `case:screen`, or refuse it with a 403."""
+    obj, _, act = permission.partition(":")
+    decision = uow.authz.decide(actor, obj, act, facts, uow.now)
+    if not decision.allowed:
+        uow.refuse(
+            record(actor, permission, decision, case_id=case_id, target=target),
+            PermissionDenied(f"you may not do '{permission}' here: {decision.reason}"),
+        )
+    return decision
+
+
+def write_fields(
+    uow: UnitOfWork,
+    actor: Actor,
+    target: Base,
+    facts: CaseFacts,
+    values: dict[str, Any],
+    *,
+    action: str,
+) -> set[Category]:
+    """Set tagged fields on a case or subject, each only if its category is writable."""
+    touched: set[Category] = set()
+    for name, value in values.items():
+        category = category_of(type(target), name)
+        if category is None:
+            raise InvalidInput(f"'{name}' is not a field that can be written", {name: "unknown"})
+        if category not in touched:
+            decision = uow.authz.decide(actor, category, "write", facts, uow.now)
+            if not decision.allowed:
+                uow.refuse(
+                    record(actor, action, decision, case_id=facts.case_id, categories=(category,)),
+                    PermissionDenied(f"you may not write {category} data: {decision.reason}"),
+                )
+            touched.add(category)
+        setattr(target, name, value)
+    return touched

@@ -1,0 +1,153 @@
+"""Consent: ask the person (or a guardian for a child), record the answer and its
+scope, and honour a withdrawal by closing the case."""
+
+from dataclasses import dataclass
+from datetime import date
+
+from referral.db.tables import Consent, ConsentScopeRow
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.calendar import add_months
+from referral.domain.errors import Conflict, InvalidInput
+from referral.domain.facts import ConsentScope, GuardFacts
+from referral.services.access import visible_case
+from referral.services.flow import Moved, fire_case, fire_linked
+
+WORKFLOW = "consent"
+ADULT_AGE = 18
+CONSENT_VALID_MONTHS = 12
+METHODS = ("in_person", "phone", "written", "video")
+
+
+def age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+@dataclass(frozen=True)
+class RequestConsent:
+    case_id: int
+
+
+def request_consent(uow: UnitOfWork, actor: Actor, command: RequestConsent) -> int:
+    case, facts = visible_case(uow, actor, command.case_id)
+    current = uow.repo.current_consent(case.id)
+    if current is not None and current.state in ("requested", "given"):
+        raise Conflict(f"consent is already {current.state} for case {case.id}")
+    consent = Consent(
+        case_id=case.id,
+        state=uow.workflow(WORKFLOW).initial,
+        recorded_by=actor.user_id,
+        requested_at=uow.now,
+    )
+    uow.session.add(consent)
+    uow.session.flush()
+    fire_linked(
+        uow,
+        actor,
+        consent,
+        WORKFLOW,
+        "request",
+        facts,
+        GuardFacts(),
+        case_id=case.id,
+        target=f"consent:{consent.id}",
+        categories=("consent",),
+    )
+    uow.commit()
+    return consent.id
+
+
+@dataclass(frozen=True)
+class RecordConsent:
+    case_id: int
+    given: bool
+    method: str
+    scope: tuple[ConsentScope, ...] = ()
+    given_by: str = "subject"
+    guardian_name: str = ""
+    notes: str = ""
+
+
+def _validate(command: RecordConsent, born: date | None, today: date) -> dict[str, str]:
+    errors = {}
+    if command.method not in METHODS:
+        errors["method"] = f"Choose how consent was asked: {', '.join(METHODS)}."
+    if command.given_by not in ("subject", "guardian"):
+        errors["given_by"] = "Consent is given by the person or by a guardian."
+    if command.given_by == "guardian" and not command.guardian_name.strip():
+        errors["guardian_name"] = "Name the guardian who answered."
+    if command.given_by == "subject" and born and age_on(born, today) < ADULT_AGE:
+        errors["given_by"] = "The person is a child: a parent or guardian must answer."
+    if command.given and not command.scope:
+        errors["scope"] = "Say which information may be shared with whom."
+    return errors
+
+
+def record_consent(uow: UnitOfWork, actor: Actor, command: RecordConsent) -> Moved | None:
+    """Record the answer; a refusal while consent is pending closes the case."""
+    case, facts = visible_case(uow, actor, command.case_id)
+    errors = _validate(command, case.subject.date_of_birth, uow.now.date())
+    if errors:
+        raise InvalidInput("the consent record has errors", errors)
+    consent = uow.repo.current_consent(case.id)
+    if consent is None or consent.state != "requested":
+        raise Conflict(f"consent has not been requested for case {case.id}")
+    consent.method, consent.given_by = command.method, command.given_by
+    consent.guardian_name, consent.notes = command.guardian_name.strip(), command.notes
+    consent.decided_at = uow.now
+    if command.given:
+        consent.expires_at = add_months(uow.now, CONSENT_VALID_MONTHS)
+        consent.scopes = [
+            ConsentScopeRow(category=s.category, org_kind=s.org_kind, purpose=s.purpose)
+            for s in sorted(set(command.scope), key=str)
+        ]
+    scope_text = sorted(f"{s.category}>{s.org_kind}>{s.purpose}" for s in command.scope)
+    fire_linked(
+        uow,
+        actor,
+        consent,
+        WORKFLOW,
+        "give" if command.given else "refuse",
+        facts,
+        GuardFacts(),
+        case_id=case.id,
+        target=f"consent:{consent.id}",
+        categories=("consent",),
+        change={"given_by": command.given_by, "method": command.method, "scope": scope_text},
+    )
+    moved = None
+    if not command.given and case.state == "consent_pending":
+        moved = fire_case(uow, actor, case, facts, "consent_refused", categories=("consent",))
+    uow.commit()
+    return moved
+
+
+@dataclass(frozen=True)
+class WithdrawConsent:
+    case_id: int
+    notes: str = ""
+
+
+def withdraw_consent(uow: UnitOfWork, actor: Actor, command: WithdrawConsent) -> Moved:
+    """The person withdraws: the consent ends and the case closes, whatever its stage."""
+    case, facts = visible_case(uow, actor, command.case_id)
+    consent = uow.repo.current_consent(case.id)
+    if consent is not None and consent.state == "given":
+        consent.withdrawn_at = uow.now
+        if command.notes.strip():
+            consent.notes = f"{consent.notes}\n{command.notes.strip()}".strip()
+        fire_linked(
+            uow,
+            actor,
+            consent,
+            WORKFLOW,
+            "withdraw",
+            facts,
+            GuardFacts(),
+            case_id=case.id,
+            target=f"consent:{consent.id}",
+            categories=("consent",),
+        )
+    moved = fire_case(uow, actor, case, facts, "withdraw_consent", categories=("consent",))
+    uow.commit()
+    return moved

@@ -1,0 +1,88 @@
+"""Moves of a case that carry no data of their own, and reviews: take to panel, start
+support, review, exit, follow up, reopen, transfer, close."""
+
+from dataclasses import dataclass
+
+from referral.db.tables import Review
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import InvalidInput
+from referral.services.access import authorise, record, visible_case, write_fields
+from referral.services.flow import Moved, fire_case
+
+# Triggers that record data of their own go through their own service, never this one.
+DEDICATED_TRIGGERS = frozenset(
+    {
+        "submit",
+        "close_no_action",
+        "signpost",
+        "refer_to_police",
+        "gather_information",
+        "decide_support",
+        "decide_signpost",
+        "decide_no_action",
+        "consent_refused",
+        "withdraw_consent",
+    }
+)
+REVIEW_KINDS = ("review", "follow_up_6m", "follow_up_12m", "exit")
+
+
+@dataclass(frozen=True)
+class MoveCase:
+    case_id: int
+    trigger: str
+    expected_version: int | None = None
+    outcome_for_referrer: str = ""
+
+
+def move_case(uow: UnitOfWork, actor: Actor, command: MoveCase) -> Moved:
+    if command.trigger in DEDICATED_TRIGGERS:
+        raise InvalidInput(f"'{command.trigger}' records a decision: use its own form")
+    case, facts = visible_case(uow, actor, command.case_id)
+    if command.outcome_for_referrer.strip():
+        # The message to the referrer belongs to the move: the transition's permission
+        # governs it (a chair exiting support may not otherwise write status data).
+        case.outcome_for_referrer = command.outcome_for_referrer.strip()
+    moved = fire_case(
+        uow, actor, case, facts, command.trigger, expected_version=command.expected_version
+    )
+    uow.commit()
+    return moved
+
+
+@dataclass(frozen=True)
+class RecordReview:
+    case_id: int
+    kind: str
+    notes: str
+
+
+def record_review(uow: UnitOfWork, actor: Actor, command: RecordReview) -> int:
+    """A review of progress in support, at exit, or a 6- or 12-month follow-up."""
+    if command.kind not in REVIEW_KINDS:
+        raise InvalidInput(f"unknown review kind '{command.kind}'", {"kind": "unknown"})
+    if not command.notes.strip():
+        raise InvalidInput("write the review notes", {"notes": "required"})
+    case, facts = visible_case(uow, actor, command.case_id)
+    # Reviews are the coordinator's to run; writing support data alone is not enough.
+    decision = authorise(uow, actor, "case:manage", facts, case_id=case.id)
+    review = Review(
+        case_id=case.id, kind=command.kind, recorded_by=actor.user_id, recorded_at=uow.now
+    )
+    write_fields(uow, actor, review, facts, {"notes": command.notes.strip()}, action="case:review")
+    uow.session.add(review)
+    uow.session.flush()
+    uow.audit(
+        record(
+            actor,
+            "case:review",
+            decision,
+            case_id=case.id,
+            target=f"review:{review.id}",
+            categories=("support",),
+            change={"kind": command.kind, "notes": command.notes},
+        )
+    )
+    uow.commit()
+    return review.id

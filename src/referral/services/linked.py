@@ -1,0 +1,86 @@
+"""Linked records of a case (requests, consents, deliberation, support), shown only by
+the category that governs them."""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from referral.db.base import Base
+from referral.db.tables import (
+    Consent,
+    Contribution,
+    Decision,
+    Intervention,
+    ProgressNote,
+    Review,
+)
+from referral.db.uow import UnitOfWork
+from referral.domain.vocabulary import Category
+
+Row = dict[str, Any]
+
+
+def _rows(objects: Sequence[Base], *names: str) -> list[Row]:
+    return [{name: getattr(obj, name) for name in ("id", *names)} for obj in objects]
+
+
+def _requests(uow: UnitOfWork, case_id: int) -> list[Row]:
+    requests = uow.repo.information_requests(case_id)
+    return _rows(requests, "organisation_id", "state", "question", "answer", "due_at")
+
+
+def _consents(uow: UnitOfWork, case_id: int) -> list[Row]:
+    consents = uow.session.scalars(
+        select(Consent).where(Consent.case_id == case_id).order_by(Consent.id)
+    ).all()
+    rows = _rows(consents, "state", "given_by", "method", "decided_at", "withdrawn_at")
+    for row, consent in zip(rows, consents, strict=True):
+        row["scope"] = sorted(f"{s.category} -> {s.org_kind} ({s.purpose})" for s in consent.scopes)
+    return rows
+
+
+def _by_case(model: Any, case_id: int, uow: UnitOfWork) -> Sequence[Any]:
+    return uow.session.scalars(
+        select(model).where(model.case_id == case_id).order_by(model.id)
+    ).all()
+
+
+def _deliberation(uow: UnitOfWork, case_id: int) -> dict[str, list[Row]]:
+    contributions = _by_case(Contribution, case_id, uow)
+    decisions = _by_case(Decision, case_id, uow)
+    return {
+        "contributions": _rows(contributions, "meeting_id", "organisation_id", "body"),
+        "decisions": _rows(decisions, "meeting_id", "outcome", "rationale", "dissent"),
+    }
+
+
+def _support(uow: UnitOfWork, case_id: int) -> dict[str, list[Row]]:
+    interventions = uow.repo.interventions(case_id)
+    notes = uow.session.scalars(
+        select(ProgressNote)
+        .join(Intervention, Intervention.id == ProgressNote.intervention_id)
+        .where(Intervention.case_id == case_id)
+        .order_by(ProgressNote.id)
+    ).all()
+    return {
+        "interventions": _rows(interventions, "kind", "provider_org_id", "state", "plan"),
+        "progress_notes": _rows(notes, "intervention_id", "body", "created_at"),
+        "reviews": _rows(_by_case(Review, case_id, uow), "kind", "notes", "recorded_at"),
+    }
+
+
+SECTIONS: dict[Category, Callable[[UnitOfWork, int], dict[str, list[Row]]]] = {
+    Category.ASSESSMENT: lambda uow, case_id: {"information_requests": _requests(uow, case_id)},
+    Category.CONSENT: lambda uow, case_id: {"consents": _consents(uow, case_id)},
+    Category.DELIBERATION: _deliberation,
+    Category.SUPPORT: _support,
+}
+
+
+def linked_records(uow: UnitOfWork, case_id: int, readable: set[Category]) -> dict[str, list[Row]]:
+    records: dict[str, list[Row]] = {}
+    for category, load in SECTIONS.items():
+        if category in readable:
+            records.update(load(uow, case_id))
+    return records

@@ -1,0 +1,238 @@
+"""Panel meetings: schedule, set the agenda, contribute, decide, hold, approve minutes."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from referral.db.tables import (
+    AgendaItem,
+    Contribution,
+    Decision,
+    MeetingAttendee,
+    PanelMeeting,
+    User,
+)
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import Conflict, InvalidInput, NotFound
+from referral.services.access import authorise, record, visible_case, write_fields
+from referral.services.flow import Moved, fire_case, fire_linked
+
+WORKFLOW = "panel_meeting"
+DECISION_TRIGGERS = {
+    "support": "decide_support",
+    "signpost": "decide_signpost",
+    "no_action": "decide_no_action",
+}
+
+
+@dataclass(frozen=True)
+class ScheduleMeeting:
+    scheduled_for: datetime
+    chair_user_id: int
+    attendee_user_ids: tuple[int, ...]
+    location: str = ""
+
+
+def schedule_meeting(uow: UnitOfWork, actor: Actor, command: ScheduleMeeting) -> int:
+    if command.scheduled_for.tzinfo is None:
+        raise InvalidInput("give the meeting time with its time zone", {"scheduled_for": "naive"})
+    decision = authorise(uow, actor, "meeting:schedule", None)
+    invited = {command.chair_user_id, *command.attendee_user_ids}
+    known = set(uow.session.scalars(select(User.id).where(User.id.in_(invited))).all())
+    if invited - known:
+        missing = ", ".join(map(str, sorted(invited - known)))
+        raise InvalidInput(f"no user with id {missing}", {"attendee_user_ids": "unknown user"})
+    meeting = PanelMeeting(
+        network_id=actor.network_id,
+        state=uow.workflow(WORKFLOW).initial,
+        scheduled_for=command.scheduled_for,
+        location=command.location,
+        chair_user_id=command.chair_user_id,
+    )
+    uow.session.add(meeting)
+    uow.session.flush()
+    uow.session.add_all(MeetingAttendee(meeting_id=meeting.id, user_id=u) for u in sorted(invited))
+    uow.audit(
+        record(
+            actor,
+            "meeting:schedule",
+            decision,
+            target=f"meeting:{meeting.id}",
+            change={"attendees": sorted(invited), "at": command.scheduled_for.isoformat()},
+        )
+    )
+    uow.commit()
+    return meeting.id
+
+
+def _meeting(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting:
+    meeting = uow.repo.meeting(meeting_id)
+    if meeting is None or meeting.network_id != actor.network_id:
+        raise NotFound(f"meeting {meeting_id} not found")
+    return meeting
+
+
+@dataclass(frozen=True)
+class SetAgenda:
+    meeting_id: int
+    case_ids: tuple[int, ...]
+
+
+def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]:
+    """Put cases on a meeting's agenda; cases awaiting panel move to panel review."""
+    if not command.case_ids:
+        raise InvalidInput("choose at least one case for the agenda", {"case_ids": "required"})
+    meeting = _meeting(uow, actor, command.meeting_id)
+    moved = []
+    for case_id in command.case_ids:
+        case, facts = visible_case(uow, actor, case_id)
+        authorise(uow, actor, "meeting:set_agenda", facts, case_id=case.id)
+        if not uow.repo.agenda_has(meeting.id, case.id):
+            position = uow.repo.next_agenda_position(meeting.id)
+            uow.session.add(AgendaItem(meeting_id=meeting.id, case_id=case.id, position=position))
+            uow.session.flush()
+        if case.state == "awaiting_panel":
+            moved.append(fire_case(uow, actor, case, facts, "take_to_panel"))
+    if meeting.state == "scheduled":
+        fire_linked(
+            uow,
+            actor,
+            meeting,
+            WORKFLOW,
+            "set_agenda",
+            None,
+            uow.repo.meeting_guard_facts(meeting),
+            case_id=None,
+            target=f"meeting:{meeting.id}",
+            change={"cases": sorted(command.case_ids)},
+        )
+    uow.commit()
+    return moved
+
+
+@dataclass(frozen=True)
+class AddContribution:
+    case_id: int
+    meeting_id: int
+    body: str
+
+
+def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) -> int:
+    """An agency's contribution to the deliberation on a case on the agenda."""
+    if not command.body.strip():
+        raise InvalidInput("write the contribution", {"body": "required"})
+    case, facts = visible_case(uow, actor, command.case_id)
+    meeting = _meeting(uow, actor, command.meeting_id)
+    if not uow.repo.agenda_has(meeting.id, case.id):
+        raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
+    contribution = Contribution(
+        case_id=case.id,
+        meeting_id=meeting.id,
+        organisation_id=actor.organisation_id,
+        author_user_id=actor.user_id,
+        created_at=uow.now,
+    )
+    write_fields(
+        uow, actor, contribution, facts, {"body": command.body.strip()}, action="case:contribute"
+    )
+    uow.session.add(contribution)
+    uow.session.flush()
+    decision = uow.authz.decide(actor, "deliberation", "write", facts, uow.now)
+    uow.audit(
+        record(
+            actor,
+            "case:contribute",
+            decision,
+            case_id=case.id,
+            target=f"contribution:{contribution.id}",
+            categories=("deliberation",),
+            change={"body": command.body},
+        )
+    )
+    uow.commit()
+    return contribution.id
+
+
+@dataclass(frozen=True)
+class RecordDecision:
+    case_id: int
+    meeting_id: int
+    outcome: str
+    rationale: str
+    dissent: str = ""
+    outcome_for_referrer: str = ""
+    expected_version: int | None = None
+
+
+def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision) -> Moved:
+    """The panel's decision by consensus, with its rationale, attendees and any dissent."""
+    trigger = DECISION_TRIGGERS.get(command.outcome)
+    if trigger is None:
+        choices = ", ".join(DECISION_TRIGGERS)
+        raise InvalidInput(
+            f"unknown decision '{command.outcome}'; choose {choices}", {"outcome": "unknown"}
+        )
+    if not command.rationale.strip():
+        raise InvalidInput("record the rationale for the decision", {"rationale": "required"})
+    case, facts = visible_case(uow, actor, command.case_id)
+    meeting = _meeting(uow, actor, command.meeting_id)
+    if not uow.repo.agenda_has(meeting.id, case.id):
+        raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
+    decision_row = Decision(
+        case_id=case.id,
+        meeting_id=meeting.id,
+        recorded_by=actor.user_id,
+        recorded_at=uow.now,
+    )
+    values = {
+        "outcome": command.outcome,
+        "rationale": command.rationale.strip(),
+        "dissent": command.dissent.strip(),
+        "attendee_user_ids": uow.repo.attendee_ids(meeting.id),
+    }
+    write_fields(uow, actor, decision_row, facts, values, action=f"case:{trigger}")
+    uow.session.add(decision_row)
+    if command.outcome_for_referrer.strip():
+        case.outcome_for_referrer = command.outcome_for_referrer.strip()
+    moved = fire_case(
+        uow,
+        actor,
+        case,
+        facts,
+        trigger,
+        expected_version=command.expected_version,
+        categories=("deliberation",),
+        change=values,
+    )
+    uow.commit()
+    return moved
+
+
+@dataclass(frozen=True)
+class MoveMeeting:
+    meeting_id: int
+    trigger: str
+    minutes: str = ""
+
+
+def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
+    """Hold a meeting, approve its minutes, or cancel it."""
+    meeting = _meeting(uow, actor, command.meeting_id)
+    if command.minutes.strip():
+        meeting.minutes = command.minutes.strip()
+    state = fire_linked(
+        uow,
+        actor,
+        meeting,
+        WORKFLOW,
+        command.trigger,
+        None,
+        uow.repo.meeting_guard_facts(meeting),
+        case_id=None,
+        target=f"meeting:{meeting.id}",
+        categories=("deliberation",) if command.minutes.strip() else (),
+    )
+    uow.commit()
+    return state

@@ -1,0 +1,236 @@
+"""Submitting referrals, reading a case under policy, and listing cases."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from referral.authz.filters import case_filter
+from referral.db.fields import categorised_columns
+from referral.db.tables import Case, Subject
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import InvalidInput
+from referral.domain.facts import CaseFacts
+from referral.domain.vocabulary import PERSONAL_CATEGORIES, Category, ConcernType
+from referral.logging import get_logger
+from referral.services import linked
+from referral.services.access import authorise, record, visible_case
+from referral.services.flow import Moved, fire_case
+
+REFERRAL_WORKFLOW = "referral"
+log = get_logger(__name__)
+MAX_TEXT = 20_000
+
+
+@dataclass(frozen=True)
+class SubjectDetails:
+    given_name: str
+    family_name: str
+    date_of_birth: date | None = None
+    address: str = ""
+    identifiers: str = ""
+    phone: str = ""
+    email: str = ""
+    guardian_details: str = ""
+    health: str = ""
+    religion: str = ""
+    ethnicity: str = ""
+    other_special: str = ""
+
+
+@dataclass(frozen=True)
+class SubmitReferral:
+    subject: SubjectDetails
+    concern_summary: str
+    concern_types: tuple[str, ...]
+    narrative: str = ""
+    consent_discussed: bool = False
+    as_draft: bool = False
+
+
+def validate_referral(command: SubmitReferral, today: date) -> dict[str, str]:
+    """Field name -> what is wrong, in words a referrer understands."""
+    errors: dict[str, str] = {}
+    subject = command.subject
+    if not subject.given_name.strip():
+        errors["given_name"] = "Enter the person's given name."
+    if not subject.family_name.strip():
+        errors["family_name"] = "Enter the person's family name."
+    if subject.date_of_birth and subject.date_of_birth > today:
+        errors["date_of_birth"] = "The date of birth cannot be in the future."
+    if not command.concern_summary.strip():
+        errors["concern_summary"] = "Summarise the concern in a sentence or two."
+    unknown = sorted(set(command.concern_types) - set(ConcernType))
+    if unknown:
+        errors["concern_types"] = f"Unknown concern type: {', '.join(unknown)}."
+    elif not command.concern_types:
+        errors["concern_types"] = "Choose at least one type of concern."
+    texts = {"narrative": command.narrative, "concern_summary": command.concern_summary}
+    for name, text in texts.items():
+        if len(text) > MAX_TEXT:
+            errors[name] = f"Keep this under {MAX_TEXT} characters."
+    return errors
+
+
+def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> int:
+    """Create a case for the referrer and submit it (or keep it as a draft)."""
+    errors = validate_referral(command, uow.now.date())
+    if errors:
+        raise InvalidInput("the referral has errors; correct them and submit again", errors)
+    workflow = uow.workflow(REFERRAL_WORKFLOW)
+    prospective = CaseFacts(
+        case_id=0,
+        network_id=actor.network_id,
+        state=workflow.initial,
+        referrer_user_id=actor.user_id,
+    )
+    decision = authorise(uow, actor, "case:submit", prospective)
+    subject = Subject(network_id=actor.network_id, **vars(command.subject))
+    case = Case(
+        network_id=actor.network_id,
+        subject=subject,
+        state=workflow.initial,
+        workflow_name=workflow.name,
+        workflow_version=workflow.version,
+        workflow_hash=workflow.content_hash,
+        referrer_user_id=actor.user_id,
+        referring_org_kind=actor.org_kind,
+        concern_summary=command.concern_summary.strip(),
+        concern_types=sorted(set(command.concern_types)),
+        narrative=command.narrative,
+        consent_discussed=command.consent_discussed,
+        state_entered_at=uow.now,
+        created_at=uow.now,
+    )
+    uow.session.add(case)
+    uow.session.flush()
+    written = sorted({*categorised_columns(Subject).values(), Category.CONCERN, Category.NARRATIVE})
+    uow.audit(
+        record(
+            actor,
+            "case:create",
+            decision,
+            case_id=case.id,
+            categories=tuple(written),
+            change={"case": case.id, "subject": subject.id},
+            workflow_hash=workflow.content_hash,
+        )
+    )
+    if not command.as_draft:
+        facts = uow.repo.case_facts(case, actor)
+        fire_case(uow, actor, case, facts, "submit")
+        case.submitted_at = uow.now
+    uow.commit()
+    log.info("referral_submitted", case_id=case.id, draft=command.as_draft)
+    return case.id
+
+
+@dataclass(frozen=True)
+class SubmitDraft:
+    case_id: int
+    expected_version: int | None = None
+
+
+def submit_draft(uow: UnitOfWork, actor: Actor, command: SubmitDraft) -> Moved:
+    """Submit a referral the referrer saved as a draft earlier."""
+    case, facts = visible_case(uow, actor, command.case_id)
+    moved = fire_case(uow, actor, case, facts, "submit", expected_version=command.expected_version)
+    case.submitted_at = uow.now
+    uow.commit()
+    return moved
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """One field as a viewer sees it: its value, or why it is hidden."""
+
+    name: str
+    category: Category
+    value: Any
+    visible: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CaseView:
+    case_id: int
+    state: str
+    version: int
+    workflow: str
+    fields: dict[str, FieldView]
+    hidden: dict[Category, str]
+    linked: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def value(self, name: str) -> Any:
+        view = self.fields[name]
+        return view.value if view.visible else None
+
+
+def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
+    """Every field the actor may read now; the rest hidden with the reason. Audited."""
+    case, facts = visible_case(uow, actor, case_id)
+    decisions = uow.authz.category_decisions(actor, facts, uow.now)
+    readable = {category for category, decision in decisions.items() if decision.allowed}
+    fields: dict[str, FieldView] = {}
+    for obj in (case, case.subject):
+        for name, category in categorised_columns(type(obj)).items():
+            if category in readable:
+                fields[name] = FieldView(name, category, getattr(obj, name), True)
+            else:
+                fields[name] = FieldView(name, category, None, False, decisions[category].reason)
+    hidden = {c: d.reason for c, d in decisions.items() if not d.allowed}
+    read = sorted(c for c in readable if c in PERSONAL_CATEGORIES or c == Category.STATUS)
+    uow.audit(
+        record(
+            actor,
+            "case:read",
+            decisions[Category.STATUS],
+            case_id=case.id,
+            categories=tuple(read),
+            workflow_hash=case.workflow_hash,
+        )
+    )
+    view = CaseView(
+        case_id=case.id,
+        state=case.state,
+        version=case.version,
+        workflow=f"{case.workflow_name} v{case.workflow_version}",
+        fields=fields,
+        hidden=hidden,
+        linked=linked.linked_records(uow, case.id, readable),
+    )
+    uow.commit()
+    return view
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """A row of a case list: status data only, which every list may show."""
+
+    case_id: int
+    state: str
+    due_at: datetime | None
+    referring_org_kind: str
+    created_at: datetime
+    version: int
+
+
+@dataclass(frozen=True)
+class ListCases:
+    states: tuple[str, ...] = ()
+    limit: int = 50
+    offset: int = 0
+
+
+def list_cases(uow: UnitOfWork, actor: Actor, query: ListCases) -> list[CaseSummary]:
+    """The cases the actor may see, filtered in SQL by the policy, most urgent first."""
+    if not 1 <= query.limit <= 500:
+        raise InvalidInput("limit must be between 1 and 500", {"limit": "out of range"})
+    where = case_filter(uow.authz, actor, Category.STATUS, "read", uow.now)
+    if query.states:
+        where = where & Case.state.in_(query.states)
+    rows = uow.repo.cases(where, limit=query.limit, offset=query.offset)
+    return [
+        CaseSummary(c.id, c.state, c.due_at, c.referring_org_kind, c.created_at, c.version)
+        for c in rows
+    ]

@@ -1,0 +1,102 @@
+"""Screening: the gateway assessment, police deconfliction, and its outcome."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import InvalidInput
+from referral.services.access import record, visible_case, write_fields
+from referral.services.flow import Moved, fire_case
+
+ScreeningOutcome = Literal["close_no_action", "signpost", "refer_to_police", "gather_information"]
+OUTCOMES: tuple[str, ...] = ScreeningOutcome.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class StartScreening:
+    case_id: int
+    expected_version: int | None = None
+
+
+def start_screening(uow: UnitOfWork, actor: Actor, command: StartScreening) -> Moved:
+    case, facts = visible_case(uow, actor, command.case_id)
+    moved = fire_case(
+        uow, actor, case, facts, "start_screening", expected_version=command.expected_version
+    )
+    if case.coordinator_user_id is None and "coordinator" in actor.roles:
+        case.coordinator_user_id = actor.user_id
+    uow.commit()
+    return moved
+
+
+@dataclass(frozen=True)
+class RecordDeconfliction:
+    """The police gateway's check against police systems: criminal-category data."""
+
+    case_id: int
+    criminal_information: str
+    deconfliction_result: str
+
+
+def record_deconfliction(uow: UnitOfWork, actor: Actor, command: RecordDeconfliction) -> None:
+    if not command.deconfliction_result.strip():
+        raise InvalidInput("record the deconfliction result", {"deconfliction_result": "required"})
+    case, facts = visible_case(uow, actor, command.case_id)
+    values = {
+        "criminal_information": command.criminal_information,
+        "deconfliction_result": command.deconfliction_result,
+    }
+    decision_categories = write_fields(uow, actor, case, facts, values, action="case:deconflict")
+    uow.session.flush()
+    decision = uow.authz.decide(actor, "criminal", "write", facts, uow.now)
+    uow.audit(
+        record(
+            actor,
+            "case:record_deconfliction",
+            decision,
+            case_id=case.id,
+            categories=tuple(sorted(decision_categories)),
+            change=values,
+        )
+    )
+    uow.commit()
+
+
+@dataclass(frozen=True)
+class RecordScreeningOutcome:
+    case_id: int
+    outcome: str
+    screening_notes: str = ""
+    outcome_for_referrer: str = ""
+    expected_version: int | None = None
+
+
+def record_screening_outcome(
+    uow: UnitOfWork, actor: Actor, command: RecordScreeningOutcome
+) -> Moved:
+    """Close, signpost, hand to police, or gather information; notes are assessment data."""
+    if command.outcome not in OUTCOMES:
+        raise InvalidInput(
+            f"unknown screening outcome '{command.outcome}'; choose one of {', '.join(OUTCOMES)}",
+            {"outcome": "unknown"},
+        )
+    case, facts = visible_case(uow, actor, command.case_id)
+    values = {
+        "screening_notes": command.screening_notes.strip(),
+        "outcome_for_referrer": command.outcome_for_referrer.strip(),
+    }
+    filled = {name: value for name, value in values.items() if value}
+    touched = write_fields(uow, actor, case, facts, filled, action="case:screen")
+    moved = fire_case(
+        uow,
+        actor,
+        case,
+        facts,
+        command.outcome,
+        expected_version=command.expected_version,
+        categories=tuple(sorted(touched)),
+        change=filled,
+    )
+    uow.commit()
+    return moved

@@ -1,0 +1,255 @@
+"""The shape of a workflow file, and the loaded workflow with its lookup helpers.
+
+`WorkflowSpec` is exactly what a YAML file may say; `Workflow` adds where it came
+from (path, content hash) and the questions the engine and services ask of it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Triggers and states become attribute names on the transitions model, so they
+# must be plain identifiers.
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
+_PERMISSION = re.compile(r"[a-z][a-z_]*:[a-z][a-z_]*")
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.fullmatch(value):
+        raise ValueError(f"{value!r} is not a lower-case identifier (a-z, 0-9, _)")
+    return value
+
+
+def _permission(value: str) -> str:
+    if not _PERMISSION.fullmatch(value):
+        raise ValueError(f"{value!r} is not of the form object:action, e.g. case:screen")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_identifier)]
+Permission = Annotated[str, AfterValidator(_permission)]
+
+
+class WorkflowObject(StrEnum):
+    """The kinds of object a workflow moves."""
+
+    CASE = "case"
+    INFORMATION_REQUEST = "information_request"
+    CONSENT = "consent"
+    PANEL_MEETING = "panel_meeting"
+    INTERVENTION = "intervention"
+
+
+class Recipient(StrEnum):
+    """Who a transition may notify; the service layer resolves each to people."""
+
+    REFERRER = "referrer"
+    COORDINATOR = "coordinator"
+    SCREENER = "screener"
+    PANEL = "panel"
+    PROVIDER = "provider"
+    DPO = "dpo"
+    SUBJECT = "subject"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class State(_Strict):
+    name: Name
+    final: bool = False
+    closed: bool = False
+    description: str = ""
+
+
+class Due(_Strict):
+    """A deadline for leaving the source state, counted from entering it."""
+
+    days: int = Field(ge=1)
+    working: bool = False
+
+    @property
+    def approximate_days(self) -> float:
+        """Calendar length, for ordering deadlines of mixed kinds (5 working days ~ 7 days)."""
+        return self.days * 7 / 5 if self.working else float(self.days)
+
+
+class Timer(_Strict):
+    """Fire automatically this long after entering the source state.
+
+    `working` counts `days` as working days, so a timer can fire exactly when a
+    working-day `due` runs out (information requests go overdue that way).
+    """
+
+    days: int = Field(default=0, ge=0)
+    months: int = Field(default=0, ge=0)
+    working: bool = False
+
+    @model_validator(mode="after")
+    def _has_length(self) -> Timer:
+        if self.days == 0 and self.months == 0:
+            raise ValueError("a timer needs days or months greater than 0")
+        if self.working and self.months:
+            raise ValueError("working applies to days only, not months")
+        return self
+
+
+class Transition(_Strict):
+    trigger: Name
+    source: tuple[Name, ...] = Field(min_length=1)
+    dest: Name
+    permission: Permission
+    requires: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()
+    due: Due | None = None
+    timer: Timer | None = None
+    notify: tuple[Recipient, ...] = ()
+    description: str = ""
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _flatten_source(cls, value: Any) -> Any:
+        # One name, a list, or a list mixing names and anchored lists
+        # (`[*closed, other]`): YAML has no way to splice a sequence.
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list):
+            return tuple(n for item in value for n in (item if isinstance(item, list) else [item]))
+        return value
+
+
+class WorkflowSpec(_Strict):
+    """The contents of one workflow file."""
+
+    name: Name
+    version: int = Field(ge=1)
+    object: WorkflowObject
+    initial: Name
+    states: tuple[State, ...] = Field(min_length=1)
+    transitions: tuple[Transition, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> WorkflowSpec:
+        problems = reference_problems(self)
+        if problems:
+            # One line per problem; the loader prefixes each with the file name.
+            raise ValueError("\n".join(problems))
+        return self
+
+
+def reference_problems(spec: WorkflowSpec) -> list[str]:
+    """Cross-field mistakes, each as `path: what is wrong`."""
+    problems: list[str] = []
+    declared: dict[str, int] = {}
+    for i, state in enumerate(spec.states):
+        if state.name in declared:
+            problems.append(f"states[{i}].name: duplicate state '{state.name}'")
+        declared.setdefault(state.name, i)
+    if spec.initial not in declared:
+        problems.append(f"initial: unknown state '{spec.initial}'")
+    final = {s.name for s in spec.states if s.final}
+    seen: dict[tuple[str, str], int] = {}
+    for i, t in enumerate(spec.transitions):
+        for j, source in enumerate(t.source):
+            where = f"transitions[{i}].source" + (f"[{j}]" if len(t.source) > 1 else "")
+            if source not in declared:
+                problems.append(f"{where}: unknown state '{source}'")
+            elif source in final:
+                problems.append(f"{where}: final state '{source}' cannot have a way out")
+            if (t.trigger, source) in seen:
+                first = seen[(t.trigger, source)]
+                problems.append(
+                    f"{where}: '{t.trigger}' from '{source}' is already declared "
+                    f"in transitions[{first}]"
+                )
+            seen.setdefault((t.trigger, source), i)
+        if t.dest not in declared:
+            problems.append(f"transitions[{i}].dest: unknown state '{t.dest}'")
+    return problems
+
+
+@dataclass(frozen=True, eq=False)
+class Workflow:
+    """A validated workflow file: its spec, where it came from and lookups over it."""
+
+    spec: WorkflowSpec
+    path: Path
+    content_hash: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+    @property
+    def object(self) -> WorkflowObject:
+        return self.spec.object
+
+    @property
+    def initial(self) -> str:
+        return self.spec.initial
+
+    @property
+    def states(self) -> tuple[State, ...]:
+        return self.spec.states
+
+    @property
+    def transitions(self) -> tuple[Transition, ...]:
+        return self.spec.transitions
+
+    @cached_property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.spec.states)
+
+    @cached_property
+    def triggers(self) -> frozenset[str]:
+        return frozenset(t.trigger for t in self.spec.transitions)
+
+    @cached_property
+    def final_states(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.spec.states if s.final)
+
+    @cached_property
+    def closed_states(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.spec.states if s.closed)
+
+    @cached_property
+    def open_states(self) -> frozenset[str]:
+        """States a live object can be in: neither final, closed nor initial."""
+        ended = self.final_states | self.closed_states | {self.initial}
+        return frozenset(self.state_names) - ended
+
+    @cached_property
+    def permissions(self) -> frozenset[str]:
+        return frozenset(t.permission for t in self.spec.transitions)
+
+    @cached_property
+    def _by_key(self) -> dict[tuple[str, str], Transition]:
+        return {(t.trigger, s): t for t in self.spec.transitions for s in t.source}
+
+    def transitions_from(self, state: str) -> list[Transition]:
+        """Transitions leaving `state`, in file order."""
+        return [t for t in self.spec.transitions if state in t.source]
+
+    def transition(self, trigger: str, source: str) -> Transition | None:
+        return self._by_key.get((trigger, source))
+
+    def due_for(self, state: str) -> Due | None:
+        """The tightest deadline for leaving `state`, or None when there is none."""
+        dues = [t.due for t in self.transitions_from(state) if t.due is not None]
+        return min(dues, key=lambda d: (d.approximate_days, d.days), default=None)
+
+    def timers(self) -> list[tuple[str, Transition]]:
+        """(source state, transition) for every transition that fires on a timer."""
+        return [(s, t) for t in self.spec.transitions if t.timer is not None for s in t.source]

@@ -1,0 +1,98 @@
+"""Check a loaded workflow as a whole: problems the schema cannot see.
+
+The loader guarantees a well-formed file; this module asks whether the graph
+makes sense and whether it fits the code and policy it runs with. It returns
+sentences instead of raising, so `referral workflow verify` can list them all.
+"""
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Set
+
+from referral.workflow.guards import GUARDS
+from referral.workflow.schema import Workflow
+
+
+def verify_workflow(
+    wf: Workflow,
+    permission_holders: Mapping[str, Set[str]],
+    registered_guards: Mapping[str, object] = GUARDS,
+) -> list[str]:
+    """Human-readable problems with `wf`; an empty list means it is fine.
+
+    `permission_holders` maps each policy action (`case:screen`) to the roles
+    that hold it.
+    """
+    problems = [
+        *_unreachable(wf),
+        *_dead_ends(wf),
+        *_never_finish(wf),
+        *_unknown_permissions(wf, permission_holders),
+        *_unknown_guards(wf, registered_guards),
+    ]
+    return [f"{wf.path}: {p}" for p in problems]
+
+
+def _reachable(start: Iterable[str], edges: Mapping[str, set[str]]) -> set[str]:
+    seen = set(start)
+    queue = deque(seen)
+    while queue:
+        for nxt in edges.get(queue.popleft(), set()) - seen:
+            seen.add(nxt)
+            queue.append(nxt)
+    return seen
+
+
+def _edges(wf: Workflow, *, reverse: bool = False) -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for t in wf.transitions:
+        for source in t.source:
+            a, b = (t.dest, source) if reverse else (source, t.dest)
+            edges.setdefault(a, set()).add(b)
+    return edges
+
+
+def _unreachable(wf: Workflow) -> list[str]:
+    reached = _reachable([wf.initial], _edges(wf))
+    return [
+        f"state '{s}' is unreachable from '{wf.initial}'"
+        for s in wf.state_names
+        if s not in reached
+    ]
+
+
+def _dead_ends(wf: Workflow) -> list[str]:
+    return [
+        f"state '{s}' has no way out and is not marked final"
+        for s in wf.state_names
+        if s not in wf.final_states and not wf.transitions_from(s)
+    ]
+
+
+def _never_finish(wf: Workflow) -> list[str]:
+    # A state with ways out that all loop back (support <-> review with no exit)
+    # is a trap the dead-end check cannot see.
+    finishing = _reachable(wf.final_states, _edges(wf, reverse=True))
+    return [
+        f"state '{s}' can never reach a final state"
+        for s in wf.state_names
+        if s not in finishing and wf.transitions_from(s)
+    ]
+
+
+def _unknown_permissions(wf: Workflow, holders: Mapping[str, Set[str]]) -> list[str]:
+    problems = []
+    for i, t in enumerate(wf.transitions):
+        if t.permission not in holders:
+            problems.append(f"transitions[{i}].permission: unknown permission '{t.permission}'")
+        elif not holders[t.permission]:
+            problems.append(f"transitions[{i}].permission: no role holds '{t.permission}'")
+    return problems
+
+
+def _unknown_guards(wf: Workflow, guards: Mapping[str, object]) -> list[str]:
+    return [
+        f"transitions[{i}].conditions[{j}]: guard '{name}' is not registered"
+        for i, t in enumerate(wf.transitions)
+        for j, name in enumerate(t.conditions)
+        if name not in guards
+    ]

@@ -1,0 +1,152 @@
+"""Shared fixtures: a database built by the migrations (SQLite by default, PostgreSQL when
+REFERRAL_TEST_DATABASE_URL is set, each run in its own schema), one rolled-back
+transaction per test, a test clock, and factories."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import sessionmaker
+
+from referral.authz.enforcer import Authorizer
+from referral.config import PROJECT_ROOT, get_settings
+from referral.db.engine import make_engine
+from referral.db.migrate import upgrade
+from referral.db.uow import Runtime
+from referral.workflow.loader import load_workflows
+from referral.workflow.machine import WorkflowEngine
+
+PG_URL = get_settings().test_database_url
+POSTGRES_SKIP_REASON = "needs PostgreSQL: set REFERRAL_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if PG_URL:
+        return
+    skip = pytest.mark.skip(reason=POSTGRES_SKIP_REASON)
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # In CI a skipped test is a failure: it would hide an untested backend or browser.
+    if os.environ.get("REFERRAL_TEST_FORBID_SKIPS") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(f"FAILED: {len(skipped)} test(s) skipped while skips are forbidden")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+class TestClock:
+    """A clock tests move by hand. Starts on a Monday morning, UTC."""
+
+    __test__ = False
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def create_schema(url: str) -> tuple[Engine, str]:
+    schema = f"test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    engine = make_engine(url, schema=schema)
+    upgrade(engine)
+    return engine, schema
+
+
+def drop_schema(url: str, schema: str) -> None:
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def backend() -> str:
+    return "postgresql" if PG_URL else "sqlite"
+
+
+@pytest.fixture(scope="session")
+def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A factory of empty, migrated databases that tests may commit to for real."""
+    made: list[tuple[Engine, str | None]] = []
+
+    def make() -> Engine:
+        if PG_URL:
+            engine, schema = create_schema(PG_URL)
+            made.append((engine, schema))
+            return engine
+        path = tmp_path_factory.mktemp("db") / "referral.sqlite3"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        made.append((engine, None))
+        return engine
+
+    yield make
+    for engine, schema in made:
+        engine.dispose()
+        if schema and PG_URL:
+            drop_schema(PG_URL, schema)
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(fresh_database: object) -> Engine:
+    make = fresh_database
+    return make()  # type: ignore[operator, no-any-return]
+
+
+@pytest.fixture(scope="session")
+def authz() -> Authorizer:
+    return Authorizer(PROJECT_ROOT / "policies")
+
+
+@pytest.fixture(scope="session")
+def workflows() -> dict[str, object]:
+    return load_workflows(PROJECT_ROOT / "workflows")  # type: ignore[return-value]
+
+
+@pytest.fixture
+def clock() -> TestClock:
+    return TestClock()
+
+
+@pytest.fixture
+def runtime(
+    migrated_engine: Engine, authz: Authorizer, workflows: dict[str, object], clock: TestClock
+) -> Iterator[Runtime]:
+    """A runtime whose every commit lands in one outer transaction, rolled back after the test."""
+    connection = migrated_engine.connect()
+    outer = connection.begin()
+    factory = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    yield Runtime(factory, authz, workflows, WorkflowEngine(), clock)  # type: ignore[arg-type]
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def db_session(runtime: Runtime) -> Iterator[object]:
+    with runtime.session_factory() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT

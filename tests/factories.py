@@ -1,0 +1,159 @@
+"""Test data: the demo network's people, plus users and cases built through the services."""
+
+from datetime import date, timedelta
+
+from sqlalchemy.orm import Session
+
+from referral.db.tables import Organisation, RoleAssignment, User
+from referral.db.uow import Runtime
+from referral.demo import DemoWorld, seed_people
+from referral.domain.actors import Actor
+from referral.domain.facts import ConsentScope
+from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
+from referral.services import consent, information, lifecycle, panel, referrals, screening, support
+
+# Not a real hash: tests never sign in through it.
+FAKE_HASH = "$argon2id$test-only"
+
+
+def add_user(
+    runtime: Runtime,
+    world: DemoWorld,
+    username: str,
+    kind: OrgKind,
+    *roles: Role,
+    new_org: bool = False,
+) -> Actor:
+    """Another user in the demo network, optionally in an organisation of their own."""
+    network_id = next(iter(world.actors.values())).network_id
+    with runtime.session_factory() as session, session.begin():
+        org_id = world.org_ids[kind]
+        if new_org:
+            org = Organisation(network_id=network_id, name=f"Other {kind}", kind=kind)
+            session.add(org)
+            session.flush()
+            org_id = org.id
+        user = User(
+            username=username,
+            display_name=username,
+            organisation_id=org_id,
+            password_hash=FAKE_HASH,
+        )
+        session.add(user)
+        session.flush()
+        session.add_all(
+            RoleAssignment(user_id=user.id, network_id=network_id, role=r) for r in roles
+        )
+    actor = Actor(user.id, org_id, kind, network_id, "demo-city", frozenset(roles))
+    world.actors[username] = actor
+    return actor
+
+
+def make_world(runtime: Runtime) -> DemoWorld:
+    return seed_people(runtime)
+
+
+def referral_command(**overrides: object) -> referrals.SubmitReferral:
+    subject = referrals.SubjectDetails(
+        given_name="Testy",
+        family_name="Fixture",
+        date_of_birth=date(2009, 5, 17),
+        address="1 Fixture Lane",
+        phone="+00 0000 111111",
+        health="MARK-SPECIAL",
+    )
+    values: dict[str, object] = {
+        "subject": subject,
+        "concern_summary": "Synthetic concern for a test.",
+        "concern_types": ("hate_targeting_a_group",),
+        "narrative": "MARK-NARRATIVE",
+        "consent_discussed": True,
+    }
+    values.update(overrides)
+    return referrals.SubmitReferral(**values)  # type: ignore[arg-type]
+
+
+def submit(world: DemoWorld, **overrides: object) -> int:
+    return int(world.run("referrer", referrals.submit_referral, referral_command(**overrides)))
+
+
+def schedule(world: DemoWorld, runtime: Runtime, *invited: str, days: float = 1) -> int:
+    command = panel.ScheduleMeeting(
+        scheduled_for=runtime.clock() + timedelta(days=days),
+        chair_user_id=world.actors["chair"].user_id,
+        attendee_user_ids=tuple(world.actors[name].user_id for name in ("panel", *invited)),
+    )
+    return int(world.run("coordinator", panel.schedule_meeting, command))
+
+
+def to_awaiting_panel(world: DemoWorld) -> int:
+    case_id = submit(world)
+    world.run("screener", screening.start_screening, screening.StartScreening(case_id))
+    world.run(
+        "screener",
+        screening.record_deconfliction,
+        screening.RecordDeconfliction(case_id, "MARK-CRIMINAL", "no match"),
+    )
+    world.run(
+        "coordinator",
+        screening.record_screening_outcome,
+        screening.RecordScreeningOutcome(
+            case_id, "gather_information", screening_notes="MARK-ASSESSMENT"
+        ),
+    )
+    ids = world.run(
+        "coordinator",
+        information.send_information_requests,
+        information.SendInformationRequests(case_id, (world.org_ids[OrgKind.HEALTH],), "Known?"),
+    )
+    for request_id in ids:
+        world.run(
+            "coordinator", information.record_answer, information.RecordAnswer(request_id, "No.")
+        )
+    world.run("coordinator", lifecycle.move_case, lifecycle.MoveCase(case_id, "ready_for_panel"))
+    return case_id
+
+
+def to_support(world: DemoWorld, meeting_id: int) -> tuple[int, int]:
+    """A case in support with an active mentoring intervention by the civil-society provider."""
+    case_id = to_awaiting_panel(world)
+    world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
+    world.run(
+        "chair",
+        panel.record_panel_decision,
+        panel.RecordDecision(case_id, meeting_id, "support", "MARK-DELIBERATION"),
+    )
+    world.run("coordinator", consent.request_consent, consent.RequestConsent(case_id))
+    scope = (ConsentScope(Category.IDENTITY, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT),)
+    world.run(
+        "coordinator",
+        consent.record_consent,
+        consent.RecordConsent(
+            case_id, True, "in_person", scope, given_by="guardian", guardian_name="G"
+        ),
+    )
+    world.run("coordinator", lifecycle.move_case, lifecycle.MoveCase(case_id, "start_support"))
+    intervention_id = int(
+        world.run(
+            "coordinator",
+            support.assign_intervention,
+            support.AssignIntervention(
+                case_id, "mentoring", world.org_ids[OrgKind.CIVIL_SOCIETY], "MARK-SUPPORT"
+            ),
+        )
+    )
+    for trigger in ("accept", "start"):
+        world.run(
+            "provider",
+            support.move_intervention,
+            support.MoveIntervention(intervention_id, trigger),
+        )
+    return case_id, intervention_id
+
+
+def audit_count(session: Session) -> int:
+    from sqlalchemy import func, select
+
+    from referral.db.tables import AuditEntry
+
+    return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)

@@ -1,0 +1,111 @@
+"""The `referral` command on a fresh SQLite file, as an operator would run it."""
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from referral.config import PROJECT_ROOT
+
+
+def referral(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "referral", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    path = tmp_path_factory.mktemp("cli") / "fresh.sqlite3"
+    env = {"REFERRAL_DATABASE_URL": f"sqlite:///{path}", "REFERRAL_LOG_LEVEL": "WARNING"}
+    for command in (
+        ["db", "upgrade"],
+        ["demo"],
+        ["workflows", "check"],
+        ["policy", "test"],
+        ["audit", "verify"],
+    ):
+        result = referral(*command, env=env)
+        assert result.returncode == 0, f"referral {' '.join(command)}: {result.stderr}"
+    env["path"] = str(path)
+    return env
+
+
+def test_fresh_database_demo_checks_and_verifies(demo_database: dict[str, str]) -> None:
+    with sqlite3.connect(demo_database["path"]) as connection:
+        states = {row[0] for row in connection.execute("SELECT DISTINCT state FROM cases")}
+        cases = connection.execute("SELECT count(*) FROM cases").fetchone()[0]
+        users = {row[0] for row in connection.execute("SELECT username FROM users")}
+    assert cases >= 20
+    assert users >= {
+        "referrer",
+        "coordinator",
+        "screener",
+        "panel",
+        "chair",
+        "provider",
+        "dpo",
+        "admin",
+    }
+    workflow_states = {
+        "draft", "submitted", "screening", "closed_no_action", "signposted", "police_led",
+        "information_gathering", "awaiting_panel", "panel_review", "consent_pending", "support",
+        "review", "exited", "follow_up_6m", "follow_up_12m", "closed", "closed_consent_refused",
+        "closed_consent_withdrawn", "transferred", "erased",
+    }  # fmt: skip
+    assert states == workflow_states
+
+
+def test_demo_refuses_a_populated_database_unless_told_to_skip(
+    demo_database: dict[str, str],
+) -> None:
+    again = referral("demo", "--if-empty", env=demo_database)
+    assert again.returncode == 0
+    assert "skipped" in again.stdout
+
+
+def test_verify_names_an_entry_altered_behind_the_applications_back(
+    demo_database: dict[str, str], tmp_path: Path
+) -> None:
+    copy = tmp_path / "tampered.sqlite3"
+    shutil.copy(demo_database["path"], copy)
+    with sqlite3.connect(copy) as connection:
+        connection.execute("DROP TRIGGER audit_log_no_update")
+        connection.execute("UPDATE audit_log SET actor_user_id = 1 WHERE seq = 7")
+    result = referral(
+        "audit", "verify", env={**demo_database, "REFERRAL_DATABASE_URL": f"sqlite:///{copy}"}
+    )
+    assert result.returncode == 1
+    assert "entry 7" in result.stderr
+
+
+def test_workflows_check_names_file_and_place_of_a_broken_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    text = (PROJECT_ROOT / "workflows" / "consent.yaml").read_text()
+    broken.write_text(text.replace("dest: given", "dest: gvien", 1))
+    result = referral("workflows", "check", str(broken), env={})
+    assert result.returncode == 1
+    assert "broken.yaml" in result.stderr
+    assert "gvien" in result.stderr
+
+
+def test_policy_test_names_file_and_line_of_a_broken_policy(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(PROJECT_ROOT / "policies", policies)
+    csv = policies / "default.csv"
+    lines = csv.read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith("p,"))
+    lines[index] = lines[index].replace("allow", "alow")
+    csv.write_text("\n".join(lines) + "\n")
+    result = referral("policy", "test", env={"REFERRAL_POLICIES_DIR": str(policies)})
+    assert result.returncode == 1
+    assert f"default.csv: line {index + 1}" in result.stderr

@@ -1,0 +1,88 @@
+"""verify_workflow: graph, permission and guard problems the schema cannot see."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from referral.workflow import Workflow, load_workflow, verify_workflow
+
+TINY = Path(__file__).parent / "workflow_files" / "tiny.yaml"
+HOLDERS = {"case:submit": {"referrer"}, "case:manage": {"coordinator"}}
+
+
+def tiny() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(TINY.read_text())
+    return data
+
+
+def load(tmp_path: Path, data: dict[str, Any]) -> Workflow:
+    path = tmp_path / "wf.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_workflow(path)
+
+
+def test_tiny_workflow_is_fine() -> None:
+    assert verify_workflow(load_workflow(TINY), HOLDERS) == []
+
+
+def test_unreachable_state(tmp_path: Path) -> None:
+    data = tiny()
+    data["states"].append({"name": "orphan"})
+    data["transitions"].append(
+        {"trigger": "adopt", "source": "orphan", "dest": "done", "permission": "case:manage"}
+    )
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: state 'orphan' is unreachable from 'draft'"
+    ]
+
+
+def test_dead_end_state(tmp_path: Path) -> None:
+    data = tiny()
+    data["states"].append({"name": "stuck"})
+    data["transitions"].append(
+        {"trigger": "wander", "source": "open", "dest": "stuck", "permission": "case:manage"}
+    )
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: state 'stuck' has no way out and is not marked final"
+    ]
+
+
+def test_loop_without_exit_never_reaches_a_final_state(tmp_path: Path) -> None:
+    data = tiny()
+    data["states"] += [{"name": "ping"}, {"name": "pong"}]
+    data["transitions"] += [
+        {"trigger": "serve", "source": "open", "dest": "ping", "permission": "case:manage"},
+        {"trigger": "hit", "source": "ping", "dest": "pong", "permission": "case:manage"},
+        {"trigger": "hit", "source": "pong", "dest": "ping", "permission": "case:manage"},
+    ]
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: state 'ping' can never reach a final state",
+        f"{wf.path}: state 'pong' can never reach a final state",
+    ]
+
+
+def test_unknown_permission(tmp_path: Path) -> None:
+    data = tiny()
+    data["transitions"][1]["permission"] = "case:finish"
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: transitions[1].permission: unknown permission 'case:finish'"
+    ]
+
+
+def test_permission_nobody_holds() -> None:
+    wf = load_workflow(TINY)
+    assert verify_workflow(wf, {**HOLDERS, "case:manage": set()}) == [
+        f"{wf.path}: transitions[1].permission: no role holds 'case:manage'"
+    ]
+
+
+def test_unregistered_guard() -> None:
+    wf = load_workflow(TINY)
+    assert verify_workflow(wf, HOLDERS, registered_guards={}) == [
+        f"{wf.path}: transitions[1].conditions[0]: guard 'consent_given' is not registered"
+    ]
