@@ -26,8 +26,8 @@ run: install
 test: install lint typecheck pytest
 
 lint: install
-	$(BIN)/ruff check src tests bench migrations
-	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests migrations
 
 typecheck: install
 	$(BIN)/mypy
