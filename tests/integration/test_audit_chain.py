@@ -36,6 +36,14 @@ def test_database_refuses_to_edit_the_log(populated: Runtime, statement: str) ->
         assert verify(session).ok
 
 
+@pytest.mark.postgres
+def test_postgres_refuses_to_truncate_the_log(populated: Runtime) -> None:
+    with populated.session_factory() as session:
+        with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+            session.execute(text("TRUNCATE audit_log"))
+        assert verify(session).ok
+
+
 def drop_protection(engine: Engine, backend: str) -> None:
     with engine.begin() as connection:
         if backend == "sqlite":
