@@ -82,6 +82,26 @@ def demo(if_empty: bool) -> None:
     click.echo(summary)
 
 
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the web application and the JSON API."""
+    import uvicorn
+
+    from referral.web.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+    )
+
+
 @main.group()
 def workflows() -> None:
     """Workflow definitions in workflows/."""

@@ -29,6 +29,19 @@ class Settings(BaseSettings):
     log_json: bool = False
     sqlite_busy_timeout_ms: int = 30_000
 
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cookie_secure: bool = Field(
+        default=True,
+        description="Send the session cookie over HTTPS only. Browsers treat localhost as secure.",
+    )
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    login_max_failures: int = Field(default=5, description="Per username, within the window.")
+    login_max_failures_per_client: int = Field(default=20, description="Per client address.")
+    login_window_minutes: int = 15
+    api_token_days: int = 90
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

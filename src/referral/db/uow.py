@@ -116,6 +116,16 @@ class UnitOfWork:
         self._denials.append(record)
         raise error
 
+    def flush(self) -> None:
+        """Write pending changes now; a concurrent change to the same row is a Conflict."""
+        try:
+            self.session.flush()
+        except (StaleDataError, IntegrityError, OperationalError) as exc:
+            conflict = as_conflict(exc)
+            if conflict is None:
+                raise
+            raise conflict from exc
+
     def commit(self) -> None:
         try:
             self.session.flush()

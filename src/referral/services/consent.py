@@ -40,7 +40,7 @@ def request_consent(uow: UnitOfWork, actor: Actor, command: RequestConsent) -> i
         requested_at=uow.now,
     )
     uow.session.add(consent)
-    uow.session.flush()
+    uow.flush()
     fire_linked(
         uow,
         actor,

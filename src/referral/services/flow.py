@@ -96,7 +96,7 @@ def fire_case(
     from_state = case.state
     to_state = uow.engine.fire(workflow, from_state, trigger, guard_facts)
     enter_state(uow, case, workflow, to_state)
-    uow.session.flush()
+    uow.flush()
     uow.audit(
         record(
             actor,
@@ -143,7 +143,7 @@ def fire_linked(
     decision = authorise(uow, actor, permission, facts, case_id=case_id, target=target)
     from_state = obj.state
     obj.state = uow.engine.fire(workflow, from_state, trigger, guard_facts)
-    uow.session.flush()
+    uow.flush()
     uow.audit(
         record(
             actor,

@@ -62,7 +62,7 @@ def send_information_requests(
             due_at=due_at,
         )
         uow.session.add(request)
-        uow.session.flush()
+        uow.flush()
         uow.audit(
             record(
                 actor,

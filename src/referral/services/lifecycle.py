@@ -72,7 +72,7 @@ def record_review(uow: UnitOfWork, actor: Actor, command: RecordReview) -> int:
     )
     write_fields(uow, actor, review, facts, {"notes": command.notes.strip()}, action="case:review")
     uow.session.add(review)
-    uow.session.flush()
+    uow.flush()
     uow.audit(
         record(
             actor,

@@ -52,7 +52,7 @@ def schedule_meeting(uow: UnitOfWork, actor: Actor, command: ScheduleMeeting) ->
         chair_user_id=command.chair_user_id,
     )
     uow.session.add(meeting)
-    uow.session.flush()
+    uow.flush()
     uow.session.add_all(MeetingAttendee(meeting_id=meeting.id, user_id=u) for u in sorted(invited))
     uow.audit(
         record(
@@ -92,7 +92,7 @@ def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]
         if not uow.repo.agenda_has(meeting.id, case.id):
             position = uow.repo.next_agenda_position(meeting.id)
             uow.session.add(AgendaItem(meeting_id=meeting.id, case_id=case.id, position=position))
-            uow.session.flush()
+            uow.flush()
         if case.state == "awaiting_panel":
             moved.append(fire_case(uow, actor, case, facts, "take_to_panel"))
     if meeting.state == "scheduled":
@@ -138,7 +138,7 @@ def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) ->
         uow, actor, contribution, facts, {"body": command.body.strip()}, action="case:contribute"
     )
     uow.session.add(contribution)
-    uow.session.flush()
+    uow.flush()
     decision = uow.authz.decide(actor, "deliberation", "write", facts, uow.now)
     uow.audit(
         record(

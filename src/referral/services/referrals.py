@@ -103,7 +103,7 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
         created_at=uow.now,
     )
     uow.session.add(case)
-    uow.session.flush()
+    uow.flush()
     written = sorted({*categorised_columns(Subject).values(), Category.CONCERN, Category.NARRATIVE})
     uow.audit(
         record(
@@ -213,6 +213,8 @@ class CaseSummary:
     referring_org_kind: str
     created_at: datetime
     version: int
+    submitted_at: datetime | None = None
+    outcome_for_referrer: str = ""
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,15 @@ def list_cases(uow: UnitOfWork, actor: Actor, query: ListCases) -> list[CaseSumm
         where = where & Case.state.in_(query.states)
     rows = uow.repo.cases(where, limit=query.limit, offset=query.offset)
     return [
-        CaseSummary(c.id, c.state, c.due_at, c.referring_org_kind, c.created_at, c.version)
+        CaseSummary(
+            case_id=c.id,
+            state=c.state,
+            due_at=c.due_at,
+            referring_org_kind=c.referring_org_kind,
+            created_at=c.created_at,
+            version=c.version,
+            submitted_at=c.submitted_at,
+            outcome_for_referrer=c.outcome_for_referrer,
+        )
         for c in rows
     ]

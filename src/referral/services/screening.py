@@ -48,7 +48,7 @@ def record_deconfliction(uow: UnitOfWork, actor: Actor, command: RecordDeconflic
         "deconfliction_result": command.deconfliction_result,
     }
     decision_categories = write_fields(uow, actor, case, facts, values, action="case:deconflict")
-    uow.session.flush()
+    uow.flush()
     decision = uow.authz.decide(actor, "criminal", "write", facts, uow.now)
     uow.audit(
         record(

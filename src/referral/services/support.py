@@ -44,7 +44,7 @@ def assign_intervention(uow: UnitOfWork, actor: Actor, command: AssignInterventi
     values = {"kind": command.kind, "plan": command.plan.strip()}
     write_fields(uow, actor, intervention, facts, values, action="intervention:assign")
     uow.session.add(intervention)
-    uow.session.flush()
+    uow.flush()
     uow.audit(
         record(
             actor,
@@ -127,7 +127,7 @@ def record_progress(uow: UnitOfWork, actor: Actor, command: RecordProgress) -> i
         uow, actor, note, facts, {"body": command.body.strip()}, action="intervention:record"
     )
     uow.session.add(note)
-    uow.session.flush()
+    uow.flush()
     uow.audit(
         record(
             actor,

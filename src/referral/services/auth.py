@@ -1,0 +1,214 @@
+"""Sign-in, server-side sessions and API tokens.
+
+Session cookies and API tokens are random strings; the database keeps only their
+SHA-256, so a copy of the database does not let anyone sign in. Every session,
+signed in or not, carries its own CSRF token (the synchroniser-token pattern).
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import delete, func, select
+
+from referral.audit.chain import AuditRecord
+from referral.config import Settings
+from referral.db.tables import ApiToken, LoginFailure, Network, User, WebSession
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
+from referral.logging import get_logger
+from referral.security import hash_password, verify_password
+
+log = get_logger(__name__)
+GENERIC_FAILURE = "Sign-in failed. Check your username and password, or wait a few minutes."
+
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so both paths take as long."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What the web layer needs from a session: who, where, and the CSRF token."""
+
+    token: str
+    csrf_token: str
+    user_id: int | None
+    network_id: int | None
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user_id is not None
+
+
+def _new_session(uow: UnitOfWork, user: User | None, network_id: int | None) -> SessionInfo:
+    token = secrets.token_urlsafe(32)
+    row = WebSession(
+        token_hash=digest(token),
+        user_id=user.id if user else None,
+        network_id=network_id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=uow.now,
+        last_seen_at=uow.now,
+    )
+    uow.session.add(row)
+    return SessionInfo(token, row.csrf_token, row.user_id, network_id)
+
+
+def start_session(uow: UnitOfWork) -> SessionInfo:
+    """An anonymous session: it carries the CSRF token of the sign-in form."""
+    info = _new_session(uow, None, None)
+    uow.commit()
+    return info
+
+
+def _expired(row: WebSession, now: datetime, settings: Settings) -> bool:
+    idle = now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
+    absolute = now - row.created_at > timedelta(hours=settings.session_absolute_hours)
+    return idle or absolute
+
+
+def resolve_session(uow: UnitOfWork, token: str, settings: Settings) -> SessionInfo | None:
+    """The live session behind a cookie, or None when unknown or timed out."""
+    row = uow.session.scalars(
+        select(WebSession).where(WebSession.token_hash == digest(token))
+    ).first()
+    if row is None:
+        return None
+    if _expired(row, uow.now, settings):
+        uow.session.delete(row)
+        uow.commit()
+        return None
+    if uow.now - row.last_seen_at > TOUCH_EVERY:  # one write a minute, not one per request
+        row.last_seen_at = uow.now
+        uow.commit()
+    return SessionInfo(token, row.csrf_token, row.user_id, row.network_id)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    username: str
+    password: str
+    client: str
+    previous_token: str | None = None
+
+
+def _too_many_failures(uow: UnitOfWork, keys: dict[str, int], settings: Settings) -> bool:
+    since = uow.now - timedelta(minutes=settings.login_window_minutes)
+    for key, limit in keys.items():
+        count = uow.session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.key == key, LoginFailure.at >= since)
+        )
+        if (count or 0) >= limit:
+            return True
+    return False
+
+
+def sign_in(uow: UnitOfWork, command: SignIn, settings: Settings) -> SessionInfo:
+    """Check the password (rate-limited), then start a fresh session: a new id at sign-in."""
+    keys = {
+        f"user:{digest(command.username.strip().lower())}": settings.login_max_failures,
+        f"client:{digest(command.client)}": settings.login_max_failures_per_client,
+    }
+    user = uow.repo.user_by_username(command.username.strip())
+    limited = _too_many_failures(uow, keys, settings)
+    password_ok = verify_password(user.password_hash if user else _dummy_hash(), command.password)
+    networks = uow.repo.networks_of(user) if user else []
+    if limited or user is None or not user.active or not password_ok or not networks:
+        uow.session.add_all(LoginFailure(key=key, at=uow.now) for key in keys)
+        uow.session.commit()
+        record = AuditRecord(
+            action="auth:login", allowed=False, actor=None, target=f"user:{user.id}" if user else ""
+        )
+        log.info("sign_in_failed", user_id=user.id if user else None, rate_limited=limited)
+        uow.refuse(record, PermissionDenied(GENERIC_FAILURE))
+    assert user is not None  # for the type checker: refuse() raised otherwise
+    if command.previous_token:
+        uow.session.execute(
+            delete(WebSession).where(WebSession.token_hash == digest(command.previous_token))
+        )
+    info = _new_session(uow, user, networks[0].id)
+    actor = uow.repo.actor_for(user, networks[0])
+    uow.audit(AuditRecord(action="auth:login", allowed=True, actor=actor, target=f"user:{user.id}"))
+    uow.commit()
+    log.info("signed_in", user_id=user.id)
+    return info
+
+
+def sign_out(uow: UnitOfWork, token: str) -> None:
+    row = uow.session.scalars(
+        select(WebSession).where(WebSession.token_hash == digest(token))
+    ).first()
+    if row is None:
+        return
+    if row.user_id is not None:
+        uow.audit(
+            AuditRecord(
+                action="auth:logout",
+                allowed=True,
+                actor=None,
+                target=f"user:{row.user_id}",
+            )
+        )
+    uow.session.delete(row)
+    uow.commit()
+
+
+def actor_of(uow: UnitOfWork, user_id: int, network_id: int) -> Actor:
+    user = uow.session.get(User, user_id)
+    network = uow.session.get(Network, network_id)
+    if user is None or network is None or not user.active:
+        raise NotFound("your account is no longer active")
+    return uow.repo.actor_for(user, network)
+
+
+@dataclass(frozen=True)
+class IssueToken:
+    label: str
+
+
+def issue_api_token(uow: UnitOfWork, actor: Actor, command: IssueToken, settings: Settings) -> str:
+    """A bearer token for the JSON API, shown once; only its digest is kept."""
+    if not command.label.strip():
+        raise InvalidInput("name the token so you can recognise it later", {"label": "required"})
+    token = secrets.token_urlsafe(32)
+    row = ApiToken(
+        token_hash=digest(token),
+        user_id=actor.user_id,
+        network_id=actor.network_id,
+        label=command.label.strip()[:100],
+        created_at=uow.now,
+        expires_at=uow.now + timedelta(days=settings.api_token_days),
+    )
+    uow.session.add(row)
+    uow.flush()
+    uow.audit(
+        AuditRecord(action="auth:token_issued", allowed=True, actor=actor, target=f"token:{row.id}")
+    )
+    uow.commit()
+    return token
+
+
+def actor_for_api_token(uow: UnitOfWork, token: str) -> Actor | None:
+    row = uow.session.scalars(select(ApiToken).where(ApiToken.token_hash == digest(token))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= uow.now:
+        return None
+    try:
+        return actor_of(uow, row.user_id, row.network_id)
+    except NotFound:
+        return None

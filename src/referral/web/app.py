@@ -1,0 +1,53 @@
+"""The Litestar application: pages, JSON API, static files, OpenAPI at /schema."""
+
+from pathlib import Path
+
+from litestar import Litestar, Router
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from referral import __version__
+from referral.bootstrap import build_runtime
+from referral.config import Settings, get_settings
+from referral.db.uow import Runtime
+from referral.web import templating
+from referral.web.controllers import ROUTES
+from referral.web.deps import DEPENDENCIES
+from referral.web.errors import EXCEPTION_HANDLERS
+from referral.web.headers import add_security_headers
+from referral.web.session import send_new_session_cookie, session_guard
+
+HERE = Path(__file__).parent
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
+    settings = settings or get_settings()
+    runtime = runtime or build_runtime(settings)
+    static = create_static_files_router(
+        path="/static", directories=[HERE / "static"], opt={"no_session": True}, name="static"
+    )
+    app = Litestar(
+        # A Router copies the handlers, so several apps (one per test) can share them.
+        route_handlers=[Router(path="/", route_handlers=ROUTES), static],
+        dependencies=DEPENDENCIES,
+        guards=[session_guard],
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[send_new_session_cookie, add_security_headers],
+        template_config=TemplateConfig(
+            directory=HERE / "templates",
+            engine=JinjaTemplateEngine,
+            engine_callback=templating.configure,
+        ),
+        openapi_config=OpenAPIConfig(
+            title="referral API",
+            version=__version__,
+            path="/schema",
+            description="Multi-agency prevention referrals under sharing policies.",
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    return app

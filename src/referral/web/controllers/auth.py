@@ -1,0 +1,83 @@
+"""Sign in and out, and the home page that sends each role to its work."""
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+
+from referral.config import Settings
+from referral.domain.errors import PermissionDenied
+from referral.domain.vocabulary import Role
+from referral.services import auth
+from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.render import page, see_other
+from referral.web.session import COOKIE, current_session, set_session_cookie
+
+# Where each role starts, most specific first.
+HOME_BY_ROLE = [
+    (Role.COORDINATOR, "/queue"),
+    (Role.SCREENER, "/queue"),
+    (Role.PANEL_CHAIR, "/meetings"),
+    (Role.PANEL_MEMBER, "/meetings"),
+    (Role.PROVIDER, "/interventions"),
+    (Role.DPO, "/audit"),
+    (Role.ADMIN, "/admin/users"),
+    (Role.REFERRER, "/referrals"),
+]
+
+
+@get("/login", name="login")
+async def login_form(request: Request[Any, Any, Any]) -> Template:
+    return page(request, "login.html", csrf=current_session(request).csrf_token)
+
+
+@post("/login", name="login_submit", sync_to_thread=True, status_code=303)
+def login(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Any:
+    settings: Settings = request.app.state.settings
+    session = current_session(request)
+    command = auth.SignIn(
+        username=str(form.get("username", "")),
+        password=str(form.get("password", "")),
+        client=request.client.host if request.client else "unknown",
+        previous_token=request.cookies.get(COOKIE),
+    )
+    try:
+        info = auth.sign_in(uow, command, settings)
+    except PermissionDenied as exc:
+        return page(
+            request,
+            "login.html",
+            csrf=session.csrf_token,
+            error=exc.message,
+            username=command.username,
+            status_code=400,
+        )
+    response = see_other("/")
+    set_session_cookie(response, info.token, settings)
+    return response
+
+
+@post("/logout", name="logout", sync_to_thread=True, status_code=303)
+def logout(request: Request[Any, Any, Any], uow: Uow) -> Redirect:
+    token = request.cookies.get(COOKIE)
+    if token:
+        auth.sign_out(uow, token)
+    response = see_other("/login")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@get("/", name="home")
+async def home(viewer: CurrentViewer) -> Redirect:
+    for role, path in HOME_BY_ROLE:
+        if role in viewer.actor.roles:
+            return Redirect(path)
+    return Redirect("/account")
+
+
+@get("/account", name="account")
+async def account(request: Request[Any, Any, Any], viewer: CurrentViewer) -> Template:
+    return page(request, "account.html", viewer)
+
+
+ROUTES = [login_form, login, logout, home, account]

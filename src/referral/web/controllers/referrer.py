@@ -1,0 +1,82 @@
+"""The referrer's pages: their referrals with status and feedback, and a new referral."""
+
+from datetime import date
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.response import Template
+
+from referral.domain.errors import InvalidInput
+from referral.domain.vocabulary import ConcernType
+from referral.services import referrals
+from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.render import page, see_other
+
+SUBJECT_FIELDS = [f for f in referrals.SubjectDetails.__dataclass_fields__ if f != "date_of_birth"]
+
+
+@get("/referrals", name="my_referrals", sync_to_thread=True)
+def my_referrals(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
+    cases = referrals.list_cases(uow, viewer.actor, referrals.ListCases(limit=200))
+    return page(request, "referrer/list.html", viewer, cases=cases)
+
+
+@get("/referrals/new", name="new_referral")
+async def new_referral(request: Request[Any, Any, Any], viewer: CurrentViewer) -> Template:
+    return page(
+        request, "referrer/new.html", viewer, values={}, errors={}, concern_types=list(ConcernType)
+    )
+
+
+def _parse_date(text: str, errors: dict[str, str]) -> date | None:
+    if not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        errors["date_of_birth"] = "Enter the date of birth as a date, for example 2009-05-17."
+        return None
+
+
+def referral_from_form(form: Form) -> tuple[referrals.SubmitReferral | None, dict[str, str]]:
+    """The command a submitted form describes, or the errors that stop it being one."""
+    errors: dict[str, str] = {}
+    born = _parse_date(str(form.get("date_of_birth", "")), errors)
+    subject = referrals.SubjectDetails(
+        date_of_birth=born, **{name: str(form.get(name, "")).strip() for name in SUBJECT_FIELDS}
+    )
+    command = referrals.SubmitReferral(
+        subject=subject,
+        concern_summary=str(form.get("concern_summary", "")),
+        concern_types=tuple(str(v) for v in form.getall("concern_types", [])),
+        narrative=str(form.get("narrative", "")),
+        consent_discussed=form.get("consent_discussed") == "yes",
+        as_draft=form.get("action") == "draft",
+    )
+    return (None if errors else command), errors
+
+
+@post("/referrals", name="submit_referral", sync_to_thread=True, status_code=303)
+def submit(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form) -> Any:
+    command, errors = referral_from_form(form)
+    try:
+        if command is None:
+            raise InvalidInput("the referral has errors", errors)
+        case_id = referrals.submit_referral(uow, viewer.actor, command)
+    except InvalidInput as exc:
+        values = {
+            key: form.getall(key) if key == "concern_types" else form.get(key) for key in form
+        }
+        return page(
+            request,
+            "referrer/new.html",
+            viewer,
+            values=values,
+            errors={**errors, **exc.errors},
+            concern_types=list(ConcernType),
+            status_code=422,
+        )
+    return see_other(f"/referrals?submitted={case_id}")
+
+
+ROUTES = [my_referrals, new_referral, submit]

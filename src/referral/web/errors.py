@@ -1,0 +1,115 @@
+"""Errors in one place: each domain error becomes a status, a page, a fragment or JSON.
+
+Never a 500 for bad input; never a stack trace or personal data in the answer.
+"""
+
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.response import Redirect, Template
+
+from referral.domain.errors import InvalidInput, ReferralError
+from referral.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def wants_json(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/schema"
+
+
+def _error_page(
+    request: Request[Any, Any, Any], status: int, title: str, message: str
+) -> Response[Any]:
+    template = "_error_fragment.html" if request.headers.get("hx-request") else "error.html"
+    headers = (
+        {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"}
+        if request.headers.get("hx-request")
+        else {}
+    )
+    return Template(
+        template,
+        context={"status": status, "title": title, "message": message},
+        status_code=status,
+        headers=headers,
+    )
+
+
+TITLES = {
+    400: "The request could not be read",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Someone else changed this first",
+    422: "Please correct the form",
+    429: "Too many attempts",
+}
+
+
+def _respond(
+    request: Request[Any, Any, Any], status: int, message: str, errors: dict[str, str] | None = None
+) -> Response[Any]:
+    if wants_json(request):
+        body: dict[str, Any] = {
+            "status": status,
+            "error": TITLES.get(status, "Error"),
+            "message": message,
+        }
+        if errors:
+            body["errors"] = errors
+        return Response(body, status_code=status, media_type=MediaType.JSON)
+    return _error_page(request, status, TITLES.get(status, "Something went wrong"), message)
+
+
+def referral_error(request: Request[Any, Any, Any], exc: ReferralError) -> Response[Any]:
+    errors = exc.errors if isinstance(exc, InvalidInput) else None
+    return _respond(request, exc.status_code, exc.message, errors)
+
+
+def not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
+    if wants_json(request):
+        return _respond(request, 401, str(exc.detail))
+    if request.headers.get("hx-request"):
+        return Response("", status_code=401, headers={"HX-Redirect": "/login"})
+    return Redirect("/login")
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        message = "Some of what was sent is missing or not in the expected form."
+        extra = exc.extra if isinstance(exc.extra, list) else None
+        errors = {
+            str(e.get("key", "")): str(e.get("message", ""))
+            for e in extra or []
+            if isinstance(e, dict)
+        }
+        return _respond(request, 400, message, errors or None)
+    if isinstance(exc, NotFoundException):
+        return _respond(request, 404, "There is nothing at this address, or you may not see it.")
+    if isinstance(exc, PermissionDeniedException):
+        return _respond(request, 403, str(exc.detail))
+    return _respond(
+        request, status, str(exc.detail) if status < 500 else "Something went wrong on our side."
+    )
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # The exception's text may hold submitted data: log its type only.
+    log.error("request_failed", path=request.url.path, error=type(exc).__name__)
+    return _respond(request, 500, "Something went wrong on our side. The error has been logged.")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ReferralError: referral_error,
+    NotAuthorizedException: not_authorized,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

@@ -1,0 +1,66 @@
+"""Sign-in, sessions, CSRF and security headers over HTTP."""
+
+from collections.abc import Callable
+
+from tests.e2e.conftest import Browser
+
+
+def test_login_page_answers_with_security_headers(browser: Callable[..., Browser]) -> None:
+    response = browser().get("/login")
+    assert response.status_code == 200
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert response.headers["cache-control"] == "no-store"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=lax" in cookie
+
+
+def test_sign_in_gives_a_new_session_id(browser: Callable[..., Browser]) -> None:
+    b = browser()
+    b.get("/login")
+    before = b.client.cookies.get("referral_session")
+    response = b.post("/login", {"username": "referrer", "password": "demo-password"})
+    assert response.status_code == 303
+    after = b.client.cookies.get("referral_session")
+    assert after and after != before
+    assert b.get("/referrals").status_code == 200
+
+
+def test_wrong_password_gets_one_generic_message(browser: Callable[..., Browser]) -> None:
+    b = browser()
+    wrong = b.login("referrer", "not-the-password")
+    unknown = b.login("nobody-by-this-name", "whatever")
+    assert wrong.status_code == unknown.status_code == 400
+    assert "Sign-in failed" in wrong.text and "Sign-in failed" in unknown.text
+
+
+def test_repeated_failures_lock_the_username_even_with_the_right_password(
+    browser: Callable[..., Browser],
+) -> None:
+    b = browser()
+    for _ in range(5):
+        b.login("coordinator", "wrong")
+    assert b.login("coordinator").status_code == 400
+
+
+def test_state_change_without_csrf_token_is_refused(browser: Callable[..., Browser]) -> None:
+    b = browser("referrer")
+    response = b.client.post("/referrals", data={"given_name": "A"})
+    assert response.status_code == 403
+    forged = b.client.post("/referrals", data={"_csrf": "forged", "given_name": "A"})
+    assert forged.status_code == 403
+
+
+def test_pages_need_a_session(browser: Callable[..., Browser]) -> None:
+    response = browser().get("/referrals", follow_redirects=False)
+    assert response.status_code in (302, 303, 307)
+    assert response.headers["location"].endswith("/login")
+
+
+def test_sign_out_ends_the_session(browser: Callable[..., Browser]) -> None:
+    b = browser("referrer")
+    assert b.post("/logout").status_code == 303
+    assert b.get("/referrals", follow_redirects=False).status_code in (302, 303, 307)
