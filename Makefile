@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint typecheck pytest clean
+.PHONY: install run check screenshots test lint typecheck pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Set up, migrate a SQLite database under var/, seed the demo if empty, check everything.
+## Set up, migrate a SQLite database under var/, seed the demo if empty, serve on 127.0.0.1:8000.
 run: install
 	$(BIN)/referral db upgrade
 	$(BIN)/referral demo --if-empty
+	$(BIN)/referral serve
+
+## Check a deployment's files and data: workflows, policy tables, the audit chain.
+check: install
 	$(BIN)/referral workflows check
 	$(BIN)/referral policy test
 	$(BIN)/referral audit verify
+
+## Refresh the README's screenshots (needs Debian's chromium).
+screenshots: install
+	REFERRAL_TEST_SCREENSHOTS=1 $(BIN)/pytest -q -m browser
 
 ## Set up, lint, type-check and run the test suite (SQLite unless REFERRAL_TEST_DATABASE_URL is set).
 test: install lint typecheck pytest

@@ -64,3 +64,14 @@ def test_sign_out_ends_the_session(browser: Callable[..., Browser]) -> None:
     b = browser("referrer")
     assert b.post("/logout").status_code == 303
     assert b.get("/referrals", follow_redirects=False).status_code in (302, 303, 307)
+
+
+def test_account_page_issues_an_api_token_once(browser: Callable[..., Browser]) -> None:
+    b = browser("coordinator")
+    assert b.get("/account").status_code == 200
+    missing = b.post("/account/tokens", {"label": " "})
+    assert missing.status_code == 422
+    issued = b.post("/account/tokens", {"label": "export script"})
+    assert issued.status_code == 200
+    assert "shown only once" in issued.text
+    assert "shown only once" not in b.get("/account").text

@@ -39,6 +39,7 @@ def _error_page(
         context={"status": status, "title": title, "message": message},
         status_code=status,
         headers=headers,
+        media_type=MediaType.HTML,
     )
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from litestar import Request
+from litestar import MediaType, Request
 from litestar.response import Redirect, Template
 
 from referral.web.deps import Viewer
@@ -24,6 +24,8 @@ def page(
         name,
         context={"viewer": viewer, "csrf": csrf, **context},
         status_code=status_code,
+        # Explicit: handlers that answer a form with a page or a redirect return Any.
+        media_type=MediaType.HTML,
     )
 
 

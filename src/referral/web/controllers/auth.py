@@ -6,7 +6,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from referral.config import Settings
-from referral.domain.errors import PermissionDenied
+from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Role
 from referral.services import auth
 from referral.web.deps import CurrentViewer, Form, Uow
@@ -77,7 +77,24 @@ async def home(viewer: CurrentViewer) -> Redirect:
 
 @get("/account", name="account")
 async def account(request: Request[Any, Any, Any], viewer: CurrentViewer) -> Template:
-    return page(request, "account.html", viewer)
+    return page(request, "account.html", viewer, errors={}, values={})
 
 
-ROUTES = [login_form, login, logout, home, account]
+@post("/account/tokens", name="issue_token", sync_to_thread=True, status_code=200)
+def issue_token(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form
+) -> Template:
+    """A token for the JSON API, shown once on this page and never again."""
+    settings: Settings = request.app.state.settings
+    label = str(form.get("label", ""))
+    try:
+        token = auth.issue_api_token(uow, viewer.actor, auth.IssueToken(label), settings)
+    except InvalidInput as exc:
+        return page(
+            request, "account.html", viewer, errors=exc.errors, values={"label": label},
+            status_code=422,
+        )  # fmt: skip
+    return page(request, "account.html", viewer, token=token, errors={}, values={})
+
+
+ROUTES = [login_form, login, logout, home, account, issue_token]
