@@ -90,7 +90,7 @@ STEPS = [
         )
     ),
     step("ready_for_panel", "coordinator", "awaiting_panel")(move("ready_for_panel")),
-    step("set_agenda", "coordinator", "panel_review")(
+    step("set_agenda", "chair coordinator", "panel_review")(
         lambda w, who, ids: w.run(
             who, panel.set_agenda, panel.SetAgenda(ids["meeting"], (ids["case"],))
         )

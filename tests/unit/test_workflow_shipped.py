@@ -161,6 +161,7 @@ def test_reference_permissions(referral: Workflow) -> None:
         "case:screen",
         "case:deconflict",
         "case:manage",
+        "case:schedule",
         "case:decide",
         "case:consent",
         "case:erase",

@@ -37,6 +37,7 @@ class Permission(StrEnum):
     CASE_SCREEN = "case:screen"
     CASE_DECONFLICT = "case:deconflict"
     CASE_MANAGE = "case:manage"
+    CASE_SCHEDULE = "case:schedule"
     CASE_DECIDE = "case:decide"
     CASE_CONSENT = "case:consent"
     CASE_ERASE = "case:erase"

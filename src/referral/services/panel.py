@@ -86,9 +86,11 @@ def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]
         raise InvalidInput("choose at least one case for the agenda", {"case_ids": "required"})
     meeting = _meeting(uow, actor, command.meeting_id)
     moved = []
+    case_facts = []
     for case_id in command.case_ids:
         case, facts = visible_case(uow, actor, case_id)
         authorise(uow, actor, "meeting:set_agenda", facts, case_id=case.id)
+        case_facts.append(facts)
         if not uow.repo.agenda_has(meeting.id, case.id):
             position = uow.repo.next_agenda_position(meeting.id)
             uow.session.add(AgendaItem(meeting_id=meeting.id, case_id=case.id, position=position))
@@ -102,7 +104,8 @@ def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]
             meeting,
             WORKFLOW,
             "set_agenda",
-            None,
+            # The meeting moves because of these cases: judge it as for the first of them.
+            case_facts[0],
             uow.repo.meeting_guard_facts(meeting),
             case_id=None,
             target=f"meeting:{meeting.id}",
