@@ -17,11 +17,18 @@ from referral.config import PROJECT_ROOT, get_settings
 from referral.db.engine import make_engine
 from referral.db.migrate import upgrade
 from referral.db.uow import Runtime
+from referral.security import configure_hashing
 from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
 
 PG_URL = get_settings().test_database_url
 POSTGRES_SKIP_REASON = "needs PostgreSQL: set REFERRAL_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Sign-ins happen in many tests: cheap argon2 parameters keep them fast. Production
+    # cost comes from settings (see referral.bootstrap); the algorithm is the same.
+    configure_hashing(time_cost=1, memory_kib=1024, parallelism=1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -4,6 +4,7 @@ from referral.authz.enforcer import Authorizer
 from referral.config import Settings
 from referral.db.engine import make_engine, make_session_factory
 from referral.db.uow import Runtime
+from referral.security import configure_hashing
 from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
 
@@ -11,6 +12,11 @@ from referral.workflow.machine import WorkflowEngine
 def build_runtime(
     settings: Settings, *, database_url: str | None = None, schema: str | None = None
 ) -> Runtime:
+    configure_hashing(
+        time_cost=settings.password_time_cost,
+        memory_kib=settings.password_memory_kib,
+        parallelism=settings.password_parallelism,
+    )
     engine = make_engine(
         database_url or settings.database_url,
         schema=schema,

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     login_max_failures_per_client: int = Field(default=20, description="Per client address.")
     login_window_minutes: int = 15
     api_token_days: int = 90
+    password_time_cost: int = Field(default=3, description="argon2id passes.")
+    password_memory_kib: int = Field(default=65536, description="argon2id memory, KiB.")
+    password_parallelism: int = Field(default=4, description="argon2id lanes.")
 
 
 @lru_cache(maxsize=1)

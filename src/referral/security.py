@@ -1,22 +1,27 @@
-"""Password hashing with argon2id (argon2-cffi's recommended parameters)."""
+"""Password hashing with argon2id.
 
-from functools import cache
+The cost comes from settings (argon2-cffi's RFC 9106 low-memory profile by default);
+a hash records its own parameters, so raising the cost later still verifies old hashes.
+"""
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+_hasher = PasswordHasher()
 
-@cache
-def _hasher() -> PasswordHasher:
-    return PasswordHasher()
+
+def configure_hashing(*, time_cost: int, memory_kib: int, parallelism: int) -> None:
+    """Set the cost of new hashes (the test suite lowers it to keep sign-ins fast)."""
+    global _hasher
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
 
 
 def hash_password(password: str) -> str:
-    return str(_hasher().hash(password))
+    return str(_hasher.hash(password))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return bool(_hasher().verify(password_hash, password))
+        return bool(_hasher.verify(password_hash, password))
     except (VerificationError, InvalidHashError):
         return False

@@ -1,16 +1,22 @@
 """HTTP fixtures: the real app on the test database, and signed-in clients per demo user."""
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import Engine
 
+from referral.authz.enforcer import Authorizer
 from referral.config import Settings
+from referral.db.engine import make_session_factory
 from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.security import hash_password
 from referral.web.app import create_app
+from referral.workflow.machine import WorkflowEngine
+from referral.workflow.schema import Workflow
 from tests.factories import make_world
 
 CSRF_INPUT = re.compile(r'name="_csrf" value="([^"]+)"')
@@ -53,32 +59,42 @@ def world(runtime: Runtime) -> DemoWorld:
     return make_world(runtime)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def app_settings() -> Settings:
     return Settings(cookie_secure=True)
 
 
+@pytest.fixture(scope="session")
+def shared_app(
+    migrated_engine: Engine,
+    authz: Authorizer,
+    workflows: dict[str, Workflow],
+    app_settings: Settings,
+) -> Litestar:
+    """One app for the session (building it takes most of a second); each test hands it
+    the runtime of its own rolled-back transaction."""
+    placeholder = Runtime(make_session_factory(migrated_engine), authz, workflows, WorkflowEngine())
+    return create_app(app_settings, placeholder)
+
+
 @pytest.fixture
-def browser(
-    runtime: Runtime, world: DemoWorld, app_settings: Settings
-) -> Iterator[Callable[..., Browser]]:
-    app = create_app(app_settings, runtime)
-    clients: list[TestClient] = []  # type: ignore[type-arg]
+def browser(runtime: Runtime, world: DemoWorld, shared_app: Litestar) -> Callable[..., Browser]:
+    app = shared_app
+    app.state.runtime = runtime
 
     def make(username: str | None = None) -> Browser:
+        # No lifespan context: several clients on one app would wait on each other's
+        # shutdown. The app has no startup or shutdown hooks to run.
         client = TestClient(app, base_url="https://testserver.local", raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
         browser = Browser(client)
         if username:
             response = browser.login(username)
             assert response.status_code == 303, response.text
         return browser
 
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    return make
 
 
 def _hash() -> str:
+    """The demo password's hash, for users a test adds with a password it signs in with."""
     return hash_password(PASSWORD)
