@@ -4,6 +4,7 @@ from pathlib import Path
 
 from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -13,7 +14,7 @@ from referral.bootstrap import build_runtime
 from referral.config import Settings, get_settings
 from referral.db.uow import Runtime
 from referral.web import templating
-from referral.web.controllers import ROUTES
+from referral.web.controllers import API_ROUTES, PAGE_ROUTES
 from referral.web.deps import DEPENDENCIES
 from referral.web.errors import EXCEPTION_HANDLERS
 from referral.web.headers import add_security_headers
@@ -30,7 +31,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app = Litestar(
         # A Router copies the handlers, so several apps (one per test) can share them.
-        route_handlers=[Router(path="/", route_handlers=ROUTES), static],
+        route_handlers=[
+            Router(path="/", route_handlers=PAGE_ROUTES, include_in_schema=False),
+            Router(path="/", route_handlers=API_ROUTES),
+            static,
+        ],
         dependencies=DEPENDENCIES,
         guards=[session_guard],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -45,6 +50,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             version=__version__,
             path="/schema",
             description="Multi-agency prevention referrals under sharing policies.",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API token from your account page or POST /api/tokens.",
+                    ),
+                    "session": SecurityScheme(
+                        type="apiKey",
+                        name="referral_session",
+                        security_scheme_in="cookie",
+                        description="The browser session; send X-CSRF-Token on changes.",
+                    ),
+                }
+            ),
+            security=[{"bearer": []}, {"session": []}],
         ),
         debug=False,
     )

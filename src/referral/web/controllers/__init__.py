@@ -4,7 +4,8 @@ from typing import Any
 
 from referral.web.controllers import admin, api, audit, auth, cases, meetings, provider, referrer
 
-ROUTES: list[Any] = [
+# HTML pages: not part of the OpenAPI schema.
+PAGE_ROUTES: list[Any] = [
     *auth.ROUTES,
     *referrer.ROUTES,
     *cases.ROUTES,
@@ -12,5 +13,6 @@ ROUTES: list[Any] = [
     *provider.ROUTES,
     *audit.ROUTES,
     *admin.ROUTES,
-    *api.ROUTES,
 ]
+# The JSON API under /api/, documented at /schema.
+API_ROUTES: list[Any] = [*api.ROUTES]

@@ -1,5 +1,7 @@
-"""Routes of this area; filled in as its pages are built."""
+"""The JSON API under /api/ (handlers in referral.web.api), collected for the app."""
 
 from typing import Any
 
-ROUTES: list[Any] = []
+from referral.web.api import cases, casework, meetings
+
+ROUTES: list[Any] = [*cases.ROUTES, *casework.ROUTES, *meetings.ROUTES]

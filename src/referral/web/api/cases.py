@@ -1,0 +1,136 @@
+"""Who am I, API tokens, and cases: list, submit, read, move."""
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from referral.config import Settings
+from referral.services import auth, lifecycle, referrals, screening
+from referral.services.flow import Moved
+from referral.web.api.models import (
+    CaseCreatedOut,
+    CaseListOut,
+    CaseOut,
+    CaseSummaryOut,
+    MeOut,
+    MovedOut,
+    SubmitReferralIn,
+    TokenIn,
+    TokenOut,
+    TransitionIn,
+    errors,
+)
+from referral.web.deps import CurrentActor, Uow
+
+CASES = ["cases"]
+
+
+@get("/api/me", tags=["account"], summary="Who am I", responses=errors())
+async def me(actor: CurrentActor) -> MeOut:
+    """The signed-in user: ids, roles, network and organisation kind."""
+    return MeOut.of(actor)
+
+
+@post(
+    "/api/tokens",
+    tags=["account"],
+    summary="Issue an API token",
+    sync_to_thread=True,
+    responses=errors(400, 403, 422),
+)
+def issue_token(
+    request: Request[Any, Any, Any], uow: Uow, actor: CurrentActor, data: JSONBody[TokenIn]
+) -> TokenOut:
+    """A bearer token for this user and network, shown once. Needs the session cookie and
+    the X-CSRF-Token header: a token cannot mint further tokens."""
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        raise PermissionDeniedException("API tokens are issued from a signed-in session")
+    settings: Settings = request.app.state.settings
+    token = auth.issue_api_token(uow, actor, auth.IssueToken(data.label), settings)
+    return TokenOut(token=token, expires_in_days=settings.api_token_days)
+
+
+@get(
+    "/api/cases",
+    tags=CASES,
+    summary="List the cases you may see",
+    sync_to_thread=True,
+    responses=errors(400, 422),
+)
+def list_cases(
+    uow: Uow,
+    actor: CurrentActor,
+    states: Annotated[
+        list[str] | None, QueryParameter(name="state", description="Only these states (repeatable)")
+    ] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+) -> CaseListOut:
+    """Status data only, most urgent first, filtered by the sharing policy."""
+    query = referrals.ListCases(states=tuple(states or ()), limit=limit, offset=offset)
+    rows = referrals.list_cases(uow, actor, query)
+    return CaseListOut([CaseSummaryOut.of(row) for row in rows], limit, offset)
+
+
+@post(
+    "/api/cases",
+    tags=CASES,
+    summary="Submit a referral",
+    sync_to_thread=True,
+    responses=errors(400, 403, 422),
+)
+def submit_referral(
+    uow: Uow, actor: CurrentActor, data: JSONBody[SubmitReferralIn]
+) -> CaseCreatedOut:
+    """Create a case and submit it (or keep it as a draft with `as_draft`)."""
+    return CaseCreatedOut(referrals.submit_referral(uow, actor, data.command()))
+
+
+@get(
+    "/api/cases/{case_id:int}",
+    tags=CASES,
+    summary="Read a case",
+    sync_to_thread=True,
+    responses=errors(404),
+)
+def read_case(uow: Uow, actor: CurrentActor, case_id: FromPath[int]) -> CaseOut:
+    """Every field you may read now; the others hidden with the reason. The read is audited."""
+    return CaseOut.of(referrals.read_case(uow, actor, case_id))
+
+
+@post(
+    "/api/cases/{case_id:int}/transitions",
+    tags=CASES,
+    summary="Move a case",
+    status_code=200,
+    sync_to_thread=True,
+    responses=errors(400, 403, 404, 409, 422),
+)
+def move_case(
+    uow: Uow, actor: CurrentActor, case_id: FromPath[int], data: JSONBody[TransitionIn]
+) -> MovedOut:
+    """Fire a workflow trigger that records no data of its own (`start_screening`,
+    `ready_for_panel`, `start_support`, `exit`, ...); `submit` submits a draft. Triggers
+    that record a decision have their own endpoints. `expected_version` guards against
+    a change made since you read the case (409)."""
+    return MovedOut.of(_move(uow, actor, case_id, data))
+
+
+def _move(uow: Uow, actor: CurrentActor, case_id: int, data: JSONBody[TransitionIn]) -> Moved:
+    # Two triggers do a little more than move the case, so their own service runs them.
+    if data.trigger == "start_screening":
+        command = screening.StartScreening(case_id, data.expected_version)
+        return screening.start_screening(uow, actor, command)
+    if data.trigger == "submit":
+        return referrals.submit_draft(
+            uow, actor, referrals.SubmitDraft(case_id, data.expected_version)
+        )
+    move = lifecycle.MoveCase(
+        case_id, data.trigger, data.expected_version, data.outcome_for_referrer
+    )
+    return lifecycle.move_case(uow, actor, move)
+
+
+ROUTES = [me, issue_token, list_cases, submit_referral, read_case, move_case]
