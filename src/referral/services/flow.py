@@ -157,3 +157,21 @@ def fire_linked(
         )
     )
     return str(obj.state)
+
+
+def available_transitions(uow: UnitOfWork, actor: Actor, case: Case, facts: CaseFacts) -> list[Any]:
+    """The transitions `actor` may fire on `case` now: guards pass, policy allows, fields filled.
+
+    Read-only: nothing is audited, since nothing is attempted. A case pinned to a workflow
+    version that is no longer loaded offers nothing until it is migrated.
+    """
+    workflow = uow.workflow(case.workflow_name)
+    if workflow.version != case.workflow_version:
+        return []
+    guard_facts = uow.repo.case_guard_facts(case, uow.now)
+    return [
+        t
+        for t in uow.engine.available(workflow, case.state, guard_facts)
+        if uow.authz.permission(actor, t.permission, facts, uow.now).allowed
+        and not missing_requirements(case, list(t.requires))
+    ]

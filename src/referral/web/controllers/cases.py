@@ -1,5 +1,405 @@
-"""Routes of this area; filled in as its pages are built."""
+"""The work queue of coordinators and screeners, and the case page every role uses.
 
+Each form on the case page posts to its own address, makes one service call and
+comes back to the case page (303); a refused form re-renders the page with its
+errors (422). What the page offers is decided by services.actions, under policy.
+"""
+
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
-ROUTES: list[Any] = []
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Template
+
+from referral.domain.errors import InvalidInput
+from referral.domain.facts import ConsentScope
+from referral.domain.vocabulary import Category, OrgKind, Purpose
+from referral.services import actions, consent, information, lifecycle, queue, screening, support
+from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.render import page, see_other
+from referral.web.templating import label, when
+
+MULTI_VALUED = frozenset({"scope", "organisation_ids"})
+
+
+def show(value: Any) -> str:
+    """A field's value as text: dates readable, lists joined, booleans in words."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, date):
+        return value.strftime("%d %b %Y")
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(str(v).replace("_", " ") for v in value) or "—"
+    if value is None or value == "":
+        return "—"
+    return str(value)
+
+
+def pairs(values: Any, labels: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(value, text) options for a select or radio group."""
+    return [(str(v), (labels or {}).get(str(v)) or label(str(v))) for v in values]
+
+
+def org_options(organisations: list[queue.OrganisationOption]) -> list[tuple[str, str]]:
+    return [(str(o.id), f"{o.name} ({label(o.kind)})") for o in organisations]
+
+
+@get("/queue", name="work_queue", sync_to_thread=True)
+def work_queue(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
+    chosen = str(request.query_params.get("state", "")).strip()
+    result = queue.work_queue(uow, viewer.actor, queue.ListQueue(state=chosen))
+    return page(request, "cases/queue.html", viewer, partial="cases/_queue_table.html", q=result)
+
+
+def _render_case(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    case_id: FromPath[int],
+    *,
+    failed: str = "",
+    error: InvalidInput | None = None,
+    values: dict[str, Any] | None = None,
+) -> Template:
+    case = actions.case_page(uow, viewer.actor, case_id)
+    return page(
+        request,
+        "cases/case.html",
+        viewer,
+        status_code=422 if error else 200,
+        c=case,
+        show=show,
+        pairs=pairs,
+        org_options=org_options,
+        failed=failed,
+        error_message=error.message if error else "",
+        errors=(error.errors or {"_": error.message}) if error else {},
+        values=values or {},
+    )
+
+
+@get("/cases/{case_id:int}", name="case_page", sync_to_thread=True)
+def case_page(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, case_id: FromPath[int]
+) -> Template:
+    return _render_case(request, uow, viewer, case_id)
+
+
+def _submit(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+    name: str,
+    call: Callable[[], object],
+) -> Any:
+    """Run one service call for form `name`; back to the case, or the form with its errors."""
+    try:
+        call()
+    except InvalidInput as exc:
+        values = {
+            key: form.getall(key) if key in MULTI_VALUED else form.get(key)
+            for key in form
+            if key != "_csrf"
+        }
+        return _render_case(request, uow, viewer, case_id, failed=name, error=exc, values=values)
+    return see_other(f"/cases/{case_id}")
+
+
+def _text(form: Form, name: str) -> str:
+    return str(form.get(name, "") or "")
+
+
+def _int(form: Form, name: str, what: str) -> int:
+    raw = _text(form, name).strip()
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"choose {what}", {name: f"Choose {what}."}) from None
+
+
+def _version(form: Form) -> int | None:
+    raw = _text(form, "expected_version").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise InvalidInput("the form's version is not a number; reload the page")
+    return int(raw)
+
+
+def _scope(form: Form) -> tuple[ConsentScope, ...]:
+    """Checkboxes named `scope` with values `category:org_kind`; the purpose is support."""
+    grants = []
+    for raw in form.getall("scope", []):
+        category, _, kind = str(raw).partition(":")
+        if category not in set(Category) or kind not in set(OrgKind):
+            raise InvalidInput("the consent scope holds an unknown choice", {"scope": "Unknown."})
+        grants.append(ConsentScope(Category(category), OrgKind(kind), Purpose.SUPPORT))
+    return tuple(grants)
+
+
+@post("/cases/{case_id:int}/move", name="case_move", sync_to_thread=True, status_code=303)
+def move(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    # A stale version is a Conflict (409) and an unknown trigger an InvalidInput (422):
+    # both reach the error page with their message, never this form.
+    command = lifecycle.MoveCase(
+        case_id,
+        _text(form, "trigger").strip(),
+        expected_version=_version(form),
+        outcome_for_referrer=_text(form, "outcome_for_referrer"),
+    )
+    actions.move(uow, viewer.actor, command)
+    return see_other(f"/cases/{case_id}")
+
+
+@post(
+    "/cases/{case_id:int}/deconfliction",
+    name="case_deconfliction",
+    sync_to_thread=True,
+    status_code=303,
+)
+def deconfliction(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    command = screening.RecordDeconfliction(
+        case_id, _text(form, "criminal_information"), _text(form, "deconfliction_result")
+    )
+    return _submit(
+        request,
+        uow,
+        viewer,
+        form,
+        case_id,
+        "deconfliction",
+        lambda: screening.record_deconfliction(uow, viewer.actor, command),
+    )
+
+
+@post("/cases/{case_id:int}/screening", name="case_screening", sync_to_thread=True, status_code=303)
+def screening_outcome(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    def call() -> object:
+        command = screening.RecordScreeningOutcome(
+            case_id,
+            _text(form, "outcome"),
+            screening_notes=_text(form, "screening_notes"),
+            outcome_for_referrer=_text(form, "outcome_for_referrer"),
+            expected_version=_version(form),
+        )
+        return screening.record_screening_outcome(uow, viewer.actor, command)
+
+    return _submit(request, uow, viewer, form, case_id, "screening", call)
+
+
+@post(
+    "/cases/{case_id:int}/information-requests",
+    name="case_send_requests",
+    sync_to_thread=True,
+    status_code=303,
+)
+def send_requests(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    def call() -> object:
+        raw = [str(v) for v in form.getall("organisation_ids", [])]
+        if not all(v.isdigit() for v in raw):
+            raise InvalidInput("choose agencies from the list", {"organisation_ids": "Unknown."})
+        command = information.SendInformationRequests(
+            case_id, tuple(int(v) for v in raw), _text(form, "question")
+        )
+        return information.send_information_requests(uow, viewer.actor, command)
+
+    return _submit(request, uow, viewer, form, case_id, "send_requests", call)
+
+
+@post(
+    "/cases/{case_id:int}/information-requests/{request_id:int}/answer",
+    name="case_answer_request",
+    sync_to_thread=True,
+    status_code=303,
+)
+def answer_request(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+    request_id: FromPath[int],
+) -> Any:
+    command = actions.AnswerRequest(
+        case_id, request_id, _text(form, "answer"), declined=form.get("declined") == "yes"
+    )
+    return _submit(
+        request,
+        uow,
+        viewer,
+        form,
+        case_id,
+        f"answer_{request_id}",
+        lambda: actions.answer_request(uow, viewer.actor, command),
+    )
+
+
+@post(
+    "/cases/{case_id:int}/consent/request",
+    name="case_request_consent",
+    sync_to_thread=True,
+    status_code=303,
+)
+def request_consent(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    command = consent.RequestConsent(case_id)
+    return _submit(
+        request,
+        uow,
+        viewer,
+        form,
+        case_id,
+        "request_consent",
+        lambda: consent.request_consent(uow, viewer.actor, command),
+    )
+
+
+@post(
+    "/cases/{case_id:int}/consent", name="case_record_consent", sync_to_thread=True, status_code=303
+)
+def record_consent(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    def call() -> object:
+        answer = _text(form, "answer")
+        if answer not in ("given", "refused"):
+            raise InvalidInput("say whether consent was given", {"answer": "Choose one."})
+        command = consent.RecordConsent(
+            case_id,
+            answer == "given",
+            _text(form, "method"),
+            scope=_scope(form),
+            given_by=_text(form, "given_by"),
+            guardian_name=_text(form, "guardian_name"),
+            notes=_text(form, "notes"),
+        )
+        return consent.record_consent(uow, viewer.actor, command)
+
+    return _submit(request, uow, viewer, form, case_id, "record_consent", call)
+
+
+@post(
+    "/cases/{case_id:int}/consent/withdraw",
+    name="case_withdraw_consent",
+    sync_to_thread=True,
+    status_code=303,
+)
+def withdraw_consent(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    command = consent.WithdrawConsent(case_id, _text(form, "notes"))
+    return _submit(
+        request,
+        uow,
+        viewer,
+        form,
+        case_id,
+        "withdraw_consent",
+        lambda: consent.withdraw_consent(uow, viewer.actor, command),
+    )
+
+
+@post(
+    "/cases/{case_id:int}/interventions",
+    name="case_assign_intervention",
+    sync_to_thread=True,
+    status_code=303,
+)
+def assign_intervention(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    def call() -> object:
+        command = support.AssignIntervention(
+            case_id,
+            _text(form, "kind"),
+            _int(form, "provider_org_id", "the organisation that provides it"),
+            _text(form, "plan"),
+        )
+        return support.assign_intervention(uow, viewer.actor, command)
+
+    return _submit(request, uow, viewer, form, case_id, "assign_intervention", call)
+
+
+@post(
+    "/cases/{case_id:int}/reviews", name="case_record_review", sync_to_thread=True, status_code=303
+)
+def record_review(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    command = lifecycle.RecordReview(case_id, _text(form, "kind"), _text(form, "notes"))
+    return _submit(
+        request,
+        uow,
+        viewer,
+        form,
+        case_id,
+        "record_review",
+        lambda: lifecycle.record_review(uow, viewer.actor, command),
+    )
+
+
+ROUTES: list[Any] = [
+    work_queue,
+    case_page,
+    move,
+    deconfliction,
+    screening_outcome,
+    send_requests,
+    answer_request,
+    request_consent,
+    record_consent,
+    withdraw_consent,
+    assign_intervention,
+    record_review,
+]

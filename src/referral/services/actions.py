@@ -1,0 +1,244 @@
+"""The case page: what a viewer sees of a case, and what they may do to it now.
+
+Every "may" here is a policy decision or a workflow fact, made before any template
+runs: a template only shows what this module offers.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from referral.db.tables import Case, InformationRequest
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import NotFound
+from referral.domain.facts import CaseFacts
+from referral.domain.vocabulary import Category, InterventionKind
+from referral.services import information, lifecycle, referrals, screening
+from referral.services.access import visible_case
+from referral.services.consent import METHODS
+from referral.services.flow import Moved, available_transitions
+from referral.services.queue import OrganisationOption, network_organisations
+from referral.services.referrals import CaseView, FieldView
+from referral.services.timeline import TimelineEntry, load_timeline
+
+# Status fields the summary shows; the other status columns are internal ids and hashes.
+SUMMARY_FIELDS = (
+    "state",
+    "due_at",
+    "submitted_at",
+    "state_entered_at",
+    "referring_org_kind",
+    "closed_at",
+    "outcome_for_referrer",
+)
+# Triggers recorded by a form of their own on the case page (or, for panel decisions,
+# on the meeting's page): never a bare button.
+FORM_TRIGGERS = frozenset(
+    {*screening.OUTCOMES, "decide_support", "decide_signpost", "decide_no_action"}
+    | {"consent_refused", "withdraw_consent"}
+)
+OPEN_REQUEST_STATES = frozenset({"requested", "overdue"})
+# Where in the reference workflow each form belongs; outside these states it is noise.
+REQUEST_STATES = frozenset({"information_gathering"})
+CONSENT_STATES = frozenset({"panel_review", "consent_pending", "support", "review"})
+SUPPORT_STATES = frozenset({"support", "review"})
+REVIEW_STATES = frozenset({"support", "review", "exited", "follow_up_6m", "follow_up_12m"})
+CONSENT_CATEGORIES = tuple(c for c in Category if c not in (Category.STATUS, Category.CRIMINAL))
+TRIGGER_LABELS = {
+    "submit": "Submit referral",
+    "discard": "Discard draft",
+    "start_screening": "Start screening",
+    "ready_for_panel": "Ready for panel",
+    "take_to_panel": "Take to panel",
+    "start_support": "Start support",
+    "start_review": "Start review",
+    "continue_support": "Continue support",
+    "exit_support": "Exit support",
+    "follow_up_6m": "Record 6-month follow-up",
+    "follow_up_12m": "Record 12-month follow-up",
+    "close": "Close case",
+    "reopen": "Reopen: concern returned",
+    "transfer": "Transfer to another network",
+    "erase": "Erase",
+}
+# Buttons whose move another service makes (see `move`).
+OWN_SERVICE = frozenset({"start_screening", "submit"})
+DESTRUCTIVE = frozenset({"discard", "transfer", "close", "erase"})
+
+
+@dataclass(frozen=True)
+class MoveOption:
+    """A button: a transition with no data of its own that the viewer may fire now."""
+
+    trigger: str
+    label: str
+    dest: str
+    tells_referrer: bool
+    destructive: bool
+
+
+@dataclass(frozen=True)
+class Section:
+    """The fields of one category, or why the whole category is hidden."""
+
+    category: Category
+    fields: list[FieldView]
+    hidden_reason: str = ""
+
+
+@dataclass(frozen=True)
+class ScreeningForm:
+    outcomes: list[str]
+    may_write_notes: bool
+    may_message_referrer: bool
+
+
+@dataclass(frozen=True)
+class CasePage:
+    view: CaseView
+    summary: dict[str, FieldView]
+    sections: list[Section]
+    timeline: list[TimelineEntry] | None
+    moves: list[MoveOption]
+    forms: frozenset[str]
+    screening: ScreeningForm | None = None
+    open_requests: list[dict[str, Any]] = field(default_factory=list)
+    organisations: list[OrganisationOption] = field(default_factory=list)
+    intervention_kinds: tuple[str, ...] = tuple(InterventionKind)
+    review_kinds: tuple[str, ...] = lifecycle.REVIEW_KINDS
+    consent_methods: tuple[str, ...] = METHODS
+    consent_categories: tuple[str, ...] = CONSENT_CATEGORIES
+
+    @property
+    def org_names(self) -> dict[int, str]:
+        return {o.id: o.name for o in self.organisations}
+
+    @property
+    def org_kinds(self) -> list[str]:
+        return sorted({o.kind for o in self.organisations})
+
+
+def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
+    """Everything the case page shows this actor. 404 if the case is not theirs to see.
+
+    It may follow a refused form in the same request: whatever that attempt left in
+    the session is dropped first, so this read can never commit half a change.
+    """
+    uow.session.rollback()
+    view = referrals.read_case(uow, actor, case_id)
+    case, facts = visible_case(uow, actor, case_id)
+    transitions = available_transitions(uow, actor, case, facts)
+    triggers = {t.trigger for t in transitions}
+    forms = _forms(uow, actor, case, facts, triggers)
+    page = CasePage(
+        view=view,
+        summary={name: view.fields[name] for name in SUMMARY_FIELDS},
+        sections=_sections(view),
+        timeline=load_timeline(uow, actor, case, facts),
+        moves=[_move_option(t) for t in transitions if t.trigger not in FORM_TRIGGERS],
+        forms=forms,
+        screening=_screening_form(uow, actor, facts, triggers),
+        open_requests=_open_requests(view) if "answer_request" in forms else [],
+        organisations=network_organisations(uow, actor),
+    )
+    uow.commit()
+    return page
+
+
+def _sections(view: CaseView) -> list[Section]:
+    sections = []
+    for category in Category:
+        if category == Category.STATUS:
+            continue
+        fields = [f for f in view.fields.values() if f.category == category]
+        if fields:
+            sections.append(Section(category, fields, view.hidden.get(category, "")))
+    return sections
+
+
+def _move_option(transition: Any) -> MoveOption:
+    return MoveOption(
+        trigger=transition.trigger,
+        label=TRIGGER_LABELS.get(transition.trigger, transition.trigger.replace("_", " ")),
+        dest=transition.dest,
+        # Only lifecycle.move_case carries a message to the referrer with the move.
+        tells_referrer="referrer" in transition.notify and transition.trigger not in OWN_SERVICE,
+        destructive=transition.trigger in DESTRUCTIVE,
+    )
+
+
+def _may(uow: UnitOfWork, actor: Actor, obj: str, act: str, facts: CaseFacts) -> bool:
+    return uow.authz.decide(actor, obj, act, facts, uow.now).allowed
+
+
+def _forms(
+    uow: UnitOfWork, actor: Actor, case: Case, facts: CaseFacts, triggers: set[str]
+) -> frozenset[str]:
+    """The names of the forms this actor may use on this case now."""
+    open_case = case.state in uow.workflow(case.workflow_name).open_states
+    consent_state = facts.consent_state
+    checks = {
+        "deconfliction": open_case and _may(uow, actor, Category.CRIMINAL, "write", facts),
+        "send_requests": case.state in REQUEST_STATES
+        and _may(uow, actor, "information_request", "send", facts),
+        "answer_request": open_case and _may(uow, actor, "information_request", "answer", facts),
+        "request_consent": case.state in CONSENT_STATES
+        and consent_state not in ("requested", "given")
+        and _may(uow, actor, "consent", "request", facts),
+        "record_consent": consent_state == "requested"
+        and _may(uow, actor, "consent", "record", facts),
+        "withdraw_consent": "withdraw_consent" in triggers,
+        "assign_intervention": case.state in SUPPORT_STATES
+        and _may(uow, actor, "intervention", "assign", facts),
+        "record_review": case.state in REVIEW_STATES and _may(uow, actor, "case", "manage", facts),
+    }
+    return frozenset(name for name, allowed in checks.items() if allowed)
+
+
+def _screening_form(
+    uow: UnitOfWork, actor: Actor, facts: CaseFacts, triggers: set[str]
+) -> ScreeningForm | None:
+    outcomes = [o for o in screening.OUTCOMES if o in triggers]
+    if not outcomes:
+        return None
+    return ScreeningForm(
+        outcomes=outcomes,
+        may_write_notes=_may(uow, actor, Category.ASSESSMENT, "write", facts),
+        may_message_referrer=_may(uow, actor, Category.STATUS, "write", facts),
+    )
+
+
+def _open_requests(view: CaseView) -> list[dict[str, Any]]:
+    requests = view.linked.get("information_requests", [])
+    return [r for r in requests if r["state"] in OPEN_REQUEST_STATES]
+
+
+def move(uow: UnitOfWork, actor: Actor, command: lifecycle.MoveCase) -> Moved:
+    """A button on the case page: each trigger goes to the service that owns it."""
+    if command.trigger == "start_screening":
+        return screening.start_screening(
+            uow, actor, screening.StartScreening(command.case_id, command.expected_version)
+        )
+    if command.trigger == "submit":
+        return referrals.submit_draft(
+            uow, actor, referrals.SubmitDraft(command.case_id, command.expected_version)
+        )
+    return lifecycle.move_case(uow, actor, command)
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    case_id: int
+    request_id: int
+    answer: str
+    declined: bool = False
+
+
+def answer_request(uow: UnitOfWork, actor: Actor, command: AnswerRequest) -> str:
+    """Record an agency's answer to a request, reached from the case it belongs to."""
+    request = uow.session.get(InformationRequest, command.request_id)
+    if request is None or request.case_id != command.case_id:
+        raise NotFound(f"information request {command.request_id} not found on this case")
+    return information.record_answer(
+        uow, actor, information.RecordAnswer(command.request_id, command.answer, command.declined)
+    )
