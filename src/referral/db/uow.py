@@ -116,6 +116,11 @@ class UnitOfWork:
         self._denials.append(record)
         raise error
 
+    def rollback(self) -> None:
+        """Abandon the change so far, audit entries included (refusals are kept)."""
+        self.session.rollback()
+        self._entries = []
+
     def flush(self) -> None:
         """Write pending changes now; a concurrent change to the same row is a Conflict."""
         try:

@@ -124,7 +124,7 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
     It may follow a refused form in the same request: whatever that attempt left in
     the session is dropped first, so this read can never commit half a change.
     """
-    uow.session.rollback()
+    uow.rollback()
     view = referrals.read_case(uow, actor, case_id)
     case, facts = visible_case(uow, actor, case_id)
     transitions = available_transitions(uow, actor, case, facts)
