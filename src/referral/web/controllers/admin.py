@@ -1,5 +1,186 @@
-"""Routes of this area; filled in as its pages are built."""
+"""The administrator's pages: users, their roles, organisations. No case content."""
 
 from typing import Any
 
-ROUTES: list[Any] = []
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from referral.domain.errors import InvalidInput
+from referral.domain.vocabulary import OrgKind
+from referral.services import admin
+from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.render import page, see_other
+
+# What `?done=` after a change may say: fixed texts, never text taken from the address.
+MESSAGES = {
+    "created": "The user was added.",
+    "granted": "The role was granted.",
+    "revoked": "The role was revoked.",
+    "unchanged": "Nothing changed: the user already had that setting.",
+    "activated": "The account was activated.",
+    "deactivated": "The account was deactivated. The person can no longer sign in.",
+}
+
+
+def _users_page(
+    request: Request[Any, Any, Any],
+    viewer: CurrentViewer,
+    directory: admin.Directory,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    return page(
+        request,
+        "admin/users.html",
+        viewer,
+        directory=directory,
+        roles=list(admin.ASSIGNABLE_ROLES),
+        messages=MESSAGES,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@get("/admin/users", name="admin_users", sync_to_thread=True)
+def users(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
+    return _users_page(request, viewer, admin.directory(uow, viewer.actor))
+
+
+def _optional_int(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() and len(text) < 18 else None
+
+
+@post("/admin/users", name="admin_create_user", sync_to_thread=True, status_code=303)
+def create_user(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form
+) -> Any:
+    command = admin.CreateUser(
+        username=str(form.get("username", "")),
+        display_name=str(form.get("display_name", "")),
+        email=str(form.get("email", "")),
+        organisation_id=_optional_int(str(form.get("organisation_id", ""))),
+        roles=tuple(str(r) for r in form.getall("roles", [])),
+        password=str(form.get("password", "")),
+    )
+    try:
+        admin.create_user(uow, viewer.actor, command)
+    except InvalidInput as exc:
+        # The password is never sent back into the page.
+        values = {
+            k: form.getall(k) if k == "roles" else form.get(k) for k in form if k != "password"
+        }
+        directory = admin.directory(uow, viewer.actor)
+        return _users_page(
+            request, viewer, directory, values=values, errors=exc.errors, status_code=422
+        )
+    return see_other("/admin/users?done=created")
+
+
+def _change(form: Form) -> bool:
+    change = str(form.get("change", ""))
+    if change not in ("grant", "revoke"):
+        message = "Choose to grant or revoke the role."
+        raise InvalidInput(message, {"change": message})
+    return change == "grant"
+
+
+@post(
+    "/admin/users/{user_id:int}/roles",
+    name="admin_change_role",
+    sync_to_thread=True,
+    status_code=303,
+)
+def change_role(uow: Uow, viewer: CurrentViewer, form: Form, user_id: FromPath[int]) -> Redirect:
+    grant = _change(form)
+    command = admin.ChangeRole(user_id=user_id, role=str(form.get("role", "")), grant=grant)
+    changed = admin.change_role(uow, viewer.actor, command)
+    done = ("granted" if grant else "revoked") if changed else "unchanged"
+    return see_other(f"/admin/users?done={done}")
+
+
+def _set_active(uow: Uow, viewer: CurrentViewer, user_id: int, active: bool) -> Redirect:
+    changed = admin.set_active(uow, viewer.actor, admin.SetActive(user_id, active))
+    done = ("activated" if active else "deactivated") if changed else "unchanged"
+    return see_other(f"/admin/users?done={done}")
+
+
+@post(
+    "/admin/users/{user_id:int}/deactivate",
+    name="admin_deactivate",
+    sync_to_thread=True,
+    status_code=303,
+)
+def deactivate(uow: Uow, viewer: CurrentViewer, user_id: FromPath[int]) -> Redirect:
+    return _set_active(uow, viewer, user_id, active=False)
+
+
+@post(
+    "/admin/users/{user_id:int}/activate",
+    name="admin_activate",
+    sync_to_thread=True,
+    status_code=303,
+)
+def activate(uow: Uow, viewer: CurrentViewer, user_id: FromPath[int]) -> Redirect:
+    return _set_active(uow, viewer, user_id, active=True)
+
+
+def _organisations_page(
+    request: Request[Any, Any, Any],
+    viewer: CurrentViewer,
+    organisations: list[admin.OrganisationRow],
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    return page(
+        request,
+        "admin/organisations.html",
+        viewer,
+        organisations=organisations,
+        kinds=list(OrgKind),
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@get("/admin/organisations", name="admin_organisations", sync_to_thread=True)
+def organisations(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
+    return _organisations_page(request, viewer, admin.list_organisations(uow, viewer.actor))
+
+
+@post(
+    "/admin/organisations", name="admin_create_organisation", sync_to_thread=True, status_code=303
+)
+def create_organisation(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form
+) -> Any:
+    command = admin.CreateOrganisation(
+        name=str(form.get("name", "")), kind=str(form.get("kind", ""))
+    )
+    try:
+        admin.create_organisation(uow, viewer.actor, command)
+    except InvalidInput as exc:
+        values = {k: form.get(k) for k in ("name", "kind")}
+        rows = admin.list_organisations(uow, viewer.actor)
+        return _organisations_page(
+            request, viewer, rows, values=values, errors=exc.errors, status_code=422
+        )
+    return see_other("/admin/organisations?done=created")
+
+
+ROUTES = [
+    users,
+    create_user,
+    change_role,
+    deactivate,
+    activate,
+    organisations,
+    create_organisation,
+]

@@ -1,0 +1,310 @@
+"""Administration of a network: its users, their roles, and its organisations.
+
+An administrator manages the people of their own network and never sees case content.
+Every change is audited (`admin:...`, target `user:N` or `organisation:N`, a digest of
+the change) in the transaction that makes it. An administrator may not lock themselves
+out: deactivating their own account or dropping their own admin role is refused.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from referral.authz.enforcer import Decision, Permission
+from referral.db.tables import Organisation, RoleAssignment, User
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import Conflict, InvalidInput, NotFound
+from referral.domain.vocabulary import OrgKind, Role
+from referral.security import hash_password
+from referral.services.access import authorise, record
+
+MANAGE = Permission.ADMIN_MANAGE.value
+# `system` acts for timers and the worker, never for a person.
+ASSIGNABLE_ROLES = tuple(role for role in Role if role != Role.SYSTEM)
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    username: str
+    display_name: str
+    email: str
+    organisation_id: int
+    organisation_name: str
+    roles: tuple[str, ...]
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OrganisationRow:
+    id: int
+    name: str
+    kind: str
+    users: int
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The network's users (with their roles here) and organisations."""
+
+    users: list[UserRow]
+    organisations: list[OrganisationRow]
+
+
+def _manage(uow: UnitOfWork, actor: Actor) -> Decision:
+    return authorise(uow, actor, MANAGE, None)
+
+
+def _organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationRow]:
+    rows = uow.session.execute(
+        select(Organisation.id, Organisation.name, Organisation.kind, func.count(User.id))
+        .outerjoin(User, User.organisation_id == Organisation.id)
+        .where(Organisation.network_id == actor.network_id)
+        .group_by(Organisation.id, Organisation.name, Organisation.kind)
+        .order_by(Organisation.name, Organisation.id)
+    )
+    return [OrganisationRow(*row) for row in rows]
+
+
+def _users(uow: UnitOfWork, actor: Actor) -> list[UserRow]:
+    users = uow.session.scalars(
+        select(User)
+        .join(Organisation, Organisation.id == User.organisation_id)
+        .where(Organisation.network_id == actor.network_id)
+        .order_by(User.display_name, User.id)
+    ).all()
+    roles: dict[int, list[str]] = {}
+    for user_id, role in uow.session.execute(
+        select(RoleAssignment.user_id, RoleAssignment.role)
+        .join(User, User.id == RoleAssignment.user_id)
+        .join(Organisation, Organisation.id == User.organisation_id)
+        .where(
+            RoleAssignment.network_id == actor.network_id,
+            Organisation.network_id == actor.network_id,
+        )
+    ):
+        roles.setdefault(user_id, []).append(role)
+    return [
+        UserRow(
+            id=u.id,
+            username=u.username,
+            display_name=u.display_name,
+            email=u.email,
+            organisation_id=u.organisation_id,
+            organisation_name=u.organisation.name,
+            roles=tuple(sorted(roles.get(u.id, []))),
+            active=u.active,
+            created_at=u.created_at,
+        )
+        for u in users
+    ]
+
+
+def directory(uow: UnitOfWork, actor: Actor) -> Directory:
+    """Everyone and every organisation of the actor's network (no case data at all)."""
+    _manage(uow, actor)
+    return Directory(_users(uow, actor), _organisations(uow, actor))
+
+
+def _user_in_network(uow: UnitOfWork, actor: Actor, user_id: int) -> User:
+    user = uow.session.get(User, user_id)
+    if user is None or user.organisation.network_id != actor.network_id:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def _organisation_in_network(uow: UnitOfWork, actor: Actor, org_id: int | None) -> bool:
+    org = uow.session.get(Organisation, org_id) if org_id is not None else None
+    return org is not None and org.network_id == actor.network_id
+
+
+@dataclass(frozen=True)
+class CreateUser:
+    username: str
+    display_name: str
+    email: str
+    organisation_id: int | None
+    roles: tuple[str, ...]
+    password: str
+
+
+def _user_errors(uow: UnitOfWork, actor: Actor, command: CreateUser) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    username = command.username.strip()
+    if not USERNAME.fullmatch(username):
+        errors["username"] = (
+            "Enter a username of 3 to 64 letters, digits, dots, hyphens or underscores."
+        )
+    elif uow.session.scalar(
+        select(User.id).where(func.lower(User.username) == username.lower()).limit(1)
+    ):
+        errors["username"] = f"The username '{username}' is already taken. Choose another."
+    if not command.display_name.strip():
+        errors["display_name"] = "Enter the name other users will see."
+    elif len(command.display_name.strip()) > 200:
+        errors["display_name"] = "The display name has at most 200 characters."
+    email = command.email.strip()
+    if email and (len(email) > 254 or not EMAIL.fullmatch(email)):
+        errors["email"] = "Enter an email address like name@example.org, or leave it empty."
+    if not _organisation_in_network(uow, actor, command.organisation_id):
+        errors["organisation_id"] = "Choose the user's organisation."
+    unknown = [r for r in command.roles if r not in ASSIGNABLE_ROLES]
+    if not command.roles or unknown:
+        errors["roles"] = "Choose at least one role from the list."
+    if len(command.password) < MIN_PASSWORD:
+        errors["password"] = f"The initial password needs at least {MIN_PASSWORD} characters."
+    elif len(command.password) > MAX_PASSWORD:
+        errors["password"] = f"The initial password has at most {MAX_PASSWORD} characters."
+    return errors
+
+
+def create_user(uow: UnitOfWork, actor: Actor, command: CreateUser) -> int:
+    """A new user of an organisation in the actor's network, with roles in the network."""
+    decision = _manage(uow, actor)
+    errors = _user_errors(uow, actor, command)
+    if errors:
+        raise InvalidInput("the new user has errors", errors)
+    assert command.organisation_id is not None  # checked above
+    user = User(
+        username=command.username.strip(),
+        display_name=command.display_name.strip(),
+        email=command.email.strip(),
+        organisation_id=command.organisation_id,
+        password_hash=hash_password(command.password),
+        active=True,
+        created_at=uow.now,
+    )
+    uow.session.add(user)
+    uow.flush()  # a username taken meanwhile is a Conflict here, not a 500
+    roles = sorted(set(command.roles))
+    uow.session.add_all(
+        RoleAssignment(user_id=user.id, network_id=actor.network_id, role=r) for r in roles
+    )
+    change = {
+        "username": user.username,
+        "organisation_id": user.organisation_id,
+        "roles": roles,
+        "email_set": bool(user.email),
+    }
+    uow.audit(record(actor, "admin:user_create", decision, target=f"user:{user.id}", change=change))
+    uow.commit()
+    return user.id
+
+
+@dataclass(frozen=True)
+class ChangeRole:
+    user_id: int
+    role: str
+    grant: bool
+
+
+def change_role(uow: UnitOfWork, actor: Actor, command: ChangeRole) -> bool:
+    """Grant or revoke one role in the actor's network; False when nothing changed."""
+    decision = _manage(uow, actor)
+    if command.role not in ASSIGNABLE_ROLES:
+        raise InvalidInput("Choose a role from the list.", {"role": "Choose a role from the list."})
+    user = _user_in_network(uow, actor, command.user_id)
+    if not command.grant and user.id == actor.user_id and command.role == Role.ADMIN:
+        raise Conflict("You cannot remove your own admin role: ask another administrator to do it.")
+    held = uow.session.scalars(
+        select(RoleAssignment).where(
+            RoleAssignment.user_id == user.id,
+            RoleAssignment.network_id == actor.network_id,
+            RoleAssignment.role == command.role,
+        )
+    ).first()
+    if command.grant == (held is not None):
+        return False
+    if held is None:
+        uow.session.add(
+            RoleAssignment(user_id=user.id, network_id=actor.network_id, role=command.role)
+        )
+    else:
+        uow.session.delete(held)
+    action = "admin:role_grant" if command.grant else "admin:role_revoke"
+    change = {"role": command.role, "network_id": actor.network_id}
+    uow.audit(record(actor, action, decision, target=f"user:{user.id}", change=change))
+    uow.commit()
+    return True
+
+
+@dataclass(frozen=True)
+class SetActive:
+    user_id: int
+    active: bool
+
+
+def set_active(uow: UnitOfWork, actor: Actor, command: SetActive) -> bool:
+    """Activate or deactivate a user; a deactivated user can no longer sign in or act."""
+    decision = _manage(uow, actor)
+    user = _user_in_network(uow, actor, command.user_id)
+    if not command.active and user.id == actor.user_id:
+        raise Conflict(
+            "You cannot deactivate your own account: ask another administrator to do it."
+        )
+    if user.active == command.active:
+        return False
+    user.active = command.active
+    action = "admin:user_activate" if command.active else "admin:user_deactivate"
+    change = {"active": command.active}
+    uow.audit(record(actor, action, decision, target=f"user:{user.id}", change=change))
+    uow.commit()
+    return True
+
+
+def list_organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationRow]:
+    _manage(uow, actor)
+    return _organisations(uow, actor)
+
+
+@dataclass(frozen=True)
+class CreateOrganisation:
+    name: str
+    kind: str
+
+
+def create_organisation(uow: UnitOfWork, actor: Actor, command: CreateOrganisation) -> int:
+    """A new organisation (agency) of the actor's network."""
+    decision = _manage(uow, actor)
+    name = command.name.strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "Enter the organisation's name."
+    elif len(name) > 200:
+        errors["name"] = "The name has at most 200 characters."
+    elif uow.session.scalar(
+        select(Organisation.id)
+        .where(
+            Organisation.network_id == actor.network_id,
+            func.lower(Organisation.name) == name.lower(),
+        )
+        .limit(1)
+    ):
+        errors["name"] = f"The network already has an organisation called '{name}'."
+    if command.kind not in tuple(OrgKind):
+        errors["kind"] = "Choose the kind of organisation from the list."
+    if errors:
+        raise InvalidInput("the new organisation has errors", errors)
+    org = Organisation(network_id=actor.network_id, name=name, kind=command.kind)
+    uow.session.add(org)
+    uow.flush()
+    change = {"name": name, "kind": command.kind}
+    uow.audit(
+        record(
+            actor,
+            "admin:organisation_create",
+            decision,
+            target=f"organisation:{org.id}",
+            change=change,
+        )
+    )
+    uow.commit()
+    return org.id
