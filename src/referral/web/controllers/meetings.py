@@ -1,5 +1,202 @@
-"""Routes of this area; filled in as its pages are built."""
+"""Panel meetings: the list, scheduling, the meeting page with its agenda, contributions,
+decisions, and the meeting's own moves (hold, approve minutes, cancel)."""
 
+from datetime import UTC, datetime
 from typing import Any
 
-ROUTES: list[Any] = []
+from litestar import Request, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.params import FromPath
+from litestar.response import Template
+
+from referral.domain.errors import InvalidInput
+from referral.services import meetings, panel
+from referral.web.deps import CurrentViewer, Form, Uow, Viewer
+from referral.web.render import page, see_other
+
+OUTCOMES = {
+    "support": "Offer support (ask for consent)",
+    "signpost": "Signpost to another service",
+    "no_action": "No further action",
+}
+MEETING_TRIGGERS = {
+    "hold": "Mark the meeting as held",
+    "approve_minutes": "Approve the minutes",
+    "cancel": "Cancel the meeting",
+}
+
+
+@get("/meetings", name="meetings", sync_to_thread=True)
+def list_meetings(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
+    overview = meetings.meetings_overview(uow, viewer.actor, meetings.ListMeetings())
+    return page(request, "meetings/list.html", viewer, overview=overview, values={}, errors={})
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.strip().isdigit() else None
+
+
+def schedule_from_form(form: Form) -> tuple[panel.ScheduleMeeting | None, dict[str, str]]:
+    errors: dict[str, str] = {}
+    when: datetime | None = None
+    try:
+        when = datetime.fromisoformat(str(form.get("scheduled_for", "")).strip())
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except ValueError:
+        errors["scheduled_for"] = "Enter the date and time of the meeting, in UTC."
+    chair = _int(str(form.get("chair_user_id", "")))
+    if chair is None:
+        errors["chair_user_id"] = "Choose who chairs the meeting."
+    invited = [_int(str(v)) for v in form.getall("attendee_user_ids", [])]
+    if None in invited:
+        errors["attendee_user_ids"] = "Choose the invitees from the list."
+    if errors or when is None or chair is None:
+        return None, errors
+    command = panel.ScheduleMeeting(
+        scheduled_for=when,
+        chair_user_id=chair,
+        attendee_user_ids=tuple(i for i in invited if i is not None),
+        location=str(form.get("location", "")).strip()[:200],
+    )
+    return command, errors
+
+
+@post("/meetings", name="schedule_meeting", sync_to_thread=True, status_code=303)
+def schedule(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form) -> Any:
+    command, errors = schedule_from_form(form)
+    try:
+        if command is None:
+            raise InvalidInput("the meeting has errors", errors)
+        meeting_id = meetings.schedule(uow, viewer.actor, command)
+    except InvalidInput as exc:
+        overview = meetings.meetings_overview(uow, viewer.actor, meetings.ListMeetings())
+        values = {key: form.getall(key) if key == "attendee_user_ids" else form.get(key)
+                  for key in form}  # fmt: skip
+        return page(
+            request,
+            "meetings/list.html",
+            viewer,
+            overview=overview,
+            values=values,
+            errors={**errors, **messages(exc, "scheduled_for")},
+            status_code=422,
+        )
+    return see_other(f"/meetings/{meeting_id}")
+
+
+@get("/meetings/{meeting_id:int}", name="meeting", sync_to_thread=True)
+def show(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, meeting_id: FromPath[int]
+) -> Template:
+    meeting = meetings.show_meeting(uow, viewer.actor, meetings.ShowMeeting(meeting_id))
+    return page(
+        request,
+        "meetings/show.html",
+        viewer,
+        meeting=meeting,
+        outcomes=OUTCOMES,
+        meeting_triggers=MEETING_TRIGGERS,
+        fields=meetings.PANEL_FIELDS,
+    )
+
+
+def messages(exc: InvalidInput, default_field: str) -> dict[str, str]:
+    """Field -> sentence: services give terse codes ("required"), forms want the message."""
+    errors = exc.errors or {default_field: exc.message}
+    return {key: value if value.endswith(".") else exc.message for key, value in errors.items()}
+
+
+def _form_error(
+    request: Request[Any, Any, Any],
+    viewer: Viewer,
+    kind: str,
+    meeting_id: int,
+    case_id: int,
+    form: FormMultiDict,
+    exc: InvalidInput,
+) -> Template:
+    """A case's form again, beside its errors, on a page of its own."""
+    return page(
+        request,
+        "meetings/form_error.html",
+        viewer,
+        partial=f"meetings/_{kind}_form.html",
+        kind=kind,
+        meeting_id=meeting_id,
+        case_id=case_id,
+        values={key: form.get(key) for key in form},
+        errors=messages(exc, "body" if kind == "contribution" else "rationale"),
+        outcomes=OUTCOMES,
+        status_code=422,
+    )
+
+
+@post(
+    "/meetings/{meeting_id:int}/cases/{case_id:int}/contributions",
+    name="contribute",
+    sync_to_thread=True,
+    status_code=303,
+)
+def contribute(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    meeting_id: FromPath[int],
+    case_id: FromPath[int],
+) -> Any:
+    command = panel.AddContribution(case_id, meeting_id, str(form.get("body", "")))
+    try:
+        panel.add_contribution(uow, viewer.actor, command)
+    except InvalidInput as exc:
+        return _form_error(request, viewer, "contribution", meeting_id, case_id, form, exc)
+    return see_other(f"/meetings/{meeting_id}#case-{case_id}")
+
+
+@post(
+    "/meetings/{meeting_id:int}/cases/{case_id:int}/decision",
+    name="decide",
+    sync_to_thread=True,
+    status_code=303,
+)
+def decide(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    meeting_id: FromPath[int],
+    case_id: FromPath[int],
+) -> Any:
+    command = panel.RecordDecision(
+        case_id=case_id,
+        meeting_id=meeting_id,
+        outcome=str(form.get("outcome", "")),
+        rationale=str(form.get("rationale", "")),
+        dissent=str(form.get("dissent", "")),
+        outcome_for_referrer=str(form.get("outcome_for_referrer", "")),
+        expected_version=_int(str(form.get("expected_version", ""))),
+    )
+    try:
+        panel.record_panel_decision(uow, viewer.actor, command)
+    except InvalidInput as exc:
+        return _form_error(request, viewer, "decision", meeting_id, case_id, form, exc)
+    return see_other(f"/meetings/{meeting_id}#case-{case_id}")
+
+
+@post("/meetings/{meeting_id:int}/agenda", name="set_agenda", sync_to_thread=True, status_code=303)
+def set_agenda(uow: Uow, viewer: CurrentViewer, form: Form, meeting_id: FromPath[int]) -> Any:
+    case_ids = tuple(i for v in form.getall("case_ids", []) if (i := _int(str(v))) is not None)
+    panel.set_agenda(uow, viewer.actor, panel.SetAgenda(meeting_id, case_ids))
+    return see_other(f"/meetings/{meeting_id}")
+
+
+@post("/meetings/{meeting_id:int}/move", name="move_meeting", sync_to_thread=True, status_code=303)
+def move(uow: Uow, viewer: CurrentViewer, form: Form, meeting_id: FromPath[int]) -> Any:
+    command = panel.MoveMeeting(
+        meeting_id, str(form.get("trigger", "")), minutes=str(form.get("minutes", ""))
+    )
+    panel.move_meeting(uow, viewer.actor, command)
+    return see_other(f"/meetings/{meeting_id}")
+
+
+ROUTES = [list_meetings, schedule, show, contribute, decide, set_agenda, move]

@@ -1,5 +1,92 @@
-"""Routes of this area; filled in as its pages are built."""
+"""The provider's pages: assigned interventions, one intervention, its moves and progress."""
 
 from typing import Any
 
-ROUTES: list[Any] = []
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Template
+
+from referral.domain.errors import InvalidInput
+from referral.services import caseload, support
+from referral.web.controllers.meetings import messages
+from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.render import page, see_other
+
+TRIGGERS = {
+    "accept": "Accept",
+    "decline": "Decline",
+    "start": "Start",
+    "complete": "Mark complete",
+}
+
+
+@get("/interventions", name="interventions", sync_to_thread=True)
+def list_interventions(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer
+) -> Template:
+    rows = caseload.list_interventions(uow, viewer.actor, caseload.ListInterventions())
+    return page(request, "provider/list.html", viewer, interventions=rows, trigger_labels=TRIGGERS)
+
+
+@get("/interventions/{intervention_id:int}", name="intervention", sync_to_thread=True)
+def show(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, intervention_id: FromPath[int]
+) -> Template:
+    query = caseload.ShowIntervention(intervention_id)
+    intervention = caseload.show_intervention(uow, viewer.actor, query)
+    return page(
+        request,
+        "provider/show.html",
+        viewer,
+        item=intervention,
+        trigger_labels=TRIGGERS,
+        values={},
+        errors={},
+    )
+
+
+@post(
+    "/interventions/{intervention_id:int}/move",
+    name="move_intervention",
+    sync_to_thread=True,
+    status_code=303,
+)
+def move(uow: Uow, viewer: CurrentViewer, form: Form, intervention_id: FromPath[int]) -> Any:
+    command = support.MoveIntervention(intervention_id, str(form.get("trigger", "")))
+    support.move_intervention(uow, viewer.actor, command)
+    if form.get("back") == "list":
+        return see_other("/interventions")
+    return see_other(f"/interventions/{intervention_id}")
+
+
+@post(
+    "/interventions/{intervention_id:int}/progress",
+    name="record_progress",
+    sync_to_thread=True,
+    status_code=303,
+)
+def progress(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    intervention_id: FromPath[int],
+) -> Any:
+    command = support.RecordProgress(intervention_id, str(form.get("body", "")))
+    try:
+        support.record_progress(uow, viewer.actor, command)
+    except InvalidInput as exc:
+        return page(
+            request,
+            "provider/progress_error.html",
+            viewer,
+            partial="provider/_progress_form.html",
+            intervention_id=intervention_id,
+            values={"body": form.get("body", "")},
+            errors=messages(exc, "body"),
+            status_code=422,
+        )
+    return see_other(f"/interventions/{intervention_id}#progress")
+
+
+ROUTES = [list_interventions, show, move, progress]

@@ -1,0 +1,167 @@
+"""A provider's caseload: the interventions assigned to their organisation, and one
+intervention with the part of its case the support plan needs. Reads are audited."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from referral.authz.filters import case_filter
+from referral.db.tables import Case, Intervention
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import InvalidInput, NotFound
+from referral.domain.facts import GuardFacts
+from referral.domain.vocabulary import Category
+from referral.services import referrals, support
+from referral.services.access import record
+
+# What a provider needs to see of a case, in reading order; each obeys the policy.
+PROVIDER_FIELDS = (
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "address",
+    "phone",
+    "email",
+    "guardian_details",
+    "concern_summary",
+    "concern_types",
+    "narrative",
+    "health",
+    "religion",
+    "ethnicity",
+    "other_special",
+    "support_plan",
+)
+
+
+@dataclass(frozen=True)
+class InterventionRow:
+    intervention_id: int
+    case_id: int
+    state: str
+    kind: str
+    plan: str
+    created_at: datetime
+    triggers: list[str]
+
+
+@dataclass(frozen=True)
+class ListInterventions:
+    limit: int = 200
+
+
+def _triggers(uow: UnitOfWork, actor: Actor, intervention: Intervention, case: Case) -> list[str]:
+    """The intervention's transitions the actor may fire now: permitted and guards passing."""
+    facts = uow.repo.case_facts(case, actor)
+    consent = uow.repo.current_consent(case.id)
+    guard_facts = GuardFacts(consent_state=consent.state if consent else "not_sought")
+    workflow = uow.workflow(support.WORKFLOW)
+    return [
+        t.trigger
+        for t in uow.engine.available(workflow, intervention.state, guard_facts)
+        if uow.authz.permission(actor, t.permission, facts, uow.now).allowed
+    ]
+
+
+def list_interventions(
+    uow: UnitOfWork, actor: Actor, query: ListInterventions
+) -> list[InterventionRow]:
+    """Interventions assigned to the actor's organisation on cases whose support plan the
+    actor may read now, filtered in SQL by the policy; newest first."""
+    if not 1 <= query.limit <= 500:
+        raise InvalidInput("limit must be between 1 and 500", {"limit": "out of range"})
+    readable = case_filter(uow.authz, actor, Category.SUPPORT, "read", uow.now)
+    # Aliased: the policy's SQL has its own subqueries over `interventions`, which must
+    # correlate with `cases` only, not with this row.
+    mine = aliased(Intervention)
+    rows = uow.session.execute(
+        select(mine, Case)
+        .join(Case, Case.id == mine.case_id)
+        .where(mine.provider_org_id == actor.organisation_id, readable)
+        .order_by(mine.created_at.desc(), mine.id.desc())
+        .limit(query.limit)
+    ).all()
+    result = []
+    audited: set[int] = set()
+    for intervention, case in rows:
+        if case.id not in audited:
+            facts = uow.repo.case_facts(case, actor)
+            decision = uow.authz.decide(actor, Category.SUPPORT, "read", facts, uow.now)
+            uow.audit(
+                record(
+                    actor,
+                    "intervention:list",
+                    decision,
+                    case_id=case.id,
+                    categories=(Category.SUPPORT,),
+                    workflow_hash=case.workflow_hash,
+                )
+            )
+            audited.add(case.id)
+        result.append(
+            InterventionRow(
+                intervention.id,
+                case.id,
+                intervention.state,
+                intervention.kind,
+                intervention.plan,
+                intervention.created_at,
+                _triggers(uow, actor, intervention, case),
+            )
+        )
+    uow.commit()
+    return result
+
+
+@dataclass(frozen=True)
+class ShowIntervention:
+    intervention_id: int
+
+
+@dataclass(frozen=True)
+class InterventionPage:
+    intervention_id: int
+    state: str
+    kind: str
+    plan: str
+    case: referrals.CaseView
+    progress_notes: list[dict[str, Any]]
+    consents: list[dict[str, Any]]
+    triggers: list[str]
+    may_record: bool
+    fields: tuple[str, ...] = field(default=PROVIDER_FIELDS)
+
+
+def show_intervention(uow: UnitOfWork, actor: Actor, query: ShowIntervention) -> InterventionPage:
+    """One intervention of the actor's organisation, its case read under the policy."""
+    intervention = uow.repo.intervention(query.intervention_id)
+    if intervention is None or intervention.provider_org_id != actor.organisation_id:
+        raise NotFound(f"intervention {query.intervention_id} not found")
+    view = referrals.read_case(uow, actor, intervention.case_id)  # NotFound, audited there
+    if Category.SUPPORT in view.hidden:
+        raise NotFound(f"intervention {query.intervention_id} not found")
+    case = uow.repo.case(intervention.case_id)
+    assert case is not None  # read_case found it a moment ago
+    facts = uow.repo.case_facts(case, actor)
+    may_record = (
+        intervention.state == "active"
+        and uow.authz.permission(actor, "intervention:record", facts, uow.now).allowed
+    )
+    notes = [
+        n for n in view.linked.get("progress_notes", []) if n["intervention_id"] == intervention.id
+    ]
+    return InterventionPage(
+        intervention_id=intervention.id,
+        state=intervention.state,
+        kind=intervention.kind,
+        plan=intervention.plan,
+        case=view,
+        progress_notes=notes,
+        consents=view.linked.get("consents", []),
+        triggers=_triggers(uow, actor, intervention, case),
+        may_record=may_record,
+    )

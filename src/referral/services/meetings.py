@@ -1,0 +1,347 @@
+"""Panel meetings as the pages show them: the list, the scheduling options, and one
+meeting with its agenda read case by case under the policy."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, select
+
+from referral.authz.filters import case_filter
+from referral.db.tables import (
+    AgendaItem,
+    Case,
+    MeetingAttendee,
+    Organisation,
+    PanelMeeting,
+    RoleAssignment,
+    User,
+)
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
+from referral.domain.vocabulary import Category, Role
+from referral.services import panel, referrals
+from referral.services.access import record
+
+MEETING_ROLES = frozenset({Role.COORDINATOR, Role.PANEL_MEMBER, Role.PANEL_CHAIR})
+INVITEE_ROLES = (Role.PANEL_MEMBER, Role.PANEL_CHAIR, Role.COORDINATOR)
+# What a panel needs to see of a case, in reading order; each obeys the policy.
+PANEL_FIELDS = (
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "referring_org_kind",
+    "concern_summary",
+    "concern_types",
+    "narrative",
+    "health",
+    "religion",
+    "ethnicity",
+    "other_special",
+    "criminal_information",
+    "deconfliction_result",
+    "screening_notes",
+    "vulnerability_assessment",
+    "risk_rating",
+    "support_plan",
+)
+# The agenda takes cases until the meeting is held.
+AGENDA_OPEN_STATES = ("scheduled", "agenda_set")
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: int
+    name: str
+    organisation: str
+
+
+@dataclass(frozen=True)
+class MeetingRow:
+    meeting_id: int
+    state: str
+    scheduled_for: datetime
+    location: str
+    chair: str
+    agenda_size: int
+    upcoming: bool
+
+
+@dataclass(frozen=True)
+class ScheduleOptions:
+    chairs: list[Person]
+    invitees: list[Person]
+
+
+@dataclass(frozen=True)
+class MeetingsOverview:
+    meetings: list[MeetingRow]
+    schedule: ScheduleOptions | None
+
+
+@dataclass(frozen=True)
+class ListMeetings:
+    limit: int = 200
+
+
+def _require_meeting_role(actor: Actor) -> None:
+    if not MEETING_ROLES & actor.roles:
+        raise PermissionDenied("only coordinators and panel members see panel meetings")
+
+
+def _visible_meetings(actor: Actor) -> ColumnElement[bool]:
+    """Meetings of the actor's network that the actor may see: all for a coordinator,
+    otherwise those they are invited to."""
+    clause = PanelMeeting.network_id == actor.network_id
+    if Role.COORDINATOR in actor.roles:
+        return clause
+    invited = select(MeetingAttendee.meeting_id).where(MeetingAttendee.user_id == actor.user_id)
+    return clause & PanelMeeting.id.in_(invited)
+
+
+def meetings_overview(uow: UnitOfWork, actor: Actor, query: ListMeetings) -> MeetingsOverview:
+    """The meetings the actor may see, upcoming first; for a coordinator, what to schedule with."""
+    _require_meeting_role(actor)
+    agenda_size = (
+        select(func.count(AgendaItem.id))
+        .where(AgendaItem.meeting_id == PanelMeeting.id)
+        .scalar_subquery()
+    )
+    rows = uow.session.execute(
+        select(PanelMeeting, User.display_name, agenda_size)
+        .join(User, User.id == PanelMeeting.chair_user_id)
+        .where(_visible_meetings(actor))
+        .order_by(PanelMeeting.scheduled_for)
+        .limit(query.limit)
+    ).all()
+    meetings = [
+        MeetingRow(m.id, m.state, m.scheduled_for, m.location, chair, size or 0,
+                   m.scheduled_for >= uow.now)
+        for m, chair, size in rows
+    ]  # fmt: skip
+    upcoming = [m for m in meetings if m.upcoming]
+    past = sorted((m for m in meetings if not m.upcoming), key=lambda m: m.scheduled_for)
+    return MeetingsOverview(upcoming + past[::-1], _schedule_options(uow, actor))
+
+
+def _people(uow: UnitOfWork, actor: Actor, roles: Sequence[Role]) -> list[Person]:
+    holders = select(RoleAssignment.user_id).where(
+        RoleAssignment.network_id == actor.network_id, RoleAssignment.role.in_(roles)
+    )
+    rows = uow.session.execute(
+        select(User.id, User.display_name, Organisation.name)
+        .join(Organisation, Organisation.id == User.organisation_id)
+        .where(User.id.in_(holders), User.active.is_(True))
+        .order_by(User.display_name, User.id)
+    ).all()
+    return [Person(user_id, name, org) for user_id, name, org in rows]
+
+
+def _schedule_options(uow: UnitOfWork, actor: Actor) -> ScheduleOptions | None:
+    if not uow.authz.decide(actor, "meeting", "schedule", None, uow.now).allowed:
+        return None
+    return ScheduleOptions(
+        chairs=_people(uow, actor, (Role.PANEL_CHAIR,)),
+        invitees=_people(uow, actor, INVITEE_ROLES),
+    )
+
+
+def schedule(uow: UnitOfWork, actor: Actor, command: panel.ScheduleMeeting) -> int:
+    """Schedule a meeting, its chair and invitees chosen from the network's panel people."""
+    options = _schedule_options(uow, actor)
+    if options is not None:
+        errors = {}
+        if command.chair_user_id not in {p.user_id for p in options.chairs}:
+            errors["chair_user_id"] = "Choose the chair from the network's panel chairs."
+        allowed = {p.user_id for p in options.invitees}
+        if set(command.attendee_user_ids) - allowed:
+            errors["attendee_user_ids"] = "Invite only the network's panel members or coordinators."
+        if errors:
+            raise InvalidInput("the meeting has errors", errors)
+    # Without options the actor may not schedule: the service says so, and audits it.
+    return panel.schedule_meeting(uow, actor, command)
+
+
+# -- one meeting ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShowMeeting:
+    meeting_id: int
+
+
+@dataclass(frozen=True)
+class AgendaCase:
+    """One case on the agenda, as this viewer may see it now (view None: not at all)."""
+
+    case_id: int
+    position: int
+    view: referrals.CaseView | None = None
+    contributions: list[dict[str, object]] = field(default_factory=list)
+    decisions: list[dict[str, object]] = field(default_factory=list)
+    may_contribute: bool = False
+    may_decide: bool = False
+
+
+@dataclass(frozen=True)
+class CaseOption:
+    case_id: int
+    referring_org_kind: str
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MeetingPage:
+    meeting_id: int
+    state: str
+    scheduled_for: datetime
+    location: str
+    chair: Person
+    attendees: list[Person]
+    agenda: list[AgendaCase]
+    organisations: dict[int, str]
+    minutes: str | None
+    triggers: list[str]
+    candidates: list[CaseOption]
+    may_write_minutes: bool
+
+
+def _meeting_for(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting:
+    """The meeting if the actor may see it; otherwise "not found", never "forbidden"."""
+    if not MEETING_ROLES & actor.roles:
+        raise NotFound(f"meeting {meeting_id} not found")
+    meeting = uow.session.scalars(
+        select(PanelMeeting).where(PanelMeeting.id == meeting_id, _visible_meetings(actor))
+    ).first()
+    if meeting is None:
+        raise NotFound(f"meeting {meeting_id} not found")
+    return meeting
+
+
+def _agenda_case(uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool) -> AgendaCase:
+    if not visible:
+        return AgendaCase(item.case_id, item.position)
+    view = referrals.read_case(uow, actor, item.case_id)  # audited there
+    case = uow.repo.case(item.case_id)
+    assert case is not None  # read_case found it a moment ago
+    facts = uow.repo.case_facts(case, actor)
+    mine = [r for r in view.linked.get("contributions", []) if r["meeting_id"] == item.meeting_id]
+    decided = [r for r in view.linked.get("decisions", []) if r["meeting_id"] == item.meeting_id]
+    writes = uow.authz.decide(actor, Category.DELIBERATION, "write", facts, uow.now).allowed
+    decides = uow.authz.permission(actor, "case:decide", facts, uow.now).allowed
+    return AgendaCase(
+        item.case_id,
+        item.position,
+        view,
+        contributions=mine,
+        decisions=decided,
+        may_contribute=writes,
+        may_decide=decides and case.state == "panel_review",
+    )
+
+
+def _minutes(
+    uow: UnitOfWork, actor: Actor, meeting: PanelMeeting, case_ids: list[int]
+) -> str | None:
+    """The minutes, if the actor may read the deliberation of every case they cover."""
+    if not case_ids:
+        return None
+    decisions = {}
+    for case_id in case_ids:
+        case = uow.repo.case(case_id)
+        if case is None:
+            return None
+        facts = uow.repo.case_facts(case, actor)
+        decision = uow.authz.decide(actor, Category.DELIBERATION, "read", facts, uow.now)
+        if not decision.allowed:
+            return None
+        decisions[case_id] = decision
+    if meeting.minutes:
+        for case_id, decision in decisions.items():
+            uow.audit(
+                record(
+                    actor,
+                    "meeting:read_minutes",
+                    decision,
+                    case_id=case_id,
+                    target=f"meeting:{meeting.id}",
+                    categories=(Category.DELIBERATION,),
+                )
+            )
+        uow.commit()
+    return meeting.minutes
+
+
+def _candidates(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[CaseOption]:
+    """Cases awaiting panel that the actor may put on this meeting's agenda."""
+    if meeting.state not in AGENDA_OPEN_STATES:
+        return []
+    where = (
+        case_filter(uow.authz, actor, Category.STATUS, "read", uow.now)
+        & case_filter(uow.authz, actor, "meeting", "set_agenda", uow.now)
+        & (Case.state == "awaiting_panel")
+    )
+    return [
+        CaseOption(c.id, c.referring_org_kind, c.due_at) for c in uow.repo.cases(where, limit=200)
+    ]
+
+
+def _triggers(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[str]:
+    """Meeting transitions (other than setting the agenda) the actor may fire now."""
+    workflow = uow.workflow(panel.WORKFLOW)
+    return [
+        t.trigger
+        for t in workflow.transitions_from(meeting.state)
+        if t.trigger != "set_agenda"
+        and uow.authz.permission(actor, t.permission, None, uow.now).allowed
+    ]
+
+
+def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPage:
+    """A meeting the actor may see, with each agenda case read under the policy (audited)."""
+    meeting = _meeting_for(uow, actor, query.meeting_id)
+    items = uow.session.scalars(
+        select(AgendaItem).where(AgendaItem.meeting_id == meeting.id).order_by(AgendaItem.position)
+    ).all()
+    case_ids = [item.case_id for item in items]
+    readable = set(
+        uow.session.scalars(
+            select(Case.id).where(
+                Case.id.in_(case_ids),
+                case_filter(uow.authz, actor, Category.STATUS, "read", uow.now),
+            )
+        )
+    )
+    agenda = [_agenda_case(uow, actor, item, item.case_id in readable) for item in items]
+    attendees = uow.session.execute(
+        select(User.id, User.display_name, Organisation.name)
+        .join(MeetingAttendee, MeetingAttendee.user_id == User.id)
+        .join(Organisation, Organisation.id == User.organisation_id)
+        .where(MeetingAttendee.meeting_id == meeting.id)
+        .order_by(User.display_name)
+    ).all()
+    people = [Person(*row) for row in attendees]
+    chair = next(
+        (p for p in people if p.user_id == meeting.chair_user_id),
+        Person(meeting.chair_user_id, "", ""),
+    )
+    in_network = Organisation.network_id == actor.network_id
+    organisations: dict[int, str] = dict(
+        uow.session.execute(select(Organisation.id, Organisation.name).where(in_network)).all()
+    )
+    triggers = _triggers(uow, actor, meeting)
+    return MeetingPage(
+        meeting_id=meeting.id,
+        state=meeting.state,
+        scheduled_for=meeting.scheduled_for,
+        location=meeting.location,
+        chair=chair,
+        attendees=people,
+        agenda=agenda,
+        organisations=organisations,
+        minutes=_minutes(uow, actor, meeting, case_ids),
+        triggers=triggers,
+        candidates=_candidates(uow, actor, meeting),
+        may_write_minutes="approve_minutes" in triggers,
+    )
