@@ -45,7 +45,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def live_world(fresh_database: object, authz: object, workflows: object) -> Iterator[tuple[str, DemoWorld]]:
+def live_world(
+    fresh_database: object, authz: object, workflows: object
+) -> Iterator[tuple[str, DemoWorld]]:
     """The app served over HTTP on 127.0.0.1, on its own database with the demo people."""
     engine: Engine = fresh_database()  # type: ignore[operator]
     runtime = Runtime(make_session_factory(engine), authz, workflows, WorkflowEngine())  # type: ignore[arg-type]
@@ -114,9 +116,11 @@ def new_page(chromium: Browser, base_url: str) -> Page:
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on(
         "console",
-        lambda message: errors.append(message.text)
-        if message.type == "error" and "Failed to load resource" not in message.text
-        else None,
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and "Failed to load resource" not in message.text
+            else None
+        ),
     )
     page.console_errors = errors  # type: ignore[attr-defined]
     return page

@@ -118,3 +118,18 @@ def test_stale_version_is_a_conflict_and_changes_nothing(runtime: Runtime) -> No
         )
     with runtime.session_factory() as session:
         assert session.scalar(select(Case.state).where(Case.id == case_id)) == "screening"
+
+
+def test_meeting_invitees_must_belong_to_the_network(runtime: Runtime) -> None:
+    from datetime import timedelta
+
+    from referral.services import panel
+
+    world = make_world(runtime)
+    command = panel.ScheduleMeeting(
+        scheduled_for=runtime.clock() + timedelta(days=1),
+        chair_user_id=world.actors["chair"].user_id,
+        attendee_user_ids=(999_999,),
+    )
+    with pytest.raises(InvalidInput, match="in this network"):
+        world.run("coordinator", panel.schedule_meeting, command)

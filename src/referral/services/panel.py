@@ -11,7 +11,7 @@ from referral.db.tables import (
     Decision,
     MeetingAttendee,
     PanelMeeting,
-    User,
+    RoleAssignment,
 )
 from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
@@ -40,10 +40,20 @@ def schedule_meeting(uow: UnitOfWork, actor: Actor, command: ScheduleMeeting) ->
         raise InvalidInput("give the meeting time with its time zone", {"scheduled_for": "naive"})
     decision = authorise(uow, actor, "meeting:schedule", None)
     invited = {command.chair_user_id, *command.attendee_user_ids}
-    known = set(uow.session.scalars(select(User.id).where(User.id.in_(invited))).all())
+    # Only people who hold a role in this network may be invited to its panel.
+    known = set(
+        uow.session.scalars(
+            select(RoleAssignment.user_id).where(
+                RoleAssignment.user_id.in_(invited),
+                RoleAssignment.network_id == actor.network_id,
+            )
+        ).all()
+    )
     if invited - known:
         missing = ", ".join(map(str, sorted(invited - known)))
-        raise InvalidInput(f"no user with id {missing}", {"attendee_user_ids": "unknown user"})
+        raise InvalidInput(
+            f"no user with id {missing} in this network", {"attendee_user_ids": "unknown user"}
+        )
     meeting = PanelMeeting(
         network_id=actor.network_id,
         state=uow.workflow(WORKFLOW).initial,
