@@ -30,7 +30,6 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 BLOCKING_IMPACTS = ("serious", "critical")
 
-pytestmark = pytest.mark.browser
 
 
 def settings_for_screenshots() -> bool:

@@ -5,11 +5,14 @@ every step in the audit explorer and a verified chain."""
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind
 from tests.browser.conftest import Visit, new_page, sign_in
+
+pytestmark = pytest.mark.browser
 
 # Every step of the journey, as the audit log names it.
 JOURNEY_ACTIONS = [
