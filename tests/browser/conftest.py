@@ -31,7 +31,6 @@ SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 BLOCKING_IMPACTS = ("serious", "critical")
 
 
-
 def settings_for_screenshots() -> bool:
     """Screenshots for the README are taken only when asked (`make screenshots`)."""
     return os.environ.get("REFERRAL_TEST_SCREENSHOTS") == "1"
