@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 
+from tests.conftest import TestClock
 from tests.e2e.conftest import Browser
 
 
@@ -75,3 +76,22 @@ def test_account_page_issues_an_api_token_once(browser: Callable[..., Browser]) 
     assert issued.status_code == 200
     assert "shown only once" in issued.text
     assert "shown only once" not in b.get("/account").text
+
+
+def test_an_idle_session_ends(browser: Callable[..., Browser], clock: TestClock) -> None:
+    b = browser("referrer")
+    clock.advance(minutes=29)
+    assert b.get("/referrals").status_code == 200
+    clock.advance(minutes=31)
+    assert b.get("/referrals", follow_redirects=False).status_code in (302, 303, 307)
+
+
+def test_a_busy_session_still_ends_after_its_absolute_lifetime(
+    browser: Callable[..., Browser], clock: TestClock
+) -> None:
+    b = browser("referrer")
+    for _ in range(35):  # a request every 20 minutes, for 11 hours 40 minutes
+        clock.advance(minutes=20)
+        assert b.get("/referrals").status_code == 200
+    clock.advance(minutes=21)  # idle for less than 30 minutes, but 12 hours have passed
+    assert b.get("/referrals", follow_redirects=False).status_code in (302, 303, 307)
