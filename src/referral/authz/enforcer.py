@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import casbin
 
 from referral.authz.conditions import Question
-from referral.authz.expressions import Expr, parse
+from referral.authz.expressions import Call, Expr, parse
 from referral.domain.actors import Actor
 from referral.domain.errors import ConfigurationError
 from referral.domain.facts import CaseFacts
@@ -75,6 +76,13 @@ _ROLES = frozenset(Role)
 _CATEGORIES = frozenset(Category)
 _PERMISSIONS = frozenset(Permission)
 _E = TypeVar("_E", bound=StrEnum)
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+# Entries per policy version. A decision entry is a small tuple sharing its Decision,
+# so the bound keeps the cache to some tens of megabytes at most.
+DECISION_CACHE_SIZE = 100_000
+PLAN_CACHE_SIZE = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,25 +140,80 @@ class Decision:
         return ", ".join(("p", *self.rule)) if self.rule else ""
 
 
+class _Bounded(Generic[_K, _V]):
+    """A dict that forgets its oldest entry past `limit`.
+
+    Reads take no lock (a dict lookup is atomic in CPython); writes take one, so two
+    threads storing at once cannot evict past the bound or break the iteration.
+    """
+
+    __slots__ = ("_items", "_limit", "_lock")
+
+    def __init__(self, limit: int) -> None:
+        self._items: dict[_K, _V] = {}
+        self._limit = max(limit, 1)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: _K) -> _V | None:
+        return self._items.get(key)
+
+    def put(self, key: _K, value: _V) -> _V:
+        with self._lock:
+            if key not in self._items and len(self._items) >= self._limit:
+                del self._items[next(iter(self._items))]
+            return self._items.setdefault(key, value)
+
+
+# (obj, act, network): a network's questions about one pair. Network "*" stands for
+# every network without rules of its own for the pair.
+_Scope = tuple[str, str, str]
+# (roles, org kind, network, obj, act, same network, values of the conditions read)
+_Key = tuple[frozenset[Role], OrgKind, str, str, str, bool, tuple[bool, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What all questions of one (roles, network, obj, act) share."""
+
+    scope: _Scope
+    candidates: tuple[Rule, ...]  # the rules Casbin can match, in file order
+    calls: tuple[Call, ...]  # the conditions they read: the rest of the decision's key
+    refusal: str  # "no rule lets analyst read identity"
+    only_when: str  # " (allowed only when on_agenda)", or ""
+
+    def refused(self, q: Question) -> Decision:
+        """The per-case face of "no rule matched": it names the case, so is never cached."""
+        hint = self.only_when if _same_network(q) else ""
+        return Decision(False, (), None, None, f"{self.refusal} {_here(q)}{hint}")
+
+
 @dataclass(frozen=True, slots=True)
 class _Policy:
-    """One loaded version of the policy directory; `reload` swaps it whole."""
+    """One loaded version of the policy directory; `reload` swaps it whole, caches included."""
 
     hash: str
+    model_text: str
     rules: tuple[Rule, ...]
     by_fields: dict[tuple[str, ...], Rule]
-    by_pair: dict[tuple[str, str], tuple[Rule, ...]]
-    # The matcher only ever matches rules of the asked (obj, act), so each pair gets
-    # its own Casbin enforcer: a decision walks a handful of rules, not the whole file.
-    shards: dict[tuple[str, str], Any]
+    # The matcher only ever matches rules of the asked (obj, act) and network (or `*`),
+    # so each scope gets its own Casbin enforcer, built on first use: a decision walks a
+    # handful of rules, not the whole file, and loading builds no enforcer it won't use.
+    by_scope: dict[_Scope, tuple[Rule, ...]]
+    shards: dict[_Scope, Any]
+    plans: _Bounded[tuple[frozenset[Role], str, str, str], _Plan]
+    decisions: _Bounded[_Key, Decision]
 
 
 class Authorizer:
     """Decisions over one policy directory (`model.conf` + every `*.csv`)."""
 
-    def __init__(self, policy_dir: Path | str) -> None:
+    def __init__(self, policy_dir: Path | str, *, cache_size: int = DECISION_CACHE_SIZE) -> None:
         self.policy_dir = Path(policy_dir)
-        self._policy = _load(self.policy_dir)
+        self.cache_size = cache_size
+        self._policy = _load(self.policy_dir, cache_size)
 
     @property
     def policy_hash(self) -> str:
@@ -161,9 +224,18 @@ class Authorizer:
     def rules(self) -> tuple[Rule, ...]:
         return self._policy.rules
 
+    @property
+    def cached_decisions(self) -> int:
+        """How many decisions the policy in force holds cached (at most `cache_size`)."""
+        return len(self._policy.decisions)
+
     def reload(self) -> None:
-        """Read the directory again; a broken file raises and leaves the old policy in place."""
-        self._policy = _load(self.policy_dir)
+        """Read the directory again; a broken file raises and leaves the old policy in place.
+
+        The decision cache belongs to the policy version, so it goes with it: the next
+        question is judged by the new rules.
+        """
+        self._policy = _load(self.policy_dir, self.cache_size)
 
     def decide(
         self, actor: Actor, obj: str, act: str, facts: CaseFacts | None, now: datetime
@@ -173,13 +245,21 @@ class Authorizer:
             raise ValueError("decide() needs an aware datetime for now")
         policy = self._policy  # one snapshot, even if reload() runs meanwhile
         q = Question(actor, facts, str(obj), str(act), now)
-        if not _candidates(policy, actor, q.obj, q.act):
+        plan = _plan(policy, actor, q.obj, q.act)
+        if not plan.candidates:
             # No rule names one of the actor's roles here: Casbin would walk the shard
             # and match nothing. Most questions in a table of cells are like this one.
-            return _explain(policy, q, False, None)
-        shard = policy.shards[q.obj, q.act]
-        allowed, fields = shard.enforce_ex(actor, actor.network, q.obj, q.act, q)
-        return _explain(policy, q, bool(allowed), policy.by_fields.get(tuple(fields)))
+            return plan.refused(q)
+        # Casbin's answer is a function of the key: the matcher reads the roles, network,
+        # obj and act, and each rule's condition is a function of the conditions it names.
+        # A case of another network fails every condition (see `_holds`), whatever they say.
+        same = _same_network(q)
+        values = tuple(c.holds(q) for c in plan.calls) if same else ()
+        key = (actor.roles, actor.org_kind, actor.network, q.obj, q.act, same, values)
+        decision = policy.decisions.get(key)
+        if decision is None:
+            decision = policy.decisions.put(key, _judge(policy, plan, q))
+        return decision if decision.rule else plan.refused(q)
 
     def permission(
         self, actor: Actor, permission: str, facts: CaseFacts | None, now: datetime
@@ -213,7 +293,7 @@ class Authorizer:
 
     def rules_for(self, actor: Actor, obj: str, act: str) -> tuple[Rule, ...]:
         """The rules that can match this actor's questions about (obj, act), in file order."""
-        return _candidates(self._policy, actor, str(obj), str(act))
+        return _plan(self._policy, actor, str(obj), str(act)).candidates
 
 
 # -- the functions the matcher calls ----------------------------------------------
@@ -231,10 +311,44 @@ def _holds(condition: str, q: Question) -> bool:
     return parse(condition).holds(q)
 
 
-# -- reasons ----------------------------------------------------------------------
+# -- plans and judgements ---------------------------------------------------------
 
 
-def _explain(policy: _Policy, q: Question, allowed: bool, rule: Rule | None) -> Decision:
+def _plan(policy: _Policy, actor: Actor, obj: str, act: str) -> _Plan:
+    key = (actor.roles, actor.network, obj, act)
+    plan = policy.plans.get(key)
+    if plan is None:
+        plan = policy.plans.put(key, _make_plan(policy, actor, obj, act))
+    return plan
+
+
+def _make_plan(policy: _Policy, actor: Actor, obj: str, act: str) -> _Plan:
+    scope = (obj, act, actor.network)
+    if scope not in policy.by_scope:
+        scope = (obj, act, "*")
+    candidates = tuple(r for r in policy.by_scope.get(scope, ()) if r.role in actor.roles)
+    calls = (c for r in candidates for c in r.expr.calls() if c.condition.name != "true")
+    roles = " or ".join(sorted(actor.roles)) or "someone without a role"
+    conditions = [r.condition for r in candidates if r.allows]
+    only_when = f" (allowed only when {', or when '.join(dict.fromkeys(conditions))})"
+    return _Plan(
+        scope=scope,
+        candidates=candidates,
+        calls=tuple(dict.fromkeys(calls)),
+        refusal=f"no rule lets {roles} {_doing(obj, act)}",
+        only_when=only_when if conditions else "",
+    )
+
+
+def _judge(policy: _Policy, plan: _Plan, q: Question) -> Decision:
+    """Ask Casbin. The Decision holds nothing of the case, so it can serve the next one."""
+    shard = policy.shards.get(plan.scope)
+    if shard is None:  # two threads may both build it: the same enforcer, one is kept
+        shard = policy.shards.setdefault(
+            plan.scope, _shard(policy.model_text, policy.by_scope[plan.scope])
+        )
+    allowed, fields = shard.enforce_ex(q.actor, q.actor.network, q.obj, q.act, q)
+    rule = policy.by_fields.get(tuple(fields))
     if allowed and rule is not None:
         return Decision(
             True,
@@ -247,25 +361,18 @@ def _explain(policy: _Policy, q: Question, allowed: bool, rule: Rule | None) -> 
     if rule is not None:
         reason = f"a deny rule says {rule.role} may not {_doing(q.obj, q.act)}{_when(rule)}"
         return Decision(False, rule.fields, None, None, reason)
-    roles = " or ".join(sorted(q.actor.roles)) or "someone without a role"
-    reason = f"no rule lets {roles} {_doing(q.obj, q.act)} {_here(q)}"
-    conditions = [r.condition for r in _candidates(policy, q.actor, q.obj, q.act) if r.allows]
-    if conditions and _same_network(q):
-        reason += f" (allowed only when {', or when '.join(dict.fromkeys(conditions))})"
-    return Decision(False, (), None, None, reason)
+    return _NO_RULE  # decide() words it for the case at hand
+
+
+_NO_RULE = Decision(False, (), None, None, "no rule matched")
+
+
+# -- reasons ----------------------------------------------------------------------
 
 
 def _is_permission(obj: str, act: str) -> bool:
     # `consent` is a category and a resource: consent:record is a permission, read is not.
     return f"{obj}:{act}" in _PERMISSIONS
-
-
-def _candidates(policy: _Policy, actor: Actor, obj: str, act: str) -> tuple[Rule, ...]:
-    return tuple(
-        r
-        for r in policy.by_pair.get((obj, act), ())
-        if r.role in actor.roles and r.network in ("*", actor.network)
-    )
 
 
 def _doing(obj: str, act: str) -> str:
@@ -291,7 +398,7 @@ def _same_network(q: Question) -> bool:
 # -- loading ----------------------------------------------------------------------
 
 
-def _load(policy_dir: Path) -> _Policy:
+def _load(policy_dir: Path, cache_size: int) -> _Policy:
     model_path = policy_dir / "model.conf"
     csv_paths = sorted(policy_dir.glob("*.csv"))
     if not model_path.is_file():
@@ -313,18 +420,35 @@ def _load(policy_dir: Path) -> _Policy:
             by_fields[rule.fields] = rule
             rules.append(rule)
 
-    by_pair: dict[tuple[str, str], list[Rule]] = defaultdict(list)
-    for rule in rules:
-        by_pair[rule.obj, rule.act].append(rule)
-    shards = {pair: _shard(model_text, group) for pair, group in by_pair.items()}
-    _smoke_test(model_path, shards)
-    return _Policy(
+    policy = _Policy(
         hash=_hash(contents),
+        model_text=model_text,
         rules=tuple(rules),
         by_fields=by_fields,
-        by_pair={pair: tuple(group) for pair, group in by_pair.items()},
-        shards=shards,
+        by_scope=_scopes(rules),
+        shards={},
+        plans=_Bounded(PLAN_CACHE_SIZE),
+        decisions=_Bounded(cache_size),
     )
+    _smoke_test(model_path, policy)
+    return policy
+
+
+def _scopes(rules: list[Rule]) -> dict[_Scope, tuple[Rule, ...]]:
+    """Each network's rules plus the shared `*` ones, per (obj, act), in file order.
+
+    File order matters: `enforce_ex` names the last matching rule before it stops,
+    so a shard must list its rules in the order the whole file does.
+    """
+    networks: dict[tuple[str, str], set[str]] = defaultdict(lambda: {"*"})
+    for rule in rules:
+        networks[rule.obj, rule.act].add(rule.network)
+    scopes: dict[_Scope, list[Rule]] = defaultdict(list)
+    for rule in rules:
+        pair = (rule.obj, rule.act)
+        for network in networks[pair] if rule.network == "*" else (rule.network,):
+            scopes[(*pair, network)].append(rule)
+    return {scope: tuple(group) for scope, group in scopes.items()}
 
 
 def _label(path: Path) -> str:
@@ -360,7 +484,7 @@ def _check_model(path: Path, text: str) -> None:
         )
 
 
-def _shard(model_text: str, rules: list[Rule]) -> Any:
+def _shard(model_text: str, rules: tuple[Rule, ...]) -> Any:
     enforcer = casbin.Enforcer(casbin.Enforcer.new_model(text=model_text))
     enforcer.add_function("has_role", _has_role)
     enforcer.add_function("holds", _holds)
@@ -368,10 +492,11 @@ def _shard(model_text: str, rules: list[Rule]) -> Any:
     return enforcer
 
 
-def _smoke_test(model_path: Path, shards: dict[tuple[str, str], Any]) -> None:
+def _smoke_test(model_path: Path, policy: _Policy) -> None:
     """Evaluate the matcher once, so a broken matcher fails at load, not on a request."""
-    (obj, act), shard = next(iter(shards.items()))
-    anyone = Actor(0, 0, OrgKind.POLICE, 0, "-", frozenset(Role))
+    (obj, act, network), rules = next(iter(policy.by_scope.items()))
+    shard = policy.shards.setdefault((obj, act, network), _shard(policy.model_text, rules))
+    anyone = Actor(0, 0, OrgKind.POLICE, 0, network, frozenset(Role))
     q = Question(anyone, None, obj, act, datetime.now(UTC))
     try:
         shard.enforce_ex(anyone, anyone.network, obj, act, q)

@@ -33,6 +33,10 @@ class Expr(ABC):
     def holds(self, q: Question) -> bool: ...
 
     @abstractmethod
+    def calls(self) -> tuple[Call, ...]:
+        """The named conditions the expression reads: its value is a function of theirs."""
+
+    @abstractmethod
     def sql(self, actor: Actor, category: str, now: datetime) -> ColumnElement[bool]: ...
 
 
@@ -43,6 +47,9 @@ class Call(Expr):
 
     def holds(self, q: Question) -> bool:
         return self.condition.holds(q, *self.args)
+
+    def calls(self) -> tuple[Call, ...]:
+        return (self,)
 
     def sql(self, actor: Actor, category: str, now: datetime) -> ColumnElement[bool]:
         return self.condition.sql(actor, category, now, *self.args)
@@ -55,6 +62,9 @@ class Not(Expr):
     def holds(self, q: Question) -> bool:
         return not self.operand.holds(q)
 
+    def calls(self) -> tuple[Call, ...]:
+        return self.operand.calls()
+
     def sql(self, actor: Actor, category: str, now: datetime) -> ColumnElement[bool]:
         return not_(self.operand.sql(actor, category, now))
 
@@ -66,6 +76,9 @@ class AllOf(Expr):
     def holds(self, q: Question) -> bool:
         return all(o.holds(q) for o in self.operands)
 
+    def calls(self) -> tuple[Call, ...]:
+        return tuple(c for o in self.operands for c in o.calls())
+
     def sql(self, actor: Actor, category: str, now: datetime) -> ColumnElement[bool]:
         return and_(*(o.sql(actor, category, now) for o in self.operands))
 
@@ -76,6 +89,9 @@ class AnyOf(Expr):
 
     def holds(self, q: Question) -> bool:
         return any(o.holds(q) for o in self.operands)
+
+    def calls(self) -> tuple[Call, ...]:
+        return tuple(c for o in self.operands for c in o.calls())
 
     def sql(self, actor: Actor, category: str, now: datetime) -> ColumnElement[bool]:
         return or_(*(o.sql(actor, category, now) for o in self.operands))
