@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar, TypeVar
 
-from sqlalchemy import ColumnElement, and_, exists, false, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, select, true
 from sqlalchemy.orm import aliased
 
 from referral.db.tables import (
@@ -44,6 +44,7 @@ MEETING_WINDOW = timedelta(days=7)
 
 INACTIVE_INTERVENTION_STATES = ("withdrawn",)
 GIVEN = "given"
+NOT_SOUGHT = "not_sought"
 _ORG_KINDS = frozenset(OrgKind)
 
 
@@ -168,12 +169,14 @@ class OnAgenda(CaseCondition):
         )
 
     def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
-        return exists(
-            select(AgendaItem.id)
+        # `IN` over an uncorrelated subquery, not a correlated EXISTS: the database reads
+        # the actor's few agenda cases once instead of probing the agendas case by case.
+        # agenda_items.case_id is NOT NULL, so `NOT IN` (under `!on_agenda`) stays exact.
+        return Case.id.in_(
+            select(AgendaItem.case_id)
             .join(PanelMeeting, PanelMeeting.id == AgendaItem.meeting_id)
             .join(MeetingAttendee, MeetingAttendee.meeting_id == AgendaItem.meeting_id)
             .where(
-                AgendaItem.case_id == Case.id,
                 MeetingAttendee.user_id == actor.user_id,
                 PanelMeeting.state.not_in(INACTIVE_MEETING_STATES),
                 PanelMeeting.scheduled_for >= now - MEETING_WINDOW,
@@ -192,9 +195,9 @@ class Assigned(CaseCondition):
         return q.actor.organisation_id in case.provider_org_ids
 
     def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
-        return exists(
-            select(Intervention.id).where(
-                Intervention.case_id == Case.id,
+        # Uncorrelated `IN`, as for `on_agenda`: the organisation's cases are read once.
+        return Case.id.in_(
+            select(Intervention.case_id).where(
                 Intervention.provider_org_id == actor.organisation_id,
                 Intervention.state.not_in(INACTIVE_INTERVENTION_STATES),
             )
@@ -223,7 +226,17 @@ class ConsentGiven(CaseCondition):
         return case.consent_state == GIVEN
 
     def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
-        return exists(select(Consent.id).where(_is_current_consent(), Consent.state == GIVEN))
+        # One index probe per case (consents(case_id, id)): the state of the latest consent.
+        # COALESCE: with no consent at all the state is "not_sought", never NULL, so that
+        # `!consent_given` keeps the cases Python keeps.
+        latest = (
+            select(Consent.state)
+            .where(Consent.case_id == Case.id)
+            .order_by(Consent.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        return func.coalesce(latest, NOT_SOUGHT) == GIVEN
 
 
 @register

@@ -93,6 +93,9 @@ class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         Index("ix_cases_network_state_due", "network_id", "state", "due_at"),
+        # Lists read a network's cases in deadline order (Repositories.cases) and stop at
+        # the page's end: the index hands them over in that order, with no sort.
+        Index("ix_cases_network_due", "network_id", "due_at", "id"),
         Index("ix_cases_referrer", "referrer_user_id"),
     )
 
@@ -149,9 +152,11 @@ class InformationRequest(Base):
 
 class Consent(Base):
     __tablename__ = "consents"
+    # The current consent of a case is its latest: one probe, (case_id, id) descending.
+    __table_args__ = (Index("ix_consents_case_latest", "case_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     state: Mapped[str] = mapped_column(String(24))
     given_by: Mapped[str] = personal(C.CONSENT, String(16), default="subject")
     guardian_name: Mapped[str] = personal(C.CONSENT, Text, default="")
@@ -197,11 +202,15 @@ class MeetingAttendee(Base):
     """A user invited to a meeting; invitation is what opens the agenda's cases to them."""
 
     __tablename__ = "meeting_attendees"
-    __table_args__ = (UniqueConstraint("meeting_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "user_id"),
+        # `on_agenda` starts from the actor: their meetings, then those meetings' agendas.
+        Index("ix_meeting_attendees_user_meeting", "user_id", "meeting_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("panel_meetings.id"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     attended: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -245,10 +254,15 @@ class Decision(Base):
 
 class Intervention(Base):
     __tablename__ = "interventions"
+    __table_args__ = (
+        # `assigned` and the caseload: an organisation's live interventions and their cases,
+        # read from the index alone.
+        Index("ix_interventions_provider_state_case", "provider_org_id", "state", "case_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    provider_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    provider_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     kind: Mapped[str] = personal(C.SUPPORT, String(32))
     plan: Mapped[str] = personal(C.SUPPORT, Text, default="")
     state: Mapped[str] = mapped_column(String(24))
