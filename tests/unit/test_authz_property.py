@@ -176,6 +176,17 @@ def test_a_revoked_rule_denies_on_the_very_next_call(tmp_path: Path) -> None:
     assert decision.reason == "no rule lets dpo read identity on case 7"
 
 
+def test_an_edited_policy_file_is_noticed_without_an_explicit_reload(tmp_path: Path) -> None:
+    directory = write_policy(tmp_path)
+    authz = Authorizer(directory)
+    assert authz.decide(dpo(Role.DPO), "identity", "read", support_case(), NOW).allowed
+    assert authz.refresh_if_changed() is False
+    kept = [line for line in NETWORK_RULES.splitlines() if "dpo, north, identity" not in line]
+    (directory / "networks.csv").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    assert authz.refresh_if_changed() is True
+    assert not authz.decide(dpo(Role.DPO), "identity", "read", support_case(), NOW).allowed
+
+
 def test_a_revoked_role_denies_on_the_very_next_call(policy_dir: Path) -> None:
     authz = Authorizer(policy_dir)
     assert authz.decide(

@@ -29,6 +29,9 @@ from referral.domain.actors import Actor
 from referral.domain.errors import ConfigurationError
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, LegalBasis, OrgKind, Purpose, Role
+from referral.logging import get_logger
+
+log = get_logger(__name__)
 
 
 class Permission(StrEnum):
@@ -213,6 +216,7 @@ class Authorizer:
     def __init__(self, policy_dir: Path | str, *, cache_size: int = DECISION_CACHE_SIZE) -> None:
         self.policy_dir = Path(policy_dir)
         self.cache_size = cache_size
+        self._stamp = _stamp(self.policy_dir)
         self._policy = _load(self.policy_dir, cache_size)
 
     @property
@@ -235,7 +239,28 @@ class Authorizer:
         The decision cache belongs to the policy version, so it goes with it: the next
         question is judged by the new rules.
         """
+        stamp = _stamp(self.policy_dir)
         self._policy = _load(self.policy_dir, self.cache_size)
+        self._stamp = stamp
+
+    def refresh_if_changed(self) -> bool:
+        """Reload when a policy file was added, removed or changed since it was read.
+
+        Called at the start of every unit of work, so an edited file is in force on the
+        next request of every process. A broken edit is logged and ignored until the
+        files change again: the policy in force stays in force, the service stays up.
+        """
+        stamp = _stamp(self.policy_dir)
+        if stamp == self._stamp:
+            return False
+        try:
+            self.reload()
+        except ConfigurationError as exc:
+            self._stamp = stamp
+            log.error("policy_reload_failed", problem=exc.message)
+            return False
+        log.info("policy_reloaded", policy_hash=self.policy_hash)
+        return True
 
     def decide(
         self, actor: Actor, obj: str, act: str, facts: CaseFacts | None, now: datetime
@@ -396,6 +421,16 @@ def _same_network(q: Question) -> bool:
 
 
 # -- loading ----------------------------------------------------------------------
+
+
+def _stamp(policy_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, modification time and size of each policy file: cheap to compare per request."""
+    paths = [policy_dir / "model.conf", *sorted(policy_dir.glob("*.csv"))]
+    return tuple(
+        (path.name, stat.st_mtime_ns, stat.st_size)
+        for path in paths
+        if path.is_file() and (stat := path.stat())
+    )
 
 
 def _load(policy_dir: Path, cache_size: int) -> _Policy:

@@ -68,6 +68,7 @@ class UnitOfWork:
         self._denials: list[AuditRecord] = []
 
     def __enter__(self) -> Self:
+        self.runtime.authz.refresh_if_changed()
         self.session = self.runtime.session_factory()
         self.repo = Repositories(self.session)
         self.now = self.runtime.clock()
