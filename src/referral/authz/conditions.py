@@ -18,6 +18,7 @@ the SQL face uses:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar, TypeVar
@@ -67,12 +68,26 @@ class Question:
     now: datetime
 
 
+def plain(word: str) -> str:
+    """An argument in plain words: `social_care` -> `social care`."""
+    return word.replace("_", " ")
+
+
 class Condition(ABC):
-    """A named condition. Subclasses set `name` and the accepted argument count."""
+    """A named condition. Subclasses set `name`, `words` and the accepted argument count.
+
+    `words` says the condition in plain words for the readable sharing agreement
+    (`referral policy report`); `register` refuses a condition without them.
+    """
 
     name: ClassVar[str]
+    words: ClassVar[str]
     min_args: ClassVar[int] = 0
     max_args: ClassVar[int | None] = 0
+
+    def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
+        """The condition with these arguments in plain words; `state_label` names a state."""
+        return self.words
 
     def check_args(self, args: tuple[str, ...]) -> None:
         """Refuse a policy line that names this condition with unusable arguments."""
@@ -113,6 +128,8 @@ def register(cls: _C) -> _C:
     """Class decorator: make the condition available to policy lines by its name."""
     if cls.name in CONDITIONS:
         raise ValueError(f"condition {cls.name!r} registered twice")
+    if not getattr(cls, "words", "").strip():
+        raise ValueError(f"condition {cls.name!r} has no plain words (set `words`)")
     CONDITIONS[cls.name] = cls()
     return cls
 
@@ -120,6 +137,7 @@ def register(cls: _C) -> _C:
 @register
 class Always(Condition):
     name = "true"
+    words = "always"
 
     def holds(self, q: Question, *args: str) -> bool:
         return True
@@ -133,6 +151,7 @@ class OwnReferral(CaseCondition):
     """The actor made the referral."""
 
     name = "own_referral"
+    words = "only referrals they made themselves"
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.referrer_user_id == q.actor.user_id
@@ -146,6 +165,7 @@ class Coordinates(CaseCondition):
     """The actor is the case's assigned coordinator."""
 
     name = "coordinates"
+    words = "only cases they are the assigned coordinator of"
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.coordinator_user_id == q.actor.user_id
@@ -161,6 +181,10 @@ class OnAgenda(CaseCondition):
     """The case is on the agenda of a meeting the actor is invited to, within the window."""
 
     name = "on_agenda"
+    words = (
+        "while the case is on the agenda of a panel meeting they are invited to,"
+        f" from {MEETING_WINDOW.days} days before to {MEETING_WINDOW.days} days after it"
+    )
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return any(
@@ -190,6 +214,7 @@ class Assigned(CaseCondition):
     """A live intervention on the case is assigned to the actor's organisation."""
 
     name = "assigned"
+    words = "when an intervention on the case is assigned to their organisation"
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return q.actor.organisation_id in case.provider_org_ids
@@ -221,6 +246,7 @@ class ConsentGiven(CaseCondition):
     """The case's current consent is given (not requested, refused, withdrawn or expired)."""
 
     name = "consent_given"
+    words = "once the person has given consent"
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.consent_state == GIVEN
@@ -247,6 +273,7 @@ class ConsentCovers(CaseCondition):
     """
 
     name = "consent_covers"
+    words = "only as far as the person's consent covers that data for their kind of organisation"
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.consent_state == GIVEN and any(
@@ -271,8 +298,12 @@ class OrgKindIn(Condition):
     """The actor's organisation is of one of the kinds named: `org_kind_in(health, police)`."""
 
     name = "org_kind_in"
+    words = "if their organisation is {kinds}"
     min_args = 1
     max_args = None
+
+    def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
+        return self.words.format(kinds="/".join(plain(arg) for arg in args))
 
     def check_args(self, args: tuple[str, ...]) -> None:
         super().check_args(args)
@@ -293,8 +324,12 @@ class InState(CaseCondition):
     """The case is in one of the workflow states named: `in_state(support, review)`."""
 
     name = "in_state"
+    words = "while the case is {states}"
     min_args = 1
     max_args = None
+
+    def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
+        return self.words.format(states=" or ".join(state_label(arg) for arg in args))
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.state in args
