@@ -159,22 +159,131 @@ def policy_test() -> None:
     click.echo("every policy table matches")
 
 
+@policy.command("report")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "html"]),
+    default="markdown",
+    show_default=True,
+    help="Markdown, or a standalone HTML page.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+@reports_errors
+def policy_report(fmt: str, out: Path | None) -> None:
+    """Render the sharing agreement in plain words, for the people who sign it."""
+    from referral.authz.enforcer import Authorizer
+    from referral.authz.report import RENDERERS, build_report
+    from referral.web.templating import state_label
+
+    settings = _settings()
+    authorizer = Authorizer(settings.policies_dir)
+    folder = authorizer.policy_dir
+    files = [folder / "model.conf", *sorted(folder.glob("*.csv"))]
+    report = build_report(
+        authorizer.rules,
+        policy_hash=authorizer.policy_hash,
+        files=[f"{path.parent.name}/{path.name}" for path in files],
+        state_label=lambda state: state_label(state).lower(),
+    )
+    text = RENDERERS[fmt](report)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"policy report written to {out} (policy {authorizer.policy_hash[:12]})")
+
+
 @main.group()
 def audit() -> None:
     """The audit log."""
 
 
 @audit.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also prove the log still extends this signed checkpoint.",
+)
 @reports_errors
-def audit_verify() -> None:
+def audit_verify(checkpoint_file: Path | None) -> None:
     """Recompute the hash chain; name the first bad entry."""
-    from referral.audit.chain import verify
+    from referral.audit import checkpoint as checkpoints
+    from referral.audit.chain import stored_entry, verify
     from referral.db.engine import make_engine, make_session_factory
 
     settings = _settings()
+    checkpoint = None
+    if checkpoint_file is not None:
+        signing_key = settings.audit_signing_key
+        key = checkpoints.verification_key(
+            signing_key.get_secret_value() if signing_key else None, settings.audit_verify_key
+        )
+        checkpoint = checkpoints.load(checkpoint_file.read_text(), key)
     factory = make_session_factory(make_engine(settings.database_url))
     with factory() as session:
         result = verify(session)
-    if not result.ok:
-        _fail(f"audit chain broken at entry {result.first_bad_seq}: {result.problem}")
+        if not result.ok:
+            _fail(f"audit chain broken at entry {result.first_bad_seq}: {result.problem}")
+        if checkpoint is not None:
+            recorded = stored_entry(session, checkpoint.seq)
+            extended = checkpoints.check_extends(
+                checkpoint, result, recorded.hash if recorded else None
+            )
+            if not extended.ok:
+                _fail(f"audit log does not extend the checkpoint: {extended.problem}")
     click.echo(f"audit chain verified: {result.entries} entries")
+    if checkpoint is not None:
+        click.echo(f"extends the checkpoint of {checkpoint.at} (entry {checkpoint.seq})")
+
+
+@audit.command("checkpoint")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the checkpoint to FILE (default: standard output).",
+)
+@reports_errors
+def audit_checkpoint(out: Path | None) -> None:
+    """Sign the chain head with REFERRAL_AUDIT_SIGNING_KEY; keep the file elsewhere."""
+    from datetime import UTC, datetime
+
+    from referral.audit import checkpoint as checkpoints
+    from referral.audit.chain import stored_entry, verify
+    from referral.db.engine import make_engine, make_session_factory
+
+    settings = _settings()
+    if settings.audit_signing_key is None:
+        _fail("set REFERRAL_AUDIT_SIGNING_KEY to take checkpoints (see `referral audit keygen`)")
+        return
+    key = checkpoints.private_key(settings.audit_signing_key.get_secret_value())
+    factory = make_session_factory(make_engine(settings.database_url))
+    with factory() as session:
+        head = verify(session)
+        last = stored_entry(session, head.entries) if head.ok else None
+    text = checkpoints.sign(
+        head, policy_hash=last.policy_hash if last else "", at=datetime.now(UTC), key=key
+    )
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text)
+    click.echo(f"checkpoint of entry {head.entries} written to {out}", err=True)
+
+
+@audit.command("keygen")
+def audit_keygen() -> None:
+    """Print a new Ed25519 key pair for signing and checking checkpoints."""
+    from referral.audit.checkpoint import new_key_pair
+
+    private, public = new_key_pair()
+    click.echo("# private: keep secret, only where checkpoints are taken")
+    click.echo(f"REFERRAL_AUDIT_SIGNING_KEY={private}")
+    click.echo("# public: for auditors who verify checkpoints")
+    click.echo(f"REFERRAL_AUDIT_VERIFY_KEY={public}")

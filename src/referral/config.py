@@ -6,7 +6,7 @@ Nothing else in the code base reads os.environ.
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     password_time_cost: int = Field(default=3, description="argon2id passes.")
     password_memory_kib: int = Field(default=65536, description="argon2id memory, KiB.")
     password_parallelism: int = Field(default=4, description="argon2id lanes.")
+
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 private key (base64) that signs audit checkpoints.",
+    )
+    audit_verify_key: str | None = Field(
+        default=None,
+        description="Ed25519 public key (base64) that checks audit checkpoints.",
+    )
+
+    @field_validator("audit_signing_key", "audit_verify_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 @lru_cache(maxsize=1)

@@ -109,3 +109,18 @@ def test_policy_test_names_file_and_line_of_a_broken_policy(tmp_path: Path) -> N
     result = referral("policy", "test", env={"REFERRAL_POLICIES_DIR": str(policies)})
     assert result.returncode == 1
     assert f"default.csv: line {index + 1}" in result.stderr
+
+
+def test_policy_report_writes_a_standalone_html_page(tmp_path: Path) -> None:
+    out = tmp_path / "agreement.html"
+    result = referral("policy", "report", "--format", "html", "--out", str(out), env={})
+    assert result.returncode == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "<caption>" in page and "record a panel decision" in page
+
+
+def test_policy_report_refuses_an_unknown_format() -> None:
+    result = referral("policy", "report", "--format", "pdf", env={})
+    assert result.returncode != 0
+    assert "Invalid value for '--format': 'pdf' is not one of 'markdown', 'html'" in result.stderr

@@ -123,6 +123,7 @@ class VerifyResult:
     entries: int
     first_bad_seq: int | None = None
     problem: str = ""
+    head_hash: str = GENESIS_HASH  # the hash of entry `entries` when the chain verifies
 
     @property
     def ok(self) -> bool:
@@ -171,4 +172,18 @@ def verify(session: Session, batch_size: int = 20_000) -> VerifyResult:
             f"the chain head records {head.seq} entries but the log holds {count}: "
             f"entries after {count} were removed",
         )
-    return VerifyResult(count)
+    return VerifyResult(count, head_hash=prev_hash)
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    hash: str
+    policy_hash: str
+
+
+def stored_entry(session: Session, seq: int) -> StoredEntry | None:
+    """The stored hash and policy version of one entry, as the log holds them now."""
+    row = session.execute(
+        select(AuditEntry.hash, AuditEntry.policy_hash).where(AuditEntry.seq == seq)
+    ).one_or_none()
+    return StoredEntry(row.hash, row.policy_hash) if row is not None else None

@@ -1,0 +1,370 @@
+"""Signed checkpoints: a log that still extends its checkpoint passes; truncation, a
+rollback to an older copy and a rewritten chain are found and named; a checkpoint that
+is altered or signed by another key is refused."""
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, text, update
+
+from referral.audit import checkpoint as checkpoints
+from referral.audit.chain import (
+    HASHED_FIELDS,
+    HEAD_ROW_ID,
+    VerifyResult,
+    entry_hash,
+    stored_entry,
+    verify,
+)
+from referral.db.engine import make_session_factory
+from referral.db.tables import AuditEntry, AuditHead
+from referral.db.uow import Runtime
+from referral.domain.errors import ConfigurationError, ReferralError
+from tests.factories import make_world, schedule, to_awaiting_panel, to_support
+from tests.integration.test_audit_chain import drop_protection
+from tests.integration.test_cli import referral
+
+TAKEN_AT = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+PRIVATE, PUBLIC = checkpoints.new_key_pair()
+MakeRuntime = Callable[[], tuple[Runtime, Engine]]
+
+
+@pytest.fixture
+def make_runtime(
+    fresh_database: Callable[[], Engine], authz: object, workflows: object, clock: object
+) -> MakeRuntime:
+    """A runtime on a database of its own that tests may commit to and tamper with."""
+    from referral.workflow.machine import WorkflowEngine
+
+    def make() -> tuple[Runtime, Engine]:
+        engine = fresh_database()
+        factory = make_session_factory(engine)
+        return Runtime(factory, authz, workflows, WorkflowEngine(), clock), engine  # type: ignore[arg-type]
+
+    return make
+
+
+def take(runtime: Runtime, key: str = PRIVATE) -> str:
+    with runtime.session_factory() as session:
+        head = verify(session)
+        last = stored_entry(session, head.entries)
+    assert last is not None
+    return checkpoints.sign(
+        head, policy_hash=last.policy_hash, at=TAKEN_AT, key=checkpoints.private_key(key)
+    )
+
+
+def check(runtime: Runtime, document: str) -> VerifyResult:
+    checkpoint = checkpoints.load(document, checkpoints.verification_key(None, PUBLIC))
+    with runtime.session_factory() as session:
+        head = verify(session)
+        recorded = stored_entry(session, checkpoint.seq)
+    return checkpoints.check_extends(checkpoint, head, recorded.hash if recorded else None)
+
+
+def rewind(engine: Engine, backend: str, keep: int) -> None:
+    """Delete the entries after `keep` and move the head back, as a careful intruder would."""
+    drop_protection(engine, backend)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_log WHERE seq > :keep"), {"keep": keep})
+        last = connection.scalar(select(AuditEntry.hash).where(AuditEntry.seq == keep))
+        connection.execute(
+            update(AuditHead).where(AuditHead.id == HEAD_ROW_ID).values(seq=keep, hash=last)
+        )
+
+
+def rehash(engine: Engine) -> None:
+    """Recompute every hash after an edit, so the chain alone verifies again."""
+    columns = [getattr(AuditEntry, name) for name in HASHED_FIELDS]
+    with engine.begin() as connection:
+        rows = connection.execute(select(*columns).order_by(AuditEntry.seq)).all()
+        prev_hash = "0" * 64
+        for row in rows:
+            new_hash = entry_hash(prev_hash, dict(row._mapping))
+            connection.execute(
+                update(AuditEntry)
+                .where(AuditEntry.seq == row.seq)
+                .values(prev_hash=prev_hash, hash=new_hash)
+            )
+            prev_hash = new_hash
+        connection.execute(update(AuditHead).values(hash=prev_hash))
+
+
+def test_log_that_grew_after_the_checkpoint_extends_it(make_runtime: MakeRuntime) -> None:
+    runtime, _ = make_runtime()
+    world = make_world(runtime)
+    meeting = schedule(world, runtime)
+    document = take(runtime)
+    to_support(world, meeting)
+    result = check(runtime, document)
+    assert result.ok, result.problem
+    assert (
+        result.entries > checkpoints.load(document, checkpoints.verification_key(None, PUBLIC)).seq
+    )
+
+
+def test_truncated_tail_is_named_against_the_checkpoint(
+    make_runtime: MakeRuntime, backend: str
+) -> None:
+    runtime, engine = make_runtime()
+    world = make_world(runtime)
+    to_support(world, schedule(world, runtime))
+    document = take(runtime)
+    seq = checkpoints.load(document, checkpoints.verification_key(None, PUBLIC)).seq
+    rewind(engine, backend, keep=10)
+    with runtime.session_factory() as session:
+        assert verify(session).ok  # the chain alone cannot tell
+    result = check(runtime, document)
+    assert not result.ok
+    assert result.first_bad_seq == 11
+    assert (
+        f"the log ends at entry 10 but the checkpoint of 2026-03-02T18:00:00Z records entry {seq}"
+        in result.problem
+    )
+
+
+def test_rollback_to_an_older_copy_then_more_use_is_found(
+    make_runtime: MakeRuntime, backend: str
+) -> None:
+    runtime, engine = make_runtime()
+    world = make_world(runtime)
+    meeting = schedule(world, runtime)
+    to_awaiting_panel(world)
+    document = take(runtime)
+    seq = checkpoints.load(document, checkpoints.verification_key(None, PUBLIC)).seq
+    rewind(engine, backend, keep=seq - 3)
+    to_support(world, meeting)  # the restored copy goes on being used past the checkpoint
+    result = check(runtime, document)
+    assert result.entries > seq
+    assert not result.ok
+    assert result.first_bad_seq == seq
+    assert f"entry {seq}'s hash differs from the checkpoint" in result.problem
+    assert "restored from another copy" in result.problem
+
+
+def test_entry_altered_before_the_checkpoint_is_found(
+    make_runtime: MakeRuntime, backend: str
+) -> None:
+    runtime, engine = make_runtime()
+    world = make_world(runtime)
+    to_support(world, schedule(world, runtime))
+    document = take(runtime)
+    drop_protection(engine, backend)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE audit_log SET categories = 'identity' WHERE seq = 5"))
+    result = check(runtime, document)
+    assert not result.ok
+    assert result.first_bad_seq == 5
+    assert "altered" in result.problem
+
+
+def test_chain_rewritten_before_the_checkpoint_is_found(
+    make_runtime: MakeRuntime, backend: str
+) -> None:
+    runtime, engine = make_runtime()
+    world = make_world(runtime)
+    to_support(world, schedule(world, runtime))
+    document = take(runtime)
+    seq = checkpoints.load(document, checkpoints.verification_key(None, PUBLIC)).seq
+    drop_protection(engine, backend)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE audit_log SET categories = 'identity' WHERE seq = 5"))
+    rehash(engine)
+    with runtime.session_factory() as session:
+        assert verify(session).ok  # the chain alone cannot tell
+    result = check(runtime, document)
+    assert result.first_bad_seq == seq
+    assert "rewritten" in result.problem
+
+
+def test_checkpoint_signed_with_another_key_is_refused(make_runtime: MakeRuntime) -> None:
+    runtime, _ = make_runtime()
+    world = make_world(runtime)
+    schedule(world, runtime)
+    other_private, _ = checkpoints.new_key_pair()
+    document = take(runtime, key=other_private)
+    with pytest.raises(checkpoints.CheckpointRefused, match="signed with another key"):
+        check(runtime, document)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("seq", 999), ("hash", "f" * 64), ("at", "2030-01-01T00:00:00Z")]
+)
+def test_altered_checkpoint_file_is_refused(
+    make_runtime: MakeRuntime, field: str, value: object
+) -> None:
+    runtime, _ = make_runtime()
+    world = make_world(runtime)
+    schedule(world, runtime)
+    document = json.loads(take(runtime))
+    document[field] = value
+    with pytest.raises(checkpoints.CheckpointRefused, match="signature does not match"):
+        check(runtime, json.dumps(document))
+
+
+@pytest.mark.parametrize("document", ["", "{}", '{"seq": "x"}', "[1]"])
+def test_unreadable_checkpoint_file_is_refused(document: str) -> None:
+    with pytest.raises(checkpoints.CheckpointRefused, match="not a checkpoint file"):
+        checkpoints.load(document, checkpoints.verification_key(None, PUBLIC))
+
+
+def test_checkpoint_of_a_broken_chain_is_refused() -> None:
+    broken = VerifyResult(4, 5, "entry 5 is missing")
+    with pytest.raises(ReferralError, match="no checkpoint of a broken chain"):
+        checkpoints.sign(broken, policy_hash="", at=TAKEN_AT, key=checkpoints.private_key(PRIVATE))
+
+
+def test_public_key_is_derived_from_the_private_one() -> None:
+    derived = checkpoints.verification_key(PRIVATE, None)
+    assert checkpoints.public_text(derived) == PUBLIC
+    both = checkpoints.verification_key(PRIVATE, PUBLIC)
+    assert checkpoints.public_text(both) == PUBLIC
+
+
+def test_verify_key_that_does_not_match_the_signing_key_is_a_configuration_error() -> None:
+    _, other_public = checkpoints.new_key_pair()
+    with pytest.raises(ConfigurationError, match="not the public half"):
+        checkpoints.verification_key(PRIVATE, other_public)
+
+
+@pytest.mark.parametrize(("private", "public"), [(None, None), ("bm90IGEga2V5", None)])
+def test_missing_or_malformed_keys_are_configuration_errors(
+    private: str | None, public: str | None
+) -> None:
+    with pytest.raises(ConfigurationError, match="REFERRAL_AUDIT_"):
+        checkpoints.verification_key(private, public)
+
+
+# The commands, as an operator and an auditor would run them.
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("checkpoint-cli") / "demo.sqlite3"
+    env = {"REFERRAL_DATABASE_URL": f"sqlite:///{path}", "REFERRAL_LOG_LEVEL": "WARNING"}
+    for command in (["db", "upgrade"], ["demo"]):
+        result = referral(*command, env=env)
+        assert result.returncode == 0, result.stderr
+    return path
+
+
+@pytest.fixture
+def database(demo_file: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy.sqlite3"
+    shutil.copy(demo_file, copy)
+    return copy
+
+
+def env_for(database: Path, **keys: str) -> dict[str, str]:
+    return {
+        "REFERRAL_DATABASE_URL": f"sqlite:///{database}",
+        "REFERRAL_LOG_LEVEL": "WARNING",
+        "REFERRAL_AUDIT_SIGNING_KEY": "",
+        "REFERRAL_AUDIT_VERIFY_KEY": "",
+        **keys,
+    }
+
+
+def cli_checkpoint(database: Path, out: Path, key: str = PRIVATE) -> None:
+    env = env_for(database, REFERRAL_AUDIT_SIGNING_KEY=key)
+    result = referral("audit", "checkpoint", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_keygen_prints_a_pair_whose_public_half_derives_from_the_private(tmp_path: Path) -> None:
+    result = referral("audit", "keygen", env={})
+    assert result.returncode == 0, result.stderr
+    pairs = dict(
+        line.split("=", 1) for line in result.stdout.splitlines() if not line.startswith("#")
+    )
+    derived = checkpoints.verification_key(pairs["REFERRAL_AUDIT_SIGNING_KEY"], None)
+    assert checkpoints.public_text(derived) == pairs["REFERRAL_AUDIT_VERIFY_KEY"]
+
+
+def test_auditor_with_the_public_key_alone_verifies_a_checkpoint(
+    database: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "checkpoint.json"
+    cli_checkpoint(database, out)
+    result = referral(
+        "audit",
+        "verify",
+        "--checkpoint",
+        str(out),
+        env=env_for(database, REFERRAL_AUDIT_VERIFY_KEY=PUBLIC),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "extends the checkpoint of" in result.stdout
+
+
+def test_checkpoint_to_standard_output_is_a_signed_document(database: Path) -> None:
+    result = referral(
+        "audit", "checkpoint", env=env_for(database, REFERRAL_AUDIT_SIGNING_KEY=PRIVATE)
+    )
+    assert result.returncode == 0, result.stderr
+    checkpoint = checkpoints.load(result.stdout, checkpoints.verification_key(None, PUBLIC))
+    assert checkpoint.seq > 0
+    assert len(checkpoint.policy_hash) == 64
+
+
+def test_checkpoint_without_a_signing_key_is_refused(database: Path) -> None:
+    result = referral("audit", "checkpoint", env=env_for(database))
+    assert result.returncode == 1
+    assert "set REFERRAL_AUDIT_SIGNING_KEY to take checkpoints" in result.stderr
+
+
+def test_cli_names_the_place_of_a_truncated_log(database: Path, tmp_path: Path) -> None:
+    out = tmp_path / "checkpoint.json"
+    cli_checkpoint(database, out)
+    seq = json.loads(out.read_text())["seq"]
+    with sqlite3.connect(database) as connection:
+        connection.execute("DROP TRIGGER audit_log_no_delete")
+        connection.execute("DELETE FROM audit_log WHERE seq > 40")
+        connection.execute(
+            "UPDATE audit_head SET seq = 40, hash = (SELECT hash FROM audit_log WHERE seq = 40)"
+        )
+    result = referral(
+        "audit",
+        "verify",
+        "--checkpoint",
+        str(out),
+        env=env_for(database, REFERRAL_AUDIT_VERIFY_KEY=PUBLIC),
+    )
+    assert result.returncode == 1
+    assert "the log ends at entry 40 but the checkpoint of" in result.stderr
+    assert f"records entry {seq}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("signer", "edit", "words"),
+    [
+        ("other", None, "signed with another key"),
+        ("ours", ("seq", 1), "signature does not match"),
+        ("ours", ("signature", "bm90IGEgc2lnbmF0dXJl"), "signature does not match"),
+    ],
+)
+def test_cli_refuses_a_checkpoint_it_cannot_trust(
+    database: Path, tmp_path: Path, signer: str, edit: tuple[str, object] | None, words: str
+) -> None:
+    out = tmp_path / "checkpoint.json"
+    cli_checkpoint(
+        database, out, key=PRIVATE if signer == "ours" else checkpoints.new_key_pair()[0]
+    )
+    if edit is not None:
+        document = json.loads(out.read_text())
+        document[edit[0]] = edit[1]
+        out.write_text(json.dumps(document))
+    result = referral(
+        "audit",
+        "verify",
+        "--checkpoint",
+        str(out),
+        env=env_for(database, REFERRAL_AUDIT_VERIFY_KEY=PUBLIC),
+    )
+    assert result.returncode == 1
+    assert words in result.stderr
