@@ -3,8 +3,10 @@
 Nothing else in the code base reads os.environ.
 """
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +55,38 @@ class Settings(BaseSettings):
         default=None,
         description="Ed25519 public key (base64) that checks audit checkpoints.",
     )
+
+    report_denial_burst_count: int = Field(
+        default=5, ge=2, description="Access reports flag this many denials by one user..."
+    )
+    report_denial_burst_minutes: int = Field(
+        default=10, ge=1, description="...within this many minutes as a burst."
+    )
+    working_days: tuple[int, ...] = Field(
+        default=(1, 2, 3, 4, 5),
+        description="ISO weekdays (1 = Monday) of the working week, as JSON: [1,2,3,4,5].",
+    )
+    working_day_start: time = Field(default=time(8, 0), description="Local time, HH:MM.")
+    working_day_end: time = Field(default=time(18, 0), description="Local time, HH:MM.")
+    working_time_zone: str = Field(
+        default="Europe/London", description="IANA time zone of the working week."
+    )
+
+    @field_validator("working_days")
+    @classmethod
+    def _iso_weekdays(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(not 1 <= day <= 7 for day in value):
+            raise ValueError("working days are ISO weekdays, 1 (Monday) to 7 (Sunday)")
+        return tuple(sorted(set(value)))
+
+    @field_validator("working_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @field_validator("audit_signing_key", "audit_verify_key", mode="before")
     @classmethod

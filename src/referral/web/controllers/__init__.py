@@ -2,7 +2,17 @@
 
 from typing import Any
 
-from referral.web.controllers import admin, api, audit, auth, cases, meetings, provider, referrer
+from referral.web.controllers import (
+    access_reports,
+    admin,
+    api,
+    audit,
+    auth,
+    cases,
+    meetings,
+    provider,
+    referrer,
+)
 
 # HTML pages: not part of the OpenAPI schema.
 PAGE_ROUTES: list[Any] = [
@@ -12,6 +22,7 @@ PAGE_ROUTES: list[Any] = [
     *meetings.ROUTES,
     *provider.ROUTES,
     *audit.ROUTES,
+    *access_reports.ROUTES,
     *admin.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
