@@ -1,0 +1,107 @@
+"""verify's fast walk (the database renders the canonical JSON, Python hashes it) vouches
+for a sound chain on its own; anything it cannot vouch for goes to the exact walk, so
+both walks always give the same answer."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from referral.audit import chain
+from referral.audit.chain import GENESIS_HASH, AuditRecord, append, verify
+from referral.db.engine import make_engine
+from referral.db.migrate import upgrade
+from tests.integration.test_audit_chain import drop_protection
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+AWKWARD_RULES = ("", 'a "quoted" rule', "two\nlines\tand a tab", "règle « é » \\ \x01", "}{,:")
+
+
+def write_entries(engine: Engine, count: int) -> None:
+    """Entries whose text needs JSON escaping, some without an actor."""
+    with Session(engine) as session, session.begin():
+        for n in range(count):
+            record = AuditRecord(
+                action="case.read",
+                allowed=n % 3 != 0,
+                actor=None,
+                case_id=n if n % 2 else None,
+                categories=("identity", "special")[: n % 3],
+                rule=AWKWARD_RULES[n % len(AWKWARD_RULES)],
+                change={"n": n, "text": "é"} if n % 4 == 0 else None,
+            )
+            append(session, record, now=AT, request_id=f"req-{n}", policy_hash="p" * 64)
+
+
+@pytest.fixture
+def chained(fresh_database: Callable[[], Engine]) -> Engine:
+    engine = fresh_database()
+    write_entries(engine, 23)
+    return engine
+
+
+def test_fast_walk_vouches_for_every_entry_of_a_sound_chain(chained: Engine) -> None:
+    with Session(chained) as session:
+        result = verify(session, batch_size=5)
+        assert result.ok, result.problem
+        assert result.entries == 23
+        assert chain._fast_walk(session, 5) == (23, result.head_hash)
+
+
+def test_fast_and_exact_walks_reach_the_same_head(chained: Engine) -> None:
+    with Session(chained) as session:
+        failure, count, head_hash = chain._walk_exact(session, GENESIS_HASH, 0, 5)
+        assert failure is None
+        assert verify(session) == chain.VerifyResult(count, head_hash=head_hash)
+
+
+def test_a_newline_slipped_into_an_entry_is_found_and_named(chained: Engine, backend: str) -> None:
+    drop_protection(chained, backend)
+    with chained.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_log SET hash = substr(hash, 1, 63) || :nl WHERE seq = 7"),
+            {"nl": "\n"},
+        )
+    with Session(chained) as session:
+        result = verify(session, batch_size=5)
+    assert (result.first_bad_seq, result.entries) == (7, 6)
+    assert "altered" in result.problem
+
+
+def test_entry_stored_in_another_text_form_still_verifies(tmp_path: Path) -> None:
+    # SQLite keeps `at` as text; written by another tool without the microseconds, the
+    # entry is the same: the fast walk stops there and the exact walk vouches for it.
+    engine = make_engine(f"sqlite:///{tmp_path / 'other-form.sqlite3'}")
+    upgrade(engine)
+    try:
+        write_entries(engine, 12)
+        with Session(engine) as session:
+            before = verify(session)
+        drop_protection(engine, "sqlite")
+        with engine.begin() as connection:
+            stored = connection.scalar(text("SELECT at FROM audit_log WHERE seq = 4"))
+            assert stored == "2026-03-02 09:00:00.000000"
+            connection.execute(text("UPDATE audit_log SET at = substr(at, 1, 19) WHERE seq = 4"))
+        with Session(engine) as session:
+            assert chain._fast_walk(session, 5)[0] == 3
+            assert verify(session, batch_size=5) == before
+            assert before.ok and before.entries == 12
+    finally:
+        engine.dispose()
+
+
+def test_an_entry_slipped_in_before_the_first_is_found(chained: Engine) -> None:
+    others = ", ".join(name for name in chain.HASHED_FIELDS if name != "seq")
+    with chained.begin() as connection:
+        connection.execute(
+            text(
+                f"INSERT INTO audit_log (seq, {others}, prev_hash, hash) "
+                f"SELECT 0, {others}, prev_hash, 'forged' FROM audit_log WHERE seq = 1"
+            )
+        )
+    with Session(chained) as session:
+        result = verify(session, batch_size=5)
+    assert (result.first_bad_seq, result.entries, result.problem) == (1, 0, "entry 1 is missing")
