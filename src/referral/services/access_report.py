@@ -8,8 +8,6 @@ local clock (the working week) or a sliding window (bursts) are computed in Pyth
 narrow rows. Viewing or exporting a report is itself audited, with ids only in the digest.
 """
 
-import csv
-import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -32,6 +30,7 @@ from referral.services.audit_view import (
     _day_start,
     _row,
     _rows_select,
+    stream_csv,
 )
 
 PAGE_SIZE = 100
@@ -496,29 +495,14 @@ def _stream(
     rules: ReportRules,
     burst_seqs: set[int],
 ) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def take() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    writer.writerow(CSV_HEADER)
-    yield take()
-    cursor = upto + 1
-    while True:
+    def fetch(session: Session, before: int, limit: int) -> list[ReportRow]:
         stmt = (
-            _rows_select([*where, AuditEntry.seq < cursor])
+            _rows_select([*where, AuditEntry.seq < before])
             .order_by(AuditEntry.seq.desc())
-            .limit(EXPORT_BATCH)
+            .limit(limit)
         )
-        with runtime.session_factory() as session:
-            rows = [_flag(_row(*r), rules, burst_seqs) for r in session.execute(stmt)]
-        writer.writerows(_csv_line(row) for row in rows)
-        if rows:
-            yield take()
-        if len(rows) < EXPORT_BATCH:
-            return
-        cursor = rows[-1].entry.seq
+        return [_flag(_row(*r), rules, burst_seqs) for r in session.execute(stmt)]
+
+    return stream_csv(
+        runtime, CSV_HEADER, upto, fetch, _csv_line, lambda row: row.entry.seq, batch=EXPORT_BATCH
+    )

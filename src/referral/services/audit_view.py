@@ -9,10 +9,10 @@ Looking at the log is itself recorded, with the filters as a digest only.
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from referral.services.access import authorise, record
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 1000
+T = TypeVar("T")
 MAX_LIMIT = 500
 DECISIONS = ("allowed", "denied")
 MAX_ACTION = 64
@@ -333,6 +334,33 @@ def export(uow: UnitOfWork, actor: Actor, query: AuditQuery) -> Iterator[str]:
 
 
 def _stream(runtime: Runtime, where: list[ColumnElement[bool]], upto: int) -> Iterator[str]:
+    return stream_csv(
+        runtime,
+        CSV_HEADER,
+        upto,
+        lambda session, before, limit: _fetch(session, where, before=before, limit=limit),
+        _csv_line,
+        lambda row: int(row.seq),
+        batch=EXPORT_BATCH,
+    )
+
+
+def stream_csv(
+    runtime: Runtime,
+    header: Sequence[str],
+    upto: int,
+    fetch: Callable[[Session, int, int], Sequence[T]],
+    line: Callable[[T], Sequence[str]],
+    seq_of: Callable[[T], int],
+    *,
+    batch: int,
+) -> Iterator[str]:
+    """CSV text in batches, newest entry first, of the entries up to `upto`.
+
+    `fetch(session, before, batch)` returns the next rows below sequence `before`, at
+    most `batch` of them. Each batch reads in a short session of its own: the request's
+    unit of work is closed before a streamed answer is sent.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -342,18 +370,18 @@ def _stream(runtime: Runtime, where: list[ColumnElement[bool]], upto: int) -> It
         buffer.truncate()
         return text
 
-    writer.writerow(CSV_HEADER)
+    writer.writerow(header)
     yield take()
     cursor = upto + 1
     while True:
         with runtime.session_factory() as session:
-            rows = _fetch(session, where, before=cursor, limit=EXPORT_BATCH)
-        writer.writerows(_csv_line(row) for row in rows)
+            rows = fetch(session, cursor, batch)
+        writer.writerows(line(row) for row in rows)
         if rows:
             yield take()
-        if len(rows) < EXPORT_BATCH:
+        if len(rows) < batch:
             return
-        cursor = rows[-1].seq
+        cursor = seq_of(rows[-1])
 
 
 @dataclass(frozen=True)
