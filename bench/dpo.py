@@ -18,15 +18,13 @@ import hashlib
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from scratch import database  # bench/scratch.py: the script's folder is on sys.path
 from sqlalchemy import Engine, insert, select, text, update
 from sqlalchemy.orm import Session
 
@@ -40,7 +38,6 @@ from referral.audit.chain import (
     format_time,
     verify,
 )
-from referral.db.engine import is_sqlite, make_engine
 from referral.db.migrate import upgrade
 from referral.db.tables import AuditEntry, AuditHead
 
@@ -162,30 +159,6 @@ def canonical_bodies(count: int) -> list[bytes]:
 
 
 # -- the run -----------------------------------------------------------------------------
-
-
-@contextmanager
-def database(url: str | None) -> Iterator[tuple[Engine, str]]:
-    if url is None or is_sqlite(url):
-        with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
-            try:
-                yield engine, "sqlite"
-            finally:
-                engine.dispose()
-        return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(url)
-    with admin.begin() as db:
-        db.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, schema=schema)
-    try:
-        yield engine, "postgresql"
-    finally:
-        engine.dispose()
-        with admin.begin() as db:
-            db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def timed(engine: Engine, run: Any) -> tuple[VerifyResult, float]:

@@ -16,23 +16,19 @@ import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from scratch import database  # bench/scratch.py: the script's folder is on sys.path
 from sqlalchemy import Connection, Engine, Select, Table, bindparam, insert, select, text
 
 from referral.authz.enforcer import Authorizer
 from referral.authz.filters import case_filter
 from referral.config import PROJECT_ROOT
 from referral.db.base import UTCDateTime
-from referral.db.engine import is_sqlite, make_engine
 from referral.db.migrate import upgrade
 from referral.db.tables import (
     AgendaItem,
@@ -407,30 +403,6 @@ def median_ms(engine: Engine, query: Callable[[Connection], list[int]], runs: in
 
 
 # -- the run -------------------------------------------------------------------------
-
-
-@contextmanager
-def database(url: str | None) -> Iterator[tuple[Engine, str]]:
-    if url is None or is_sqlite(url):
-        with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
-            try:
-                yield engine, "sqlite"
-            finally:
-                engine.dispose()
-        return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(url)
-    with admin.begin() as db:
-        db.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, schema=schema)
-    try:
-        yield engine, "postgresql"
-    finally:
-        engine.dispose()
-        with admin.begin() as db:
-            db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,38 @@
+"""A scratch database for a benchmark: a SQLite file in a temporary folder, or a schema
+of its own on PostgreSQL, dropped afterwards. Shared by the scripts in bench/."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from referral.db.engine import is_sqlite, make_engine
+
+
+@contextmanager
+def database(url: str | None) -> Iterator[tuple[Engine, str]]:
+    if url is None or is_sqlite(url):
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = make_engine(url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+            try:
+                yield engine, "sqlite"
+            finally:
+                engine.dispose()
+        return
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url)
+    with admin.begin() as db:
+        db.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(url, schema=schema)
+    try:
+        yield engine, "postgresql"
+    finally:
+        engine.dispose()
+        with admin.begin() as db:
+            db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
