@@ -8,6 +8,7 @@ from referral.config import get_settings
 from referral.db import tables  # noqa: F401  (registers every table on the metadata)
 from referral.db.base import Base, UTCDateTime
 from referral.db.engine import make_engine
+from referral.db.sealing import Sealed
 
 target_metadata = Base.metadata
 
@@ -16,6 +17,8 @@ def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
     # Migrations must not import application code: write the plain column type.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, Sealed):
+        return "sa.Text()"
     return False
 
 

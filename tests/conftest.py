@@ -16,12 +16,17 @@ from referral.authz.enforcer import Authorizer
 from referral.config import PROJECT_ROOT, get_settings
 from referral.db.engine import make_engine
 from referral.db.migrate import upgrade
+from referral.db.sealing import KEYRING_INFO
 from referral.db.uow import Runtime
+from referral.keyring import Keyring
 from referral.security import configure_hashing
 from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
 
 PG_URL = get_settings().test_database_url
+# A fixed master key for tests (synthetic data only); production keys come from settings.
+TEST_MASTER_KEYS = "test-1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+TEST_KEYRING = Keyring.from_config(TEST_MASTER_KEYS, None)
 POSTGRES_SKIP_REASON = "needs PostgreSQL: set REFERRAL_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -141,7 +146,10 @@ def runtime(
     connection = migrated_engine.connect()
     outer = connection.begin()
     factory = sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        info={KEYRING_INFO: TEST_KEYRING},
     )
     yield Runtime(factory, authz, workflows, WorkflowEngine(), clock)  # type: ignore[arg-type]
     outer.rollback()

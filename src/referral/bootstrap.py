@@ -1,7 +1,7 @@
 """Assemble the runtime from settings: database, policies, workflows."""
 
 from referral.authz.enforcer import Authorizer
-from referral.config import Settings
+from referral.config import Settings, keyring_of
 from referral.db.engine import make_engine, make_session_factory
 from referral.db.uow import Runtime
 from referral.security import configure_hashing
@@ -23,7 +23,7 @@ def build_runtime(
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
     return Runtime(
-        session_factory=make_session_factory(engine),
+        session_factory=make_session_factory(engine, keyring_of(settings)),
         authz=Authorizer(settings.policies_dir),
         workflows=load_workflows(settings.workflows_dir),
         engine=WorkflowEngine(),

@@ -6,16 +6,38 @@ Nothing else in the code base reads os.environ.
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from referral.keyring import Keyring
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+# A development machine keeps its generated master key here (`referral keys init`);
+# real deployments set REFERRAL_MASTER_KEYS in the environment instead.
+LOCAL_ENV_FILE = PROJECT_ROOT / "var" / "referral.env"
+
+# Months after closing before a case's personal data is erased, per final state.
+DEFAULT_RETENTION_MONTHS = {
+    "closed": 36,
+    "closed_no_action": 12,
+    "signposted": 12,
+    "police_led": 36,
+    "closed_consent_refused": 12,
+    "closed_consent_withdrawn": 12,
+    "transferred": 12,
+}
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REFERRAL_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="REFERRAL_", extra="ignore", env_file=LOCAL_ENV_FILE
+    )
 
     database_url: str = Field(
         default=f"sqlite:///{PROJECT_ROOT / 'var' / 'referral.sqlite3'}",
@@ -56,6 +78,21 @@ class Settings(BaseSettings):
         description="Ed25519 public key (base64) that checks audit checkpoints.",
     )
 
+    master_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="Master keys that wrap subject data keys: ID:BASE64,ID:BASE64 (32 bytes).",
+    )
+    master_key_id: str | None = Field(
+        default=None, description="The master key that wraps new data keys (default: the last)."
+    )
+    retention_months: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_RETENTION_MONTHS),
+        description="Months after closing before erasure, per final state, as JSON.",
+    )
+    breakglass_minutes: int = Field(
+        default=60, ge=5, le=24 * 60, description="How long break-glass access lasts."
+    )
+
     report_denial_burst_count: int = Field(
         default=5, ge=2, description="Access reports flag this many denials by one user..."
     )
@@ -88,10 +125,24 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @field_validator("retention_months")
+    @classmethod
+    def _positive_months(cls, value: dict[str, int]) -> dict[str, int]:
+        for state, months in value.items():
+            if months < 1:
+                raise ValueError(f"retention for {state!r} must be at least 1 month")
+        return value
+
     @field_validator("audit_signing_key", "audit_verify_key", mode="before")
     @classmethod
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+
+def keyring_of(settings: Settings) -> "Keyring":
+    from referral.keyring import Keyring
+
+    return Keyring.from_config(settings.master_keys.get_secret_value(), settings.master_key_id)
 
 
 @lru_cache(maxsize=1)

@@ -24,6 +24,7 @@ from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.web.app import create_app
 from referral.workflow.machine import WorkflowEngine
+from tests.conftest import TEST_KEYRING
 from tests.factories import make_world
 
 CHROMIUM = "/usr/bin/chromium"
@@ -48,7 +49,9 @@ def live_world(
 ) -> Iterator[tuple[str, DemoWorld]]:
     """The app served over HTTP on 127.0.0.1, on its own database with the demo people."""
     engine: Engine = fresh_database()  # type: ignore[operator]
-    runtime = Runtime(make_session_factory(engine), authz, workflows, WorkflowEngine())  # type: ignore[arg-type]
+    runtime = Runtime(
+        make_session_factory(engine, TEST_KEYRING), authz, workflows, WorkflowEngine()
+    )  # type: ignore[arg-type]
     world = make_world(runtime)
     port = free_port()
     app = create_app(Settings(cookie_secure=True), runtime)

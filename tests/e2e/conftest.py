@@ -17,6 +17,7 @@ from referral.security import hash_password
 from referral.web.app import create_app
 from referral.workflow.machine import WorkflowEngine
 from referral.workflow.schema import Workflow
+from tests.conftest import TEST_KEYRING
 from tests.factories import make_world
 
 CSRF_INPUT = re.compile(r'name="_csrf" value="([^"]+)"')
@@ -73,7 +74,9 @@ def shared_app(
 ) -> Litestar:
     """One app for the session (building it takes most of a second); each test hands it
     the runtime of its own rolled-back transaction."""
-    placeholder = Runtime(make_session_factory(migrated_engine), authz, workflows, WorkflowEngine())
+    placeholder = Runtime(
+        make_session_factory(migrated_engine, TEST_KEYRING), authz, workflows, WorkflowEngine()
+    )
     return create_app(app_settings, placeholder)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 from referral.audit.chain import verify
 from referral.db.engine import make_session_factory
 from referral.db.uow import Runtime
+from tests.conftest import TEST_KEYRING
 from tests.factories import audit_count, make_world, schedule, to_support
 
 
@@ -67,7 +68,9 @@ def test_tampering_behind_the_application_is_found_and_named(
     from referral.workflow.machine import WorkflowEngine
 
     engine: Engine = fresh_database()  # type: ignore[operator]
-    runtime = Runtime(make_session_factory(engine), authz, workflows, WorkflowEngine(), clock)  # type: ignore[arg-type]
+    runtime = Runtime(
+        make_session_factory(engine, TEST_KEYRING), authz, workflows, WorkflowEngine(), clock
+    )  # type: ignore[arg-type]
     world = make_world(runtime)
     to_support(world, schedule(world, runtime))
     statement, bad_seq, words = TAMPERING[kind]

@@ -25,6 +25,7 @@ from referral.db.engine import make_session_factory
 from referral.db.tables import AuditEntry, AuditHead
 from referral.db.uow import Runtime
 from referral.domain.errors import ConfigurationError, ReferralError
+from tests.conftest import TEST_KEYRING
 from tests.factories import make_world, schedule, to_awaiting_panel, to_support
 from tests.integration.test_audit_chain import drop_protection
 from tests.integration.test_cli import referral
@@ -43,7 +44,7 @@ def make_runtime(
 
     def make() -> tuple[Runtime, Engine]:
         engine = fresh_database()
-        factory = make_session_factory(engine)
+        factory = make_session_factory(engine, TEST_KEYRING)
         return Runtime(factory, authz, workflows, WorkflowEngine(), clock), engine  # type: ignore[arg-type]
 
     return make

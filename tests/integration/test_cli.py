@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from referral.config import PROJECT_ROOT
+from tests.conftest import TEST_MASTER_KEYS
 
 
 def referral(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "referral", *args],
-        env={**os.environ, **env},
+        env={**os.environ, "REFERRAL_MASTER_KEYS": TEST_MASTER_KEYS, **env},
         capture_output=True,
         text=True,
         timeout=300,

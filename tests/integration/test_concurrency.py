@@ -14,6 +14,7 @@ from referral.db.uow import Runtime
 from referral.domain.errors import Conflict
 from referral.services import referrals, screening
 from referral.workflow.machine import WorkflowEngine
+from tests.conftest import TEST_KEYRING
 from tests.factories import make_world, referral_command
 
 RACES = 6
@@ -26,7 +27,9 @@ def committed_runtime(
 ) -> Runtime:
     """A runtime on its own database whose commits are real, so threads see each other."""
     engine: Engine = fresh_database()  # type: ignore[operator]
-    return Runtime(make_session_factory(engine), authz, workflows, WorkflowEngine(), clock)  # type: ignore[arg-type]
+    return Runtime(
+        make_session_factory(engine, TEST_KEYRING), authz, workflows, WorkflowEngine(), clock
+    )  # type: ignore[arg-type]
 
 
 def race(runtime: Runtime, world: object, case_id: int) -> Counter[str]:

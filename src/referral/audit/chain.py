@@ -6,6 +6,7 @@ never forks.
 """
 
 import hashlib
+import hmac
 import json
 from collections.abc import Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -69,9 +70,17 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def digest(value: Any) -> str:
-    """A SHA-256 of a change, so the log proves what changed without holding it."""
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+def digest(value: Any, key: bytes | None = None) -> str:
+    """A SHA-256 of a change, so the log proves what changed without holding it.
+
+    Changes to a case are digested with an HMAC keyed from its subject's data key: a
+    plain hash of a short change ({"given_name": ...}) could be reversed by guessing, and
+    once the subject is erased nobody can link the digest to them at all.
+    """
+    data = canonical_json(value).encode()
+    if key is not None:
+        return hmac.new(key, data, hashlib.sha256).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
 def format_time(at: datetime) -> str:
@@ -85,7 +94,13 @@ def entry_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
 
 
 def append(
-    session: Session, record: AuditRecord, *, now: datetime, request_id: str, policy_hash: str
+    session: Session,
+    record: AuditRecord,
+    *,
+    now: datetime,
+    request_id: str,
+    policy_hash: str,
+    digest_key: bytes | None = None,
 ) -> int:
     """Append one entry inside the caller's transaction; returns its sequence number."""
     seq, prev_hash = session.execute(
@@ -113,7 +128,7 @@ def append(
         "request_id": request_id,
         "workflow_hash": record.workflow_hash,
         "policy_hash": policy_hash,
-        "change_digest": digest(record.change) if record.change is not None else "",
+        "change_digest": digest(record.change, digest_key) if record.change is not None else "",
     }
     new_hash = entry_hash(prev_hash, body)
     session.execute(insert(AuditEntry).values(**body, prev_hash=prev_hash, hash=new_hash))

@@ -6,6 +6,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from referral.db.sealing import KEYRING_INFO
+from referral.keyring import Keyring
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -43,5 +46,6 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     return engine
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, keyring: Keyring | None = None) -> sessionmaker[Session]:
+    """Sessions that seal and open personal fields with `keyring`'s master keys."""
+    return sessionmaker(engine, expire_on_commit=False, info={KEYRING_INFO: keyring or Keyring()})

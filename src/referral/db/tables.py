@@ -1,7 +1,8 @@
 """The database schema. Every column holding case data names its category.
 
-Personal columns are plain text here; the subject-key encryption of issue #5
-wraps them without changing their categories.
+Personal columns of a subject are `sealed`: stored encrypted with the subject's own data
+key (see referral.db.sealing). Status columns stay in clear, so an erased case keeps its
+skeleton (states, dates, organisation kinds) for statistics.
 """
 
 from datetime import date, datetime
@@ -11,10 +12,10 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Date,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from referral.db.base import Base, UTCDateTime, personal, utcnow
+from referral.db.sealing import Kind, install, sealed
 from referral.domain.vocabulary import Category as C
 
 
@@ -67,6 +69,18 @@ class RoleAssignment(Base):
     role: Mapped[str] = mapped_column(String(32))
 
 
+class DataKey(Base):
+    """A subject's data key, wrapped by a master key. Destroying it erases the subject."""
+
+    __tablename__ = "data_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    master_key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class Subject(Base):
     """The person a referral is about."""
 
@@ -74,18 +88,22 @@ class Subject(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
-    given_name: Mapped[str] = personal(C.IDENTITY, Text)
-    family_name: Mapped[str] = personal(C.IDENTITY, Text)
-    date_of_birth: Mapped[date | None] = personal(C.IDENTITY, Date, nullable=True)
-    address: Mapped[str] = personal(C.IDENTITY, Text, default="")
-    identifiers: Mapped[str] = personal(C.IDENTITY, Text, default="")
-    phone: Mapped[str] = personal(C.CONTACT, Text, default="")
-    email: Mapped[str] = personal(C.CONTACT, Text, default="")
-    guardian_details: Mapped[str] = personal(C.CONTACT, Text, default="")
-    health: Mapped[str] = personal(C.SPECIAL, Text, default="")
-    religion: Mapped[str] = personal(C.SPECIAL, Text, default="")
-    ethnicity: Mapped[str] = personal(C.SPECIAL, Text, default="")
-    other_special: Mapped[str] = personal(C.SPECIAL, Text, default="")
+    # Created with the subject, before its first sealed field is written.
+    data_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("data_keys.id"), unique=True, nullable=True
+    )
+    given_name: Mapped[str] = sealed(C.IDENTITY, Kind.TEXT)
+    family_name: Mapped[str] = sealed(C.IDENTITY, Kind.TEXT)
+    date_of_birth: Mapped[date | None] = sealed(C.IDENTITY, Kind.DATE, default=None, nullable=True)
+    address: Mapped[str] = sealed(C.IDENTITY, Kind.TEXT, default="")
+    identifiers: Mapped[str] = sealed(C.IDENTITY, Kind.TEXT, default="")
+    phone: Mapped[str] = sealed(C.CONTACT, Kind.TEXT, default="")
+    email: Mapped[str] = sealed(C.CONTACT, Kind.TEXT, default="")
+    guardian_details: Mapped[str] = sealed(C.CONTACT, Kind.TEXT, default="")
+    health: Mapped[str] = sealed(C.SPECIAL, Kind.TEXT, default="")
+    religion: Mapped[str] = sealed(C.SPECIAL, Kind.TEXT, default="")
+    ethnicity: Mapped[str] = sealed(C.SPECIAL, Kind.TEXT, default="")
+    other_special: Mapped[str] = sealed(C.SPECIAL, Kind.TEXT, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -119,16 +137,16 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = personal(C.STATUS, UTCDateTime, nullable=True)
     outcome_for_referrer: Mapped[str] = personal(C.STATUS, Text, default="")
 
-    concern_summary: Mapped[str] = personal(C.CONCERN, Text, default="")
-    concern_types: Mapped[list[str]] = personal(C.CONCERN, JSON, default=list)
-    narrative: Mapped[str] = personal(C.NARRATIVE, Text, default="")
-    consent_discussed: Mapped[bool] = personal(C.NARRATIVE, Boolean, default=False)
-    criminal_information: Mapped[str] = personal(C.CRIMINAL, Text, default="")
-    deconfliction_result: Mapped[str] = personal(C.CRIMINAL, Text, default="")
-    screening_notes: Mapped[str] = personal(C.ASSESSMENT, Text, default="")
-    vulnerability_assessment: Mapped[str] = personal(C.ASSESSMENT, Text, default="")
-    risk_rating: Mapped[str] = personal(C.ASSESSMENT, String(16), default="")
-    support_plan: Mapped[str] = personal(C.SUPPORT, Text, default="")
+    concern_summary: Mapped[str] = sealed(C.CONCERN, Kind.TEXT, default="")
+    concern_types: Mapped[list[str]] = sealed(C.CONCERN, Kind.JSON, default=list)
+    narrative: Mapped[str] = sealed(C.NARRATIVE, Kind.TEXT, default="")
+    consent_discussed: Mapped[bool] = sealed(C.NARRATIVE, Kind.BOOL, default=False)
+    criminal_information: Mapped[str] = sealed(C.CRIMINAL, Kind.TEXT, default="")
+    deconfliction_result: Mapped[str] = sealed(C.CRIMINAL, Kind.TEXT, default="")
+    screening_notes: Mapped[str] = sealed(C.ASSESSMENT, Kind.TEXT, default="")
+    vulnerability_assessment: Mapped[str] = sealed(C.ASSESSMENT, Kind.TEXT, default="")
+    risk_rating: Mapped[str] = sealed(C.ASSESSMENT, Kind.TEXT, default="")
+    support_plan: Mapped[str] = sealed(C.SUPPORT, Kind.TEXT, default="")
 
     subject: Mapped[Subject] = relationship(lazy="joined")
 
@@ -142,8 +160,8 @@ class InformationRequest(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     state: Mapped[str] = mapped_column(String(24))
-    question: Mapped[str] = personal(C.ASSESSMENT, Text)
-    answer: Mapped[str] = personal(C.ASSESSMENT, Text, default="")
+    question: Mapped[str] = sealed(C.ASSESSMENT, Kind.TEXT)
+    answer: Mapped[str] = sealed(C.ASSESSMENT, Kind.TEXT, default="")
     requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -158,10 +176,10 @@ class Consent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     state: Mapped[str] = mapped_column(String(24))
-    given_by: Mapped[str] = personal(C.CONSENT, String(16), default="subject")
-    guardian_name: Mapped[str] = personal(C.CONSENT, Text, default="")
-    method: Mapped[str] = personal(C.CONSENT, String(32), default="")
-    notes: Mapped[str] = personal(C.CONSENT, Text, default="")
+    given_by: Mapped[str] = sealed(C.CONSENT, Kind.TEXT, default="subject")
+    guardian_name: Mapped[str] = sealed(C.CONSENT, Kind.TEXT, default="")
+    method: Mapped[str] = sealed(C.CONSENT, Kind.TEXT, default="")
+    notes: Mapped[str] = sealed(C.CONSENT, Kind.TEXT, default="")
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -195,6 +213,8 @@ class PanelMeeting(Base):
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
     location: Mapped[str] = mapped_column(String(200), default="")
     chair_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # Minutes cover every case on the agenda, so no one subject's key can seal them; they
+    # name cases by number. Deliberation about a person goes in contributions/decisions.
     minutes: Mapped[str] = personal(C.DELIBERATION, Text, default="")
 
 
@@ -234,7 +254,7 @@ class Contribution(Base):
     meeting_id: Mapped[int] = mapped_column(ForeignKey("panel_meetings.id"))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     author_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    body: Mapped[str] = personal(C.DELIBERATION, Text)
+    body: Mapped[str] = sealed(C.DELIBERATION, Kind.TEXT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -244,10 +264,10 @@ class Decision(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("panel_meetings.id"))
-    outcome: Mapped[str] = personal(C.DELIBERATION, String(32))
-    rationale: Mapped[str] = personal(C.DELIBERATION, Text)
-    dissent: Mapped[str] = personal(C.DELIBERATION, Text, default="")
-    attendee_user_ids: Mapped[list[int]] = personal(C.DELIBERATION, JSON, default=list)
+    outcome: Mapped[str] = sealed(C.DELIBERATION, Kind.TEXT)
+    rationale: Mapped[str] = sealed(C.DELIBERATION, Kind.TEXT)
+    dissent: Mapped[str] = sealed(C.DELIBERATION, Kind.TEXT, default="")
+    attendee_user_ids: Mapped[list[int]] = sealed(C.DELIBERATION, Kind.JSON, default=list)
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -263,8 +283,8 @@ class Intervention(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     provider_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    kind: Mapped[str] = personal(C.SUPPORT, String(32))
-    plan: Mapped[str] = personal(C.SUPPORT, Text, default="")
+    kind: Mapped[str] = sealed(C.SUPPORT, Kind.TEXT)
+    plan: Mapped[str] = sealed(C.SUPPORT, Kind.TEXT, default="")
     state: Mapped[str] = mapped_column(String(24))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -275,7 +295,7 @@ class ProgressNote(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     intervention_id: Mapped[int] = mapped_column(ForeignKey("interventions.id"), index=True)
     author_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    body: Mapped[str] = personal(C.SUPPORT, Text)
+    body: Mapped[str] = sealed(C.SUPPORT, Kind.TEXT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -287,9 +307,57 @@ class Review(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
-    notes: Mapped[str] = personal(C.SUPPORT, Text, default="")
+    notes: Mapped[str] = sealed(C.SUPPORT, Kind.TEXT, default="")
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Destruction(Base):
+    """The destruction register: what was erased, when, why and on whose authority.
+
+    It holds ids, states and dates only; the reason is an officer's note, which the
+    forms ask to keep free of personal data.
+    """
+
+    __tablename__ = "destructions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    data_key_id: Mapped[int] = mapped_column(ForeignKey("data_keys.id"))
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    basis: Mapped[str] = mapped_column(String(24))  # "request" or "retention"
+    rule: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    cases: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class BreakGlassGrant(Base):
+    """Emergency access by one user to one hidden category of one case, for a time.
+
+    The justification is sealed with the subject's key. Every grant waits in the data
+    protection officer's review queue until an outcome is recorded.
+    """
+
+    __tablename__ = "break_glass_grants"
+    __table_args__ = (
+        Index("ix_break_glass_grants_user_case", "user_id", "case_id", "expires_at"),
+        Index("ix_break_glass_grants_review", "network_id", "reviewed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    category: Mapped[str] = mapped_column(String(24))
+    justification: Mapped[str] = sealed(None, Kind.TEXT)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(24), default="")
+    outcome_notes: Mapped[str] = sealed(None, Kind.TEXT, default="")
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AuditEntry(Base):
@@ -374,3 +442,6 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+install(Base)

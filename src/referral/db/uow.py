@@ -20,6 +20,7 @@ from referral.audit import chain
 from referral.audit.chain import AuditRecord
 from referral.db.base import utcnow
 from referral.db.repositories import Repositories
+from referral.db.sealing import data_keys
 from referral.domain.errors import Conflict, ReferralError
 
 if TYPE_CHECKING:
@@ -152,7 +153,13 @@ class UnitOfWork:
                 now=self.now,
                 request_id=self.request_id,
                 policy_hash=self.authz.policy_hash,
+                digest_key=self._digest_key(record),
             )
+
+    def _digest_key(self, record: AuditRecord) -> bytes | None:
+        if record.change is None or record.case_id is None:
+            return None
+        return data_keys(self.session).digest_key(self.session.connection(), record.case_id)
 
     def _record_denials(self) -> None:
         self._append(self._denials)

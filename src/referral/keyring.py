@@ -1,0 +1,120 @@
+"""Master keys: they wrap each subject's data key (envelope encryption).
+
+A subject's personal fields are sealed with that subject's own 256-bit data key
+(AES-GCM). The data key is stored only wrapped, that is encrypted with a master key
+from configuration, and the wrapping records the master key's id so that keys can be
+rotated: add a new master key, make it current, run `referral keys rotate`, then
+retire the old one. Destroying a subject's wrapped data key makes everything sealed
+with it unreadable for good (crypto-shredding), wherever copies of the rows are.
+"""
+
+import base64
+import os
+import re
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from referral.domain.errors import ConfigurationError
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+WRAP_CONTEXT = b"referral data key"
+
+MISSING_KEY_HELP = (
+    "no master key is configured: set REFERRAL_MASTER_KEYS (see docs/configuration.md), "
+    "or run `referral keys init` on a development machine"
+)
+
+
+def new_master_key() -> str:
+    """A fresh master key, base64-encoded, for configuration."""
+    return base64.b64encode(os.urandom(KEY_BYTES)).decode()
+
+
+def parse_master_keys(text: str) -> dict[str, bytes]:
+    """`id:base64,id:base64` -> {id: key}. Errors name the entry, never the key."""
+    keys: dict[str, bytes] = {}
+    for position, entry in enumerate(filter(None, (e.strip() for e in text.split(","))), 1):
+        key_id, sep, encoded = entry.partition(":")
+        key_id = key_id.strip()
+        if not sep or not KEY_ID_PATTERN.match(key_id):
+            raise ConfigurationError(
+                f"REFERRAL_MASTER_KEYS entry {position}: write it as ID:BASE64KEY, where the id "
+                "is letters, digits, '.', '_' or '-'"
+            )
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"REFERRAL_MASTER_KEYS entry {position} ({key_id}): the key is not base64"
+            ) from exc
+        if len(key) != KEY_BYTES:
+            raise ConfigurationError(
+                f"REFERRAL_MASTER_KEYS entry {position} ({key_id}): a key is {KEY_BYTES} bytes, "
+                f"this one is {len(key)}"
+            )
+        if key_id in keys:
+            raise ConfigurationError(f"REFERRAL_MASTER_KEYS names {key_id!r} twice")
+        keys[key_id] = key
+    return keys
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The configured master keys and which one wraps new data keys."""
+
+    master_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
+    current_id: str = ""
+
+    @classmethod
+    def from_config(cls, master_keys: str, current_id: str | None) -> "Keyring":
+        keys = parse_master_keys(master_keys)
+        if not keys:
+            return cls()
+        chosen = current_id or next(reversed(keys))
+        if chosen not in keys:
+            raise ConfigurationError(
+                f"REFERRAL_MASTER_KEY_ID is {chosen!r}, which REFERRAL_MASTER_KEYS does not hold"
+            )
+        return cls(keys, chosen)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.current_id)
+
+    def require(self) -> None:
+        if not self.configured:
+            raise ConfigurationError(MISSING_KEY_HELP)
+
+    def new_data_key(self) -> tuple[bytes, bytes, str]:
+        """A fresh data key: (the key, the key wrapped, the wrapping master key's id)."""
+        self.require()
+        key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+        return key, self.wrap(key), self.current_id
+
+    def wrap(self, data_key: bytes, master_id: str | None = None) -> bytes:
+        master_id = master_id or self.current_id
+        self.require()
+        nonce = os.urandom(NONCE_BYTES)
+        aad = WRAP_CONTEXT + master_id.encode()
+        return nonce + AESGCM(self.master_keys[master_id]).encrypt(nonce, data_key, aad)
+
+    def unwrap(self, wrapped: bytes, master_id: str) -> bytes:
+        master = self.master_keys.get(master_id)
+        if master is None:
+            raise ConfigurationError(
+                f"a data key is wrapped by master key {master_id!r}, which is not configured; "
+                "add it to REFERRAL_MASTER_KEYS (rotate with `referral keys rotate` before "
+                "retiring a master key)"
+            )
+        try:
+            aad = WRAP_CONTEXT + master_id.encode()
+            return AESGCM(master).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
+        except InvalidTag as exc:
+            raise ConfigurationError(
+                f"master key {master_id!r} does not open the data keys it is said to wrap: "
+                "the configured key is not the one they were wrapped with"
+            ) from exc
