@@ -35,6 +35,8 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode = WAL")
+        # Freed space is zeroed, so an erased subject's destroyed key leaves no copy behind.
+        cursor.execute("PRAGMA secure_delete = ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -49,3 +51,23 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 def make_session_factory(engine: Engine, keyring: Keyring | None = None) -> sessionmaker[Session]:
     """Sessions that seal and open personal fields with `keyring`'s master keys."""
     return sessionmaker(engine, expire_on_commit=False, info={KEYRING_INFO: keyring or Keyring()})
+
+
+def reclaim_erased(engine: Engine) -> None:
+    """After erasure, leave no old copy of a destroyed key in the database's files.
+
+    SQLite: fold the write-ahead log into the database file and empty it (secure_delete
+    has zeroed the freed space). PostgreSQL: vacuum the keys table, so that the dead row
+    versions holding the old wrapped keys are cleared.
+    """
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()  # outside any transaction, which a checkpoint needs
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.close()
+        finally:
+            raw.close()
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM data_keys")

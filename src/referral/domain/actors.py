@@ -26,3 +26,20 @@ class Actor:
     def role_label(self) -> str:
         """A stable text form of the roles, for audit entries."""
         return ",".join(sorted(self.roles))
+
+
+# The clock, the worker and the retention job act as `system`: no person, no organisation.
+# Audit entries show user and organisation 0, and the role `system`.
+SYSTEM_USER_ID = 0
+
+
+def system_actor(network_id: int, network: str) -> Actor:
+    """The `system` role in one network; policies give it only what timers need."""
+    return Actor(
+        user_id=SYSTEM_USER_ID,
+        organisation_id=0,
+        org_kind=OrgKind.LOCAL_AUTHORITY,
+        network_id=network_id,
+        network=network,
+        roles=frozenset({Role.SYSTEM}),
+    )

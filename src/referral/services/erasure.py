@@ -1,9 +1,11 @@
-"""Erasure of a closed case's personal data.
+"""Erasure by destroying a subject's data key (crypto-shredding).
 
-Today this blanks every categorised field of the subject, the case and its linked
-records in the same transaction as the `erase` transition. The audit log holds no
-personal data, so the chain still verifies. Per-subject keys (crypto-shredding) will
-replace the blanking without changing this service's contract.
+Every personal field of a subject, on the subject and on each of their cases and linked
+records, is sealed with the subject's data key. Destroying that key erases all of it at
+once, in every copy of the database, while the rows stay: each case keeps its
+non-personal skeleton (states, dates, organisation kinds) for statistics, and the audit
+chain, which holds only ids, categories and digests, still verifies. A destruction
+register row records what was erased, when, why and on whose authority.
 """
 
 from dataclasses import dataclass
@@ -11,25 +13,18 @@ from typing import Any
 
 from sqlalchemy import select
 
-from referral.db.base import Base
-from referral.db.fields import categorised_columns
-from referral.db.tables import (
-    Consent,
-    Contribution,
-    Decision,
-    InformationRequest,
-    Intervention,
-    ProgressNote,
-    Review,
-)
+from referral.audit.chain import AuditRecord
+from referral.db.sealing import data_keys
+from referral.db.tables import Case, DataKey, Destruction, Network, Subject
 from referral.db.uow import UnitOfWork
-from referral.domain.actors import Actor
-from referral.domain.errors import InvalidInput
-from referral.domain.vocabulary import Category
+from referral.domain.actors import Actor, system_actor
+from referral.domain.errors import Conflict, InvalidInput, NotFound
+from referral.domain.vocabulary import Category, LegalBasis, Purpose
 from referral.services.access import visible_case
-from referral.services.flow import Moved, fire_case
+from referral.services.flow import Moved, case_workflow, fire_case
 
-ERASED = "erased"
+ERASED_STATE = "erased"
+PERSONAL = tuple(sorted(c for c in Category if c != Category.STATUS))
 
 
 @dataclass(frozen=True)
@@ -39,48 +34,192 @@ class EraseCase:
     trigger: str = "erase"
 
 
-def _blank(obj: Base) -> None:
-    for name, category in categorised_columns(type(obj)).items():
-        if category == Category.STATUS:
-            continue
-        current: Any = getattr(obj, name)
-        if isinstance(current, str):
-            setattr(obj, name, ERASED if current else "")
-        elif isinstance(current, list):
-            setattr(obj, name, [])
-        elif isinstance(current, bool):
-            setattr(obj, name, False)
-        else:
-            setattr(obj, name, None)
+@dataclass(frozen=True)
+class EraseSubject:
+    """Erase everything held about one person, on request (the right to erasure)."""
+
+    subject_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Erased:
+    subject_id: int
+    case_ids: tuple[int, ...]
+    destruction_id: int
+
+
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise InvalidInput("give the reason for erasure", {"reason": "required"})
 
 
 def erase_case(uow: UnitOfWork, actor: Actor, command: EraseCase) -> Moved:
+    """A person erases a closed case (or discards a draft); the subject's key goes with the
+    last of their cases."""
     if command.trigger not in ("erase", "discard"):
         raise InvalidInput(f"'{command.trigger}' is not an erasure", {"trigger": "unknown"})
-    if not command.reason.strip():
-        raise InvalidInput("give the reason for erasure", {"reason": "required"})
+    _require_reason(command.reason)
     case, facts = visible_case(uow, actor, command.case_id)
+    before = [skeleton(c) for c in _cases_of(uow, case.subject_id)]
     moved = fire_case(
         uow,
         actor,
         case,
         facts,
         command.trigger,
-        categories=tuple(sorted(c for c in Category if c != Category.STATUS)),
+        categories=PERSONAL,
         change={"reason_digest_only": command.reason},
     )
-    linked: list[Base] = [case, case.subject]
-    for model in (InformationRequest, Consent, Contribution, Decision, Intervention):
-        linked.extend(uow.session.scalars(select(model).where(model.case_id == case.id)))
-    linked.extend(uow.session.scalars(select(Review).where(Review.case_id == case.id)))
-    linked.extend(
-        uow.session.scalars(
-            select(ProgressNote)
-            .join(Intervention, Intervention.id == ProgressNote.intervention_id)
-            .where(Intervention.case_id == case.id)
+    subject = case.subject
+    if all(c.state == ERASED_STATE for c in _cases_of(uow, subject.id)):
+        destroy_key(
+            uow, actor, subject, basis="request", rule="", reason=command.reason, skeletons=before
         )
-    )
-    for obj in linked:
-        _blank(obj)
     uow.commit()
     return moved
+
+
+def erase_subject(uow: UnitOfWork, actor: Actor | None, command: EraseSubject) -> Erased:
+    """Erase a person now: every case must be closed (or a draft), then the key goes.
+
+    `actor` is None when an operator runs `referral subjects erase`: the cases move as the
+    network's `system` actor and the register names no user.
+    """
+    _require_reason(command.reason)
+    subject = uow.session.get(Subject, command.subject_id)
+    if subject is None or (actor is not None and subject.network_id != actor.network_id):
+        raise NotFound(f"subject {command.subject_id} not found")
+    key = uow.session.get(DataKey, subject.data_key_id) if subject.data_key_id else None
+    if key is not None and key.wrapped is None:
+        raise Conflict(
+            f"subject {subject.id} was already erased on {key.destroyed_at:%Y-%m-%d}"
+            if key.destroyed_at
+            else f"subject {subject.id} was already erased"
+        )
+    cases = _cases_of(uow, subject.id)
+    before = [skeleton(c) for c in cases]
+    mover = actor or _system_for(uow, subject.network_id)
+    for case in cases:
+        _retire(uow, mover, case, command.reason)
+    destruction = destroy_key(
+        uow,
+        actor,
+        subject,
+        basis="request",
+        rule="",
+        reason=command.reason,
+        mover=mover,
+        skeletons=before,
+    )
+    uow.commit()
+    return Erased(subject.id, tuple(c.id for c in cases), destruction.id)
+
+
+def _retire(uow: UnitOfWork, actor: Actor, case: Case, reason: str) -> None:
+    """Move one case to `erased`, or refuse while it is still open.
+
+    A draft was never shared and only its referrer may discard it: it stays a draft, and
+    its content goes with the key.
+    """
+    workflow = case_workflow(uow, case)
+    if case.state in (ERASED_STATE, workflow.initial):
+        return
+    trigger = "erase"
+    if workflow.transition(trigger, case.state) is None:
+        raise Conflict(
+            f"case {case.id} is still open ({case.state.replace('_', ' ')}); "
+            "close it before erasing the person"
+        )
+    facts = uow.repo.case_facts(case, actor)
+    fire_case(
+        uow,
+        actor,
+        case,
+        facts,
+        trigger,
+        categories=PERSONAL,
+        change={"reason_digest_only": reason},
+    )
+
+
+def destroy_key(
+    uow: UnitOfWork,
+    actor: Actor | None,
+    subject: Subject,
+    *,
+    basis: str,
+    rule: str,
+    reason: str,
+    mover: Actor | None = None,
+    skeletons: list[dict[str, Any]] | None = None,
+) -> Destruction:
+    """Destroy the subject's data key and write the destruction register, in the caller's
+    transaction (committed with the cases' moves, or not at all).
+
+    `skeletons` are the cases as they were before erasure moved them (their closed
+    state), which is what the register keeps.
+    """
+    if subject.data_key_id is None:
+        raise Conflict(f"subject {subject.id} has no data key; run `referral db upgrade` first")
+    key = uow.session.get(DataKey, subject.data_key_id)
+    assert key is not None
+    cases = _cases_of(uow, subject.id)
+    key.wrapped = None
+    key.destroyed_at = uow.now
+    data_keys(uow.session).destroyed(key.id)
+    destruction = Destruction(
+        subject_id=subject.id,
+        data_key_id=key.id,
+        network_id=subject.network_id,
+        at=uow.now,
+        basis=basis,
+        rule=rule,
+        reason=reason.strip(),
+        actor_user_id=actor.user_id if actor and actor.user_id else None,
+        cases=skeletons if skeletons is not None else [skeleton(c) for c in cases],
+    )
+    uow.session.add(destruction)
+    uow.flush()
+    uow.audit(
+        AuditRecord(
+            action="subject:erase",
+            allowed=True,
+            actor=actor or mover,
+            target=f"subject:{subject.id}",
+            categories=PERSONAL,
+            rule=rule or "erasure on request",
+            purpose=Purpose.AUDIT,
+            legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        )
+    )
+    # Sessions that opened the key earlier keep nothing: the cache dies with the session.
+    _expire_personal(uow, subject, cases)
+    return destruction
+
+
+def skeleton(case: Case) -> dict[str, Any]:
+    return {
+        "case_id": case.id,
+        "state": case.state,
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+    }
+
+
+def _expire_personal(uow: UnitOfWork, subject: Subject, cases: list[Case]) -> None:
+    """Reload the subject and cases so that they read as erased from here on."""
+    uow.session.expire(subject)
+    for case in cases:
+        uow.session.expire(case)
+
+
+def _cases_of(uow: UnitOfWork, subject_id: int) -> list[Case]:
+    return list(
+        uow.session.scalars(select(Case).where(Case.subject_id == subject_id).order_by(Case.id))
+    )
+
+
+def _system_for(uow: UnitOfWork, network_id: int) -> Actor:
+    network = uow.session.get(Network, network_id)
+    assert network is not None
+    return system_actor(network.id, network.slug)

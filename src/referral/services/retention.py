@@ -1,0 +1,113 @@
+"""Retention: erase closed cases once their state's retention period has run out.
+
+The rules come from configuration (`REFERRAL_RETENTION_MONTHS`: months after closing, per
+final state). `referral retention run` applies them; running it again erases nothing
+twice, because an erased case is no longer in a retained state. Each case is erased in a
+transaction of its own as the network's `system` actor, so one failure stops nothing
+else; the subject's data key is destroyed with the last of their cases.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+
+from referral.db.tables import Case, Network
+from referral.db.uow import Runtime, UnitOfWork
+from referral.domain.actors import system_actor
+from referral.domain.calendar import add_months
+from referral.domain.errors import ReferralError
+from referral.services.erasure import ERASED_STATE, PERSONAL, destroy_key, skeleton
+from referral.services.flow import fire_case
+
+REASON = "retention period over"
+
+
+@dataclass
+class RetentionReport:
+    erased_cases: list[int] = field(default_factory=list)
+    erased_subjects: list[int] = field(default_factory=list)
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+def due_cases(uow: UnitOfWork, rules: Mapping[str, int], now: datetime) -> list[int]:
+    """Ids of the cases whose retention ran out by `now`, oldest closing first."""
+    if not rules:
+        return []
+    past_retention = or_(
+        *(
+            and_(Case.state == state, Case.closed_at <= add_months(now, -months))
+            for state, months in sorted(rules.items())
+        )
+    )
+    return list(
+        uow.session.scalars(select(Case.id).where(past_retention).order_by(Case.closed_at, Case.id))
+    )
+
+
+def run_retention(
+    runtime: Runtime, rules: Mapping[str, int], *, dry_run: bool = False
+) -> RetentionReport:
+    report = RetentionReport()
+    with UnitOfWork(runtime) as uow:
+        due = due_cases(uow, rules, uow.now)
+    if dry_run:
+        report.erased_cases = due
+        return report
+    for case_id in due:
+        try:
+            subject_id = _erase_one(runtime, case_id, rules)
+        except ReferralError as exc:
+            report.failures[case_id] = exc.message
+            continue
+        report.erased_cases.append(case_id)
+        if subject_id is not None:
+            report.erased_subjects.append(subject_id)
+    return report
+
+
+def _erase_one(runtime: Runtime, case_id: int, rules: Mapping[str, int]) -> int | None:
+    """Erase one case; the subject's id when this was their last case."""
+    with UnitOfWork(runtime, request_id="retention") as uow:
+        case = uow.repo.case(case_id)
+        if case is None or case.state not in rules:
+            return None  # moved on since the list was read: nothing to do
+        network = uow.session.get(Network, case.network_id)
+        assert network is not None
+        actor = system_actor(network.id, network.slug)
+        rule = f"{case.state} + {rules[case.state]} months"
+        before = [
+            skeleton(c)
+            for c in uow.session.scalars(
+                select(Case).where(Case.subject_id == case.subject_id).order_by(Case.id)
+            )
+        ]
+        facts = uow.repo.case_facts(case, actor)
+        fire_case(
+            uow,
+            actor,
+            case,
+            facts,
+            "erase",
+            categories=PERSONAL,
+            change={"retention_rule": rule},
+        )
+        subject = case.subject
+        others = uow.session.scalars(
+            select(Case.state).where(Case.subject_id == subject.id, Case.id != case.id)
+        ).all()
+        erased_subject = None
+        if all(state == ERASED_STATE for state in others):
+            destroy_key(
+                uow,
+                actor,
+                subject,
+                basis="retention",
+                rule=rule,
+                reason=REASON,
+                skeletons=before,
+            )
+            erased_subject = subject.id
+        uow.commit()
+        return erased_subject
