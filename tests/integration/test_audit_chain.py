@@ -58,6 +58,14 @@ TAMPERING = {
     "altered": ("UPDATE audit_log SET categories = 'identity' WHERE seq = 5", 5, "altered"),
     "deleted": ("DELETE FROM audit_log WHERE seq = 5", 5, "missing"),
     "truncated": ("DELETE FROM audit_log WHERE seq > 10", 11, "removed"),
+    # Two entries trade places: each keeps its own hash, so only the order betrays them.
+    "swapped": (
+        "UPDATE audit_log SET seq = -5 WHERE seq = 5;"
+        "UPDATE audit_log SET seq = 5 WHERE seq = 6;"
+        "UPDATE audit_log SET seq = 6 WHERE seq = -5",
+        5,
+        "reordered",
+    ),
 }
 
 
@@ -76,7 +84,8 @@ def test_tampering_behind_the_application_is_found_and_named(
     statement, bad_seq, words = TAMPERING[kind]
     drop_protection(engine, backend)
     with engine.begin() as connection:
-        connection.execute(text(statement))
+        for part in statement.split(";"):
+            connection.execute(text(part))
     with runtime.session_factory() as session:
         result = verify(session)
     assert not result.ok
