@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from referral.config import PROJECT_ROOT
 from referral.db import tables  # noqa: F401  (registers every table on the metadata)
 from referral.db.base import Base
+from referral.domain.errors import ConfigurationError
 
 
 def alembic_config() -> Config:
@@ -19,9 +20,28 @@ def alembic_config() -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        driver = connection.connection.driver_connection
+        if sqlite:
+            # SQLite alters a table by copying it and dropping the original, which foreign
+            # keys from other tables forbid. The pragma only works outside a transaction;
+            # the keys are checked in full before the migration commits.
+            driver.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise ConfigurationError(
+                            f"migration left {len(broken)} broken references, first in "
+                            f"table {broken[0][0]}; nothing was changed"
+                        )
+        finally:
+            if sqlite:
+                driver.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
 
 
 def drift(engine: Engine) -> list[object]:
