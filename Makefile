@@ -16,6 +16,7 @@ install: $(STAMP)
 
 ## Set up, migrate a SQLite database under var/, seed the demo if empty, serve on 127.0.0.1:8000.
 run: install
+	$(BIN)/referral keys init
 	$(BIN)/referral db upgrade
 	$(BIN)/referral demo --if-empty
 	$(BIN)/referral serve

@@ -1,6 +1,8 @@
-"""`audit verify` over a large synthetic audit chain, against the straightforward walk.
+"""`audit verify` over a large synthetic audit chain, against the straightforward walk;
+and a subject access export of a subject with many audit events.
 
     python bench/dpo.py [--entries N] [--database-url URL] [--quick]
+                        [--only verify|export] [--events N] [--noise N]
 
 Without a URL the database is SQLite in a temporary file; with a PostgreSQL URL the
 bench works in a schema of its own, dropped at the end. The schema comes from the
@@ -9,6 +11,13 @@ inserted, the head set to the last one), then times `chain.verify` and, in the s
 run, the previous implementation (SQLAlchemy rows with type processing, a dict and
 `json.dumps` per entry) and plain SHA-256 over the same canonical bytes (the floor),
 and prints entries a second and the ratios.
+
+The export bench seeds the demo network's people and, through the services, one subject
+with a referral (plus two more cases of theirs) and 20 other referrals; it then chains
+and bulk-inserts `--events` entries (default 1,000) about the subject's cases and
+`--noise` entries (default 50,000) about other cases or none, and times
+`export_subject` with both renderings (median of 5 after a warm-up) against the 2 s
+target.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scratch import database  # bench/scratch.py: the script's folder is on sys.path
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import (
@@ -39,7 +48,9 @@ from referral.audit.chain import (
     verify,
 )
 from referral.db.migrate import upgrade
-from referral.db.tables import AuditEntry, AuditHead
+from referral.db.tables import AuditEntry, AuditHead, Case, User
+from referral.db.uow import Runtime, UnitOfWork
+from referral.domain.actors import Actor
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BATCH = 50_000
@@ -158,6 +169,198 @@ def canonical_bodies(count: int) -> list[bytes]:
     return out
 
 
+# -- the subject access export -----------------------------------------------------------
+
+EXPORT_TARGET_S = 2.0
+EXPORT_RUNS = 5
+EXPORT_ACTIONS = ("case:read", "case:timeline", "case:manage", "consent:record", "case:screen")
+EXPORT_CATEGORIES = ("status", "identity,status", "concern,narrative", "special", "consent")
+
+
+def export_world(engine: Engine) -> tuple[Runtime, Actor, int, list[int], list[int]]:
+    """The demo network's people, one subject with three cases, 20 other referrals."""
+    from referral.authz.enforcer import Authorizer
+    from referral.config import PROJECT_ROOT, Settings
+    from referral.db.engine import make_session_factory
+    from referral.demo import seed_people
+    from referral.keyring import Keyring, new_master_key
+    from referral.logging import configure_logging
+    from referral.security import configure_hashing
+    from referral.services.referrals import SubjectDetails, SubmitReferral, submit_referral
+    from referral.workflow.loader import load_workflows
+    from referral.workflow.machine import WorkflowEngine
+
+    configure_logging(Settings(log_level="WARNING"))  # not a line per referral
+    configure_hashing(time_cost=1, memory_kib=1024, parallelism=1)  # the people's passwords
+    keyring = Keyring.from_config(f"bench-1:{new_master_key()}", None)
+    runtime = Runtime(
+        make_session_factory(engine, keyring),
+        Authorizer(PROJECT_ROOT / "policies"),
+        load_workflows(PROJECT_ROOT / "workflows"),
+        WorkflowEngine(),
+    )
+    world = seed_people(runtime)
+
+    def referral(name: str) -> int:
+        command = SubmitReferral(
+            subject=SubjectDetails(name, "Benchmark", address="1 Bench Road", health="note"),
+            concern_summary="Synthetic concern.",
+            concern_types=("hate_targeting_a_group",),
+            narrative="Synthetic narrative " * 20,
+        )
+        return int(world.run("referrer", submit_referral, command))
+
+    first = referral("Subject")
+    others = [referral(f"Other {i}") for i in range(20)]
+    with runtime.session_factory() as session, session.begin():
+        case = session.get(Case, first)
+        assert case is not None
+        subject_id = case.subject_id
+        for _ in range(2):  # two more referrals about the same person
+            session.add(
+                Case(
+                    network_id=case.network_id,
+                    subject_id=subject_id,
+                    state="submitted",
+                    workflow_name=case.workflow_name,
+                    workflow_version=case.workflow_version,
+                    workflow_hash=case.workflow_hash,
+                    referrer_user_id=case.referrer_user_id,
+                    referring_org_kind=case.referring_org_kind,
+                    concern_summary="Another synthetic concern.",
+                    narrative="Synthetic narrative " * 20,
+                )
+            )
+    with runtime.session_factory() as session:
+        mine = list(session.scalars(select(Case.id).where(Case.subject_id == subject_id)))
+    return runtime, world.actors["dpo"], subject_id, mine, others
+
+
+def load_events(
+    engine: Engine,
+    network_id: int,
+    mine: list[int],
+    others: list[int],
+    counts: tuple[int, int],
+    rng: random.Random,
+) -> None:
+    """Chain `events` entries about `mine` and `noise` others after the head, in random order."""
+    with engine.begin() as db:
+        users = db.execute(select(User.id, User.organisation_id)).all()
+        seq, prev_hash = db.execute(select(AuditHead.seq, AuditHead.hash)).one()
+        events, noise = counts
+        about = [True] * events + [False] * noise
+        rng.shuffle(about)
+        batch: list[dict[str, Any]] = []
+        at = START
+        for is_mine in about:
+            seq += 1
+            at += timedelta(seconds=rng.randrange(1, 600))
+            user_id, org_id = rng.choice(users)
+            if is_mine:
+                case_id: int | None = rng.choice(mine)
+            else:
+                case_id = rng.choice(others) if rng.random() < 0.5 else None
+            body = {
+                "seq": seq,
+                "at": at,
+                "actor_user_id": user_id,
+                "actor_org_id": org_id,
+                "actor_role": rng.choice(ROLES) or "coordinator",
+                "network_id": network_id,
+                "action": rng.choice(EXPORT_ACTIONS),
+                "case_id": case_id,
+                "target": "",
+                "categories": rng.choice(EXPORT_CATEGORIES),
+                "allowed": rng.random() < 0.9,
+                "rule": rng.choice(RULES),
+                "purpose": rng.choice(("screening", "panel", "support")),
+                "legal_basis": rng.choice(("public_task", "consent", "crime_prevention")),
+                "request_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+                "workflow_hash": "",
+                "policy_hash": "",
+                "change_digest": "",
+            }
+            new_hash = entry_hash(prev_hash, body)
+            batch.append({**body, "prev_hash": prev_hash, "hash": new_hash})
+            prev_hash = new_hash
+            if len(batch) == BATCH:
+                db.execute(insert(AuditEntry), batch)
+                batch = []
+        if batch:
+            db.execute(insert(AuditEntry), batch)
+        db.execute(
+            update(AuditHead).where(AuditHead.id == HEAD_ROW_ID).values(seq=seq, hash=prev_hash)
+        )
+        if engine.dialect.name == "sqlite":
+            db.execute(text("ANALYZE"))
+    if engine.dialect.name != "sqlite":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+            db.execute(text("VACUUM ANALYZE audit_log"))
+
+
+def timed_export(runtime: Runtime, dpo: Actor, subject_id: int) -> tuple[int, float, float, float]:
+    """One export as the dpo: (accesses, export s, JSON s, HTML s)."""
+    from referral.services.subject_export import bundle_json, export_subject
+    from referral.web.subject_bundle import bundle_html
+
+    start = time.perf_counter()
+    with UnitOfWork(runtime, request_id="bench") as uow:
+        bundle = export_subject(uow, dpo, subject_id)
+    exported = time.perf_counter()
+    bundle_json(bundle)
+    rendered_json = time.perf_counter()
+    bundle_html(bundle)
+    rendered_html = time.perf_counter()
+    return (
+        len(bundle.accesses),
+        exported - start,
+        rendered_json - exported,
+        rendered_html - rendered_json,
+    )
+
+
+def bench_export(url: str | None, events: int, noise: int, seed: int) -> int:
+    with database(url) as (engine, backend):
+        upgrade(engine)
+        start = time.perf_counter()
+        runtime, actor, subject_id, mine, others = export_world(engine)
+        load_events(engine, actor.network_id, mine, others, (events, noise), random.Random(seed))
+        loaded_s = time.perf_counter() - start
+        with runtime.session_factory() as session:
+            expected = session.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.case_id.in_(mine))
+            )
+            total = session.scalar(select(func.count()).select_from(AuditEntry))
+        print(
+            f"{backend}: subject {subject_id} with {len(mine)} cases and {expected:,} entries "
+            f"among {total:,}, loaded in {loaded_s:.1f} s"
+        )
+        timed_export(runtime, actor, subject_id)  # warm-up
+        runs = [timed_export(runtime, actor, subject_id) for _ in range(EXPORT_RUNS)]
+        accesses = runs[-1][0]
+        # The subject's own entries, plus one `subject:export` entry per earlier export.
+        if accesses != expected + EXPORT_RUNS:
+            print(f"the export holds {accesses} accesses, expected {expected + EXPORT_RUNS}")
+            return 1
+        export_s, json_s, html_s = (statistics.median(run[i] for run in runs) for i in (1, 2, 3))
+        total_s = statistics.median(sum(run[1:]) for run in runs)
+        print(f"{'':<28}{'ms':>9}")
+        for name, seconds in (
+            ("export_subject", export_s),
+            ("bundle_json", json_s),
+            ("bundle_html", html_s),
+            (f"all three (median of {EXPORT_RUNS})", total_s),
+        ):
+            print(f"{name:<28}{seconds * 1000:>9.1f}")
+        verdict = "met" if total_s <= EXPORT_TARGET_S else "NOT met"
+        print(
+            f"export: {total_s * 1000:.1f} ms for {accesses:,} accesses, target "
+            f"{EXPORT_TARGET_S:.0f} s ({total_s / EXPORT_TARGET_S:.3f} of it): {verdict}"
+        )
+        return 0 if total_s <= EXPORT_TARGET_S else 1
+
+
 # -- the run -----------------------------------------------------------------------------
 
 
@@ -174,7 +377,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100,000 entries")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--only", choices=("verify", "export"), default=None)
+    parser.add_argument("--events", type=int, default=1_000, help="the subject's entries")
+    parser.add_argument("--noise", type=int, default=50_000, help="other entries")
     args = parser.parse_args(argv)
+    if args.only != "verify":
+        status = bench_export(args.database_url, args.events, args.noise, args.seed)
+        if status or args.only == "export":
+            return status
     count = 100_000 if args.quick else args.entries
     with database(args.database_url) as (engine, backend):
         upgrade(engine)

@@ -1,6 +1,8 @@
 """Test data: the demo network's people, plus users and cases built through the services."""
 
+import shutil
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -157,3 +159,18 @@ def audit_count(session: Session) -> int:
     from referral.db.tables import AuditEntry
 
     return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+
+
+def hide_from_coordinator(runtime: Runtime, policy_dir: Path, category: Category) -> None:
+    """Run on a copy of the shipped policies in which the demo network's coordinators may
+    not read `category` (a network's own deny rule), e.g. to give them a hidden category."""
+    from referral.authz.enforcer import Authorizer
+    from referral.config import PROJECT_ROOT
+
+    shipped = PROJECT_ROOT / "policies"
+    policy_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("model.conf", "default.csv"):
+        shutil.copy(shipped / name, policy_dir / name)
+    rule = f"p, coordinator, demo-city, {category}, read, true, -, -, deny\n"
+    (policy_dir / "demo_city.csv").write_text(rule, encoding="utf-8")
+    runtime.authz = Authorizer(policy_dir)

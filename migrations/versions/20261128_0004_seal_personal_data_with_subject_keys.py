@@ -6,7 +6,8 @@
   as they were until `referral db upgrade` seals them with the configured master key,
   which it does right after this migration (referral.db.legacy);
 - destructions: the destruction register;
-- break_glass_grants: emergency access to a hidden category, reviewed by the dpo.
+- break_glass_grants: emergency access to a hidden category, reviewed by the dpo;
+- an index on audit_log.target: a subject access export finds `subject:<id>` entries.
 
 Revision ID: 0004
 Revises: 0003
@@ -128,6 +129,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_break_glass_grants")),
     )
     op.create_index(op.f("ix_break_glass_grants_case_id"), "break_glass_grants", ["case_id"])
+    op.create_index("ix_audit_log_target", "audit_log", ["target"])
     op.create_index(
         "ix_break_glass_grants_review", "break_glass_grants", ["network_id", "reviewed_at"]
     )
@@ -139,6 +141,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_log_target", table_name="audit_log")
     op.drop_table("break_glass_grants")
     op.drop_table("destructions")
     # Sealed values cannot go back to their old types: downgrading needs an empty database.

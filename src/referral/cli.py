@@ -51,7 +51,9 @@ def db() -> None:
 @reports_errors
 def db_upgrade() -> None:
     """Apply every migration to the configured database."""
+    from referral.config import keyring_of
     from referral.db.engine import make_engine
+    from referral.db.legacy import seal_clear_fields
     from referral.db.migrate import upgrade
 
     settings = _settings()
@@ -59,6 +61,9 @@ def db_upgrade() -> None:
     engine = make_engine(settings.database_url)
     upgrade(engine)
     click.echo("database is at the latest migration")
+    sealed = seal_clear_fields(engine, keyring_of(settings))
+    if sealed:
+        click.echo(f"sealed {sealed} personal fields written before encryption")
 
 
 def _ensure_sqlite_directory(url: str) -> None:
@@ -89,9 +94,14 @@ def serve(host: str | None, port: int | None) -> None:
     """Serve the web application and the JSON API."""
     import uvicorn
 
+    from referral.config import keyring_of
     from referral.web.app import create_app
 
     settings = _settings()
+    try:
+        keyring_of(settings).require()
+    except ConfigurationError as exc:
+        _fail(exc.message)
     app = create_app(settings)
     uvicorn.run(
         app,
@@ -100,6 +110,194 @@ def serve(host: str | None, port: int | None) -> None:
         log_level=settings.log_level.lower(),
         proxy_headers=False,
     )
+
+
+@main.command()
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="Most timers to handle.")
+@reports_errors
+def tick(batch: int | None) -> None:
+    """Run the clock once (for cron): fire every due timer, then print what was done."""
+    import os
+    from dataclasses import replace
+
+    from referral.services.timers import ClockRules
+    from referral.services.timers import tick as run_tick
+
+    settings = _settings()
+    rules = ClockRules.from_settings(settings)
+    if batch is not None:
+        rules = replace(rules, batch=batch)
+    report = run_tick(_clock_runtime(settings), rules, request_id=f"tick-{os.getpid()}")
+    click.echo(str(report))
+
+
+@main.command()
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Seconds between ticks (default REFERRAL_WORKER_INTERVAL_SECONDS).",
+)
+@reports_errors
+def worker(interval: float | None) -> None:
+    """Run the clock continuously; SIGTERM or SIGINT stops it after the timer in hand."""
+    import os
+    import signal
+    import threading
+
+    from referral.services.timers import ClockRules, run_worker
+
+    settings = _settings()
+    runtime = _clock_runtime(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    seconds = interval or settings.worker_interval_seconds
+    click.echo(f"worker started: a tick every {seconds:g}s; stop with SIGTERM or Ctrl-C", err=True)
+    rules = ClockRules.from_settings(settings)
+    total = run_worker(runtime, rules, seconds, stop, request_id=f"worker-{os.getpid()}")
+    click.echo(f"worker stopped: {total}", err=True)
+
+
+def _clock_runtime(settings: Settings) -> Any:
+    from referral.bootstrap import build_runtime
+    from referral.config import keyring_of
+
+    try:
+        keyring_of(settings).require()
+    except ConfigurationError as exc:
+        _fail(exc.message)
+    return build_runtime(settings)
+
+
+@main.group()
+def holidays() -> None:
+    """Per-network holiday calendars: days that working-day deadlines skip."""
+
+
+@holidays.command("import")
+@click.argument("network")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Also remove holidays the file does not list.")
+@reports_errors
+def holidays_import(network: str, file: Path, replace: bool) -> None:
+    """Load NETWORK's holidays from FILE: one `YYYY-MM-DD,label` a line, # for comments."""
+    from referral.bootstrap import build_runtime
+    from referral.db.uow import UnitOfWork
+    from referral.services.holidays import ImportHolidays, import_holidays, parse_holidays
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        _fail(f"{file}: not UTF-8 text")
+    parsed = parse_holidays(text, str(file))
+    with UnitOfWork(build_runtime(_settings()), request_id="holidays") as uow:
+        done = import_holidays(uow, ImportHolidays(network, tuple(parsed), replace))
+    click.echo(
+        f"{network}: {done.added} added, {done.relabelled} relabelled, {done.removed} removed "
+        f"({len(parsed)} listed in {file})"
+    )
+
+
+@holidays.command("list")
+@click.argument("network")
+@reports_errors
+def holidays_list(network: str) -> None:
+    """Print NETWORK's holidays in the import format."""
+    from referral.bootstrap import build_runtime
+    from referral.db.uow import UnitOfWork
+    from referral.services.holidays import list_holidays
+
+    with UnitOfWork(build_runtime(_settings())) as uow:
+        days = list_holidays(uow, network)
+    for holiday in days:
+        click.echo(f"{holiday.day.isoformat()},{holiday.label}")
+
+
+@main.group()
+def keys() -> None:
+    """Master keys that wrap each subject's data key."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new master key entry for REFERRAL_MASTER_KEYS."""
+    from datetime import UTC, datetime
+
+    from referral.keyring import new_master_key
+
+    key_id = f"k{datetime.now(UTC):%Y%m%d%H%M%S}"
+    click.echo(f"{key_id}:{new_master_key()}")
+
+
+@keys.command("init")
+@reports_errors
+def keys_init() -> None:
+    """Development only: create a master key in var/referral.env if none is configured."""
+    from referral.config import LOCAL_ENV_FILE, keyring_of
+    from referral.keyring import new_master_key
+
+    if keyring_of(_settings()).configured:
+        click.echo("a master key is already configured")
+        return
+    LOCAL_ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with LOCAL_ENV_FILE.open("a") as env_file:
+        env_file.write(f"REFERRAL_MASTER_KEYS=dev-1:{new_master_key()}\n")
+    LOCAL_ENV_FILE.chmod(0o600)
+    click.echo(f"master key written to {LOCAL_ENV_FILE} (development only: see docs/security.md)")
+
+
+@keys.command("rotate")
+@reports_errors
+def keys_rotate() -> None:
+    """Re-wrap every data key with the current master key (REFERRAL_MASTER_KEY_ID)."""
+    from referral.config import keyring_of
+    from referral.db.engine import make_engine, make_session_factory
+    from referral.db.rotation import master_key_use, rotate_data_keys
+
+    settings = _settings()
+    keyring = keyring_of(settings)
+    factory = make_session_factory(make_engine(settings.database_url), keyring)
+    with factory.begin() as session:
+        count = rotate_data_keys(session, keyring)
+    with factory() as session:
+        use = master_key_use(session)
+    click.echo(f"{count} data keys re-wrapped with master key {keyring.current_id}")
+    for master_id, live in sorted(use.items()):
+        click.echo(f"  {master_id}: wraps {live} live data keys")
+    retired = sorted(set(keyring.master_keys) - set(use))
+    if retired:
+        click.echo(f"no data key needs {', '.join(retired)} any more; it may be retired")
+
+
+@main.group()
+def retention() -> None:
+    """Retention rules: erase cases whose retention period is over."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="List what would be erased; change nothing.")
+@reports_errors
+def retention_run(dry_run: bool) -> None:
+    """Apply REFERRAL_RETENTION_MONTHS now. Safe to run again: nothing is erased twice."""
+    from referral.bootstrap import build_runtime
+    from referral.db.engine import reclaim_erased
+    from referral.services.retention import run_retention
+
+    settings = _settings()
+    runtime = build_runtime(settings)
+    report = run_retention(runtime, settings.retention_months, dry_run=dry_run)
+    if report.erased_subjects:
+        reclaim_erased(runtime.session_factory.kw["bind"])
+    verb = "would erase" if dry_run else "erased"
+    cases = ", ".join(str(c) for c in report.erased_cases) or "none"
+    click.echo(f"{verb} {len(report.erased_cases)} cases: {cases}")
+    if not dry_run:
+        click.echo(f"destroyed the data keys of {len(report.erased_subjects)} subjects")
+    for case_id, problem in sorted(report.failures.items()):
+        click.echo(f"case {case_id} not erased: {problem}", err=True)
+    if report.failures:
+        sys.exit(1)
 
 
 @main.group()
@@ -287,3 +485,66 @@ def audit_keygen() -> None:
     click.echo(f"REFERRAL_AUDIT_SIGNING_KEY={private}")
     click.echo("# public: for auditors who verify checkpoints")
     click.echo(f"REFERRAL_AUDIT_VERIFY_KEY={public}")
+
+
+@main.group()
+def subjects() -> None:
+    """The people referrals are about: subject access and erasure."""
+
+
+@subjects.command("erase")
+@click.argument("subject_id", type=int)
+@click.option("--reason", required=True, help="Why (e.g. the request's reference); no names.")
+@reports_errors
+def subjects_erase(subject_id: int, reason: str) -> None:
+    """Erase a person now: destroy their data key; every case of theirs must be closed.
+
+    The cases keep their skeleton (states, dates, organisation kinds); the destruction
+    register and the audit log record the erasure.
+    """
+    from referral.bootstrap import build_runtime
+    from referral.db.engine import reclaim_erased
+    from referral.db.uow import UnitOfWork
+    from referral.services.erasure import EraseSubject, erase_subject
+
+    settings = _settings()
+    runtime = build_runtime(settings)
+    with UnitOfWork(runtime, request_id="cli") as uow:
+        erased = erase_subject(uow, None, EraseSubject(subject_id, reason))
+    reclaim_erased(runtime.session_factory.kw["bind"])
+    cases = ", ".join(str(c) for c in erased.case_ids) or "no cases"
+    click.echo(
+        f"subject {erased.subject_id} erased (cases: {cases}); "
+        f"destruction register entry {erased.destruction_id}"
+    )
+
+
+@subjects.command("export")
+@click.argument("subject_id", type=int)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder to write subject-<id>.json and subject-<id>.html into.",
+)
+@reports_errors
+def subjects_export(subject_id: int, out: Path) -> None:
+    """Everything held about a subject and every access to it: JSON plus a readable page.
+
+    The export is recorded in the audit log, as the network's `system` actor.
+    """
+    from referral.bootstrap import build_runtime
+    from referral.db.uow import UnitOfWork
+    from referral.services.subject_export import bundle_json, export_subject
+    from referral.web.subject_bundle import bundle_html
+
+    runtime = build_runtime(_settings())
+    with UnitOfWork(runtime, request_id="cli") as uow:
+        bundle = export_subject(uow, None, subject_id)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = (out / f"subject-{subject_id}.json", out / f"subject-{subject_id}.html")
+    paths[0].write_text(bundle_json(bundle), encoding="utf-8")
+    paths[1].write_text(bundle_html(bundle), encoding="utf-8")
+    for path in paths:
+        click.echo(path)

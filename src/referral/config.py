@@ -93,6 +93,21 @@ class Settings(BaseSettings):
         default=60, ge=5, le=24 * 60, description="How long break-glass access lasts."
     )
 
+    # The clock: deadlines, timers and `referral worker` / `referral tick` (docs/clock.md).
+    due_soon_days: int = Field(
+        default=2, ge=0, description="Queues mark deadlines within this many working days."
+    )
+    drift_days: int = Field(
+        default=30,
+        ge=0,
+        description="Alert on an open case or intervention with no change for this many days "
+        "(0: no drift alerts).",
+    )
+    worker_interval_seconds: float = Field(
+        default=30.0, gt=0, description="How long `referral worker` waits between ticks."
+    )
+    timer_batch: int = Field(default=500, ge=1, description="Timers one tick handles at most.")
+
     report_denial_burst_count: int = Field(
         default=5, ge=2, description="Access reports flag this many denials by one user..."
     )
@@ -108,6 +123,28 @@ class Settings(BaseSettings):
     working_time_zone: str = Field(
         default="Europe/London", description="IANA time zone of the working week."
     )
+
+    # Notices by e-mail, sent by `referral worker` / `referral tick` (docs/notifications.md).
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server; unset: no e-mail, notices stay in the app."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = Field(default="referral@localhost", description="The sender of e-mails.")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where people reach the service: e-mails link to pages under it.",
+    )
+    mail_max_attempts: int = Field(
+        default=5, ge=1, description="Tries before an e-mail is marked failed."
+    )
+    mail_retry_seconds: int = Field(
+        default=60, ge=1, description="Wait after a first failed try; doubled after each."
+    )
+    mail_batch: int = Field(default=100, ge=1, description="E-mails one tick sends at most.")
 
     @field_validator("working_days")
     @classmethod
@@ -137,6 +174,18 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_host", "smtp_username", "smtp_password", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("give the address people use, e.g. https://referral.example.org")
+        return value.rstrip("/")
 
 
 def keyring_of(settings: Settings) -> "Keyring":

@@ -3,7 +3,6 @@ rollback to an older copy and a rewritten chain are found and named; a checkpoin
 is altered or signed by another key is refused."""
 
 import json
-import shutil
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -244,21 +243,9 @@ def test_missing_or_malformed_keys_are_configuration_errors(
 # The commands, as an operator and an auditor would run them.
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("checkpoint-cli") / "demo.sqlite3"
-    env = {"REFERRAL_DATABASE_URL": f"sqlite:///{path}", "REFERRAL_LOG_LEVEL": "WARNING"}
-    for command in (["db", "upgrade"], ["demo"]):
-        result = referral(*command, env=env)
-        assert result.returncode == 0, result.stderr
-    return path
-
-
 @pytest.fixture
-def database(demo_file: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "copy.sqlite3"
-    shutil.copy(demo_file, copy)
-    return copy
+def database(demo_copy: dict[str, str]) -> Path:
+    return Path(demo_copy["path"])
 
 
 def env_for(database: Path, **keys: str) -> dict[str, str]:

@@ -1,44 +1,13 @@
 """The `referral` command on a fresh SQLite file, as an operator would run it."""
 
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 from referral.config import PROJECT_ROOT
-from tests.conftest import TEST_MASTER_KEYS
+from tests.integration.conftest import referral
 
-
-def referral(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "referral", *args],
-        env={**os.environ, "REFERRAL_MASTER_KEYS": TEST_MASTER_KEYS, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def demo_database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    path = tmp_path_factory.mktemp("cli") / "fresh.sqlite3"
-    env = {"REFERRAL_DATABASE_URL": f"sqlite:///{path}", "REFERRAL_LOG_LEVEL": "WARNING"}
-    for command in (
-        ["db", "upgrade"],
-        ["demo"],
-        ["workflows", "check"],
-        ["policy", "test"],
-        ["audit", "verify"],
-    ):
-        result = referral(*command, env=env)
-        assert result.returncode == 0, f"referral {' '.join(command)}: {result.stderr}"
-    env["path"] = str(path)
-    return env
+__all__ = ["referral"]  # other modules run the command through this name too
 
 
 def test_fresh_database_demo_checks_and_verifies(demo_database: dict[str, str]) -> None:

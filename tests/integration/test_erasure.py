@@ -197,3 +197,19 @@ def test_reviews_cannot_be_written_for_an_erased_case(runtime: Runtime) -> None:
             lifecycle.record_review,
             lifecycle.RecordReview(case_id, "review", "notes"),
         )
+
+
+def test_the_clock_applies_the_retention_rules(runtime: Runtime, clock: TestClock) -> None:
+    from referral.services.timers import ClockRules, tick
+
+    world = make_world(runtime)
+    case_id = closed_no_action(world)
+    rules = ClockRules(drift_days=0, retention_months={"closed_no_action": 12})
+    clock.advance(days=300)
+    assert tick(runtime, rules).erased == 0
+    clock.advance(days=70)
+    report = tick(runtime, rules)
+    assert report.erased == 1 and "1 case(s) erased" in str(report)
+    with UnitOfWork(runtime) as uow:
+        assert uow.session.scalar(select(Case.state).where(Case.id == case_id)) == "erased"
+    assert tick(runtime, rules).erased == 0

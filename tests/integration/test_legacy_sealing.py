@@ -43,8 +43,10 @@ def old_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A database at migration 0003 (before encryption), on the backend under test."""
     if PG_URL:
         schema = f"legacy_{uuid.uuid4().hex[:8]}"
-        with make_engine(PG_URL).begin() as connection:
+        admin = make_engine(PG_URL)
+        with admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
         engine = make_engine(PG_URL, schema=schema)
     else:
         engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('legacy') / 'old.sqlite3'}")

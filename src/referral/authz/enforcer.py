@@ -45,6 +45,7 @@ class Permission(StrEnum):
     CASE_DECIDE = "case:decide"
     CASE_CONSENT = "case:consent"
     CASE_ERASE = "case:erase"
+    CASE_BREAKGLASS = "case:breakglass"
     INFORMATION_REQUEST_SEND = "information_request:send"
     INFORMATION_REQUEST_ANSWER = "information_request:answer"
     CONSENT_REQUEST = "consent:request"
@@ -63,6 +64,8 @@ class Permission(StrEnum):
     INTERVENTION_COMPLETE = "intervention:complete"
     AUDIT_READ = "audit:read"
     AUDIT_VERIFY = "audit:verify"
+    BREAKGLASS_REVIEW = "breakglass:review"
+    SUBJECT_EXPORT = "subject:export"
     ADMIN_MANAGE = "admin:manage"
     STATISTICS_READ = "statistics:read"
 

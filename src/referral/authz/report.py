@@ -54,6 +54,10 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.CASE_DECIDE: "record a panel decision",
     Permission.CASE_CONSENT: "move a case on once consent is answered",
     Permission.CASE_ERASE: "erase a case when its retention period ends",
+    Permission.CASE_BREAKGLASS: (
+        "break glass: open one hidden category of a case for a short time, with a written"
+        " justification, logged and reviewed by the data protection officer"
+    ),
     Permission.INFORMATION_REQUEST_SEND: "ask a partner agency for information",
     Permission.INFORMATION_REQUEST_ANSWER: "answer a request for information",
     Permission.CONSENT_REQUEST: "ask the person for consent",
@@ -72,6 +76,10 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.INTERVENTION_COMPLETE: "complete an intervention",
     Permission.AUDIT_READ: "read the audit log",
     Permission.AUDIT_VERIFY: "verify the audit log's integrity",
+    Permission.BREAKGLASS_REVIEW: "review break-glass access and record whether it was justified",
+    Permission.SUBJECT_EXPORT: (
+        "export everything held about a person and every access to it (subject access)"
+    ),
     Permission.ADMIN_MANAGE: "manage users, organisations and networks",
     Permission.STATISTICS_READ: "read aggregate statistics (no case)",
 }

@@ -1,22 +1,27 @@
 """Repositories: the queries services need, in one place. No policy logic here."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from referral.db.sealing import WITH_SEALED
 from referral.db.tables import (
     AgendaItem,
+    AuditEntry,
     Case,
     Consent,
     InformationRequest,
     Intervention,
     MeetingAttendee,
     Network,
+    NetworkHoliday,
     Organisation,
     PanelMeeting,
+    ProgressNote,
     RoleAssignment,
+    Timer,
     User,
 )
 from referral.domain.actors import Actor
@@ -37,6 +42,7 @@ SETTLED_REQUEST_STATES = ("answered", "declined", "overdue")
 class Repositories:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._holidays: dict[int, frozenset[date]] = {}
 
     # -- people -------------------------------------------------------------------------
 
@@ -163,6 +169,7 @@ class Repositories:
             select(InformationRequest)
             .where(InformationRequest.case_id == case_id)
             .order_by(InformationRequest.id)
+            .options(WITH_SEALED)
         ).all()
 
     def meeting(self, meeting_id: int) -> PanelMeeting | None:
@@ -205,5 +212,116 @@ class Repositories:
 
     def interventions(self, case_id: int) -> Sequence[Intervention]:
         return self.session.scalars(
-            select(Intervention).where(Intervention.case_id == case_id).order_by(Intervention.id)
+            select(Intervention)
+            .where(Intervention.case_id == case_id)
+            .order_by(Intervention.id)
+            .options(WITH_SEALED)
         ).all()
+
+    # -- the clock ----------------------------------------------------------------------
+
+    def holidays(self, network_id: int) -> frozenset[date]:
+        """The network's holidays, read once per unit of work."""
+        if network_id not in self._holidays:
+            days = self.session.scalars(
+                select(NetworkHoliday.day).where(NetworkHoliday.network_id == network_id)
+            ).all()
+            self._holidays[network_id] = frozenset(days)
+        return self._holidays[network_id]
+
+    def cancel_timers(self, object_kind: str, object_id: int, note: str) -> None:
+        """Cancel the object's pending timers (it left the state they were waiting in).
+
+        A timer a worker is firing right now is locked: it is skipped, not waited for
+        (waiting could deadlock with the worker, which locks the timer, then the object).
+        The worker's move then conflicts with this one, and the timer, found pending on
+        its next claim with the object moved on, is cancelled there.
+        """
+        free = (
+            select(Timer.id)
+            .where(
+                Timer.object_kind == object_kind,
+                Timer.object_id == object_id,
+                Timer.state == "pending",
+            )
+            .with_for_update(skip_locked=True)
+        )
+        self.session.execute(
+            update(Timer)
+            .where(Timer.id.in_(free.scalar_subquery()))
+            .values(state="cancelled", note=note[:200])
+            .execution_options(synchronize_session=False)
+        )
+
+    def claim_due_timer(self, now: datetime, drift_before: datetime | None) -> Timer | None:
+        """The next due pending timer, locked for this transaction; None when none is due.
+
+        PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent workers each take a different
+        row and none waits for another. SQLite ignores it: BEGIN IMMEDIATE already lets
+        one writer in at a time. Drift checks are due `drift` after their run_after.
+        """
+        due = and_(Timer.kind == "transition", Timer.run_after <= now)
+        if drift_before is not None:
+            due = or_(due, and_(Timer.kind == "drift", Timer.run_after <= drift_before))
+        return self.session.scalars(
+            select(Timer)
+            .where(Timer.state == "pending", due)
+            .order_by(Timer.run_after, Timer.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+
+    def last_case_activity(self, case_ids: Sequence[int]) -> dict[int, datetime]:
+        """When each case last changed: its latest audited change, alerts left out."""
+        rows = self.session.execute(
+            select(AuditEntry.case_id, func.max(AuditEntry.at))
+            .where(
+                AuditEntry.case_id.in_(case_ids),
+                AuditEntry.allowed.is_(True),
+                AuditEntry.change_digest != "",
+                AuditEntry.action.not_like("%:drift"),
+            )
+            .group_by(AuditEntry.case_id)
+        ).all()
+        return {int(case_id): at for case_id, at in rows if case_id is not None}
+
+    def last_intervention_activity(self, intervention: Intervention) -> datetime | None:
+        """When the intervention last changed or had a progress note recorded."""
+        moved = self.session.scalar(
+            select(func.max(AuditEntry.at)).where(
+                AuditEntry.case_id == intervention.case_id,
+                AuditEntry.target == f"intervention:{intervention.id}",
+                AuditEntry.allowed.is_(True),
+                AuditEntry.change_digest != "",
+                AuditEntry.action.not_like("%:drift"),
+            )
+        )
+        noted = self.session.scalar(
+            select(func.max(ProgressNote.created_at)).where(
+                ProgressNote.intervention_id == intervention.id
+            )
+        )
+        return max((t for t in (moved, noted) if t is not None), default=None)
+
+    def overdue_requests(self, case_ids: Sequence[int]) -> dict[int, int]:
+        """How many of each case's information requests are overdue (and still unanswered)."""
+        rows = self.session.execute(
+            select(InformationRequest.case_id, func.count())
+            .where(InformationRequest.case_id.in_(case_ids), InformationRequest.state == "overdue")
+            .group_by(InformationRequest.case_id)
+        ).all()
+        return {int(case_id): int(count) for case_id, count in rows}
+
+    def drift_alerts(self, case_ids: Sequence[int]) -> dict[int, datetime]:
+        """The latest drift alert of each case that has one."""
+        rows = self.session.execute(
+            select(Timer.object_id, func.max(Timer.fired_at))
+            .where(
+                Timer.object_kind == "case",
+                Timer.object_id.in_(case_ids),
+                Timer.kind == "drift",
+                Timer.state == "fired",
+            )
+            .group_by(Timer.object_id)
+        ).all()
+        return {int(case_id): at for case_id, at in rows if at is not None}

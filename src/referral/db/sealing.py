@@ -25,7 +25,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Text, TypeDecorator, event, insert, select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapper, Session, attributes, mapped_column, object_session
+from sqlalchemy.orm import (
+    Mapper,
+    Session,
+    attributes,
+    mapped_column,
+    object_session,
+    undefer_group,
+)
 from sqlalchemy.orm.attributes import set_committed_value
 
 from referral.domain.errors import ConfigurationError, Conflict
@@ -36,6 +43,9 @@ TOKEN_PREFIX = "s1."  # noqa: S105  (a format marker, not a secret)
 ERASED_TEXT = "erased"
 KEYS_INFO = "data_keys"
 KEYRING_INFO = "keyring"
+SEALED_GROUP = "sealed"
+# Loader option for queries that read sealed fields of many rows: one query, not one per row.
+WITH_SEALED = undefer_group(SEALED_GROUP)
 
 ERASED_MESSAGE = "this person's data has been erased; nothing more can be recorded about them"
 
@@ -105,7 +115,12 @@ def sealed(
     info: dict[str, Any] = {"sealed_default": default}
     if category is not None:
         info["category"] = category
-    return mapped_column(Sealed(kind), nullable=nullable, info=info)
+    # Deferred: a list of cases loads no personal data, so opens none; the first read of
+    # one sealed field loads (and opens) the row's whole group in one query. Queries that
+    # read them for many rows say `undefer_group(SEALED_GROUP)`.
+    return mapped_column(
+        Sealed(kind), nullable=nullable, info=info, deferred=True, deferred_group=SEALED_GROUP
+    )
 
 
 _SEALED_BY_MAPPER: dict[Mapper[Any], dict[str, Kind]] = {}
@@ -330,19 +345,23 @@ def _restore_plain(mapper: Mapper[Any], target: Any) -> None:
 
 
 def _open_loaded(target: Any, session: Session | None, names: Any = None) -> None:
-    mapper = attributes.instance_state(target).mapper
-    columns = _sealed_columns(mapper)
+    columns = _sealed_columns(attributes.instance_state(target).mapper)
     if not columns or session is None:
         return
+    loaded = attributes.instance_state(target).dict
+    tokens = [
+        (name, kind, value)
+        for name, kind in columns.items()
+        if (names is None or name in names)
+        and isinstance(value := loaded.get(name), str)
+        and not isinstance(value, SealedToken)
+    ]
+    if not tokens:
+        return  # the sealed group was not loaded: nothing to open
     keys = data_keys(session)
     connection = session.connection()
-    state = attributes.instance_state(target)
-    for name, kind in columns.items():
-        if names is not None and name not in names:
-            continue
-        value = state.dict.get(name)
-        if isinstance(value, str) and not isinstance(value, SealedToken):
-            set_committed_value(target, name, keys.open(connection, kind, value))
+    for name, kind, value in tokens:
+        set_committed_value(target, name, keys.open(connection, kind, value))
 
 
 def install(base: type[Any]) -> None:

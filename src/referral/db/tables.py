@@ -367,6 +367,8 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_case", "case_id"),
         Index("ix_audit_log_actor", "actor_user_id"),
+        # Subject access finds the entries that name a subject (`subject:<id>`).
+        Index("ix_audit_log_target", "target"),
     )
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -442,6 +444,87 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class NetworkHoliday(Base):
+    """A day that is not a working day in one network: working-day deadlines skip it."""
+
+    __tablename__ = "network_holidays"
+    __table_args__ = (UniqueConstraint("network_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    day: Mapped[date] = mapped_column()
+    label: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Timer(Base):
+    """Something the clock does to one object in one state (referral.services.timers).
+
+    Scheduled when the object enters `source_state`, cancelled when it leaves first, fired
+    once by whichever worker claims it. A `transition` timer fires `trigger`; a `drift`
+    timer checks for activity since `run_after` and raises an alert when there was none.
+    """
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        # Workers claim pending timers in run_after order.
+        Index("ix_timers_state_run_after", "state", "run_after"),
+        # Leaving a state cancels the object's pending timers.
+        Index("ix_timers_object", "object_kind", "object_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    object_kind: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int] = mapped_column(Integer)
+    workflow: Mapped[str] = mapped_column(String(64))
+    source_state: Mapped[str] = mapped_column(String(40))
+    trigger: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # "transition" or "drift"
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When a worker may next take it: due_at, later after a failure (back-off).
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Notification(Base):
+    """A notice to one person about one move, and the outbox row of its e-mail.
+
+    Written in the transaction of the move that causes it (referral.services.notifications),
+    so the two commit together or not at all; the mailer (referral.mail) then sends the
+    e-mail. `message` is a fixed phrase and `link` a path: never personal data.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # The bell on every page: a user's unread notices in a network, counted in the index.
+        Index("ix_notifications_user_unread", "user_id", "network_id", "read_at"),
+        # The mailer claims pending e-mails in next_attempt_at order.
+        Index("ix_notifications_email_due", "email_state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    event: Mapped[str] = mapped_column(String(64))  # e.g. "case:submit"
+    message: Mapped[str] = mapped_column(String(200))
+    link: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # pending, sent, failed, or skipped (no address, or e-mail turned off).
+    email_state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(String(200), default="")
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 install(Base)

@@ -37,7 +37,7 @@ PAGE_SIZE = 100
 EXPORT_BATCH = 1000
 READ = "audit:read"
 BREAK_GLASS = "breakglass:"
-READ_ACTIONS = frozenset({"case:read", "case:timeline"})
+READ_ACTIONS = frozenset({"case:read", "case:timeline", "breakglass:read"})
 NO_CATEGORY = ""
 
 

@@ -13,7 +13,7 @@ from referral.domain.actors import Actor
 from referral.domain.errors import NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, InterventionKind
-from referral.services import information, lifecycle, referrals, screening
+from referral.services import breakglass, information, lifecycle, referrals, screening
 from referral.services.access import visible_case
 from referral.services.consent import METHODS
 from referral.services.flow import Moved, available_transitions
@@ -108,6 +108,7 @@ class CasePage:
     review_kinds: tuple[str, ...] = lifecycle.REVIEW_KINDS
     consent_methods: tuple[str, ...] = METHODS
     consent_categories: tuple[str, ...] = CONSENT_CATEGORIES
+    break_glass_categories: list[str] = field(default_factory=list)  # hidden, may be opened
 
     @property
     def org_names(self) -> dict[int, str]:
@@ -140,6 +141,7 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         screening=_screening_form(uow, actor, facts, triggers),
         open_requests=_open_requests(view) if "answer_request" in forms else [],
         organisations=network_organisations(uow, actor),
+        break_glass_categories=breakglass.openable(uow, actor, facts, set(view.hidden)),
     )
     uow.commit()
     return page

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Load, aliased
 
 from referral.authz.filters import case_filter
+from referral.db.sealing import SEALED_GROUP
 from referral.db.tables import Case, Intervention
 from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
@@ -84,6 +85,7 @@ def list_interventions(
         .where(mine.provider_org_id == actor.organisation_id, readable)
         .order_by(mine.created_at.desc(), mine.id.desc())
         .limit(query.limit)
+        .options(Load(mine).undefer_group(SEALED_GROUP))
     ).all()
     result = []
     audited: set[int] = set()

@@ -9,18 +9,20 @@ register row records what was erased, when, why and on whose authority.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from referral.audit.chain import AuditRecord
+from referral.authz.enforcer import Permission
 from referral.db.sealing import data_keys
-from referral.db.tables import Case, DataKey, Destruction, Network, Subject
+from referral.db.tables import Case, DataKey, Destruction, Network, Subject, User
 from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.vocabulary import Category, LegalBasis, Purpose
-from referral.services.access import visible_case
+from referral.services.access import authorise, record, visible_case
 from referral.services.flow import Moved, case_workflow, fire_case
 
 ERASED_STATE = "erased"
@@ -223,3 +225,44 @@ def _system_for(uow: UnitOfWork, network_id: int) -> Actor:
     network = uow.session.get(Network, network_id)
     assert network is not None
     return system_actor(network.id, network.slug)
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """One erasure, as the destruction register shows it: ids, states, dates, no content."""
+
+    destruction_id: int
+    at: datetime
+    subject_id: int
+    cases: list[dict[str, Any]]
+    basis: str
+    rule: str
+    reason: str
+    by: str
+
+
+def destruction_register(uow: UnitOfWork, actor: Actor, limit: int = 200) -> list[RegisterEntry]:
+    """The network's erasures, newest first, for the data-protection officer; audited."""
+    decision = authorise(uow, actor, Permission.AUDIT_READ.value, None)
+    rows = uow.session.execute(
+        select(Destruction, User.display_name)
+        .outerjoin(User, User.id == Destruction.actor_user_id)
+        .where(Destruction.network_id == actor.network_id)
+        .order_by(Destruction.at.desc(), Destruction.id.desc())
+        .limit(limit)
+    ).all()
+    uow.audit(record(actor, "audit:destructions", decision))
+    uow.commit()
+    return [
+        RegisterEntry(
+            d.id,
+            d.at,
+            d.subject_id,
+            list(d.cases),
+            d.basis,
+            d.rule,
+            d.reason,
+            name or ("the operator" if d.basis == "request" else "the retention rules"),
+        )
+        for d, name in rows
+    ]

@@ -1,8 +1,10 @@
 """Move cases and linked objects through their workflows, under policy, with audit.
 
 The workflow package only says whether a move is allowed and where it goes; here the
-move is persisted, the new deadline set and the audit entry written, in the caller's
-transaction.
+move is persisted, the new deadline set, the timers of the new state scheduled (and
+those of the old one cancelled), the notices of `notify` written (services.notifications)
+and the audit entry written, in the caller's transaction. The worker fires timers
+through these same functions (services.timers), as `system`.
 """
 
 from dataclasses import dataclass
@@ -12,10 +14,10 @@ from referral.db.fields import categorised_columns, is_filled
 from referral.db.tables import Case
 from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
-from referral.domain.calendar import add_days
 from referral.domain.errors import Conflict, InvalidInput
 from referral.domain.facts import CaseFacts, GuardFacts
 from referral.logging import get_logger
+from referral.services import notifications, schedule
 from referral.services.access import authorise, record
 from referral.workflow.schema import Workflow
 
@@ -96,6 +98,8 @@ def fire_case(
     from_state = case.state
     to_state = uow.engine.fire(workflow, from_state, trigger, guard_facts)
     enter_state(uow, case, workflow, to_state)
+    if transition is not None:  # the notices are flushed and committed with the move
+        notifications.notify_transition(uow, actor, case, transition, from_state, to_state)
     uow.flush()
     uow.audit(
         record(
@@ -115,12 +119,22 @@ def fire_case(
 
 
 def enter_state(uow: UnitOfWork, case: Case, workflow: Workflow, state: str) -> None:
+    """Move the case into `state`: its deadline (network holidays counted) and its timers."""
+    left = case.state
     case.state = state
     case.state_entered_at = uow.now
-    due = workflow.due_for(state)
-    case.due_at = add_days(uow.now, due.days, working=due.working) if due else None
+    case.due_at = schedule.deadline(uow, case.network_id, workflow.due_for(state))
     if state in workflow.closed_states or state in workflow.final_states:
         case.closed_at = case.closed_at or uow.now
+    schedule.enter(
+        uow,
+        workflow,
+        object_id=case.id,
+        state=state,
+        network_id=case.network_id,
+        case_id=case.id,
+        left=left,
+    )
 
 
 def fire_linked(
@@ -143,6 +157,18 @@ def fire_linked(
     decision = authorise(uow, actor, permission, facts, case_id=case_id, target=target)
     from_state = obj.state
     obj.state = uow.engine.fire(workflow, from_state, trigger, guard_facts)
+    schedule.enter(
+        uow,
+        workflow,
+        object_id=obj.id,
+        state=obj.state,
+        network_id=actor.network_id,
+        case_id=case_id,
+        left=from_state,
+    )
+    moved = workflow.transition(trigger, from_state)
+    if moved is not None:
+        notifications.notify_linked(uow, actor, obj, workflow, moved, case_id)
     uow.flush()
     uow.audit(
         record(

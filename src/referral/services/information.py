@@ -7,9 +7,9 @@ from sqlalchemy import select
 from referral.db.tables import InformationRequest, Organisation
 from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
-from referral.domain.calendar import add_days
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts
+from referral.services import schedule
 from referral.services.access import authorise, record, visible_case
 from referral.services.flow import fire_linked
 
@@ -48,8 +48,7 @@ def send_information_requests(
             {"organisation_ids": "unknown agency"},
         )
     workflow = uow.workflow(WORKFLOW)
-    due = workflow.due_for(workflow.initial)
-    due_at = add_days(uow.now, due.days, working=due.working) if due else uow.now
+    due_at = schedule.deadline(uow, case.network_id, workflow.due_for(workflow.initial)) or uow.now
     ids = []
     for organisation_id in sorted(set(command.organisation_ids)):
         request = InformationRequest(
@@ -63,6 +62,15 @@ def send_information_requests(
         )
         uow.session.add(request)
         uow.flush()
+        schedule.enter(
+            uow,
+            workflow,
+            object_id=request.id,
+            state=request.state,
+            network_id=case.network_id,
+            case_id=case.id,
+            left=None,
+        )
         uow.audit(
             record(
                 actor,

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from referral.db.base import Base
+from referral.db.sealing import WITH_SEALED
 from referral.db.tables import (
     Consent,
     Contribution,
@@ -32,7 +33,7 @@ def _requests(uow: UnitOfWork, case_id: int) -> list[Row]:
 
 def _consents(uow: UnitOfWork, case_id: int) -> list[Row]:
     consents = uow.session.scalars(
-        select(Consent).where(Consent.case_id == case_id).order_by(Consent.id)
+        select(Consent).where(Consent.case_id == case_id).order_by(Consent.id).options(WITH_SEALED)
     ).all()
     rows = _rows(consents, "state", "given_by", "method", "decided_at", "withdrawn_at")
     for row, consent in zip(rows, consents, strict=True):
@@ -42,7 +43,7 @@ def _consents(uow: UnitOfWork, case_id: int) -> list[Row]:
 
 def _by_case(model: Any, case_id: int, uow: UnitOfWork) -> Sequence[Any]:
     return uow.session.scalars(
-        select(model).where(model.case_id == case_id).order_by(model.id)
+        select(model).where(model.case_id == case_id).order_by(model.id).options(WITH_SEALED)
     ).all()
 
 
@@ -62,6 +63,7 @@ def _support(uow: UnitOfWork, case_id: int) -> dict[str, list[Row]]:
         .join(Intervention, Intervention.id == ProgressNote.intervention_id)
         .where(Intervention.case_id == case_id)
         .order_by(ProgressNote.id)
+        .options(WITH_SEALED)
     ).all()
     return {
         "interventions": _rows(interventions, "kind", "provider_org_id", "state", "plan"),

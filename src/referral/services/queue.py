@@ -1,7 +1,7 @@
 """The work queue of those who screen and manage cases, and the network's organisations."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -9,12 +9,13 @@ from referral.authz.filters import case_filter
 from referral.db.tables import Case, Organisation
 from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
+from referral.domain.calendar import add_days
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Category
 from referral.services.access import record
 from referral.workflow.schema import WorkflowObject
 
-DUE_SOON = timedelta(days=2)
+DUE_SOON_DAYS = 2  # working days; `REFERRAL_DUE_SOON_DAYS` in the pages
 QUEUE_LIMIT = 200
 # Who works the queue is the policy's to say: whoever may screen cases at all.
 QUEUE_PERMISSION = ("case", "screen")
@@ -36,6 +37,10 @@ class QueueRow:
     version: int
     overdue: bool
     due_soon: bool
+    # Set while a drift alert is unanswered: no recorded change to the case since then.
+    idle_since: datetime | None = None
+    # Information requests past their deadline with no answer yet.
+    overdue_requests: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class WorkQueue:
 class ListQueue:
     state: str = ""
     limit: int = QUEUE_LIMIT
+    due_soon_days: int = DUE_SOON_DAYS
 
 
 def open_case_states(uow: UnitOfWork) -> list[str]:
@@ -68,7 +74,9 @@ def may_work_queue(uow: UnitOfWork, actor: Actor) -> bool:
 
 
 def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
-    """Open cases the actor may see, nearest deadline first; overdue and due-soon marked."""
+    """Open cases the actor may see, nearest deadline first; overdue, due soon (within
+    `due_soon_days` working days of the network), overdue information requests and
+    drifting cases marked."""
     if not may_work_queue(uow, actor):
         decision = uow.authz.decide(actor, *QUEUE_PERMISSION, None, uow.now)
         uow.refuse(record(actor, "case:queue", decision), PermissionDenied(QUEUE_REFUSED))
@@ -82,6 +90,11 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
     where = where & Case.state.in_([query.state] if query.state else states)
     cases = uow.repo.cases(where, limit=query.limit)
     now = uow.now
+    soon = add_days(
+        now, query.due_soon_days, working=True, holidays=uow.repo.holidays(actor.network_id)
+    )
+    ids = [c.id for c in cases]
+    idle, late_requests = idle_since(uow, ids), uow.repo.overdue_requests(ids)
     rows = [
         QueueRow(
             case_id=c.id,
@@ -91,11 +104,26 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
             submitted_at=c.submitted_at,
             version=c.version,
             overdue=c.due_at is not None and c.due_at < now,
-            due_soon=c.due_at is not None and now <= c.due_at <= now + DUE_SOON,
+            due_soon=c.due_at is not None and now <= c.due_at <= soon,
+            idle_since=idle.get(c.id),
+            overdue_requests=late_requests.get(c.id, 0),
         )
         for c in cases
     ]
     return WorkQueue(rows, uow.repo.count_cases(where), states, query.state, now)
+
+
+def idle_since(uow: UnitOfWork, case_ids: list[int]) -> dict[int, datetime]:
+    """Cases whose latest drift alert came after their latest change: since when idle."""
+    alerts = uow.repo.drift_alerts(case_ids)
+    if not alerts:
+        return {}
+    changed = uow.repo.last_case_activity(list(alerts))
+    return {
+        case_id: changed[case_id]
+        for case_id, alerted in alerts.items()
+        if case_id in changed and changed[case_id] < alerted
+    }
 
 
 @dataclass(frozen=True)

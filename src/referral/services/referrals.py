@@ -13,7 +13,7 @@ from referral.domain.errors import InvalidInput
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import PERSONAL_CATEGORIES, Category, ConcernType
 from referral.logging import get_logger
-from referral.services import linked
+from referral.services import breakglass, linked
 from referral.services.access import authorise, record, visible_case
 from referral.services.flow import Moved, fire_case
 
@@ -160,6 +160,8 @@ class CaseView:
     fields: dict[str, FieldView]
     hidden: dict[Category, str]
     linked: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Categories shown only under an active break-glass grant of the viewer, until when.
+    break_glass: dict[Category, breakglass.BreakGlassAccess] = field(default_factory=dict)
 
     def value(self, name: str) -> Any:
         view = self.fields[name]
@@ -171,6 +173,9 @@ def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
     case, facts = visible_case(uow, actor, case_id)
     decisions = uow.authz.category_decisions(actor, facts, uow.now)
     readable = {category for category, decision in decisions.items() if decision.allowed}
+    read = sorted(c for c in readable if c in PERSONAL_CATEGORIES or c == Category.STATUS)
+    opened = breakglass.granted(uow, actor, facts, set(Category) - readable)
+    readable |= set(opened)
     fields: dict[str, FieldView] = {}
     for obj in (case, case.subject):
         for name, category in categorised_columns(type(obj)).items():
@@ -178,8 +183,7 @@ def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
                 fields[name] = FieldView(name, category, getattr(obj, name), True)
             else:
                 fields[name] = FieldView(name, category, None, False, decisions[category].reason)
-    hidden = {c: d.reason for c, d in decisions.items() if not d.allowed}
-    read = sorted(c for c in readable if c in PERSONAL_CATEGORIES or c == Category.STATUS)
+    hidden = {c: d.reason for c, d in decisions.items() if c not in readable}
     uow.audit(
         record(
             actor,
@@ -190,6 +194,8 @@ def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
             workflow_hash=case.workflow_hash,
         )
     )
+    if opened:
+        uow.audit(breakglass.read_record(uow, actor, case, facts, opened))
     view = CaseView(
         case_id=case.id,
         state=case.state,
@@ -198,6 +204,7 @@ def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
         fields=fields,
         hidden=hidden,
         linked=linked.linked_records(uow, case.id, readable),
+        break_glass=opened,
     )
     uow.commit()
     return view

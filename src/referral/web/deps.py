@@ -15,6 +15,7 @@ from referral.db.tables import Network, User
 from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Role
+from referral.services import notifications
 from referral.web.session import current_session, provide_actor
 
 
@@ -41,12 +42,14 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
 
 @dataclass(frozen=True)
 class Viewer:
-    """The signed-in person as the pages show them: actor, name, network, CSRF token."""
+    """The signed-in person as the pages show them: actor, name, network, CSRF token, and
+    how many unread notices they have."""
 
     actor: Actor
     display_name: str
     network_name: str
     csrf_token: str
+    unread_notices: int = 0
 
     def has(self, *roles: str) -> bool:
         return any(Role(role) in self.actor.roles for role in roles)
@@ -62,6 +65,8 @@ def provide_viewer(
         display_name=user.display_name if user else "",
         network_name=network.name if network else "",
         csrf_token=current_session(request).csrf_token,
+        # The bell on every page: one indexed count.
+        unread_notices=notifications.unread_count(uow, actor),
     )
 
 

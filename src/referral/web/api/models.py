@@ -195,6 +195,10 @@ class CaseOut(Struct):
         dict[str, list[dict[str, Any]]],
         Meta(description="Linked records (requests, consents, deliberation, support) you may read"),
     ]
+    break_glass: Annotated[
+        dict[str, datetime],
+        Meta(description="Category -> until when you see it only under your break-glass grant"),
+    ] = {}
 
     @classmethod
     def of(cls, view: referrals.CaseView) -> "CaseOut":
@@ -212,6 +216,7 @@ class CaseOut(Struct):
             fields=fields,
             hidden={str(category): reason for category, reason in view.hidden.items()},
             linked=view.linked,
+            break_glass={str(c): a.expires_at for c, a in view.break_glass.items()},
         )
 
 
@@ -364,3 +369,37 @@ class ContributionIn(Body):
 class MeetingTransitionIn(Body):
     trigger: Line
     minutes: Text = ""
+
+
+# -- break-glass ------------------------------------------------------------------------
+
+
+class BreakGlassIn(Body):
+    category: Annotated[str, Meta(description="The hidden category to open, e.g. special")]
+    justification: Annotated[
+        str, Meta(max_length=referrals.MAX_TEXT, description="Why, at least 20 characters")
+    ]
+
+
+class OutcomeIn(Body):
+    outcome: Annotated[str, Meta(description="justified, not_justified or referred")]
+    notes: Text = ""
+
+
+class QueuedGrantOut(Struct):
+    grant_id: int
+    case_id: int
+    category: str
+    user_id: int
+    user_name: str
+    organisation_name: str
+    opened_at: datetime
+    expires_at: datetime
+    justification: str
+    active: bool
+
+
+class ReviewQueueOut(Struct):
+    """Break-glass grants waiting for the dpo's review, oldest first."""
+
+    grants: list[QueuedGrantOut]

@@ -8,10 +8,14 @@ from referral.web.controllers import (
     api,
     audit,
     auth,
+    breakglass,
     cases,
     meetings,
+    notifications,
     provider,
     referrer,
+    register,
+    subjects,
 )
 
 # HTML pages: not part of the OpenAPI schema.
@@ -21,8 +25,12 @@ PAGE_ROUTES: list[Any] = [
     *cases.ROUTES,
     *meetings.ROUTES,
     *provider.ROUTES,
+    *notifications.ROUTES,
     *audit.ROUTES,
     *access_reports.ROUTES,
+    *breakglass.ROUTES,
+    *register.ROUTES,
+    *subjects.ROUTES,
     *admin.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.

@@ -2,6 +2,6 @@
 
 from typing import Any
 
-from referral.web.api import cases, casework, meetings
+from referral.web.api import breakglass, cases, casework, meetings
 
-ROUTES: list[Any] = [*cases.ROUTES, *casework.ROUTES, *meetings.ROUTES]
+ROUTES: list[Any] = [*cases.ROUTES, *casework.ROUTES, *meetings.ROUTES, *breakglass.ROUTES]

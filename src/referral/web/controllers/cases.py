@@ -13,10 +13,20 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
+from referral.config import Settings
 from referral.domain.errors import InvalidInput
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose
-from referral.services import actions, consent, information, lifecycle, queue, screening, support
+from referral.services import (
+    actions,
+    breakglass,
+    consent,
+    information,
+    lifecycle,
+    queue,
+    screening,
+    support,
+)
 from referral.web.deps import CurrentViewer, Form, Uow
 from referral.web.render import page, see_other
 from referral.web.templating import label, when
@@ -51,7 +61,8 @@ def org_options(organisations: list[queue.OrganisationOption]) -> list[tuple[str
 @get("/queue", name="work_queue", sync_to_thread=True)
 def work_queue(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
     chosen = str(request.query_params.get("state", "")).strip()
-    result = queue.work_queue(uow, viewer.actor, queue.ListQueue(state=chosen))
+    command = queue.ListQueue(state=chosen, due_soon_days=_settings(request).due_soon_days)
+    result = queue.work_queue(uow, viewer.actor, command)
     return page(request, "cases/queue.html", viewer, partial="cases/_queue_table.html", q=result)
 
 
@@ -79,7 +90,13 @@ def _render_case(
         error_message=error.message if error else "",
         errors=(error.errors or {"_": error.message}) if error else {},
         values=values or {},
+        breakglass_minutes=_settings(request).breakglass_minutes,
     )
+
+
+def _settings(request: Request[Any, Any, Any]) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 @get("/cases/{case_id:int}", name="case_page", sync_to_thread=True)
@@ -389,6 +406,36 @@ def record_review(
     )
 
 
+@post(
+    "/cases/{case_id:int}/break-glass",
+    name="case_break_glass",
+    sync_to_thread=True,
+    status_code=303,
+)
+def break_glass(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    command = breakglass.OpenBreakGlass(
+        case_id,
+        _text(form, "category"),
+        _text(form, "justification"),
+        minutes=_settings(request).breakglass_minutes,
+    )
+    return _submit(
+        request,
+        uow,
+        viewer,
+        form,
+        case_id,
+        "break_glass",
+        lambda: breakglass.open_break_glass(uow, viewer.actor, command),
+    )
+
+
 ROUTES: list[Any] = [
     work_queue,
     case_page,
@@ -402,4 +449,5 @@ ROUTES: list[Any] = [
     withdraw_consent,
     assign_intervention,
     record_review,
+    break_glass,
 ]

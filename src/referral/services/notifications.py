@@ -1,0 +1,356 @@
+"""Notifications: who is told about a move, written in the move's own transaction.
+
+A transition's `notify` (workflows/*.yaml) names kinds of recipient; `recipients` turns
+each into users of the network:
+
+- `referrer`: the user who made the referral;
+- `coordinator`: the case's coordinator once one has taken it (the first coordinator to
+  start screening it), before that every coordinator of the network;
+- `screener`, `dpo`: every holder of that role in the network;
+- `panel`: the people invited to the meeting: for a case, every open (not cancelled)
+  meeting whose agenda holds it; for a meeting, that meeting. Invitation is what lets a
+  panel member see a case (the `on_agenda` condition), so nobody else is told;
+- `provider`: providers of the organisations delivering the case's interventions (for an
+  intervention's own move, its organisation), the people the `assigned` condition lets in;
+- `subject`: nobody. The person a referral is about is not a user; consent is sought in
+  person and recorded by the coordinator.
+
+Nobody is told about their own move, except the referrer: submitting is their own move,
+and its receipt ("received") is the first feedback they are owed. Inactive users are
+never told.
+
+Each notice is a row in `notifications`, flushed with the move: both commit, or neither
+does (the outbox). Its e-mail is sent later by services.outbox. What a notice says is a
+fixed phrase per event and a link; the referrer's phrase says the outcome of the stage
+and nothing else. No notice ever carries a name, a date of birth, the concern, the
+narrative or anything else written about the person: the phrases are constants, and the
+only data in them is a case or meeting number.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from referral.db.tables import (
+    AgendaItem,
+    Case,
+    Intervention,
+    MeetingAttendee,
+    Notification,
+    PanelMeeting,
+    RoleAssignment,
+    User,
+)
+from referral.db.uow import UnitOfWork
+from referral.domain.actors import Actor
+from referral.domain.errors import NotFound
+from referral.domain.facts import INACTIVE_MEETING_STATES
+from referral.domain.vocabulary import Role
+from referral.logging import get_logger
+from referral.workflow.schema import Recipient, Transition, Workflow
+
+log = get_logger(__name__)
+
+PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
+LIST_LIMIT = 100
+
+# What the referrer is told, per case trigger: the outcome of the stage, never the content.
+REFERRER_MESSAGES = {
+    "submit": "received",
+    "start_screening": "being screened",
+    "close_no_action": "screened: closed with no further action",
+    "signpost": "screened: signposted to another service",
+    "refer_to_police": "screened: passed to the police",
+    "gather_information": "screened: accepted; partner agencies are being consulted",
+    "take_to_panel": "taken to panel",
+    "decide_signpost": "panel: signposted to another service",
+    "decide_no_action": "panel: closed with no further action",
+    "consent_refused": "closed: consent was not given",
+    "exit_support": "support ended",
+    "close": "closed",
+}
+
+# What everyone else is told, per event (`object:trigger`).
+STAFF_MESSAGES = {
+    "case:submit": "new referral submitted",
+    "case:refer_to_police": "screened: passed to the police",
+    "case:take_to_panel": "on the agenda of a panel meeting",
+    "case:decide_support": "panel decided on support: seek consent",
+    "case:start_support": "support started",
+    "consent:give": "consent given",
+    "consent:refuse": "consent refused",
+    "consent:withdraw": "consent withdrawn",
+    "consent:expire": "consent expired",
+    "information_request:answer": "an agency answered an information request",
+    "information_request:decline": "an agency declined an information request",
+    "information_request:mark_overdue": "an information request is overdue",
+    "intervention:accept": "the provider accepted an intervention",
+    "intervention:decline": "the provider declined an intervention",
+    "intervention:start": "an intervention started",
+    "intervention:complete": "an intervention was completed",
+    "intervention:withdraw": "an intervention was withdrawn",
+    "panel_meeting:set_agenda": "agenda set",
+    "panel_meeting:approve_minutes": "minutes approved",
+    "panel_meeting:cancel": "meeting cancelled",
+}
+
+
+@dataclass(frozen=True)
+class Audience:
+    """The people one notice goes to, and the words and link they get."""
+
+    user_ids: frozenset[int]
+    message: str
+    link: str
+    told_of_own_moves: bool = False  # the referrer's receipt of their own submission
+
+
+def notify_transition(
+    uow: UnitOfWork,
+    actor: Actor,
+    case: Case,
+    transition: Transition,
+    from_state: str,
+    to_state: str,
+) -> int:
+    """Write the notices of a case's move, in its transaction; how many were written."""
+    if not transition.notify:
+        return 0
+    event = f"case:{transition.trigger}"
+    staff_link = f"/cases/{case.id}"
+    audiences = []
+    # The referrer first: whoever is also the referrer gets the referrer's words.
+    for kind in sorted(transition.notify, key=lambda k: k is not Recipient.REFERRER):
+        ids = recipients(uow, kind, case=case)
+        if kind is Recipient.REFERRER:
+            phrase = REFERRER_MESSAGES.get(transition.trigger, _moved_to(to_state))
+            message = f"Referral #{case.id}: {phrase}"
+            audiences.append(Audience(ids, message, staff_link, told_of_own_moves=True))
+        else:
+            phrase = STAFF_MESSAGES.get(event, _moved_to(to_state))
+            link = "/interventions" if kind is Recipient.PROVIDER else staff_link
+            audiences.append(Audience(ids, f"Case #{case.id}: {phrase}", link))
+    return _write(uow, actor, case.network_id, case.id, event, audiences)
+
+
+def notify_linked(
+    uow: UnitOfWork,
+    actor: Actor,
+    obj: Any,
+    workflow: Workflow,
+    transition: Transition,
+    case_id: int | None,
+) -> int:
+    """Write the notices of a linked object's move (consent, request, meeting, intervention)."""
+    if not transition.notify:
+        return 0
+    case = uow.repo.case(case_id) if case_id is not None else None
+    event = f"{workflow.object}:{transition.trigger}"
+    phrase = STAFF_MESSAGES.get(event, _moved_to(str(obj.state)))
+    if case is not None:
+        subject, link = f"Case #{case.id}", f"/cases/{case.id}"
+    else:
+        subject, link = f"Meeting #{obj.id}", f"/meetings/{obj.id}"
+    audiences = []
+    for kind in transition.notify:
+        ids = recipients(uow, kind, case=case, obj=obj)
+        own_link = f"/interventions/{obj.id}" if isinstance(obj, Intervention) else "/interventions"
+        audiences.append(
+            Audience(ids, f"{subject}: {phrase}", own_link if kind is Recipient.PROVIDER else link)
+        )
+    network_id = case.network_id if case is not None else actor.network_id
+    return _write(uow, actor, network_id, case.id if case else None, event, audiences)
+
+
+def _moved_to(state: str) -> str:
+    """For a move the tables do not name (another network's workflow): the state it reached."""
+    return f"now {state.replace('_', ' ')}"
+
+
+def _write(
+    uow: UnitOfWork,
+    actor: Actor,
+    network_id: int,
+    case_id: int | None,
+    event: str,
+    audiences: list[Audience],
+) -> int:
+    # One notice a person: the first audience that names them wins, so a referrer who is
+    # also a coordinator gets the referrer's words (the outcome only).
+    chosen: dict[int, Audience] = {}
+    for audience in audiences:
+        for user_id in audience.user_ids:
+            chosen.setdefault(user_id, audience)
+    if actor.user_id in chosen and not chosen[actor.user_id].told_of_own_moves:
+        del chosen[actor.user_id]
+    if not chosen:
+        return 0
+    rows = uow.session.execute(
+        select(User.id, User.email).where(User.id.in_(chosen), User.active.is_(True))
+    )
+    addresses = {row.id: row.email for row in rows}
+    for user_id in sorted(addresses):
+        audience = chosen[user_id]
+        has_address = bool(addresses[user_id].strip())
+        uow.session.add(
+            Notification(
+                network_id=network_id,
+                user_id=user_id,
+                case_id=case_id,
+                event=event,
+                message=audience.message[:200],
+                link=audience.link,
+                created_at=uow.now,
+                email_state=PENDING if has_address else SKIPPED,
+                attempts=0,
+                next_attempt_at=uow.now if has_address else None,
+                last_error="" if has_address else "no e-mail address",
+            )
+        )
+    log.info("notices_written", trigger=event, case_id=case_id, count=len(addresses))
+    return len(addresses)
+
+
+def recipients(
+    uow: UnitOfWork, kind: Recipient, *, case: Case | None = None, obj: Any = None
+) -> frozenset[int]:
+    """The user ids one kind of recipient stands for (see the module's docstring)."""
+    network_id = case.network_id if case is not None else getattr(obj, "network_id", None)
+    if kind is Recipient.REFERRER:
+        return frozenset({case.referrer_user_id}) if case is not None else frozenset()
+    if kind is Recipient.COORDINATOR:
+        if case is not None and case.coordinator_user_id is not None:
+            return frozenset({case.coordinator_user_id})
+        return _role_holders(uow, network_id, Role.COORDINATOR)
+    if kind is Recipient.SCREENER:
+        return _role_holders(uow, network_id, Role.SCREENER)
+    if kind is Recipient.DPO:
+        return _role_holders(uow, network_id, Role.DPO)
+    if kind is Recipient.PANEL:
+        return _panel(uow, case, obj)
+    if kind is Recipient.PROVIDER:
+        return _providers(uow, case, obj)
+    return frozenset()  # Recipient.SUBJECT: not a user of the service
+
+
+def _role_holders(uow: UnitOfWork, network_id: int | None, role: Role) -> frozenset[int]:
+    if network_id is None:
+        return frozenset()
+    return frozenset(
+        uow.session.scalars(
+            select(RoleAssignment.user_id).where(
+                RoleAssignment.network_id == network_id, RoleAssignment.role == role
+            )
+        )
+    )
+
+
+def _panel(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
+    if isinstance(obj, PanelMeeting):
+        meetings: Any = [obj.id]
+    elif case is not None:
+        meetings = (
+            select(AgendaItem.meeting_id)
+            .join(PanelMeeting, PanelMeeting.id == AgendaItem.meeting_id)
+            .where(
+                AgendaItem.case_id == case.id,
+                PanelMeeting.state.not_in(INACTIVE_MEETING_STATES),
+            )
+        )
+    else:
+        return frozenset()
+    return frozenset(
+        uow.session.scalars(
+            select(MeetingAttendee.user_id).where(MeetingAttendee.meeting_id.in_(meetings))
+        )
+    )
+
+
+def _providers(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
+    if isinstance(obj, Intervention):
+        orgs: Iterable[int] = [obj.provider_org_id]
+    elif case is not None:
+        orgs = uow.session.scalars(
+            select(Intervention.provider_org_id).where(
+                Intervention.case_id == case.id, Intervention.state != "withdrawn"
+            )
+        ).all()
+    else:
+        return frozenset()
+    network_id = case.network_id if case is not None else None
+    query = (
+        select(User.id)
+        .join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(User.organisation_id.in_(list(orgs)), RoleAssignment.role == Role.PROVIDER)
+    )
+    if network_id is not None:
+        query = query.where(RoleAssignment.network_id == network_id)
+    return frozenset(uow.session.scalars(query))
+
+
+# -- in the app ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notice as its recipient sees it."""
+
+    id: int
+    message: str
+    link: str
+    created_at: datetime
+    read_at: datetime | None
+
+    @property
+    def unread(self) -> bool:
+        return self.read_at is None
+
+
+def _own(actor: Actor) -> Any:
+    return (Notification.user_id == actor.user_id) & (Notification.network_id == actor.network_id)
+
+
+def unread_count(uow: UnitOfWork, actor: Actor) -> int:
+    """How many of the actor's notices in this network are unread: one indexed count."""
+    return (
+        uow.session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(_own(actor), Notification.read_at.is_(None))
+        )
+        or 0
+    )
+
+
+def list_notifications(uow: UnitOfWork, actor: Actor, limit: int = LIST_LIMIT) -> list[Notice]:
+    """The actor's latest notices in this network, newest first."""
+    rows = uow.session.scalars(
+        select(Notification).where(_own(actor)).order_by(Notification.id.desc()).limit(limit)
+    )
+    return [Notice(n.id, n.message, n.link, n.created_at, n.read_at) for n in rows]
+
+
+@dataclass(frozen=True)
+class MarkRead:
+    """One notice (by id), or every unread one when `notification_id` is None."""
+
+    notification_id: int | None = None
+
+
+def mark_read(uow: UnitOfWork, actor: Actor, command: MarkRead) -> int:
+    """Mark the actor's own notices read; someone else's is "not found". How many changed."""
+    query = update(Notification).where(_own(actor), Notification.read_at.is_(None))
+    if command.notification_id is not None:
+        notice = uow.session.get(Notification, command.notification_id)
+        owner = (notice.user_id, notice.network_id) if notice else None
+        if owner != (actor.user_id, actor.network_id):
+            raise NotFound(f"notification {command.notification_id} not found")
+        query = query.where(Notification.id == command.notification_id)
+    result = uow.session.execute(
+        query.values(read_at=uow.now).execution_options(synchronize_session=False)
+    )
+    uow.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

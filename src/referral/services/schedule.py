@@ -1,0 +1,102 @@
+"""What the clock owes an object that enters a state: its deadline and its timers.
+
+Called in the transaction of the move (services.flow), so a move and its timers commit
+together or not at all. Entering a state cancels the timers still pending from the state
+left, and schedules one timer per `timer` transition leaving the new state, plus a drift
+check when the object is one people are expected to work on (see `drifts`).
+"""
+
+from datetime import datetime
+
+from referral.db.tables import Timer
+from referral.db.uow import UnitOfWork
+from referral.domain.calendar import add_days, add_period
+from referral.workflow.schema import Due, Transition, Workflow, WorkflowObject
+
+TRANSITION = "transition"
+DRIFT = "drift"
+PENDING, FIRED, CANCELLED, FAILED = "pending", "fired", "cancelled", "failed"
+
+# Erasure is the retention service's (`referral retention run`): it applies the configured
+# retention of each closed state and destroys the subject's key, which a bare transition
+# cannot. The workflow's erase timer documents the default; no timer row is made for it.
+HANDLED_ELSEWHERE = frozenset({"case:erase"})
+
+# Drift alerts watch the work people do: cases and interventions.
+DRIFT_OBJECTS = frozenset({WorkflowObject.CASE, WorkflowObject.INTERVENTION})
+
+
+def deadline(uow: UnitOfWork, network_id: int, due: Due | None) -> datetime | None:
+    """When `due` runs out if counted from now, with the network's holidays."""
+    if due is None:
+        return None
+    holidays = uow.repo.holidays(network_id) if due.working else frozenset()
+    return add_days(uow.now, due.days, working=due.working, holidays=holidays)
+
+
+def timed_transitions(workflow: Workflow, state: str) -> list[Transition]:
+    """Transitions leaving `state` that the worker fires on a timer."""
+    return [
+        t
+        for t in workflow.transitions_from(state)
+        if t.timer is not None and t.permission not in HANDLED_ELSEWHERE
+    ]
+
+
+def drifts(workflow: Workflow, state: str) -> bool:
+    """Whether an object in `state` should show activity: an open state of a case or an
+    intervention that no timer leaves (a state waiting on the clock is not drifting)."""
+    return (
+        workflow.object in DRIFT_OBJECTS
+        and state in workflow.open_states
+        and not any(t.timer is not None for t in workflow.transitions_from(state))
+    )
+
+
+def enter(
+    uow: UnitOfWork,
+    workflow: Workflow,
+    *,
+    object_id: int,
+    state: str,
+    network_id: int,
+    case_id: int | None,
+    left: str | None,
+) -> None:
+    """Schedule the timers of `state` for an object entering it (from `left`, if any)."""
+    kind = str(workflow.object)
+    if left is not None:
+        uow.repo.cancel_timers(kind, object_id, f"left {left} for {state}")
+    now = uow.now
+
+    def add(timer_kind: str, trigger: str, due_at: datetime) -> None:
+        uow.session.add(
+            Timer(
+                network_id=network_id,
+                case_id=case_id,
+                object_kind=kind,
+                object_id=object_id,
+                workflow=workflow.name,
+                source_state=state,
+                trigger=trigger,
+                kind=timer_kind,
+                due_at=due_at,
+                run_after=due_at,
+                state=PENDING,
+                attempts=0,
+                created_at=now,
+            )
+        )
+
+    for transition in timed_transitions(workflow, state):
+        timer = transition.timer
+        assert timer is not None
+        holidays = uow.repo.holidays(network_id) if timer.working else frozenset()
+        due_at = add_period(
+            now, days=timer.days, months=timer.months, working=timer.working, holidays=holidays
+        )
+        add(TRANSITION, transition.trigger, due_at)
+    if drifts(workflow, state):
+        # A drift check's run_after is the start of the quiet spell: it comes due
+        # `drift_days` later (a setting of the worker, so changing it applies at once).
+        add(DRIFT, DRIFT, now)

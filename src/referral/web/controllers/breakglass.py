@@ -1,0 +1,75 @@
+"""The data-protection officer's break-glass reviews: the queue, and an outcome per grant.
+
+Opening break-glass is a form on the case page (see controllers.cases).
+"""
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Template
+
+from referral.domain.errors import InvalidInput
+from referral.services import breakglass
+from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.render import page, see_other
+
+OUTCOME_LABELS = {
+    "justified": "Justified",
+    "not_justified": "Not justified: access ends now",
+    "referred": "Referred for further action",
+}
+
+
+def _render(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    *,
+    failed: int | None = None,
+    error: InvalidInput | None = None,
+    values: dict[str, str] | None = None,
+) -> Template:
+    queue = breakglass.review_queue(uow, viewer.actor)
+    return page(
+        request,
+        "audit/breakglass.html",
+        viewer,
+        status_code=422 if error else 200,
+        queue=queue,
+        outcomes=[(o, OUTCOME_LABELS[o]) for o in breakglass.OUTCOMES],
+        failed=failed,
+        error_message=error.message if error else "",
+        errors=(error.errors or {"_": error.message}) if error else {},
+        values=values or {},
+    )
+
+
+@get("/audit/break-glass", name="break_glass_reviews", sync_to_thread=True)
+def reviews(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
+    return _render(request, uow, viewer)
+
+
+@post(
+    "/audit/break-glass/{grant_id:int}/outcome",
+    name="break_glass_outcome",
+    sync_to_thread=True,
+    status_code=303,
+)
+def outcome(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    grant_id: FromPath[int],
+) -> Any:
+    values = {key: str(form.get(key, "") or "") for key in ("outcome", "notes")}
+    command = breakglass.RecordOutcome(grant_id, values["outcome"], values["notes"])
+    try:
+        breakglass.record_outcome(uow, viewer.actor, command)
+    except InvalidInput as exc:
+        return _render(request, uow, viewer, failed=grant_id, error=exc, values=values)
+    return see_other("/audit/break-glass")
+
+
+ROUTES: list[Any] = [reviews, outcome]

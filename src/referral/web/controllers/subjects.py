@@ -1,0 +1,70 @@
+"""The data-protection officer's subject access: find a person, download their bundle."""
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.params import FromPath
+
+from referral.domain.errors import InvalidInput
+from referral.services import subject_export
+from referral.web.deps import CurrentViewer, Uow
+from referral.web.render import page, see_other
+from referral.web.subject_bundle import bundle_html
+
+JSON = "application/json; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+
+
+def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
+    return {key: str(value) for key, value in request.query_params.items()}
+
+
+@get("/subjects", name="subject_access", sync_to_thread=True)
+def chooser(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Any:
+    params = _params(request)
+    try:
+        subject_id = subject_export.locate_subject(uow, viewer.actor, params)  # dpo only
+    except InvalidInput as exc:
+        return page(
+            request,
+            "subjects/choose.html",
+            viewer,
+            values=params,
+            errors=exc.errors,
+            status_code=422,
+        )
+    if subject_id is not None:
+        return see_other(f"/subjects/{subject_id}")
+    return page(request, "subjects/choose.html", viewer, values=params, errors={})
+
+
+@get("/subjects/{subject_id:int}", name="subject_page", sync_to_thread=True)
+def overview(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, subject_id: FromPath[int]
+) -> Any:
+    result = subject_export.subject_overview(uow, viewer.actor, subject_id)
+    return page(request, "subjects/show.html", viewer, overview=result)
+
+
+def _download(body: str, media_type: str, filename: str) -> Response[str]:
+    # An attachment, never a page of the app: the HTML file carries its own style block.
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@get("/subjects/{subject_id:int}/export.json", name="subject_export_json", sync_to_thread=True)
+def export_json(uow: Uow, viewer: CurrentViewer, subject_id: FromPath[int]) -> Response[str]:
+    bundle = subject_export.export_subject(uow, viewer.actor, subject_id, fmt="json")
+    return _download(subject_export.bundle_json(bundle), JSON, f"subject-{subject_id}.json")
+
+
+@get("/subjects/{subject_id:int}/export.html", name="subject_export_html", sync_to_thread=True)
+def export_html(uow: Uow, viewer: CurrentViewer, subject_id: FromPath[int]) -> Response[str]:
+    bundle = subject_export.export_subject(uow, viewer.actor, subject_id, fmt="html")
+    return _download(bundle_html(bundle), HTML, f"subject-{subject_id}.html")
+
+
+ROUTES = [chooser, overview, export_json, export_html]

@@ -1,0 +1,32 @@
+"""The readable page of a subject access bundle, rendered from the bundle's own data.
+
+A standalone file (no script, its style in the file itself), so it stays readable once
+downloaded or written by `referral subjects export`. Autoescaped: every personal value
+is text, never markup. Plain Jinja here, no Litestar: the command line renders it too.
+"""
+
+from functools import cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from referral.services.subject_export import SubjectBundle, bundle_dict
+from referral.web.templating import label, state_label
+
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE = "subjects/bundle.html"
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=False,
+    )
+    env.filters.update(label=label, state_label=state_label)
+    return env
+
+
+def bundle_html(bundle: SubjectBundle) -> str:
+    return _environment().get_template(TEMPLATE).render(b=bundle_dict(bundle))
