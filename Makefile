@@ -41,8 +41,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Two workers: the machines have 2 cores, and the suite's database, CLI and browser
+# tests wait on I/O as much as on the CPU.
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3*

@@ -408,3 +408,14 @@ def test_the_list_stops_at_its_limit_newest_first(runtime: Runtime, world: DemoW
     with UnitOfWork(runtime) as uow:
         listed = notifications.list_notifications(uow, world.actors["coordinator"], limit=2)
     assert [n.link for n in listed] == [f"/cases/{ids[2]}", f"/cases/{ids[1]}"]
+
+
+def test_every_closure_tells_the_referrer_its_outcome(workflows: dict[str, Workflow]) -> None:
+    from referral.services.notifications import REFERRER_MESSAGES
+
+    referral = workflows["referral"]
+    closing = [t for t in referral.spec.transitions if t.dest in referral.closed_states]
+    assert len(closing) >= 8
+    silent = [t.trigger for t in closing if Recipient.REFERRER not in t.notify]
+    assert silent == []
+    assert [t.trigger for t in closing if t.trigger not in REFERRER_MESSAGES] == []

@@ -71,6 +71,8 @@ REFERRER_MESSAGES = {
     "consent_refused": "closed: consent was not given",
     "exit_support": "support ended",
     "close": "closed",
+    "withdraw_consent": "closed: consent was withdrawn",
+    "transfer": "closed: passed to another network",
 }
 
 # What everyone else is told, per event (`object:trigger`).
@@ -80,6 +82,7 @@ STAFF_MESSAGES = {
     "case:take_to_panel": "on the agenda of a panel meeting",
     "case:decide_support": "panel decided on support: seek consent",
     "case:start_support": "support started",
+    "case:withdraw_consent": "closed: consent was withdrawn",
     "consent:give": "consent given",
     "consent:refuse": "consent refused",
     "consent:withdraw": "consent withdrawn",
