@@ -281,14 +281,10 @@ def retention() -> None:
 def retention_run(dry_run: bool) -> None:
     """Apply REFERRAL_RETENTION_MONTHS now. Safe to run again: nothing is erased twice."""
     from referral.bootstrap import build_runtime
-    from referral.db.engine import reclaim_erased
     from referral.services.retention import run_retention
 
     settings = _settings()
-    runtime = build_runtime(settings)
-    report = run_retention(runtime, settings.retention_months, dry_run=dry_run)
-    if report.erased_subjects:
-        reclaim_erased(runtime.session_factory.kw["bind"])
+    report = run_retention(build_runtime(settings), settings.retention_months, dry_run=dry_run)
     verb = "would erase" if dry_run else "erased"
     cases = ", ".join(str(c) for c in report.erased_cases) or "none"
     click.echo(f"{verb} {len(report.erased_cases)} cases: {cases}")

@@ -21,6 +21,7 @@ from referral.db.tables import Case, DataKey, Destruction, Network, Subject, Use
 from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
+from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, LegalBasis, Purpose
 from referral.services.access import authorise, record, visible_case
 from referral.services.flow import Moved, case_workflow, fire_case
@@ -63,23 +64,43 @@ def erase_case(uow: UnitOfWork, actor: Actor, command: EraseCase) -> Moved:
         raise InvalidInput(f"'{command.trigger}' is not an erasure", {"trigger": "unknown"})
     _require_reason(command.reason)
     case, facts = visible_case(uow, actor, command.case_id)
-    before = [skeleton(c) for c in _cases_of(uow, case.subject_id)]
-    moved = fire_case(
+    moved, _ = erase_with_key(
         uow,
         actor,
         case,
         facts,
         command.trigger,
-        categories=PERSONAL,
+        basis="request",
+        rule="",
+        reason=command.reason,
         change={"reason_digest_only": command.reason},
     )
-    subject = case.subject
-    if all(c.state == ERASED_STATE for c in _cases_of(uow, subject.id)):
-        destroy_key(
-            uow, actor, subject, basis="request", rule="", reason=command.reason, skeletons=before
-        )
     uow.commit()
     return moved
+
+
+def erase_with_key(
+    uow: UnitOfWork,
+    actor: Actor,
+    case: Case,
+    facts: CaseFacts,
+    trigger: str,
+    *,
+    basis: str,
+    rule: str,
+    reason: str,
+    change: dict[str, Any],
+) -> tuple[Moved, bool]:
+    """Move one case to `erased` and, if it was the subject's last case, destroy their key;
+    in the caller's transaction. Returns the move and whether the key went."""
+    before = [skeleton(c) for c in _cases_of(uow, case.subject_id)]
+    moved = fire_case(uow, actor, case, facts, trigger, categories=PERSONAL, change=change)
+    last = all(c.state == ERASED_STATE for c in _cases_of(uow, case.subject_id))
+    if last:
+        destroy_key(
+            uow, actor, case.subject, basis=basis, rule=rule, reason=reason, skeletons=before
+        )
+    return moved, last
 
 
 def erase_subject(uow: UnitOfWork, actor: Actor | None, command: EraseSubject) -> Erased:

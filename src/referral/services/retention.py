@@ -4,22 +4,23 @@ The rules come from configuration (`REFERRAL_RETENTION_MONTHS`: months after clo
 final state). `referral retention run` applies them; running it again erases nothing
 twice, because an erased case is no longer in a retained state. Each case is erased in a
 transaction of its own as the network's `system` actor, so one failure stops nothing
-else; the subject's data key is destroyed with the last of their cases.
+else; the subject's data key is destroyed with the last of their cases, and the
+database's files are then cleared of old copies of destroyed keys (reclaim_erased).
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Engine, and_, or_, select
 
+from referral.db.engine import reclaim_erased
 from referral.db.tables import Case, Network
 from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.actors import system_actor
 from referral.domain.calendar import add_months
 from referral.domain.errors import ReferralError
-from referral.services.erasure import ERASED_STATE, PERSONAL, destroy_key, skeleton
-from referral.services.flow import fire_case
+from referral.services.erasure import erase_with_key
 
 REASON = "retention period over"
 
@@ -64,6 +65,9 @@ def run_retention(
         report.erased_cases.append(case_id)
         if subject_id is not None:
             report.erased_subjects.append(subject_id)
+    bind = runtime.session_factory.kw.get("bind")
+    if report.erased_subjects and isinstance(bind, Engine):  # tests bind one connection
+        reclaim_erased(bind)
     return report
 
 
@@ -77,37 +81,17 @@ def _erase_one(runtime: Runtime, case_id: int, rules: Mapping[str, int]) -> int 
         assert network is not None
         actor = system_actor(network.id, network.slug)
         rule = f"{case.state} + {rules[case.state]} months"
-        before = [
-            skeleton(c)
-            for c in uow.session.scalars(
-                select(Case).where(Case.subject_id == case.subject_id).order_by(Case.id)
-            )
-        ]
         facts = uow.repo.case_facts(case, actor)
-        fire_case(
+        _, key_destroyed = erase_with_key(
             uow,
             actor,
             case,
             facts,
             "erase",
-            categories=PERSONAL,
+            basis="retention",
+            rule=rule,
+            reason=REASON,
             change={"retention_rule": rule},
         )
-        subject = case.subject
-        others = uow.session.scalars(
-            select(Case.state).where(Case.subject_id == subject.id, Case.id != case.id)
-        ).all()
-        erased_subject = None
-        if all(state == ERASED_STATE for state in others):
-            destroy_key(
-                uow,
-                actor,
-                subject,
-                basis="retention",
-                rule=rule,
-                reason=REASON,
-                skeletons=before,
-            )
-            erased_subject = subject.id
         uow.commit()
-        return erased_subject
+        return case.subject_id if key_destroyed else None

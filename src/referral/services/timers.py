@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-
-from referral.db.engine import reclaim_erased
 from referral.db.tables import (
     Case,
     Consent,
@@ -146,9 +143,6 @@ def tick(
         retained = run_retention(runtime, rules.retention_months)
         report.erased = len(retained.erased_cases)
         report.failed += len(retained.failures)
-        bind = runtime.session_factory.kw.get("bind")
-        if retained.erased_subjects and isinstance(bind, Engine):  # tests bind a connection
-            reclaim_erased(bind)
     if rules.mail is not None and not should_stop():
         rules.mail.deliver(runtime)  # docs/notifications.md
     if report.handled:
