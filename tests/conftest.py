@@ -71,14 +71,15 @@ class TestClock:
         self.now += timedelta(**delta)
 
 
-def create_schema(url: str) -> tuple[Engine, str]:
+def create_schema(url: str, revision: str = "head") -> tuple[Engine, str]:
+    """A schema of its own on PostgreSQL, migrated to `revision`."""
     schema = f"test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = make_engine(url)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
     engine = make_engine(url, schema=schema)
-    upgrade(engine)
+    upgrade(engine, revision)
     return engine, schema
 
 

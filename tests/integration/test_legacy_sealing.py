@@ -2,7 +2,6 @@
 personal value with a new data key per subject; nothing is lost and nothing is left in
 clear."""
 
-import uuid
 from collections.abc import Iterator
 from datetime import date
 
@@ -15,7 +14,7 @@ from referral.db.migrate import upgrade
 from referral.db.tables import Case, Review, Subject
 from referral.domain.errors import ConfigurationError
 from referral.keyring import Keyring
-from tests.conftest import PG_URL, TEST_KEYRING, drop_schema
+from tests.conftest import PG_URL, TEST_KEYRING, create_schema, drop_schema
 
 ROWS = [
     "INSERT INTO networks (id, slug, name) VALUES (1, 'old-city', 'Old City')",
@@ -42,15 +41,10 @@ ROWS = [
 def old_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A database at migration 0003 (before encryption), on the backend under test."""
     if PG_URL:
-        schema = f"legacy_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(PG_URL)
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-        engine = make_engine(PG_URL, schema=schema)
+        engine, schema = create_schema(PG_URL, revision="0003")
     else:
         engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('legacy') / 'old.sqlite3'}")
-    upgrade(engine, "0003")
+        upgrade(engine, "0003")
     with engine.begin() as connection:
         params = {"yes": True, "at": "2025-01-06 10:00:00+00:00", "born": date(2010, 7, 1)}
         for statement in ROWS:
