@@ -26,10 +26,10 @@ from referral.domain.errors import InvalidInput, NotFound
 from referral.services.access import authorise, record
 from referral.services.audit_view import (
     AuditRow,
-    _cell,
-    _day_start,
-    _row,
-    _rows_select,
+    audit_row,
+    csv_cell,
+    midnight_utc,
+    rows_select,
     stream_csv,
 )
 
@@ -255,9 +255,9 @@ def _where(
 ) -> list[ColumnElement[bool]]:
     where = [AuditEntry.network_id == actor.network_id, condition]
     if query.date_from:
-        where.append(AuditEntry.at >= _day_start(query.date_from))
+        where.append(AuditEntry.at >= midnight_utc(query.date_from))
     if query.date_to:
-        where.append(AuditEntry.at < _day_start(query.date_to + timedelta(days=1)))
+        where.append(AuditEntry.at < midnight_utc(query.date_to + timedelta(days=1)))
     return where
 
 
@@ -394,12 +394,12 @@ def access_report(uow: UnitOfWork, actor: Actor, query: ReportQuery) -> AccessRe
         raise NotFound(f"page {query.page} not found")
     bursts, burst_seqs = _bursts(session, actor, where, query.rules)
     stmt = (
-        _rows_select(where)
+        rows_select(where)
         .order_by(AuditEntry.seq.desc())
         .offset((query.page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     )
-    rows = [_flag(_row(*r), query.rules, burst_seqs) for r in session.execute(stmt)]
+    rows = [_flag(audit_row(*r), query.rules, burst_seqs) for r in session.execute(stmt)]
     break_glass = int(
         session.scalar(
             select(func.count())
@@ -467,7 +467,7 @@ def _csv_line(row: ReportRow) -> list[str]:
         "yes" if flags.denial_burst else "",
         "yes" if flags.out_of_hours else "",
     ]
-    return [_cell(v) for v in values]
+    return [csv_cell(v) for v in values]
 
 
 def export_report(uow: UnitOfWork, actor: Actor, query: ReportQuery) -> Iterator[str]:
@@ -497,11 +497,11 @@ def _stream(
 ) -> Iterator[str]:
     def fetch(session: Session, before: int, limit: int) -> list[ReportRow]:
         stmt = (
-            _rows_select([*where, AuditEntry.seq < before])
+            rows_select([*where, AuditEntry.seq < before])
             .order_by(AuditEntry.seq.desc())
             .limit(limit)
         )
-        return [_flag(_row(*r), rules, burst_seqs) for r in session.execute(stmt)]
+        return [_flag(audit_row(*r), rules, burst_seqs) for r in session.execute(stmt)]
 
     return stream_csv(
         runtime, CSV_HEADER, upto, fetch, _csv_line, lambda row: row.entry.seq, batch=EXPORT_BATCH

@@ -157,7 +157,7 @@ def query_from_params(params: Mapping[str, str]) -> AuditQuery:
     return query
 
 
-def _day_start(day: date) -> datetime:
+def midnight_utc(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
@@ -174,13 +174,13 @@ def _where(actor: Actor, query: AuditQuery) -> list[ColumnElement[bool]]:
     if query.decision:
         where.append(AuditEntry.allowed == (query.decision == "allowed"))
     if query.date_from:
-        where.append(AuditEntry.at >= _day_start(query.date_from))
+        where.append(AuditEntry.at >= midnight_utc(query.date_from))
     if query.date_to:
-        where.append(AuditEntry.at < _day_start(query.date_to + timedelta(days=1)))
+        where.append(AuditEntry.at < midnight_utc(query.date_to + timedelta(days=1)))
     return where
 
 
-def _rows_select(where: list[ColumnElement[bool]]) -> Select[AuditEntry, str, str]:
+def rows_select(where: list[ColumnElement[bool]]) -> Select[AuditEntry, str, str]:
     return (
         select(AuditEntry, User.display_name, Organisation.name)
         .outerjoin(User, User.id == AuditEntry.actor_user_id)
@@ -189,7 +189,7 @@ def _rows_select(where: list[ColumnElement[bool]]) -> Select[AuditEntry, str, st
     )
 
 
-def _row(entry: AuditEntry, user_name: str | None, org_name: str | None) -> AuditRow:
+def audit_row(entry: AuditEntry, user_name: str | None, org_name: str | None) -> AuditRow:
     return AuditRow(
         seq=entry.seq,
         at=entry.at,
@@ -218,14 +218,14 @@ def _fetch(
     limit: int,
 ) -> list[AuditRow]:
     """One page, newest first: below `before`, or (walking back) just above `after`."""
-    stmt = _rows_select(where)
+    stmt = rows_select(where)
     if after is not None:
         stmt = stmt.where(AuditEntry.seq > after).order_by(AuditEntry.seq.asc())
     else:
         if before is not None:
             stmt = stmt.where(AuditEntry.seq < before)
         stmt = stmt.order_by(AuditEntry.seq.desc())
-    rows = [_row(*r) for r in session.execute(stmt.limit(limit))]
+    rows = [audit_row(*r) for r in session.execute(stmt.limit(limit))]
     return rows[::-1] if after is not None else rows
 
 
@@ -291,7 +291,7 @@ CSV_HEADER = (
 )
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
     """Text as a spreadsheet will not run it: a leading =, +, - or @ would be a formula."""
     text = "" if value is None else str(value)
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -315,7 +315,7 @@ def _csv_line(row: AuditRow) -> list[str]:
         row.purpose,
         row.legal_basis,
     ]
-    return [_cell(v) for v in values]
+    return [csv_cell(v) for v in values]
 
 
 def export(uow: UnitOfWork, actor: Actor, query: AuditQuery) -> Iterator[str]:
