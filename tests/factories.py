@@ -4,9 +4,10 @@ import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from referral.db.tables import Organisation, RoleAssignment, User
+from referral.db.tables import Case, Organisation, RoleAssignment, User
 from referral.db.uow import Runtime
 from referral.demo import DemoWorld, seed_people
 from referral.domain.actors import Actor
@@ -174,3 +175,21 @@ def hide_from_coordinator(runtime: Runtime, policy_dir: Path, category: Category
     rule = f"p, coordinator, demo-city, {category}, read, true, -, -, deny\n"
     (policy_dir / "demo_city.csv").write_text(rule, encoding="utf-8")
     runtime.authz = Authorizer(policy_dir)
+
+
+def subject_of(runtime: Runtime, case_id: int) -> int:
+    """The subject a case is about."""
+    with runtime.session_factory() as session:
+        return int(session.scalars(select(Case.subject_id).where(Case.id == case_id)).one())
+
+
+def closed_no_action(world: DemoWorld, **overrides: object) -> int:
+    """A submitted case screened out with no further action."""
+    case_id = submit(world, **overrides)
+    world.run("screener", screening.start_screening, screening.StartScreening(case_id))
+    world.run(
+        "coordinator",
+        screening.record_screening_outcome,
+        screening.RecordScreeningOutcome(case_id, "close_no_action", screening_notes="none"),
+    )
+    return case_id

@@ -10,8 +10,7 @@ from referral.db.uow import UnitOfWork
 from referral.demo import DemoWorld
 from referral.services.erasure import EraseSubject, erase_subject
 from tests.browser.conftest import Visit, new_page, sign_in
-from tests.factories import submit
-from tests.integration.test_erasure import closed_no_action
+from tests.factories import closed_no_action, submit
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ from referral.db.uow import Runtime, UnitOfWork
 from referral.demo import DemoWorld
 from referral.services.erasure import EraseSubject, erase_subject
 from tests.e2e.conftest import Browser
-from tests.integration.test_erasure import closed_no_action, subject_of
+from tests.factories import closed_no_action, subject_of
 
 
 def test_dpo_sees_each_erasure_with_its_basis_and_no_content(

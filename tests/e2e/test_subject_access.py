@@ -6,16 +6,11 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from referral.db.tables import AuditEntry, Case
+from referral.db.tables import AuditEntry
 from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from tests.e2e.conftest import Browser
-from tests.factories import submit
-
-
-def subject_of(runtime: Runtime, case_id: int) -> int:
-    with runtime.session_factory() as session:
-        return int(session.scalars(select(Case.subject_id).where(Case.id == case_id)).one())
+from tests.factories import subject_of, submit
 
 
 def exports(runtime: Runtime) -> list[tuple[str, str, bool]]:

@@ -15,9 +15,8 @@ from referral.domain.errors import ConfigurationError
 from referral.keyring import Keyring, new_master_key
 from referral.workflow.machine import WorkflowEngine
 from tests.conftest import TEST_KEYRING, TEST_MASTER_KEYS, TestClock
-from tests.factories import make_world, submit
+from tests.factories import closed_no_action, make_world, subject_of, submit
 from tests.integration.test_cli import referral
-from tests.integration.test_erasure import closed_no_action
 
 NEW_KEY = f"k2:{new_master_key()}"
 
@@ -40,11 +39,6 @@ def database(
     world = make_world(runtime)
     ids = {"open": submit(world), "closed": closed_no_action(world)}
     return {"REFERRAL_DATABASE_URL": url, "REFERRAL_LOG_LEVEL": "WARNING"}, runtime, ids
-
-
-def subject_of(runtime: Runtime, case_id: int) -> int:
-    with UnitOfWork(runtime) as uow:
-        return int(uow.session.scalar(select(Case.subject_id).where(Case.id == case_id)))
 
 
 def given_names(engine_url: str, keyring: Keyring) -> list[str]:

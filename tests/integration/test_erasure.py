@@ -12,30 +12,17 @@ from sqlalchemy import select, text
 from referral.audit.chain import verify
 from referral.db.tables import Case, DataKey, Destruction, Subject
 from referral.db.uow import Runtime, UnitOfWork
-from referral.demo import DemoWorld
 from referral.domain.errors import Conflict, InvalidInput, NotFound
-from referral.services import lifecycle, screening
+from referral.services import lifecycle
 from referral.services.erasure import EraseSubject, erase_subject
 from referral.services.referrals import read_case
 from referral.services.retention import run_retention
 from tests.conftest import TestClock
-from tests.factories import make_world, submit
+from tests.factories import closed_no_action, make_world, subject_of, submit
 
 NAME = "Quillon"
 FAMILY = "Vantablack"
 BORN = date(2008, 2, 29)
-
-
-def closed_no_action(world: DemoWorld, **overrides: object) -> int:
-    """A submitted case screened out with no further action."""
-    case_id = submit(world, **overrides)
-    world.run("screener", screening.start_screening, screening.StartScreening(case_id))
-    world.run(
-        "coordinator",
-        screening.record_screening_outcome,
-        screening.RecordScreeningOutcome(case_id, "close_no_action", screening_notes="none"),
-    )
-    return case_id
 
 
 def named(**extra: object) -> dict[str, object]:
@@ -48,11 +35,6 @@ def named(**extra: object) -> dict[str, object]:
         ),
         **extra,
     }
-
-
-def subject_of(runtime: Runtime, case_id: int) -> int:
-    with UnitOfWork(runtime) as uow:
-        return int(uow.session.scalar(select(Case.subject_id).where(Case.id == case_id)))
 
 
 def test_personal_fields_are_stored_sealed_and_read_back_plain(runtime: Runtime) -> None:

@@ -17,8 +17,8 @@ from referral.db.uow import Runtime, UnitOfWork
 from referral.services.erasure import EraseSubject, erase_subject
 from referral.workflow.machine import WorkflowEngine
 from tests.conftest import PG_URL, TEST_KEYRING, TestClock
-from tests.factories import make_world
-from tests.integration.test_erasure import BORN, FAMILY, NAME, closed_no_action, named
+from tests.factories import closed_no_action, make_world
+from tests.integration.test_erasure import BORN, FAMILY, NAME, named
 
 
 def raw_bytes(engine: Engine) -> bytes:

@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from referral.db.tables import (
     AuditEntry,
-    Case,
     Network,
     Organisation,
     RoleAssignment,
@@ -28,17 +27,12 @@ from referral.services.subject_export import (
     export_subject,
 )
 from referral.web.subject_bundle import bundle_html
-from tests.factories import FAKE_HASH, make_world, submit, to_awaiting_panel
+from tests.factories import FAKE_HASH, make_world, subject_of, submit, to_awaiting_panel
 
 
 @pytest.fixture
 def world(runtime: Runtime) -> DemoWorld:
     return make_world(runtime)
-
-
-def subject_of(runtime: Runtime, case_id: int) -> int:
-    with runtime.session_factory() as session:
-        return int(session.scalars(select(Case.subject_id).where(Case.id == case_id)).one())
 
 
 def export(runtime: Runtime, actor: Actor | None, subject_id: int) -> SubjectBundle:
