@@ -49,8 +49,8 @@ from referral.audit.chain import (
 )
 from referral.db.migrate import upgrade
 from referral.db.tables import AuditEntry, AuditHead, Case, User
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.actors import Actor
+from referral.services.uow import Runtime, UnitOfWork
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BATCH = 50_000

@@ -30,11 +30,11 @@ from referral.db.engine import make_session_factory
 from referral.db.migrate import upgrade
 from referral.db.sealing import SEALED_GROUP, WITH_SEALED, DataKeys, Kind
 from referral.db.tables import Case
-from referral.db.uow import Runtime, UnitOfWork
 from referral.demo import seed_people
 from referral.keyring import Keyring, new_master_key
 from referral.logging import configure_logging
 from referral.services import referrals
+from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
 

@@ -17,9 +17,9 @@ from referral.config import PROJECT_ROOT, get_settings
 from referral.db.engine import make_engine
 from referral.db.migrate import upgrade
 from referral.db.sealing import KEYRING_INFO
-from referral.db.uow import Runtime
 from referral.keyring import Keyring
 from referral.security import configure_hashing
+from referral.services.uow import Runtime
 from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
 

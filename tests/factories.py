@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from referral.db.tables import Case, Organisation, RoleAssignment, User
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld, seed_people
 from referral.domain.actors import Actor
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
 from referral.services import consent, information, lifecycle, panel, referrals, screening, support
+from referral.services.uow import Runtime
 
 # Not a real hash: tests never sign in through it.
 FAKE_HASH = "$argon2id$test-only"

@@ -3,8 +3,8 @@
 from referral.authz.enforcer import Authorizer
 from referral.config import Settings, keyring_of
 from referral.db.engine import make_engine, make_session_factory
-from referral.db.uow import Runtime
 from referral.security import configure_hashing
+from referral.services.uow import Runtime
 from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
 

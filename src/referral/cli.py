@@ -183,8 +183,8 @@ def holidays() -> None:
 def holidays_import(network: str, file: Path, replace: bool) -> None:
     """Load NETWORK's holidays from FILE: one `YYYY-MM-DD,label` a line, # for comments."""
     from referral.bootstrap import build_runtime
-    from referral.db.uow import UnitOfWork
     from referral.services.holidays import ImportHolidays, import_holidays, parse_holidays
+    from referral.services.uow import UnitOfWork
 
     try:
         text = file.read_text(encoding="utf-8")
@@ -205,8 +205,8 @@ def holidays_import(network: str, file: Path, replace: bool) -> None:
 def holidays_list(network: str) -> None:
     """Print NETWORK's holidays in the import format."""
     from referral.bootstrap import build_runtime
-    from referral.db.uow import UnitOfWork
     from referral.services.holidays import list_holidays
+    from referral.services.uow import UnitOfWork
 
     with UnitOfWork(build_runtime(_settings())) as uow:
         days = list_holidays(uow, network)
@@ -500,8 +500,8 @@ def subjects_erase(subject_id: int, reason: str) -> None:
     """
     from referral.bootstrap import build_runtime
     from referral.db.engine import reclaim_erased
-    from referral.db.uow import UnitOfWork
     from referral.services.erasure import EraseSubject, erase_subject
+    from referral.services.uow import UnitOfWork
 
     settings = _settings()
     runtime = build_runtime(settings)
@@ -531,8 +531,8 @@ def subjects_export(subject_id: int, out: Path) -> None:
     The export is recorded in the audit log, as the network's `system` actor.
     """
     from referral.bootstrap import build_runtime
-    from referral.db.uow import UnitOfWork
     from referral.services.subject_export import bundle_json, export_subject
+    from referral.services.uow import UnitOfWork
     from referral.web.subject_bundle import bundle_html
 
     runtime = build_runtime(_settings())

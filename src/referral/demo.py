@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 
 from referral.db.repositories import Repositories
 from referral.db.tables import Network, Organisation, RoleAssignment, User
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict
 from referral.domain.facts import ConsentScope
@@ -23,6 +22,7 @@ from referral.security import hash_password
 from referral.services import consent, information, lifecycle, panel, referrals, screening, support
 from referral.services.erasure import EraseCase, erase_case
 from referral.services.screening import StartScreening
+from referral.services.uow import Runtime, UnitOfWork
 
 C = TypeVar("C")
 R = TypeVar("R")

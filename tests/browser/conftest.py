@@ -20,8 +20,8 @@ from sqlalchemy import Engine
 
 from referral.config import PROJECT_ROOT, Settings
 from referral.db.engine import make_session_factory
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
+from referral.services.uow import Runtime
 from referral.web.app import create_app
 from referral.workflow.machine import WorkflowEngine
 from tests.conftest import TEST_KEYRING

@@ -6,9 +6,9 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from referral.db.tables import Case
-from referral.db.uow import UnitOfWork
 from referral.demo import DemoWorld
 from referral.services.erasure import EraseSubject, erase_subject
+from referral.services.uow import UnitOfWork
 from tests.browser.conftest import Visit, new_page, sign_in
 from tests.factories import closed_no_action, submit
 

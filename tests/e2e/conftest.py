@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 from referral.authz.enforcer import Authorizer
 from referral.config import Settings
 from referral.db.engine import make_session_factory
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.security import hash_password
+from referral.services.uow import Runtime
 from referral.web.app import create_app
 from referral.workflow.machine import WorkflowEngine
 from referral.workflow.schema import Workflow

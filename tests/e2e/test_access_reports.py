@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from referral.db.tables import AuditEntry
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.domain.errors import PermissionDenied
 from referral.services import referrals, screening
+from referral.services.uow import Runtime
 from tests.conftest import TestClock
 from tests.e2e.conftest import Browser
 from tests.factories import submit

@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from referral.db.tables import AuditEntry, Organisation, RoleAssignment, User
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.domain.errors import NotFound
 from referral.domain.vocabulary import OrgKind
 from referral.services import referrals
+from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser
 from tests.factories import submit
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from referral.config import Settings
-from referral.db.uow import Runtime, UnitOfWork
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind
 from referral.services import auth
+from referral.services.uow import Runtime, UnitOfWork
 from tests.e2e.conftest import Browser
 from tests.factories import schedule, submit, to_awaiting_panel, to_support
 

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from referral.audit import chain
 from referral.audit.chain import AuditRecord
 from referral.db.tables import AuditEntry
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.domain.errors import PermissionDenied
 from referral.services import screening
+from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser
 from tests.factories import submit
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from referral.db.tables import BreakGlassGrant
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import Category
 from referral.services import breakglass
+from referral.services.uow import Runtime
 from tests.conftest import TestClock
 from tests.e2e.conftest import Browser
 from tests.factories import hide_from_coordinator, to_awaiting_panel

@@ -4,11 +4,11 @@ import re
 from collections.abc import Callable
 
 from referral.db.tables import Case, User
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind, Role
 from referral.security import hash_password
 from referral.services import panel, screening
+from referral.services.uow import Runtime
 from tests.conftest import TestClock
 from tests.e2e.conftest import PASSWORD, Browser
 from tests.factories import add_user, schedule, submit, to_awaiting_panel, to_support

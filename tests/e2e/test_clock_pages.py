@@ -2,11 +2,11 @@
 
 from collections.abc import Callable
 
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind
 from referral.services import information, screening
 from referral.services.timers import ClockRules, tick
+from referral.services.uow import Runtime
 from tests.conftest import TestClock
 from tests.e2e.conftest import Browser
 from tests.factories import submit

@@ -4,9 +4,9 @@ from collections.abc import Callable
 
 import pytest
 
-from referral.db.uow import Runtime, UnitOfWork
 from referral.demo import DemoWorld
 from referral.services.erasure import EraseSubject, erase_subject
+from referral.services.uow import Runtime, UnitOfWork
 from tests.e2e.conftest import Browser
 from tests.factories import closed_no_action, subject_of
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from referral.db.tables import Notification
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.services import screening
+from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser
 from tests.factories import submit
 

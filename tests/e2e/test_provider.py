@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select, update
 
 from referral.db.tables import AuditEntry, User
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind, Role
 from referral.services import support
+from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser, _hash
 from tests.factories import add_user, schedule, to_awaiting_panel, to_support
 

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from referral.db.tables import AuditEntry
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
+from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser
 from tests.factories import subject_of, submit
 

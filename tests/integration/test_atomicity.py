@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from referral.db.tables import AuditEntry, Case, Subject
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.errors import Conflict, InvalidInput, PermissionDenied
 from referral.services import lifecycle, referrals, screening
+from referral.services.uow import Runtime, UnitOfWork
 from tests.factories import audit_count, make_world, referral_command, submit
 
 

@@ -7,7 +7,7 @@ from sqlalchemy.exc import DBAPIError
 
 from referral.audit.chain import verify
 from referral.db.engine import make_session_factory
-from referral.db.uow import Runtime
+from referral.services.uow import Runtime
 from tests.conftest import TEST_KEYRING
 from tests.factories import audit_count, make_world, schedule, to_support
 

@@ -22,8 +22,8 @@ from referral.audit.chain import (
 )
 from referral.db.engine import make_session_factory
 from referral.db.tables import AuditEntry, AuditHead
-from referral.db.uow import Runtime
 from referral.domain.errors import ConfigurationError, ReferralError
+from referral.services.uow import Runtime
 from tests.conftest import TEST_KEYRING
 from tests.factories import make_world, schedule, to_awaiting_panel, to_support
 from tests.integration.test_audit_chain import drop_protection

@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from referral.db.tables import Case
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.domain.errors import Conflict
 from referral.services import consent, lifecycle, panel, screening
 from referral.services.erasure import EraseCase, erase_case
+from referral.services.uow import Runtime
 from tests.factories import make_world, schedule, submit, to_awaiting_panel, to_support
 
 

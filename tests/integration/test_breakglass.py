@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import select
 
 from referral.db.tables import AuditEntry, BreakGlassGrant, Network
-from referral.db.uow import Runtime, UnitOfWork
 from referral.demo import DemoWorld
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -15,6 +14,7 @@ from referral.domain.vocabulary import Category, OrgKind, Role
 from referral.services import access_report, breakglass
 from referral.services.breakglass import OpenBreakGlass, RecordOutcome
 from referral.services.referrals import CaseView, read_case
+from referral.services.uow import Runtime, UnitOfWork
 from tests.conftest import TestClock
 from tests.factories import (
     add_user,

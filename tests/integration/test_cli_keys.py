@@ -10,9 +10,9 @@ from referral.authz.enforcer import Authorizer
 from referral.db.engine import make_engine, make_session_factory
 from referral.db.migrate import upgrade
 from referral.db.tables import Case, DataKey, Subject
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.errors import ConfigurationError
 from referral.keyring import Keyring, new_master_key
+from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.machine import WorkflowEngine
 from tests.conftest import TEST_KEYRING, TEST_MASTER_KEYS, TestClock
 from tests.factories import closed_no_action, make_world, subject_of, submit

@@ -13,13 +13,13 @@ from referral.audit.chain import verify
 from referral.authz.enforcer import Authorizer
 from referral.config import PROJECT_ROOT
 from referral.db.tables import AuditEntry, Case, InformationRequest, Network, NetworkHoliday, Timer
-from referral.db.uow import Runtime, UnitOfWork
 from referral.demo import DemoWorld
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.services import consent, information, lifecycle, panel, queue, screening, timers
 from referral.services.holidays import Holiday, ImportHolidays, import_holidays
 from referral.services.timers import MAX_ATTEMPTS, ClockRules, TickReport, tick
+from referral.services.uow import Runtime, UnitOfWork
 from tests.conftest import TestClock
 from tests.factories import make_world, schedule, submit, to_support
 

@@ -10,9 +10,9 @@ from sqlalchemy import Engine, func, select
 from referral.audit.chain import verify
 from referral.db.engine import make_session_factory
 from referral.db.tables import AuditEntry, Case
-from referral.db.uow import Runtime
 from referral.domain.errors import Conflict
 from referral.services import referrals, screening
+from referral.services.uow import Runtime
 from referral.workflow.machine import WorkflowEngine
 from tests.conftest import TEST_KEYRING
 from tests.factories import make_world, referral_command

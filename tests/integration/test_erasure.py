@@ -11,12 +11,12 @@ from sqlalchemy import select, text
 
 from referral.audit.chain import verify
 from referral.db.tables import Case, DataKey, Destruction, Subject
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.services import lifecycle
 from referral.services.erasure import EraseSubject, erase_subject
 from referral.services.referrals import read_case
 from referral.services.retention import run_retention
+from referral.services.uow import Runtime, UnitOfWork
 from tests.conftest import TestClock
 from tests.factories import closed_no_action, make_world, subject_of, submit
 

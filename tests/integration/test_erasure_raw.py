@@ -13,8 +13,8 @@ from referral.audit.chain import verify
 from referral.authz.enforcer import Authorizer
 from referral.db.engine import make_session_factory, reclaim_erased
 from referral.db.tables import Case, DataKey, Subject
-from referral.db.uow import Runtime, UnitOfWork
 from referral.services.erasure import EraseSubject, erase_subject
+from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.machine import WorkflowEngine
 from tests.conftest import PG_URL, TEST_KEYRING, TestClock
 from tests.factories import closed_no_action, make_world

@@ -5,8 +5,8 @@ import logging
 
 from structlog.testing import capture_logs
 
-from referral.db.uow import Runtime
 from referral.services import referrals
+from referral.services.uow import Runtime
 from tests.factories import make_world, referral_command, schedule, to_support
 
 SECRETS = [

@@ -18,12 +18,12 @@ from sqlalchemy import Engine, select, text, update
 from referral.config import Settings
 from referral.db.engine import make_session_factory
 from referral.db.tables import Notification, User
-from referral.db.uow import Runtime, UnitOfWork
 from referral.demo import DemoWorld
 from referral.mail import SmtpMailer
 from referral.services import notifications, screening
 from referral.services.outbox import DeliveryReport, DeliveryRules, Mailroom, deliver_emails
 from referral.services.timers import ClockRules, tick
+from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.machine import WorkflowEngine
 from tests.conftest import TEST_KEYRING, TestClock
 from tests.factories import make_world, submit

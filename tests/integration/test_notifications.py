@@ -5,7 +5,6 @@ import pytest
 from sqlalchemy import func, select, update
 
 from referral.db.tables import Case, Notification, User
-from referral.db.uow import Runtime, UnitOfWork
 from referral.demo import DemoWorld
 from referral.domain.errors import NotFound
 from referral.domain.vocabulary import OrgKind, Role
@@ -20,6 +19,7 @@ from referral.services import (
 )
 from referral.services.flow import fire_case
 from referral.services.timers import ClockRules, tick
+from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.schema import Recipient, Workflow
 from tests.conftest import TestClock
 from tests.factories import (

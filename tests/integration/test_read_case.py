@@ -5,12 +5,12 @@ from dataclasses import asdict
 
 import pytest
 
-from referral.db.uow import Runtime, UnitOfWork
 from referral.demo import DemoWorld
 from referral.domain.errors import NotFound
 from referral.domain.vocabulary import Category, OrgKind, Role
 from referral.services import referrals
 from referral.services.referrals import CaseView, ListCases, list_cases, read_case
+from referral.services.uow import Runtime, UnitOfWork
 from tests.factories import add_user, make_world, schedule, submit, to_support
 
 MARKERS = {

@@ -6,9 +6,9 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.services.referrals import ListCases, list_cases
+from referral.services.uow import Runtime
 from tests.factories import make_world, submit
 
 

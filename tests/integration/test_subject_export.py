@@ -14,7 +14,6 @@ from referral.db.tables import (
     Subject,
     User,
 )
-from referral.db.uow import Runtime, UnitOfWork
 from referral.demo import DemoWorld
 from referral.domain.actors import SYSTEM_USER_ID, Actor
 from referral.domain.errors import NotFound, PermissionDenied
@@ -26,6 +25,7 @@ from referral.services.subject_export import (
     bundle_json,
     export_subject,
 )
+from referral.services.uow import Runtime, UnitOfWork
 from referral.web.subject_bundle import bundle_html
 from tests.factories import FAKE_HASH, make_world, subject_of, submit, to_awaiting_panel
 

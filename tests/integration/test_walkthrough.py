@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from referral.audit.chain import verify
 from referral.db.tables import Case
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.domain.errors import NotFound, PermissionDenied
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
 from referral.services import consent, information, lifecycle, panel, referrals, screening, support
 from referral.services.erasure import EraseCase, erase_case
+from referral.services.uow import Runtime
 from tests.factories import add_user, make_world, referral_command, schedule
 
 Ids = dict[str, Any]

@@ -22,11 +22,11 @@ from sqlalchemy import Connection, Engine, func, select, text
 from referral.audit.chain import verify
 from referral.db.engine import make_session_factory
 from referral.db.tables import AuditEntry, AuditHead, InformationRequest, Organisation, Timer
-from referral.db.uow import Runtime
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind
 from referral.services import information, screening
 from referral.services.timers import ClockRules, tick
+from referral.services.uow import Runtime
 from referral.workflow.machine import WorkflowEngine
 from tests.conftest import TEST_KEYRING, TEST_MASTER_KEYS, TestClock
 from tests.factories import make_world, submit

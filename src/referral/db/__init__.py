@@ -1,1 +1,1 @@
-"""Persistence: SQLAlchemy tables, the unit of work and repositories."""
+"""Persistence: SQLAlchemy tables, engines, sealing and repositories."""

@@ -8,11 +8,11 @@ from referral.authz.enforcer import Decision
 from referral.db.base import Base
 from referral.db.fields import category_of
 from referral.db.tables import Case
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category
+from referral.services.uow import UnitOfWork
 
 
 def record(

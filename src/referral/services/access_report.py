@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from referral.audit import chain
 from referral.config import Settings
 from referral.db.tables import AuditEntry, Case, Organisation, User
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.services.access import authorise, record
@@ -32,6 +31,7 @@ from referral.services.audit_view import (
     rows_select,
     stream_csv,
 )
+from referral.services.uow import Runtime, UnitOfWork
 
 PAGE_SIZE = 100
 EXPORT_BATCH = 1000

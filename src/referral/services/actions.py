@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from referral.db.tables import Case, InformationRequest
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import NotFound
 from referral.domain.facts import CaseFacts
@@ -20,6 +19,7 @@ from referral.services.flow import Moved, available_transitions
 from referral.services.queue import OrganisationOption, network_organisations
 from referral.services.referrals import CaseView, FieldView
 from referral.services.timeline import TimelineEntry, load_timeline
+from referral.services.uow import UnitOfWork
 
 # Status fields the summary shows; the other status columns are internal ids and hashes.
 SUMMARY_FIELDS = (

@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 
 from referral.authz.enforcer import Decision, Permission
 from referral.db.tables import Organisation, RoleAssignment, User
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.vocabulary import OrgKind, Role
 from referral.security import hash_password
 from referral.services.access import authorise, record
+from referral.services.uow import UnitOfWork
 
 MANAGE = Permission.ADMIN_MANAGE.value
 # `system` acts for timers and the worker, never for a person.

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from referral.audit import chain
 from referral.authz.enforcer import Permission
 from referral.db.tables import AuditEntry, AuditHead, Organisation, User
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.services.access import authorise, record
+from referral.services.uow import Runtime, UnitOfWork
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 1000

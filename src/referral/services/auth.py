@@ -16,11 +16,11 @@ from sqlalchemy import delete, func, select
 from referral.audit.chain import AuditRecord
 from referral.config import Settings
 from referral.db.tables import ApiToken, LoginFailure, Network, User, WebSession
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.logging import get_logger
 from referral.security import hash_password, verify_password
+from referral.services.uow import UnitOfWork
 
 log = get_logger(__name__)
 GENERIC_FAILURE = "Sign-in failed. Check your username and password, or wait a few minutes."

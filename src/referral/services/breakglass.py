@@ -16,13 +16,13 @@ from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Decision, Permission
 from referral.db.sealing import WITH_SEALED
 from referral.db.tables import BreakGlassGrant, Case, Organisation, User
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import PERSONAL_CATEGORIES, Category
 from referral.logging import get_logger
 from referral.services.access import authorise, record, visible_case
+from referral.services.uow import UnitOfWork
 
 log = get_logger(__name__)
 

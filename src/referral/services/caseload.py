@@ -11,13 +11,13 @@ from sqlalchemy.orm import Load, aliased
 from referral.authz.filters import case_filter
 from referral.db.sealing import SEALED_GROUP
 from referral.db.tables import Case, Intervention
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts
 from referral.domain.vocabulary import Category
 from referral.services import referrals, support
 from referral.services.access import record
+from referral.services.uow import UnitOfWork
 
 # What a provider needs to see of a case, in reading order; each obeys the policy.
 PROVIDER_FIELDS = (

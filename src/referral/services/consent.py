@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from referral.db.tables import Consent, ConsentScopeRow
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.calendar import add_months
 from referral.domain.errors import Conflict, InvalidInput
 from referral.domain.facts import ConsentScope, GuardFacts
 from referral.services.access import visible_case
 from referral.services.flow import Moved, fire_case, fire_linked
+from referral.services.uow import UnitOfWork
 
 WORKFLOW = "consent"
 ADULT_AGE = 18

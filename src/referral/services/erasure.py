@@ -18,13 +18,13 @@ from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Permission
 from referral.db.sealing import data_keys
 from referral.db.tables import Case, DataKey, Destruction, Network, Subject, User
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, LegalBasis, Purpose
 from referral.services.access import authorise, record, visible_case
 from referral.services.flow import Moved, case_workflow, fire_case
+from referral.services.uow import UnitOfWork
 
 ERASED_STATE = "erased"
 PERSONAL = tuple(sorted(c for c in Category if c != Category.STATUS))

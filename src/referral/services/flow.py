@@ -12,13 +12,13 @@ from typing import Any
 
 from referral.db.fields import categorised_columns, is_filled
 from referral.db.tables import Case
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput
 from referral.domain.facts import CaseFacts, GuardFacts
 from referral.logging import get_logger
 from referral.services import notifications, schedule
 from referral.services.access import authorise, record
+from referral.services.uow import UnitOfWork
 from referral.workflow.schema import Workflow
 
 log = get_logger(__name__)

@@ -13,9 +13,9 @@ from sqlalchemy import delete, select
 
 from referral.audit.chain import AuditRecord
 from referral.db.tables import NetworkHoliday
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import system_actor
 from referral.domain.errors import InvalidInput, NotFound
+from referral.services.uow import UnitOfWork
 
 MAX_LABEL = 200
 

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from referral.db.tables import InformationRequest, Organisation
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts
 from referral.services import schedule
 from referral.services.access import authorise, record, visible_case
 from referral.services.flow import fire_linked
+from referral.services.uow import UnitOfWork
 
 WORKFLOW = "information_request"
 

@@ -4,11 +4,11 @@ support, review, exit, follow up, reopen, transfer, close."""
 from dataclasses import dataclass
 
 from referral.db.tables import Review
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.services.access import authorise, record, visible_case, write_fields
 from referral.services.flow import Moved, fire_case
+from referral.services.uow import UnitOfWork
 
 # Triggers that record data of their own go through their own service, never this one.
 DEDICATED_TRIGGERS = frozenset(

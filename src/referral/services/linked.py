@@ -16,8 +16,8 @@ from referral.db.tables import (
     ProgressNote,
     Review,
 )
-from referral.db.uow import UnitOfWork
 from referral.domain.vocabulary import Category
+from referral.services.uow import UnitOfWork
 
 Row = dict[str, Any]
 

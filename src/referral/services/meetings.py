@@ -17,12 +17,12 @@ from referral.db.tables import (
     RoleAssignment,
     User,
 )
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import Category, Role
 from referral.services import panel, referrals
 from referral.services.access import record
+from referral.services.uow import UnitOfWork
 
 MEETING_ROLES = frozenset({Role.COORDINATOR, Role.PANEL_MEMBER, Role.PANEL_CHAIR})
 INVITEE_ROLES = (Role.PANEL_MEMBER, Role.PANEL_CHAIR, Role.COORDINATOR)

@@ -44,12 +44,12 @@ from referral.db.tables import (
     RoleAssignment,
     User,
 )
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import NotFound
 from referral.domain.facts import INACTIVE_MEETING_STATES
 from referral.domain.vocabulary import Role
 from referral.logging import get_logger
+from referral.services.uow import UnitOfWork
 from referral.workflow.schema import Recipient, Transition, Workflow
 
 log = get_logger(__name__)

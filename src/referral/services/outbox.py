@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from referral.db.tables import Notification, User
-from referral.db.uow import Runtime
 from referral.logging import get_logger
 from referral.mail import SmtpMailer, error_text
 from referral.services.notifications import FAILED, PENDING, SENT, SKIPPED
+from referral.services.uow import Runtime
 
 if TYPE_CHECKING:
     from referral.config import Settings

@@ -13,11 +13,11 @@ from referral.db.tables import (
     PanelMeeting,
     RoleAssignment,
 )
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.services.access import authorise, record, visible_case, write_fields
 from referral.services.flow import Moved, fire_case, fire_linked
+from referral.services.uow import UnitOfWork
 
 WORKFLOW = "panel_meeting"
 DECISION_TRIGGERS = {

@@ -7,12 +7,12 @@ from sqlalchemy import select
 
 from referral.authz.filters import case_filter
 from referral.db.tables import Case, Organisation
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.calendar import add_days
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Category
 from referral.services.access import record
+from referral.services.uow import UnitOfWork
 from referral.workflow.schema import WorkflowObject
 
 DUE_SOON_DAYS = 2  # working days; `REFERRAL_DUE_SOON_DAYS` in the pages

@@ -7,7 +7,6 @@ from typing import Any
 from referral.authz.filters import case_filter
 from referral.db.fields import categorised_columns
 from referral.db.tables import Case, Subject
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.domain.facts import CaseFacts
@@ -16,6 +15,7 @@ from referral.logging import get_logger
 from referral.services import breakglass, linked
 from referral.services.access import authorise, record, visible_case
 from referral.services.flow import Moved, fire_case
+from referral.services.uow import UnitOfWork
 
 REFERRAL_WORKFLOW = "referral"
 log = get_logger(__name__)

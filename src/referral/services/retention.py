@@ -16,11 +16,11 @@ from sqlalchemy import Engine, and_, or_, select
 
 from referral.db.engine import reclaim_erased
 from referral.db.tables import Case, Network
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.actors import system_actor
 from referral.domain.calendar import add_months
 from referral.domain.errors import ReferralError
 from referral.services.erasure import erase_with_key
+from referral.services.uow import Runtime, UnitOfWork
 
 REASON = "retention period over"
 

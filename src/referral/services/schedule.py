@@ -9,8 +9,8 @@ check when the object is one people are expected to work on (see `drifts`).
 from datetime import datetime
 
 from referral.db.tables import Timer
-from referral.db.uow import UnitOfWork
 from referral.domain.calendar import add_days, add_period
+from referral.services.uow import UnitOfWork
 from referral.workflow.schema import Due, Transition, Workflow, WorkflowObject
 
 TRANSITION = "transition"

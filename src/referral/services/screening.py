@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 from typing import Literal
 
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.services.access import record, visible_case, write_fields
 from referral.services.flow import Moved, fire_case
+from referral.services.uow import UnitOfWork
 
 ScreeningOutcome = Literal["close_no_action", "signpost", "refer_to_police", "gather_information"]
 OUTCOMES: tuple[str, ...] = ScreeningOutcome.__args__  # type: ignore[attr-defined]

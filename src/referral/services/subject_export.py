@@ -50,11 +50,11 @@ from referral.db.tables import (
     Subject,
     User,
 )
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import SYSTEM_USER_ID, Actor, system_actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.vocabulary import Category, LegalBasis, Purpose
 from referral.services.access import authorise, record
+from referral.services.uow import UnitOfWork
 
 FORMAT = "referral-subject-access/1"
 EXPORT = Permission.SUBJECT_EXPORT.value

@@ -3,13 +3,13 @@
 from dataclasses import dataclass
 
 from referral.db.tables import Intervention, ProgressNote
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts
 from referral.domain.vocabulary import InterventionKind
 from referral.services.access import authorise, record, visible_case, write_fields
 from referral.services.flow import fire_linked
+from referral.services.uow import UnitOfWork
 
 WORKFLOW = "intervention"
 

@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from referral.authz.enforcer import Decision
 from referral.db.tables import AuditEntry, Case
-from referral.db.uow import UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category
 from referral.services.access import record, visible_case
+from referral.services.uow import UnitOfWork
 
 TIMELINE_LIMIT = 200
 

@@ -35,7 +35,6 @@ from referral.db.tables import (
     PanelMeeting,
     Timer,
 )
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import ReferralError
 from referral.domain.facts import GuardFacts
@@ -45,6 +44,7 @@ from referral.services.flow import case_workflow, fire_case, fire_linked
 from referral.services.outbox import Mailroom
 from referral.services.retention import run_retention
 from referral.services.schedule import CANCELLED, DRIFT, FAILED, FIRED, PENDING
+from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.schema import WorkflowObject
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from litestar.template.config import TemplateConfig
 from referral import __version__
 from referral.bootstrap import build_runtime
 from referral.config import Settings, get_settings
-from referral.db.uow import Runtime
+from referral.services.uow import Runtime
 from referral.web import templating
 from referral.web.controllers import API_ROUTES, PAGE_ROUTES
 from referral.web.deps import DEPENDENCIES

@@ -12,10 +12,10 @@ from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency, Provide
 
 from referral.db.tables import Network, User
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Role
 from referral.services import notifications
+from referral.services.uow import Runtime, UnitOfWork
 from referral.web.session import current_session, provide_actor
 
 

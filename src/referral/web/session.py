@@ -19,9 +19,9 @@ from litestar.handlers import BaseRouteHandler
 from litestar.types import Message, Scope
 
 from referral.config import Settings
-from referral.db.uow import Runtime, UnitOfWork
 from referral.domain.actors import Actor
 from referral.services import auth
+from referral.services.uow import Runtime, UnitOfWork
 
 COOKIE = "referral_session"
 CSRF_HEADER = "x-csrf-token"
