@@ -90,21 +90,29 @@ def demo(if_empty: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default 8000).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Server processes sharing the port (default REFERRAL_WORKERS, 1).",
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the web application and the JSON API."""
     import uvicorn
 
     from referral.config import keyring_of
-    from referral.web.app import create_app
 
     settings = _settings()
     try:
         keyring_of(settings).require()
     except ConfigurationError as exc:
         _fail(exc.message)
-    app = create_app(settings)
+    # Each process builds its own app from the same settings (the environment): app
+    # processes are stateless, everything they share lives in the database.
     uvicorn.run(
-        app,
+        "referral.web.app:create_app",
+        factory=True,
+        workers=workers or settings.workers,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = Field(
+        default=1, ge=1, description="Processes `referral serve` starts; each serves the port."
+    )
     cookie_secure: bool = Field(
         default=True,
         description="Send the session cookie over HTTPS only. Browsers treat localhost as secure.",
