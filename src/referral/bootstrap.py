@@ -4,6 +4,7 @@ from referral.authz.enforcer import Authorizer
 from referral.config import Settings, keyring_of
 from referral.db.engine import make_engine, make_session_factory
 from referral.security import configure_hashing
+from referral.services.committer import GroupCommitter
 from referral.services.uow import Runtime
 from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
@@ -22,9 +23,11 @@ def build_runtime(
         schema=schema,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
+    sessions = make_session_factory(engine, keyring_of(settings))
     return Runtime(
-        session_factory=make_session_factory(engine, keyring_of(settings)),
+        session_factory=sessions,
         authz=Authorizer(settings.policies_dir),
         workflows=load_workflows(settings.workflows_dir),
         engine=WorkflowEngine(),
+        committer=GroupCommitter(sessions),
     )

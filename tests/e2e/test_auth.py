@@ -15,8 +15,31 @@ def test_login_page_answers_with_security_headers(browser: Callable[..., Browser
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "same-origin"
     assert response.headers["cache-control"] == "no-store"
+    # A visitor gets only the sign-in form's token, in a cookie no script or other site
+    # can use; the session cookie comes at sign-in.
     cookie = response.headers["set-cookie"]
+    assert cookie.startswith("referral_csrf=")
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=strict" in cookie
+
+
+def test_the_session_cookie_is_secure_httponly_and_lax(browser: Callable[..., Browser]) -> None:
+    b = browser()
+    b.get("/login")
+    response = b.post("/login", {"username": "referrer", "password": "demo-password"})
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("referral_session=")
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=lax" in cookie
+
+
+def test_a_visitor_is_refused_a_sign_in_without_the_form_token(
+    browser: Callable[..., Browser],
+) -> None:
+    b = browser()
+    b.get("/login")
+    b.client.cookies.delete("referral_csrf")
+    response = b.post("/login", {"username": "referrer", "password": "demo-password"})
+    assert response.status_code == 403
+    assert "form has expired" in response.text
 
 
 def test_sign_in_gives_a_new_session_id(browser: Callable[..., Browser]) -> None:

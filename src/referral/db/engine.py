@@ -1,8 +1,9 @@
 """Engines and session factories for SQLite (embedded) and PostgreSQL (production)."""
 
+import threading
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,12 +25,50 @@ def make_engine(url: str, *, schema: str | None = None, busy_timeout_ms: int = 3
     return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
+# Execution option naming a connection that only reads: its transactions begin DEFERRED
+# and take no write lock (SQLite). Everything else begins IMMEDIATE, as writers must.
+READ_ONLY = "referral_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine and pool, for work that only reads (see READ_ONLY)."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+class WriteGate:
+    """The one SQLite writer of this process at a time, queued in order.
+
+    SQLite allows one writer per database. Left to itself, a writer that finds the lock
+    taken sleeps and polls (its busy handler), up to 100 ms a round: under load that is
+    most of the latency. Writers of one process queue here instead, and wake the moment
+    the lock is free; writers in other processes still meet SQLite's busy timeout.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._lock = threading.Lock()
+        self.timeout_s = timeout_s
+
+    def enter(self, info: dict[str, Any]) -> None:
+        if self._lock.acquire(timeout=self.timeout_s):
+            info[_GATE_HELD] = True
+        # Past the timeout the writer goes on without the gate: SQLite's busy timeout
+        # still keeps writers apart, it only polls.
+
+    def leave(self, info: dict[str, Any]) -> None:
+        if info.pop(_GATE_HELD, False):
+            self._lock.release()
+
+
+_GATE_HELD = "referral_write_gate_held"
+
+
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False})
+    gate = WriteGate(busy_timeout_ms / 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control from pysqlite so that BEGIN IMMEDIATE below is ours.
+        # Take transaction control from pysqlite so that BEGIN below is ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
@@ -40,10 +79,38 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # SQLite allows one writer. Taking the write lock at BEGIN means a transaction
-        # never reads a snapshot it then cannot upgrade: writers queue instead of failing.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            # A reader works on a snapshot (WAL) and never blocks or waits for a writer.
+            connection.exec_driver_sql("BEGIN DEFERRED")
+            return
+        # A writer takes the write lock at BEGIN, so it never reads a snapshot it then
+        # cannot upgrade: writers queue (at the gate, then on SQLite's lock) instead of
+        # failing.
+        gate.enter(connection.info)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            gate.leave(connection.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection: Connection) -> None:
+        gate.leave(connection.info)
+
+    # A connection returned or lost mid-transaction must not keep the gate.
+    @event.listens_for(engine, "reset")
+    def _on_reset(_dbapi_connection: Any, record: Any, _state: Any) -> None:
+        gate.leave(record.info)
+
+    @event.listens_for(engine, "close")
+    def _on_close(_dbapi_connection: Any, record: Any) -> None:
+        gate.leave(record.info)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        gate.leave(record.info)
 
     return engine
 

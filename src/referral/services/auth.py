@@ -7,11 +7,13 @@ signed in or not, carries its own CSRF token (the synchroniser-token pattern).
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from referral.audit.chain import AuditRecord
 from referral.config import Settings
@@ -66,34 +68,57 @@ def _new_session(uow: UnitOfWork, user: User | None, network_id: int | None) -> 
     return SessionInfo(token, row.csrf_token, row.user_id, network_id)
 
 
-def start_session(uow: UnitOfWork) -> SessionInfo:
-    """An anonymous session: it carries the CSRF token of the sign-in form."""
-    info = _new_session(uow, None, None)
-    uow.commit()
-    return info
+def anonymous_session(csrf_token: str) -> SessionInfo:
+    """A visitor's: no row anywhere, only the CSRF token of the sign-in form (its cookie)."""
+    return SessionInfo(token="", csrf_token=csrf_token, user_id=None, network_id=None)
 
 
-def _expired(row: WebSession, now: datetime, settings: Settings) -> bool:
-    idle = now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
-    absolute = now - row.created_at > timedelta(hours=settings.session_absolute_hours)
+def _expired(
+    created_at: datetime, last_seen_at: datetime, now: datetime, settings: Settings
+) -> bool:
+    idle = now - last_seen_at > timedelta(minutes=settings.session_idle_minutes)
+    absolute = now - created_at > timedelta(hours=settings.session_absolute_hours)
     return idle or absolute
 
 
-def resolve_session(uow: UnitOfWork, token: str, settings: Settings) -> SessionInfo | None:
-    """The live session behind a cookie, or None when unknown or timed out."""
-    row = uow.session.scalars(
-        select(WebSession).where(WebSession.token_hash == digest(token))
+@dataclass(frozen=True)
+class ResolvedSession:
+    """The live session behind a cookie (None when unknown or timed out), and the small
+    write that keeps the table current (a timed-out row removed, or last_seen_at moved on
+    once a minute), for the caller to run after the read: resolving never writes."""
+
+    info: SessionInfo | None
+    upkeep: Callable[[Session], None] | None = None
+
+
+def resolve_session(uow: UnitOfWork, token: str, settings: Settings) -> ResolvedSession:
+    row = uow.session.execute(
+        select(
+            WebSession.id,
+            WebSession.csrf_token,
+            WebSession.user_id,
+            WebSession.network_id,
+            WebSession.created_at,
+            WebSession.last_seen_at,
+        ).where(WebSession.token_hash == digest(token))
     ).first()
     if row is None:
-        return None
-    if _expired(row, uow.now, settings):
-        uow.session.delete(row)
-        uow.commit()
-        return None
-    if uow.now - row.last_seen_at > TOUCH_EVERY:  # one write a minute, not one per request
-        row.last_seen_at = uow.now
-        uow.commit()
-    return SessionInfo(token, row.csrf_token, row.user_id, row.network_id)
+        return ResolvedSession(None)
+    now, row_id = uow.now, row.id
+    if _expired(row.created_at, row.last_seen_at, now, settings):
+        return ResolvedSession(None, partial(_remove_session, row_id))
+    info = SessionInfo(token, row.csrf_token, row.user_id, row.network_id)
+    if now - row.last_seen_at <= TOUCH_EVERY:  # one write a minute, not one per request
+        return ResolvedSession(info)
+    return ResolvedSession(info, partial(_touch_session, row_id, now))
+
+
+def _remove_session(row_id: int, session: Session) -> None:
+    session.execute(delete(WebSession).where(WebSession.id == row_id))
+
+
+def _touch_session(row_id: int, now: datetime, session: Session) -> None:
+    session.execute(update(WebSession).where(WebSession.id == row_id).values(last_seen_at=now))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@ Service functions own the transaction through it: they call `commit()` once the 
 and its audit entries are in the session. Anything raised before that rolls the whole
 change back. Denials are the exception to "all or nothing": they are recorded after the
 rollback, in a transaction of their own, so a refused attempt still leaves its trace.
+
+A unit of work that only reads (`read_only=True`: a page or an API read) takes no write
+lock while it works. Its disclosures are recorded at `commit()` in a short write of their
+own, which the runtime's group committer makes durable together with other requests'; the
+read answers only once its entries are committed, so nothing is disclosed unrecorded.
 """
 
 from collections.abc import Callable
@@ -12,6 +17,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn, Self
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -19,9 +25,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from referral.audit import chain
 from referral.audit.chain import AuditRecord
 from referral.db.base import utcnow
+from referral.db.engine import read_only
 from referral.db.repositories import Repositories
 from referral.db.sealing import data_keys
 from referral.domain.errors import Conflict, ReferralError
+from referral.services.committer import GroupCommitter
 
 if TYPE_CHECKING:
     from referral.authz.enforcer import Authorizer
@@ -35,6 +43,13 @@ STALE_MESSAGE = (
 
 # PostgreSQL's deadlock and serialisation failures: the other writer won, try again.
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+BUSY_MESSAGE = "the database was busy with other changes; try again in a moment"
+
+
+def _sqlite_busy(exc: OperationalError) -> bool:
+    """SQLite's "database is locked": a writer in another process outlasted the busy
+    timeout, or a reader's snapshot went stale before it could write."""
+    return "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig)
 
 
 def as_conflict(exc: BaseException | None) -> Conflict | None:
@@ -43,11 +58,11 @@ def as_conflict(exc: BaseException | None) -> Conflict | None:
         return Conflict(STALE_MESSAGE)
     if isinstance(exc, IntegrityError):
         return Conflict("the change clashes with a record that already exists")
-    if (
-        isinstance(exc, OperationalError)
-        and getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
-    ):
-        return Conflict(STALE_MESSAGE)
+    if isinstance(exc, OperationalError):
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+            return Conflict(STALE_MESSAGE)
+        if _sqlite_busy(exc):
+            return Conflict(BUSY_MESSAGE)
     return None
 
 
@@ -60,17 +75,49 @@ class Runtime:
     workflows: dict[str, "Workflow"]
     engine: "WorkflowEngine"
     clock: Callable[[], datetime] = field(default=utcnow)
+    # Short writes of concurrent requests, committed together. None: each unit of work
+    # writes its own (tests on one rolled-back connection, the CLI).
+    committer: GroupCommitter | None = None
+    _read_sessions: sessionmaker[Session] | None = field(default=None, repr=False)
+
+    @property
+    def single_writer(self) -> bool:
+        """True on SQLite: one writer at a time for the whole database."""
+        bind = self.session_factory.kw.get("bind")
+        return bind is not None and bind.dialect.name == "sqlite"
+
+    @property
+    def read_session_factory(self) -> sessionmaker[Session]:
+        """Sessions whose transactions only read: on SQLite they take no write lock."""
+        if self._read_sessions is None:
+            bind = self.session_factory.kw.get("bind")
+            if isinstance(bind, Engine):
+                factory = sessionmaker(**{**self.session_factory.kw, "bind": read_only(bind)})
+            else:  # bound to one connection (a test's transaction): nothing to choose
+                factory = self.session_factory
+            self._read_sessions = factory
+        return self._read_sessions
+
+    def write_now(self, write: Callable[[Session], None]) -> None:
+        """Run a short write in a transaction of its own, durable when this returns."""
+        if self.committer is not None:
+            self.committer.write(write)
+            return
+        with self.session_factory() as session, session.begin():
+            write(session)
 
 
 class UnitOfWork:
-    def __init__(self, runtime: Runtime, request_id: str = "") -> None:
+    def __init__(self, runtime: Runtime, request_id: str = "", *, read_only: bool = False) -> None:
         self.runtime = runtime
         self.request_id = request_id
+        self.read_only = read_only
         self._denials: list[AuditRecord] = []
 
     def __enter__(self) -> Self:
         self.runtime.authz.refresh_if_changed()
-        self.session = self.runtime.session_factory()
+        factory = self.runtime.read_session_factory if self.read_only else None
+        self.session = (factory or self.runtime.session_factory)()
         self.repo = Repositories(self.session)
         self.now = self.runtime.clock()
         self._denials = []
@@ -83,16 +130,28 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            self.session.rollback()
-            self._entries = []
-            if self._denials:
-                self._record_denials()
-        finally:
-            self.session.close()
+        pending = self.finish()
+        if pending is not None:
+            self.runtime.write_now(pending)
         conflict = as_conflict(exc)
         if conflict is not None:
             raise conflict from exc
+
+    def finish(self) -> Callable[[Session], None] | None:
+        """End the transaction (rolled back unless committed) and close the session.
+
+        Returns the write that records the refusals met, if any, for the caller to run:
+        the web layer hands it to the group committer without holding a thread.
+        """
+        try:
+            self.session.rollback()
+            self._entries = []
+        finally:
+            self.session.close()
+        denials, self._denials = self._denials, []
+        if not denials:
+            return None
+        return lambda session: self._append(denials, session)
 
     @property
     def authz(self) -> "Authorizer":
@@ -134,6 +193,9 @@ class UnitOfWork:
             raise conflict from exc
 
     def commit(self) -> None:
+        if self.read_only:
+            self._commit_read()
+            return
         try:
             self.session.flush()
             self._append(self._entries)
@@ -145,23 +207,32 @@ class UnitOfWork:
                 raise
             raise conflict from exc
 
-    def _append(self, records: list[AuditRecord]) -> None:
+    def _commit_read(self) -> None:
+        """End the read, then record its disclosures in a short write of their own."""
+        entries, self._entries = self._entries, []
+        try:
+            self.session.commit()  # nothing to write, unless a read path changed a row
+        except (StaleDataError, IntegrityError, OperationalError) as exc:
+            conflict = as_conflict(exc)
+            if conflict is None:
+                raise
+            raise conflict from exc
+        if entries:
+            self.runtime.write_now(lambda session: self._append(entries, session))
+
+    def _append(self, records: list[AuditRecord], session: Session | None = None) -> None:
+        session = session or self.session
         for record in records:
             chain.append(
-                self.session,
+                session,
                 record,
                 now=self.now,
                 request_id=self.request_id,
                 policy_hash=self.authz.policy_hash,
-                digest_key=self._digest_key(record),
+                digest_key=self._digest_key(record, session),
             )
 
-    def _digest_key(self, record: AuditRecord) -> bytes | None:
+    def _digest_key(self, record: AuditRecord, session: Session) -> bytes | None:
         if record.change is None or record.case_id is None:
             return None
-        return data_keys(self.session).digest_key(self.session.connection(), record.case_id)
-
-    def _record_denials(self) -> None:
-        self._append(self._denials)
-        self.session.commit()
-        self._denials = []
+        return data_keys(session).digest_key(session.connection(), record.case_id)

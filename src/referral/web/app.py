@@ -18,9 +18,16 @@ from referral.web.controllers import API_ROUTES, PAGE_ROUTES
 from referral.web.deps import DEPENDENCIES
 from referral.web.errors import EXCEPTION_HANDLERS
 from referral.web.headers import add_security_headers
-from referral.web.session import send_new_session_cookie, session_guard
+from referral.web.session import send_new_csrf_cookie, session_guard
 
 HERE = Path(__file__).parent
+
+
+def _stop_committer(app: Litestar) -> None:
+    """Write what is queued before the process ends."""
+    runtime: Runtime = app.state.runtime
+    if runtime.committer is not None:
+        runtime.committer.close()
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
@@ -39,7 +46,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         dependencies=DEPENDENCIES,
         guards=[session_guard],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[send_new_session_cookie, add_security_headers],
+        before_send=[send_new_csrf_cookie, add_security_headers],
+        on_shutdown=[_stop_committer],
         template_config=TemplateConfig(
             directory=HERE / "templates",
             engine=JinjaTemplateEngine,

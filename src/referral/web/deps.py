@@ -1,7 +1,10 @@
 """Dependencies every controller may ask for: the unit of work, the actor, the viewer."""
 
+import asyncio
 import uuid
+import weakref
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,29 +18,64 @@ from referral.db.tables import Network, User
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Role
 from referral.services import notifications
+from referral.services.committer import Write
 from referral.services.uow import Runtime, UnitOfWork
-from referral.web.session import current_session, provide_actor
+from referral.web.session import current_session, provide_actor, reading
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWork]:
-    """One unit of work per request. Its database work runs in worker threads, off the loop.
+    """One unit of work per request; a GET's only reads (no write lock while it works).
 
-    Closing it records any refusals the request met, even when the handler raised.
+    Its database work runs in worker threads, off the loop, each step in one hop: a
+    write transaction begins and commits inside the service call. Ending it (a rollback,
+    microseconds) runs on the loop itself, and the refusals it met go to the group
+    committer, awaited without holding a thread: so no transaction ever waits for a free
+    worker thread while it holds a lock others queue on.
     """
     runtime: Runtime = request.app.state.runtime
     request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
     structlog.contextvars.bind_contextvars(request_id=request_id)
-    uow = UnitOfWork(runtime, request_id=request_id)
-    await anyio.to_thread.run_sync(uow.__enter__)
+    reading = request.method in SAFE_METHODS
+    uow = UnitOfWork(runtime, request_id=request_id, read_only=reading)
     try:
-        yield uow
-    except BaseException as exc:
-        await anyio.to_thread.run_sync(uow.__exit__, type(exc), exc, exc.__traceback__)
-        raise
-    else:
-        await anyio.to_thread.run_sync(uow.__exit__, None, None, None)
+        async with _writer_turn(runtime, reading):
+            uow.__enter__()
+            try:
+                yield uow
+            finally:
+                pending = uow.finish()
+                if pending is not None:
+                    await _write(runtime, pending)
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+# One queue of SQLite writers per event loop (a server process has one; test clients
+# each run their own).
+_WRITERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def _writer_turn(runtime: Runtime, reading: bool) -> AsyncIterator[None]:
+    """On SQLite, a process's writing requests take turns here, on the loop: waiting for
+    the one write lock never ties up a worker thread that readers need."""
+    if reading or not runtime.single_writer:
+        yield
+        return
+    lock = _WRITERS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        yield
+
+
+async def _write(runtime: Runtime, write: Write) -> None:
+    if runtime.committer is not None:
+        await asyncio.wrap_future(runtime.committer.submit(write))
+    else:
+        await anyio.to_thread.run_sync(runtime.write_now, write)
 
 
 @dataclass(frozen=True)
@@ -58,16 +96,17 @@ class Viewer:
 def provide_viewer(
     request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork], actor: NamedDependency[Actor]
 ) -> Viewer:
-    user = uow.session.get(User, actor.user_id)
-    network = uow.session.get(Network, actor.network_id)
-    return Viewer(
-        actor=actor,
-        display_name=user.display_name if user else "",
-        network_name=network.name if network else "",
-        csrf_token=current_session(request).csrf_token,
-        # The bell on every page: one indexed count.
-        unread_notices=notifications.unread_count(uow, actor),
-    )
+    with reading(uow) as reader:
+        user = reader.session.get(User, actor.user_id)
+        network = reader.session.get(Network, actor.network_id)
+        return Viewer(
+            actor=actor,
+            display_name=user.display_name if user else "",
+            network_name=network.name if network else "",
+            csrf_token=current_session(request).csrf_token,
+            # The bell on every page: one indexed count.
+            unread_notices=notifications.unread_count(reader, actor),
+        )
 
 
 async def provide_form(request: Request[Any, Any, Any]) -> FormMultiDict:

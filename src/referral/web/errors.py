@@ -17,6 +17,7 @@ from litestar.response import Redirect, Template
 
 from referral.domain.errors import InvalidInput, ReferralError
 from referral.logging import get_logger
+from referral.services.uow import as_conflict
 
 log = get_logger(__name__)
 
@@ -103,6 +104,9 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    conflict = as_conflict(exc)
+    if conflict is not None:  # a race lost inside the database (a concurrent change won)
+        return referral_error(request, conflict)
     # The exception's text may hold submitted data: log its type only.
     log.error("request_failed", path=request.url.path, error=type(exc).__name__)
     return _respond(request, 500, "Something went wrong on our side. The error has been logged.")

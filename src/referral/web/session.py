@@ -1,12 +1,21 @@
 """Sessions and CSRF for every request.
 
-A guard loads the server-side session behind the cookie (starting an anonymous one
-when there is none) and, for every state-changing request, compares the CSRF token
-sent in the `X-CSRF-Token` header (HTMX) or the `_csrf` form field (plain forms) with
-the session's own. An after-request hook sets the cookie when a session was started.
+A guard loads the server-side session behind the cookie and, for every state-changing
+request, compares the CSRF token sent in the `X-CSRF-Token` header (HTMX) or the `_csrf`
+form field (plain forms) with the session's own. Loading only reads: the once-a-minute
+`last_seen_at` touch runs afterwards as a short write of its own.
+
+A visitor has no session row: an anonymous request writes nothing. The sign-in form is
+protected by a double-submit token instead: a random value in an HttpOnly, SameSite=Strict
+cookie that the form must send back. Only this site's pages can read it into the form, and
+other sites cannot send the cookie with a cross-site post.
 """
 
 import hmac
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -31,7 +40,9 @@ STATE_SESSION = "web_session"
 CSRF_REFUSED = (
     "This form has expired or did not come from this site. Reload the page and try again."
 )
-STATE_NEW_COOKIE = "new_session_cookie"
+STATE_NEW_CSRF = "new_csrf_cookie"
+CSRF_COOKIE = "referral_csrf"
+CSRF_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
 def _runtime(connection: ASGIConnection[Any, Any, Any, Any]) -> Runtime:
@@ -44,13 +55,33 @@ def _settings(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
     return settings
 
 
-def _load(runtime: Runtime, settings: Settings, token: str | None) -> tuple[auth.SessionInfo, bool]:
-    with UnitOfWork(runtime) as uow:
-        info = auth.resolve_session(uow, token, settings) if token else None
-        if info is not None:
-            return info, False
-    with UnitOfWork(runtime) as uow:
-        return auth.start_session(uow), True
+def _resolve(runtime: Runtime, settings: Settings, token: str) -> auth.ResolvedSession:
+    with UnitOfWork(runtime, read_only=True) as uow:
+        return auth.resolve_session(uow, token, settings)
+
+
+async def _load(
+    connection: ASGIConnection[Any, Any, Any, Any], token: str | None
+) -> auth.SessionInfo | None:
+    if not token:
+        return None
+    runtime = _runtime(connection)
+    resolved = await anyio.to_thread.run_sync(_resolve, runtime, _settings(connection), token)
+    if resolved.upkeep is not None:
+        if runtime.committer is not None:
+            runtime.committer.submit(resolved.upkeep)  # nobody waits on a touch
+        else:
+            await anyio.to_thread.run_sync(runtime.write_now, resolved.upkeep)
+    return resolved.info
+
+
+def _visitor(connection: ASGIConnection[Any, Any, Any, Any]) -> auth.SessionInfo:
+    sent = connection.cookies.get(CSRF_COOKIE, "")
+    if CSRF_TOKEN.fullmatch(sent):
+        return auth.anonymous_session(sent)
+    fresh = secrets.token_urlsafe(32)
+    connection.state[STATE_NEW_CSRF] = fresh
+    return auth.anonymous_session(fresh)
 
 
 async def session_guard(
@@ -58,12 +89,8 @@ async def session_guard(
 ) -> None:
     if handler.opt.get("no_session") or _is_bearer(connection):
         return
-    info, started = await anyio.to_thread.run_sync(
-        _load, _runtime(connection), _settings(connection), connection.cookies.get(COOKIE)
-    )
+    info = await _load(connection, connection.cookies.get(COOKIE)) or _visitor(connection)
     connection.state[STATE_SESSION] = info
-    if started:
-        connection.state[STATE_NEW_COOKIE] = info.token
     if connection.scope.get("method") not in SAFE_METHODS:
         sent = connection.headers.get(CSRF_HEADER)
         if sent is None:
@@ -94,18 +121,25 @@ def set_session_cookie(response: Response[Any], token: str, settings: Settings) 
     response.set_cookie(session_cookie(token, settings))
 
 
-async def send_new_session_cookie(message: Message, scope: Scope) -> None:
-    """A before-send hook: a session started by the guard reaches the browser."""
+async def send_new_csrf_cookie(message: Message, scope: Scope) -> None:
+    """A before-send hook: a visitor's new sign-in form token reaches the browser."""
     if message["type"] != "http.response.start":
         return
-    token = scope.get("state", {}).get(STATE_NEW_COOKIE)
+    token = scope.get("state", {}).get(STATE_NEW_CSRF)
     if not token:
         return
     settings: Settings = scope["app"].state.settings
-    name, value = session_cookie(token, settings).to_encoded_header()
-    headers = MutableScopeHeaders.from_message(message)
-    if not any(v.startswith(f"{COOKIE}=") for v in headers.getall("set-cookie", [])):
-        headers.add(name.decode(), value.decode())
+    cookie = Cookie(
+        key=CSRF_COOKIE,
+        value=token,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="strict",
+        path="/",
+        max_age=settings.session_absolute_hours * 3600,
+    )
+    name, value = cookie.to_encoded_header()
+    MutableScopeHeaders.from_message(message).add(name.decode(), value.decode())
 
 
 def current_session(request: Request[Any, Any, Any]) -> auth.SessionInfo:
@@ -115,15 +149,27 @@ def current_session(request: Request[Any, Any, Any]) -> auth.SessionInfo:
     return info
 
 
+@contextmanager
+def reading(uow: UnitOfWork) -> Iterator[UnitOfWork]:
+    """`uow` itself when it only reads; otherwise a short read-only unit beside it, so a
+    writing request's own transaction begins with its service call, not with who it is."""
+    if uow.read_only:
+        yield uow
+        return
+    with UnitOfWork(uow.runtime, uow.request_id, read_only=True) as reader:
+        yield reader
+
+
 def provide_actor(request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork]) -> Actor:
     """The signed-in actor (session cookie or API bearer token); 401 otherwise."""
     header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        actor = auth.actor_for_api_token(uow, header[7:].strip())
-        if actor is None:
-            raise NotAuthorizedException("the API token is unknown, revoked or expired")
-        return actor
-    info = current_session(request)
-    if info.user_id is None or info.network_id is None:
-        raise NotAuthorizedException("sign in to continue")
-    return auth.actor_of(uow, info.user_id, info.network_id)
+    with reading(uow) as reader:
+        if header.lower().startswith("bearer "):
+            actor = auth.actor_for_api_token(reader, header[7:].strip())
+            if actor is None:
+                raise NotAuthorizedException("the API token is unknown, revoked or expired")
+            return actor
+        info = current_session(request)
+        if info.user_id is None or info.network_id is None:
+            raise NotAuthorizedException("sign in to continue")
+        return auth.actor_of(reader, info.user_id, info.network_id)

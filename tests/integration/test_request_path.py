@@ -1,0 +1,81 @@
+"""The request path's budget on real databases: a read holds no write lock while it
+works, records its disclosure in a short write at the end, and concurrent reads share
+their commits (group commit)."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Engine, func, select, text
+
+from referral.authz.enforcer import Authorizer
+from referral.db.engine import make_engine, make_session_factory
+from referral.db.tables import AuditEntry
+from referral.services.committer import GroupCommitter
+from referral.services.referrals import read_case
+from referral.services.uow import Runtime, UnitOfWork
+from referral.workflow.machine import WorkflowEngine
+from tests.conftest import PG_URL, TEST_KEYRING, TestClock
+from tests.factories import make_world, submit
+
+
+def _runtime(
+    engine: Engine, authz: Authorizer, workflows: dict[str, object], clock: TestClock
+) -> Runtime:
+    sessions = make_session_factory(engine, TEST_KEYRING)
+    return Runtime(sessions, authz, workflows, WorkflowEngine(), clock)  # type: ignore[arg-type]
+
+
+def _reads_of(engine: Engine, case_id: int) -> int:
+    with engine.connect() as connection:
+        return (
+            connection.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.case_id == case_id, AuditEntry.action == "case:read")
+            )
+            or 0
+        )
+
+
+def test_a_read_holds_no_write_lock_while_it_works(
+    fresh_database: object, authz: Authorizer, workflows: dict[str, object], clock: TestClock
+) -> None:
+    engine: Engine = fresh_database()  # type: ignore[operator]
+    runtime = _runtime(engine, authz, workflows, clock)
+    world = make_world(runtime)
+    case_id = submit(world)
+    # Another process's writer, that would give up after 100 ms of waiting for the lock.
+    other = engine if PG_URL else make_engine(str(engine.url), busy_timeout_ms=100)
+    before = _reads_of(engine, case_id)
+    with UnitOfWork(runtime, read_only=True) as uow:
+        assert uow.session.scalar(select(func.count()).select_from(AuditEntry))  # reading
+        with other.begin() as connection:  # while the read is open: no wait, no failure
+            connection.execute(text("UPDATE networks SET name = name"))
+        view = read_case(uow, world.actors["coordinator"], case_id)  # commits its record
+    assert view.case_id == case_id
+    assert _reads_of(engine, case_id) == before + 1
+
+
+def test_concurrent_reads_share_their_commits(
+    fresh_database: object, authz: Authorizer, workflows: dict[str, object], clock: TestClock
+) -> None:
+    engine: Engine = fresh_database()  # type: ignore[operator]
+    runtime = _runtime(engine, authz, workflows, clock)
+    world = make_world(runtime)
+    case_id = submit(world)
+    runtime.committer = GroupCommitter(runtime.session_factory)
+    coordinator = world.actors["coordinator"]
+    before = _reads_of(engine, case_id)
+
+    def read(_: int) -> None:
+        with UnitOfWork(runtime, read_only=True) as uow:
+            read_case(uow, coordinator, case_id)
+            uow.commit()
+
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(read, range(200)))
+    finally:
+        runtime.committer.close()
+    assert _reads_of(engine, case_id) == before + 200  # every read recorded, none lost
+    assert runtime.committer.writes == 200
+    assert runtime.committer.commits < 200  # and fewer commits than reads
