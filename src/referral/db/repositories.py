@@ -1,6 +1,7 @@
 """Repositories: the queries services need, in one place. No policy logic here."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
@@ -37,6 +38,24 @@ from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
 # Meetings whose agenda can still take a case to panel.
 OPEN_MEETING_STATES = ("scheduled", "agenda_set", "held")
 SETTLED_REQUEST_STATES = ("answered", "declined", "overdue")
+
+
+@dataclass(frozen=True)
+class CasePosition:
+    """A place in the (deadline, id) order of case lists, where a page ended."""
+
+    due_at: datetime | None
+    case_id: int
+
+    def later(self) -> ColumnElement[bool]:
+        """The cases after this place, deadlines first and no deadline last."""
+        if self.due_at is None:
+            return and_(Case.due_at.is_(None), Case.id > self.case_id)
+        return or_(
+            Case.due_at > self.due_at,
+            and_(Case.due_at == self.due_at, Case.id > self.case_id),
+            Case.due_at.is_(None),
+        )
 
 
 class Repositories:
@@ -85,9 +104,20 @@ class Repositories:
         return self.session.get(Case, case_id)
 
     def cases(
-        self, where: ColumnElement[bool], *, limit: int = 100, offset: int = 0
+        self,
+        where: ColumnElement[bool],
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        after: "CasePosition | None" = None,
     ) -> Sequence[Case]:
-        """Cases matching a policy-derived filter, most urgent deadline first."""
+        """Cases matching a policy-derived filter, most urgent deadline first.
+
+        `after` pages by position (keyset): the next page costs the same however deep it
+        is, where an offset would count its way past every earlier row.
+        """
+        if after is not None:
+            where = where & after.later()
         return self.session.scalars(
             select(Case)
             .where(where)
@@ -98,8 +128,12 @@ class Repositories:
             .offset(offset)
         ).all()
 
-    def count_cases(self, where: ColumnElement[bool]) -> int:
-        return self.session.scalar(select(func.count()).select_from(Case).where(where)) or 0
+    def count_cases(self, where: ColumnElement[bool], *, cap: int | None = None) -> int:
+        """How many cases match; with `cap`, stop counting past cap + 1 (a bounded cost)."""
+        if cap is None:
+            return self.session.scalar(select(func.count()).select_from(Case).where(where)) or 0
+        matches = select(Case.id).where(where).limit(cap + 1).subquery()
+        return self.session.scalar(select(func.count()).select_from(matches)) or 0
 
     def case_facts(self, case: Case, actor: Actor) -> CaseFacts:
         """The facts named policy conditions read, for this case as seen by this actor."""

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from referral.authz.filters import case_filter
+from referral.db.repositories import CasePosition
 from referral.db.tables import Case, Organisation
 from referral.domain.actors import Actor
 from referral.domain.calendar import add_days
@@ -16,7 +17,11 @@ from referral.services.uow import UnitOfWork
 from referral.workflow.schema import WorkflowObject
 
 DUE_SOON_DAYS = 2  # working days; `REFERRAL_DUE_SOON_DAYS` in the pages
-QUEUE_LIMIT = 200
+QUEUE_LIMIT = 50
+# Counting every open case of a large network on each view costs more than the page: the
+# count stops here and the page says "more than".
+COUNT_CAP = 1000
+STALE_PAGE = "This page link is out of date or damaged. Start again from the first page."
 # Who works the queue is the policy's to say: whoever may screen cases at all.
 QUEUE_PERMISSION = ("case", "screen")
 QUEUE_REFUSED = (
@@ -46,10 +51,13 @@ class QueueRow:
 @dataclass(frozen=True)
 class WorkQueue:
     rows: list[QueueRow]
-    total: int
+    total: int  # at most COUNT_CAP
     states: list[str]
     state: str
     now: datetime
+    total_capped: bool = False  # there are more than `total`
+    after: str = ""  # this page starts after that position ("" for the first page)
+    next_after: str = ""  # the next page starts after this one ("" when this is the last)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,26 @@ class ListQueue:
     state: str = ""
     limit: int = QUEUE_LIMIT
     due_soon_days: int = DUE_SOON_DAYS
+    after: str = ""  # a position from a previous page's `next_after`
+
+
+def _position(case: Case) -> str:
+    """Where a page ends, in the queue's order (deadline, then id): the next page's start."""
+    due = case.due_at.isoformat() if case.due_at is not None else ""
+    return f"{due}~{case.id}"
+
+
+def _parse_position(after: str) -> CasePosition | None:
+    if not after:
+        return None
+    due_text, sep, id_text = after.rpartition("~")
+    try:
+        if not sep or not id_text.isdigit() or len(id_text) > 10:
+            raise ValueError(after)
+        due = datetime.fromisoformat(due_text) if due_text else None
+    except ValueError:
+        raise InvalidInput(STALE_PAGE, {"after": "Start from the first page."}) from None
+    return CasePosition(due, int(id_text))
 
 
 def open_case_states(uow: UnitOfWork) -> list[str]:
@@ -88,7 +116,8 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
         )
     where = case_filter(uow.authz, actor, Category.STATUS, "read", uow.now)
     where = where & Case.state.in_([query.state] if query.state else states)
-    cases = uow.repo.cases(where, limit=query.limit)
+    page = uow.repo.cases(where, limit=query.limit + 1, after=_parse_position(query.after))
+    cases, more = page[: query.limit], len(page) > query.limit
     now = uow.now
     soon = add_days(
         now, query.due_soon_days, working=True, holidays=uow.repo.holidays(actor.network_id)
@@ -110,7 +139,17 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
         )
         for c in cases
     ]
-    return WorkQueue(rows, uow.repo.count_cases(where), states, query.state, now)
+    total = uow.repo.count_cases(where, cap=COUNT_CAP)
+    return WorkQueue(
+        rows,
+        min(total, COUNT_CAP),
+        states,
+        query.state,
+        now,
+        total_capped=total > COUNT_CAP,
+        after=query.after,
+        next_after=_position(cases[-1]) if more and cases else "",
+    )
 
 
 def idle_since(uow: UnitOfWork, case_ids: list[int]) -> dict[int, datetime]:

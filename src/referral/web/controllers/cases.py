@@ -61,7 +61,11 @@ def org_options(organisations: list[queue.OrganisationOption]) -> list[tuple[str
 @get("/queue", name="work_queue", sync_to_thread=True)
 def work_queue(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
     chosen = str(request.query_params.get("state", "")).strip()
-    command = queue.ListQueue(state=chosen, due_soon_days=_settings(request).due_soon_days)
+    command = queue.ListQueue(
+        state=chosen,
+        due_soon_days=_settings(request).due_soon_days,
+        after=str(request.query_params.get("after", ""))[:80],
+    )
     result = queue.work_queue(uow, viewer.actor, command)
     return page(request, "cases/queue.html", viewer, partial="cases/_queue_table.html", q=result)
 
