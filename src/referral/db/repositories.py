@@ -173,22 +173,31 @@ class Repositories:
         )
 
     def case_guard_facts(self, case: Case, now: datetime) -> GuardFacts:
-        requests = self.information_requests(case.id)
-        consent = self.current_consent(case.id)
-        on_open_agenda = self.session.scalar(
-            select(
-                exists().where(
-                    AgendaItem.case_id == case.id,
-                    AgendaItem.meeting_id == PanelMeeting.id,
-                    PanelMeeting.state.in_(OPEN_MEETING_STATES),
-                )
+        """What the workflow's guards read, in two queries and without opening any sealed
+        field: the requests' states and deadlines; the current consent and the agenda."""
+        requests = self.session.execute(
+            select(InformationRequest.state, InformationRequest.due_at).where(
+                InformationRequest.case_id == case.id
             )
+        ).all()
+        consent_state = (
+            select(Consent.state)
+            .where(Consent.case_id == case.id)
+            .order_by(Consent.id.desc())
+            .limit(1)
+            .scalar_subquery()
         )
+        on_open_agenda = exists().where(
+            AgendaItem.case_id == case.id,
+            AgendaItem.meeting_id == PanelMeeting.id,
+            PanelMeeting.state.in_(OPEN_MEETING_STATES),
+        )
+        consent, on_agenda = self.session.execute(select(consent_state, on_open_agenda)).one()
         return GuardFacts(
-            consent_state=consent.state if consent else "not_sought",
+            consent_state=consent or "not_sought",
             information_request_states=tuple(r.state for r in requests),
             information_deadline_passed=bool(requests) and max(r.due_at for r in requests) <= now,
-            on_open_agenda=bool(on_open_agenda),
+            on_open_agenda=bool(on_agenda),
         )
 
     # -- linked objects -----------------------------------------------------------------

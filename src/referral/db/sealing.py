@@ -326,8 +326,8 @@ def _seal_changes(mapper: Mapper[Any], connection: Connection, target: Any, *, n
             if name not in state.dict:
                 default = mapper.columns[name].info["sealed_default"]
                 setattr(target, name, default() if callable(default) else default)
-        elif not attributes.get_history(target, name).has_changes():
-            continue
+        elif name not in state.dict or not attributes.get_history(target, name).has_changes():
+            continue  # unloaded (deferred) cannot have changed: do not load it to ask
         value = getattr(target, name)
         if value is None or isinstance(value, SealedToken):
             continue

@@ -76,8 +76,13 @@ def fire_case(
     expected_version: int | None = None,
     categories: tuple[str, ...] = (),
     change: dict[str, Any] | None = None,
+    status: dict[str, Any] | None = None,
 ) -> Moved:
-    """Fire `trigger` on a case the actor can see; everything in the caller's transaction."""
+    """Fire `trigger` on a case the actor can see; everything in the caller's transaction.
+
+    `status` holds status fields the move sets on the case (its coordinator, say): set
+    with the new state, they reach the database in the move's one UPDATE.
+    """
     if expected_version is not None and expected_version != case.version:
         raise Conflict(
             f"case {case.id} changed since you loaded it (version {expected_version}, "
@@ -97,6 +102,8 @@ def fire_case(
     guard_facts = uow.repo.case_guard_facts(case, uow.now)
     from_state = case.state
     to_state = uow.engine.fire(workflow, from_state, trigger, guard_facts)
+    for name, value in (status or {}).items():
+        setattr(case, name, value)
     enter_state(uow, case, workflow, to_state)
     if transition is not None:  # the notices are flushed and committed with the move
         notifications.notify_transition(uow, actor, case, transition, from_state, to_state)

@@ -21,11 +21,18 @@ class StartScreening:
 
 def start_screening(uow: UnitOfWork, actor: Actor, command: StartScreening) -> Moved:
     case, facts = visible_case(uow, actor, command.case_id)
+    # The coordinator who picks a case up manages it. Set with the move: one UPDATE, and
+    # the version the move returns is the case's current one.
+    takes_it = case.coordinator_user_id is None and "coordinator" in actor.roles
     moved = fire_case(
-        uow, actor, case, facts, "start_screening", expected_version=command.expected_version
+        uow,
+        actor,
+        case,
+        facts,
+        "start_screening",
+        expected_version=command.expected_version,
+        status={"coordinator_user_id": actor.user_id} if takes_it else None,
     )
-    if case.coordinator_user_id is None and "coordinator" in actor.roles:
-        case.coordinator_user_id = actor.user_id
     uow.commit()
     return moved
 
