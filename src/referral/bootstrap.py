@@ -22,6 +22,7 @@ def build_runtime(
         database_url or settings.database_url,
         schema=schema,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        sqlite_synchronous=settings.sqlite_synchronous,
     )
     sessions = make_session_factory(engine, keyring_of(settings))
     return Runtime(

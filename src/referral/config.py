@@ -6,7 +6,7 @@ Nothing else in the code base reads os.environ.
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     sqlite_busy_timeout_ms: int = 30_000
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description=(
+            "FULL: every commit is on disk before it is acknowledged. NORMAL: commits are "
+            "not synced one by one; a power cut or OS crash can lose the last commits "
+            "(never corrupts the file). See docs/configuration.md."
+        ),
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -15,10 +15,16 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, schema: str | None = None, busy_timeout_ms: int = 30_000) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    schema: str | None = None,
+    busy_timeout_ms: int = 30_000,
+    sqlite_synchronous: str = "FULL",
+) -> Engine:
     """Build an engine; `schema` puts PostgreSQL work in its own schema (tests use one per run)."""
     if is_sqlite(url):
-        return _sqlite_engine(url, busy_timeout_ms)
+        return _sqlite_engine(url, busy_timeout_ms, sqlite_synchronous)
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
@@ -62,7 +68,9 @@ class WriteGate:
 _GATE_HELD = "referral_write_gate_held"
 
 
-def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
+def _sqlite_engine(url: str, busy_timeout_ms: int, synchronous: str = "FULL") -> Engine:
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
     engine = create_engine(url, connect_args={"check_same_thread": False})
     gate = WriteGate(busy_timeout_ms / 1000)
 
@@ -74,6 +82,9 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode = WAL")
+        # FULL (the default): a commit is durable when acknowledged, one fsync each. NORMAL
+        # is an operator's explicit choice (REFERRAL_SQLITE_SYNCHRONOUS).
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
         # Freed space is zeroed, so an erased subject's destroyed key leaves no copy behind.
         cursor.execute("PRAGMA secure_delete = ON")
         cursor.close()
