@@ -39,6 +39,8 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
     structlog.contextvars.bind_contextvars(request_id=request_id)
     reading = request.method in SAFE_METHODS
     uow = UnitOfWork(runtime, request_id=request_id, read_only=reading)
+    if not reading:
+        await request.body()  # received before the writer's turn: a slow upload holds no one
     try:
         async with _writer_turn(runtime, reading):
             uow.__enter__()
