@@ -22,9 +22,11 @@ from referral.db.base import utcnow
 from referral.db.repositories import Repositories
 from referral.db.sealing import data_keys
 from referral.domain.errors import Conflict, ReferralError
+from referral.services.scope import Scope
 
 if TYPE_CHECKING:
     from referral.authz.enforcer import Authorizer
+    from referral.domain.actors import Actor
     from referral.workflow.machine import WorkflowEngine
     from referral.workflow.schema import Workflow
 
@@ -104,6 +106,16 @@ class UnitOfWork:
 
     def workflow(self, name: str) -> "Workflow":
         return self.runtime.workflows[name]
+
+    def scoped(self, actor: "Actor") -> "Scope":
+        """The door services use to the data: queries and writes bound to the actor's network.
+
+        One scope per actor and unit of work, so its named queries' caches are shared.
+        """
+        scope: Scope | None = getattr(self, "_scope", None)
+        if scope is None or scope.actor != actor or scope.session is not self.session:
+            scope = self._scope = Scope(self, actor)
+        return scope
 
     def audit(self, record: AuditRecord) -> None:
         """Queue an audit entry: it is appended at commit, in the change's own transaction.

@@ -11,10 +11,9 @@ from litestar import Request
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency, Provide
 
-from referral.db.tables import Network, User
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Role
-from referral.services import notifications
+from referral.services.people import describe_viewer
 from referral.services.uow import Runtime, UnitOfWork
 from referral.web.session import current_session, provide_actor
 
@@ -58,15 +57,13 @@ class Viewer:
 def provide_viewer(
     request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork], actor: NamedDependency[Actor]
 ) -> Viewer:
-    user = uow.session.get(User, actor.user_id)
-    network = uow.session.get(Network, actor.network_id)
+    details = describe_viewer(uow, actor)
     return Viewer(
         actor=actor,
-        display_name=user.display_name if user else "",
-        network_name=network.name if network else "",
+        display_name=details.display_name,
+        network_name=details.network_name,
         csrf_token=current_session(request).csrf_token,
-        # The bell on every page: one indexed count.
-        unread_notices=notifications.unread_count(uow, actor),
+        unread_notices=details.unread_notices,
     )
 
 
