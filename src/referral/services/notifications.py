@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
 from referral.db.tables import (
     AgendaItem,
@@ -312,26 +312,20 @@ class Notice:
         return self.read_at is None
 
 
-def _own(actor: Actor) -> Any:
-    return (Notification.user_id == actor.user_id) & (Notification.network_id == actor.network_id)
-
-
 def unread_count(uow: UnitOfWork, actor: Actor) -> int:
     """How many of the actor's notices in this network are unread: one indexed count."""
-    return (
-        uow.session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(_own(actor), Notification.read_at.is_(None))
-        )
-        or 0
-    )
+    own = Notification.user_id == actor.user_id
+    return uow.scoped(actor).count(Notification, own, Notification.read_at.is_(None))
 
 
 def list_notifications(uow: UnitOfWork, actor: Actor, limit: int = LIST_LIMIT) -> list[Notice]:
     """The actor's latest notices in this network, newest first."""
-    rows = uow.session.scalars(
-        select(Notification).where(_own(actor)).order_by(Notification.id.desc()).limit(limit)
+    scope = uow.scoped(actor)
+    rows = scope.scalars(
+        scope.select(Notification)
+        .where(Notification.user_id == actor.user_id)
+        .order_by(Notification.id.desc())
+        .limit(limit)
     )
     return [Notice(n.id, n.message, n.link, n.created_at, n.read_at) for n in rows]
 
@@ -345,14 +339,15 @@ class MarkRead:
 
 def mark_read(uow: UnitOfWork, actor: Actor, command: MarkRead) -> int:
     """Mark the actor's own notices read; someone else's is "not found". How many changed."""
-    query = update(Notification).where(_own(actor), Notification.read_at.is_(None))
+    scope = uow.scoped(actor)
+    own = Notification.user_id == actor.user_id
+    query = scope.update(Notification).where(own, Notification.read_at.is_(None))
     if command.notification_id is not None:
-        notice = uow.session.get(Notification, command.notification_id)
-        owner = (notice.user_id, notice.network_id) if notice else None
-        if owner != (actor.user_id, actor.network_id):
+        notice = scope.get(Notification, command.notification_id)
+        if notice is None or notice.user_id != actor.user_id:
             raise NotFound(f"notification {command.notification_id} not found")
         query = query.where(Notification.id == command.notification_id)
-    result = uow.session.execute(
+    result = scope.execute(
         query.values(read_at=uow.now).execution_options(synchronize_session=False)
     )
     uow.commit()

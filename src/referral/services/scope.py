@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Delete,
-    Result,
     Select,
     Update,
     delete,
+    func,
     inspect,
     select,
     update,
@@ -50,6 +50,7 @@ from referral.db.tables import (
     Intervention,
     MeetingAttendee,
     Network,
+    Organisation,
     PanelMeeting,
     ProgressNote,
     Review,
@@ -79,6 +80,8 @@ PARENTS: dict[type[Base], tuple[type[Base], str]] = {
     MeetingAttendee: (PanelMeeting, "meeting_id"),
     ProgressNote: (Intervention, "intervention_id"),
     ConsentScopeRow: (Consent, "consent_id"),
+    # A user belongs to one organisation, which belongs to one network.
+    User: (Organisation, "organisation_id"),
 }
 
 
@@ -125,9 +128,6 @@ class Scope:
         model = type(row)
         if model is Network:
             return int(row.id)  # type: ignore[attr-defined]
-        if model is User:
-            org = row.organisation  # type: ignore[attr-defined]
-            return int(org.network_id) if org is not None else None
         if hasattr(row, "network_id"):
             value = row.network_id
             return int(value) if value is not None else None
@@ -194,6 +194,11 @@ class Scope:
         """The policy-derived WHERE clause (it includes the network) for named queries."""
         return case_filter(self._uow.authz, self.actor, category, act, self._uow.now)
 
+    def count(self, model: type[Base], *criteria: ColumnElement[bool]) -> int:
+        """How many of the network's rows of `model` match: one count, no rows loaded."""
+        statement = select(func.count()).select_from(model).where(self.where(model), *criteria)
+        return int(self.session.scalar(statement) or 0)
+
     def update(self, model: type[Base]) -> Update:
         return self._stamp(update(model).where(self.where(model)))
 
@@ -206,7 +211,8 @@ class Scope:
     def scalar(self, statement: Executable) -> Any:
         return self.session.scalar(self._checked(statement))
 
-    def execute(self, statement: Executable) -> Result[Any]:
+    def execute(self, statement: Executable) -> Any:
+        """The statement's `Result` (typed loosely: its rows are as wide as the select)."""
         return self.session.execute(self._checked(statement))
 
     def all(self, statement: Executable) -> Sequence[Any]:
