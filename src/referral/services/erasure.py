@@ -110,9 +110,15 @@ def erase_subject(uow: UnitOfWork, actor: Actor | None, command: EraseSubject) -
     network's `system` actor and the register names no user.
     """
     _require_reason(command.reason)
-    subject = uow.session.get(Subject, command.subject_id)
-    if subject is None or (actor is not None and subject.network_id != actor.network_id):
+    subject = (
+        uow.scoped(actor).get(Subject, command.subject_id)
+        if actor is not None
+        # The operator's command (`referral subjects erase`) reaches every network.
+        else uow.session.get(Subject, command.subject_id)
+    )
+    if subject is None:
         raise NotFound(f"subject {command.subject_id} not found")
+    # Data keys carry no network: the subject, found above, names its own key.
     key = uow.session.get(DataKey, subject.data_key_id) if subject.data_key_id else None
     if key is not None and key.wrapped is None:
         raise Conflict(
@@ -179,6 +185,9 @@ def destroy_key(
 ) -> Destruction:
     """Destroy the subject's data key and write the destruction register, in the caller's
     transaction (committed with the cases' moves, or not at all).
+
+    It works on the plain session: the subject was found in the caller's scope, or by the
+    operator or the retention timer, which work across networks as the system.
 
     `skeletons` are the cases as they were before erasure moved them (their closed
     state), which is what the register keeps.
@@ -265,10 +274,10 @@ class RegisterEntry:
 def destruction_register(uow: UnitOfWork, actor: Actor, limit: int = 200) -> list[RegisterEntry]:
     """The network's erasures, newest first, for the data-protection officer; audited."""
     decision = authorise(uow, actor, Permission.AUDIT_READ.value, None)
-    rows = uow.session.execute(
-        select(Destruction, User.display_name)
+    scope = uow.scoped(actor)
+    rows = scope.execute(
+        scope.select(Destruction, User.display_name)
         .outerjoin(User, User.id == Destruction.actor_user_id)
-        .where(Destruction.network_id == actor.network_id)
         .order_by(Destruction.at.desc(), Destruction.id.desc())
         .limit(limit)
     ).all()

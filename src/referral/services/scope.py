@@ -89,6 +89,19 @@ class UnscopedQuery(TypeError):
     """A statement handed to a scope that the scope did not build: a programming error."""
 
 
+def in_network(model: type[Base], actor: Actor) -> ColumnElement[bool]:
+    """The network clause of one scoped table, for the actor's network.
+
+    For helpers that build a clause before (or without) a scope: the audit readers hand
+    their WHERE to short sessions of their own while a response streams.
+    """
+    column = network_column(model)
+    if column is None:
+        raise UnscopedQuery(f"{model.__name__} has no network_id: select it through its case")
+    clause: ColumnElement[bool] = column == actor.network_id
+    return clause
+
+
 def network_column(model: type[Base]) -> Any:
     """The column that names a table's network, or None for a table that has none."""
     if model is Network:
@@ -156,12 +169,8 @@ class Scope:
     # -- statements -----------------------------------------------------------------------
 
     def where(self, model: type[Base]) -> ColumnElement[bool]:
-        """The network clause of one scoped table, for helpers that build their own query."""
-        column = network_column(model)
-        if column is None:
-            raise UnscopedQuery(f"{model.__name__} has no network_id: select it through its case")
-        clause: ColumnElement[bool] = column == self.network_id
-        return clause
+        """The network clause of one scoped table, for a table joined into a select."""
+        return in_network(model, self.actor)
 
     def select(self, *entities: Any, readable: tuple[str, str] | None = None) -> Select[Any]:
         """`select(*entities)` with the network filter applied to every scoped table named.
