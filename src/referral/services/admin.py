@@ -141,8 +141,7 @@ def _user_errors(uow: UnitOfWork, actor: Actor, command: CreateUser) -> dict[str
         errors["username"] = (
             "Enter a username of 3 to 64 letters, digits, dots, hyphens or underscores."
         )
-    # Usernames are unique across the deployment, not per network: an unscoped check.
-    elif uow.session.scalar(
+    elif uow.unscoped("usernames are unique across the deployment").scalar(
         select(User.id).where(func.lower(User.username) == username.lower()).limit(1)
     ):
         errors["username"] = f"The username '{username}' is already taken. Choose another."

@@ -100,6 +100,10 @@ STAFF_MESSAGES = {
     "panel_meeting:cancel": "meeting cancelled",
 }
 
+# Why writing notices is not scoped to the mover: a move's notices go to the people of the
+# case's (or meeting's) network, whoever moved it, a person or the system.
+NOTICES = "notices go to the people of the moved object's network"
+
 
 @dataclass(frozen=True)
 class Audience:
@@ -191,14 +195,14 @@ def _write(
         del chosen[actor.user_id]
     if not chosen:
         return 0
-    rows = uow.session.execute(
+    rows = uow.unscoped(NOTICES).execute(
         select(User.id, User.email).where(User.id.in_(chosen), User.active.is_(True))
     )
     addresses = {row.id: row.email for row in rows}
     for user_id in sorted(addresses):
         audience = chosen[user_id]
         has_address = bool(addresses[user_id].strip())
-        uow.session.add(
+        uow.unscoped(NOTICES).add(
             Notification(
                 network_id=network_id,
                 user_id=user_id,
@@ -243,7 +247,7 @@ def _role_holders(uow: UnitOfWork, network_id: int | None, role: Role) -> frozen
     if network_id is None:
         return frozenset()
     return frozenset(
-        uow.session.scalars(
+        uow.unscoped(NOTICES).scalars(
             select(RoleAssignment.user_id).where(
                 RoleAssignment.network_id == network_id, RoleAssignment.role == role
             )
@@ -266,7 +270,7 @@ def _panel(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
     else:
         return frozenset()
     return frozenset(
-        uow.session.scalars(
+        uow.unscoped(NOTICES).scalars(
             select(MeetingAttendee.user_id).where(MeetingAttendee.meeting_id.in_(meetings))
         )
     )
@@ -276,11 +280,15 @@ def _providers(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
     if isinstance(obj, Intervention):
         orgs: Iterable[int] = [obj.provider_org_id]
     elif case is not None:
-        orgs = uow.session.scalars(
-            select(Intervention.provider_org_id).where(
-                Intervention.case_id == case.id, Intervention.state != "withdrawn"
+        orgs = (
+            uow.unscoped(NOTICES)
+            .scalars(
+                select(Intervention.provider_org_id).where(
+                    Intervention.case_id == case.id, Intervention.state != "withdrawn"
+                )
             )
-        ).all()
+            .all()
+        )
     else:
         return frozenset()
     network_id = case.network_id if case is not None else None
@@ -291,7 +299,7 @@ def _providers(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
     )
     if network_id is not None:
         query = query.where(RoleAssignment.network_id == network_id)
-    return frozenset(uow.session.scalars(query))
+    return frozenset(uow.unscoped(NOTICES).scalars(query))
 
 
 # -- in the app ---------------------------------------------------------------------------

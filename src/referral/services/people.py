@@ -21,9 +21,9 @@ def describe_viewer(uow: UnitOfWork, actor: Actor) -> ViewerDetails:
     Names only, no case data: nothing here is disclosed, so nothing is audited.
     """
     scope = uow.scoped(actor)
-    # The user row is reached by id, not through the network: a user belongs to one
-    # organisation but may act in several networks, and their own name is theirs to see.
-    user = uow.session.get(User, actor.user_id)
+    user = uow.unscoped("a user may act in a network other than their organisation's").get(
+        User, actor.user_id
+    )
     network = scope.get(Network, actor.network_id)
     return ViewerDetails(
         display_name=user.display_name if user else "",

@@ -14,8 +14,8 @@ to the actor's network, the way netbox restricts a queryset to what a user may s
 - `add(row)` refuses a row of another network.
 
 Work that is not one network's (sign-in before a network is chosen, retention and timers
-run by the system across networks, national admin) uses `uow.session`, with the reason
-written beside it.
+run by the system across networks, the operator's commands) asks `uow.unscoped(reason)`
+for the plain session, the reason written in the call.
 """
 
 from collections.abc import Iterable, Sequence

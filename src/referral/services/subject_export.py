@@ -166,8 +166,9 @@ def _subject(uow: UnitOfWork, actor: Actor | None, subject_id: int) -> Subject:
     subject = (
         uow.scoped(actor).get(Subject, subject_id)
         if actor is not None
-        # The operator's command (`referral subjects export`) reaches every network.
-        else uow.session.get(Subject, subject_id)
+        else uow.unscoped("the operator's `referral subjects export` reaches every network").get(
+            Subject, subject_id
+        )
     )
     if subject is None:
         raise NotFound(f"subject {subject_id} not found")
@@ -236,7 +237,9 @@ def subject_overview(uow: UnitOfWork, actor: Actor, subject_id: int) -> SubjectO
         scope.select(Case.id, Case.state).where(Case.subject_id == subject.id).order_by(Case.id)
     )
     overview = SubjectOverview(
-        subject.id, [CaseLine(*row) for row in rows], _erased_at(uow.session, subject)[0]
+        subject.id,
+        [CaseLine(*row) for row in rows],
+        _erased_at(uow.unscoped("a data key has no network"), subject)[0],
     )
     uow.audit(
         record(
@@ -392,7 +395,7 @@ def build_bundle(uow: UnitOfWork, actor: Actor | None, subject: Subject) -> Subj
     Everything in it hangs off the subject, which `_subject` found in the actor's network
     (or the operator's command found in any): the plain session serves both.
     """
-    session = uow.session
+    session = uow.unscoped("the bundle hangs off a subject found in the scope or by the operator")
     cases = _cases(session, subject.id)
     case_ids = [c.id for c in cases]
     records = _records(session, case_ids)

@@ -117,6 +117,17 @@ class UnitOfWork:
             scope = self._scope = Scope(self, actor)
         return scope
 
+    def unscoped(self, reason: str) -> Session:
+        """The plain session, for work that is no one network's, with the reason why.
+
+        Sign-in before a network is chosen, timers and retention run by the system across
+        networks, the operator's commands, the deployment-wide audit chain. A service that
+        acts for a person in a network uses `scoped(actor)` instead.
+        """
+        if not reason.strip():
+            raise ValueError("say why this work is not scoped to one network")
+        return self.session
+
     def audit(self, record: AuditRecord) -> None:
         """Queue an audit entry: it is appended at commit, in the change's own transaction.
 
