@@ -114,26 +114,24 @@ class Scope:
 
     def __init__(self, uow: "UnitOfWork", actor: Actor) -> None:
         self._uow = uow
-        self.session: Session = uow.session
+        # Private: a service that holds a scope has no plain session at hand.
+        self._session: Session = uow.session
         self.actor = actor
         self.network_id = actor.network_id
         # The named queries, bound to this network: their getters answer None elsewhere.
-        self.repo = Repositories(self.session, network_id=self.network_id)
+        self.repo = Repositories(self._session, network_id=self.network_id)
+
+    def serves(self, session: Session) -> bool:
+        """Whether this scope works in `session` (a unit of work opens one per entry)."""
+        return self._session is session
 
     # -- rows -----------------------------------------------------------------------------
 
     def get(self, model: type[T], ident: int, *, for_update: bool = False) -> T | None:
         """The row, or None when it does not exist or belongs to another network."""
-        row = self.session.get(model, ident, with_for_update=for_update or None)
+        row = self._session.get(model, ident, with_for_update=for_update or None)
         if row is None or self.network_of(row) != self.network_id:
             return None
-        return row
-
-    def one(self, model: type[T], ident: int, what: str = "") -> T:
-        """The row, or NotFound (a 404) naming it: another network's row is not found."""
-        row = self.get(model, ident)
-        if row is None:
-            raise NotFound(f"{what or model.__tablename__} {ident} not found")
         return row
 
     def network_of(self, row: Base) -> int | None:
@@ -148,14 +146,14 @@ class Scope:
             raise UnscopedQuery(f"{model.__name__} has no network: it is not a scoped table")
         parent_model, column = PARENTS[model]
         parent_id = getattr(row, column)
-        parent = self.session.get(parent_model, parent_id) if parent_id is not None else None
+        parent = self._session.get(parent_model, parent_id) if parent_id is not None else None
         return self.network_of(parent) if parent is not None else None
 
     def add(self, row: Base) -> None:
         """Stage a new row of this network; a row of another network is refused."""
         if self.network_of(row) != self.network_id:
             raise NotFound(f"{type(row).__tablename__}: not found in this network")
-        self.session.add(row)
+        self._session.add(row)
 
     def add_all(self, rows: Iterable[Base]) -> None:
         for row in rows:
@@ -164,7 +162,7 @@ class Scope:
     def delete(self, row: Base) -> None:
         if self.network_of(row) != self.network_id:
             raise NotFound(f"{type(row).__tablename__}: not found in this network")
-        self.session.delete(row)
+        self._session.delete(row)
 
     # -- statements -----------------------------------------------------------------------
 
@@ -206,7 +204,7 @@ class Scope:
     def count(self, model: type[Base], *criteria: ColumnElement[bool]) -> int:
         """How many of the network's rows of `model` match: one count, no rows loaded."""
         statement = select(func.count()).select_from(model).where(self.where(model), *criteria)
-        return int(self.session.scalar(statement) or 0)
+        return int(self._session.scalar(statement) or 0)
 
     def update(self, model: type[Base]) -> Update:
         return self._stamp(update(model).where(self.where(model)))
@@ -215,14 +213,14 @@ class Scope:
         return self._stamp(delete(model).where(self.where(model)))
 
     def scalars(self, statement: Executable) -> ScalarResult[Any]:
-        return self.session.scalars(self._checked(statement))
+        return self._session.scalars(self._checked(statement))
 
     def scalar(self, statement: Executable) -> Any:
-        return self.session.scalar(self._checked(statement))
+        return self._session.scalar(self._checked(statement))
 
     def execute(self, statement: Executable) -> Any:
         """The statement's `Result` (typed loosely: its rows are as wide as the select)."""
-        return self.session.execute(self._checked(statement))
+        return self._session.execute(self._checked(statement))
 
     def all(self, statement: Executable) -> Sequence[Any]:
         return self.scalars(statement).all()

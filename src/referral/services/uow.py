@@ -113,7 +113,7 @@ class UnitOfWork:
         One scope per actor and unit of work, so its named queries' caches are shared.
         """
         scope: Scope | None = getattr(self, "_scope", None)
-        if scope is None or scope.actor != actor or scope.session is not self.session:
+        if scope is None or scope.actor != actor or not scope.serves(self.session):
             scope = self._scope = Scope(self, actor)
         return scope
 
