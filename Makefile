@@ -37,6 +37,7 @@ test: install lint typecheck pytest
 lint: install
 	$(BIN)/ruff check src tests migrations
 	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

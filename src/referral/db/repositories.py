@@ -59,9 +59,16 @@ class CasePosition:
 
 
 class Repositories:
-    def __init__(self, session: Session) -> None:
+    """Named queries. Bound to a network (as a service's scope hands them out), the getters
+    answer None for another network's row; unbound, they serve the system's own work."""
+
+    def __init__(self, session: Session, network_id: int | None = None) -> None:
         self.session = session
+        self.network_id = network_id
         self._holidays: dict[int, frozenset[date]] = {}
+
+    def _mine(self, network_id: int | None) -> bool:
+        return self.network_id is None or network_id == self.network_id
 
     # -- people -------------------------------------------------------------------------
 
@@ -96,12 +103,14 @@ class Repositories:
         ).all()
 
     def organisation(self, organisation_id: int) -> Organisation | None:
-        return self.session.get(Organisation, organisation_id)
+        org = self.session.get(Organisation, organisation_id)
+        return org if org is not None and self._mine(org.network_id) else None
 
     # -- cases --------------------------------------------------------------------------
 
     def case(self, case_id: int) -> Case | None:
-        return self.session.get(Case, case_id)
+        case = self.session.get(Case, case_id)
+        return case if case is not None and self._mine(case.network_id) else None
 
     def cases(
         self,
@@ -216,7 +225,8 @@ class Repositories:
         ).all()
 
     def meeting(self, meeting_id: int) -> PanelMeeting | None:
-        return self.session.get(PanelMeeting, meeting_id)
+        meeting = self.session.get(PanelMeeting, meeting_id)
+        return meeting if meeting is not None and self._mine(meeting.network_id) else None
 
     def meeting_guard_facts(self, meeting: PanelMeeting) -> GuardFacts:
         size = self.session.scalar(
@@ -251,7 +261,10 @@ class Repositories:
         )
 
     def intervention(self, intervention_id: int) -> Intervention | None:
-        return self.session.get(Intervention, intervention_id)
+        intervention = self.session.get(Intervention, intervention_id)
+        if intervention is None or self.case(intervention.case_id) is None:
+            return None
+        return intervention
 
     def interventions(self, case_id: int) -> Sequence[Intervention]:
         return self.session.scalars(

@@ -44,10 +44,11 @@ def record(
 
 def visible_case(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[Case, CaseFacts]:
     """The case, if the actor may see it at all; otherwise "not found", never "forbidden"."""
-    case = uow.repo.case(case_id)
-    if case is None or case.network_id != actor.network_id:
+    scope = uow.scoped(actor)
+    case = scope.repo.case(case_id)
+    if case is None:
         raise NotFound(f"case {case_id} not found")
-    facts = uow.repo.case_facts(case, actor)
+    facts = scope.repo.case_facts(case, actor)
     decision = uow.authz.decide(actor, Category.STATUS, "read", facts, uow.now)
     if not decision.allowed:
         uow.refuse(

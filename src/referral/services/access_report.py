@@ -31,6 +31,7 @@ from referral.services.audit_view import (
     rows_select,
     stream_csv,
 )
+from referral.services.scope import in_network
 from referral.services.uow import Runtime, UnitOfWork
 
 PAGE_SIZE = 100
@@ -224,25 +225,21 @@ def choice_from_params(params: Mapping[str, str]) -> Choice | None:
 
 def _scope(uow: UnitOfWork, actor: Actor, query: ReportQuery) -> tuple[str, ColumnElement[bool]]:
     """The subject's title and the SQL condition selecting its entries; 404 if out of scope."""
-    network = actor.network_id
+    scope = uow.scoped(actor)
     if query.subject is Subject.USER:
-        name = uow.session.scalar(
-            select(User.display_name)
+        name = scope.scalar(
+            scope.select(User.display_name)
             .join(Organisation, Organisation.id == User.organisation_id)
-            .where(User.id == query.subject_id, Organisation.network_id == network)
+            .where(User.id == query.subject_id, scope.where(Organisation))
         )
         condition = AuditEntry.actor_user_id == query.subject_id
     elif query.subject is Subject.ORGANISATION:
-        name = uow.session.scalar(
-            select(Organisation.name).where(
-                Organisation.id == query.subject_id, Organisation.network_id == network
-            )
+        name = scope.scalar(
+            scope.select(Organisation.name).where(Organisation.id == query.subject_id)
         )
         condition = AuditEntry.actor_org_id == query.subject_id
     else:
-        found = uow.session.scalar(
-            select(Case.id).where(Case.id == query.subject_id, Case.network_id == network)
-        )
+        found = scope.scalar(scope.select(Case.id).where(Case.id == query.subject_id))
         name = f"Case {found}" if found is not None else None
         condition = AuditEntry.case_id == query.subject_id
     if name is None:
@@ -253,7 +250,7 @@ def _scope(uow: UnitOfWork, actor: Actor, query: ReportQuery) -> tuple[str, Colu
 def _where(
     actor: Actor, query: ReportQuery, condition: ColumnElement[bool]
 ) -> list[ColumnElement[bool]]:
-    where = [AuditEntry.network_id == actor.network_id, condition]
+    where = [in_network(AuditEntry, actor), condition]
     if query.date_from:
         where.append(AuditEntry.at >= midnight_utc(query.date_from))
     if query.date_to:
@@ -318,7 +315,7 @@ def _bursts(
         select(AuditEntry.seq, AuditEntry.actor_user_id, AuditEntry.at, User.display_name)
         .outerjoin(User, User.id == AuditEntry.actor_user_id)
         .where(
-            AuditEntry.network_id == actor.network_id,
+            in_network(AuditEntry, actor),
             AuditEntry.allowed.is_(False),
             AuditEntry.actor_user_id.in_(denied_users),
             AuditEntry.at >= first - window,

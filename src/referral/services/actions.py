@@ -238,7 +238,7 @@ class AnswerRequest:
 
 def answer_request(uow: UnitOfWork, actor: Actor, command: AnswerRequest) -> str:
     """Record an agency's answer to a request, reached from the case it belongs to."""
-    request = uow.session.get(InformationRequest, command.request_id)
+    request = uow.scoped(actor).get(InformationRequest, command.request_id)
     if request is None or request.case_id != command.case_id:
         raise NotFound(f"information request {command.request_id} not found on this case")
     return information.record_answer(

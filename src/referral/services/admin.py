@@ -64,10 +64,10 @@ def _manage(uow: UnitOfWork, actor: Actor) -> Decision:
 
 
 def _organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationRow]:
-    rows = uow.session.execute(
-        select(Organisation.id, Organisation.name, Organisation.kind, func.count(User.id))
+    scope = uow.scoped(actor)
+    rows = scope.execute(
+        scope.select(Organisation.id, Organisation.name, Organisation.kind, func.count(User.id))
         .outerjoin(User, User.organisation_id == Organisation.id)
-        .where(Organisation.network_id == actor.network_id)
         .group_by(Organisation.id, Organisation.name, Organisation.kind)
         .order_by(Organisation.name, Organisation.id)
     )
@@ -75,21 +75,20 @@ def _organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationRow]:
 
 
 def _users(uow: UnitOfWork, actor: Actor) -> list[UserRow]:
-    users = uow.session.scalars(
-        select(User)
+    scope = uow.scoped(actor)
+    # A user is the network's through their organisation: the scope filters on it.
+    users = scope.all(
+        scope.select(User)
         .join(Organisation, Organisation.id == User.organisation_id)
-        .where(Organisation.network_id == actor.network_id)
+        .where(scope.where(Organisation))
         .order_by(User.display_name, User.id)
-    ).all()
+    )
     roles: dict[int, list[str]] = {}
-    for user_id, role in uow.session.execute(
-        select(RoleAssignment.user_id, RoleAssignment.role)
+    for user_id, role in scope.execute(
+        scope.select(RoleAssignment.user_id, RoleAssignment.role)
         .join(User, User.id == RoleAssignment.user_id)
         .join(Organisation, Organisation.id == User.organisation_id)
-        .where(
-            RoleAssignment.network_id == actor.network_id,
-            Organisation.network_id == actor.network_id,
-        )
+        .where(scope.where(Organisation))
     ):
         roles.setdefault(user_id, []).append(role)
     return [
@@ -115,15 +114,14 @@ def directory(uow: UnitOfWork, actor: Actor) -> Directory:
 
 
 def _user_in_network(uow: UnitOfWork, actor: Actor, user_id: int) -> User:
-    user = uow.session.get(User, user_id)
-    if user is None or user.organisation.network_id != actor.network_id:
+    user = uow.scoped(actor).get(User, user_id)
+    if user is None:
         raise NotFound(f"user {user_id} not found")
     return user
 
 
 def _organisation_in_network(uow: UnitOfWork, actor: Actor, org_id: int | None) -> bool:
-    org = uow.session.get(Organisation, org_id) if org_id is not None else None
-    return org is not None and org.network_id == actor.network_id
+    return org_id is not None and uow.scoped(actor).get(Organisation, org_id) is not None
 
 
 @dataclass(frozen=True)
@@ -143,7 +141,7 @@ def _user_errors(uow: UnitOfWork, actor: Actor, command: CreateUser) -> dict[str
         errors["username"] = (
             "Enter a username of 3 to 64 letters, digits, dots, hyphens or underscores."
         )
-    elif uow.session.scalar(
+    elif uow.unscoped("usernames are unique across the deployment").scalar(
         select(User.id).where(func.lower(User.username) == username.lower()).limit(1)
     ):
         errors["username"] = f"The username '{username}' is already taken. Choose another."
@@ -182,10 +180,11 @@ def create_user(uow: UnitOfWork, actor: Actor, command: CreateUser) -> int:
         active=True,
         created_at=uow.now,
     )
-    uow.session.add(user)
+    scope = uow.scoped(actor)
+    scope.add(user)
     uow.flush()  # a username taken meanwhile is a Conflict here, not a 500
     roles = sorted(set(command.roles))
-    uow.session.add_all(
+    scope.add_all(
         RoleAssignment(user_id=user.id, network_id=actor.network_id, role=r) for r in roles
     )
     change = {
@@ -214,21 +213,18 @@ def change_role(uow: UnitOfWork, actor: Actor, command: ChangeRole) -> bool:
     user = _user_in_network(uow, actor, command.user_id)
     if not command.grant and user.id == actor.user_id and command.role == Role.ADMIN:
         raise Conflict("You cannot remove your own admin role: ask another administrator to do it.")
-    held = uow.session.scalars(
-        select(RoleAssignment).where(
-            RoleAssignment.user_id == user.id,
-            RoleAssignment.network_id == actor.network_id,
-            RoleAssignment.role == command.role,
+    scope = uow.scoped(actor)
+    held = scope.scalars(
+        scope.select(RoleAssignment).where(
+            RoleAssignment.user_id == user.id, RoleAssignment.role == command.role
         )
     ).first()
     if command.grant == (held is not None):
         return False
     if held is None:
-        uow.session.add(
-            RoleAssignment(user_id=user.id, network_id=actor.network_id, role=command.role)
-        )
+        scope.add(RoleAssignment(user_id=user.id, network_id=actor.network_id, role=command.role))
     else:
-        uow.session.delete(held)
+        scope.delete(held)
     action = "admin:role_grant" if command.grant else "admin:role_revoke"
     change = {"role": command.role, "network_id": actor.network_id}
     uow.audit(record(actor, action, decision, target=f"user:{user.id}", change=change))
@@ -280,12 +276,10 @@ def create_organisation(uow: UnitOfWork, actor: Actor, command: CreateOrganisati
         errors["name"] = "Enter the organisation's name."
     elif len(name) > 200:
         errors["name"] = "The name has at most 200 characters."
-    elif uow.session.scalar(
-        select(Organisation.id)
-        .where(
-            Organisation.network_id == actor.network_id,
-            func.lower(Organisation.name) == name.lower(),
-        )
+    elif uow.scoped(actor).scalar(
+        uow.scoped(actor)
+        .select(Organisation.id)
+        .where(func.lower(Organisation.name) == name.lower())
         .limit(1)
     ):
         errors["name"] = f"The network already has an organisation called '{name}'."
@@ -294,7 +288,7 @@ def create_organisation(uow: UnitOfWork, actor: Actor, command: CreateOrganisati
     if errors:
         raise InvalidInput("the new organisation has errors", errors)
     org = Organisation(network_id=actor.network_id, name=name, kind=command.kind)
-    uow.session.add(org)
+    uow.scoped(actor).add(org)
     uow.flush()
     change = {"name": name, "kind": command.kind}
     uow.audit(

@@ -23,6 +23,7 @@ from referral.db.tables import AuditEntry, AuditHead, Organisation, User
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.services.access import authorise, record
+from referral.services.scope import in_network
 from referral.services.uow import Runtime, UnitOfWork
 
 PAGE_SIZE = 50
@@ -162,7 +163,7 @@ def midnight_utc(day: date) -> datetime:
 
 
 def _where(actor: Actor, query: AuditQuery) -> list[ColumnElement[bool]]:
-    where = [AuditEntry.network_id == actor.network_id]
+    where = [in_network(AuditEntry, actor)]
     if query.user_id is not None:
         where.append(AuditEntry.actor_user_id == query.user_id)
     if query.organisation_id is not None:
@@ -234,16 +235,17 @@ def _any(session: Session, where: list[ColumnElement[bool]]) -> bool:
 
 
 def _options(uow: UnitOfWork, actor: Actor) -> FilterOptions:
-    users = uow.session.execute(
-        select(User.id, User.display_name)
+    scope = uow.scoped(actor)
+    users = scope.execute(
+        scope.select(User.id, User.display_name)
         .join(Organisation, Organisation.id == User.organisation_id)
-        .where(Organisation.network_id == actor.network_id)
+        .where(scope.where(Organisation))
         .order_by(User.display_name, User.id)
     )
-    orgs = uow.session.execute(
-        select(Organisation.id, Organisation.name)
-        .where(Organisation.network_id == actor.network_id)
-        .order_by(Organisation.name, Organisation.id)
+    orgs = scope.execute(
+        scope.select(Organisation.id, Organisation.name).order_by(
+            Organisation.name, Organisation.id
+        )
     )
     return FilterOptions([Option(*u) for u in users], [Option(*o) for o in orgs])
 

@@ -218,7 +218,7 @@ def issue_api_token(uow: UnitOfWork, actor: Actor, command: IssueToken, settings
         created_at=uow.now,
         expires_at=uow.now + timedelta(days=settings.api_token_days),
     )
-    uow.session.add(row)
+    uow.scoped(actor).add(row)
     uow.flush()
     uow.audit(
         AuditRecord(action="auth:token_issued", allowed=True, actor=actor, target=f"token:{row.id}")

@@ -10,8 +10,6 @@ outcome is recorded; a grant found not justified stops opening anything at once.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Decision, Permission
 from referral.db.sealing import WITH_SEALED
@@ -80,7 +78,7 @@ def open_break_glass(uow: UnitOfWork, actor: Actor, command: OpenBreakGlass) -> 
         opened_at=uow.now,
         expires_at=uow.now + timedelta(minutes=command.minutes),
     )
-    uow.session.add(grant)
+    uow.scoped(actor).add(grant)
     uow.flush()
     change = {
         "grant": grant.id,
@@ -138,13 +136,13 @@ def _target(grant: BreakGlassGrant) -> str:
 
 def active_grants(uow: UnitOfWork, actor: Actor, case_id: int) -> dict[Category, BreakGlassGrant]:
     """The actor's unexpired grants on the case, by category (the latest-ending one wins)."""
-    grants = uow.session.scalars(
-        select(BreakGlassGrant)
+    scope = uow.scoped(actor)
+    grants = scope.scalars(
+        scope.select(BreakGlassGrant)
         .where(
             BreakGlassGrant.user_id == actor.user_id,
             BreakGlassGrant.case_id == case_id,
             BreakGlassGrant.expires_at > uow.now,
-            BreakGlassGrant.network_id == actor.network_id,
             BreakGlassGrant.outcome != NOT_JUSTIFIED,
         )
         .order_by(BreakGlassGrant.expires_at, BreakGlassGrant.id)
@@ -232,14 +230,12 @@ def review_queue(uow: UnitOfWork, actor: Actor) -> list[QueuedGrant]:
     """
     uow.rollback()
     decision = _authorise_review(uow, actor)
-    rows = uow.session.execute(
-        select(BreakGlassGrant, User.display_name, Organisation.name)
+    scope = uow.scoped(actor)
+    rows = scope.execute(
+        scope.select(BreakGlassGrant, User.display_name, Organisation.name)
         .join(User, User.id == BreakGlassGrant.user_id)
         .join(Organisation, Organisation.id == User.organisation_id)
-        .where(
-            BreakGlassGrant.network_id == actor.network_id,
-            BreakGlassGrant.reviewed_at.is_(None),
-        )
+        .where(BreakGlassGrant.reviewed_at.is_(None))
         .order_by(BreakGlassGrant.opened_at, BreakGlassGrant.id)
         .limit(QUEUE_LIMIT)
         .options(WITH_SEALED)
@@ -278,13 +274,14 @@ class RecordOutcome:
 def record_outcome(uow: UnitOfWork, actor: Actor, command: RecordOutcome) -> None:
     """The dpo's finding on one grant; it leaves the queue. Audited as `breakglass:review`."""
     decision = _authorise_review(uow, actor)
-    grant = uow.session.scalars(
-        select(BreakGlassGrant)
+    scope = uow.scoped(actor)
+    grant = scope.scalars(
+        scope.select(BreakGlassGrant)
         .where(BreakGlassGrant.id == command.grant_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()
-    if grant is None or grant.network_id != actor.network_id:
+    if grant is None:
         raise NotFound(f"break-glass grant {command.grant_id} not found")
     if command.outcome not in OUTCOMES:
         raise InvalidInput(

@@ -1,14 +1,13 @@
 """A provider's caseload: the interventions assigned to their organisation, and one
 intervention with the part of its case the support plan needs. Reads are audited."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Load, aliased
 
-from referral.authz.filters import case_filter
 from referral.db.sealing import SEALED_GROUP
 from referral.db.tables import Case, Intervention
 from referral.domain.actors import Actor
@@ -75,14 +74,14 @@ def list_interventions(
     actor may read now, filtered in SQL by the policy; newest first."""
     if not 1 <= query.limit <= 500:
         raise InvalidInput("limit must be between 1 and 500", {"limit": "out of range"})
-    readable = case_filter(uow.authz, actor, Category.SUPPORT, "read", uow.now)
+    scope = uow.scoped(actor)
     # Aliased: the policy's SQL has its own subqueries over `interventions`, which must
     # correlate with `cases` only, not with this row.
     mine = aliased(Intervention)
-    rows = uow.session.execute(
-        select(mine, Case)
+    rows: Sequence[Any] = scope.execute(
+        scope.select(mine, Case, readable=(Category.SUPPORT, "read"))
         .join(Case, Case.id == mine.case_id)
-        .where(mine.provider_org_id == actor.organisation_id, readable)
+        .where(mine.provider_org_id == actor.organisation_id)
         .order_by(mine.created_at.desc(), mine.id.desc())
         .limit(query.limit)
         .options(Load(mine).undefer_group(SEALED_GROUP))
@@ -140,13 +139,14 @@ class InterventionPage:
 
 def show_intervention(uow: UnitOfWork, actor: Actor, query: ShowIntervention) -> InterventionPage:
     """One intervention of the actor's organisation, its case read under the policy."""
-    intervention = uow.repo.intervention(query.intervention_id)
+    scope = uow.scoped(actor)
+    intervention = scope.repo.intervention(query.intervention_id)
     if intervention is None or intervention.provider_org_id != actor.organisation_id:
         raise NotFound(f"intervention {query.intervention_id} not found")
     view = referrals.read_case(uow, actor, intervention.case_id)  # NotFound, audited there
     if Category.SUPPORT in view.hidden:
         raise NotFound(f"intervention {query.intervention_id} not found")
-    case = uow.repo.case(intervention.case_id)
+    case = scope.repo.case(intervention.case_id)
     assert case is not None  # read_case found it a moment ago
     facts = uow.repo.case_facts(case, actor)
     may_record = (

@@ -39,7 +39,7 @@ def request_consent(uow: UnitOfWork, actor: Actor, command: RequestConsent) -> i
         recorded_by=actor.user_id,
         requested_at=uow.now,
     )
-    uow.session.add(consent)
+    uow.scoped(actor).add(consent)
     uow.flush()
     fire_linked(
         uow,

@@ -29,6 +29,10 @@ from referral.services.uow import UnitOfWork
 ERASED_STATE = "erased"
 PERSONAL = tuple(sorted(c for c in Category if c != Category.STATUS))
 
+# Why erasure's key work is not scoped: data keys carry no network, and the subject whose
+# key goes was already found, in the actor's scope or by the operator or retention.
+KEYS = "a data key has no network; its subject was found before"
+
 
 @dataclass(frozen=True)
 class EraseCase:
@@ -110,10 +114,17 @@ def erase_subject(uow: UnitOfWork, actor: Actor | None, command: EraseSubject) -
     network's `system` actor and the register names no user.
     """
     _require_reason(command.reason)
-    subject = uow.session.get(Subject, command.subject_id)
-    if subject is None or (actor is not None and subject.network_id != actor.network_id):
+    subject = (
+        uow.scoped(actor).get(Subject, command.subject_id)
+        if actor is not None
+        else uow.unscoped("the operator's `referral subjects erase` reaches every network").get(
+            Subject, command.subject_id
+        )
+    )
+    if subject is None:
         raise NotFound(f"subject {command.subject_id} not found")
-    key = uow.session.get(DataKey, subject.data_key_id) if subject.data_key_id else None
+    # Data keys carry no network: the subject, found above, names its own key.
+    key = uow.unscoped(KEYS).get(DataKey, subject.data_key_id) if subject.data_key_id else None
     if key is not None and key.wrapped is None:
         raise Conflict(
             f"subject {subject.id} was already erased on {key.destroyed_at:%Y-%m-%d}"
@@ -180,17 +191,20 @@ def destroy_key(
     """Destroy the subject's data key and write the destruction register, in the caller's
     transaction (committed with the cases' moves, or not at all).
 
+    It works on the plain session (see KEYS): the subject was found in the caller's scope,
+    or by the operator or the retention timer, which work across networks as the system.
+
     `skeletons` are the cases as they were before erasure moved them (their closed
     state), which is what the register keeps.
     """
     if subject.data_key_id is None:
         raise Conflict(f"subject {subject.id} has no data key; run `referral db upgrade` first")
-    key = uow.session.get(DataKey, subject.data_key_id)
+    key = uow.unscoped(KEYS).get(DataKey, subject.data_key_id)
     assert key is not None
     cases = _cases_of(uow, subject.id)
     key.wrapped = None
     key.destroyed_at = uow.now
-    data_keys(uow.session).destroyed(key.id)
+    data_keys(uow.unscoped(KEYS)).destroyed(key.id)
     destruction = Destruction(
         subject_id=subject.id,
         data_key_id=key.id,
@@ -202,7 +216,7 @@ def destroy_key(
         actor_user_id=actor.user_id if actor and actor.user_id else None,
         cases=skeletons if skeletons is not None else [skeleton(c) for c in cases],
     )
-    uow.session.add(destruction)
+    uow.unscoped(KEYS).add(destruction)
     uow.flush()
     uow.audit(
         AuditRecord(
@@ -231,19 +245,21 @@ def skeleton(case: Case) -> dict[str, Any]:
 
 def _expire_personal(uow: UnitOfWork, subject: Subject, cases: list[Case]) -> None:
     """Reload the subject and cases so that they read as erased from here on."""
-    uow.session.expire(subject)
+    uow.unscoped(KEYS).expire(subject)
     for case in cases:
-        uow.session.expire(case)
+        uow.unscoped(KEYS).expire(case)
 
 
 def _cases_of(uow: UnitOfWork, subject_id: int) -> list[Case]:
     return list(
-        uow.session.scalars(select(Case).where(Case.subject_id == subject_id).order_by(Case.id))
+        uow.unscoped(KEYS).scalars(
+            select(Case).where(Case.subject_id == subject_id).order_by(Case.id)
+        )
     )
 
 
 def _system_for(uow: UnitOfWork, network_id: int) -> Actor:
-    network = uow.session.get(Network, network_id)
+    network = uow.unscoped(KEYS).get(Network, network_id)
     assert network is not None
     return system_actor(network.id, network.slug)
 
@@ -265,10 +281,10 @@ class RegisterEntry:
 def destruction_register(uow: UnitOfWork, actor: Actor, limit: int = 200) -> list[RegisterEntry]:
     """The network's erasures, newest first, for the data-protection officer; audited."""
     decision = authorise(uow, actor, Permission.AUDIT_READ.value, None)
-    rows = uow.session.execute(
-        select(Destruction, User.display_name)
+    scope = uow.scoped(actor)
+    rows = scope.execute(
+        scope.select(Destruction, User.display_name)
         .outerjoin(User, User.id == Destruction.actor_user_id)
-        .where(Destruction.network_id == actor.network_id)
         .order_by(Destruction.at.desc(), Destruction.id.desc())
         .limit(limit)
     ).all()

@@ -9,8 +9,6 @@ import csv
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import delete, select
-
 from referral.audit.chain import AuditRecord
 from referral.db.tables import NetworkHoliday
 from referral.domain.actors import system_actor
@@ -77,29 +75,22 @@ def import_holidays(uow: UnitOfWork, command: ImportHolidays) -> Imported:
     network = uow.repo.network_by_slug(command.network)
     if network is None:
         raise NotFound(f"no network '{command.network}'")
-    existing = {
-        h.day: h
-        for h in uow.session.scalars(
-            select(NetworkHoliday).where(NetworkHoliday.network_id == network.id)
-        )
-    }
+    # The operator names the network; from there on it is that network's own work.
+    scope = uow.scoped(system_actor(network.id, network.slug))
+    existing = {h.day: h for h in scope.scalars(scope.select(NetworkHoliday))}
     listed = {h.day: h for h in command.holidays}
     added = relabelled = removed = 0
     for day, holiday in listed.items():
         row = existing.get(day)
         if row is None:
-            uow.session.add(NetworkHoliday(network_id=network.id, day=day, label=holiday.label))
+            scope.add(NetworkHoliday(network_id=network.id, day=day, label=holiday.label))
             added += 1
         elif row.label != holiday.label:
             row.label = holiday.label
             relabelled += 1
     stale = sorted(set(existing) - set(listed)) if command.replace else []
     if stale:
-        uow.session.execute(
-            delete(NetworkHoliday).where(
-                NetworkHoliday.network_id == network.id, NetworkHoliday.day.in_(stale)
-            )
-        )
+        scope.execute(scope.delete_where(NetworkHoliday).where(NetworkHoliday.day.in_(stale)))
         removed = len(stale)
     uow.audit(
         AuditRecord(
@@ -119,9 +110,6 @@ def list_holidays(uow: UnitOfWork, network: str) -> list[Holiday]:
     found = uow.repo.network_by_slug(network)
     if found is None:
         raise NotFound(f"no network '{network}'")
-    rows = uow.session.scalars(
-        select(NetworkHoliday)
-        .where(NetworkHoliday.network_id == found.id)
-        .order_by(NetworkHoliday.day)
-    )
+    scope = uow.scoped(system_actor(found.id, found.slug))
+    rows = scope.scalars(scope.select(NetworkHoliday).order_by(NetworkHoliday.day))
     return [Holiday(r.day, r.label) for r in rows]

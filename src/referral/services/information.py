@@ -2,8 +2,6 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from referral.db.tables import InformationRequest, Organisation
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
@@ -35,12 +33,10 @@ def send_information_requests(
         raise InvalidInput("choose at least one agency", {"organisation_ids": "required"})
     case, facts = visible_case(uow, actor, command.case_id)
     decision = authorise(uow, actor, "information_request:send", facts, case_id=case.id)
-    organisations = uow.session.scalars(
-        select(Organisation.id).where(
-            Organisation.id.in_(command.organisation_ids),
-            Organisation.network_id == actor.network_id,
-        )
-    ).all()
+    scope = uow.scoped(actor)
+    organisations = scope.all(
+        scope.select(Organisation.id).where(Organisation.id.in_(command.organisation_ids))
+    )
     unknown = sorted(set(command.organisation_ids) - set(organisations))
     if unknown:
         raise InvalidInput(
@@ -60,7 +56,7 @@ def send_information_requests(
             requested_at=uow.now,
             due_at=due_at,
         )
-        uow.session.add(request)
+        scope.add(request)
         uow.flush()
         schedule.enter(
             uow,
@@ -97,7 +93,7 @@ class RecordAnswer:
 
 def record_answer(uow: UnitOfWork, actor: Actor, command: RecordAnswer) -> str:
     """The agency's answer (or its refusal to share), as assessment data on the case."""
-    request = uow.session.get(InformationRequest, command.request_id)
+    request = uow.scoped(actor).get(InformationRequest, command.request_id)
     if request is None:
         raise NotFound(f"information request {command.request_id} not found")
     case, facts = visible_case(uow, actor, request.case_id)

@@ -71,7 +71,7 @@ def record_review(uow: UnitOfWork, actor: Actor, command: RecordReview) -> int:
         case_id=case.id, kind=command.kind, recorded_by=actor.user_id, recorded_at=uow.now
     )
     write_fields(uow, actor, review, facts, {"notes": command.notes.strip()}, action="case:review")
-    uow.session.add(review)
+    uow.scoped(actor).add(review)
     uow.flush()
     uow.audit(
         record(

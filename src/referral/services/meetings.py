@@ -5,9 +5,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, true
 
-from referral.authz.filters import case_filter
 from referral.db.tables import (
     AgendaItem,
     Case,
@@ -91,13 +90,12 @@ def _require_meeting_role(actor: Actor) -> None:
 
 
 def _visible_meetings(actor: Actor) -> ColumnElement[bool]:
-    """Meetings of the actor's network that the actor may see: all for a coordinator,
-    otherwise those they are invited to."""
-    clause = PanelMeeting.network_id == actor.network_id
+    """Of the network's meetings (the scope selects those), the ones the actor may see:
+    all for a coordinator, otherwise those they are invited to."""
     if Role.COORDINATOR in actor.roles:
-        return clause
+        return true()
     invited = select(MeetingAttendee.meeting_id).where(MeetingAttendee.user_id == actor.user_id)
-    return clause & PanelMeeting.id.in_(invited)
+    return PanelMeeting.id.in_(invited)
 
 
 def meetings_overview(uow: UnitOfWork, actor: Actor, query: ListMeetings) -> MeetingsOverview:
@@ -108,8 +106,9 @@ def meetings_overview(uow: UnitOfWork, actor: Actor, query: ListMeetings) -> Mee
         .where(AgendaItem.meeting_id == PanelMeeting.id)
         .scalar_subquery()
     )
-    rows = uow.session.execute(
-        select(PanelMeeting, User.display_name, agenda_size)
+    scope = uow.scoped(actor)
+    rows = scope.execute(
+        scope.select(PanelMeeting, User.display_name, agenda_size)
         .join(User, User.id == PanelMeeting.chair_user_id)
         .where(_visible_meetings(actor))
         .order_by(PanelMeeting.scheduled_for)
@@ -126,11 +125,10 @@ def meetings_overview(uow: UnitOfWork, actor: Actor, query: ListMeetings) -> Mee
 
 
 def _people(uow: UnitOfWork, actor: Actor, roles: Sequence[Role]) -> list[Person]:
-    holders = select(RoleAssignment.user_id).where(
-        RoleAssignment.network_id == actor.network_id, RoleAssignment.role.in_(roles)
-    )
-    rows = uow.session.execute(
-        select(User.id, User.display_name, Organisation.name)
+    scope = uow.scoped(actor)
+    holders = scope.select(RoleAssignment.user_id).where(RoleAssignment.role.in_(roles))
+    rows = scope.execute(
+        scope.select(User.id, User.display_name, Organisation.name)
         .join(Organisation, Organisation.id == User.organisation_id)
         .where(User.id.in_(holders), User.active.is_(True))
         .order_by(User.display_name, User.id)
@@ -211,8 +209,9 @@ def _meeting_for(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting
     """The meeting if the actor may see it; otherwise "not found", never "forbidden"."""
     if not MEETING_ROLES & actor.roles:
         raise NotFound(f"meeting {meeting_id} not found")
-    meeting = uow.session.scalars(
-        select(PanelMeeting).where(PanelMeeting.id == meeting_id, _visible_meetings(actor))
+    scope = uow.scoped(actor)
+    meeting: PanelMeeting | None = scope.scalars(
+        scope.select(PanelMeeting).where(PanelMeeting.id == meeting_id, _visible_meetings(actor))
     ).first()
     if meeting is None:
         raise NotFound(f"meeting {meeting_id} not found")
@@ -223,7 +222,7 @@ def _agenda_case(uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool)
     if not visible:
         return AgendaCase(item.case_id, item.position)
     view = referrals.read_case(uow, actor, item.case_id)  # audited there
-    case = uow.repo.case(item.case_id)
+    case = uow.scoped(actor).repo.case(item.case_id)
     assert case is not None  # read_case found it a moment ago
     facts = uow.repo.case_facts(case, actor)
     mine = [r for r in view.linked.get("contributions", []) if r["meeting_id"] == item.meeting_id]
@@ -249,7 +248,7 @@ def _minutes(
         return None
     decisions = {}
     for case_id in case_ids:
-        case = uow.repo.case(case_id)
+        case = uow.scoped(actor).repo.case(case_id)
         if case is None:
             return None
         facts = uow.repo.case_facts(case, actor)
@@ -277,13 +276,14 @@ def _candidates(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[Ca
     """Cases awaiting panel that the actor may put on this meeting's agenda."""
     if meeting.state not in AGENDA_OPEN_STATES:
         return []
+    scope = uow.scoped(actor)
     where = (
-        case_filter(uow.authz, actor, Category.STATUS, "read", uow.now)
-        & case_filter(uow.authz, actor, "meeting", "set_agenda", uow.now)
+        scope.case_filter(Category.STATUS, "read")
+        & scope.case_filter("meeting", "set_agenda")
         & (Case.state == "awaiting_panel")
     )
     return [
-        CaseOption(c.id, c.referring_org_kind, c.due_at) for c in uow.repo.cases(where, limit=200)
+        CaseOption(c.id, c.referring_org_kind, c.due_at) for c in scope.repo.cases(where, limit=200)
     ]
 
 
@@ -301,21 +301,22 @@ def _triggers(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[str]
 def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPage:
     """A meeting the actor may see, with each agenda case read under the policy (audited)."""
     meeting = _meeting_for(uow, actor, query.meeting_id)
-    items = uow.session.scalars(
-        select(AgendaItem).where(AgendaItem.meeting_id == meeting.id).order_by(AgendaItem.position)
-    ).all()
+    scope = uow.scoped(actor)
+    # The agenda and the attendees hang off the meeting, which the scope found.
+    items = scope.all(
+        scope.select(AgendaItem)
+        .where(AgendaItem.meeting_id == meeting.id)
+        .order_by(AgendaItem.position)
+    )
     case_ids = [item.case_id for item in items]
     readable = set(
-        uow.session.scalars(
-            select(Case.id).where(
-                Case.id.in_(case_ids),
-                case_filter(uow.authz, actor, Category.STATUS, "read", uow.now),
-            )
+        scope.scalars(
+            scope.select(Case.id, readable=(Category.STATUS, "read")).where(Case.id.in_(case_ids))
         )
     )
     agenda = [_agenda_case(uow, actor, item, item.case_id in readable) for item in items]
-    attendees = uow.session.execute(
-        select(User.id, User.display_name, Organisation.name)
+    attendees = scope.execute(
+        scope.select(User.id, User.display_name, Organisation.name)
         .join(MeetingAttendee, MeetingAttendee.user_id == User.id)
         .join(Organisation, Organisation.id == User.organisation_id)
         .where(MeetingAttendee.meeting_id == meeting.id)
@@ -326,9 +327,8 @@ def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPa
         (p for p in people if p.user_id == meeting.chair_user_id),
         Person(meeting.chair_user_id, "", ""),
     )
-    in_network = Organisation.network_id == actor.network_id
     organisations: dict[int, str] = dict(
-        uow.session.execute(select(Organisation.id, Organisation.name).where(in_network)).all()
+        scope.execute(scope.select(Organisation.id, Organisation.name)).all()
     )
     triggers = _triggers(uow, actor, meeting)
     return MeetingPage(

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
 from referral.db.tables import (
     AgendaItem,
@@ -99,6 +99,10 @@ STAFF_MESSAGES = {
     "panel_meeting:approve_minutes": "minutes approved",
     "panel_meeting:cancel": "meeting cancelled",
 }
+
+# Why writing notices is not scoped to the mover: a move's notices go to the people of the
+# case's (or meeting's) network, whoever moved it, a person or the system.
+NOTICES = "notices go to the people of the moved object's network"
 
 
 @dataclass(frozen=True)
@@ -191,14 +195,14 @@ def _write(
         del chosen[actor.user_id]
     if not chosen:
         return 0
-    rows = uow.session.execute(
+    rows = uow.unscoped(NOTICES).execute(
         select(User.id, User.email).where(User.id.in_(chosen), User.active.is_(True))
     )
     addresses = {row.id: row.email for row in rows}
     for user_id in sorted(addresses):
         audience = chosen[user_id]
         has_address = bool(addresses[user_id].strip())
-        uow.session.add(
+        uow.unscoped(NOTICES).add(
             Notification(
                 network_id=network_id,
                 user_id=user_id,
@@ -243,7 +247,7 @@ def _role_holders(uow: UnitOfWork, network_id: int | None, role: Role) -> frozen
     if network_id is None:
         return frozenset()
     return frozenset(
-        uow.session.scalars(
+        uow.unscoped(NOTICES).scalars(
             select(RoleAssignment.user_id).where(
                 RoleAssignment.network_id == network_id, RoleAssignment.role == role
             )
@@ -266,7 +270,7 @@ def _panel(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
     else:
         return frozenset()
     return frozenset(
-        uow.session.scalars(
+        uow.unscoped(NOTICES).scalars(
             select(MeetingAttendee.user_id).where(MeetingAttendee.meeting_id.in_(meetings))
         )
     )
@@ -276,11 +280,15 @@ def _providers(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
     if isinstance(obj, Intervention):
         orgs: Iterable[int] = [obj.provider_org_id]
     elif case is not None:
-        orgs = uow.session.scalars(
-            select(Intervention.provider_org_id).where(
-                Intervention.case_id == case.id, Intervention.state != "withdrawn"
+        orgs = (
+            uow.unscoped(NOTICES)
+            .scalars(
+                select(Intervention.provider_org_id).where(
+                    Intervention.case_id == case.id, Intervention.state != "withdrawn"
+                )
             )
-        ).all()
+            .all()
+        )
     else:
         return frozenset()
     network_id = case.network_id if case is not None else None
@@ -291,7 +299,7 @@ def _providers(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
     )
     if network_id is not None:
         query = query.where(RoleAssignment.network_id == network_id)
-    return frozenset(uow.session.scalars(query))
+    return frozenset(uow.unscoped(NOTICES).scalars(query))
 
 
 # -- in the app ---------------------------------------------------------------------------
@@ -312,26 +320,20 @@ class Notice:
         return self.read_at is None
 
 
-def _own(actor: Actor) -> Any:
-    return (Notification.user_id == actor.user_id) & (Notification.network_id == actor.network_id)
-
-
 def unread_count(uow: UnitOfWork, actor: Actor) -> int:
     """How many of the actor's notices in this network are unread: one indexed count."""
-    return (
-        uow.session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(_own(actor), Notification.read_at.is_(None))
-        )
-        or 0
-    )
+    own = Notification.user_id == actor.user_id
+    return uow.scoped(actor).count(Notification, own, Notification.read_at.is_(None))
 
 
 def list_notifications(uow: UnitOfWork, actor: Actor, limit: int = LIST_LIMIT) -> list[Notice]:
     """The actor's latest notices in this network, newest first."""
-    rows = uow.session.scalars(
-        select(Notification).where(_own(actor)).order_by(Notification.id.desc()).limit(limit)
+    scope = uow.scoped(actor)
+    rows = scope.scalars(
+        scope.select(Notification)
+        .where(Notification.user_id == actor.user_id)
+        .order_by(Notification.id.desc())
+        .limit(limit)
     )
     return [Notice(n.id, n.message, n.link, n.created_at, n.read_at) for n in rows]
 
@@ -345,14 +347,15 @@ class MarkRead:
 
 def mark_read(uow: UnitOfWork, actor: Actor, command: MarkRead) -> int:
     """Mark the actor's own notices read; someone else's is "not found". How many changed."""
-    query = update(Notification).where(_own(actor), Notification.read_at.is_(None))
+    scope = uow.scoped(actor)
+    own = Notification.user_id == actor.user_id
+    query = scope.update(Notification).where(own, Notification.read_at.is_(None))
     if command.notification_id is not None:
-        notice = uow.session.get(Notification, command.notification_id)
-        owner = (notice.user_id, notice.network_id) if notice else None
-        if owner != (actor.user_id, actor.network_id):
+        notice = scope.get(Notification, command.notification_id)
+        if notice is None or notice.user_id != actor.user_id:
             raise NotFound(f"notification {command.notification_id} not found")
         query = query.where(Notification.id == command.notification_id)
-    result = uow.session.execute(
+    result = scope.execute(
         query.values(read_at=uow.now).execution_options(synchronize_session=False)
     )
     uow.commit()

@@ -3,8 +3,6 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from referral.db.tables import (
     AgendaItem,
     Contribution,
@@ -39,15 +37,11 @@ def schedule_meeting(uow: UnitOfWork, actor: Actor, command: ScheduleMeeting) ->
     if command.scheduled_for.tzinfo is None:
         raise InvalidInput("give the meeting time with its time zone", {"scheduled_for": "naive"})
     decision = authorise(uow, actor, "meeting:schedule", None)
+    scope = uow.scoped(actor)
     invited = {command.chair_user_id, *command.attendee_user_ids}
     # Only people who hold a role in this network may be invited to its panel.
     known = set(
-        uow.session.scalars(
-            select(RoleAssignment.user_id).where(
-                RoleAssignment.user_id.in_(invited),
-                RoleAssignment.network_id == actor.network_id,
-            )
-        ).all()
+        scope.all(scope.select(RoleAssignment.user_id).where(RoleAssignment.user_id.in_(invited)))
     )
     if invited - known:
         missing = ", ".join(map(str, sorted(invited - known)))
@@ -61,9 +55,9 @@ def schedule_meeting(uow: UnitOfWork, actor: Actor, command: ScheduleMeeting) ->
         location=command.location,
         chair_user_id=command.chair_user_id,
     )
-    uow.session.add(meeting)
+    scope.add(meeting)
     uow.flush()
-    uow.session.add_all(MeetingAttendee(meeting_id=meeting.id, user_id=u) for u in sorted(invited))
+    scope.add_all(MeetingAttendee(meeting_id=meeting.id, user_id=u) for u in sorted(invited))
     uow.audit(
         record(
             actor,
@@ -78,8 +72,8 @@ def schedule_meeting(uow: UnitOfWork, actor: Actor, command: ScheduleMeeting) ->
 
 
 def _meeting(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting:
-    meeting = uow.repo.meeting(meeting_id)
-    if meeting is None or meeting.network_id != actor.network_id:
+    meeting = uow.scoped(actor).repo.meeting(meeting_id)
+    if meeting is None:
         raise NotFound(f"meeting {meeting_id} not found")
     return meeting
 
@@ -103,7 +97,9 @@ def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]
         case_facts.append(facts)
         if not uow.repo.agenda_has(meeting.id, case.id):
             position = uow.repo.next_agenda_position(meeting.id)
-            uow.session.add(AgendaItem(meeting_id=meeting.id, case_id=case.id, position=position))
+            uow.scoped(actor).add(
+                AgendaItem(meeting_id=meeting.id, case_id=case.id, position=position)
+            )
             uow.flush()
         if case.state == "awaiting_panel":
             moved.append(fire_case(uow, actor, case, facts, "take_to_panel"))
@@ -150,7 +146,7 @@ def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) ->
     write_fields(
         uow, actor, contribution, facts, {"body": command.body.strip()}, action="case:contribute"
     )
-    uow.session.add(contribution)
+    uow.scoped(actor).add(contribution)
     uow.flush()
     decision = uow.authz.decide(actor, "deliberation", "write", facts, uow.now)
     uow.audit(
@@ -206,7 +202,7 @@ def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision
         "attendee_user_ids": uow.repo.attendee_ids(meeting.id),
     }
     write_fields(uow, actor, decision_row, facts, values, action=f"case:{trigger}")
-    uow.session.add(decision_row)
+    uow.scoped(actor).add(decision_row)
     if command.outcome_for_referrer.strip():
         case.outcome_for_referrer = command.outcome_for_referrer.strip()
     moved = fire_case(

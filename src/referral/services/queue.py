@@ -3,8 +3,6 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from referral.authz.filters import case_filter
 from referral.db.repositories import CasePosition
 from referral.db.tables import Case, Organisation
@@ -174,9 +172,8 @@ class OrganisationOption:
 
 def network_organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationOption]:
     """The agencies of the actor's own network, by kind then name: no personal data."""
-    rows = uow.session.scalars(
-        select(Organisation)
-        .where(Organisation.network_id == actor.network_id)
-        .order_by(Organisation.kind, Organisation.name, Organisation.id)
-    ).all()
+    scope = uow.scoped(actor)
+    rows = scope.all(
+        scope.select(Organisation).order_by(Organisation.kind, Organisation.name, Organisation.id)
+    )
     return [OrganisationOption(o.id, o.name, o.kind) for o in rows]

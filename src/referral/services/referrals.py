@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from referral.authz.filters import case_filter
 from referral.db.fields import categorised_columns
 from referral.db.tables import Case, Subject
 from referral.domain.actors import Actor
@@ -102,7 +101,7 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
         state_entered_at=uow.now,
         created_at=uow.now,
     )
-    uow.session.add(case)
+    uow.scoped(actor).add(case)
     uow.flush()
     written = sorted({*categorised_columns(Subject).values(), Category.CONCERN, Category.NARRATIVE})
     uow.audit(
@@ -203,7 +202,7 @@ def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
         workflow=f"{case.workflow_name} v{case.workflow_version}",
         fields=fields,
         hidden=hidden,
-        linked=linked.linked_records(uow, case.id, readable),
+        linked=linked.linked_records(uow.scoped(actor), case.id, readable),
         break_glass=opened,
     )
     uow.commit()
@@ -235,10 +234,11 @@ def list_cases(uow: UnitOfWork, actor: Actor, query: ListCases) -> list[CaseSumm
     """The cases the actor may see, filtered in SQL by the policy, most urgent first."""
     if not 1 <= query.limit <= 500:
         raise InvalidInput("limit must be between 1 and 500", {"limit": "out of range"})
-    where = case_filter(uow.authz, actor, Category.STATUS, "read", uow.now)
+    scope = uow.scoped(actor)
+    where = scope.case_filter(Category.STATUS, "read")
     if query.states:
         where = where & Case.state.in_(query.states)
-    rows = uow.repo.cases(where, limit=query.limit, offset=query.offset)
+    rows = scope.repo.cases(where, limit=query.limit, offset=query.offset)
     return [
         CaseSummary(
             case_id=c.id,

@@ -42,8 +42,9 @@ def due_cases(uow: UnitOfWork, rules: Mapping[str, int], now: datetime) -> list[
             for state, months in sorted(rules.items())
         )
     )
+    session = uow.unscoped("retention runs over every network's closed cases")
     return list(
-        uow.session.scalars(select(Case.id).where(past_retention).order_by(Case.closed_at, Case.id))
+        session.scalars(select(Case.id).where(past_retention).order_by(Case.closed_at, Case.id))
     )
 
 
@@ -74,10 +75,12 @@ def run_retention(
 def _erase_one(runtime: Runtime, case_id: int, rules: Mapping[str, int]) -> int | None:
     """Erase one case; the subject's id when this was their last case."""
     with UnitOfWork(runtime, request_id="retention") as uow:
+        # The case was listed across networks; it names its own, and the system of that
+        # network erases it.
         case = uow.repo.case(case_id)
         if case is None or case.state not in rules:
             return None  # moved on since the list was read: nothing to do
-        network = uow.session.get(Network, case.network_id)
+        network = uow.unscoped("the listed case names its network").get(Network, case.network_id)
         assert network is not None
         actor = system_actor(network.id, network.slug)
         rule = f"{case.state} + {rules[case.state]} months"

@@ -70,7 +70,9 @@ def enter(
     now = uow.now
 
     def add(timer_kind: str, trigger: str, due_at: datetime) -> None:
-        uow.session.add(
+        # The object entering the state was found through its mover's scope (a person's,
+        # or the system's of the object's network): its timers are that network's.
+        uow.unscoped("the timer belongs to the object's network, given by the caller").add(
             Timer(
                 network_id=network_id,
                 case_id=case_id,

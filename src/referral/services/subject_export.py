@@ -163,8 +163,14 @@ def _by_category(obj: Base) -> dict[str, Row]:
 
 def _subject(uow: UnitOfWork, actor: Actor | None, subject_id: int) -> Subject:
     """The subject, if it exists in the actor's network (any network for the operator)."""
-    subject = uow.session.get(Subject, subject_id)
-    if subject is None or (actor is not None and subject.network_id != actor.network_id):
+    subject = (
+        uow.scoped(actor).get(Subject, subject_id)
+        if actor is not None
+        else uow.unscoped("the operator's `referral subjects export` reaches every network").get(
+            Subject, subject_id
+        )
+    )
+    if subject is None:
         raise NotFound(f"subject {subject_id} not found")
     return subject
 
@@ -209,14 +215,11 @@ def locate_subject(uow: UnitOfWork, actor: Actor, params: Mapping[str, str]) -> 
             f"the {name} number is not valid", {name: f"A {name} number is a whole number."}
         )
     number = int(text)
+    scope = uow.scoped(actor)
     if name == "subject":
-        found = uow.session.scalar(
-            select(Subject.id).where(Subject.id == number, Subject.network_id == actor.network_id)
-        )
+        found = scope.scalar(scope.select(Subject.id).where(Subject.id == number))
     else:
-        found = uow.session.scalar(
-            select(Case.subject_id).where(Case.id == number, Case.network_id == actor.network_id)
-        )
+        found = scope.scalar(scope.select(Case.subject_id).where(Case.id == number))
     if found is None:
         raise InvalidInput(
             f"no {name} {number} in this network",
@@ -229,11 +232,14 @@ def subject_overview(uow: UnitOfWork, actor: Actor, subject_id: int) -> SubjectO
     """The subject's case numbers and states (status only), for the download page; audited."""
     decision = authorise(uow, actor, EXPORT, None, target=f"subject:{subject_id}")
     subject = _subject(uow, actor, subject_id)
-    rows = uow.session.execute(
-        select(Case.id, Case.state).where(Case.subject_id == subject.id).order_by(Case.id)
+    scope = uow.scoped(actor)
+    rows = scope.execute(
+        scope.select(Case.id, Case.state).where(Case.subject_id == subject.id).order_by(Case.id)
     )
     overview = SubjectOverview(
-        subject.id, [CaseLine(*row) for row in rows], _erased_at(uow.session, subject)[0]
+        subject.id,
+        [CaseLine(*row) for row in rows],
+        _erased_at(uow.unscoped("a data key has no network"), subject)[0],
     )
     uow.audit(
         record(
@@ -384,8 +390,12 @@ def _generated_by(session: Session, actor: Actor | None) -> Row:
 
 
 def build_bundle(uow: UnitOfWork, actor: Actor | None, subject: Subject) -> SubjectBundle:
-    """The bundle itself, with no decision and no audit entry (export_subject adds both)."""
-    session = uow.session
+    """The bundle itself, with no decision and no audit entry (export_subject adds both).
+
+    Everything in it hangs off the subject, which `_subject` found in the actor's network
+    (or the operator's command found in any): the plain session serves both.
+    """
+    session = uow.unscoped("the bundle hangs off a subject found in the scope or by the operator")
     cases = _cases(session, subject.id)
     case_ids = [c.id for c in cases]
     records = _records(session, case_ids)

@@ -32,8 +32,9 @@ def assign_intervention(uow: UnitOfWork, actor: Actor, command: AssignInterventi
         raise InvalidInput("the intervention has errors", errors)
     case, facts = visible_case(uow, actor, command.case_id)
     decision = authorise(uow, actor, "intervention:assign", facts, case_id=case.id)
-    provider = uow.repo.organisation(command.provider_org_id)
-    if provider is None or provider.network_id != actor.network_id:
+    scope = uow.scoped(actor)
+    provider = scope.repo.organisation(command.provider_org_id)
+    if provider is None:
         raise InvalidInput("no such provider in this network", {"provider_org_id": "unknown"})
     intervention = Intervention(
         case_id=case.id,
@@ -43,7 +44,7 @@ def assign_intervention(uow: UnitOfWork, actor: Actor, command: AssignInterventi
     )
     values = {"kind": command.kind, "plan": command.plan.strip()}
     write_fields(uow, actor, intervention, facts, values, action="intervention:assign")
-    uow.session.add(intervention)
+    scope.add(intervention)
     uow.flush()
     uow.audit(
         record(
@@ -61,7 +62,7 @@ def assign_intervention(uow: UnitOfWork, actor: Actor, command: AssignInterventi
 
 
 def _intervention(uow: UnitOfWork, actor: Actor, intervention_id: int) -> Intervention:
-    intervention = uow.repo.intervention(intervention_id)
+    intervention = uow.scoped(actor).repo.intervention(intervention_id)
     if intervention is None:
         raise NotFound(f"intervention {intervention_id} not found")
     return intervention
@@ -126,7 +127,7 @@ def record_progress(uow: UnitOfWork, actor: Actor, command: RecordProgress) -> i
     write_fields(
         uow, actor, note, facts, {"body": command.body.strip()}, action="intervention:record"
     )
-    uow.session.add(note)
+    uow.scoped(actor).add(note)
     uow.flush()
     uow.audit(
         record(

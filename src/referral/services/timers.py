@@ -192,10 +192,12 @@ def run_next(runtime: Runtime, rules: ClockRules, request_id: str) -> str | None
 
 
 def _handle(uow: UnitOfWork, timer: Timer, rules: ClockRules) -> str:
-    network = uow.session.get(Network, timer.network_id)
+    # The worker claims timers of every network; the claimed one names its network, and
+    # from there on the work is that network's, through its scope.
+    network = uow.unscoped("a claimed timer names its own network").get(Network, timer.network_id)
     assert network is not None  # a foreign key
     actor = system_actor(network.id, network.slug)
-    obj = uow.session.get(MODELS[timer.object_kind], timer.object_id)
+    obj = uow.scoped(actor).get(MODELS[timer.object_kind], timer.object_id)
     if obj is None:
         return _cancel(timer, "the object no longer exists")
     if obj.state != timer.source_state:
@@ -226,7 +228,7 @@ def _fire(uow: UnitOfWork, actor: Actor, timer: Timer, obj: Any) -> str:
     if is_case:
         fire_case(uow, actor, obj, uow.repo.case_facts(obj, actor), timer.trigger)
     else:
-        case = uow.repo.case(obj.case_id) if hasattr(obj, "case_id") else None
+        case = uow.scoped(actor).repo.case(obj.case_id) if hasattr(obj, "case_id") else None
         fire_linked(
             uow,
             actor,
@@ -259,7 +261,8 @@ def _check_drift(uow: UnitOfWork, actor: Actor, timer: Timer, obj: Any, rules: C
     if isinstance(obj, Case):
         last = uow.repo.last_case_activity([obj.id]).get(obj.id)
     else:
-        case, last = uow.repo.case(obj.case_id), uow.repo.last_intervention_activity(obj)
+        case = uow.scoped(actor).repo.case(obj.case_id)
+        last = uow.repo.last_intervention_activity(obj)
     assert case is not None  # a foreign key
     since = max(timer.run_after, last or timer.run_after)
     if since > uow.now - timedelta(days=rules.drift_days):
@@ -281,7 +284,7 @@ def _check_drift(uow: UnitOfWork, actor: Actor, timer: Timer, obj: Any, rules: C
         )
     )
     # The next alert, after another quiet spell as long as this one.
-    uow.session.add(
+    uow.scoped(actor).add(
         Timer(
             network_id=timer.network_id,
             case_id=timer.case_id,
@@ -309,7 +312,9 @@ def _record_failure(runtime: Runtime, timer_id: int, exc: Exception, request_id:
     # Our own errors say what went wrong with ids only; others may quote data: name them.
     message = exc.message if isinstance(exc, ReferralError) else type(exc).__name__
     with UnitOfWork(runtime, request_id=request_id) as uow:
-        timer = uow.session.get(Timer, timer_id, with_for_update=True)
+        timer = uow.unscoped("the worker settles timers of every network").get(
+            Timer, timer_id, with_for_update=True
+        )
         if timer is None or timer.state != PENDING:
             return  # another worker settled it meanwhile
         attempts = timer.attempts = timer.attempts + 1

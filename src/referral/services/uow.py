@@ -30,9 +30,11 @@ from referral.db.repositories import Repositories
 from referral.db.sealing import data_keys
 from referral.domain.errors import Conflict, ReferralError
 from referral.services.committer import GroupCommitter
+from referral.services.scope import Scope
 
 if TYPE_CHECKING:
     from referral.authz.enforcer import Authorizer
+    from referral.domain.actors import Actor
     from referral.workflow.machine import WorkflowEngine
     from referral.workflow.schema import Workflow
 
@@ -163,6 +165,27 @@ class UnitOfWork:
 
     def workflow(self, name: str) -> "Workflow":
         return self.runtime.workflows[name]
+
+    def scoped(self, actor: "Actor") -> "Scope":
+        """The door services use to the data: queries and writes bound to the actor's network.
+
+        One scope per actor and unit of work, so its named queries' caches are shared.
+        """
+        scope: Scope | None = getattr(self, "_scope", None)
+        if scope is None or scope.actor != actor or not scope.serves(self.session):
+            scope = self._scope = Scope(self, actor)
+        return scope
+
+    def unscoped(self, reason: str) -> Session:
+        """The plain session, for work that is no one network's, with the reason why.
+
+        Sign-in before a network is chosen, timers and retention run by the system across
+        networks, the operator's commands, the deployment-wide audit chain. A service that
+        acts for a person in a network uses `scoped(actor)` instead.
+        """
+        if not reason.strip():
+            raise ValueError("say why this work is not scoped to one network")
+        return self.session
 
     def audit(self, record: AuditRecord) -> None:
         """Queue an audit entry: it is appended at commit, in the change's own transaction.

@@ -14,11 +14,10 @@ from litestar import Request
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency, Provide
 
-from referral.db.tables import Network, User
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Role
-from referral.services import notifications
 from referral.services.committer import Write
+from referral.services.people import describe_viewer
 from referral.services.uow import Runtime, UnitOfWork
 from referral.web.session import current_session, provide_actor, reading
 
@@ -99,16 +98,14 @@ def provide_viewer(
     request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork], actor: NamedDependency[Actor]
 ) -> Viewer:
     with reading(uow) as reader:
-        user = reader.session.get(User, actor.user_id)
-        network = reader.session.get(Network, actor.network_id)
-        return Viewer(
-            actor=actor,
-            display_name=user.display_name if user else "",
-            network_name=network.name if network else "",
-            csrf_token=current_session(request).csrf_token,
-            # The bell on every page: one indexed count.
-            unread_notices=notifications.unread_count(reader, actor),
-        )
+        details = describe_viewer(reader, actor)
+    return Viewer(
+        actor=actor,
+        display_name=details.display_name,
+        network_name=details.network_name,
+        csrf_token=current_session(request).csrf_token,
+        unread_notices=details.unread_notices,
+    )
 
 
 async def provide_form(request: Request[Any, Any, Any]) -> FormMultiDict:
