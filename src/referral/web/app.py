@@ -18,6 +18,7 @@ from referral.web.controllers import API_ROUTES, PAGE_ROUTES
 from referral.web.deps import DEPENDENCIES
 from referral.web.errors import EXCEPTION_HANDLERS
 from referral.web.headers import add_security_headers
+from referral.web.input_guard import InputGuard
 from referral.web.session import send_new_session_cookie, session_guard
 
 HERE = Path(__file__).parent
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         dependencies=DEPENDENCIES,
         guards=[session_guard],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[InputGuard()],
         before_send=[send_new_session_cookie, add_security_headers],
         template_config=TemplateConfig(
             directory=HERE / "templates",
