@@ -55,17 +55,18 @@ def query(
     ("Enter a date like 2026-03-02") says more than a bound would.
     """
     params = {key: str(value) for key, value in request.query_params.items()}
-    errors: dict[str, str] = {}
+    problems: dict[str, str] = {}
     for name, top in (numbers or {}).items():
         text = params.get(name, "").strip()
         if text.isdigit() and whole_number(text, top) is None:
-            errors[name] = f"Not a number from 1 to {top}."
+            problems[name] = f"is not a number from 1 to {top}"
     for name in dates:
         problem = _date_problem(params.get(name, ""))
         if problem:
-            errors[name] = problem
-    if errors:
-        raise UnreadableInput(f"out of range: {', '.join(sorted(errors))}", errors)
+            problems[name] = problem
+    if problems:
+        message = "; ".join(f'the query parameter "{k}" {v}' for k, v in problems.items())
+        raise UnreadableInput(message, {k: f"This {v}." for k, v in problems.items()})
     return params
 
 
@@ -74,8 +75,7 @@ def _date_problem(text: str) -> str | None:
         day = date.fromisoformat(text.strip())
     except ValueError:
         return None
-    problem = date_problem(day)
-    return f"The date {problem}." if problem else None
+    return date_problem(day)
 
 
 def form_date(text: str) -> date | None:
