@@ -14,6 +14,7 @@ from referral.bootstrap import build_runtime
 from referral.config import Settings, get_settings
 from referral.services.uow import Runtime
 from referral.web import templating
+from referral.web.api.schema import ClosedBodySchema
 from referral.web.controllers import API_ROUTES, PAGE_ROUTES
 from referral.web.deps import DEPENDENCIES
 from referral.web.errors import EXCEPTION_HANDLERS
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         guards=[session_guard],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[InputGuard()],
+        plugins=[ClosedBodySchema()],
         before_send=[send_new_session_cookie, add_security_headers],
         template_config=TemplateConfig(
             directory=HERE / "templates",

@@ -35,6 +35,8 @@ MAX_JSON_DEPTH = 32
 EARLIEST = date(1900, 1, 1)
 LATEST = date(2999, 12, 31)
 
+# What text may hold, as the OpenAPI schema declares it (the check below is the same).
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _PATH_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)

@@ -17,14 +17,14 @@ from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.services import referrals
 from referral.services.flow import Moved
-from referral.web.input_guard import MAX_ID, date_problem
+from referral.web.input_guard import MAX_ID, TEXT_PATTERN, date_problem
 
-Text = Annotated[str, Meta(max_length=referrals.MAX_TEXT)]
-Line = Annotated[str, Meta(max_length=500)]
+Text = Annotated[str, Meta(max_length=referrals.MAX_TEXT, pattern=TEXT_PATTERN)]
+Line = Annotated[str, Meta(max_length=500, pattern=TEXT_PATTERN)]
 # Ids and versions are 32-bit integers in the database: bounded here, so a larger number
 # is refused as input (400) instead of overflowing a column; the schema says so too.
 Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
-Version = Annotated[int, Meta(ge=0, le=MAX_ID, description="The version you read (409 if stale)")]
+Version = Annotated[int, Meta(ge=1, le=MAX_ID, description="The version you read (409 if stale)")]
 PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_ID)]
 
@@ -86,7 +86,10 @@ class MeOut(Struct):
 
 
 class TokenIn(Body):
-    label: Annotated[str, Meta(max_length=100, description="A name to recognise the token by")]
+    label: Annotated[
+        str,
+        Meta(max_length=100, pattern=TEXT_PATTERN, description="A name to recognise the token by"),
+    ]
 
 
 class TokenOut(Struct):
@@ -396,7 +399,12 @@ class MeetingTransitionIn(Body):
 class BreakGlassIn(Body):
     category: Annotated[str, Meta(description="The hidden category to open, e.g. special")]
     justification: Annotated[
-        str, Meta(max_length=referrals.MAX_TEXT, description="Why, at least 20 characters")
+        str,
+        Meta(
+            max_length=referrals.MAX_TEXT,
+            pattern=TEXT_PATTERN,
+            description="Why, at least 20 characters",
+        ),
     ]
 
 
