@@ -6,12 +6,12 @@
 #
 # Reproducible: fixed seed, a bounded number of cases per operation, no example database
 # carried between runs. Needs `make install` (schemathesis is in the dev extra).
-# Usage: tests/fuzz/run_schemathesis.sh [EXAMPLES_PER_OPERATION]   (default 12)
+# Usage: tests/fuzz/run_schemathesis.sh [EXAMPLES_PER_OPERATION]   (default 8)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 BIN="$PWD/.venv/bin"
-EXAMPLES="${1:-12}"
+EXAMPLES="${1:-8}"
 SEED=20261201
 WORK="$(mktemp -d)"
 SERVER_PID=""
