@@ -1,7 +1,10 @@
 """structlog setup. Events are past-tense names with ids, never personal data."""
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -20,12 +23,34 @@ def configure_logging(settings: Settings) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            scrub_unprintable,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+# C0 and C1 controls and DEL: a NUL, an escape sequence or a line break taken from a
+# request (a path, a header) must not reach a terminal or forge a second log line.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Tracebacks are ours, not the request's: their line breaks are kept.
+_FORMATTED = frozenset({"exception", "exc_info", "stack"})
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def scrub_unprintable(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Every string value of an event, unprintable characters written as \\xNN escapes."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and key not in _FORMATTED:
+            event_dict[key] = _UNPRINTABLE.sub(_escape, value)
+    return event_dict
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

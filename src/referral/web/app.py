@@ -14,10 +14,12 @@ from referral.bootstrap import build_runtime
 from referral.config import Settings, get_settings
 from referral.services.uow import Runtime
 from referral.web import templating
+from referral.web.api.schema import ClosedBodySchema
 from referral.web.controllers import API_ROUTES, PAGE_ROUTES
 from referral.web.deps import DEPENDENCIES
 from referral.web.errors import EXCEPTION_HANDLERS
 from referral.web.headers import add_security_headers
+from referral.web.input_guard import InputGuard
 from referral.web.session import send_new_csrf_cookie, session_guard
 
 HERE = Path(__file__).parent
@@ -46,6 +48,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         dependencies=DEPENDENCIES,
         guards=[session_guard],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[InputGuard()],
+        plugins=[ClosedBodySchema()],
         before_send=[send_new_csrf_cookie, add_security_headers],
         on_shutdown=[_stop_committer],
         template_config=TemplateConfig(

@@ -50,6 +50,8 @@ TITLES = {
     403: "Not allowed",
     404: "Not found",
     409: "Someone else changed this first",
+    413: "Too much was sent",
+    415: "Sent in a form this address does not read",
     422: "Please correct the form",
     429: "Too many attempts",
 }

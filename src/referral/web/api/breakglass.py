@@ -4,7 +4,7 @@ from dataclasses import asdict
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from referral.config import Settings
 from referral.services import breakglass
@@ -12,6 +12,7 @@ from referral.web.api.models import (
     BreakGlassIn,
     CreatedOut,
     OutcomeIn,
+    PathId,
     QueuedGrantOut,
     ReviewQueueOut,
     errors,
@@ -26,13 +27,13 @@ TAGS = ["break-glass"]
     tags=TAGS,
     summary="Break glass: open a hidden category for a while",
     sync_to_thread=True,
-    responses=errors(400, 403, 404, 409, 422),
+    responses=errors(400, 403, 404, 409, 413, 415, 422),
 )
 def open_break_glass(
     request: Request[Any, Any, Any],
     uow: Uow,
     actor: CurrentActor,
-    case_id: FromPath[int],
+    case_id: PathId,
     data: JSONBody[BreakGlassIn],
 ) -> CreatedOut:
     """Coordinator or dpo: logged, flagged in access reports, reviewed by the dpo. The
@@ -64,10 +65,10 @@ def review_queue(uow: Uow, actor: CurrentActor) -> ReviewQueueOut:
     summary="Record the outcome of a break-glass review",
     status_code=204,
     sync_to_thread=True,
-    responses=errors(403, 404, 409, 422),
+    responses=errors(403, 404, 409, 413, 415, 422),
 )
 def record_outcome(
-    uow: Uow, actor: CurrentActor, grant_id: FromPath[int], data: JSONBody[OutcomeIn]
+    uow: Uow, actor: CurrentActor, grant_id: PathId, data: JSONBody[OutcomeIn]
 ) -> None:
     """dpo: `justified`, `not_justified` (ends any access left) or `referred`."""
     breakglass.record_outcome(

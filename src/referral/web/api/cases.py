@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from referral.config import Settings
 from referral.services import auth, lifecycle, referrals, screening
@@ -16,6 +16,8 @@ from referral.web.api.models import (
     CaseSummaryOut,
     MeOut,
     MovedOut,
+    Offset,
+    PathId,
     SubmitReferralIn,
     TokenIn,
     TokenOut,
@@ -38,7 +40,7 @@ async def me(actor: CurrentActor) -> MeOut:
     tags=["account"],
     summary="Issue an API token",
     sync_to_thread=True,
-    responses=errors(400, 403, 422),
+    responses=errors(400, 403, 413, 415, 422),
 )
 def issue_token(
     request: Request[Any, Any, Any], uow: Uow, actor: CurrentActor, data: JSONBody[TokenIn]
@@ -66,7 +68,7 @@ def list_cases(
         list[str] | None, QueryParameter(name="state", description="Only these states (repeatable)")
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CaseListOut:
     """Status data only, most urgent first, filtered by the sharing policy."""
     query = referrals.ListCases(states=tuple(states or ()), limit=limit, offset=offset)
@@ -79,7 +81,7 @@ def list_cases(
     tags=CASES,
     summary="Submit a referral",
     sync_to_thread=True,
-    responses=errors(400, 403, 422),
+    responses=errors(400, 403, 413, 415, 422),
 )
 def submit_referral(
     uow: Uow, actor: CurrentActor, data: JSONBody[SubmitReferralIn]
@@ -95,7 +97,7 @@ def submit_referral(
     sync_to_thread=True,
     responses=errors(404),
 )
-def read_case(uow: Uow, actor: CurrentActor, case_id: FromPath[int]) -> CaseOut:
+def read_case(uow: Uow, actor: CurrentActor, case_id: PathId) -> CaseOut:
     """Every field you may read now; the others hidden with the reason. The read is audited."""
     return CaseOut.of(referrals.read_case(uow, actor, case_id))
 
@@ -106,10 +108,10 @@ def read_case(uow: Uow, actor: CurrentActor, case_id: FromPath[int]) -> CaseOut:
     summary="Move a case",
     status_code=200,
     sync_to_thread=True,
-    responses=errors(400, 403, 404, 409, 422),
+    responses=errors(400, 403, 404, 409, 413, 415, 422),
 )
 def move_case(
-    uow: Uow, actor: CurrentActor, case_id: FromPath[int], data: JSONBody[TransitionIn]
+    uow: Uow, actor: CurrentActor, case_id: PathId, data: JSONBody[TransitionIn]
 ) -> MovedOut:
     """Fire a workflow trigger that records no data of its own (`start_screening`,
     `ready_for_panel`, `start_support`, `exit`, ...); `submit` submits a draft. Triggers

@@ -1,7 +1,7 @@
 """Work on a case: screening, deconfliction, information requests, consent, support."""
 
 from litestar import post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from referral.services import consent, information, lifecycle, screening, support
 from referral.web.api.models import (
@@ -14,6 +14,7 @@ from referral.web.api.models import (
     InformationRequestsOut,
     InterventionIn,
     MovedOut,
+    PathId,
     ProgressIn,
     RecordConsentIn,
     ReviewIn,
@@ -25,7 +26,7 @@ from referral.web.api.models import (
 )
 from referral.web.deps import CurrentActor, Uow
 
-CASE_ERRORS = errors(400, 403, 404, 409, 422)
+CASE_ERRORS = errors(400, 403, 404, 409, 413, 415, 422)
 
 
 @post(
@@ -37,7 +38,7 @@ CASE_ERRORS = errors(400, 403, 404, 409, 422)
     responses=CASE_ERRORS,
 )
 def screening_outcome(
-    uow: Uow, actor: CurrentActor, case_id: FromPath[int], data: JSONBody[ScreeningOutcomeIn]
+    uow: Uow, actor: CurrentActor, case_id: PathId, data: JSONBody[ScreeningOutcomeIn]
 ) -> MovedOut:
     """Close, signpost, hand to police, or gather information; the notes are assessment data."""
     command = screening.RecordScreeningOutcome(
@@ -59,7 +60,7 @@ def screening_outcome(
     responses=CASE_ERRORS,
 )
 def deconfliction(
-    uow: Uow, actor: CurrentActor, case_id: FromPath[int], data: JSONBody[DeconflictionIn]
+    uow: Uow, actor: CurrentActor, case_id: PathId, data: JSONBody[DeconflictionIn]
 ) -> None:
     """The police gateway's check against police systems (criminal-category data)."""
     command = screening.RecordDeconfliction(
@@ -76,7 +77,7 @@ def deconfliction(
     responses=CASE_ERRORS,
 )
 def send_information_requests(
-    uow: Uow, actor: CurrentActor, case_id: FromPath[int], data: JSONBody[InformationRequestsIn]
+    uow: Uow, actor: CurrentActor, case_id: PathId, data: JSONBody[InformationRequestsIn]
 ) -> InformationRequestsOut:
     """One request per agency, each due by the deadline the workflow declares."""
     command = information.SendInformationRequests(
@@ -94,7 +95,7 @@ def send_information_requests(
     responses=CASE_ERRORS,
 )
 def answer_information_request(
-    uow: Uow, actor: CurrentActor, request_id: FromPath[int], data: JSONBody[AnswerIn]
+    uow: Uow, actor: CurrentActor, request_id: PathId, data: JSONBody[AnswerIn]
 ) -> StateOut:
     """The agency's answer, or `declined: true` when it will not share."""
     command = information.RecordAnswer(request_id, data.answer, data.declined)
@@ -108,7 +109,7 @@ def answer_information_request(
     sync_to_thread=True,
     responses=CASE_ERRORS,
 )
-def request_consent(uow: Uow, actor: CurrentActor, case_id: FromPath[int]) -> ConsentRequestedOut:
+def request_consent(uow: Uow, actor: CurrentActor, case_id: PathId) -> ConsentRequestedOut:
     """Start a consent request for the case (409 when one is already open or given)."""
     command = consent.RequestConsent(case_id)
     return ConsentRequestedOut(consent.request_consent(uow, actor, command))
@@ -123,7 +124,7 @@ def request_consent(uow: Uow, actor: CurrentActor, case_id: FromPath[int]) -> Co
     responses=CASE_ERRORS,
 )
 def record_consent(
-    uow: Uow, actor: CurrentActor, case_id: FromPath[int], data: JSONBody[RecordConsentIn]
+    uow: Uow, actor: CurrentActor, case_id: PathId, data: JSONBody[RecordConsentIn]
 ) -> ConsentRecordedOut:
     """Given (with its scope) or refused; a refusal while consent is pending closes the case."""
     command = consent.RecordConsent(
@@ -148,7 +149,7 @@ def record_consent(
     responses=CASE_ERRORS,
 )
 def withdraw_consent(
-    uow: Uow, actor: CurrentActor, case_id: FromPath[int], data: JSONBody[WithdrawConsentIn]
+    uow: Uow, actor: CurrentActor, case_id: PathId, data: JSONBody[WithdrawConsentIn]
 ) -> MovedOut:
     """The person withdraws: the consent ends and the case closes, whatever its stage."""
     command = consent.WithdrawConsent(case_id, data.notes)
@@ -163,7 +164,7 @@ def withdraw_consent(
     responses=CASE_ERRORS,
 )
 def assign_intervention(
-    uow: Uow, actor: CurrentActor, case_id: FromPath[int], data: JSONBody[InterventionIn]
+    uow: Uow, actor: CurrentActor, case_id: PathId, data: JSONBody[InterventionIn]
 ) -> CreatedOut:
     """Propose an intervention by a provider organisation of this network."""
     command = support.AssignIntervention(case_id, data.kind, data.provider_org_id, data.plan)
@@ -179,7 +180,7 @@ def assign_intervention(
     responses=CASE_ERRORS,
 )
 def move_intervention(
-    uow: Uow, actor: CurrentActor, intervention_id: FromPath[int], data: JSONBody[TriggerIn]
+    uow: Uow, actor: CurrentActor, intervention_id: PathId, data: JSONBody[TriggerIn]
 ) -> StateOut:
     """accept, decline, start, complete or withdraw."""
     command = support.MoveIntervention(intervention_id, data.trigger)
@@ -194,7 +195,7 @@ def move_intervention(
     responses=CASE_ERRORS,
 )
 def record_progress(
-    uow: Uow, actor: CurrentActor, intervention_id: FromPath[int], data: JSONBody[ProgressIn]
+    uow: Uow, actor: CurrentActor, intervention_id: PathId, data: JSONBody[ProgressIn]
 ) -> CreatedOut:
     """A session or progress note by the provider delivering an active intervention."""
     command = support.RecordProgress(intervention_id, data.body)
@@ -209,7 +210,7 @@ def record_progress(
     responses=CASE_ERRORS,
 )
 def record_review(
-    uow: Uow, actor: CurrentActor, case_id: FromPath[int], data: JSONBody[ReviewIn]
+    uow: Uow, actor: CurrentActor, case_id: PathId, data: JSONBody[ReviewIn]
 ) -> CreatedOut:
     """A review in support, at exit, or a 6- or 12-month follow-up."""
     command = lifecycle.RecordReview(case_id, data.kind, data.notes)

@@ -1,7 +1,7 @@
 """Panel meetings: schedule, set the agenda, contribute, decide, hold."""
 
 from litestar import post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from referral.services import panel
 from referral.web.api.models import (
@@ -13,13 +13,14 @@ from referral.web.api.models import (
     MeetingIn,
     MeetingTransitionIn,
     MovedOut,
+    PathId,
     StateOut,
     errors,
 )
 from referral.web.deps import CurrentActor, Uow
 
 TAGS = ["meetings"]
-MEETING_ERRORS = errors(400, 403, 404, 409, 422)
+MEETING_ERRORS = errors(400, 403, 404, 409, 413, 415, 422)
 
 
 @post(
@@ -27,7 +28,7 @@ MEETING_ERRORS = errors(400, 403, 404, 409, 422)
     tags=TAGS,
     summary="Schedule a panel meeting",
     sync_to_thread=True,
-    responses=errors(400, 403, 422),
+    responses=errors(400, 403, 413, 415, 422),
 )
 def schedule_meeting(uow: Uow, actor: CurrentActor, data: JSONBody[MeetingIn]) -> CreatedOut:
     """A meeting with its chair and invited attendees."""
@@ -46,7 +47,7 @@ def schedule_meeting(uow: Uow, actor: CurrentActor, data: JSONBody[MeetingIn]) -
     responses=MEETING_ERRORS,
 )
 def set_agenda(
-    uow: Uow, actor: CurrentActor, meeting_id: FromPath[int], data: JSONBody[AgendaIn]
+    uow: Uow, actor: CurrentActor, meeting_id: PathId, data: JSONBody[AgendaIn]
 ) -> AgendaOut:
     """Cases awaiting panel move to panel review."""
     moved = panel.set_agenda(uow, actor, panel.SetAgenda(meeting_id, tuple(data.case_ids)))
@@ -63,8 +64,8 @@ def set_agenda(
 def add_contribution(
     uow: Uow,
     actor: CurrentActor,
-    meeting_id: FromPath[int],
-    case_id: FromPath[int],
+    meeting_id: PathId,
+    case_id: PathId,
     data: JSONBody[ContributionIn],
 ) -> CreatedOut:
     """Deliberation data on a case on the meeting's agenda."""
@@ -83,8 +84,8 @@ def add_contribution(
 def record_decision(
     uow: Uow,
     actor: CurrentActor,
-    meeting_id: FromPath[int],
-    case_id: FromPath[int],
+    meeting_id: PathId,
+    case_id: PathId,
     data: JSONBody[DecisionIn],
 ) -> MovedOut:
     """support, signpost or no_action, with the rationale and any dissent (the chair)."""
@@ -109,7 +110,7 @@ def record_decision(
     responses=MEETING_ERRORS,
 )
 def move_meeting(
-    uow: Uow, actor: CurrentActor, meeting_id: FromPath[int], data: JSONBody[MeetingTransitionIn]
+    uow: Uow, actor: CurrentActor, meeting_id: PathId, data: JSONBody[MeetingTransitionIn]
 ) -> StateOut:
     """Fire a trigger of the panel_meeting workflow; `minutes` are deliberation data."""
     command = panel.MoveMeeting(meeting_id, data.trigger, data.minutes)

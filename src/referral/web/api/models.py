@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from litestar.openapi import ResponseSpec
+from litestar.params import PathParameter, QueryParameter
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from referral.domain.actors import Actor
@@ -16,10 +17,16 @@ from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.services import referrals
 from referral.services.flow import Moved
+from referral.web.input_guard import MAX_ID, TEXT_PATTERN, date_problem
 
-Text = Annotated[str, Meta(max_length=referrals.MAX_TEXT)]
-Line = Annotated[str, Meta(max_length=500)]
-Id = Annotated[int, Meta(ge=1)]
+Text = Annotated[str, Meta(max_length=referrals.MAX_TEXT, pattern=TEXT_PATTERN)]
+Line = Annotated[str, Meta(max_length=500, pattern=TEXT_PATTERN)]
+# Ids and versions are 32-bit integers in the database: bounded here, so a larger number
+# is refused as input (400) instead of overflowing a column; the schema says so too.
+Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
+Version = Annotated[int, Meta(ge=1, le=MAX_ID, description="The version you read (409 if stale)")]
+PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_ID)]
 
 
 class Body(Struct, forbid_unknown_fields=True):
@@ -41,6 +48,8 @@ ERROR_TEXT = {
     403: "Not allowed for your role here, or a session request without its CSRF token.",
     404: "No such object, or it is outside what you may see.",
     409: "The object changed since you read it, or is in the wrong state for this.",
+    413: "The body is larger than this address accepts.",
+    415: "The body is not JSON (send Content-Type: application/json).",
     422: "The request was read but is not acceptable; `errors` names the fields.",
 }
 
@@ -77,7 +86,10 @@ class MeOut(Struct):
 
 
 class TokenIn(Body):
-    label: Annotated[str, Meta(max_length=100, description="A name to recognise the token by")]
+    label: Annotated[
+        str,
+        Meta(max_length=100, pattern=TEXT_PATTERN, description="A name to recognise the token by"),
+    ]
 
 
 class TokenOut(Struct):
@@ -136,6 +148,11 @@ class SubjectIn(Body):
     religion: Line = ""
     ethnicity: Line = ""
     other_special: Text = ""
+
+    def __post_init__(self) -> None:
+        problem = self.date_of_birth and date_problem(self.date_of_birth)
+        if problem:
+            raise ValueError(f"date_of_birth: {problem}")
 
 
 class SubmitReferralIn(Body):
@@ -222,7 +239,7 @@ class CaseOut(Struct):
 
 class TransitionIn(Body):
     trigger: Line
-    expected_version: int | None = None
+    expected_version: Version | None = None
     outcome_for_referrer: Text = ""
 
 
@@ -246,7 +263,7 @@ class ScreeningOutcomeIn(Body):
     ]
     screening_notes: Text = ""
     outcome_for_referrer: Text = ""
-    expected_version: int | None = None
+    expected_version: Version | None = None
 
 
 class DeconflictionIn(Body):
@@ -343,6 +360,11 @@ class MeetingIn(Body):
     attendee_user_ids: list[Id]
     location: Line = ""
 
+    def __post_init__(self) -> None:
+        problem = date_problem(self.scheduled_for.date())
+        if problem:
+            raise ValueError(f"scheduled_for: {problem}")
+
 
 class AgendaIn(Body):
     case_ids: list[Id]
@@ -359,7 +381,7 @@ class DecisionIn(Body):
     rationale: Text
     dissent: Text = ""
     outcome_for_referrer: Text = ""
-    expected_version: int | None = None
+    expected_version: Version | None = None
 
 
 class ContributionIn(Body):
@@ -377,7 +399,12 @@ class MeetingTransitionIn(Body):
 class BreakGlassIn(Body):
     category: Annotated[str, Meta(description="The hidden category to open, e.g. special")]
     justification: Annotated[
-        str, Meta(max_length=referrals.MAX_TEXT, description="Why, at least 20 characters")
+        str,
+        Meta(
+            max_length=referrals.MAX_TEXT,
+            pattern=TEXT_PATTERN,
+            description="Why, at least 20 characters",
+        ),
     ]
 
 

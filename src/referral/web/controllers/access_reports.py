@@ -10,19 +10,26 @@ from litestar.response import Stream
 from referral.config import Settings
 from referral.domain.errors import InvalidInput
 from referral.services import access_report, audit_view
+from referral.web.controllers import binding
 from referral.web.deps import CurrentViewer, Uow
+from referral.web.input_guard import MAX_ID
 from referral.web.render import page, see_other
 
 CSV = "text/csv; charset=utf-8"
 
 
+# The chooser names its subject and dates per kind of report: user=, user-from=, ...
+KINDS = ("user", "organisation", "case")
+CHOOSER_DATES = tuple(f"{kind}-{end}" for kind in KINDS for end in ("from", "to"))
+
+
 def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
-    return {key: str(value) for key, value in request.query_params.items()}
+    return binding.query(request, {"page": MAX_ID}, dates=("from", "to"))
 
 
 @get("/audit/reports", name="access_reports", sync_to_thread=True)
 def chooser(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Any:
-    params = _params(request)
+    params = binding.query(request, dict.fromkeys(KINDS, MAX_ID), dates=CHOOSER_DATES)
     options = audit_view.filter_options(uow, viewer.actor)  # refuses all but the dpo
     try:
         choice = access_report.choice_from_params(params)
@@ -61,7 +68,8 @@ def report(
     """`/audit/reports/case/12` is the page, `/audit/reports/case/12.csv` its CSV."""
     params = _params(request)
     settings: Settings = request.app.state.settings
-    query = access_report.query_from_params(subject, ref.removesuffix(".csv"), params, settings)
+    subject_id = str(binding.path_id(ref.removesuffix(".csv")))
+    query = access_report.query_from_params(subject, subject_id, params, settings)
     if ref.endswith(".csv"):
         filename = f"access-{query.subject}-{query.subject_id}-{uow.now:%Y%m%d-%H%M%S}.csv"
         return Stream(

@@ -9,6 +9,7 @@ from litestar.response import Redirect, Template
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import OrgKind
 from referral.services import admin
+from referral.web.controllers.binding import whole_number
 from referral.web.deps import CurrentViewer, Form, Uow
 from referral.web.render import page, see_other
 
@@ -50,11 +51,6 @@ def users(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> T
     return _users_page(request, viewer, admin.directory(uow, viewer.actor))
 
 
-def _optional_int(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() and len(text) < 18 else None
-
-
 @post("/admin/users", name="admin_create_user", sync_to_thread=True, status_code=303)
 def create_user(
     request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form
@@ -63,7 +59,7 @@ def create_user(
         username=str(form.get("username", "")),
         display_name=str(form.get("display_name", "")),
         email=str(form.get("email", "")),
-        organisation_id=_optional_int(str(form.get("organisation_id", ""))),
+        organisation_id=whole_number(str(form.get("organisation_id", ""))),
         roles=tuple(str(r) for r in form.getall("roles", [])),
         password=str(form.get("password", "")),
     )

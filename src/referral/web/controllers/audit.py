@@ -8,14 +8,21 @@ from litestar.response import Stream, Template
 
 from referral.domain.errors import InvalidInput
 from referral.services import audit_view
+from referral.web.controllers import binding
 from referral.web.deps import CurrentViewer, Uow
+from referral.web.input_guard import MAX_ID
 from referral.web.render import page
 
 FILTER_FIELDS = ("user", "organisation", "case", "action", "decision", "from", "to")
+# Filters by id, and the page links' audit sequence numbers (64-bit).
+NUMBERS = {
+    **dict.fromkeys(("user", "organisation", "case"), MAX_ID),
+    **dict.fromkeys(("before", "after"), binding.MAX_SEQ),
+}
 
 
 def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
-    return {key: str(value) for key, value in request.query_params.items()}
+    return binding.query(request, NUMBERS, dates=("from", "to"))
 
 
 def _filter_string(params: dict[str, str]) -> str:

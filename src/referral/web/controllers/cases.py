@@ -27,6 +27,7 @@ from referral.services import (
     screening,
     support,
 )
+from referral.web.controllers.binding import version_number, whole_number
 from referral.web.deps import CurrentViewer, Form, Uow
 from referral.web.render import page, see_other
 from referral.web.templating import label, when
@@ -137,20 +138,20 @@ def _text(form: Form, name: str) -> str:
 
 
 def _int(form: Form, name: str, what: str) -> int:
-    raw = _text(form, name).strip()
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"choose {what}", {name: f"Choose {what}."}) from None
+    number = whole_number(_text(form, name))
+    if number is None:
+        raise InvalidInput(f"choose {what}", {name: f"Choose {what}."})
+    return number
 
 
 def _version(form: Form) -> int | None:
     raw = _text(form, "expected_version").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    version = version_number(raw)
+    if version is None:
         raise InvalidInput("the form's version is not a number; reload the page")
-    return int(raw)
+    return version
 
 
 def _scope(form: Form) -> tuple[ConsentScope, ...]:
@@ -246,11 +247,11 @@ def send_requests(
     case_id: FromPath[int],
 ) -> Any:
     def call() -> object:
-        raw = [str(v) for v in form.getall("organisation_ids", [])]
-        if not all(v.isdigit() for v in raw):
+        ids = [whole_number(str(v)) for v in form.getall("organisation_ids", [])]
+        if None in ids:
             raise InvalidInput("choose agencies from the list", {"organisation_ids": "Unknown."})
         command = information.SendInformationRequests(
-            case_id, tuple(int(v) for v in raw), _text(form, "question")
+            case_id, tuple(i for i in ids if i is not None), _text(form, "question")
         )
         return information.send_information_requests(uow, viewer.actor, command)
 

@@ -1,7 +1,7 @@
 """Panel meetings: the list, scheduling, the meeting page with its agenda, contributions,
 decisions, and the meeting's own moves (hold, approve minutes, cancel)."""
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from litestar import Request, get, post
@@ -11,6 +11,7 @@ from litestar.response import Template
 
 from referral.domain.errors import InvalidInput
 from referral.services import meetings, panel
+from referral.web.controllers.binding import form_datetime, version_number, whole_number
 from referral.web.deps import CurrentViewer, Form, Uow, Viewer
 from referral.web.render import page, see_other
 
@@ -32,22 +33,17 @@ def list_meetings(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentView
     return page(request, "meetings/list.html", viewer, overview=overview, values={}, errors={})
 
 
-def _int(text: str) -> int | None:
-    return int(text) if text.strip().isdigit() else None
-
-
 def schedule_from_form(form: Form) -> tuple[panel.ScheduleMeeting | None, dict[str, str]]:
     errors: dict[str, str] = {}
-    when: datetime | None = None
-    try:
-        when = datetime.fromisoformat(str(form.get("scheduled_for", "")).strip())
-        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    except ValueError:
+    when = form_datetime(str(form.get("scheduled_for", "")))
+    if when is None:
         errors["scheduled_for"] = "Enter the date and time of the meeting, in UTC."
-    chair = _int(str(form.get("chair_user_id", "")))
+    else:
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    chair = whole_number(str(form.get("chair_user_id", "")))
     if chair is None:
         errors["chair_user_id"] = "Choose who chairs the meeting."
-    invited = [_int(str(v)) for v in form.getall("attendee_user_ids", [])]
+    invited = [whole_number(str(v)) for v in form.getall("attendee_user_ids", [])]
     if None in invited:
         errors["attendee_user_ids"] = "Choose the invitees from the list."
     if errors or when is None or chair is None:
@@ -174,7 +170,7 @@ def decide(
         rationale=str(form.get("rationale", "")),
         dissent=str(form.get("dissent", "")),
         outcome_for_referrer=str(form.get("outcome_for_referrer", "")),
-        expected_version=_int(str(form.get("expected_version", ""))),
+        expected_version=version_number(str(form.get("expected_version", ""))),
     )
     try:
         panel.record_panel_decision(uow, viewer.actor, command)
@@ -185,7 +181,8 @@ def decide(
 
 @post("/meetings/{meeting_id:int}/agenda", name="set_agenda", sync_to_thread=True, status_code=303)
 def set_agenda(uow: Uow, viewer: CurrentViewer, form: Form, meeting_id: FromPath[int]) -> Any:
-    case_ids = tuple(i for v in form.getall("case_ids", []) if (i := _int(str(v))) is not None)
+    chosen = (whole_number(str(v)) for v in form.getall("case_ids", []))
+    case_ids = tuple(i for i in chosen if i is not None)
     panel.set_agenda(uow, viewer.actor, panel.SetAgenda(meeting_id, case_ids))
     return see_other(f"/meetings/{meeting_id}")
 

@@ -9,6 +9,7 @@ from litestar.response import Template
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import ConcernType
 from referral.services import referrals
+from referral.web.controllers.binding import form_date
 from referral.web.deps import CurrentViewer, Form, Uow
 from referral.web.render import page, see_other
 
@@ -31,11 +32,10 @@ async def new_referral(request: Request[Any, Any, Any], viewer: CurrentViewer) -
 def _parse_date(text: str, errors: dict[str, str]) -> date | None:
     if not text.strip():
         return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
+    born = form_date(text)
+    if born is None:
         errors["date_of_birth"] = "Enter the date of birth as a date, for example 2009-05-17."
-        return None
+    return born
 
 
 def referral_from_form(form: Form) -> tuple[referrals.SubmitReferral | None, dict[str, str]]:

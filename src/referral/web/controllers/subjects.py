@@ -7,7 +7,9 @@ from litestar.params import FromPath
 
 from referral.domain.errors import InvalidInput
 from referral.services import subject_export
+from referral.web.controllers import binding
 from referral.web.deps import CurrentViewer, Uow
+from referral.web.input_guard import MAX_ID
 from referral.web.render import page, see_other
 from referral.web.subject_bundle import bundle_html
 
@@ -16,7 +18,7 @@ HTML = "text/html; charset=utf-8"
 
 
 def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
-    return {key: str(value) for key, value in request.query_params.items()}
+    return binding.query(request, {"subject": MAX_ID, "case": MAX_ID})
 
 
 @get("/subjects", name="subject_access", sync_to_thread=True)
