@@ -48,7 +48,8 @@ from served import (
 )
 
 WRK_SCRIPT = BENCH / "status.lua"
-DRAIN_SECONDS = 30.0  # a server still busy with a round's backlog after this is restarted
+# A server still busy with a round's backlog after this long is restarted (--quick: 10 s).
+DRAIN_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,9 @@ def wrk(port: int, endpoint: Endpoint, connections: int, seconds: int) -> Round:
     return Round(ok / seconds_run, p50, p99, errors, answered)
 
 
-def drain(server: Server, endpoint: Endpoint) -> str:
+def drain(server: Server, endpoint: Endpoint, seconds: float) -> str:
     """Wait until the server answers the endpoint again; restart it if it does not."""
-    if server.answers(timeout=DRAIN_SECONDS, headers=endpoint.headers):
+    if server.answers(timeout=seconds, path=endpoint.path, headers=endpoint.headers):
         return ""
     server.restart()
     return " (backlog did not clear: restarted)"
@@ -153,7 +154,7 @@ def run_pass(
                 row = wrk(app.port, endpoint, connections, args.seconds)
                 server_errors += row.server_errors
                 show(endpoint.label, connections, row, base)
-                note = drain(app, endpoint)
+                note = drain(app, endpoint, args.drain)
                 if note:
                     print(f"{'':<15}{note}")
     finally:
@@ -176,6 +177,7 @@ def main() -> int:
     parser.add_argument("--strict", action="store_true", help="fail on any 5xx answer")
     args = parser.parse_args()
     args.connections = [int(c) for c in args.connections.split(",")]
+    args.drain = 10.0 if args.quick else DRAIN_SECONDS
     workers = [int(w) for w in args.workers.split(",")]
     if args.quick:
         args.seconds, args.connections, workers = 3, [4, 50], [1]

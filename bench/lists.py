@@ -258,7 +258,7 @@ def load(engine: Engine, cases: int, rng: random.Random) -> People:
         # the provider's organisation has its own handful, a few withdrawn.
         provider_org = 1 + (provider % 40)
         others = [o for o in range(1, 41) if o != provider_org]
-        interventions = []
+        interventions: list[dict[str, Any]] = []
         for case_id in rng.sample(range(1, cases + 1), cases // 3):
             interventions.append(
                 {

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -157,9 +158,14 @@ class Server:
             time.sleep(0.3)
         raise BenchError(f"{self.name} did not answer within {timeout:.0f} s:\n{self.tail()}")
 
-    def answers(self, timeout: float, headers: dict[str, str] | None = None) -> bool:
+    def answers(
+        self, timeout: float, path: str | None = None, headers: dict[str, str] | None = None
+    ) -> bool:
+        """Whether GET `path` (default: the page that says the server is up) gets an answer
+        below 500 within `timeout` seconds."""
         try:
-            status, _, _ = request(self.port, "GET", self.ready_path, headers, timeout=timeout)
+            path = path or self.ready_path
+            status, _, _ = request(self.port, "GET", path, headers, timeout=timeout)
         except OSError:
             return False
         return status < 500
@@ -194,7 +200,7 @@ def request(
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
     timeout: float = 30.0,
-) -> tuple[int, client.HTTPMessage, bytes]:
+) -> tuple[int, Message, bytes]:
     connection = client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         connection.request(method, path, body=body, headers=headers or {})
@@ -204,9 +210,9 @@ def request(
         connection.close()
 
 
-def session_cookie(headers: client.HTTPMessage) -> str:
+def session_cookie(headers: Message) -> str:
     for value in headers.get_all("set-cookie") or []:
-        pair = value.split(";", 1)[0].strip()
+        pair = str(value).split(";", 1)[0].strip()
         if pair.startswith("referral_session="):
             return pair
     raise BenchError("the server set no session cookie")
