@@ -175,9 +175,10 @@ def main() -> int:
     parser.add_argument("--connections", default="4,50,200")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--strict", action="store_true", help="fail on any 5xx answer")
+    parser.add_argument("--drain", type=float, default=None, help="seconds to wait for a backlog")
     args = parser.parse_args()
     args.connections = [int(c) for c in args.connections.split(",")]
-    args.drain = 10.0 if args.quick else DRAIN_SECONDS
+    args.drain = args.drain or (10.0 if args.quick else DRAIN_SECONDS)
     workers = [int(w) for w in args.workers.split(",")]
     if args.quick:
         args.seconds, args.connections, workers = 3, [4, 50], [1]
