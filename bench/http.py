@@ -174,6 +174,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", default="4,50,200")
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--strict", action="store_true", help="fail on any 5xx answer")
     parser.add_argument("--drain", type=float, default=None, help="seconds to wait for a backlog")
     args = parser.parse_args()
@@ -182,9 +183,9 @@ def main() -> int:
     workers = [int(w) for w in args.workers.split(",")]
     if args.quick:
         args.seconds, args.connections, workers = 3, [4, 50], [1]
-    backends = [("sqlite", None)] + (
-        [("postgresql", args.database_url)] if args.database_url else []
-    )
+    backends = [] if args.no_sqlite else [("sqlite", None)]
+    if args.database_url:
+        backends.append(("postgresql", args.database_url))
     server_errors = 0
     with logs_in(args.logs, "bench-http-") as tmp:
         for backend, url in backends:

@@ -21,12 +21,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from scratch import served_url
@@ -36,6 +36,7 @@ BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent  # the virtualenv's bin: `referral` sits beside python
 HOST = "127.0.0.1"  # traffic goes nowhere else
 PASSWORD = "demo-password"  # noqa: S105 - the demo's documented password (referral.demo)
+T = TypeVar("T")
 CSRF = re.compile(r'name="_csrf" value="([^"]+)"')
 # What the server logs for a 500: structlog's `request_failed error=OperationalError`.
 EXCEPTION = re.compile(r"request_failed\s.*?\berror=(\w+)")
@@ -43,6 +44,10 @@ EXCEPTION = re.compile(r"request_failed\s.*?\berror=(\w+)")
 
 class BenchError(Exception):
     """The benchmark could not run (a server did not start, sign-in failed...)."""
+
+
+class ServerError(BenchError):
+    """A setup request answered 5xx."""
 
 
 def environment(database_url: str, port: int, workers: int) -> dict[str, str]:
@@ -224,10 +229,30 @@ class SignedIn:
     csrf: str
 
 
+def settled(step: Callable[[], T], tries: int = 5) -> T:
+    """A setup step, tried again a few times (2 s apart) while the server answers 5xx:
+    right after a restart a shared PostgreSQL may still be short of connections. The
+    measured rounds are never retried."""
+    for attempt in range(1, tries + 1):
+        try:
+            return step()
+        except ServerError:
+            if attempt == tries:
+                raise
+            time.sleep(2)
+    raise AssertionError("unreachable")
+
+
 def sign_in(port: int, username: str) -> SignedIn:
     """Sign in through the login form, as a browser does."""
+    return settled(lambda: _sign_in(port, username))
+
+
+def _sign_in(port: int, username: str) -> SignedIn:
     status, headers, body = request(port, "GET", "/login")
     found = CSRF.search(body.decode())
+    if status >= 500:
+        raise ServerError(f"GET /login answered {status}")
     if status != 200 or not found:
         raise BenchError(f"GET /login answered {status} without a form")
     form = urlencode({"username": username, "password": PASSWORD, "_csrf": found.group(1)})
@@ -252,6 +277,10 @@ def sign_in(port: int, username: str) -> SignedIn:
 
 
 def api_token(port: int, user: SignedIn) -> str:
+    return settled(lambda: _api_token(port, user))
+
+
+def _api_token(port: int, user: SignedIn) -> str:
     status, _, body = request(
         port,
         "POST",
@@ -259,6 +288,8 @@ def api_token(port: int, user: SignedIn) -> str:
         {"Cookie": user.cookie, "X-CSRF-Token": user.csrf, "Content-Type": "application/json"},
         json.dumps({"label": "bench"}).encode(),
     )
+    if status >= 500:
+        raise ServerError(f"POST /api/tokens answered {status}")
     if status not in (200, 201):
         raise BenchError(f"POST /api/tokens answered {status}: {body[:300]!r}")
     return str(json.loads(body)["token"])
