@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run check screenshots test lint typecheck pytest clean
+.PHONY: install run check screenshots test lint typecheck pytest clean bench-tools bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,23 @@ typecheck: install
 # tests wait on I/O as much as on the CPU.
 pytest: install
 	$(BIN)/pytest -n 2
+
+## Benchmarks (bench/): the bench extra (SpiffWorkflow) and Debian's wrk, the HTTP load generator.
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench-tools: $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+## Every benchmark's --quick mode: an anti-rot check. It fails on a crash, never on a slow
+## figure; 5xx answers are printed prominently (and fail it with BENCH_STRICT=1).
+## BENCH_DATABASE_URL adds the PostgreSQL passes, each in a scratch schema.
+bench-quick: bench-tools
+	BENCH_PYTHON=$(abspath $(BIN))/python bench/quick.sh $(BENCH_DATABASE_URL)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3*

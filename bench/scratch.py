@@ -36,3 +36,27 @@ def database(url: str | None) -> Iterator[tuple[Engine, str]]:
         with admin.begin() as db:
             db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def served_url(url: str | None) -> Iterator[str]:
+    """A scratch database for another process (`referral serve`): its URL, dropped after.
+
+    SQLite: a file in a temporary folder. PostgreSQL: a schema of its own, named in the
+    URL's connection options, so every process the server starts works inside it.
+    """
+    if url is None or is_sqlite(url):
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'served.sqlite3'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url)
+    with admin.begin() as db:
+        db.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as db:
+            db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

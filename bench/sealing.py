@@ -1,6 +1,6 @@
 """What sealing personal fields costs: per field, per case list and per case page.
 
-    python bench/sealing.py [--cases N] [--database-url URL] [--runs R]
+    python bench/sealing.py [--cases N] [--database-url URL] [--runs R] [--quick]
 
 Builds N cases through the services (each with its own subject and data key) and times,
 as the median of R runs in this one process:
@@ -10,6 +10,8 @@ as the median of R runs in this one process:
   against the same page with every sealed field loaded and opened, the cost the
   deferral avoids;
 - a case page (`read_case`: every category the coordinator may read, opened).
+
+`--quick` (50 cases, 5 runs) keeps the script from rotting in CI.
 """
 
 from __future__ import annotations
@@ -56,7 +58,10 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="50 cases, 5 runs")
     args = parser.parse_args()
+    if args.quick:
+        args.cases, args.runs = 50, 5
     configure_logging(Settings(log_level="WARNING"))  # not a line per referral
     keyring = Keyring.from_config(f"bench:{new_master_key()}", None)
 
