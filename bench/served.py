@@ -215,12 +215,12 @@ def request(
         connection.close()
 
 
-def session_cookie(headers: Message) -> str:
+def session_cookie(headers: Message, name: str = "referral_session") -> str:
     for value in headers.get_all("set-cookie") or []:
         pair = str(value).split(";", 1)[0].strip()
-        if pair.startswith("referral_session="):
+        if pair.startswith(f"{name}="):
             return pair
-    raise BenchError("the server set no session cookie")
+    raise BenchError(f"the server set no {name} cookie")
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,8 @@ def _sign_in(port: int, username: str) -> SignedIn:
         "POST",
         "/login",
         {
-            "Cookie": session_cookie(headers),
+            # A visitor holds only the sign-in form's token (a double-submit cookie).
+            "Cookie": session_cookie(headers, "referral_csrf"),
             "Content-Type": "application/x-www-form-urlencoded",
         },
         form.encode(),
