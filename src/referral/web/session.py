@@ -151,11 +151,14 @@ def current_session(request: Request[Any, Any, Any]) -> auth.SessionInfo:
 
 @contextmanager
 def reading(uow: UnitOfWork) -> Iterator[UnitOfWork]:
-    """`uow` itself when it only reads; otherwise a short read-only unit beside it, so a
-    writing request's own transaction begins with its service call, not with who it is."""
-    if uow.read_only:
-        yield uow
-        return
+    """A short read-only unit beside the request's own, closed before this step ends.
+
+    Who is asking is looked up in a step (a worker thread) of its own. Had it used the
+    request's unit, that would hold a pooled connection from this step to the handler's,
+    and under load every worker thread could end up waiting for a connection held by a
+    request that waits for a worker thread. A writing request's own transaction so also
+    begins with its service call, not with who it is.
+    """
     with UnitOfWork(uow.runtime, uow.request_id, read_only=True) as reader:
         yield reader
 
