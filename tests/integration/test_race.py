@@ -1,5 +1,7 @@
 """Invariant 9: concurrent identical moves on one case over HTTP end in one winner and
-409s with a plain message, never a 500: one server process on SQLite, two on PostgreSQL."""
+409s with a plain message, never a 500: one server process on SQLite, two on PostgreSQL.
+And a burst of concurrent reads, more than the connection pool and the worker threads
+hold, all answered."""
 
 import socket
 import subprocess
@@ -137,3 +139,41 @@ def test_racing_moves_on_two_processes_end_in_one_winner_and_409s(
 ) -> None:
     engine, runtime = database
     _race_rounds(engine, runtime, processes=2)
+
+
+def test_a_burst_of_reads_larger_than_the_pool_is_all_answered(
+    database: tuple[Engine, Runtime],
+) -> None:
+    engine, runtime = database
+    world = make_world(runtime)
+    case_id = submit(world)
+    with UnitOfWork(runtime) as uow:
+        token = auth.issue_api_token(
+            uow, world.actors["coordinator"], auth.IssueToken("burst"), Settings()
+        )
+    port = _free_port()
+    server = _serve(url_of(engine), port)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def read() -> None:
+        with httpx.Client(timeout=120) as client:
+            response = client.get(
+                f"http://127.0.0.1:{port}/api/cases/{case_id}",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        with lock:
+            statuses.append(response.status_code)
+
+    try:
+        _wait_until_up(port, server)
+        # 60 at once: more than the 40 worker threads and the 15 pooled connections.
+        threads = [threading.Thread(target=read) for _ in range(60)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert Counter(statuses) == {200: 60}
