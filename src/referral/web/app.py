@@ -12,6 +12,7 @@ from litestar.template.config import TemplateConfig
 from referral import __version__
 from referral.bootstrap import build_runtime
 from referral.config import Settings, get_settings
+from referral.services.audit_sequencing import background_sequencer
 from referral.services.uow import Runtime
 from referral.web import templating
 from referral.web.controllers import API_ROUTES, PAGE_ROUTES
@@ -25,7 +26,12 @@ HERE = Path(__file__).parent
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
     settings = settings or get_settings()
-    runtime = runtime or build_runtime(settings)
+    # Only a process that builds its own runtime sequences audit entries in the
+    # background: a runtime handed in (tests) may share one connection across threads.
+    sequencer = None
+    if runtime is None:
+        runtime = build_runtime(settings)
+        sequencer = background_sequencer(runtime, settings.audit_sequencer_interval_ms)
     static = create_static_files_router(
         path="/static", directories=[HERE / "static"], opt={"no_session": True}, name="static"
     )
@@ -68,6 +74,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             security=[{"bearer": []}, {"session": []}],
         ),
         debug=False,
+        on_startup=[sequencer.start] if sequencer else [],
+        on_shutdown=[sequencer.stop] if sequencer else [],
     )
     app.state.settings = settings
     app.state.runtime = runtime
