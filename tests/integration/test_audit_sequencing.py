@@ -215,3 +215,57 @@ def test_no_request_waits_for_a_chain_head_another_holds(
     with runtime.session_factory() as session:
         result = verify(session)
     assert result.ok and result.entries == 6
+
+
+KILLED_SCRIPT = """
+import time
+from referral.audit.chain import AuditRecord
+from referral.bootstrap import build_runtime
+from referral.config import get_settings
+from referral.services.uow import UnitOfWork
+
+runtime = build_runtime(get_settings())
+for n in range(20):
+    with UnitOfWork(runtime, request_id=f"killed-{n}") as uow:
+        uow.audit(AuditRecord("case:read", True, None, case_id=n, categories=("status",)))
+        uow.commit()
+print("committed", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_process_killed_before_sequencing_loses_no_entry(demo_copy: dict[str, str]) -> None:
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.conftest import TEST_MASTER_KEYS
+    from tests.integration.conftest import referral
+
+    env = {
+        **os.environ,
+        **demo_copy,
+        "REFERRAL_MASTER_KEYS": TEST_MASTER_KEYS,
+        "REFERRAL_AUDIT_SEQUENCER_INTERVAL_MS": "0",
+    }
+    with subprocess.Popen(
+        [sys.executable, "-c", KILLED_SCRIPT], env=env, stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "committed"
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    killed = "SELECT count(*), count(seq) FROM audit_log WHERE request_id LIKE 'killed-%'"
+    with sqlite3.connect(demo_copy["path"]) as db:
+        assert db.execute(killed).fetchone() == (20, 0)  # committed, still queued
+    result = referral("audit", "verify", env=demo_copy)
+    assert result.returncode == 0, result.stderr
+    assert "audit chain verified" in result.stdout
+    with sqlite3.connect(demo_copy["path"]) as db:
+        assert db.execute(killed).fetchone() == (20, 20)  # every one placed, and verified
+        assert db.execute("SELECT count(*) FROM audit_log WHERE seq IS NULL").fetchone() == (0,)
