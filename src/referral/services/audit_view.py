@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from referral.audit import chain
+from referral.audit.sequencer import queued_count
 from referral.audit.verify import VerifyResult, verify
 from referral.authz.enforcer import Permission
 from referral.db.tables import AuditEntry, AuditHead, Organisation, User
@@ -392,13 +393,13 @@ class ChainStatus:
 
 
 def chain_status(uow: UnitOfWork, actor: Actor) -> ChainStatus:
-    """The network's chain head: how many entries it holds and the hash of the last one."""
+    """How many entries the log holds (placed in any chain, or queued) and the hash of the
+    last entry of the network's chain."""
     authorise(uow, actor, VERIFY, None)
+    placed = uow.session.scalar(select(func.coalesce(func.sum(AuditHead.seq), 0))) or 0
     mine = AuditHead.chain == chain.chain_of(actor.network_id)
-    head = uow.session.execute(select(AuditHead.seq, AuditHead.hash).where(mine)).one_or_none()
-    if head is None:
-        return ChainStatus(0, chain.GENESIS_HASH)
-    return ChainStatus(int(head.seq), str(head.hash))
+    head_hash = uow.session.scalar(select(AuditHead.hash).where(mine))
+    return ChainStatus(int(placed) + queued_count(uow.session), head_hash or chain.GENESIS_HASH)
 
 
 def verify_chain(uow: UnitOfWork, actor: Actor) -> VerifyResult:
