@@ -8,9 +8,8 @@ import hashlib
 from collections.abc import Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import (
@@ -27,18 +26,6 @@ _CHAIN_OF_NETWORK = (  # chain.chain_of in SQL, for both backends
     f"CASE WHEN network_id IS NULL THEN '{NATIONAL_CHAIN}' "
     f"ELSE '{NETWORK_CHAIN_PREFIX}' || CAST(network_id AS TEXT) END"
 )
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Entries first..last of a chain read apart: `count` is the last seq that verified
-    (first - 1 when none did), linked from `first_prev` to `last_hash`."""
-
-    first: int
-    last: int
-    count: int
-    first_prev: str
-    last_hash: str
 
 
 # The fast walk. The database renders each entry as one line, hash, prev_hash and the
@@ -166,45 +153,4 @@ def fast_walk(
     low = count + 1 if count else _FIRST_SEQ
     with closing(_batches(session, chain, low, _LAST_SEQ, batch_size)) as batches:
         count, prev_hash, _ = _hash_lines(batches, count, prev_hash)
-    return count, prev_hash
-
-
-def _segment(engine: Engine, chain: str, first: int, last: int, batch_size: int) -> Segment:
-    with (
-        engine.connect() as connection,
-        connection.begin(),
-        closing(_batches(connection, chain, first, last, batch_size)) as batches,
-    ):
-        count, last_hash, first_prev = _hash_lines(batches, first - 1, None)
-    return Segment(first, last, count, first_prev, last_hash)
-
-
-def parallel_fast_walk(
-    engine: Engine, chain: str, count: int, prev_hash: str, workers: int, batch_size: int = 10_000
-) -> tuple[int, str]:
-    """The fast walk over segments of `chain` read at once on `workers` connections.
-
-    Each entry stores its prev_hash, so a segment verifies on its own; joined end to
-    end, each segment must start from the hash the one before it ends with. Returns
-    where the joined segments stop vouching: the sequential walks go on from there.
-    """
-    with engine.connect() as connection:
-        top = connection.scalar(select(func.max(AuditEntry.seq)).where(AuditEntry.chain == chain))
-    remaining = int(top or 0) - count
-    if remaining < 2 * batch_size:
-        return count, prev_hash
-    parts = min(workers * 4, max(1, remaining // batch_size))
-    step = -(-remaining // parts)
-    bounds = [
-        (s, min(s + step - 1, count + remaining))
-        for s in range(count + 1, count + remaining + 1, step)
-    ]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        segments = list(pool.map(lambda b: _segment(engine, chain, b[0], b[1], batch_size), bounds))
-    for segment in segments:
-        if segment.count < segment.first or segment.first_prev != prev_hash:
-            break
-        count, prev_hash = segment.count, segment.last_hash
-        if segment.count != segment.last:
-            break
     return count, prev_hash

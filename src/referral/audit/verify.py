@@ -15,7 +15,8 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import GENESIS_HASH, HASHED_FIELDS, LEGACY_CHAIN, chain_of, entry_hash
-from referral.audit.fastwalk import fast_walk, parallel_fast_walk
+from referral.audit.fastwalk import fast_walk
+from referral.audit.idwalk import walk_by_id
 from referral.audit.sequencer import queued_count, sequence
 from referral.db.tables import AuditEntry, AuditHead
 
@@ -104,6 +105,13 @@ def chains(session: Session) -> list[str]:
     return sorted(found)
 
 
+def _head_of(session: Session, chain: str) -> tuple[int, str] | None:
+    head = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)
+    ).one_or_none()
+    return (int(head.seq), str(head.hash)) if head is not None else None
+
+
 def _check_head(session: Session, chain: str, count: int, prev_hash: str) -> VerifyResult | None:
     head = session.execute(
         select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)
@@ -143,18 +151,27 @@ def verify(
         sequence(session)
     # SQLite: one writer, and every transaction here takes the write lock; one connection.
     parallel = engine is not None and workers > 1 and engine.dialect.name == "postgresql"
+    starts = dict.fromkeys(chains(session), (0, GENESIS_HASH))
+    for trusted in (since or {}).values():
+        if trusted.chain in starts:
+            starts[trusted.chain] = (trusted.seq, trusted.hash)
+    reached = dict(starts)
+    walk_by_id(
+        session,
+        reached,
+        batch_size=batch_size,
+        engine=engine if parallel else None,
+        workers=workers,
+    )
     total, heads = 0, []
-    for chain in chains(session):
-        start = (since or {}).get(chain) or ChainHead(chain, 0, GENESIS_HASH)
-        count, prev_hash = start.seq, start.hash
-        if parallel and engine is not None:
-            count, prev_hash = parallel_fast_walk(engine, chain, count, prev_hash, workers)
-        count, prev_hash = fast_walk(session, chain, count, prev_hash, batch_size)
+    for chain, (count, prev_hash) in reached.items():
+        if (count, prev_hash) != _head_of(session, chain):  # the id walk stopped short
+            count, prev_hash = fast_walk(session, chain, count, prev_hash, batch_size)
         failure, count, prev_hash = walk_exact(session, chain, prev_hash, count, batch_size)
         failure = failure or _check_head(session, chain, count, prev_hash)
         if failure is not None:
             return failure
-        total += count - start.seq
+        total += count - starts[chain][0]
         heads.append(ChainHead(chain, count, prev_hash))
     return VerifyResult(total, heads=tuple(heads), queued=queued_count(session))
 
