@@ -112,3 +112,45 @@ def test_an_entry_slipped_in_before_the_first_is_found(chained: Engine) -> None:
     with Session(chained) as session:
         result = verify(session, batch_size=5)
     assert (result.first_bad_seq, result.entries, result.problem) == (1, 0, "entry 1 is missing")
+
+
+def write_chains(engine: Engine, count: int) -> None:
+    """Entries of three networks and of none, interleaved as traffic interleaves them."""
+    from referral.domain.actors import Actor
+
+    with Session(engine) as session, session.begin():
+        for n in range(count):
+            network = n % 4
+            actor = Actor(n, n, "police", network, "x", frozenset()) if network else None
+            record = AuditRecord(
+                "case:read", True, actor, case_id=n, rule=AWKWARD_RULES[n % len(AWKWARD_RULES)]
+            )
+            append(session, record, now=AT, request_id=f"req-{n}", policy_hash="p" * 64)
+        sequence(session)
+
+
+def test_the_id_order_walk_alone_vouches_for_every_chain_and_finds_what_the_chain_walk_finds(
+    fresh_database: Callable[[], Engine], backend: str
+) -> None:
+    from referral.audit.idwalk import walk_by_id
+
+    engine = fresh_database()
+    write_chains(engine, 60)
+    # On PostgreSQL id segments are read on connections of their own, at once.
+    apart = {"engine": engine, "workers": 3} if backend == "postgresql" else {}
+    with Session(engine) as session:
+        whole = verify(session, batch_size=4, **apart)  # type: ignore[arg-type]
+        assert whole.ok, whole.problem
+        assert whole.entries == 60
+        reached = {head.chain: (0, GENESIS_HASH) for head in whole.heads}
+        walk_by_id(session, reached, batch_size=4, **apart)  # type: ignore[arg-type]
+        assert reached == {head.chain: (head.seq, head.hash) for head in whole.heads}
+    drop_protection(engine, backend)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_log SET rule = 'x' WHERE chain = 'network:2' AND seq = 9")
+        )
+    with Session(engine) as session:
+        result = verify(session, batch_size=4, **apart)  # type: ignore[arg-type]
+    assert (result.chain, result.first_bad_seq, result.entries) == ("network:2", 9, 8)
+    assert "altered" in result.problem
