@@ -386,3 +386,23 @@ def test_cli_refuses_a_checkpoint_it_cannot_trust(
     )
     assert result.returncode == 1
     assert words in result.stderr
+
+
+def test_cli_since_a_checkpoint_verifies_only_what_came_after(
+    database: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "checkpoint.json"
+    cli_checkpoint(database, out)
+    longest = max(json.loads(out.read_text())["heads"], key=lambda head: head["seq"])
+    with sqlite3.connect(database) as connection:  # an entry the checkpoint already covers
+        connection.execute("DROP TRIGGER audit_log_no_update")
+        connection.execute(
+            "UPDATE audit_log SET action = 'x' WHERE chain = ? AND seq = 3", (longest["chain"],)
+        )
+    env = env_for(database, REFERRAL_AUDIT_VERIFY_KEY=PUBLIC)
+    since = referral("audit", "verify", "--since", str(out), env=env)
+    assert since.returncode == 0, since.stderr
+    assert "audit chain verified: 0 entries after the checkpoint of" in since.stdout
+    everything = referral("audit", "verify", env=env)
+    assert everything.returncode == 1
+    assert f"audit chain {longest['chain']} broken at entry 3" in everything.stderr
