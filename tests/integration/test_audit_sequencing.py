@@ -269,3 +269,32 @@ def test_a_process_killed_before_sequencing_loses_no_entry(demo_copy: dict[str, 
     with sqlite3.connect(demo_copy["path"]) as db:
         assert db.execute(killed).fetchone() == (20, 20)  # every one placed, and verified
         assert db.execute("SELECT count(*) FROM audit_log WHERE seq IS NULL").fetchone() == (0,)
+
+
+def test_the_background_sequencer_places_what_requests_queue(
+    committed: tuple[Runtime, Engine],
+) -> None:
+    import time
+
+    from referral.services.audit_sequencing import background_sequencer
+
+    runtime, _ = committed
+    assert background_sequencer(runtime, 0) is None  # turned off
+    sequencer = background_sequencer(runtime, 50)
+    assert sequencer is not None
+    sequencer.start()
+    try:
+        request(runtime, actor_in(1), entries=3)
+        request(runtime, actor_in(2))
+        deadline = time.monotonic() + 60
+        while True:
+            with runtime.session_factory() as session:
+                if queued_count(session) == 0:
+                    break
+            assert time.monotonic() < deadline, "the sequencer never placed the entries"
+            time.sleep(0.05)
+    finally:
+        sequencer.stop()
+    with runtime.session_factory() as session:
+        result = verify(session, sequence_first=False)
+    assert result.ok and result.entries == 4
