@@ -6,11 +6,13 @@ and a subject access export of a subject with many audit events.
 
 Without a URL the database is SQLite in a temporary file; with a PostgreSQL URL the
 bench works in a schema of its own, dropped at the end. The schema comes from the
-migrations. It writes N valid chained entries (hashes from `chain.entry_hash`, bulk
-inserted, the head set to the last one), then times `chain.verify` and, in the same
-run, the previous implementation (SQLAlchemy rows with type processing, a dict and
-`json.dumps` per entry) and plain SHA-256 over the same canonical bytes (the floor),
-and prints entries a second and the ratios.
+migrations. It writes N valid entries in 21 chains (20 networks and the national one;
+hashes from `chain.entry_hash`, bulk inserted, each chain's head set to its last entry),
+then times `audit verify` as the command runs it (on PostgreSQL, segments of each chain
+read on `--workers` connections at once) and, in the same run, verify on one connection,
+the exact walk (SQLAlchemy rows with type processing, a dict and `json.dumps` per entry)
+and plain SHA-256 over the same canonical bytes (the floor), and prints entries a second
+and the ratios.
 
 The export bench seeds the demo network's people and, through the services, one subject
 with a referral (plus two more cases of theirs) and 20 other referrals; it then chains
@@ -29,24 +31,22 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scratch import database  # bench/scratch.py: the script's folder is on sys.path
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import (
     GENESIS_HASH,
-    HASHED_FIELDS,
-    HEAD_ROW_ID,
-    VerifyResult,
     canonical_json,
+    chain_of,
     entry_hash,
     format_time,
-    verify,
 )
+from referral.audit.verify import VerifyResult, chains, verify, walk_exact
 from referral.db.migrate import upgrade
 from referral.db.tables import AuditEntry, AuditHead, Case, User
 from referral.domain.actors import Actor
@@ -96,22 +96,24 @@ def bodies(count: int, rng: random.Random) -> Iterator[dict[str, Any]]:
 
 
 def load(engine: Engine, count: int, rng: random.Random) -> None:
-    """Chain and bulk-insert `count` entries, then point the head at the last one."""
-    prev_hash = GENESIS_HASH
+    """Chain and bulk-insert `count` entries, each in its network's chain, then point each
+    chain's head at its last entry."""
+    heads: dict[str, tuple[int, str]] = {}
     batch: list[dict[str, Any]] = []
     with engine.begin() as db:
         for body in bodies(count, rng):
+            chain = chain_of(body["network_id"])
+            seq, prev_hash = heads.get(chain, (0, GENESIS_HASH))
+            body["seq"] = seq + 1
             new_hash = entry_hash(prev_hash, body)
-            batch.append({**body, "prev_hash": prev_hash, "hash": new_hash})
-            prev_hash = new_hash
+            batch.append({**body, "chain": chain, "prev_hash": prev_hash, "hash": new_hash})
+            heads[chain] = (seq + 1, new_hash)
             if len(batch) == BATCH:
                 db.execute(insert(AuditEntry), batch)
                 batch = []
         if batch:
             db.execute(insert(AuditEntry), batch)
-        db.execute(
-            update(AuditHead).where(AuditHead.id == HEAD_ROW_ID).values(seq=count, hash=prev_hash)
-        )
+        set_heads(db, heads)
         if engine.dialect.name == "sqlite":
             db.execute(text("ANALYZE"))
     if engine.dialect.name != "sqlite":
@@ -119,38 +121,23 @@ def load(engine: Engine, count: int, rng: random.Random) -> None:
             db.execute(text("VACUUM ANALYZE audit_log"))
 
 
-# -- the baseline: the implementation before this bench ----------------------------------
+def set_heads(db: Connection, heads: dict[str, tuple[int, str]]) -> None:
+    for chain, (seq, hash_) in heads.items():
+        db.execute(delete(AuditHead).where(AuditHead.chain == chain))
+        db.execute(insert(AuditHead).values(chain=chain, seq=seq, hash=hash_))
 
 
-def _walk_before(rows: Iterable[Any]) -> tuple[VerifyResult | None, int, str]:
-    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
-    for row in rows:
-        body = row._mapping
-        seq = body["seq"]
-        if seq != expected_seq:
-            return (
-                VerifyResult(count, expected_seq, f"entry {expected_seq} is missing"),
-                count,
-                prev_hash,
-            )
-        if body["prev_hash"] != prev_hash:
-            return VerifyResult(count, seq, "unlinked"), count, prev_hash
-        if entry_hash(prev_hash, body) != body["hash"]:
-            return VerifyResult(count, seq, "altered"), count, prev_hash
-        prev_hash, expected_seq, count = body["hash"], seq + 1, count + 1
-    return None, count, prev_hash
+# -- the baseline: the exact walk over typed rows, chain by chain ------------------------
 
 
-def verify_before(session: Session, batch_size: int = 20_000) -> VerifyResult:
-    columns = [getattr(AuditEntry, name) for name in (*HASHED_FIELDS, "prev_hash", "hash")]
-    rows = session.execute(
-        select(*columns).order_by(AuditEntry.seq).execution_options(yield_per=batch_size)
-    )
-    try:
-        failure, count, prev_hash = _walk_before(rows)
-    finally:
-        rows.close()
-    return failure or VerifyResult(count, head_hash=prev_hash)
+def verify_exact(session: Session, batch_size: int = 20_000) -> VerifyResult:
+    total = 0
+    for chain in chains(session):
+        failure, count, _ = walk_exact(session, chain, GENESIS_HASH, 0, batch_size)
+        if failure is not None:
+            return failure
+        total += count
+    return VerifyResult(total)
 
 
 def sha256_floor(canonical: list[bytes]) -> str:
@@ -247,7 +234,11 @@ def load_events(
     """Chain `events` entries about `mine` and `noise` others after the head, in random order."""
     with engine.begin() as db:
         users = db.execute(select(User.id, User.organisation_id)).all()
-        seq, prev_hash = db.execute(select(AuditHead.seq, AuditHead.hash)).one()
+        chain = chain_of(network_id)
+        head = db.execute(
+            select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)
+        ).one_or_none()
+        seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
         events, noise = counts
         about = [True] * events + [False] * noise
         rng.shuffle(about)
@@ -282,16 +273,14 @@ def load_events(
                 "change_digest": "",
             }
             new_hash = entry_hash(prev_hash, body)
-            batch.append({**body, "prev_hash": prev_hash, "hash": new_hash})
+            batch.append({**body, "chain": chain, "prev_hash": prev_hash, "hash": new_hash})
             prev_hash = new_hash
             if len(batch) == BATCH:
                 db.execute(insert(AuditEntry), batch)
                 batch = []
         if batch:
             db.execute(insert(AuditEntry), batch)
-        db.execute(
-            update(AuditHead).where(AuditHead.id == HEAD_ROW_ID).values(seq=seq, hash=prev_hash)
-        )
+        set_heads(db, {chain: (seq, prev_hash)})
         if engine.dialect.name == "sqlite":
             db.execute(text("ANALYZE"))
     if engine.dialect.name != "sqlite":
@@ -371,6 +360,15 @@ def timed(engine: Engine, run: Any) -> tuple[VerifyResult, float]:
         return result, time.perf_counter() - start
 
 
+def parallel(workers: int) -> Any:
+    """verify as `referral audit verify --workers N` runs it."""
+
+    def run(session: Session) -> VerifyResult:
+        return verify(session, engine=session.get_bind(), workers=workers)  # type: ignore[arg-type]
+
+    return run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
@@ -380,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", choices=("verify", "export"), default=None)
     parser.add_argument("--events", type=int, default=1_000, help="the subject's entries")
     parser.add_argument("--noise", type=int, default=50_000, help="other entries")
+    parser.add_argument("--workers", type=int, default=4, help="verify's connections")
     args = parser.parse_args(argv)
     if args.only != "verify":
         status = bench_export(args.database_url, args.events, args.noise, args.seed)
@@ -392,13 +391,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         load(engine, count, random.Random(args.seed))
         loaded_s = time.perf_counter() - start
         print(f"{backend}: {count:,} entries chained and loaded in {loaded_s:.1f} s")
+        print(f"verify with --workers {args.workers} (parallel on PostgreSQL only)")
 
-        timed(engine, verify)  # warm-up: pages into the cache
-        runs = [timed(engine, verify) for _ in range(RUNS)]
+        run = parallel(args.workers)
+        timed(engine, run)  # warm-up: pages into the cache
+        runs = [timed(engine, run) for _ in range(RUNS)]
         new, new_s = runs[0][0], statistics.median(seconds for _, seconds in runs)
-        old, old_s = timed(engine, verify_before)
-        if not new.ok or (new.entries, new.head_hash) != (old.entries, old.head_hash):
-            print(f"verify and the previous walk disagree: {new} / {old}")
+        one, one_s = timed(engine, verify)
+        old, old_s = timed(engine, verify_exact)
+        if not new.ok or not (new.entries == one.entries == old.entries == count):
+            print(f"the walks disagree: {new} / {one} / {old}")
+            return 1
+        if new.heads != one.heads:
+            print(f"the walks reach different heads: {new.heads} / {one.heads}")
             return 1
         canonical = canonical_bodies(min(count, 200_000))
         start = time.perf_counter()
@@ -408,7 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'':<24}{'seconds':>9}{'entries/s':>12}{'time/verify':>13}")
         for name, seconds in (
             (f"verify (median of {RUNS})", new_s),
-            ("previous verify", old_s),
+            ("verify, one connection", one_s),
+            ("exact walk", old_s),
             ("sha256 alone (floor)", floor_s),
         ):
             print(f"{name:<24}{seconds:>9.2f}{count / seconds:>12,.0f}{seconds / new_s:>12.2f}x")

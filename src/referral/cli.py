@@ -128,6 +128,7 @@ def tick(batch: int | None) -> None:
     import os
     from dataclasses import replace
 
+    from referral.audit.sequencer import sequence_pending
     from referral.services.timers import ClockRules
     from referral.services.timers import tick as run_tick
 
@@ -135,7 +136,9 @@ def tick(batch: int | None) -> None:
     rules = ClockRules.from_settings(settings)
     if batch is not None:
         rules = replace(rules, batch=batch)
-    report = run_tick(_clock_runtime(settings), rules, request_id=f"tick-{os.getpid()}")
+    runtime = _clock_runtime(settings)
+    report = run_tick(runtime, rules, request_id=f"tick-{os.getpid()}")
+    sequence_pending(runtime.session_factory)  # the clock's entries, and any left queued
     click.echo(str(report))
 
 
@@ -153,6 +156,7 @@ def worker(interval: float | None) -> None:
     import signal
     import threading
 
+    from referral.audit.sequencer import BackgroundSequencer
     from referral.services.timers import ClockRules, run_worker
 
     settings = _settings()
@@ -163,7 +167,14 @@ def worker(interval: float | None) -> None:
     seconds = interval or settings.worker_interval_seconds
     click.echo(f"worker started: a tick every {seconds:g}s; stop with SIGTERM or Ctrl-C", err=True)
     rules = ClockRules.from_settings(settings)
-    total = run_worker(runtime, rules, seconds, stop, request_id=f"worker-{os.getpid()}")
+    sequencer = BackgroundSequencer(
+        runtime.session_factory, max(settings.audit_sequencer_interval_ms, 200) / 1000
+    )
+    sequencer.start()
+    try:
+        total = run_worker(runtime, rules, seconds, stop, request_id=f"worker-{os.getpid()}")
+    finally:
+        sequencer.stop()
     click.echo(f"worker stopped: {total}", err=True)
 
 
@@ -413,36 +424,70 @@ def audit() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Also prove the log still extends this signed checkpoint.",
 )
+@click.option(
+    "--since",
+    "since_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verify only the entries after this signed checkpoint's heads (a day's cost).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Connections that read each chain's segments at once (PostgreSQL).",
+)
 @reports_errors
-def audit_verify(checkpoint_file: Path | None) -> None:
-    """Recompute the hash chain; name the first bad entry."""
+def audit_verify(checkpoint_file: Path | None, since_file: Path | None, workers: int) -> None:
+    """Sequence what is queued, recompute every chain; name the first bad entry."""
     from referral.audit import checkpoint as checkpoints
-    from referral.audit.chain import stored_entry, verify
-    from referral.db.engine import make_engine, make_session_factory
+    from referral.audit.sequencer import sequence_pending
+    from referral.audit.verify import last_seq, stored_hash, verify
 
     settings = _settings()
-    checkpoint = None
-    if checkpoint_file is not None:
-        signing_key = settings.audit_signing_key
-        key = checkpoints.verification_key(
-            signing_key.get_secret_value() if signing_key else None, settings.audit_verify_key
-        )
-        checkpoint = checkpoints.load(checkpoint_file.read_text(), key)
-    factory = make_session_factory(make_engine(settings.database_url))
+    checkpoint = _load_checkpoint(settings, checkpoint_file or since_file)
+    engine, factory = _audit_database(settings)
+    sequence_pending(factory)
     with factory() as session:
-        result = verify(session)
+        if since_file is not None and checkpoint is not None:
+            for trusted in checkpoint.heads:  # the start must be the checkpoint's own
+                recorded = {trusted.chain: stored_hash(session, trusted.chain, trusted.seq)}
+                problem = checkpoints.extends_problem(
+                    checkpoint, trusted, last_seq(session, trusted.chain), recorded
+                )
+                if problem is not None:
+                    _fail(f"audit log does not extend the checkpoint: {problem.problem}")
+        since = checkpoint.trusted_heads() if since_file and checkpoint else None
+        result = verify(session, since=since, engine=engine, workers=workers)
         if not result.ok:
-            _fail(f"audit chain broken at entry {result.first_bad_seq}: {result.problem}")
-        if checkpoint is not None:
-            recorded = stored_entry(session, checkpoint.seq)
-            extended = checkpoints.check_extends(
-                checkpoint, result, recorded.hash if recorded else None
+            _fail(
+                f"audit chain {result.chain} broken at entry {result.first_bad_seq}: "
+                f"{result.problem}"
             )
+        if checkpoint is not None and since_file is None:
+            recorded = {h.chain: stored_hash(session, h.chain, h.seq) for h in checkpoint.heads}
+            extended = checkpoints.check_extends(checkpoint, result, recorded)
             if not extended.ok:
                 _fail(f"audit log does not extend the checkpoint: {extended.problem}")
-    click.echo(f"audit chain verified: {result.entries} entries")
+    scope = f" after the checkpoint of {checkpoint.at}" if since_file and checkpoint else ""
+    click.echo(
+        f"audit chain verified: {result.entries} entries{scope} in {len(result.heads)} chains"
+    )
+    if result.queued:
+        click.echo(f"{result.queued} entries are still queued (not in any chain yet)")
     if checkpoint is not None:
-        click.echo(f"extends the checkpoint of {checkpoint.at} (entry {checkpoint.seq})")
+        total = sum(head.seq for head in checkpoint.heads)
+        click.echo(f"extends the checkpoint of {checkpoint.at} (entry {total} of its chains)")
+
+
+@audit.command("sequence")
+@reports_errors
+def audit_sequence() -> None:
+    """Give queued audit entries their place in their chains, now."""
+    from referral.audit.sequencer import sequence_pending
+
+    _, factory = _audit_database(_settings())
+    click.echo(f"audit entries sequenced: {sequence_pending(factory)}")
 
 
 @audit.command("checkpoint")
@@ -453,30 +498,51 @@ def audit_verify(checkpoint_file: Path | None) -> None:
 )
 @reports_errors
 def audit_checkpoint(out: Path | None) -> None:
-    """Sign the chain head with REFERRAL_AUDIT_SIGNING_KEY; keep the file elsewhere."""
+    """Sign every chain's head with REFERRAL_AUDIT_SIGNING_KEY; keep the file elsewhere."""
     from datetime import UTC, datetime
 
     from referral.audit import checkpoint as checkpoints
-    from referral.audit.chain import stored_entry, verify
-    from referral.db.engine import make_engine, make_session_factory
+    from referral.audit.sequencer import sequence_pending
+    from referral.audit.verify import latest_policy_hash, verify
 
     settings = _settings()
     if settings.audit_signing_key is None:
         _fail("set REFERRAL_AUDIT_SIGNING_KEY to take checkpoints (see `referral audit keygen`)")
         return
     key = checkpoints.private_key(settings.audit_signing_key.get_secret_value())
-    factory = make_session_factory(make_engine(settings.database_url))
+    engine, factory = _audit_database(settings)
+    sequence_pending(factory)
     with factory() as session:
-        head = verify(session)
-        last = stored_entry(session, head.entries) if head.ok else None
-    text = checkpoints.sign(
-        head, policy_hash=last.policy_hash if last else "", at=datetime.now(UTC), key=key
-    )
+        head = verify(session, engine=engine, workers=4)
+        policy_hash = latest_policy_hash(session)
+    text = checkpoints.sign(head, policy_hash=policy_hash, at=datetime.now(UTC), key=key)
     if out is None:
         click.echo(text, nl=False)
         return
     out.write_text(text)
-    click.echo(f"checkpoint of entry {head.entries} written to {out}", err=True)
+    entries = sum(h.seq for h in head.heads)
+    click.echo(
+        f"checkpoint of {entries} entries in {len(head.heads)} chains written to {out}", err=True
+    )
+
+
+def _load_checkpoint(settings: Settings, path: Path | None) -> Any:
+    from referral.audit import checkpoint as checkpoints
+
+    if path is None:
+        return None
+    signing_key = settings.audit_signing_key
+    key = checkpoints.verification_key(
+        signing_key.get_secret_value() if signing_key else None, settings.audit_verify_key
+    )
+    return checkpoints.load(path.read_text(), key)
+
+
+def _audit_database(settings: Settings) -> tuple[Any, Any]:
+    from referral.db.engine import make_engine, make_session_factory
+
+    engine = make_engine(settings.database_url)
+    return engine, make_session_factory(engine)
 
 
 @audit.command("keygen")

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         default=None,
         description="Ed25519 public key (base64) that checks audit checkpoints.",
     )
+    audit_sequencer_interval_ms: int = Field(
+        default=200,
+        ge=0,
+        description="How often each `referral serve` process sequences queued audit entries "
+        "(0: not in this process; `referral audit sequence` or the worker must then).",
+    )
 
     master_keys: SecretStr = Field(
         default=SecretStr(""),

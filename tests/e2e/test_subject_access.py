@@ -18,7 +18,7 @@ def exports(runtime: Runtime) -> list[tuple[str, str, bool]]:
         rows = session.execute(
             select(AuditEntry.action, AuditEntry.target, AuditEntry.allowed)
             .where(AuditEntry.action == "subject:export")
-            .order_by(AuditEntry.seq)
+            .order_by(AuditEntry.id)
         )
         return [(action, target, bool(allowed)) for action, target, allowed in rows]
 

@@ -28,7 +28,7 @@ def test_every_transition_has_its_audit_entry(runtime: Runtime) -> None:
     world.run("screener", screening.start_screening, screening.StartScreening(case_id))
     with runtime.session_factory() as session:
         actions = session.scalars(
-            select(AuditEntry.action).where(AuditEntry.case_id == case_id).order_by(AuditEntry.seq)
+            select(AuditEntry.action).where(AuditEntry.case_id == case_id).order_by(AuditEntry.id)
         ).all()
     assert actions == ["case:create", "case:submit", "case:start_screening"]
 
@@ -43,7 +43,7 @@ def test_refused_action_changes_nothing_but_leaves_a_denial(runtime: Runtime) ->
     assert (cases, subjects) == before[:2]
     assert entries == before[2] + 1
     with runtime.session_factory() as session:
-        denial = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
+        denial = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
         assert denial is not None
         assert denial.allowed is False
         assert denial.action == "case:screen"

@@ -5,17 +5,22 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from referral.audit.chain import verify
+from referral.audit.sequencer import sequence_pending
+from referral.audit.verify import verify
 from referral.db.engine import make_session_factory
 from referral.services.uow import Runtime
 from tests.conftest import TEST_KEYRING
 from tests.factories import audit_count, make_world, schedule, to_support
+
+# The chain of the network the factories' world works in.
+CHAIN = "network:1"
 
 
 @pytest.fixture
 def populated(runtime: Runtime) -> Runtime:
     world = make_world(runtime)
     to_support(world, schedule(world, runtime))
+    sequence_pending(runtime.session_factory)  # what the sequencer thread does after commit
     return runtime
 
 
@@ -24,6 +29,7 @@ def test_chain_verifies_after_a_whole_case(populated: Runtime) -> None:
         result = verify(session)
         assert result.ok, result.problem
         assert result.entries == audit_count(session) >= 15
+        assert result.queued == 0
 
 
 @pytest.mark.parametrize(
@@ -54,15 +60,20 @@ def drop_protection(engine: Engine, backend: str) -> None:
             connection.execute(text("DROP TRIGGER audit_log_no_change ON audit_log"))
 
 
+MINE = f"chain = '{CHAIN}'"
 TAMPERING = {
-    "altered": ("UPDATE audit_log SET categories = 'identity' WHERE seq = 5", 5, "altered"),
-    "deleted": ("DELETE FROM audit_log WHERE seq = 5", 5, "missing"),
-    "truncated": ("DELETE FROM audit_log WHERE seq > 10", 11, "removed"),
+    "altered": (
+        f"UPDATE audit_log SET categories = 'identity' WHERE {MINE} AND seq = 5",
+        5,
+        "altered",
+    ),
+    "deleted": (f"DELETE FROM audit_log WHERE {MINE} AND seq = 5", 5, "missing"),
+    "truncated": (f"DELETE FROM audit_log WHERE {MINE} AND seq > 10", 11, "removed"),
     # Two entries trade places: each keeps its own hash, so only the order betrays them.
     "swapped": (
-        "UPDATE audit_log SET seq = -5 WHERE seq = 5;"
-        "UPDATE audit_log SET seq = 5 WHERE seq = 6;"
-        "UPDATE audit_log SET seq = 6 WHERE seq = -5",
+        f"UPDATE audit_log SET seq = -5 WHERE {MINE} AND seq = 5;"
+        f"UPDATE audit_log SET seq = 5 WHERE {MINE} AND seq = 6;"
+        f"UPDATE audit_log SET seq = 6 WHERE {MINE} AND seq = -5",
         5,
         "reordered",
     ),
@@ -81,6 +92,7 @@ def test_tampering_behind_the_application_is_found_and_named(
     )  # type: ignore[arg-type]
     world = make_world(runtime)
     to_support(world, schedule(world, runtime))
+    sequence_pending(runtime.session_factory)
     statement, bad_seq, words = TAMPERING[kind]
     drop_protection(engine, backend)
     with engine.begin() as connection:
@@ -89,5 +101,5 @@ def test_tampering_behind_the_application_is_found_and_named(
     with runtime.session_factory() as session:
         result = verify(session)
     assert not result.ok
-    assert result.first_bad_seq == bad_seq
+    assert (result.chain, result.first_bad_seq) == (CHAIN, bad_seq)
     assert words in result.problem

@@ -12,14 +12,9 @@ import pytest
 from sqlalchemy import Engine, select, text, update
 
 from referral.audit import checkpoint as checkpoints
-from referral.audit.chain import (
-    HASHED_FIELDS,
-    HEAD_ROW_ID,
-    VerifyResult,
-    entry_hash,
-    stored_entry,
-    verify,
-)
+from referral.audit.chain import HASHED_FIELDS, entry_hash
+from referral.audit.sequencer import sequence_pending
+from referral.audit.verify import VerifyResult, latest_policy_hash, stored_hash, verify
 from referral.db.engine import make_session_factory
 from referral.db.tables import AuditEntry, AuditHead
 from referral.domain.errors import ConfigurationError, ReferralError
@@ -30,6 +25,7 @@ from tests.integration.test_audit_chain import drop_protection
 from tests.integration.test_cli import referral
 
 TAKEN_AT = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+CHAIN = "network:1"  # the chain of the network the factories' world works in
 PRIVATE, PUBLIC = checkpoints.new_key_pair()
 MakeRuntime = Callable[[], tuple[Runtime, Engine]]
 
@@ -50,12 +46,13 @@ def make_runtime(
 
 
 def take(runtime: Runtime, key: str = PRIVATE) -> str:
+    sequence_pending(runtime.session_factory)
     with runtime.session_factory() as session:
         head = verify(session)
-        last = stored_entry(session, head.entries)
-    assert last is not None
+        policy_hash = latest_policy_hash(session)
+    assert policy_hash
     return checkpoints.sign(
-        head, policy_hash=last.policy_hash, at=TAKEN_AT, key=checkpoints.private_key(key)
+        head, policy_hash=policy_hash, at=TAKEN_AT, key=checkpoints.private_key(key)
     )
 
 
@@ -63,36 +60,50 @@ def check(runtime: Runtime, document: str) -> VerifyResult:
     checkpoint = checkpoints.load(document, checkpoints.verification_key(None, PUBLIC))
     with runtime.session_factory() as session:
         head = verify(session)
-        recorded = stored_entry(session, checkpoint.seq)
-    return checkpoints.check_extends(checkpoint, head, recorded.hash if recorded else None)
+        recorded = {h.chain: stored_hash(session, h.chain, h.seq) for h in checkpoint.heads}
+    return checkpoints.check_extends(checkpoint, head, recorded)
+
+
+def seq_of(document: str) -> int:
+    """The seq the checkpoint records for the world's chain."""
+    checkpoint = checkpoints.load(document, checkpoints.verification_key(None, PUBLIC))
+    return checkpoint.trusted_heads()[CHAIN].seq
+
+
+MINE = AuditEntry.chain == CHAIN
 
 
 def rewind(engine: Engine, backend: str, keep: int) -> None:
     """Delete the entries after `keep` and move the head back, as a careful intruder would."""
     drop_protection(engine, backend)
     with engine.begin() as connection:
-        connection.execute(text("DELETE FROM audit_log WHERE seq > :keep"), {"keep": keep})
-        last = connection.scalar(select(AuditEntry.hash).where(AuditEntry.seq == keep))
         connection.execute(
-            update(AuditHead).where(AuditHead.id == HEAD_ROW_ID).values(seq=keep, hash=last)
+            text("DELETE FROM audit_log WHERE chain = :chain AND seq > :keep"),
+            {"chain": CHAIN, "keep": keep},
+        )
+        last = connection.scalar(select(AuditEntry.hash).where(MINE, AuditEntry.seq == keep))
+        connection.execute(
+            update(AuditHead).where(AuditHead.chain == CHAIN).values(seq=keep, hash=last)
         )
 
 
 def rehash(engine: Engine) -> None:
-    """Recompute every hash after an edit, so the chain alone verifies again."""
+    """Recompute every hash of the chain after an edit, so the chain alone verifies again."""
     columns = [getattr(AuditEntry, name) for name in HASHED_FIELDS]
     with engine.begin() as connection:
-        rows = connection.execute(select(*columns).order_by(AuditEntry.seq)).all()
+        rows = connection.execute(
+            select(*columns).where(MINE, AuditEntry.seq.is_not(None)).order_by(AuditEntry.seq)
+        ).all()
         prev_hash = "0" * 64
         for row in rows:
             new_hash = entry_hash(prev_hash, dict(row._mapping))
             connection.execute(
                 update(AuditEntry)
-                .where(AuditEntry.seq == row.seq)
+                .where(MINE, AuditEntry.seq == row.seq)
                 .values(prev_hash=prev_hash, hash=new_hash)
             )
             prev_hash = new_hash
-        connection.execute(update(AuditHead).values(hash=prev_hash))
+        connection.execute(update(AuditHead).where(AuditHead.chain == CHAIN).values(hash=prev_hash))
 
 
 def test_log_that_grew_after_the_checkpoint_extends_it(make_runtime: MakeRuntime) -> None:
@@ -103,9 +114,8 @@ def test_log_that_grew_after_the_checkpoint_extends_it(make_runtime: MakeRuntime
     to_support(world, meeting)
     result = check(runtime, document)
     assert result.ok, result.problem
-    assert (
-        result.entries > checkpoints.load(document, checkpoints.verification_key(None, PUBLIC)).seq
-    )
+    sequence_pending(runtime.session_factory)
+    assert check(runtime, document).head(CHAIN).seq > seq_of(document)
 
 
 def test_truncated_tail_is_named_against_the_checkpoint(
@@ -115,7 +125,7 @@ def test_truncated_tail_is_named_against_the_checkpoint(
     world = make_world(runtime)
     to_support(world, schedule(world, runtime))
     document = take(runtime)
-    seq = checkpoints.load(document, checkpoints.verification_key(None, PUBLIC)).seq
+    seq = seq_of(document)
     rewind(engine, backend, keep=10)
     with runtime.session_factory() as session:
         assert verify(session).ok  # the chain alone cannot tell
@@ -136,11 +146,13 @@ def test_rollback_to_an_older_copy_then_more_use_is_found(
     meeting = schedule(world, runtime)
     to_awaiting_panel(world)
     document = take(runtime)
-    seq = checkpoints.load(document, checkpoints.verification_key(None, PUBLIC)).seq
+    seq = seq_of(document)
     rewind(engine, backend, keep=seq - 3)
     to_support(world, meeting)  # the restored copy goes on being used past the checkpoint
+    sequence_pending(runtime.session_factory)
+    with runtime.session_factory() as session:
+        assert verify(session).head(CHAIN).seq > seq
     result = check(runtime, document)
-    assert result.entries > seq
     assert not result.ok
     assert result.first_bad_seq == seq
     assert f"entry {seq}'s hash differs from the checkpoint" in result.problem
@@ -156,7 +168,10 @@ def test_entry_altered_before_the_checkpoint_is_found(
     document = take(runtime)
     drop_protection(engine, backend)
     with engine.begin() as connection:
-        connection.execute(text("UPDATE audit_log SET categories = 'identity' WHERE seq = 5"))
+        connection.execute(
+            text("UPDATE audit_log SET categories = 'identity' WHERE chain = :c AND seq = 5"),
+            {"c": CHAIN},
+        )
     result = check(runtime, document)
     assert not result.ok
     assert result.first_bad_seq == 5
@@ -170,10 +185,13 @@ def test_chain_rewritten_before_the_checkpoint_is_found(
     world = make_world(runtime)
     to_support(world, schedule(world, runtime))
     document = take(runtime)
-    seq = checkpoints.load(document, checkpoints.verification_key(None, PUBLIC)).seq
+    seq = seq_of(document)
     drop_protection(engine, backend)
     with engine.begin() as connection:
-        connection.execute(text("UPDATE audit_log SET categories = 'identity' WHERE seq = 5"))
+        connection.execute(
+            text("UPDATE audit_log SET categories = 'identity' WHERE chain = :c AND seq = 5"),
+            {"c": CHAIN},
+        )
     rehash(engine)
     with runtime.session_factory() as session:
         assert verify(session).ok  # the chain alone cannot tell
@@ -202,12 +220,17 @@ def test_altered_checkpoint_file_is_refused(
     world = make_world(runtime)
     schedule(world, runtime)
     document = json.loads(take(runtime))
-    document[field] = value
+    if field == "at":
+        document[field] = value
+    else:  # the world's chain's head
+        next(h for h in document["heads"] if h["chain"] == CHAIN)[field] = value
     with pytest.raises(checkpoints.CheckpointRefused, match="signature does not match"):
         check(runtime, json.dumps(document))
 
 
-@pytest.mark.parametrize("document", ["", "{}", '{"seq": "x"}', "[1]"])
+@pytest.mark.parametrize(
+    "document", ["", "{}", '{"seq": "x"}', "[1]", '{"heads": [{"seq": 1}], "at": ""}']
+)
 def test_unreadable_checkpoint_file_is_refused(document: str) -> None:
     with pytest.raises(checkpoints.CheckpointRefused, match="not a checkpoint file"):
         checkpoints.load(document, checkpoints.verification_key(None, PUBLIC))
@@ -296,7 +319,7 @@ def test_checkpoint_to_standard_output_is_a_signed_document(database: Path) -> N
     )
     assert result.returncode == 0, result.stderr
     checkpoint = checkpoints.load(result.stdout, checkpoints.verification_key(None, PUBLIC))
-    assert checkpoint.seq > 0
+    assert sum(head.seq for head in checkpoint.heads) > 0
     assert len(checkpoint.policy_hash) == 64
 
 
@@ -309,12 +332,16 @@ def test_checkpoint_without_a_signing_key_is_refused(database: Path) -> None:
 def test_cli_names_the_place_of_a_truncated_log(database: Path, tmp_path: Path) -> None:
     out = tmp_path / "checkpoint.json"
     cli_checkpoint(database, out)
-    seq = json.loads(out.read_text())["seq"]
+    longest = max(json.loads(out.read_text())["heads"], key=lambda head: head["seq"])
+    seq, chain = longest["seq"], longest["chain"]
+    assert seq > 40
     with sqlite3.connect(database) as connection:
         connection.execute("DROP TRIGGER audit_log_no_delete")
-        connection.execute("DELETE FROM audit_log WHERE seq > 40")
+        connection.execute("DELETE FROM audit_log WHERE chain = ? AND seq > 40", (chain,))
         connection.execute(
-            "UPDATE audit_head SET seq = 40, hash = (SELECT hash FROM audit_log WHERE seq = 40)"
+            "UPDATE audit_head SET seq = 40, hash = (SELECT hash FROM audit_log "
+            "WHERE chain = ? AND seq = 40) WHERE chain = ?",
+            (chain, chain),
         )
     result = referral(
         "audit",
@@ -345,7 +372,10 @@ def test_cli_refuses_a_checkpoint_it_cannot_trust(
     )
     if edit is not None:
         document = json.loads(out.read_text())
-        document[edit[0]] = edit[1]
+        if edit[0] == "seq":  # a chain's head
+            document["heads"][-1]["seq"] = edit[1]
+        else:
+            document[edit[0]] = edit[1]
         out.write_text(json.dumps(document))
     result = referral(
         "audit",
@@ -356,3 +386,23 @@ def test_cli_refuses_a_checkpoint_it_cannot_trust(
     )
     assert result.returncode == 1
     assert words in result.stderr
+
+
+def test_cli_since_a_checkpoint_verifies_only_what_came_after(
+    database: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "checkpoint.json"
+    cli_checkpoint(database, out)
+    longest = max(json.loads(out.read_text())["heads"], key=lambda head: head["seq"])
+    with sqlite3.connect(database) as connection:  # an entry the checkpoint already covers
+        connection.execute("DROP TRIGGER audit_log_no_update")
+        connection.execute(
+            "UPDATE audit_log SET action = 'x' WHERE chain = ? AND seq = 3", (longest["chain"],)
+        )
+    env = env_for(database, REFERRAL_AUDIT_VERIFY_KEY=PUBLIC)
+    since = referral("audit", "verify", "--since", str(out), env=env)
+    assert since.returncode == 0, since.stderr
+    assert "audit chain verified: 0 entries after the checkpoint of" in since.stdout
+    everything = referral("audit", "verify", env=env)
+    assert everything.returncode == 1
+    assert f"audit chain {longest['chain']} broken at entry 3" in everything.stderr

@@ -11,7 +11,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from referral.audit import chain
-from referral.audit.chain import GENESIS_HASH, AuditRecord, append, verify
+from referral.audit.chain import GENESIS_HASH, NATIONAL_CHAIN, AuditRecord, append
+from referral.audit.fastwalk import fast_walk
+from referral.audit.sequencer import sequence
+from referral.audit.verify import VerifyResult, verify, walk_exact
 from referral.db.engine import make_engine
 from referral.db.migrate import upgrade
 from tests.integration.test_audit_chain import drop_protection
@@ -34,6 +37,7 @@ def write_entries(engine: Engine, count: int) -> None:
                 change={"n": n, "text": "é"} if n % 4 == 0 else None,
             )
             append(session, record, now=AT, request_id=f"req-{n}", policy_hash="p" * 64)
+        sequence(session)
 
 
 @pytest.fixture
@@ -48,14 +52,17 @@ def test_fast_walk_vouches_for_every_entry_of_a_sound_chain(chained: Engine) -> 
         result = verify(session, batch_size=5)
         assert result.ok, result.problem
         assert result.entries == 23
-        assert chain._fast_walk(session, 5) == (23, result.head_hash)
+        head = result.head(NATIONAL_CHAIN)
+        assert fast_walk(session, NATIONAL_CHAIN, 0, GENESIS_HASH, 5) == (23, head.hash)
 
 
 def test_fast_and_exact_walks_reach_the_same_head(chained: Engine) -> None:
     with Session(chained) as session:
-        failure, count, head_hash = chain._walk_exact(session, GENESIS_HASH, 0, 5)
+        failure, count, head_hash = walk_exact(session, NATIONAL_CHAIN, GENESIS_HASH, 0, 5)
         assert failure is None
-        assert verify(session) == chain.VerifyResult(count, head_hash=head_hash)
+        result = verify(session)
+        assert result == VerifyResult(count)
+        assert result.head(NATIONAL_CHAIN).hash == head_hash
 
 
 def test_a_newline_slipped_into_an_entry_is_found_and_named(chained: Engine, backend: str) -> None:
@@ -86,7 +93,7 @@ def test_entry_stored_in_another_text_form_still_verifies(tmp_path: Path) -> Non
             assert stored == "2026-03-02 09:00:00.000000"
             connection.execute(text("UPDATE audit_log SET at = substr(at, 1, 19) WHERE seq = 4"))
         with Session(engine) as session:
-            assert chain._fast_walk(session, 5)[0] == 3
+            assert fast_walk(session, NATIONAL_CHAIN, 0, GENESIS_HASH, 5)[0] == 3
             assert verify(session, batch_size=5) == before
             assert before.ok and before.entries == 12
     finally:
@@ -94,7 +101,7 @@ def test_entry_stored_in_another_text_form_still_verifies(tmp_path: Path) -> Non
 
 
 def test_an_entry_slipped_in_before_the_first_is_found(chained: Engine) -> None:
-    others = ", ".join(name for name in chain.HASHED_FIELDS if name != "seq")
+    others = ", ".join(name for name in ("chain", *chain.HASHED_FIELDS) if name != "seq")
     with chained.begin() as connection:
         connection.execute(
             text(
@@ -105,3 +112,45 @@ def test_an_entry_slipped_in_before_the_first_is_found(chained: Engine) -> None:
     with Session(chained) as session:
         result = verify(session, batch_size=5)
     assert (result.first_bad_seq, result.entries, result.problem) == (1, 0, "entry 1 is missing")
+
+
+def write_chains(engine: Engine, count: int) -> None:
+    """Entries of three networks and of none, interleaved as traffic interleaves them."""
+    from referral.domain.actors import Actor
+
+    with Session(engine) as session, session.begin():
+        for n in range(count):
+            network = n % 4
+            actor = Actor(n, n, "police", network, "x", frozenset()) if network else None
+            record = AuditRecord(
+                "case:read", True, actor, case_id=n, rule=AWKWARD_RULES[n % len(AWKWARD_RULES)]
+            )
+            append(session, record, now=AT, request_id=f"req-{n}", policy_hash="p" * 64)
+        sequence(session)
+
+
+def test_the_id_order_walk_alone_vouches_for_every_chain_and_finds_what_the_chain_walk_finds(
+    fresh_database: Callable[[], Engine], backend: str
+) -> None:
+    from referral.audit.idwalk import walk_by_id
+
+    engine = fresh_database()
+    write_chains(engine, 60)
+    # On PostgreSQL id segments are read on connections of their own, at once.
+    apart = {"engine": engine, "workers": 3} if backend == "postgresql" else {}
+    with Session(engine) as session:
+        whole = verify(session, batch_size=4, **apart)  # type: ignore[arg-type]
+        assert whole.ok, whole.problem
+        assert whole.entries == 60
+        reached = {head.chain: (0, GENESIS_HASH) for head in whole.heads}
+        walk_by_id(session, reached, batch_size=4, **apart)  # type: ignore[arg-type]
+        assert reached == {head.chain: (head.seq, head.hash) for head in whole.heads}
+    drop_protection(engine, backend)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_log SET rule = 'x' WHERE chain = 'network:2' AND seq = 9")
+        )
+    with Session(engine) as session:
+        result = verify(session, batch_size=4, **apart)  # type: ignore[arg-type]
+    assert (result.chain, result.first_bad_seq, result.entries) == ("network:2", 9, 8)
+    assert "altered" in result.problem

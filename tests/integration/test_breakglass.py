@@ -59,7 +59,7 @@ def visible(case_view: CaseView) -> set[Category]:
 
 def entries(runtime: Runtime, action: str) -> list[AuditEntry]:
     with runtime.session_factory() as session:
-        stmt = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
+        stmt = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
         return list(session.scalars(stmt))
 
 

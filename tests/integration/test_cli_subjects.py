@@ -34,7 +34,7 @@ def test_export_writes_the_json_and_the_page_and_is_audited(
     assert bundle["subject"]["identity"]["given_name"] in page
     with sqlite3.connect(demo_copy["path"]) as connection:
         last = connection.execute(
-            "SELECT action, target, case_id, actor_role FROM audit_log ORDER BY seq DESC LIMIT 1"
+            "SELECT action, target, case_id, actor_role FROM audit_log ORDER BY id DESC LIMIT 1"
         ).fetchone()
     assert last == ("subject:export", f"subject:{subject_id}", None, "system")
     assert referral("audit", "verify", env=demo_copy).returncode == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from referral.audit.chain import verify
+from referral.audit.verify import verify
 from referral.authz.enforcer import Authorizer
 from referral.config import PROJECT_ROOT
 from referral.db.tables import AuditEntry, Case, InformationRequest, Network, NetworkHoliday, Timer
@@ -69,7 +69,7 @@ def system_entries(runtime: Runtime) -> list[AuditEntry]:
         query = select(AuditEntry).where(
             AuditEntry.actor_role == "system", AuditEntry.case_id.is_not(None)
         )
-        return list(session.scalars(query.order_by(AuditEntry.seq)))
+        return list(session.scalars(query.order_by(AuditEntry.id)))
 
 
 def case_state(runtime: Runtime, case_id: int) -> str:

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import Engine, func, select
 
-from referral.audit.chain import verify
+from referral.audit.verify import verify
 from referral.db.engine import make_session_factory
 from referral.db.tables import AuditEntry, Case
 from referral.domain.errors import Conflict

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select, text
 
-from referral.audit.chain import verify
+from referral.audit.verify import verify
 from referral.db.tables import Case, DataKey, Destruction, Subject
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.services import lifecycle

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
-from referral.audit.chain import verify
+from referral.audit.verify import verify
 from referral.authz.enforcer import Authorizer
 from referral.db.engine import make_session_factory, reclaim_erased
 from referral.db.tables import Case, DataKey, Subject

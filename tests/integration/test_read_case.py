@@ -147,7 +147,7 @@ def test_reading_a_case_is_audited_with_its_categories(
         entry = session.scalars(
             select(AuditEntry)
             .where(AuditEntry.action == "case:read")
-            .order_by(AuditEntry.seq.desc())
+            .order_by(AuditEntry.id.desc())
         ).first()
     assert entry is not None
     assert entry.actor_user_id == world.actors["provider"].user_id

@@ -42,12 +42,12 @@ def export(runtime: Runtime, actor: Actor | None, subject_id: int) -> SubjectBun
 
 def case_seqs(runtime: Runtime, *case_ids: int) -> set[int]:
     with runtime.session_factory() as session:
-        return set(session.scalars(select(AuditEntry.seq).where(AuditEntry.case_id.in_(case_ids))))
+        return set(session.scalars(select(AuditEntry.id).where(AuditEntry.case_id.in_(case_ids))))
 
 
 def last_entry(runtime: Runtime) -> AuditEntry:
     with runtime.session_factory() as session:
-        entry = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
+        entry = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
         assert entry is not None
         return entry
 
@@ -156,7 +156,7 @@ def test_the_export_is_audited_and_shows_in_the_next_export(
     assert entry.rule == "p, dpo, *, subject, export, true, audit, legal_obligation, allow"
     assert entry.change_digest  # ids and counts only, digested
     again = export(runtime, dpo, subject_id)
-    assert again.accesses[-1].seq == entry.seq
+    assert again.accesses[-1].seq == entry.id
     assert again.accesses[-1].action == "subject:export"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from referral.audit.chain import verify
+from referral.audit.verify import verify
 from referral.db.tables import Case
 from referral.demo import DemoWorld
 from referral.domain.errors import NotFound, PermissionDenied

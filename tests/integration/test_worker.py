@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, func, select, text
 
-from referral.audit.chain import verify
+from referral.audit.verify import verify
 from referral.db.engine import make_session_factory
-from referral.db.tables import AuditEntry, AuditHead, InformationRequest, Organisation, Timer
+from referral.db.tables import AuditEntry, InformationRequest, Organisation, Timer
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind
 from referral.services import information, screening
@@ -237,11 +237,13 @@ def waiting_on_locks(engine: Engine, tag: str) -> set[str]:
 def start_workers_behind_a_held_chain_head(
     engine: Engine, blocker: Connection, count: int
 ) -> list[subprocess.Popen[str]]:
-    """Start `count` `referral tick` processes while `blocker` holds the audit chain head:
-    each claims a timer, fires it and then waits to append its audit entry, mid-transaction.
+    """Start `count` `referral tick` processes while `blocker` holds the audit log: each
+    claims a timer, fires it and then waits to queue its audit entry, mid-transaction.
+
+    No request waits on a chain head any more; a SHARE lock on the table stops INSERTs.
     """
     tag = f"clock-{uuid.uuid4().hex[:8]}"
-    blocker.execute(select(AuditHead).with_for_update())
+    blocker.execute(text("LOCK TABLE audit_log IN SHARE MODE"))
     workers = [start(url_of(engine, f"{tag}-{i}"), "tick") for i in range(count)]
     deadline = time.monotonic() + WAIT
     while len(waiting_on_locks(engine, tag)) < count:

@@ -1,16 +1,17 @@
-"""Signed checkpoints of the audit chain head (DESIGN.md §5).
+"""Signed checkpoints of the audit chains' heads (DESIGN.md §5, docs/audit-format.md).
 
-A checkpoint records the sequence number and hash of the last entry, when it was taken
-and the policy version in force, signed with Ed25519. Kept away from the database, it
-lets a later verify prove that the log still extends it: truncation and a rollback to
-an older copy are found, not only edits, because the chain alone cannot know how long
-it used to be.
+A checkpoint records the head (seq and hash of the last entry) of every chain, when it
+was taken and the policy version in force, signed with Ed25519. Kept away from the
+database, it lets a later verify prove that the log still extends it: truncation and a
+rollback to an older copy are found, not only edits, because a chain alone cannot know
+how long it used to be. It is also where `audit verify --since` starts from.
 """
 
 import base64
 import binascii
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,10 +19,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from referral.audit.chain import VerifyResult, canonical_json
+from referral.audit.chain import canonical_json
+from referral.audit.verify import ChainHead, VerifyResult
 from referral.domain.errors import ConfigurationError, ReferralError
 
-FORMAT = "referral-audit-checkpoint/1"
+FORMAT = "referral-audit-checkpoint/2"
 KEY_BYTES = 32
 
 
@@ -33,11 +35,23 @@ class CheckpointRefused(ReferralError):
 class Checkpoint:
     """What is signed. `at` is UTC, to the second, as written in the file."""
 
-    seq: int
-    hash: str
+    heads: tuple[ChainHead, ...]
     at: str
     policy_hash: str
     format: str = FORMAT
+
+    def signed_body(self) -> dict[str, Any]:
+        """The object whose canonical JSON is signed (docs/audit-format.md)."""
+        heads = [{"chain": h.chain, "hash": h.hash, "seq": h.seq} for h in self.heads]
+        return {
+            "at": self.at,
+            "format": self.format,
+            "heads": heads,
+            "policy_hash": self.policy_hash,
+        }
+
+    def trusted_heads(self) -> dict[str, ChainHead]:
+        return {head.chain: head for head in self.heads}
 
 
 def _b64(raw: bytes) -> str:
@@ -93,12 +107,11 @@ def sign(head: VerifyResult, *, policy_hash: str, at: datetime, key: Ed25519Priv
             f"no checkpoint of a broken chain: entry {head.first_bad_seq}: {head.problem}"
         )
     checkpoint = Checkpoint(
-        seq=head.entries,
-        hash=head.head_hash,
+        heads=tuple(sorted(head.heads, key=lambda h: h.chain)),
         at=at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         policy_hash=policy_hash,
     )
-    body = asdict(checkpoint)
+    body = checkpoint.signed_body()
     signature = key.sign(canonical_json(body).encode())
     document = {
         **body,
@@ -108,25 +121,28 @@ def sign(head: VerifyResult, *, policy_hash: str, at: datetime, key: Ed25519Priv
     return json.dumps(document, indent=2) + "\n"
 
 
-def _parse(text: str) -> tuple[Checkpoint, str, bytes]:
+def _parse(text: str) -> tuple[Checkpoint, str, bytes, bool]:
     try:
         document: Any = json.loads(text)
+        heads = tuple(
+            ChainHead(str(h["chain"]), int(h["seq"]), str(h["hash"])) for h in document["heads"]
+        )
         checkpoint = Checkpoint(
-            seq=int(document["seq"]),
-            hash=str(document["hash"]),
+            heads=heads,
             at=str(document["at"]),
             policy_hash=str(document["policy_hash"]),
             format=str(document["format"]),
         )
         signature = base64.b64decode(str(document["signature"]), validate=True)
-        return checkpoint, str(document.get("public_key", "")), signature
+        unsigned = bool(set(document) - {*SIGNED_KEYS, "public_key", "signature"})
+        return checkpoint, str(document.get("public_key", "")), signature, unsigned
     except (ValueError, TypeError, KeyError, binascii.Error) as exc:
         raise CheckpointRefused(f"not a checkpoint file: {exc}") from exc
 
 
 def load(text: str, key: Ed25519PublicKey) -> Checkpoint:
     """The checkpoint in `text`, once its signature checks out with `key`."""
-    checkpoint, signer, signature = _parse(text)
+    checkpoint, signer, signature, unsigned = _parse(text)
     if checkpoint.format != FORMAT:
         raise CheckpointRefused(f"unknown checkpoint format {checkpoint.format!r}")
     if signer != public_text(key):
@@ -135,7 +151,9 @@ def load(text: str, key: Ed25519PublicKey) -> Checkpoint:
             f"not the configured {public_text(key)}"
         )
     try:
-        key.verify(signature, canonical_json(asdict(checkpoint)).encode())
+        if unsigned:  # fields added beside the signed ones: the file was altered
+            raise InvalidSignature
+        key.verify(signature, canonical_json(checkpoint.signed_body()).encode())
     except InvalidSignature:
         raise CheckpointRefused(
             "checkpoint refused: its signature does not match its content (the file was altered)"
@@ -144,24 +162,41 @@ def load(text: str, key: Ed25519PublicKey) -> Checkpoint:
 
 
 def check_extends(
-    checkpoint: Checkpoint, head: VerifyResult, recorded_hash: str | None
+    checkpoint: Checkpoint, head: VerifyResult, recorded: Mapping[str, str | None]
 ) -> VerifyResult:
-    """Whether a verified chain still holds the checkpoint's entry, with the same hash.
+    """Whether verified chains still hold each of the checkpoint's heads, same hash.
 
-    `recorded_hash` is the hash the log stores now for entry `checkpoint.seq`.
+    `recorded` maps each chain to the hash the log stores now for the checkpoint's seq.
     """
-    if not head.ok or checkpoint.seq == 0:
+    if not head.ok:
         return head
-    if head.entries < checkpoint.seq:
-        problem = (
-            f"the log ends at entry {head.entries} but the checkpoint of {checkpoint.at} "
-            f"records entry {checkpoint.seq}: entries were removed or an older copy restored"
-        )
-        return VerifyResult(head.entries, head.entries + 1, problem)
-    if recorded_hash != checkpoint.hash:
-        problem = (
-            f"entry {checkpoint.seq}'s hash differs from the checkpoint of {checkpoint.at}: "
-            "the log was rewritten or restored from another copy"
-        )
-        return VerifyResult(head.entries, checkpoint.seq, problem)
+    for trusted in checkpoint.heads:
+        problem = extends_problem(checkpoint, trusted, head.head(trusted.chain).seq, recorded)
+        if problem is not None:
+            return problem
     return head
+
+
+def extends_problem(
+    checkpoint: Checkpoint, trusted: ChainHead, log_ends: int, recorded: Mapping[str, str | None]
+) -> VerifyResult | None:
+    """The chain ends at `log_ends`: does it still hold `trusted`, the checkpoint's head?"""
+    if trusted.seq == 0:
+        return None
+    if log_ends < trusted.seq:
+        problem = (
+            f"chain {trusted.chain}: the log ends at entry {log_ends} but the checkpoint of "
+            f"{checkpoint.at} records entry {trusted.seq}: entries were removed or an older "
+            "copy restored"
+        )
+        return VerifyResult(log_ends, log_ends + 1, problem, trusted.chain)
+    if recorded.get(trusted.chain) != trusted.hash:
+        problem = (
+            f"chain {trusted.chain}: entry {trusted.seq}'s hash differs from the checkpoint of "
+            f"{checkpoint.at}: the log was rewritten or restored from another copy"
+        )
+        return VerifyResult(log_ends, trusted.seq, problem, trusted.chain)
+    return None
+
+
+SIGNED_KEYS = frozenset({"at", "format", "heads", "policy_hash"})

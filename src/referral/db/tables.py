@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -361,17 +362,38 @@ class BreakGlassGrant(Base):
 
 
 class AuditEntry(Base):
-    """One link of the append-only hash chain (DESIGN.md §5). Never updated or deleted."""
+    """One entry of the append-only log (DESIGN.md §5, docs/audit-format.md).
+
+    A request inserts its entries *queued* (seq, prev_hash and hash NULL); the sequencer
+    (referral.audit.sequencer) later gives each its place in its chain, once. The
+    database refuses every other UPDATE, and every DELETE.
+    """
 
     __tablename__ = "audit_log"
     __table_args__ = (
+        UniqueConstraint("chain", "seq"),
         Index("ix_audit_log_case", "case_id"),
         Index("ix_audit_log_actor", "actor_user_id"),
         # Subject access finds the entries that name a subject (`subject:<id>`).
         Index("ix_audit_log_target", "target"),
+        # The queue: small, because an entry leaves it when it is sequenced.
+        Index(
+            "ix_audit_log_queued",
+            "chain",
+            "id",
+            sqlite_where=text("seq IS NULL"),
+            postgresql_where=text("seq IS NULL"),
+        ),
     )
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # The queue order; the order of the log is (chain, seq).
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    chain: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), nullable=True
+    )
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     actor_org_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -389,16 +411,17 @@ class AuditEntry(Base):
     workflow_hash: Mapped[str] = mapped_column(String(64), default="")
     policy_hash: Mapped[str] = mapped_column(String(64), default="")
     change_digest: Mapped[str] = mapped_column(String(64), default="")
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
 
 
 class AuditHead(Base):
-    """The chain head, a single row; locking it serialises appends across processes."""
+    """The head of each chain: its last sequenced entry. Only the sequencer writes here,
+    one chain at a time, so requests never wait on it."""
 
     __tablename__ = "audit_head"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))
 

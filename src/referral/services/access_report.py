@@ -312,7 +312,7 @@ def _bursts(
     if first is None:
         return [], set()
     stmt = (
-        select(AuditEntry.seq, AuditEntry.actor_user_id, AuditEntry.at, User.display_name)
+        select(AuditEntry.id, AuditEntry.actor_user_id, AuditEntry.at, User.display_name)
         .outerjoin(User, User.id == AuditEntry.actor_user_id)
         .where(
             in_network(AuditEntry, actor),
@@ -321,7 +321,7 @@ def _bursts(
             AuditEntry.at >= first - window,
             AuditEntry.at <= last + window,
         )
-        .order_by(AuditEntry.actor_user_id, AuditEntry.at, AuditEntry.seq)
+        .order_by(AuditEntry.actor_user_id, AuditEntry.at, AuditEntry.id)
     )
     by_user: dict[int, list[tuple[int, datetime]]] = {}
     names: dict[int, str] = {}
@@ -392,7 +392,7 @@ def access_report(uow: UnitOfWork, actor: Actor, query: ReportQuery) -> AccessRe
     bursts, burst_seqs = _bursts(session, actor, where, query.rules)
     stmt = (
         rows_select(where)
-        .order_by(AuditEntry.seq.desc())
+        .order_by(AuditEntry.id.desc())
         .offset((query.page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     )
@@ -477,7 +477,7 @@ def export_report(uow: UnitOfWork, actor: Actor, query: ReportQuery) -> Iterator
     decision = authorise(uow, actor, READ, None)
     _, condition = _scope(uow, actor, query)
     where = _where(actor, query, condition)
-    upto = uow.session.scalar(select(func.max(AuditEntry.seq))) or 0
+    upto = uow.session.scalar(select(func.max(AuditEntry.id))) or 0
     _, burst_seqs = _bursts(uow.session, actor, where, query.rules)
     change = {**query.digest_fields(), "format": "csv"}
     uow.audit(record(actor, "audit:report", decision, target=query.subject.value, change=change))
@@ -494,8 +494,8 @@ def _stream(
 ) -> Iterator[str]:
     def fetch(session: Session, before: int, limit: int) -> list[ReportRow]:
         stmt = (
-            rows_select([*where, AuditEntry.seq < before])
-            .order_by(AuditEntry.seq.desc())
+            rows_select([*where, AuditEntry.id < before])
+            .order_by(AuditEntry.id.desc())
             .limit(limit)
         )
         return [_flag(audit_row(*r), rules, burst_seqs) for r in session.execute(stmt)]

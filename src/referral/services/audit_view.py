@@ -18,6 +18,8 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from referral.audit import chain
+from referral.audit.sequencer import queued_count
+from referral.audit.verify import VerifyResult, verify
 from referral.authz.enforcer import Permission
 from referral.db.tables import AuditEntry, AuditHead, Organisation, User
 from referral.domain.actors import Actor
@@ -192,7 +194,7 @@ def rows_select(where: list[ColumnElement[bool]]) -> Select[AuditEntry, str, str
 
 def audit_row(entry: AuditEntry, user_name: str | None, org_name: str | None) -> AuditRow:
     return AuditRow(
-        seq=entry.seq,
+        seq=entry.id,
         at=entry.at,
         user_id=entry.actor_user_id,
         user_name=user_name or "",
@@ -221,17 +223,17 @@ def _fetch(
     """One page, newest first: below `before`, or (walking back) just above `after`."""
     stmt = rows_select(where)
     if after is not None:
-        stmt = stmt.where(AuditEntry.seq > after).order_by(AuditEntry.seq.asc())
+        stmt = stmt.where(AuditEntry.id > after).order_by(AuditEntry.id.asc())
     else:
         if before is not None:
-            stmt = stmt.where(AuditEntry.seq < before)
-        stmt = stmt.order_by(AuditEntry.seq.desc())
+            stmt = stmt.where(AuditEntry.id < before)
+        stmt = stmt.order_by(AuditEntry.id.desc())
     rows = [audit_row(*r) for r in session.execute(stmt.limit(limit))]
     return rows[::-1] if after is not None else rows
 
 
 def _any(session: Session, where: list[ColumnElement[bool]]) -> bool:
-    return session.scalar(select(AuditEntry.seq).where(and_(*where)).limit(1)) is not None
+    return session.scalar(select(AuditEntry.id).where(and_(*where)).limit(1)) is not None
 
 
 def _options(uow: UnitOfWork, actor: Actor) -> FilterOptions:
@@ -264,9 +266,9 @@ def explore(uow: UnitOfWork, actor: Actor, query: AuditQuery) -> AuditPage:
     rows = _fetch(uow.session, where, before=query.before, after=query.after, limit=query.limit)
     newer = older = None
     if rows:
-        if _any(uow.session, [*where, AuditEntry.seq > rows[0].seq]):
+        if _any(uow.session, [*where, AuditEntry.id > rows[0].seq]):
             newer = rows[0].seq
-        if _any(uow.session, [*where, AuditEntry.seq < rows[-1].seq]):
+        if _any(uow.session, [*where, AuditEntry.id < rows[-1].seq]):
             older = rows[-1].seq
     page = AuditPage(rows, _options(uow, actor), newer, older)
     uow.audit(record(actor, "audit:read", decision, change={"filters": query.filters()}))
@@ -329,7 +331,7 @@ def export(uow: UnitOfWork, actor: Actor, query: AuditQuery) -> Iterator[str]:
     """
     decision = authorise(uow, actor, READ, None)
     validate(query)
-    upto = uow.session.scalar(select(func.max(AuditEntry.seq))) or 0
+    upto = uow.session.scalar(select(func.max(AuditEntry.id))) or 0
     uow.audit(record(actor, "audit:export", decision, change={"filters": query.filters()}))
     uow.commit()
     return _stream(uow.runtime, _where(actor, query), upto)
@@ -393,18 +395,20 @@ class ChainStatus:
 
 
 def chain_status(uow: UnitOfWork, actor: Actor) -> ChainStatus:
-    """The chain head: how many entries the log holds and the hash of the last one."""
+    """How many entries the log holds (placed in any chain, or queued) and the hash of the
+    last entry of the network's chain."""
     authorise(uow, actor, VERIFY, None)
-    head = uow.session.execute(select(AuditHead.seq, AuditHead.hash)).one_or_none()
-    if head is None:
-        return ChainStatus(0, chain.GENESIS_HASH)
-    return ChainStatus(int(head.seq), str(head.hash))
+    placed = uow.session.scalar(select(func.coalesce(func.sum(AuditHead.seq), 0))) or 0
+    mine = AuditHead.chain == chain.chain_of(actor.network_id)
+    head_hash = uow.session.scalar(select(AuditHead.hash).where(mine))
+    return ChainStatus(int(placed) + queued_count(uow.session), head_hash or chain.GENESIS_HASH)
 
 
-def verify_chain(uow: UnitOfWork, actor: Actor) -> chain.VerifyResult:
-    """Recompute the whole chain now; the check and its result are audited."""
+def verify_chain(uow: UnitOfWork, actor: Actor) -> VerifyResult:
+    """Sequence what is queued, recompute every chain now; the check and its result are
+    audited."""
     decision = authorise(uow, actor, VERIFY, None)
-    result = chain.verify(uow.session)
+    result = verify(uow.session)
     change = {"entries": result.entries, "ok": result.ok, "first_bad_seq": result.first_bad_seq}
     uow.audit(record(actor, "audit:verify", decision, change=change))
     uow.commit()

@@ -321,12 +321,12 @@ def _accesses(session: Session, subject_id: int, case_ids: list[int]) -> list[Ac
     columns, not ORM objects, as there is nothing to open.
     """
     about = union(
-        select(AuditEntry.seq).where(AuditEntry.case_id.in_(case_ids)),
-        select(AuditEntry.seq).where(AuditEntry.target == f"subject:{subject_id}"),
+        select(AuditEntry.id).where(AuditEntry.case_id.in_(case_ids)),
+        select(AuditEntry.id).where(AuditEntry.target == f"subject:{subject_id}"),
     ).subquery()
     stmt = (
         select(
-            AuditEntry.seq,
+            AuditEntry.id,
             AuditEntry.at,
             AuditEntry.actor_user_id,
             User.display_name,
@@ -344,10 +344,10 @@ def _accesses(session: Session, subject_id: int, case_ids: list[int]) -> list[Ac
             AuditEntry.purpose,
             AuditEntry.legal_basis,
         )
-        .join(about, about.c.seq == AuditEntry.seq)
+        .join(about, about.c.id == AuditEntry.id)
         .outerjoin(User, User.id == AuditEntry.actor_user_id)
         .outerjoin(Organisation, Organisation.id == AuditEntry.actor_org_id)
-        .order_by(AuditEntry.seq)
+        .order_by(AuditEntry.id)
     )
     return [_access(row) for row in session.execute(stmt)]
 

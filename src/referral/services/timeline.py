@@ -46,12 +46,12 @@ def entries_for(uow: UnitOfWork, case: Case, limit: int = TIMELINE_LIMIT) -> lis
     rows = uow.session.scalars(
         select(AuditEntry)
         .where(AuditEntry.case_id == case.id, AuditEntry.network_id == case.network_id)
-        .order_by(AuditEntry.seq.desc())
+        .order_by(AuditEntry.id.desc())
         .limit(limit)
     ).all()
     return [
         TimelineEntry(
-            seq=e.seq,
+            seq=e.id,
             at=e.at,
             action=e.action,
             actor_role=e.actor_role,

@@ -188,10 +188,10 @@ class UnitOfWork:
         return self.session
 
     def audit(self, record: AuditRecord) -> None:
-        """Queue an audit entry: it is appended at commit, in the change's own transaction.
+        """Queue an audit entry: it is inserted at commit, in the change's own transaction.
 
-        Appending last means every transaction takes its row locks first and the chain
-        head's lock last, so writers on PostgreSQL cannot deadlock on the head.
+        The entries of a unit of work go in as one multi-row INSERT, queued: they take no
+        lock on a chain head, which the sequencer moves on after the commit.
         """
         self._entries.append(record)
 
@@ -245,15 +245,17 @@ class UnitOfWork:
 
     def _append(self, records: list[AuditRecord], session: Session | None = None) -> None:
         session = session or self.session
-        for record in records:
-            chain.append(
-                session,
+        rows = [
+            chain.queued_row(
                 record,
                 now=self.now,
                 request_id=self.request_id,
                 policy_hash=self.authz.policy_hash,
                 digest_key=self._digest_key(record, session),
             )
+            for record in records
+        ]
+        chain.queue(session, rows)
 
     def _digest_key(self, record: AuditRecord, session: Session) -> bytes | None:
         if record.change is None or record.case_id is None:

@@ -12,6 +12,7 @@ from litestar.template.config import TemplateConfig
 from referral import __version__
 from referral.bootstrap import build_runtime
 from referral.config import Settings, get_settings
+from referral.services.audit_sequencing import background_sequencer
 from referral.services.uow import Runtime
 from referral.web import templating
 from referral.web.api.schema import ClosedBodySchema
@@ -34,7 +35,12 @@ def _stop_committer(app: Litestar) -> None:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
     settings = settings or get_settings()
-    runtime = runtime or build_runtime(settings)
+    # Only a process that builds its own runtime sequences audit entries in the
+    # background: a runtime handed in (tests) may share one connection across threads.
+    sequencer = None
+    if runtime is None:
+        runtime = build_runtime(settings)
+        sequencer = background_sequencer(runtime, settings.audit_sequencer_interval_ms)
     static = create_static_files_router(
         path="/static", directories=[HERE / "static"], opt={"no_session": True}, name="static"
     )
@@ -51,7 +57,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         middleware=[InputGuard()],
         plugins=[ClosedBodySchema()],
         before_send=[send_new_csrf_cookie, add_security_headers],
-        on_shutdown=[_stop_committer],
         template_config=TemplateConfig(
             directory=HERE / "templates",
             engine=JinjaTemplateEngine,
@@ -80,6 +85,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             security=[{"bearer": []}, {"session": []}],
         ),
         debug=False,
+        on_startup=[sequencer.start] if sequencer else [],
+        # Queued writes first, then a last sequencing of what they queued.
+        on_shutdown=[_stop_committer, *([sequencer.stop] if sequencer else [])],
     )
     app.state.settings = settings
     app.state.runtime = runtime

@@ -1,0 +1,173 @@
+"""The sequencer: gives queued audit entries their place in their chain (DESIGN.md §5).
+
+A request only inserts its entries, queued (seq, prev_hash and hash NULL). The
+sequencer, like a Trillian log signer integrating queued leaves, takes one chain's
+queued entries in queue order (id), gives each the next seq, the previous entry's hash
+and its own hash, and moves the chain's head row on: each entry is sequenced exactly
+once (the database refuses anything else, see migration 0007).
+
+It runs in short transactions of its own (`sequence_pending`): from a thread in every
+`referral serve` process, from `referral tick`/`worker` and `referral audit sequence`,
+and before `audit verify`/`checkpoint`. Several may run at once: on PostgreSQL each
+claims a chain's head row with FOR UPDATE SKIP LOCKED, so sequencers skip a chain
+another is working on instead of waiting, and requests never touch head rows at all.
+On SQLite one writer at a time is the database's own rule, and a batch is short.
+"""
+
+import threading
+from collections.abc import Callable
+
+import structlog
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from referral.audit.chain import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    LEGACY_CHAIN,
+    chain_sql,
+    entry_hash,
+)
+from referral.db.tables import AuditEntry, AuditHead
+
+log = structlog.get_logger(__name__)
+
+BATCH = 2_000  # entries of one chain sequenced in one transaction
+
+
+def queued_chains(session: Session) -> list[str]:
+    """The chains with queued entries (the partial index ix_audit_log_queued serves this)."""
+    query = select(AuditEntry.chain).where(AuditEntry.seq.is_(None)).distinct()
+    return sorted(name for name in session.scalars(query) if name != LEGACY_CHAIN)
+
+
+def queued_count(session: Session) -> int:
+    query = select(func.count()).select_from(AuditEntry).where(AuditEntry.seq.is_(None))
+    return int(session.scalar(query) or 0)
+
+
+def _claim(session: Session, chain: str, *, wait: bool) -> tuple[int, str] | None:
+    """Lock the chain's head row and read it; None when another sequencer holds it."""
+    query = select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        query = query.with_for_update(skip_locked=not wait)
+    head = session.execute(query).one_or_none()
+    if head is not None:
+        return int(head.seq), str(head.hash)
+    exists = select(AuditHead.chain).where(AuditHead.chain == chain)
+    if postgres and session.scalar(exists) is not None:
+        return None  # it exists, and another sequencer holds it
+    new_head = {"chain": chain, "seq": 0, "hash": GENESIS_HASH}
+    insert = pg_insert(AuditHead) if postgres else sqlite_insert(AuditHead)
+    session.execute(insert.values(new_head).on_conflict_do_nothing())
+    head = session.execute(query).one_or_none()
+    return (int(head.seq), str(head.hash)) if head is not None else None
+
+
+def sequence_chain(session: Session, chain: str, *, batch: int = BATCH, wait: bool = False) -> int:
+    """Sequence up to `batch` of one chain's queued entries, inside the session's
+    transaction (the caller commits); how many. 0 when another sequencer holds the chain.
+
+    Only entries whose network matches the chain's name are taken: a row slipped in
+    under another chain's name stays queued, and `audit verify` reports it.
+    """
+    if chain == LEGACY_CHAIN:
+        return 0  # closed when chains were split: nothing is ever added to it
+    head = _claim(session, chain, wait=wait)
+    if head is None:
+        return 0
+    seq, prev_hash = head
+    columns = [AuditEntry.id, *(getattr(AuditEntry, n) for n in HASHED_FIELDS if n != "seq")]
+    rows = session.execute(
+        select(*columns)
+        .where(AuditEntry.chain == chain, AuditEntry.seq.is_(None), chain_sql() == chain)
+        .order_by(AuditEntry.id)
+        .limit(batch)
+    ).all()
+    placed = []
+    for row in rows:
+        seq += 1
+        new_hash = entry_hash(prev_hash, {**row._mapping, "seq": seq})
+        placed.append({"b_id": row.id, "b_seq": seq, "b_prev": prev_hash, "b_hash": new_hash})
+        prev_hash = new_hash
+    if placed:
+        table = AuditEntry.metadata.tables[AuditEntry.__tablename__]
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                seq=bindparam("b_seq"), prev_hash=bindparam("b_prev"), hash=bindparam("b_hash")
+            ),
+            placed,
+        )
+        session.execute(
+            update(AuditHead).where(AuditHead.chain == chain).values(seq=seq, hash=prev_hash)
+        )
+    return len(placed)
+
+
+def sequence(session: Session, *, batch: int = BATCH) -> int:
+    """Sequence every queued entry inside the session's transaction (the caller commits),
+    waiting for a chain another sequencer holds: for verify, and for tests whose runtime
+    rolls one outer transaction back."""
+    total = 0
+    for chain in queued_chains(session):
+        while (placed := sequence_chain(session, chain, batch=batch, wait=True)) == batch:
+            total += placed
+        total += placed
+    return total
+
+
+def sequence_pending(factory: Callable[[], Session], *, batch: int = BATCH) -> int:
+    """Sequence what is queued now, a batch of one chain per short transaction; how many.
+
+    A chain another sequencer holds is skipped: that one is integrating it.
+    """
+    total = 0
+    with factory() as session:
+        chains = queued_chains(session)
+        session.commit()
+    for chain in chains:
+        while True:
+            with factory() as session:
+                placed = sequence_chain(session, chain, batch=batch)
+                session.commit()
+            total += placed
+            if placed < batch:
+                break
+    return total
+
+
+class BackgroundSequencer:
+    """A daemon thread that runs `sequence_pending` every `interval` seconds until stopped."""
+
+    def __init__(self, factory: Callable[[], Session], interval: float) -> None:
+        self._factory = factory
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the batch in hand, and sequence what is left once more."""
+        self._stop.set()
+        self._thread.join()
+        self._once()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._once()
+
+    def _once(self) -> None:
+        try:
+            placed = sequence_pending(self._factory)
+        except Exception:
+            log.exception("audit_sequencing_failed")
+            return
+        if placed:
+            log.debug("audit_entries_sequenced", entries=placed)
