@@ -121,13 +121,20 @@ def sequence(session: Session, *, batch: int = BATCH) -> int:
     return total
 
 
-def sequence_pending(factory: Callable[[], Session], *, batch: int = BATCH) -> int:
+def sequence_pending(
+    factory: Callable[[], Session],
+    *,
+    batch: int = BATCH,
+    lookup: Callable[[], Session] | None = None,
+) -> int:
     """Sequence what is queued now, a batch of one chain per short transaction; how many.
 
-    A chain another sequencer holds is skipped: that one is integrating it.
+    A chain another sequencer holds is skipped: that one is integrating it. `lookup`
+    gives read-only sessions for finding the queued chains: on SQLite an idle run then
+    takes no write lock at all.
     """
     total = 0
-    with factory() as session:
+    with (lookup or factory)() as session:
         chains = queued_chains(session)
         session.commit()
     for chain in chains:
@@ -144,8 +151,14 @@ def sequence_pending(factory: Callable[[], Session], *, batch: int = BATCH) -> i
 class BackgroundSequencer:
     """A daemon thread that runs `sequence_pending` every `interval` seconds until stopped."""
 
-    def __init__(self, factory: Callable[[], Session], interval: float) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], Session],
+        interval: float,
+        lookup: Callable[[], Session] | None = None,
+    ) -> None:
         self._factory = factory
+        self._lookup = lookup
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
@@ -165,7 +178,7 @@ class BackgroundSequencer:
 
     def _once(self) -> None:
         try:
-            placed = sequence_pending(self._factory)
+            placed = sequence_pending(self._factory, lookup=self._lookup)
         except Exception:
             log.exception("audit_sequencing_failed")
             return

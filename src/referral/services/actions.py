@@ -18,7 +18,7 @@ from referral.services.consent import METHODS
 from referral.services.flow import Moved, available_transitions
 from referral.services.queue import OrganisationOption, network_organisations
 from referral.services.referrals import CaseView, FieldView
-from referral.services.timeline import TimelineEntry, load_timeline
+from referral.services.timeline import HistoryPage, load_timeline
 from referral.services.uow import UnitOfWork
 
 # Status fields the summary shows; the other status columns are internal ids and hashes.
@@ -98,7 +98,7 @@ class CasePage:
     view: CaseView
     summary: dict[str, FieldView]
     sections: list[Section]
-    timeline: list[TimelineEntry] | None
+    timeline: HistoryPage | None
     moves: list[MoveOption]
     forms: frozenset[str]
     screening: ScreeningForm | None = None

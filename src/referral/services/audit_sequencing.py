@@ -12,4 +12,6 @@ def background_sequencer(runtime: Runtime, interval_ms: int) -> BackgroundSequen
     """A sequencer thread for this process (not started), or None when turned off (0)."""
     if interval_ms <= 0:
         return None
-    return BackgroundSequencer(runtime.session_factory, interval_ms / 1000)
+    return BackgroundSequencer(
+        runtime.session_factory, interval_ms / 1000, lookup=runtime.read_session_factory
+    )

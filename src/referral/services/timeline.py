@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from referral.authz.enforcer import Decision
 from referral.db.tables import AuditEntry, Case
@@ -13,7 +13,10 @@ from referral.domain.vocabulary import Category
 from referral.services.access import record, visible_case
 from referral.services.uow import UnitOfWork
 
-TIMELINE_LIMIT = 200
+# The case page shows this many entries, newest first; the rest is one link away.
+HISTORY_PAGE = 25
+# What a viewer does not need to read on the case page: that they themselves looked.
+OWN_READS = ("case:read", "case:timeline")
 
 
 @dataclass(frozen=True)
@@ -42,43 +45,101 @@ def timeline_decision(uow: UnitOfWork, actor: Actor, facts: CaseFacts) -> Decisi
     return None
 
 
-def entries_for(uow: UnitOfWork, case: Case, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
-    rows = uow.session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.case_id == case.id, AuditEntry.network_id == case.network_id)
-        .order_by(AuditEntry.id.desc())
-        .limit(limit)
-    ).all()
-    return [
-        TimelineEntry(
-            seq=e.id,
-            at=e.at,
-            action=e.action,
-            actor_role=e.actor_role,
-            categories=tuple(c for c in e.categories.split(",") if c),
-            target=e.target,
-            allowed=e.allowed,
+@dataclass(frozen=True)
+class HistoryPage:
+    entries: list[TimelineEntry]
+    older: int | None  # the next page starts before this entry; None at the start
+    everything: bool  # False: the viewer's own reads are left out
+
+
+def entries_for(
+    uow: UnitOfWork,
+    case: Case,
+    viewer: Actor,
+    *,
+    before: int | None = None,
+    everything: bool = False,
+    limit: int = HISTORY_PAGE,
+) -> HistoryPage:
+    """One page of a case's history, newest first, as plain columns (no ORM rows).
+
+    Paged by position (`before` an entry id), so the thousandth page costs what the first
+    does. Unless `everything`, the viewer's own reads are left out: the moves, the
+    changes and what was disclosed to other people are what a coordinator needs here.
+    """
+    where = [AuditEntry.case_id == case.id, AuditEntry.network_id == case.network_id]
+    if before is not None:
+        where.append(AuditEntry.id < before)
+    if not everything:
+        where.append(
+            or_(
+                AuditEntry.actor_user_id.is_(None),
+                AuditEntry.actor_user_id != viewer.user_id,
+                AuditEntry.action.not_in(OWN_READS),
+            )
         )
-        for e in rows
+    rows = uow.session.execute(
+        select(
+            AuditEntry.id,
+            AuditEntry.at,
+            AuditEntry.action,
+            AuditEntry.actor_role,
+            AuditEntry.categories,
+            AuditEntry.target,
+            AuditEntry.allowed,
+        )
+        .where(*where)
+        .order_by(AuditEntry.id.desc())
+        .limit(limit + 1)
+    ).all()
+    entries = [
+        TimelineEntry(
+            seq=r.id,
+            at=r.at,
+            action=r.action,
+            actor_role=r.actor_role,
+            categories=tuple(c for c in r.categories.split(",") if c),
+            target=r.target,
+            allowed=r.allowed,
+        )
+        for r in rows[:limit]
     ]
+    older = entries[-1].seq if len(rows) > limit else None
+    return HistoryPage(entries, older, everything)
 
 
 def load_timeline(
-    uow: UnitOfWork, actor: Actor, case: Case, facts: CaseFacts
-) -> list[TimelineEntry] | None:
-    """The case's history newest first, or None when the actor may not see it. Audited,
-    in the caller's transaction: the caller commits."""
+    uow: UnitOfWork,
+    actor: Actor,
+    case: Case,
+    facts: CaseFacts,
+    *,
+    before: int | None = None,
+    everything: bool = False,
+) -> HistoryPage | None:
+    """A page of the case's history, or None when the actor may not see it. Audited, in
+    the caller's transaction: the caller commits."""
     decision = timeline_decision(uow, actor, facts)
     if decision is None:
         return None
-    entries = entries_for(uow, case)
+    page = entries_for(uow, case, actor, before=before, everything=everything)
     uow.audit(record(actor, "case:timeline", decision, case_id=case.id, categories=("status",)))
-    return entries
+    return page
 
 
-def case_timeline(uow: UnitOfWork, actor: Actor, case_id: int) -> list[TimelineEntry] | None:
-    """The history of a case the actor may see (404 otherwise), or None if not theirs to see."""
-    case, facts = visible_case(uow, actor, case_id)
-    entries = load_timeline(uow, actor, case, facts)
+@dataclass(frozen=True)
+class ReadHistory:
+    case_id: int
+    before: int | None = None
+    everything: bool = True
+
+
+def case_history(uow: UnitOfWork, actor: Actor, command: ReadHistory) -> HistoryPage | None:
+    """The history of a case the actor may see (404 otherwise), a page at a time; None
+    when it is not theirs to see."""
+    case, facts = visible_case(uow, actor, command.case_id)
+    page = load_timeline(
+        uow, actor, case, facts, before=command.before, everything=command.everything
+    )
     uow.commit()
-    return entries
+    return page

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
 
@@ -26,9 +27,11 @@ from referral.services import (
     queue,
     screening,
     support,
+    timeline,
 )
-from referral.web.controllers.binding import version_number, whole_number
+from referral.web.controllers.binding import query, version_number, whole_number
 from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.input_guard import MAX_ID
 from referral.web.render import page, see_other
 from referral.web.templating import label, when
 
@@ -102,6 +105,20 @@ def _render_case(
 def _settings(request: Request[Any, Any, Any]) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+@get("/cases/{case_id:int}/history", name="case_history", sync_to_thread=True)
+def case_history(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, case_id: FromPath[int]
+) -> Template:
+    """Everything the audit log holds of a case, a page at a time, reads included."""
+    params = query(request, numbers={"before": MAX_ID})
+    before = whole_number(params.get("before", ""))
+    command = timeline.ReadHistory(case_id, before=before, everything=True)
+    history = timeline.case_history(uow, viewer.actor, command)
+    if history is None:  # the case is theirs to see, its history is not
+        raise NotFoundException()
+    return page(request, "cases/history.html", viewer, case_id=case_id, history=history)
 
 
 @get("/cases/{case_id:int}", name="case_page", sync_to_thread=True)
@@ -444,6 +461,7 @@ def break_glass(
 ROUTES: list[Any] = [
     work_queue,
     case_page,
+    case_history,
     move,
     deconfliction,
     screening_outcome,
