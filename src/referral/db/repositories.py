@@ -293,20 +293,22 @@ class Repositories:
         The worker's move then conflicts with this one, and the timer, found pending on
         its next claim with the object moved on, is cancelled there.
         """
+        timers = Timer.__table__
         free = (
-            select(Timer.id)
+            select(timers.c.id)
             .where(
-                Timer.object_kind == object_kind,
-                Timer.object_id == object_id,
-                Timer.state == "pending",
+                timers.c.object_kind == object_kind,
+                timers.c.object_id == object_id,
+                timers.c.state == "pending",
             )
             .with_for_update(skip_locked=True)
         )
+        # A Core UPDATE on the table: the ORM's bulk-update path (synchronising the
+        # session, evaluating the criteria) cost more than the statement itself.
         self.session.execute(
-            update(Timer)
-            .where(Timer.id.in_(free.scalar_subquery()))
+            update(timers)
+            .where(timers.c.id.in_(free.scalar_subquery()))
             .values(state="cancelled", note=note[:200])
-            .execution_options(synchronize_session=False)
         )
 
     def claim_due_timer(self, now: datetime, drift_before: datetime | None) -> Timer | None:
