@@ -248,7 +248,12 @@ def start_workers_behind_a_held_chain_head(
     deadline = time.monotonic() + WAIT
     while len(waiting_on_locks(engine, tag)) < count:
         assert time.monotonic() < deadline, "the workers never reached the chain head"
-        assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
+        if any(w.poll() is not None for w in workers):
+            # Stop the others before reading their output: they wait on the held lock, and
+            # reading a running worker's output would wait with them, forever.
+            for w in workers:
+                w.kill()
+            raise AssertionError([w.communicate(timeout=WAIT) for w in workers])
         time.sleep(0.05)
     return workers
 
