@@ -7,7 +7,7 @@
 # scratch schema of its own and drops it). This is an anti-rot check, not a gate on
 # speed: slow figures never fail it; a crash does (set -e). Server errors (5xx) and
 # races off target are printed prominently, collected again at the end, and fail the
-# run only with BENCH_STRICT=1 (the 5xx targets of issue 10 are not met on main yet).
+# run with BENCH_STRICT=1, as .ci/run sets it.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${BENCH_PYTHON:-../.venv/bin/python}
