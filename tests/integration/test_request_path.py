@@ -9,6 +9,7 @@ from sqlalchemy import Engine, func, select, text
 from referral.authz.enforcer import Authorizer
 from referral.db.engine import make_engine, make_session_factory
 from referral.db.tables import AuditEntry
+from referral.demo import DemoWorld
 from referral.services.committer import GroupCommitter
 from referral.services.referrals import read_case
 from referral.services.uow import Runtime, UnitOfWork
@@ -17,11 +18,15 @@ from tests.conftest import PG_URL, TEST_KEYRING, TestClock
 from tests.factories import make_world, submit
 
 
-def _runtime(
-    engine: Engine, authz: Authorizer, workflows: dict[str, object], clock: TestClock
-) -> Runtime:
+def _world(
+    database: object, authz: Authorizer, workflows: dict[str, object], clock: TestClock
+) -> tuple[Engine, Runtime, DemoWorld, int]:
+    """A database of its own with real commits, the demo network and one case in it."""
+    engine: Engine = database()  # type: ignore[operator]
     sessions = make_session_factory(engine, TEST_KEYRING)
-    return Runtime(sessions, authz, workflows, WorkflowEngine(), clock)  # type: ignore[arg-type]
+    runtime = Runtime(sessions, authz, workflows, WorkflowEngine(), clock)  # type: ignore[arg-type]
+    world = make_world(runtime)
+    return engine, runtime, world, submit(world)
 
 
 def _reads_of(engine: Engine, case_id: int) -> int:
@@ -39,10 +44,7 @@ def _reads_of(engine: Engine, case_id: int) -> int:
 def test_a_read_holds_no_write_lock_while_it_works(
     fresh_database: object, authz: Authorizer, workflows: dict[str, object], clock: TestClock
 ) -> None:
-    engine: Engine = fresh_database()  # type: ignore[operator]
-    runtime = _runtime(engine, authz, workflows, clock)
-    world = make_world(runtime)
-    case_id = submit(world)
+    engine, runtime, world, case_id = _world(fresh_database, authz, workflows, clock)
     # Another process's writer, that would give up after 100 ms of waiting for the lock.
     other = engine if PG_URL else make_engine(str(engine.url), busy_timeout_ms=100)
     before = _reads_of(engine, case_id)
@@ -58,10 +60,7 @@ def test_a_read_holds_no_write_lock_while_it_works(
 def test_concurrent_reads_share_their_commits(
     fresh_database: object, authz: Authorizer, workflows: dict[str, object], clock: TestClock
 ) -> None:
-    engine: Engine = fresh_database()  # type: ignore[operator]
-    runtime = _runtime(engine, authz, workflows, clock)
-    world = make_world(runtime)
-    case_id = submit(world)
+    engine, runtime, world, case_id = _world(fresh_database, authz, workflows, clock)
     runtime.committer = GroupCommitter(runtime.session_factory)
     coordinator = world.actors["coordinator"]
     before = _reads_of(engine, case_id)

@@ -3,8 +3,9 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from referral.db.sealing import WITH_SEALED
@@ -293,7 +294,7 @@ class Repositories:
         The worker's move then conflicts with this one, and the timer, found pending on
         its next claim with the object moved on, is cancelled there.
         """
-        timers = Timer.__table__
+        timers = cast(Table, Timer.__table__)
         free = (
             select(timers.c.id)
             .where(

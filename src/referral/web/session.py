@@ -16,7 +16,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from litestar import Request, Response
@@ -104,17 +104,22 @@ def _is_bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     return connection.headers.get("authorization", "").lower().startswith("bearer ")
 
 
-def session_cookie(token: str, settings: Settings) -> Cookie:
-    """Secure, HttpOnly, SameSite=Lax: scripts cannot read it, other sites cannot send it."""
+def _cookie(key: str, value: str, settings: Settings, samesite: Literal["lax", "strict"]) -> Cookie:
+    """HttpOnly and Secure: no script can read it, it travels over HTTPS only."""
     return Cookie(
-        key=COOKIE,
-        value=token,
+        key=key,
+        value=value,
         httponly=True,
         secure=settings.cookie_secure,
-        samesite="lax",
+        samesite=samesite,
         path="/",
         max_age=settings.session_absolute_hours * 3600,
     )
+
+
+def session_cookie(token: str, settings: Settings) -> Cookie:
+    """SameSite=Lax: other sites cannot send it with their posts, links to us still work."""
+    return _cookie(COOKIE, token, settings, "lax")
 
 
 def set_session_cookie(response: Response[Any], token: str, settings: Settings) -> None:
@@ -129,16 +134,7 @@ async def send_new_csrf_cookie(message: Message, scope: Scope) -> None:
     if not token:
         return
     settings: Settings = scope["app"].state.settings
-    cookie = Cookie(
-        key=CSRF_COOKIE,
-        value=token,
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite="strict",
-        path="/",
-        max_age=settings.session_absolute_hours * 3600,
-    )
-    name, value = cookie.to_encoded_header()
+    name, value = _cookie(CSRF_COOKIE, token, settings, "strict").to_encoded_header()
     MutableScopeHeaders.from_message(message).add(name.decode(), value.decode())
 
 
