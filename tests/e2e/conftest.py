@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -13,7 +14,8 @@ from referral.config import Settings
 from referral.db.engine import make_session_factory
 from referral.demo import DemoWorld
 from referral.security import hash_password
-from referral.services.uow import Runtime
+from referral.services import auth
+from referral.services.uow import Runtime, UnitOfWork
 from referral.web.app import create_app
 from referral.workflow.machine import WorkflowEngine
 from referral.workflow.schema import Workflow
@@ -101,3 +103,43 @@ def browser(runtime: Runtime, world: DemoWorld, shared_app: Litestar) -> Callabl
 def _hash() -> str:
     """The demo password's hash, for users a test adds with a password it signs in with."""
     return hash_password(PASSWORD)
+
+
+class Api:
+    """An HTTP client that speaks to /api/ with one bearer token per user."""
+
+    def __init__(self, browser: Browser, tokens: Callable[[str], str]) -> None:
+        self.client = browser.client
+        self.tokens = tokens
+
+    def get(self, who: str, url: str, **kwargs: Any) -> Any:
+        return self.client.get(url, headers=self.auth(who), **kwargs)
+
+    def post(self, who: str, url: str, body: Any = None, **kwargs: Any) -> Any:
+        body = {} if body is None else body
+        return self.client.post(url, json=body, headers=self.auth(who), **kwargs)
+
+    def raw(self, who: str, url: str, content: bytes, media_type: str) -> Any:
+        """A body sent as it is, with the media type named."""
+        headers = {**self.auth(who), "content-type": media_type}
+        return self.client.post(url, content=content, headers=headers)
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens(who)}"}
+
+
+@pytest.fixture
+def api(
+    browser: Callable[..., Browser], runtime: Runtime, world: DemoWorld, app_settings: Settings
+) -> Api:
+    """Tokens for other users are issued through the service, once each."""
+    issued: dict[str, str] = {}
+
+    def token(who: str) -> str:
+        if who not in issued:
+            with UnitOfWork(runtime) as uow:
+                command = auth.IssueToken(f"test {who}")
+                issued[who] = auth.issue_api_token(uow, world.actors[who], command, app_settings)
+        return issued[who]
+
+    return Api(browser(), token)

@@ -7,14 +7,10 @@ and the client's cookies are dropped before bearer requests, so only the token s
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from referral.config import Settings
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind
-from referral.services import auth
-from referral.services.uow import Runtime, UnitOfWork
-from tests.e2e.conftest import Browser
+from referral.services.uow import Runtime
+from tests.e2e.conftest import Api, Browser
 from tests.factories import schedule, submit, to_awaiting_panel, to_support
 
 HIDDEN_FROM_PROVIDER = (
@@ -24,39 +20,6 @@ HIDDEN_FROM_PROVIDER = (
     "MARK-NARRATIVE",
     "MARK-SPECIAL",
 )
-
-
-class Api:
-    """An HTTP client that speaks to /api/ with one bearer token per user."""
-
-    def __init__(self, browser: Browser, tokens: Callable[[str], str]) -> None:
-        self.client = browser.client
-        self.tokens = tokens
-
-    def get(self, who: str, url: str, **kwargs: Any) -> Any:
-        return self.client.get(url, headers=self._auth(who), **kwargs)
-
-    def post(self, who: str, url: str, body: Any = None, **kwargs: Any) -> Any:
-        return self.client.post(url, json=body or {}, headers=self._auth(who), **kwargs)
-
-    def _auth(self, who: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens(who)}"}
-
-
-@pytest.fixture
-def api(
-    browser: Callable[..., Browser], runtime: Runtime, world: DemoWorld, app_settings: Settings
-) -> Api:
-    issued: dict[str, str] = {}
-
-    def token(who: str) -> str:
-        if who not in issued:
-            with UnitOfWork(runtime) as uow:
-                command = auth.IssueToken(f"test {who}")
-                issued[who] = auth.issue_api_token(uow, world.actors[who], command, app_settings)
-        return issued[who]
-
-    return Api(browser(), token)
 
 
 def referral_body(**overrides: Any) -> dict[str, Any]:
@@ -186,7 +149,7 @@ def test_malformed_json_is_400_json(api: Api) -> None:
     response = api.client.post(
         "/api/cases",
         content=b'{"subject": ',
-        headers={**api._auth("referrer"), "content-type": "application/json"},
+        headers={**api.auth("referrer"), "content-type": "application/json"},
     )
     assert_error(response, 400)
 

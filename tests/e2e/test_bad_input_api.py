@@ -4,59 +4,19 @@ Found by hand and by schemathesis: ids past the 32-bit columns, deep JSON, contr
 characters and bad UTF-8 in text, JSON sent as text/plain, dates past the calendar.
 """
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from referral.config import Settings
 from referral.db.tables import Case, InformationRequest, PanelMeeting
 from referral.demo import DemoWorld
-from referral.services import auth
 from referral.services.uow import Runtime, UnitOfWork
-from tests.e2e.conftest import Browser
+from tests.e2e.conftest import Api
 from tests.factories import audit_count, submit
 
 TOO_BIG = [2**31, 2**63, 10**20]
 NOT_FOUND = "There is nothing at this address, or you may not see it."
-
-
-class Api:
-    """One HTTP client; each call speaks with the bearer token of the user named."""
-
-    def __init__(self, browser: Browser, tokens: Callable[[str], str]) -> None:
-        self.client = browser.client
-        self.tokens = tokens
-
-    def get(self, who: str, url: str, **kwargs: Any) -> Any:
-        return self.client.get(url, headers=self.auth(who), **kwargs)
-
-    def post(self, who: str, url: str, body: Any = None, **kwargs: Any) -> Any:
-        return self.client.post(url, json=body, headers=self.auth(who), **kwargs)
-
-    def raw(self, who: str, url: str, content: bytes, media_type: str) -> Any:
-        headers = {**self.auth(who), "content-type": media_type}
-        return self.client.post(url, content=content, headers=headers)
-
-    def auth(self, who: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens(who)}"}
-
-
-@pytest.fixture
-def api(
-    browser: Callable[..., Browser], runtime: Runtime, world: DemoWorld, app_settings: Settings
-) -> Api:
-    issued: dict[str, str] = {}
-
-    def token(who: str) -> str:
-        if who not in issued:
-            with UnitOfWork(runtime) as uow:
-                command = auth.IssueToken(f"test {who}")
-                issued[who] = auth.issue_api_token(uow, world.actors[who], command, app_settings)
-        return issued[who]
-
-    return Api(browser(), token)
 
 
 def audit_entries(runtime: Runtime) -> int:
