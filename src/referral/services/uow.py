@@ -11,7 +11,8 @@ own, which the runtime's group committer makes durable together with other reque
 read answers only once its entries are committed, so nothing is disclosed unrecorded.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -66,6 +67,18 @@ def as_conflict(exc: BaseException | None) -> Conflict | None:
         if _sqlite_busy(exc):
             return Conflict(BUSY_MESSAGE)
     return None
+
+
+@contextmanager
+def _races_as_conflicts() -> Iterator[None]:
+    """Raise the database errors that mean "someone else changed this first" as a Conflict."""
+    try:
+        yield
+    except (StaleDataError, IntegrityError, OperationalError) as exc:
+        conflict = as_conflict(exc)
+        if conflict is None:
+            raise
+        raise conflict from exc
 
 
 @dataclass
@@ -207,39 +220,24 @@ class UnitOfWork:
 
     def flush(self) -> None:
         """Write pending changes now; a concurrent change to the same row is a Conflict."""
-        try:
+        with _races_as_conflicts():
             self.session.flush()
-        except (StaleDataError, IntegrityError, OperationalError) as exc:
-            conflict = as_conflict(exc)
-            if conflict is None:
-                raise
-            raise conflict from exc
 
     def commit(self) -> None:
         if self.read_only:
             self._commit_read()
             return
-        try:
+        with _races_as_conflicts():
             self.session.flush()
             self._append(self._entries)
             self._entries = []
             self.session.commit()
-        except (StaleDataError, IntegrityError, OperationalError) as exc:
-            conflict = as_conflict(exc)
-            if conflict is None:
-                raise
-            raise conflict from exc
 
     def _commit_read(self) -> None:
         """End the read, then record its disclosures in a short write of their own."""
         entries, self._entries = self._entries, []
-        try:
+        with _races_as_conflicts():
             self.session.commit()  # nothing to write, unless a read path changed a row
-        except (StaleDataError, IntegrityError, OperationalError) as exc:
-            conflict = as_conflict(exc)
-            if conflict is None:
-                raise
-            raise conflict from exc
         if entries:
             self.runtime.write_now(lambda session: self._append(entries, session))
 
