@@ -123,14 +123,25 @@ class Runtime:
 
 
 class UnitOfWork:
-    def __init__(self, runtime: Runtime, request_id: str = "", *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        request_id: str = "",
+        *,
+        read_only: bool = False,
+        refresh_policies: bool = True,
+    ) -> None:
+        """`refresh_policies=False` for a unit beside another of the same request, which
+        already looked for edited policy files: one look per request is enough."""
         self.runtime = runtime
         self.request_id = request_id
         self.read_only = read_only
+        self.refresh_policies = refresh_policies
         self._denials: list[AuditRecord] = []
 
     def __enter__(self) -> Self:
-        self.runtime.authz.refresh_if_changed()
+        if self.refresh_policies:
+            self.runtime.authz.refresh_if_changed()
         factory = self.runtime.read_session_factory if self.read_only else None
         self.session = (factory or self.runtime.session_factory)()
         self.repo = Repositories(self.session)

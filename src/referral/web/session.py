@@ -56,7 +56,8 @@ def _settings(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
 
 
 def _resolve(runtime: Runtime, settings: Settings, token: str) -> auth.ResolvedSession:
-    with UnitOfWork(runtime, read_only=True) as uow:
+    # Which session: no policy decision here, the request's own unit looks for edits.
+    with UnitOfWork(runtime, read_only=True, refresh_policies=False) as uow:
         return auth.resolve_session(uow, token, settings)
 
 
@@ -155,7 +156,7 @@ def reading(uow: UnitOfWork) -> Iterator[UnitOfWork]:
     request that waits for a worker thread. A writing request's own transaction so also
     begins with its service call, not with who it is.
     """
-    with UnitOfWork(uow.runtime, uow.request_id, read_only=True) as reader:
+    with UnitOfWork(uow.runtime, uow.request_id, read_only=True, refresh_policies=False) as reader:
         yield reader
 
 
