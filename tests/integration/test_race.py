@@ -175,5 +175,5 @@ def test_a_burst_of_reads_larger_than_the_pool_is_all_answered(
             thread.join()
     finally:
         server.terminate()
-        server.communicate(timeout=30)
-    assert Counter(statuses) == {200: 60}
+        _, log = server.communicate(timeout=30)
+    assert Counter(statuses) == {200: 60}, log[-4000:]

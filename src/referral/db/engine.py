@@ -10,6 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from referral.db.sealing import KEYRING_INFO
 from referral.keyring import Keyring
 
+# Every engine's pool: 20 connections at most. A request holds two at a time at most
+# (its own unit and a short read beside it), so a process admits REQUESTS_AT_ONCE
+# requests to the database together and the rest wait their turn on the event loop, not
+# for a pooled connection with a timeout (see web.deps). The two left over serve the
+# group committer and the audit sequencer.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+REQUESTS_AT_ONCE = 9
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -28,7 +37,13 @@ def make_engine(
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
-    return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    return create_engine(
+        url,
+        connect_args=connect_args,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+    )
 
 
 # Execution option naming a connection that only reads: its transactions begin DEFERRED
@@ -71,7 +86,10 @@ _GATE_HELD = "referral_write_gate_held"
 def _sqlite_engine(url: str, busy_timeout_ms: int, synchronous: str = "FULL") -> Engine:
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    memory = make_url(url).database in (None, "", ":memory:")
+    # An in-memory database lives in one connection per thread (SingletonThreadPool).
+    pooling = {} if memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    engine = create_engine(url, connect_args={"check_same_thread": False}, **pooling)
     gate = WriteGate(busy_timeout_ms / 1000)
 
     @event.listens_for(engine, "connect")

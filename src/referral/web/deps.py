@@ -14,6 +14,7 @@ from litestar import Request
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency, Provide
 
+from referral.db.engine import REQUESTS_AT_ONCE
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Role
 from referral.services.committer import Write
@@ -41,7 +42,7 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
     if not reading:
         await request.body()  # received before the writer's turn: a slow upload holds no one
     try:
-        async with _writer_turn(runtime, reading):
+        async with _admitted(), _writer_turn(runtime, reading):
             uow.__enter__()
             try:
                 yield uow
@@ -53,11 +54,27 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
         structlog.contextvars.clear_contextvars()
 
 
-# One queue of SQLite writers per event loop (a server process has one; test clients
-# each run their own).
+# Per event loop (a server process has one; test clients each run their own): the
+# requests admitted to the database, and the one queue of SQLite writers.
+_ADMISSIONS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = (
+    weakref.WeakKeyDictionary()
+)
 _WRITERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = (
     weakref.WeakKeyDictionary()
 )
+
+
+@asynccontextmanager
+async def _admitted() -> AsyncIterator[None]:
+    """A burst larger than the connection pool waits here, on the loop, in arrival order:
+    left to wait for a pooled connection in worker threads, the last in line would meet
+    the pool's timeout and fail, and would tie up threads the admitted ones need."""
+    loop = asyncio.get_running_loop()
+    admissions = _ADMISSIONS.get(loop)
+    if admissions is None:
+        admissions = _ADMISSIONS[loop] = asyncio.Semaphore(REQUESTS_AT_ONCE)
+    async with admissions:
+        yield
 
 
 @asynccontextmanager

@@ -14,6 +14,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.response import Redirect, Template
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from referral.domain.errors import InvalidInput, ReferralError
 from referral.logging import get_logger
@@ -54,6 +55,7 @@ TITLES = {
     415: "Sent in a form this address does not read",
     422: "Please correct the form",
     429: "Too many attempts",
+    503: "Busy for a moment",
 }
 
 
@@ -109,6 +111,11 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     conflict = as_conflict(exc)
     if conflict is not None:  # a race lost inside the database (a concurrent change won)
         return referral_error(request, conflict)
+    if isinstance(exc, PoolTimeout):  # every database connection busy for the pool's timeout
+        log.warning("database_busy", path=request.url.path)
+        response = _respond(request, 503, "The service is busy. Please try again in a moment.")
+        response.headers["Retry-After"] = "5"
+        return response
     # The exception's text may hold submitted data: log its type only.
     log.error("request_failed", path=request.url.path, error=type(exc).__name__)
     return _respond(request, 500, "Something went wrong on our side. The error has been logged.")
