@@ -6,14 +6,16 @@ from datetime import date, datetime
 from typing import cast
 
 from sqlalchemy import ColumnElement, Table, and_, exists, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from referral.db.sealing import WITH_SEALED
+from referral.db.sealing import SEALED_GROUP, WITH_SEALED
 from referral.db.tables import (
     AgendaItem,
+    ApiToken,
     AuditEntry,
     Case,
     Consent,
+    ConsentScopeRow,
     InformationRequest,
     Intervention,
     MeetingAttendee,
@@ -94,6 +96,56 @@ class Repositories:
             roles=frozenset(Role(role) for role in roles),
         )
 
+    def actor_in(self, user_id: int, network_id: int) -> Actor | None:
+        """The active user's actor in a network, in one query (every request asks it)."""
+        return self._actor(User.id == user_id, Network.id == network_id)
+
+    def actor_of_token(self, token_hash: str, now: datetime) -> Actor | None:
+        """The actor an API token speaks for, while it is unrevoked and unexpired."""
+        return self._actor(
+            and_(
+                ApiToken.token_hash == token_hash,
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+            ),
+            Network.id == ApiToken.network_id,
+            via_token=True,
+        )
+
+    def _actor(
+        self, who: ColumnElement[bool], network: ColumnElement[bool], *, via_token: bool = False
+    ) -> Actor | None:
+        query = select(
+            User.id,
+            User.organisation_id,
+            Organisation.kind,
+            Network.id,
+            Network.slug,
+            RoleAssignment.role,
+        )
+        if via_token:
+            query = query.select_from(ApiToken).join(User, User.id == ApiToken.user_id)
+        rows = self.session.execute(
+            query.join(Organisation, Organisation.id == User.organisation_id)
+            .join(Network, network)
+            .outerjoin(
+                RoleAssignment,
+                and_(RoleAssignment.user_id == User.id, RoleAssignment.network_id == Network.id),
+            )
+            .where(who, User.active.is_(True))
+        ).all()
+        if not rows:
+            return None
+        first = rows[0]
+        return Actor(
+            user_id=first[0],
+            organisation_id=first[1],
+            org_kind=OrgKind(first[2]),
+            network_id=first[3],
+            network=first[4],
+            roles=frozenset(Role(row[5]) for row in rows if row[5] is not None),
+        )
+
     def networks_of(self, user: User) -> Sequence[Network]:
         return self.session.scalars(
             select(Network)
@@ -109,8 +161,17 @@ class Repositories:
 
     # -- cases --------------------------------------------------------------------------
 
-    def case(self, case_id: int) -> Case | None:
-        case = self.session.get(Case, case_id)
+    def case(self, case_id: int, *, sealed: bool = False) -> Case | None:
+        """The case; with `sealed`, its and its subject's sealed fields opened in the same
+        query (for a page that shows them), not loaded group by group on first touch."""
+        if sealed:
+            case = self.session.scalars(
+                select(Case)
+                .where(Case.id == case_id)
+                .options(WITH_SEALED, joinedload(Case.subject).undefer_group(SEALED_GROUP))
+            ).first()
+        else:
+            case = self.session.get(Case, case_id)
         return case if case is not None and self._mine(case.network_id) else None
 
     def cases(
@@ -163,12 +224,31 @@ class Repositories:
                 Intervention.case_id == case.id, Intervention.state != "withdrawn"
             )
         ).all()
-        consent = self.current_consent(case.id)
+        # The current (latest) consent's state and its grants, in one query of plain columns.
+        latest = (
+            select(Consent.id, Consent.state)
+            .where(Consent.case_id == case.id)
+            .order_by(Consent.id.desc())
+            .limit(1)
+            .subquery()
+        )
+        grants = self.session.execute(
+            select(
+                latest.c.state,
+                ConsentScopeRow.category,
+                ConsentScopeRow.org_kind,
+                ConsentScopeRow.purpose,
+            )
+            .select_from(latest)
+            .outerjoin(ConsentScopeRow, ConsentScopeRow.consent_id == latest.c.id)
+        ).all()
+        consent_state = grants[0][0] if grants else "not_sought"
         scope: frozenset[ConsentScope] = frozenset()
-        if consent is not None and consent.state == "given":
+        if consent_state == "given":
             scope = frozenset(
-                ConsentScope(Category(s.category), OrgKind(s.org_kind), Purpose(s.purpose))
-                for s in consent.scopes
+                ConsentScope(Category(g[1]), OrgKind(g[2]), Purpose(g[3]))
+                for g in grants
+                if g[1] is not None
             )
         return CaseFacts(
             case_id=case.id,
@@ -178,7 +258,7 @@ class Repositories:
             coordinator_user_id=case.coordinator_user_id,
             meetings=tuple(MeetingSlot(m[0], m[1], bool(m[2])) for m in meetings),
             provider_org_ids=frozenset(provider_orgs),
-            consent_state=consent.state if consent else "not_sought",
+            consent_state=consent_state,
             consent_scope=scope,
         )
 

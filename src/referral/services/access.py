@@ -42,10 +42,13 @@ def record(
     )
 
 
-def visible_case(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[Case, CaseFacts]:
-    """The case, if the actor may see it at all; otherwise "not found", never "forbidden"."""
+def visible_case(
+    uow: UnitOfWork, actor: Actor, case_id: int, *, sealed: bool = False
+) -> tuple[Case, CaseFacts]:
+    """The case, if the actor may see it at all; otherwise "not found", never "forbidden".
+    With `sealed`, its sealed fields are opened in the same query (a page showing them)."""
     scope = uow.scoped(actor)
-    case = scope.repo.case(case_id)
+    case = scope.repo.case(case_id, sealed=sealed)
     if case is None:
         raise NotFound(f"case {case_id} not found")
     facts = scope.repo.case_facts(case, actor)

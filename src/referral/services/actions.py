@@ -13,7 +13,6 @@ from referral.domain.errors import NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, InterventionKind
 from referral.services import breakglass, information, lifecycle, referrals, screening
-from referral.services.access import visible_case
 from referral.services.consent import METHODS
 from referral.services.flow import Moved, available_transitions
 from referral.services.queue import OrganisationOption, network_organisations
@@ -126,8 +125,7 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
     the session is dropped first, so this read can never commit half a change.
     """
     uow.rollback()
-    view = referrals.read_case(uow, actor, case_id)
-    case, facts = visible_case(uow, actor, case_id)
+    view, case, facts = referrals.case_view(uow, actor, case_id)
     transitions = available_transitions(uow, actor, case, facts)
     triggers = {t.trigger for t in transitions}
     forms = _forms(uow, actor, case, facts, triggers)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from referral.audit.chain import AuditRecord
 from referral.config import Settings
-from referral.db.tables import ApiToken, LoginFailure, Network, User, WebSession
+from referral.db.tables import ApiToken, LoginFailure, User, WebSession
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.logging import get_logger
@@ -193,11 +193,10 @@ def sign_out(uow: UnitOfWork, token: str) -> None:
 
 
 def actor_of(uow: UnitOfWork, user_id: int, network_id: int) -> Actor:
-    user = uow.session.get(User, user_id)
-    network = uow.session.get(Network, network_id)
-    if user is None or network is None or not user.active:
+    actor = uow.repo.actor_in(user_id, network_id)
+    if actor is None:
         raise NotFound("your account is no longer active")
-    return uow.repo.actor_for(user, network)
+    return actor
 
 
 @dataclass(frozen=True)
@@ -228,12 +227,6 @@ def issue_api_token(uow: UnitOfWork, actor: Actor, command: IssueToken, settings
 
 
 def actor_for_api_token(uow: UnitOfWork, token: str) -> Actor | None:
-    row = uow.session.scalars(select(ApiToken).where(ApiToken.token_hash == digest(token))).first()
-    if row is None or row.revoked_at is not None:
-        return None
-    if row.expires_at is not None and row.expires_at <= uow.now:
-        return None
-    try:
-        return actor_of(uow, row.user_id, row.network_id)
-    except NotFound:
-        return None
+    """Who a bearer token speaks for: None if it is unknown, revoked or expired, or its
+    user is no longer active."""
+    return uow.repo.actor_of_token(digest(token), uow.now)

@@ -169,7 +169,15 @@ class CaseView:
 
 def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
     """Every field the actor may read now; the rest hidden with the reason. Audited."""
-    case, facts = visible_case(uow, actor, case_id)
+    view, _, _ = case_view(uow, actor, case_id)
+    uow.commit()
+    return view
+
+
+def case_view(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[CaseView, Case, CaseFacts]:
+    """What `read_case` answers, with the case and its facts for a page that shows more;
+    the read's audit entry queued in `uow`, for the caller's commit."""
+    case, facts = visible_case(uow, actor, case_id, sealed=True)
     decisions = uow.authz.category_decisions(actor, facts, uow.now)
     readable = {category for category, decision in decisions.items() if decision.allowed}
     read = sorted(c for c in readable if c in PERSONAL_CATEGORIES or c == Category.STATUS)
@@ -205,8 +213,7 @@ def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
         linked=linked.linked_records(uow.scoped(actor), case.id, readable),
         break_glass=opened,
     )
-    uow.commit()
-    return view
+    return view, case, facts
 
 
 @dataclass(frozen=True)
