@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, NoReturn, Self
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from referral.audit import chain
 from referral.audit.chain import AuditRecord
 from referral.db.base import utcnow
-from referral.db.engine import read_only
+from referral.db.engine import REQUESTS_AT_ONCE, read_only
 from referral.db.repositories import Repositories
 from referral.db.sealing import data_keys
 from referral.domain.errors import Conflict, ReferralError
@@ -47,6 +48,11 @@ STALE_MESSAGE = (
 # PostgreSQL's deadlock and serialisation failures: the other writer won, try again.
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 BUSY_MESSAGE = "the database was busy with other changes; try again in a moment"
+
+
+def database_busy(exc: BaseException) -> bool:
+    """True when every pooled connection stayed busy for the pool's whole timeout."""
+    return isinstance(exc, PoolTimeout)
 
 
 def _sqlite_busy(exc: OperationalError) -> bool:
@@ -94,6 +100,9 @@ class Runtime:
     # writes its own (tests on one rolled-back connection, the CLI).
     committer: GroupCommitter | None = None
     _read_sessions: sessionmaker[Session] | None = field(default=None, repr=False)
+
+    # How many requests a process lets work on the database at once (see db.engine).
+    requests_at_once: int = REQUESTS_AT_ONCE
 
     @property
     def single_writer(self) -> bool:

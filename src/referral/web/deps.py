@@ -14,7 +14,6 @@ from litestar import Request
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency, Provide
 
-from referral.db.engine import REQUESTS_AT_ONCE
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Role
 from referral.services.committer import Write
@@ -42,7 +41,7 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
     if not reading:
         await request.body()  # received before the writer's turn: a slow upload holds no one
     try:
-        async with _admitted(), _writer_turn(runtime, reading):
+        async with _admitted(runtime), _writer_turn(runtime, reading):
             uow.__enter__()
             try:
                 yield uow
@@ -65,14 +64,14 @@ _WRITERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" =
 
 
 @asynccontextmanager
-async def _admitted() -> AsyncIterator[None]:
+async def _admitted(runtime: Runtime) -> AsyncIterator[None]:
     """A burst larger than the connection pool waits here, on the loop, in arrival order:
     left to wait for a pooled connection in worker threads, the last in line would meet
     the pool's timeout and fail, and would tie up threads the admitted ones need."""
     loop = asyncio.get_running_loop()
     admissions = _ADMISSIONS.get(loop)
     if admissions is None:
-        admissions = _ADMISSIONS[loop] = asyncio.Semaphore(REQUESTS_AT_ONCE)
+        admissions = _ADMISSIONS[loop] = asyncio.Semaphore(runtime.requests_at_once)
     async with admissions:
         yield
 

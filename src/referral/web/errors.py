@@ -14,11 +14,10 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.response import Redirect, Template
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from referral.domain.errors import InvalidInput, ReferralError
 from referral.logging import get_logger
-from referral.services.uow import as_conflict
+from referral.services.uow import as_conflict, database_busy
 
 log = get_logger(__name__)
 
@@ -111,7 +110,7 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     conflict = as_conflict(exc)
     if conflict is not None:  # a race lost inside the database (a concurrent change won)
         return referral_error(request, conflict)
-    if isinstance(exc, PoolTimeout):  # every database connection busy for the pool's timeout
+    if database_busy(exc):  # every database connection busy for the pool's timeout
         log.warning("database_busy", path=request.url.path)
         response = _respond(request, 503, "The service is busy. Please try again in a moment.")
         response.headers["Retry-After"] = "5"
