@@ -148,14 +148,18 @@ def current_session(request: Request[Any, Any, Any]) -> auth.SessionInfo:
 
 @contextmanager
 def reading(uow: UnitOfWork) -> Iterator[UnitOfWork]:
-    """A short read-only unit beside the request's own, closed before this step ends.
+    """Where who is asking is looked up: the request's own unit when it only reads, a short
+    read-only unit beside it when it writes.
 
-    Who is asking is looked up in a step (a worker thread) of its own. Had it used the
-    request's unit, that would hold a pooled connection from this step to the handler's,
-    and under load every worker thread could end up waiting for a connection held by a
-    request that waits for a worker thread. A writing request's own transaction so also
-    begins with its service call, not with who it is.
+    A writing request's transaction so begins with its service call, not with who it
+    is: on SQLite it holds the write lock only for the change. A reading request takes
+    no lock, so its one unit serves the look-up, the page and the audit of its reads, in
+    one snapshot. Holding its connection from step to step cannot starve the pool: a
+    process admits only as many requests as the pool serves twice over (web.deps).
     """
+    if uow.read_only:
+        yield uow
+        return
     with UnitOfWork(uow.runtime, uow.request_id, read_only=True, refresh_policies=False) as reader:
         yield reader
 
