@@ -23,7 +23,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, Text, TypeDecorator, event, insert, select
+from sqlalchemy import Connection, Text, TypeDecorator, event, insert, inspect, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import (
     Mapper,
@@ -342,6 +342,23 @@ def _restore_plain(mapper: Mapper[Any], target: Any) -> None:
         value = state.dict.get(name)
         if isinstance(value, SealedToken):
             set_committed_value(target, name, value.plain)
+
+
+def open_columns(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Open, in place, the sealed values of plain rows selected column by column from
+    `model`'s table: what the load event does for mapped objects, for a read that needs
+    no objects (lists of linked records: a fraction of the ORM's cost per row)."""
+    columns = _sealed_columns(inspect(model))
+    named = [(name, kind) for name, kind in columns.items() if rows and name in rows[0]]
+    if not named:
+        return
+    keys = data_keys(session)
+    connection = session.connection()
+    for row in rows:
+        for name, kind in named:
+            value = row[name]
+            if isinstance(value, str) and not isinstance(value, SealedToken):
+                row[name] = keys.open(connection, kind, value)
 
 
 def _open_loaded(target: Any, session: Session | None, names: Any = None) -> None:

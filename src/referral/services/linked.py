@@ -1,16 +1,21 @@
 """Linked records of a case (requests, consents, deliberation, support), shown only by
 the category that governs them. They are reached through their case, which the caller
-found through the scope: each query here names the case it hangs off."""
+found through the scope: each query here names the case it hangs off.
 
-from collections.abc import Callable, Sequence
+They are read as plain rows of the columns shown (sealed ones opened), not as mapped
+objects: a case page lists them and changes none.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
-from referral.db.base import Base
-from referral.db.sealing import WITH_SEALED
 from referral.db.tables import (
     Consent,
+    ConsentScopeRow,
     Contribution,
     Decision,
+    InformationRequest,
     Intervention,
     ProgressNote,
     Review,
@@ -21,56 +26,81 @@ from referral.services.scope import Scope
 Row = dict[str, Any]
 
 
-def _rows(objects: Sequence[Base], *names: str) -> list[Row]:
-    return [{name: getattr(obj, name) for name in ("id", *names)} for obj in objects]
+# What each list shows of a record, besides its id.
+REQUEST_FIELDS = ("organisation_id", "state", "question", "answer", "due_at")
+CONSENT_FIELDS = ("state", "given_by", "method", "decided_at", "withdrawn_at")
+CONTRIBUTION_FIELDS = ("meeting_id", "organisation_id", "body")
+DECISION_FIELDS = ("meeting_id", "outcome", "rationale", "dissent")
+INTERVENTION_FIELDS = ("kind", "provider_org_id", "state", "plan")
+REVIEW_FIELDS = ("kind", "notes", "recorded_at")
+
+
+def _by_case(scope: Scope, model: Any, case_id: int, *names: str) -> list[Row]:
+    """The case's rows of `model`, oldest first: their id and the named columns."""
+    columns = [model.id, *(getattr(model, name) for name in names)]
+    statement = scope.select(*columns).where(model.case_id == case_id).order_by(model.id)
+    return scope.rows(model, statement)
 
 
 def _requests(scope: Scope, case_id: int) -> list[Row]:
-    requests = scope.repo.information_requests(case_id)
-    return _rows(requests, "organisation_id", "state", "question", "answer", "due_at")
+    return _by_case(
+        scope,
+        InformationRequest,
+        case_id,
+        "organisation_id",
+        "state",
+        "question",
+        "answer",
+        "due_at",
+    )
 
 
 def _consents(scope: Scope, case_id: int) -> list[Row]:
-    consents = scope.scalars(
-        scope.select(Consent)
-        .where(Consent.case_id == case_id)
-        .order_by(Consent.id)
-        .options(WITH_SEALED)
-    ).all()
-    rows = _rows(consents, "state", "given_by", "method", "decided_at", "withdrawn_at")
-    for row, consent in zip(rows, consents, strict=True):
-        row["scope"] = sorted(f"{s.category} -> {s.org_kind} ({s.purpose})" for s in consent.scopes)
+    rows = _by_case(
+        scope, Consent, case_id, "state", "given_by", "method", "decided_at", "withdrawn_at"
+    )
+    grants: dict[int, list[str]] = defaultdict(list)
+    if rows:
+        statement = (
+            scope.select(
+                ConsentScopeRow.consent_id,
+                ConsentScopeRow.category,
+                ConsentScopeRow.org_kind,
+                ConsentScopeRow.purpose,
+            )
+            .join(Consent, Consent.id == ConsentScopeRow.consent_id)
+            .where(Consent.case_id == case_id)
+        )
+        for grant in scope.rows(ConsentScopeRow, statement):
+            grants[grant["consent_id"]].append(
+                f"{grant['category']} -> {grant['org_kind']} ({grant['purpose']})"
+            )
+    for row in rows:
+        row["scope"] = sorted(grants[row["id"]])
     return rows
 
 
-def _by_case(model: Any, case_id: int, scope: Scope) -> Sequence[Any]:
-    return scope.scalars(
-        scope.select(model).where(model.case_id == case_id).order_by(model.id).options(WITH_SEALED)
-    ).all()
-
-
 def _deliberation(scope: Scope, case_id: int) -> dict[str, list[Row]]:
-    contributions = _by_case(Contribution, case_id, scope)
-    decisions = _by_case(Decision, case_id, scope)
     return {
-        "contributions": _rows(contributions, "meeting_id", "organisation_id", "body"),
-        "decisions": _rows(decisions, "meeting_id", "outcome", "rationale", "dissent"),
+        "contributions": _by_case(
+            scope, Contribution, case_id, "meeting_id", "organisation_id", "body"
+        ),
+        "decisions": _by_case(
+            scope, Decision, case_id, "meeting_id", "outcome", "rationale", "dissent"
+        ),
     }
 
 
 def _support(scope: Scope, case_id: int) -> dict[str, list[Row]]:
-    interventions = scope.repo.interventions(case_id)
-    notes = scope.scalars(
-        scope.select(ProgressNote)
-        .join(Intervention, Intervention.id == ProgressNote.intervention_id)
-        .where(Intervention.case_id == case_id)
-        .order_by(ProgressNote.id)
-        .options(WITH_SEALED)
-    ).all()
+    notes = scope.select(
+        ProgressNote.id, ProgressNote.intervention_id, ProgressNote.body, ProgressNote.created_at
+    )
+    notes = notes.join(Intervention, Intervention.id == ProgressNote.intervention_id)
+    notes = notes.where(Intervention.case_id == case_id).order_by(ProgressNote.id)
     return {
-        "interventions": _rows(interventions, "kind", "provider_org_id", "state", "plan"),
-        "progress_notes": _rows(notes, "intervention_id", "body", "created_at"),
-        "reviews": _rows(_by_case(Review, case_id, scope), "kind", "notes", "recorded_at"),
+        "interventions": _by_case(scope, Intervention, case_id, *INTERVENTION_FIELDS),
+        "progress_notes": scope.rows(ProgressNote, notes),
+        "reviews": _by_case(scope, Review, case_id, *REVIEW_FIELDS),
     }
 
 

@@ -39,6 +39,7 @@ from sqlalchemy.sql.base import Executable
 from referral.authz.filters import case_filter
 from referral.db.base import Base
 from referral.db.repositories import Repositories
+from referral.db.sealing import open_columns
 from referral.db.tables import (
     AgendaItem,
     Case,
@@ -224,6 +225,13 @@ class Scope:
 
     def all(self, statement: Executable) -> Sequence[Any]:
         return self.scalars(statement).all()
+
+    def rows(self, model: type[Base], statement: Executable) -> list[dict[str, Any]]:
+        """The statement's rows as plain dicts, the sealed columns of `model` opened: for
+        reads that show values and need no mapped objects."""
+        found = [dict(row) for row in self._session.execute(self._checked(statement)).mappings()]
+        open_columns(self._session, model, found)
+        return found
 
     def _stamp(self, statement: E) -> E:
         return statement.execution_options(**{SCOPE_OPTION: self.network_id})
