@@ -30,9 +30,9 @@ only data in them is a case or meeting number.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 
 from referral.db.tables import (
     AgendaItem,
@@ -199,26 +199,36 @@ def _write(
         select(User.id, User.email).where(User.id.in_(chosen), User.active.is_(True))
     )
     addresses = {row.id: row.email for row in rows}
+    notices = []
     for user_id in sorted(addresses):
         audience = chosen[user_id]
         has_address = bool(addresses[user_id].strip())
-        uow.unscoped(NOTICES).add(
-            Notification(
-                network_id=network_id,
-                user_id=user_id,
-                case_id=case_id,
-                event=event,
-                message=audience.message[:200],
-                link=audience.link,
-                created_at=uow.now,
-                email_state=PENDING if has_address else SKIPPED,
-                attempts=0,
-                next_attempt_at=uow.now if has_address else None,
-                last_error="" if has_address else "no e-mail address",
-            )
+        notices.append(
+            {
+                "network_id": network_id,
+                "user_id": user_id,
+                "case_id": case_id,
+                "event": event,
+                "message": audience.message[:200],
+                "link": audience.link,
+                "created_at": uow.now,
+                "read_at": None,
+                "email_state": PENDING if has_address else SKIPPED,
+                "attempts": 0,
+                "next_attempt_at": uow.now if has_address else None,
+                "last_error": "" if has_address else "no e-mail address",
+                "emailed_at": None,
+            }
         )
+    if notices:
+        # One INSERT for every notice of the move, in its transaction, on the table: the
+        # ORM would flush each row on its own and read back ids nobody uses.
+        uow.unscoped(NOTICES).connection().execute(_WRITE_NOTICES, notices)
     log.info("notices_written", trigger=event, case_id=case_id, count=len(addresses))
     return len(addresses)
+
+
+_WRITE_NOTICES = insert(cast(Table, Notification.__table__))
 
 
 def recipients(
@@ -291,11 +301,14 @@ def _providers(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
         )
     else:
         return frozenset()
+    orgs = list(orgs)
+    if not orgs:
+        return frozenset()  # no intervention yet: nobody to ask for
     network_id = case.network_id if case is not None else None
     query = (
         select(User.id)
         .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(User.organisation_id.in_(list(orgs)), RoleAssignment.role == Role.PROVIDER)
+        .where(User.organisation_id.in_(orgs), RoleAssignment.role == Role.PROVIDER)
     )
     if network_id is not None:
         query = query.where(RoleAssignment.network_id == network_id)
