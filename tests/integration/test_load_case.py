@@ -9,11 +9,13 @@ import dataclasses
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import func, select, update
 
+from referral.db.tables import AuditEntry, Case
 from referral.demo import DemoWorld
-from referral.domain.errors import NotFound
+from referral.domain.errors import Conflict, NotFound
 from referral.services import lifecycle
-from referral.services.flow import load_case
+from referral.services.flow import fire_case, load_case, load_case_status
 from referral.services.uow import Runtime, UnitOfWork
 from tests.factories import make_world, schedule, submit, to_awaiting_panel, to_support
 
@@ -34,6 +36,9 @@ def _agree(runtime: Runtime, world: DemoWorld, case_id: int) -> int:
             assert case is loaded.case
             assert loaded.facts == uow.repo.case_facts(case, actor), name
             assert loaded.guards == uow.repo.case_guard_facts(case, uow.now), name
+            status = load_case_status(uow, actor, case_id)
+            assert (status.facts, status.guards) == (loaded.facts, loaded.guards), name
+            assert (status.case.state, status.case.version) == (case.state, case.version)
             seen += 1
     return seen
 
@@ -76,3 +81,24 @@ def test_a_case_of_another_network_or_none_is_not_found(runtime: Runtime) -> Non
     stranger = dataclasses.replace(elsewhere, network_id=elsewhere.network_id + 99)
     with UnitOfWork(runtime) as uow, pytest.raises(NotFound):
         load_case(uow, stranger, case_id)
+
+
+def test_a_move_on_a_case_changed_since_it_was_loaded_is_a_conflict(runtime: Runtime) -> None:
+    """The version check sits in the move's UPDATE: a case another writer moved between
+    the load and the write matches no row, and the move is refused whole."""
+    world = make_world(runtime)
+    case_id = submit(world)
+    actor = world.actors["coordinator"]
+    with UnitOfWork(runtime) as uow:
+        entries = uow.session.scalar(select(func.count()).select_from(AuditEntry))
+        loaded = load_case_status(uow, actor, case_id)
+        # Another writer's move, committed after our read (here: in our transaction).
+        uow.session.execute(update(Case).where(Case.id == case_id).values(version=Case.version + 1))
+        with pytest.raises(Conflict, match="changed by someone else"):
+            fire_case(
+                uow, actor, loaded.case, loaded.facts, "start_screening", guards=loaded.guards
+            )
+    with UnitOfWork(runtime) as uow:
+        case = uow.session.get(Case, case_id)
+        assert case is not None and case.state == "submitted"
+        assert uow.session.scalar(select(func.count()).select_from(AuditEntry)) == entries

@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import lazyload
 from sqlalchemy.sql.functions import aggregate_strings
 
 from referral.db.fields import categorised_columns, is_filled
@@ -56,6 +57,7 @@ from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.logging import get_logger
 from referral.services import notifications, schedule
 from referral.services.access import authorise, record
+from referral.services.case_status import STATUS_COLUMNS, AnyCase, CaseStatus
 from referral.services.uow import STALE_MESSAGE, UnitOfWork
 from referral.workflow.schema import Workflow
 
@@ -81,6 +83,15 @@ class LoadedCase:
     guards: GuardFacts
 
 
+@dataclass(frozen=True)
+class LoadedStatus:
+    """A case's status columns the actor may see, with its policy and guard facts."""
+
+    case: CaseStatus
+    facts: CaseFacts
+    guards: GuardFacts
+
+
 def load_case(uow: UnitOfWork, actor: Actor, case_id: int) -> LoadedCase:
     """The case, if the actor may see it at all (otherwise "not found"), in one query.
 
@@ -91,19 +102,38 @@ def load_case(uow: UnitOfWork, actor: Actor, case_id: int) -> LoadedCase:
     are those of the moment of loading: a service that changes what a guard reads (a
     request, a consent, an agenda) before firing lets `fire_case` read them afresh.
     """
+    row = _load_row(uow, actor, case_id, orm=True)
+    case: Case = row[0]
+    facts, guards = _facts_of(uow, actor, case, row)
+    return LoadedCase(case, facts, guards)
+
+
+def load_case_status(uow: UnitOfWork, actor: Actor, case_id: int) -> LoadedStatus:
+    """As `load_case`, with the case's status columns only, for a move that changes nothing
+    else: no ORM object is built, and `write_case` writes it with one Core UPDATE."""
+    row = _load_row(uow, actor, case_id, orm=False)
+    case = CaseStatus(*(row[i] for i in range(len(STATUS_COLUMNS))))
+    facts, guards = _facts_of(uow, actor, case, row)
+    return LoadedStatus(case, facts, guards)
+
+
+def _load_row(uow: UnitOfWork, actor: Actor, case_id: int, *, orm: bool) -> Any:
     # The query names the actor's network itself (`network_id` below): built once and
     # bound per call, it cannot be a scope's statement, which is built per call.
     session = uow.unscoped("the query is bound to the actor's network by its own clause")
-    statement = _load_statement(session.get_bind().dialect.name)
+    statement = _load_statement(session.get_bind().dialect.name, orm)
     params = {"case_id": case_id, "network_id": actor.network_id, "user_id": actor.user_id}
-    row = session.execute(statement, params).first()
+    row = (session if orm else session.connection()).execute(statement, params).first()
     if row is None:
         raise NotFound(f"case {case_id} not found")
-    case = row[0]
-    if row.key_wrapped is not None and case.subject is not None:
-        data_keys(session).remember(
-            case.id, case.subject.data_key_id, row.key_wrapped, row.key_master
-        )
+    data_keys(session).remember(case_id, row.key_id, row.key_wrapped, row.key_master)
+    return row
+
+
+def _facts_of(
+    uow: UnitOfWork, actor: Actor, case: AnyCase, row: Any
+) -> tuple[CaseFacts, GuardFacts]:
+    """The facts in a `_load_row` row; "not found" (audited) if the actor may not see it."""
     consent_state = row.consent_state or "not_sought"
     scope: frozenset[ConsentScope] = frozenset()
     if consent_state == "given":
@@ -136,19 +166,19 @@ def load_case(uow: UnitOfWork, actor: Actor, case_id: int) -> LoadedCase:
     if not decision.allowed:
         uow.refuse(
             record(actor, "case:read", decision, case_id=case.id, categories=("status",)),
-            NotFound(f"case {case_id} not found"),
+            NotFound(f"case {case.id} not found"),
         )
-    return LoadedCase(case, facts, guards)
+    return facts, guards
 
 
-_LOAD_STATEMENTS: dict[str, Select[Any]] = {}
+_LOAD_STATEMENTS: dict[tuple[str, bool], Select[Any]] = {}
 
 
-def _load_statement(dialect: str) -> Select[Any]:
+def _load_statement(dialect: str, orm: bool) -> Select[Any]:
     """`load_case`'s query, built once per dialect: its parameters are bound at run time."""
-    statement = _LOAD_STATEMENTS.get(dialect)
+    statement = _LOAD_STATEMENTS.get((dialect, orm))
     if statement is None:
-        statement = _LOAD_STATEMENTS[dialect] = _build_load_statement(dialect)
+        statement = _LOAD_STATEMENTS[dialect, orm] = _build_load_statement(dialect, orm)
     return statement
 
 
@@ -159,7 +189,7 @@ def _json_rows(dialect: str, *columns: Any) -> Any:
     return func.json_agg(func.json_build_array(*columns))
 
 
-def _build_load_statement(dialect: str) -> Select[Any]:
+def _build_load_statement(dialect: str, orm: bool) -> Select[Any]:
     case_id = Case.id
     latest_consent = (
         select(Consent.id)
@@ -219,26 +249,28 @@ def _build_load_statement(dialect: str) -> Select[Any]:
         AgendaItem.meeting_id == PanelMeeting.id,
         PanelMeeting.state.in_(OPEN_MEETING_STATES),
     )
-    subject_key = select(Subject.data_key_id).where(Subject.id == Case.subject_id)
-    key = select(DataKey).where(DataKey.id == subject_key.correlate(Case).scalar_subquery())
-    return select(
-        Case,
-        consent_state.label("consent_state"),
-        scopes.label("scopes"),
-        meetings.label("meetings"),
-        providers.label("providers"),
-        request_states.label("request_states"),
-        requests_due.label("requests_due"),
-        on_open_agenda.correlate(Case).label("on_open_agenda"),
-        key.with_only_columns(DataKey.wrapped)
-        .correlate(Case)
-        .scalar_subquery()
-        .label("key_wrapped"),
-        key.with_only_columns(DataKey.master_key_id)
-        .correlate(Case)
-        .scalar_subquery()
-        .label("key_master"),
-    ).where(Case.id == bindparam("case_id"), Case.network_id == bindparam("network_id"))
+    case: Any = [Case] if orm else [_CASES.c[name] for name in STATUS_COLUMNS]
+    statement = (
+        select(
+            *case,
+            consent_state.label("consent_state"),
+            scopes.label("scopes"),
+            meetings.label("meetings"),
+            providers.label("providers"),
+            request_states.label("request_states"),
+            requests_due.label("requests_due"),
+            on_open_agenda.correlate(Case).label("on_open_agenda"),
+            DataKey.id.label("key_id"),
+            DataKey.wrapped.label("key_wrapped"),
+            DataKey.master_key_id.label("key_master"),
+        )
+        .outerjoin(Subject, Subject.id == Case.subject_id)
+        .outerjoin(DataKey, DataKey.id == Subject.data_key_id)
+        .where(Case.id == bindparam("case_id"), Case.network_id == bindparam("network_id"))
+    )
+    # The subject's row is not built here: a move reads only its key (above); a service
+    # that reads the subject loads it on first touch.
+    return statement.options(lazyload(Case.subject)) if orm else statement
 
 
 def _rows(value: Any) -> list[list[Any]]:
@@ -269,7 +301,17 @@ def case_linked(uow: UnitOfWork, actor: Actor, model: type[L], row_id: int) -> L
     return typing.cast(L | None, scope.scalars(statement).first())
 
 
-def case_workflow(uow: UnitOfWork, case: Case) -> Workflow:
+def _orm(uow: UnitOfWork, case: AnyCase) -> Case:
+    """The case as an ORM object (to read its sealed fields), loading it if need be."""
+    if isinstance(case, Case):
+        return case
+    found = uow.unscoped("the case came through the actor's scope").get(Case, case.id)
+    if found is None:
+        raise NotFound(f"case {case.id} not found")
+    return found
+
+
+def case_workflow(uow: UnitOfWork, case: AnyCase) -> Workflow:
     workflow = uow.workflow(case.workflow_name)
     if workflow.version != case.workflow_version:
         raise Conflict(
@@ -304,7 +346,7 @@ def missing_requirements(case: Case, requires: list[str]) -> list[str]:
 def fire_case(
     uow: UnitOfWork,
     actor: Actor,
-    case: Case,
+    case: AnyCase,
     facts: CaseFacts,
     trigger: str,
     *,
@@ -329,17 +371,18 @@ def fire_case(
     permission = permission_of(workflow, trigger)
     decision = authorise(uow, actor, permission, facts, case_id=case.id)
     transition = workflow.transition(trigger, case.state)
-    if transition is not None:
-        missing = missing_requirements(case, list(transition.requires))
+    if transition is not None and transition.requires:
+        missing = missing_requirements(_orm(uow, case), list(transition.requires))
         if missing:
             raise InvalidInput(
                 f"cannot {trigger}: fill in {', '.join(missing)} first",
                 dict.fromkeys(missing, "required"),
             )
     # Read (flushing what the caller changed first) before the case itself changes.
-    guard_facts = guards if guards is not None else uow.repo.case_guard_facts(case, uow.now)
+    if guards is None:
+        guards = uow.repo.case_guard_facts(_orm(uow, case), uow.now)
     from_state = case.state
-    to_state = uow.engine.fire(workflow, from_state, trigger, guard_facts)
+    to_state = uow.engine.fire(workflow, from_state, trigger, guards)
     # The moved case is written once, by `write_case`: the reads on the way (holidays,
     # recipients) must not flush it half-moved, each flush an UPDATE and a version.
     with uow.unscoped("no row is read or written here: reads must not flush").no_autoflush:
@@ -385,7 +428,7 @@ _WRITE_CASE = (
 )
 
 
-def write_case(uow: UnitOfWork, case: Case) -> None:
+def write_case(uow: UnitOfWork, case: AnyCase) -> None:
     """Write the moved case now, its version check in the UPDATE itself.
 
     `UPDATE cases SET ... WHERE id = :id AND version = :seen`: when another transaction
@@ -393,9 +436,10 @@ def write_case(uow: UnitOfWork, case: Case) -> None:
     own version check would make it, without the ORM's unit of work. The case object is
     then marked as written, so the session flushes nothing more for it.
     """
-    state = inspect(case)
-    changed = set(state.committed_state)
-    if not state.persistent or not changed <= set(_MOVE_COLUMNS):
+    state = None if isinstance(case, CaseStatus) else inspect(case)
+    if state is not None and (
+        not state.persistent or not set(state.committed_state) <= set(_MOVE_COLUMNS)
+    ):
         return  # the session's flush writes it, with the same version check
     values = {name: getattr(case, name) for name in _MOVE_COLUMNS}
     seen = case.version
@@ -407,13 +451,14 @@ def write_case(uow: UnitOfWork, case: Case) -> None:
     if result.rowcount != 1:
         raise Conflict(STALE_MESSAGE)
     case.version = values["version"]
-    # As the ORM marks an object it has just flushed: all written, nothing to flush. (Its
-    # public `set_committed_value` leaves the object flagged modified, and every later
-    # flush of the unit of work would walk it again to find nothing to write.)
-    state._commit_all(state.dict, session.identity_map)
+    if state is not None:
+        # As the ORM marks an object it has just flushed: all written, nothing to flush.
+        # (Its public `set_committed_value` leaves the object flagged modified, and every
+        # later flush of the unit of work would walk it again to find nothing to write.)
+        state._commit_all(state.dict, session.identity_map)
 
 
-def enter_state(uow: UnitOfWork, case: Case, workflow: Workflow, state: str) -> None:
+def enter_state(uow: UnitOfWork, case: AnyCase, workflow: Workflow, state: str) -> None:
     """Move the case into `state`: its deadline (network holidays counted) and its timers."""
     left = case.state
     case.state = state

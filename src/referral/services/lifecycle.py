@@ -7,7 +7,7 @@ from referral.db.tables import Review
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.services.access import authorise, record, write_fields
-from referral.services.flow import Moved, fire_case, load_case
+from referral.services.flow import Moved, fire_case, load_case, load_case_status
 from referral.services.uow import UnitOfWork
 
 # Triggers that record data of their own go through their own service, never this one.
@@ -39,7 +39,8 @@ class MoveCase:
 def move_case(uow: UnitOfWork, actor: Actor, command: MoveCase) -> Moved:
     if command.trigger in DEDICATED_TRIGGERS:
         raise InvalidInput(f"'{command.trigger}' records a decision: use its own form")
-    loaded = load_case(uow, actor, command.case_id)
+    # A bare move changes only the case's status: no ORM object for it (case_status.py).
+    loaded = load_case_status(uow, actor, command.case_id)
     case = loaded.case
     if command.outcome_for_referrer.strip():
         # The message to the referrer belongs to the move: the transition's permission

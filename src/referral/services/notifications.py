@@ -36,7 +36,6 @@ from sqlalchemy import Table, insert, select
 
 from referral.db.tables import (
     AgendaItem,
-    Case,
     Intervention,
     MeetingAttendee,
     Notification,
@@ -49,6 +48,7 @@ from referral.domain.errors import NotFound
 from referral.domain.facts import INACTIVE_MEETING_STATES
 from referral.domain.vocabulary import Role
 from referral.logging import get_logger
+from referral.services.case_status import AnyCase
 from referral.services.uow import UnitOfWork
 from referral.workflow.schema import Recipient, Transition, Workflow
 
@@ -118,7 +118,7 @@ class Audience:
 def notify_transition(
     uow: UnitOfWork,
     actor: Actor,
-    case: Case,
+    case: AnyCase,
     transition: Transition,
     from_state: str,
     to_state: str,
@@ -232,7 +232,7 @@ _WRITE_NOTICES = insert(cast(Table, Notification.__table__))
 
 
 def recipients(
-    uow: UnitOfWork, kind: Recipient, *, case: Case | None = None, obj: Any = None
+    uow: UnitOfWork, kind: Recipient, *, case: AnyCase | None = None, obj: Any = None
 ) -> frozenset[int]:
     """The user ids one kind of recipient stands for (see the module's docstring)."""
     network_id = case.network_id if case is not None else getattr(obj, "network_id", None)
@@ -265,7 +265,7 @@ def _role_holders(uow: UnitOfWork, network_id: int | None, role: Role) -> frozen
     )
 
 
-def _panel(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
+def _panel(uow: UnitOfWork, case: AnyCase | None, obj: Any) -> frozenset[int]:
     if isinstance(obj, PanelMeeting):
         meetings: Any = [obj.id]
     elif case is not None:
@@ -286,7 +286,7 @@ def _panel(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
     )
 
 
-def _providers(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
+def _providers(uow: UnitOfWork, case: AnyCase | None, obj: Any) -> frozenset[int]:
     if isinstance(obj, Intervention):
         orgs: Iterable[int] = [obj.provider_org_id]
     elif case is not None:
