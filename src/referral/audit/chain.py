@@ -13,9 +13,10 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import String, case, cast, insert, literal
+from sqlalchemy import String, Table, case, insert, literal
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -105,7 +106,7 @@ def chain_sql() -> ColumnElement[str]:
     """`chain_of` as SQL over audit_log's columns."""
     return case(
         (AuditEntry.network_id.is_(None), literal(NATIONAL_CHAIN)),
-        else_=literal(NETWORK_CHAIN_PREFIX) + cast(AuditEntry.network_id, String),
+        else_=literal(NETWORK_CHAIN_PREFIX) + sql_cast(AuditEntry.network_id, String),
     )
 
 
@@ -142,16 +143,19 @@ def queued_row(
     }
 
 
+# One INSERT on the table, built once: its compiled form is cached, and the ORM's bulk
+# path (or a multi-row VALUES compiled afresh for each count of rows) is not walked.
+_QUEUE = insert(cast(Table, AuditEntry.__table__))
+
+
 def queue(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert queued entries inside the caller's transaction: one statement for them all.
+    """Insert queued entries inside the caller's transaction: one statement for them all
+    (an executemany, which the drivers send as one batch).
 
     Nothing here reads or locks a chain head: the sequencer places them after commit.
     """
-    for start in range(0, len(rows), QUEUE_CHUNK):
-        session.execute(insert(AuditEntry).values(rows[start : start + QUEUE_CHUNK]))
-
-
-QUEUE_CHUNK = 500  # rows of one INSERT: well under SQLite's limit of bound parameters
+    if rows:
+        session.connection().execute(_QUEUE, rows)
 
 
 def append(session: Session, record: AuditRecord, **context: Any) -> None:

@@ -157,11 +157,25 @@ class DataKeys:
         self._opened: dict[int, AESGCM | None] = {}
         self._raw: dict[int, bytes] = {}
         self._case_keys: dict[int, int] = {}
+        self._wrapped: dict[int, tuple[bytes | None, str]] = {}
 
     def forget(self) -> None:
         self._opened.clear()
         self._raw.clear()
         self._case_keys.clear()
+        self._wrapped.clear()
+
+    def remember(
+        self, case_id: int, key_id: int | None, wrapped: bytes | None, master_key_id: str | None
+    ) -> None:
+        """Keep what a caller's own query read of a case's key, so it is not read again.
+
+        Unwrapped only when a field or digest needs it, as a key read here would be.
+        """
+        if key_id is None or master_key_id is None:
+            return
+        self._case_keys.setdefault(case_id, key_id)
+        self._wrapped.setdefault(key_id, (wrapped, master_key_id))
 
     # -- keys -----------------------------------------------------------------------------
 
@@ -180,13 +194,16 @@ class DataKeys:
         if key_id not in self._opened:
             from referral.db.tables import DataKey
 
-            row = connection.execute(
-                select(DataKey.wrapped, DataKey.master_key_id).where(DataKey.id == key_id)
-            ).one_or_none()
-            if row is None or row.wrapped is None:
+            row = (
+                self._wrapped.pop(key_id, None)
+                or connection.execute(
+                    select(DataKey.wrapped, DataKey.master_key_id).where(DataKey.id == key_id)
+                ).one_or_none()
+            )
+            if row is None or row[0] is None:
                 self._opened[key_id] = None
             else:
-                raw = self.keyring.unwrap(row.wrapped, row.master_key_id)
+                raw = self.keyring.unwrap(row[0], row[1])
                 self._raw[key_id] = raw
                 self._opened[key_id] = AESGCM(raw)
         return self._opened[key_id]

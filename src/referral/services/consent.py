@@ -9,8 +9,7 @@ from referral.domain.actors import Actor
 from referral.domain.calendar import add_months
 from referral.domain.errors import Conflict, InvalidInput
 from referral.domain.facts import ConsentScope, GuardFacts
-from referral.services.access import visible_case
-from referral.services.flow import Moved, fire_case, fire_linked
+from referral.services.flow import Moved, fire_case, fire_linked, load_case
 from referral.services.uow import UnitOfWork
 
 WORKFLOW = "consent"
@@ -29,10 +28,11 @@ class RequestConsent:
 
 
 def request_consent(uow: UnitOfWork, actor: Actor, command: RequestConsent) -> int:
-    case, facts = visible_case(uow, actor, command.case_id)
-    current = uow.repo.current_consent(case.id)
-    if current is not None and current.state in ("requested", "given"):
-        raise Conflict(f"consent is already {current.state} for case {case.id}")
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
+    current = facts.consent_state  # the state of the case's latest consent
+    if current in ("requested", "given"):
+        raise Conflict(f"consent is already {current} for case {case.id}")
     consent = Consent(
         case_id=case.id,
         state=uow.workflow(WORKFLOW).initial,
@@ -85,7 +85,8 @@ def _validate(command: RecordConsent, born: date | None, today: date) -> dict[st
 
 def record_consent(uow: UnitOfWork, actor: Actor, command: RecordConsent) -> Moved | None:
     """Record the answer; a refusal while consent is pending closes the case."""
-    case, facts = visible_case(uow, actor, command.case_id)
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
     errors = _validate(command, case.subject.date_of_birth, uow.now.date())
     if errors:
         raise InvalidInput("the consent record has errors", errors)
@@ -130,7 +131,8 @@ class WithdrawConsent:
 
 def withdraw_consent(uow: UnitOfWork, actor: Actor, command: WithdrawConsent) -> Moved:
     """The person withdraws: the consent ends and the case closes, whatever its stage."""
-    case, facts = visible_case(uow, actor, command.case_id)
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
     consent = uow.repo.current_consent(case.id)
     if consent is not None and consent.state == "given":
         consent.withdrawn_at = uow.now

@@ -7,18 +7,58 @@ and the audit entry written, in the caller's transaction. The worker fires timer
 through these same functions (services.timers), as `system`.
 """
 
+import json
+import typing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    bindparam,
+    cast,
+    exists,
+    func,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.orm import lazyload
+from sqlalchemy.sql.functions import aggregate_strings
+
 from referral.db.fields import categorised_columns, is_filled
-from referral.db.tables import Case
+from referral.db.repositories import OPEN_MEETING_STATES
+from referral.db.sealing import data_keys
+from referral.db.tables import (
+    AgendaItem,
+    Case,
+    Consent,
+    ConsentScopeRow,
+    DataKey,
+    InformationRequest,
+    Intervention,
+    MeetingAttendee,
+    PanelMeeting,
+    Subject,
+)
 from referral.domain.actors import Actor
-from referral.domain.errors import Conflict, InvalidInput
-from referral.domain.facts import CaseFacts, GuardFacts
+from referral.domain.errors import Conflict, InvalidInput, NotFound
+from referral.domain.facts import (
+    INACTIVE_MEETING_STATES,
+    CaseFacts,
+    ConsentScope,
+    GuardFacts,
+    MeetingSlot,
+)
+from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.logging import get_logger
 from referral.services import notifications, schedule
 from referral.services.access import authorise, record
-from referral.services.uow import UnitOfWork
+from referral.services.case_status import STATUS_COLUMNS, AnyCase, CaseStatus
+from referral.services.uow import STALE_MESSAGE, UnitOfWork
 from referral.workflow.schema import Workflow
 
 log = get_logger(__name__)
@@ -34,7 +74,244 @@ class Moved:
     version: int
 
 
-def case_workflow(uow: UnitOfWork, case: Case) -> Workflow:
+@dataclass(frozen=True)
+class LoadedCase:
+    """A case the actor may see, with the facts its policy and its guards read."""
+
+    case: Case
+    facts: CaseFacts
+    guards: GuardFacts
+
+
+@dataclass(frozen=True)
+class LoadedStatus:
+    """A case's status columns the actor may see, with its policy and guard facts."""
+
+    case: CaseStatus
+    facts: CaseFacts
+    guards: GuardFacts
+
+
+def load_case(uow: UnitOfWork, actor: Actor, case_id: int) -> LoadedCase:
+    """The case, if the actor may see it at all (otherwise "not found"), in one query.
+
+    What `access.visible_case`, `case_facts` and `case_guard_facts` read in six round
+    trips (the case, its meetings, interventions, consent and its scope, information
+    requests, the open agenda), and the subject's wrapped data key the audit digest
+    needs, come back in one row: a move costs its writes, not its reads. The guard facts
+    are those of the moment of loading: a service that changes what a guard reads (a
+    request, a consent, an agenda) before firing lets `fire_case` read them afresh.
+    """
+    row = _load_row(uow, actor, case_id, orm=True)
+    case: Case = row[0]
+    facts, guards = _facts_of(uow, actor, case, row)
+    return LoadedCase(case, facts, guards)
+
+
+def load_case_status(uow: UnitOfWork, actor: Actor, case_id: int) -> LoadedStatus:
+    """As `load_case`, with the case's status columns only, for a move that changes nothing
+    else: no ORM object is built, and `write_case` writes it with one Core UPDATE."""
+    row = _load_row(uow, actor, case_id, orm=False)
+    case = CaseStatus(*(row[i] for i in range(len(STATUS_COLUMNS))))
+    facts, guards = _facts_of(uow, actor, case, row)
+    return LoadedStatus(case, facts, guards)
+
+
+def _load_row(uow: UnitOfWork, actor: Actor, case_id: int, *, orm: bool) -> Any:
+    # The query names the actor's network itself (`network_id` below): built once and
+    # bound per call, it cannot be a scope's statement, which is built per call.
+    session = uow.unscoped("the query is bound to the actor's network by its own clause")
+    statement = _load_statement(session.get_bind().dialect.name, orm)
+    params = {"case_id": case_id, "network_id": actor.network_id, "user_id": actor.user_id}
+    row = (session if orm else session.connection()).execute(statement, params).first()
+    if row is None:
+        raise NotFound(f"case {case_id} not found")
+    data_keys(session).remember(case_id, row.key_id, row.key_wrapped, row.key_master)
+    return row
+
+
+def _facts_of(
+    uow: UnitOfWork, actor: Actor, case: AnyCase, row: Any
+) -> tuple[CaseFacts, GuardFacts]:
+    """The facts in a `_load_row` row; "not found" (audited) if the actor may not see it."""
+    consent_state = row.consent_state or "not_sought"
+    scope: frozenset[ConsentScope] = frozenset()
+    if consent_state == "given":
+        scope = frozenset(
+            ConsentScope(Category(c), OrgKind(k), Purpose(p)) for c, k, p in _rows(row.scopes)
+        )
+    facts = CaseFacts(
+        case_id=case.id,
+        network_id=case.network_id,
+        state=case.state,
+        referrer_user_id=case.referrer_user_id,
+        coordinator_user_id=case.coordinator_user_id,
+        meetings=tuple(
+            MeetingSlot(int(i), _utc(at), bool(invited)) for i, at, invited in _rows(row.meetings)
+        ),
+        provider_org_ids=frozenset(int(o) for o in (row.providers or "").split(",") if o),
+        consent_state=consent_state,
+        consent_scope=scope,
+    )
+    states = tuple(s for s in (row.request_states or "").split(",") if s)
+    guards = GuardFacts(
+        consent_state=consent_state,
+        information_request_states=states,
+        information_deadline_passed=bool(states)
+        and row.requests_due is not None
+        and row.requests_due <= uow.now,
+        on_open_agenda=bool(row.on_open_agenda),
+    )
+    decision = uow.authz.decide(actor, Category.STATUS, "read", facts, uow.now)
+    if not decision.allowed:
+        uow.refuse(
+            record(actor, "case:read", decision, case_id=case.id, categories=("status",)),
+            NotFound(f"case {case.id} not found"),
+        )
+    return facts, guards
+
+
+_LOAD_STATEMENTS: dict[tuple[str, bool], Select[Any]] = {}
+
+
+def _load_statement(dialect: str, orm: bool) -> Select[Any]:
+    """`load_case`'s query, built once per dialect: its parameters are bound at run time."""
+    statement = _LOAD_STATEMENTS.get((dialect, orm))
+    if statement is None:
+        statement = _LOAD_STATEMENTS[dialect, orm] = _build_load_statement(dialect, orm)
+    return statement
+
+
+def _json_rows(dialect: str, *columns: Any) -> Any:
+    """An aggregate of several columns per row, as a JSON array of arrays."""
+    if dialect == "sqlite":
+        return func.json_group_array(func.json_array(*columns))
+    return func.json_agg(func.json_build_array(*columns))
+
+
+def _build_load_statement(dialect: str, orm: bool) -> Select[Any]:
+    case_id = Case.id
+    latest_consent = (
+        select(Consent.id)
+        .where(Consent.case_id == case_id)
+        .order_by(Consent.id.desc())
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    consent_state = (
+        select(Consent.state).where(Consent.id == latest_consent).correlate(Case).scalar_subquery()
+    )
+    scopes = (
+        select(
+            _json_rows(
+                dialect, ConsentScopeRow.category, ConsentScopeRow.org_kind, ConsentScopeRow.purpose
+            )
+        )
+        .where(ConsentScopeRow.consent_id == latest_consent)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    invited = exists().where(
+        MeetingAttendee.meeting_id == PanelMeeting.id,
+        MeetingAttendee.user_id == bindparam("user_id"),
+    )
+    meetings = (
+        select(_json_rows(dialect, PanelMeeting.id, PanelMeeting.scheduled_for, invited))
+        .join(AgendaItem, AgendaItem.meeting_id == PanelMeeting.id)
+        .where(
+            AgendaItem.case_id == case_id,
+            PanelMeeting.state.not_in(INACTIVE_MEETING_STATES),
+        )
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    providers = (
+        select(aggregate_strings(cast(Intervention.provider_org_id, String), ","))
+        .where(Intervention.case_id == case_id, Intervention.state != "withdrawn")
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    request_states = (
+        select(aggregate_strings(InformationRequest.state, ","))
+        .where(InformationRequest.case_id == case_id)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    requests_due = (
+        select(func.max(InformationRequest.due_at))
+        .where(InformationRequest.case_id == case_id)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    on_open_agenda: ColumnElement[bool] = exists().where(
+        AgendaItem.case_id == case_id,
+        AgendaItem.meeting_id == PanelMeeting.id,
+        PanelMeeting.state.in_(OPEN_MEETING_STATES),
+    )
+    case: Any = [Case] if orm else [_CASES.c[name] for name in STATUS_COLUMNS]
+    statement = (
+        select(
+            *case,
+            consent_state.label("consent_state"),
+            scopes.label("scopes"),
+            meetings.label("meetings"),
+            providers.label("providers"),
+            request_states.label("request_states"),
+            requests_due.label("requests_due"),
+            on_open_agenda.correlate(Case).label("on_open_agenda"),
+            DataKey.id.label("key_id"),
+            DataKey.wrapped.label("key_wrapped"),
+            DataKey.master_key_id.label("key_master"),
+        )
+        .outerjoin(Subject, Subject.id == Case.subject_id)
+        .outerjoin(DataKey, DataKey.id == Subject.data_key_id)
+        .where(Case.id == bindparam("case_id"), Case.network_id == bindparam("network_id"))
+    )
+    # The subject's row is not built here: a move reads only its key (above); a service
+    # that reads the subject loads it on first touch.
+    return statement.options(lazyload(Case.subject)) if orm else statement
+
+
+def _rows(value: Any) -> list[list[Any]]:
+    """The rows of a `_json_rows` aggregate: SQLite hands back text, psycopg a list."""
+    if value is None:
+        return []
+    return list(json.loads(value) if isinstance(value, str) else value)
+
+
+def _utc(value: Any) -> datetime:
+    """A timestamp read out of a JSON aggregate (SQLite's text has no offset: it is UTC)."""
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+L = typing.TypeVar("L", InformationRequest, Intervention, Consent)
+
+
+def case_linked(uow: UnitOfWork, actor: Actor, model: type[L], row_id: int) -> L | None:
+    """A row that hangs off a case (a request, an intervention), if its case is in the
+    actor's network: one query, where the scope's `get` reads the row, then its case."""
+    scope = uow.scoped(actor)
+    statement = (
+        scope.select(model)
+        .join(Case, Case.id == model.case_id)
+        .where(model.id == row_id, scope.where(Case))
+    )
+    return typing.cast(L | None, scope.scalars(statement).first())
+
+
+def _orm(uow: UnitOfWork, case: AnyCase) -> Case:
+    """The case as an ORM object (to read its sealed fields), loading it if need be."""
+    if isinstance(case, Case):
+        return case
+    found = uow.unscoped("the case came through the actor's scope").get(Case, case.id)
+    if found is None:
+        raise NotFound(f"case {case.id} not found")
+    return found
+
+
+def case_workflow(uow: UnitOfWork, case: AnyCase) -> Workflow:
     workflow = uow.workflow(case.workflow_name)
     if workflow.version != case.workflow_version:
         raise Conflict(
@@ -69,7 +346,7 @@ def missing_requirements(case: Case, requires: list[str]) -> list[str]:
 def fire_case(
     uow: UnitOfWork,
     actor: Actor,
-    case: Case,
+    case: AnyCase,
     facts: CaseFacts,
     trigger: str,
     *,
@@ -77,11 +354,13 @@ def fire_case(
     categories: tuple[str, ...] = (),
     change: dict[str, Any] | None = None,
     status: dict[str, Any] | None = None,
+    guards: GuardFacts | None = None,
 ) -> Moved:
     """Fire `trigger` on a case the actor can see; everything in the caller's transaction.
 
     `status` holds status fields the move sets on the case (its coordinator, say): set
-    with the new state, they reach the database in the move's one UPDATE.
+    with the new state, they reach the database in the move's one UPDATE. `guards`: the
+    guard facts `load_case` read, when nothing they depend on has changed since.
     """
     if expected_version is not None and expected_version != case.version:
         raise Conflict(
@@ -92,21 +371,27 @@ def fire_case(
     permission = permission_of(workflow, trigger)
     decision = authorise(uow, actor, permission, facts, case_id=case.id)
     transition = workflow.transition(trigger, case.state)
-    if transition is not None:
-        missing = missing_requirements(case, list(transition.requires))
+    if transition is not None and transition.requires:
+        missing = missing_requirements(_orm(uow, case), list(transition.requires))
         if missing:
             raise InvalidInput(
                 f"cannot {trigger}: fill in {', '.join(missing)} first",
                 dict.fromkeys(missing, "required"),
             )
-    guard_facts = uow.repo.case_guard_facts(case, uow.now)
+    # Read (flushing what the caller changed first) before the case itself changes.
+    if guards is None:
+        guards = uow.repo.case_guard_facts(_orm(uow, case), uow.now)
     from_state = case.state
-    to_state = uow.engine.fire(workflow, from_state, trigger, guard_facts)
-    for name, value in (status or {}).items():
-        setattr(case, name, value)
-    enter_state(uow, case, workflow, to_state)
-    if transition is not None:  # the notices are flushed and committed with the move
-        notifications.notify_transition(uow, actor, case, transition, from_state, to_state)
+    to_state = uow.engine.fire(workflow, from_state, trigger, guards)
+    # The moved case is written once, by `write_case`: the reads on the way (holidays,
+    # recipients) must not flush it half-moved, each flush an UPDATE and a version.
+    with uow.unscoped("no row is read or written here: reads must not flush").no_autoflush:
+        for name, value in (status or {}).items():
+            setattr(case, name, value)
+        enter_state(uow, case, workflow, to_state)
+        if transition is not None:  # the notices are flushed and committed with the move
+            notifications.notify_transition(uow, actor, case, transition, from_state, to_state)
+    write_case(uow, case)
     uow.flush()
     uow.audit(
         record(
@@ -125,7 +410,55 @@ def fire_case(
     return Moved(case.id, from_state, to_state, case.version)
 
 
-def enter_state(uow: UnitOfWork, case: Case, workflow: Workflow, state: str) -> None:
+_CASES = typing.cast(Table, Case.__table__)
+# The status columns a move writes. A move that changed only these (most do) is written
+# by one prebuilt Core UPDATE; anything else (a sealed field, a new case) by the ORM.
+_MOVE_COLUMNS = (
+    "state",
+    "state_entered_at",
+    "due_at",
+    "closed_at",
+    "coordinator_user_id",
+    "outcome_for_referrer",
+)
+_WRITE_CASE = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("seen_version"))
+    .values({name: bindparam(name) for name in (*_MOVE_COLUMNS, "version")})
+)
+
+
+def write_case(uow: UnitOfWork, case: AnyCase) -> None:
+    """Write the moved case now, its version check in the UPDATE itself.
+
+    `UPDATE cases SET ... WHERE id = :id AND version = :seen`: when another transaction
+    moved the case first, no row matches and the move is a Conflict (409), as the ORM's
+    own version check would make it, without the ORM's unit of work. The case object is
+    then marked as written, so the session flushes nothing more for it.
+    """
+    state = None if isinstance(case, CaseStatus) else inspect(case)
+    if state is not None and (
+        not state.persistent or not set(state.committed_state) <= set(_MOVE_COLUMNS)
+    ):
+        return  # the session's flush writes it, with the same version check
+    values = {name: getattr(case, name) for name in _MOVE_COLUMNS}
+    seen = case.version
+    values["version"] = seen + 1
+    session = uow.unscoped("the case came through the actor's scope: this writes it back")
+    result = session.connection().execute(
+        _WRITE_CASE, {**values, "case_id": case.id, "seen_version": seen}
+    )
+    if result.rowcount != 1:
+        raise Conflict(STALE_MESSAGE)
+    case.version = values["version"]
+    if state is not None:
+        # As the ORM marks an object it has just flushed: all written, nothing to flush.
+        # (Its public `set_committed_value` leaves the object flagged modified, and every
+        # later flush of the unit of work would walk it again to find nothing to write.)
+        state._commit_all(state.dict, session.identity_map)
+
+
+def enter_state(uow: UnitOfWork, case: AnyCase, workflow: Workflow, state: str) -> None:
     """Move the case into `state`: its deadline (network holidays counted) and its timers."""
     left = case.state
     case.state = state

@@ -7,8 +7,8 @@ from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts
 from referral.services import schedule
-from referral.services.access import authorise, record, visible_case
-from referral.services.flow import fire_linked
+from referral.services.access import authorise, record
+from referral.services.flow import case_linked, fire_linked, load_case
 from referral.services.uow import UnitOfWork
 
 WORKFLOW = "information_request"
@@ -31,7 +31,8 @@ def send_information_requests(
         )
     if not command.organisation_ids:
         raise InvalidInput("choose at least one agency", {"organisation_ids": "required"})
-    case, facts = visible_case(uow, actor, command.case_id)
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
     decision = authorise(uow, actor, "information_request:send", facts, case_id=case.id)
     scope = uow.scoped(actor)
     organisations = scope.all(
@@ -93,10 +94,11 @@ class RecordAnswer:
 
 def record_answer(uow: UnitOfWork, actor: Actor, command: RecordAnswer) -> str:
     """The agency's answer (or its refusal to share), as assessment data on the case."""
-    request = uow.scoped(actor).get(InformationRequest, command.request_id)
+    request = case_linked(uow, actor, InformationRequest, command.request_id)
     if request is None:
         raise NotFound(f"information request {command.request_id} not found")
-    case, facts = visible_case(uow, actor, request.case_id)
+    loaded = load_case(uow, actor, request.case_id)
+    case, facts = loaded.case, loaded.facts
     if not command.declined and not command.answer.strip():
         raise InvalidInput(
             "write the agency's answer, or record that it declined", {"answer": "required"}

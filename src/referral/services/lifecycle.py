@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from referral.db.tables import Review
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
-from referral.services.access import authorise, record, visible_case, write_fields
-from referral.services.flow import Moved, fire_case
+from referral.services.access import authorise, record, write_fields
+from referral.services.flow import Moved, fire_case, load_case, load_case_status
 from referral.services.uow import UnitOfWork
 
 # Triggers that record data of their own go through their own service, never this one.
@@ -39,13 +39,21 @@ class MoveCase:
 def move_case(uow: UnitOfWork, actor: Actor, command: MoveCase) -> Moved:
     if command.trigger in DEDICATED_TRIGGERS:
         raise InvalidInput(f"'{command.trigger}' records a decision: use its own form")
-    case, facts = visible_case(uow, actor, command.case_id)
+    # A bare move changes only the case's status: no ORM object for it (case_status.py).
+    loaded = load_case_status(uow, actor, command.case_id)
+    case = loaded.case
     if command.outcome_for_referrer.strip():
         # The message to the referrer belongs to the move: the transition's permission
         # governs it (a chair exiting support may not otherwise write status data).
         case.outcome_for_referrer = command.outcome_for_referrer.strip()
     moved = fire_case(
-        uow, actor, case, facts, command.trigger, expected_version=command.expected_version
+        uow,
+        actor,
+        case,
+        loaded.facts,
+        command.trigger,
+        expected_version=command.expected_version,
+        guards=loaded.guards,
     )
     uow.commit()
     return moved
@@ -64,7 +72,8 @@ def record_review(uow: UnitOfWork, actor: Actor, command: RecordReview) -> int:
         raise InvalidInput(f"unknown review kind '{command.kind}'", {"kind": "unknown"})
     if not command.notes.strip():
         raise InvalidInput("write the review notes", {"notes": "required"})
-    case, facts = visible_case(uow, actor, command.case_id)
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
     # Reviews are the coordinator's to run; writing support data alone is not enough.
     decision = authorise(uow, actor, "case:manage", facts, case_id=case.id)
     review = Review(

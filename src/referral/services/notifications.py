@@ -30,13 +30,12 @@ only data in them is a case or meeting number.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 
 from referral.db.tables import (
     AgendaItem,
-    Case,
     Intervention,
     MeetingAttendee,
     Notification,
@@ -49,6 +48,7 @@ from referral.domain.errors import NotFound
 from referral.domain.facts import INACTIVE_MEETING_STATES
 from referral.domain.vocabulary import Role
 from referral.logging import get_logger
+from referral.services.case_status import AnyCase
 from referral.services.uow import UnitOfWork
 from referral.workflow.schema import Recipient, Transition, Workflow
 
@@ -118,7 +118,7 @@ class Audience:
 def notify_transition(
     uow: UnitOfWork,
     actor: Actor,
-    case: Case,
+    case: AnyCase,
     transition: Transition,
     from_state: str,
     to_state: str,
@@ -199,30 +199,40 @@ def _write(
         select(User.id, User.email).where(User.id.in_(chosen), User.active.is_(True))
     )
     addresses = {row.id: row.email for row in rows}
+    notices = []
     for user_id in sorted(addresses):
         audience = chosen[user_id]
         has_address = bool(addresses[user_id].strip())
-        uow.unscoped(NOTICES).add(
-            Notification(
-                network_id=network_id,
-                user_id=user_id,
-                case_id=case_id,
-                event=event,
-                message=audience.message[:200],
-                link=audience.link,
-                created_at=uow.now,
-                email_state=PENDING if has_address else SKIPPED,
-                attempts=0,
-                next_attempt_at=uow.now if has_address else None,
-                last_error="" if has_address else "no e-mail address",
-            )
+        notices.append(
+            {
+                "network_id": network_id,
+                "user_id": user_id,
+                "case_id": case_id,
+                "event": event,
+                "message": audience.message[:200],
+                "link": audience.link,
+                "created_at": uow.now,
+                "read_at": None,
+                "email_state": PENDING if has_address else SKIPPED,
+                "attempts": 0,
+                "next_attempt_at": uow.now if has_address else None,
+                "last_error": "" if has_address else "no e-mail address",
+                "emailed_at": None,
+            }
         )
+    if notices:
+        # One INSERT for every notice of the move, in its transaction, on the table: the
+        # ORM would flush each row on its own and read back ids nobody uses.
+        uow.unscoped(NOTICES).connection().execute(_WRITE_NOTICES, notices)
     log.info("notices_written", trigger=event, case_id=case_id, count=len(addresses))
     return len(addresses)
 
 
+_WRITE_NOTICES = insert(cast(Table, Notification.__table__))
+
+
 def recipients(
-    uow: UnitOfWork, kind: Recipient, *, case: Case | None = None, obj: Any = None
+    uow: UnitOfWork, kind: Recipient, *, case: AnyCase | None = None, obj: Any = None
 ) -> frozenset[int]:
     """The user ids one kind of recipient stands for (see the module's docstring)."""
     network_id = case.network_id if case is not None else getattr(obj, "network_id", None)
@@ -255,7 +265,7 @@ def _role_holders(uow: UnitOfWork, network_id: int | None, role: Role) -> frozen
     )
 
 
-def _panel(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
+def _panel(uow: UnitOfWork, case: AnyCase | None, obj: Any) -> frozenset[int]:
     if isinstance(obj, PanelMeeting):
         meetings: Any = [obj.id]
     elif case is not None:
@@ -276,7 +286,7 @@ def _panel(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
     )
 
 
-def _providers(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
+def _providers(uow: UnitOfWork, case: AnyCase | None, obj: Any) -> frozenset[int]:
     if isinstance(obj, Intervention):
         orgs: Iterable[int] = [obj.provider_org_id]
     elif case is not None:
@@ -291,11 +301,14 @@ def _providers(uow: UnitOfWork, case: Case | None, obj: Any) -> frozenset[int]:
         )
     else:
         return frozenset()
+    orgs = list(orgs)
+    if not orgs:
+        return frozenset()  # no intervention yet: nobody to ask for
     network_id = case.network_id if case is not None else None
     query = (
         select(User.id)
         .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(User.organisation_id.in_(list(orgs)), RoleAssignment.role == Role.PROVIDER)
+        .where(User.organisation_id.in_(orgs), RoleAssignment.role == Role.PROVIDER)
     )
     if network_id is not None:
         query = query.where(RoleAssignment.network_id == network_id)

@@ -1,8 +1,9 @@
 """Panel meetings: schedule, set the agenda, contribute, decide, hold, approve minutes."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from referral.db.repositories import OPEN_MEETING_STATES
 from referral.db.tables import (
     AgendaItem,
     Contribution,
@@ -13,8 +14,8 @@ from referral.db.tables import (
 )
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
-from referral.services.access import authorise, record, visible_case, write_fields
-from referral.services.flow import Moved, fire_case, fire_linked
+from referral.services.access import authorise, record, write_fields
+from referral.services.flow import Moved, fire_case, fire_linked, load_case
 from referral.services.uow import UnitOfWork
 
 WORKFLOW = "panel_meeting"
@@ -92,7 +93,8 @@ def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]
     moved = []
     case_facts = []
     for case_id in command.case_ids:
-        case, facts = visible_case(uow, actor, case_id)
+        loaded = load_case(uow, actor, case_id)
+        case, facts = loaded.case, loaded.facts
         authorise(uow, actor, "meeting:set_agenda", facts, case_id=case.id)
         case_facts.append(facts)
         if not uow.repo.agenda_has(meeting.id, case.id):
@@ -102,7 +104,11 @@ def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]
             )
             uow.flush()
         if case.state == "awaiting_panel":
-            moved.append(fire_case(uow, actor, case, facts, "take_to_panel"))
+            # The case is on this meeting's agenda now: on an open agenda if the meeting
+            # is open. Nothing else a guard reads has changed since the case was loaded.
+            on_open = loaded.guards.on_open_agenda or meeting.state in OPEN_MEETING_STATES
+            guards = replace(loaded.guards, on_open_agenda=on_open)
+            moved.append(fire_case(uow, actor, case, facts, "take_to_panel", guards=guards))
     if meeting.state == "scheduled":
         fire_linked(
             uow,
@@ -132,7 +138,8 @@ def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) ->
     """An agency's contribution to the deliberation on a case on the agenda."""
     if not command.body.strip():
         raise InvalidInput("write the contribution", {"body": "required"})
-    case, facts = visible_case(uow, actor, command.case_id)
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
     meeting = _meeting(uow, actor, command.meeting_id)
     if not uow.repo.agenda_has(meeting.id, case.id):
         raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
@@ -185,7 +192,8 @@ def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision
         )
     if not command.rationale.strip():
         raise InvalidInput("record the rationale for the decision", {"rationale": "required"})
-    case, facts = visible_case(uow, actor, command.case_id)
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
     meeting = _meeting(uow, actor, command.meeting_id)
     if not uow.repo.agenda_has(meeting.id, case.id):
         raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
@@ -214,6 +222,7 @@ def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision
         expected_version=command.expected_version,
         categories=("deliberation",),
         change=values,
+        guards=loaded.guards,  # the decision row changes nothing a guard reads
     )
     uow.commit()
     return moved

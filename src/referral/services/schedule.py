@@ -7,6 +7,9 @@ check when the object is one people are expected to work on (see `drifts`).
 """
 
 from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
 
 from referral.db.tables import Timer
 from referral.domain.calendar import add_days, add_period
@@ -24,6 +27,34 @@ HANDLED_ELSEWHERE = frozenset({"case:erase"})
 
 # Drift alerts watch the work people do: cases and interventions.
 DRIFT_OBJECTS = frozenset({WorkflowObject.CASE, WorkflowObject.INTERVENTION})
+
+
+_TIMERS = cast(Table, Timer.__table__)
+
+# The statements of `enter`, built once (a move runs them every time): Core on the table,
+# so neither the ORM's unit of work nor a statement built afresh costs a move anything.
+#
+# A timer a worker is firing right now is locked: cancelling skips it rather than wait
+# (waiting could deadlock with the worker, which locks the timer, then the object). The
+# worker's move then conflicts with this one, and the timer, found pending on its next
+# claim with the object moved on, is cancelled there. SQLite ignores the lock clause.
+_CANCEL = (
+    update(_TIMERS)
+    .where(
+        _TIMERS.c.id.in_(
+            select(_TIMERS.c.id)
+            .where(
+                _TIMERS.c.object_kind == bindparam("kind_of"),
+                _TIMERS.c.object_id == bindparam("id_of"),
+                _TIMERS.c.state == PENDING,
+            )
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(state=CANCELLED, note=bindparam("why"))
+)
+_SCHEDULE = insert(_TIMERS)
 
 
 def deadline(uow: UnitOfWork, network_id: int, due: Due | None) -> datetime | None:
@@ -65,29 +96,36 @@ def enter(
 ) -> None:
     """Schedule the timers of `state` for an object entering it (from `left`, if any)."""
     kind = str(workflow.object)
+    # The object entering the state was found through its mover's scope (a person's, or
+    # the system's of the object's network): its timers are that network's.
+    why = "the timers belong to the object's network, given by the caller"
+    connection = uow.unscoped(why).connection()
     if left is not None:
-        uow.repo.cancel_timers(kind, object_id, f"left {left} for {state}")
+        note = f"left {left} for {state}"[:200]
+        connection.execute(_CANCEL, {"kind_of": kind, "id_of": object_id, "why": note})
     now = uow.now
+    rows: list[dict[str, Any]] = []
 
     def add(timer_kind: str, trigger: str, due_at: datetime) -> None:
-        # The object entering the state was found through its mover's scope (a person's,
-        # or the system's of the object's network): its timers are that network's.
-        uow.unscoped("the timer belongs to the object's network, given by the caller").add(
-            Timer(
-                network_id=network_id,
-                case_id=case_id,
-                object_kind=kind,
-                object_id=object_id,
-                workflow=workflow.name,
-                source_state=state,
-                trigger=trigger,
-                kind=timer_kind,
-                due_at=due_at,
-                run_after=due_at,
-                state=PENDING,
-                attempts=0,
-                created_at=now,
-            )
+        rows.append(
+            {
+                "network_id": network_id,
+                "case_id": case_id,
+                "object_kind": kind,
+                "object_id": object_id,
+                "workflow": workflow.name,
+                "source_state": state,
+                "trigger": trigger,
+                "kind": timer_kind,
+                "due_at": due_at,
+                "run_after": due_at,
+                "state": PENDING,
+                "attempts": 0,
+                "last_error": "",
+                "note": "",
+                "created_at": now,
+                "fired_at": None,
+            }
         )
 
     for transition in timed_transitions(workflow, state):
@@ -102,3 +140,5 @@ def enter(
         # A drift check's run_after is the start of the quiet spell: it comes due
         # `drift_days` later (a setting of the worker, so changing it applies at once).
         add(DRIFT, DRIFT, now)
+    if rows:
+        connection.execute(_SCHEDULE, rows)

@@ -5,8 +5,8 @@ from typing import Literal
 
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
-from referral.services.access import record, visible_case, write_fields
-from referral.services.flow import Moved, fire_case
+from referral.services.access import record, write_fields
+from referral.services.flow import Moved, fire_case, load_case
 from referral.services.uow import UnitOfWork
 
 ScreeningOutcome = Literal["close_no_action", "signpost", "refer_to_police", "gather_information"]
@@ -20,7 +20,8 @@ class StartScreening:
 
 
 def start_screening(uow: UnitOfWork, actor: Actor, command: StartScreening) -> Moved:
-    case, facts = visible_case(uow, actor, command.case_id)
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
     # The coordinator who picks a case up manages it. Set with the move: one UPDATE, and
     # the version the move returns is the case's current one.
     takes_it = case.coordinator_user_id is None and "coordinator" in actor.roles
@@ -32,6 +33,7 @@ def start_screening(uow: UnitOfWork, actor: Actor, command: StartScreening) -> M
         "start_screening",
         expected_version=command.expected_version,
         status={"coordinator_user_id": actor.user_id} if takes_it else None,
+        guards=loaded.guards,
     )
     uow.commit()
     return moved
@@ -49,7 +51,8 @@ class RecordDeconfliction:
 def record_deconfliction(uow: UnitOfWork, actor: Actor, command: RecordDeconfliction) -> None:
     if not command.deconfliction_result.strip():
         raise InvalidInput("record the deconfliction result", {"deconfliction_result": "required"})
-    case, facts = visible_case(uow, actor, command.case_id)
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
     values = {
         "criminal_information": command.criminal_information,
         "deconfliction_result": command.deconfliction_result,
@@ -88,7 +91,8 @@ def record_screening_outcome(
             f"unknown screening outcome '{command.outcome}'; choose one of {', '.join(OUTCOMES)}",
             {"outcome": "unknown"},
         )
-    case, facts = visible_case(uow, actor, command.case_id)
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
     values = {
         "screening_notes": command.screening_notes.strip(),
         "outcome_for_referrer": command.outcome_for_referrer.strip(),
@@ -104,6 +108,7 @@ def record_screening_outcome(
         expected_version=command.expected_version,
         categories=tuple(sorted(touched)),
         change=filled,
+        guards=loaded.guards,  # the notes and the message change nothing a guard reads
     )
     uow.commit()
     return moved

@@ -7,8 +7,8 @@ from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts
 from referral.domain.vocabulary import InterventionKind
-from referral.services.access import authorise, record, visible_case, write_fields
-from referral.services.flow import fire_linked
+from referral.services.access import authorise, record, write_fields
+from referral.services.flow import case_linked, fire_linked, load_case
 from referral.services.uow import UnitOfWork
 
 WORKFLOW = "intervention"
@@ -30,7 +30,8 @@ def assign_intervention(uow: UnitOfWork, actor: Actor, command: AssignInterventi
         errors["plan"] = "Describe what the intervention should achieve."
     if errors:
         raise InvalidInput("the intervention has errors", errors)
-    case, facts = visible_case(uow, actor, command.case_id)
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
     decision = authorise(uow, actor, "intervention:assign", facts, case_id=case.id)
     scope = uow.scoped(actor)
     provider = scope.repo.organisation(command.provider_org_id)
@@ -62,7 +63,7 @@ def assign_intervention(uow: UnitOfWork, actor: Actor, command: AssignInterventi
 
 
 def _intervention(uow: UnitOfWork, actor: Actor, intervention_id: int) -> Intervention:
-    intervention = uow.scoped(actor).repo.intervention(intervention_id)
+    intervention = case_linked(uow, actor, Intervention, intervention_id)
     if intervention is None:
         raise NotFound(f"intervention {intervention_id} not found")
     return intervention
@@ -77,9 +78,9 @@ class MoveIntervention:
 def move_intervention(uow: UnitOfWork, actor: Actor, command: MoveIntervention) -> str:
     """Accept, decline, start, complete or withdraw an intervention."""
     intervention = _intervention(uow, actor, command.intervention_id)
-    case, facts = visible_case(uow, actor, intervention.case_id)
-    consent = uow.repo.current_consent(case.id)
-    guard_facts = GuardFacts(consent_state=consent.state if consent else "not_sought")
+    loaded = load_case(uow, actor, intervention.case_id)
+    case, facts = loaded.case, loaded.facts
+    guard_facts = GuardFacts(consent_state=loaded.guards.consent_state)
     state = fire_linked(
         uow,
         actor,
@@ -107,7 +108,8 @@ def record_progress(uow: UnitOfWork, actor: Actor, command: RecordProgress) -> i
     if not command.body.strip():
         raise InvalidInput("write the progress note", {"body": "required"})
     intervention = _intervention(uow, actor, command.intervention_id)
-    case, facts = visible_case(uow, actor, intervention.case_id)
+    loaded = load_case(uow, actor, intervention.case_id)
+    case, facts = loaded.case, loaded.facts
     decision = authorise(
         uow,
         actor,

@@ -1,14 +1,15 @@
 """Fire transitions: one shared `transitions.Machine` per workflow definition.
 
-Objects are rows in the database, not Python models, so each call lends the
-machine a throwaway token carrying the current state, fires, reads the new
-state and takes the token back. The machine is pure: no callback touches the
-database; the service layer persists, audits and notifies in one transaction.
+Objects are rows in the database, not Python models, so each call fires the
+event on a throwaway token carrying the current state and reads the new state
+off it; the machine, built once per workflow, never holds the token. It is
+pure: no callback touches the database; the service layer persists, audits
+and notifies in one transaction.
 """
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from transitions import Machine, MachineError
@@ -30,19 +31,16 @@ _NOUNS = {
 class _Token:
     """The model `transitions` moves for one call; it also learns which guard said no."""
 
-    # Set by the machine in add_model; declared (not assigned) so it can bind them.
-    state: str
-    trigger: Callable[..., bool]
+    __slots__ = ("failed_guard", "state")
 
-    def __init__(self) -> None:
+    def __init__(self, state: str) -> None:
+        self.state = state  # the machine reads and sets it (its `model_attribute`)
         self.failed_guard: str | None = None
 
 
 @dataclass
 class _Shared:
     machine: Any
-    # add_model/remove_model mutate the machine's model list: one call at a time.
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _condition(name: str, check: Guard) -> Callable[[Any], bool]:
@@ -96,16 +94,14 @@ class WorkflowEngine:
     def fire(self, workflow: Workflow, state: str, trigger: str, facts: GuardFacts) -> str:
         """Move an object in `state` by `trigger`; return the new state or raise why not."""
         self._check_move(workflow, state, trigger)
-        shared = self._shared(workflow)
-        token = _Token()
-        with shared.lock:
-            shared.machine.add_model(token, initial=state)
-            try:
-                moved = token.trigger(trigger, facts=facts)
-            except MachineError as exc:  # _check_move makes this unreachable; belt and braces
-                raise Conflict(str(exc.value)) from None
-            finally:
-                shared.machine.remove_model(token)
+        machine = self._shared(workflow).machine
+        token = _Token(state)
+        try:
+            # The event fires on the token directly: the token is never added to the
+            # machine's model list, so calls need no lock and add no bookkeeping.
+            moved = machine.events[trigger].trigger(token, facts=facts)
+        except MachineError as exc:  # _check_move makes this unreachable; belt and braces
+            raise Conflict(str(exc.value)) from None
         if not moved:
             reason = failure_sentence(token.failed_guard or "")
             raise Conflict(f"{self._cannot(workflow, state, trigger)}: {reason}")
