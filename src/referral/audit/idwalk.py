@@ -116,9 +116,8 @@ def _runs(batches: Iterable[Batch], floors: Mapping[str, int]) -> dict[str, Run]
             chain = line[SEQ_WIDTH:_HASH_AT]  # padded: a key as good as the name
             run = runs.get(chain)
             seq = int(line[:SEQ_WIDTH])
-            floor = floors.get(chain.rstrip(), 0)
             if run is None:
-                if seq <= floor and floor:  # trusted (a checkpoint's), not read again
+                if seq <= floors.get(chain.rstrip(), 0):
                     continue
                 prev = line[_PREV_AT:_BODY_AT]
                 run = runs[chain] = Run(seq, prev, seq - 1, prev)
@@ -131,7 +130,7 @@ def _runs(batches: Iterable[Batch], floors: Mapping[str, int]) -> dict[str, Run]
                 and line.startswith(new_hash, _HASH_AT)
             ):
                 run.last, run.last_hash = seq, new_hash
-            elif seq > floor or not floor:  # from the genesis, a seq below 1 is wrong too
+            elif seq > floors.get(chain.rstrip(), 0):
                 run.whole = False
     return {chain.rstrip(): run for chain, run in runs.items()}
 
@@ -167,7 +166,7 @@ def _join_or_restart(
     """Join the runs; a chain that stopped anywhere goes back to its start.
 
     A chain may stop after its head moved on: an entry with a seq it already passed (a
-    seq below 1, slipped in; a repeat) turns up in a later segment. Such a chain is
+    seq below 1 slipped in, a seq repeated) turns up in a later segment. Such a chain is
     walked again from its start by (chain, seq), which meets the entry where it lies.
     """
     starts = dict(heads)
