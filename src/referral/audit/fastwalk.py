@@ -1,4 +1,5 @@
-"""The fast walk of verify: the database renders, Python only hashes.
+"""The fast walk of verify: the database renders, Python only hashes; and on PostgreSQL
+the walk by (chain, seq) segments in which the server hashes too (`walk_in_database`).
 
 It vouches for as many entries as it can and stops at the first thing that does not fit;
 referral.audit.verify's exact walk takes over from there and names the problem.

@@ -8,9 +8,10 @@ A chain whose next entry does not fit (out of order, broken, unreadable) is left
 it stopped; referral.audit.verify walks it on from there, by (chain, seq), and names
 the problem. So this walk only ever saves time, it never decides.
 
-On PostgreSQL, segments of the id range are read on connections of their own at once:
-each entry stores its prev_hash, so a segment vouches for each chain's run within it,
-and joining the runs end to end checks the links at the boundaries.
+Segments of the id range may be read on connections of their own at once: each entry
+stores its prev_hash, so a segment vouches for each chain's run within it, and joining
+the runs end to end checks the links at the boundaries. On PostgreSQL verify uses
+`walk_by_id_in_database` below: the server also hashes, and Python never sees an entry.
 """
 
 import hashlib

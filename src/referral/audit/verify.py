@@ -1,10 +1,12 @@
 """Verify the audit chains: recompute every hash, name the first bad entry (chain, seq).
 
 Each chain is walked in seq order from its genesis, or from a trusted checkpoint's
-head (`since`): the walk reads only (chain, seq) ranges, so older entries may live in
-other partitions or be archived away. The fast walk (referral.audit.fastwalk) vouches
-for as much as it can; the exact walk below, over typed rows, takes over at the first
-thing it cannot vouch for and names it: the two cannot disagree.
+head (`since`): the walk reads only what follows, so older entries may live in other
+partitions or be archived away. The fast walks vouch for as much as they can: on
+PostgreSQL the server renders, hashes and checks id ranges (referral.audit.idwalk), then
+(chain, seq) segments of a chain they leave (referral.audit.fastwalk); on SQLite the
+database renders and Python hashes. The exact walk below, over typed rows, takes over
+at the first thing they cannot vouch for and names it: the walks cannot disagree.
 """
 
 from collections.abc import Iterable, Mapping
