@@ -8,8 +8,9 @@ Without a URL the database is SQLite in a temporary file; with a PostgreSQL URL 
 bench works in a schema of its own, dropped at the end. The schema comes from the
 migrations. It writes N valid entries in 21 chains (20 networks and the national one;
 hashes from `chain.entry_hash`, bulk inserted, each chain's head set to its last entry),
-then times `audit verify` as the command runs it (on PostgreSQL, segments of each chain
-read on `--workers` connections at once) and, in the same run, verify on one connection,
+then times `audit verify` as the command runs it (on PostgreSQL, the server renders,
+hashes and checks id ranges on `--workers` connections at once) and, in the same run,
+verify on one connection,
 the exact walk (SQLAlchemy rows with type processing, a dict and `json.dumps` per entry)
 and plain SHA-256 over the same canonical bytes (the floor), and prints entries a second
 and the ratios.
@@ -391,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         load(engine, count, random.Random(args.seed))
         loaded_s = time.perf_counter() - start
         print(f"{backend}: {count:,} entries chained and loaded in {loaded_s:.1f} s")
-        print(f"verify with --workers {args.workers} (parallel on PostgreSQL only)")
+        print(f"verify with --workers {args.workers} (connections at once on PostgreSQL only)")
 
         run = parallel(args.workers)
         timed(engine, run)  # warm-up: pages into the cache

@@ -154,3 +154,25 @@ def test_the_id_order_walk_alone_vouches_for_every_chain_and_finds_what_the_chai
         result = verify(session, batch_size=4, **apart)  # type: ignore[arg-type]
     assert (result.chain, result.first_bad_seq, result.entries) == ("network:2", 9, 8)
     assert "altered" in result.problem
+
+
+def test_an_entry_with_a_seq_below_one_and_a_well_formed_hash_is_found(
+    fresh_database: Callable[[], Engine],
+) -> None:
+    # Unlike a forged hash, a 64-character one renders a line like any entry's: the id
+    # walk meets it after the chain's run has passed seq 1 and must not skip it.
+    engine = fresh_database()
+    write_chains(engine, 40)
+    others = ", ".join(name for name in ("chain", *chain.HASHED_FIELDS) if name != "seq")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                f"INSERT INTO audit_log (seq, {others}, prev_hash, hash) "
+                f"SELECT 0, {others}, prev_hash, '{'e' * 64}' FROM audit_log "
+                "WHERE chain = 'network:2' AND seq = 1"
+            )
+        )
+    with Session(engine) as session:
+        result = verify(session, batch_size=4)
+    assert (result.chain, result.first_bad_seq, result.entries) == ("network:2", 1, 0)
+    assert result.problem == "entry 1 is missing"

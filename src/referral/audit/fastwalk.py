@@ -1,15 +1,17 @@
-"""The fast walk of verify: the database renders, Python only hashes.
+"""The fast walk of verify: the database renders, Python only hashes; and on PostgreSQL
+the walk by (chain, seq) segments in which the server hashes too (`walk_in_database`).
 
 It vouches for as many entries as it can and stops at the first thing that does not fit;
 referral.audit.verify's exact walk takes over from there and names the problem.
 """
 
 import hashlib
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import AbstractContextManager, closing, nullcontext
+from dataclasses import dataclass, replace
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import (
@@ -154,3 +156,218 @@ def fast_walk(
     with closing(_batches(session, chain, low, _LAST_SEQ, batch_size)) as batches:
         count, prev_hash, _ = _hash_lines(batches, count, prev_hash)
     return count, prev_hash
+
+
+# The walk inside PostgreSQL. Rendering the canonical JSON costs the database more than
+# hashing it does, and shipping every rendered line to Python, splitting and hashing it
+# there, holds the GIL: one core. Here each (chain, seq) segment is checked by one
+# statement on a connection of its own: PostgreSQL renders each entry, hashes it
+# (sha256, in the server), compares it with the stored hash, and checks seq and the link
+# to the entry before within the segment; it answers with a count of entries that do
+# not fit and the segment's first prev_hash and last hash, which Python joins end to
+# end. So segments run on every core the server has, and Python does nearly nothing.
+#
+# What the server hashes is the same text the line walk hashes: a verdict here trusts
+# the server's SHA-256 as the line walk trusts the rows it is sent. The rendering is
+# exactly json.dumps's or the entry does not fit: text of the twelve string columns that
+# holds no character JSON escapes (a quote, a backslash, a control character) is quoted
+# as it is; otherwise to_json renders every value (_postgres_body, the line walk's).
+# Integers are rendered by ::text, as Python's str; allowed NULL renders NULL, not fits.
+_INTEGERS = frozenset({"seq", "actor_user_id", "actor_org_id", "network_id", "case_id"})
+# A bracket of what JSON escapes; an E'' string reads the same whatever the server's
+# standard_conforming_strings.
+_NEEDS_ESCAPE = "E'[\\\\x01-\\\\x1f\"\\\\\\\\]'"
+
+
+def _postgres_plain_body() -> tuple[str, list[str]]:
+    """The canonical JSON by plain concatenation, and the string columns it quotes as is.
+
+    Between two values stands one literal (a quote, the next key): PostgreSQL does not
+    fold `x || '"' || ',"k":'`, so the literals are joined here, halving the work.
+    """
+    terms, strings, text_ = [], [], "{"  # text_: the literal text not yet emitted
+    for i, name in enumerate(sorted(HASHED_FIELDS)):
+        text_ += f'{"," if i else ""}"{name}":'
+        if name == "at":
+            value, quoted = f"to_char(at AT TIME ZONE 'UTC', {_POSTGRES_AT_FORMAT})", True
+        elif name in _INTEGERS:
+            value, quoted = f"coalesce({name}::text, 'null')", False
+        elif name == "allowed":
+            value = "CASE allowed WHEN true THEN 'true' WHEN false THEN 'false' END"
+            quoted = False
+        else:
+            value, quoted = name, True
+            strings.append(name)
+        opening = '"' if quoted else ""
+        terms += [f"'{text_}{opening}'", value]
+        text_ = opening  # the closing quote
+    terms.append(f"'{text_}}}'")
+    return " || ".join(terms), strings
+
+
+_POSTGRES_AT_FORMAT = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
+
+
+def postgres_entry_fits() -> str:
+    """True when an entry, alone, is what it should be: hash and prev_hash 64 characters
+    long, in the chain its network names, and its hash recomputed in the server."""
+    plain, strings = _postgres_plain_body()
+    clean = f"({' || '.join(strings)}) !~ {_NEEDS_ESCAPE}"
+    body = f"CASE WHEN {clean} THEN {plain} ELSE {_postgres_body()} END"
+    return (
+        f"length(hash) = {HASH_LENGTH} AND length(prev_hash) = {HASH_LENGTH} "
+        f"AND (chain = '{LEGACY_CHAIN}' OR chain = {_CHAIN_OF_NETWORK}) "
+        f"AND hash = encode(sha256(convert_to(prev_hash || {body}, 'UTF8')), 'hex')"
+    )
+
+
+def _segment_sql() -> str:
+    """One (chain, seq) segment checked in the server: how many entries, the least and
+    greatest seq, how many do not fit, the first entry's prev_hash, the last's hash."""
+    fits = (
+        f"{postgres_entry_fits()} "
+        "AND seq = coalesce(lag(seq) OVER w + 1, seq) "
+        "AND prev_hash = coalesce(lag(hash) OVER w, prev_hash)"
+    )
+    # Built from constants only: nothing here comes from outside.
+    return (
+        "SELECT count(*), min(seq), max(seq), count(*) FILTER (WHERE fits IS NOT TRUE), "  # noqa: S608
+        "max(first_prev), max(last_hash) FROM ("
+        f"SELECT seq, ({fits}) AS fits, "
+        "CASE WHEN lag(seq) OVER w IS NULL THEN prev_hash END AS first_prev, "
+        "CASE WHEN lead(seq) OVER w IS NULL THEN hash END AS last_hash "
+        f"FROM {AuditEntry.__tablename__} WHERE chain = :chain AND seq >= :low "
+        "AND seq <= :high WINDOW w AS (ORDER BY seq)) AS segment"
+    )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A checked segment of one chain: seq low..high asked for, and what the server found."""
+
+    chain: str
+    low: int
+    high: int
+    count: int = 0
+    first: int | None = None
+    last: int | None = None
+    misfits: int = 0
+    first_prev: str | None = None
+    last_hash: str | None = None
+
+
+def _segments(
+    heads: Mapping[str, tuple[int, str]], ends: Mapping[str, int], size: int
+) -> list[Segment]:
+    """Each chain's seq range past its start, cut into pieces of `size`, in seq order."""
+    out = []
+    for chain, (count, _) in heads.items():
+        end = ends.get(chain, 0)
+        # From the genesis, from the least seq there can be: an entry slipped in before
+        # the first must be seen (the exact walk names it), not skipped.
+        low = count + 1
+        while low <= end:
+            high = min(low + size - 1, end)
+            out.append(Segment(chain, _FIRST_SEQ if low == 1 and not count else low, high))
+            low = high + 1
+    return out
+
+
+def _check(
+    connect: Callable[[], AbstractContextManager[Connection]],
+) -> Callable[[Segment], Segment]:
+    statement = text(_segment_sql())
+
+    def check(segment: Segment) -> Segment:
+        params = {"chain": segment.chain, "low": segment.low, "high": segment.high}
+        with connect() as connection:
+            found = connection.execute(statement, params).one()
+        count, first, last, misfits, first_prev, last_hash = found
+        return replace(
+            segment,
+            count=count,
+            first=first,
+            last=last,
+            misfits=misfits,
+            first_prev=first_prev,
+            last_hash=last_hash,
+        )
+
+    return check
+
+
+def _fits_after(segment: Segment, count: int, prev_hash: str) -> bool:
+    """The segment holds exactly the entries after (count, prev_hash) up to its end, all fit."""
+    size = segment.high - count
+    return (
+        not segment.misfits
+        and segment.count == size
+        and (segment.first, segment.last) == (count + 1, segment.high)
+        and segment.first_prev == prev_hash
+        and segment.last_hash is not None
+    )
+
+
+def walk_in_database(
+    session: Session,
+    heads: dict[str, tuple[int, str]],
+    engine: Engine | None = None,
+    *,
+    workers: int = 1,
+    segment_size: int = 10_000,
+) -> None:
+    """Move each chain's (count, hash) in `heads` on as far as the server vouches (PostgreSQL).
+
+    With `engine` and `workers` > 1, segments of every chain are checked on that many
+    connections at once (committed entries only); otherwise one after another on the
+    session's connection. Each chain moves on through its segments in seq order and
+    stops before the first that does not fit entirely: referral.audit.verify walks on
+    from there and names the problem.
+    """
+    ends = _last_seqs(session, list(heads))
+    total = sum(max(0, ends.get(chain, 0) - count) for chain, (count, _) in heads.items())
+    parallel = engine is not None and workers > 1
+    # Pieces enough to keep every connection busy to the end, none too small to pay.
+    pieces = workers * 4 if parallel else 1
+    size = max(1_000, min(segment_size, -(-total // pieces)))
+    segments = _segments(heads, ends, size)
+    if not segments:
+        return
+    if engine is not None and parallel:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            checked = list(pool.map(_check(engine.connect), segments))
+    else:
+        here = session.connection()
+        checked = [_check(lambda: nullcontext(here))(segment) for segment in segments]
+    stopped: set[str] = set()
+    for segment in checked:  # in seq order within each chain
+        if segment.chain in stopped:
+            continue
+        count, prev_hash = heads[segment.chain]
+        if not _fits_after(segment, count, prev_hash):
+            stopped.add(segment.chain)
+            continue
+        heads[segment.chain] = (segment.high, str(segment.last_hash))
+
+
+def _last_seqs(session: Session, chains: list[str]) -> dict[str, int]:
+    """Each chain's greatest seq: one lookup in the (chain, seq) index each, sent together."""
+    found: dict[str, int] = {}
+    for start in range(0, len(chains), _CHAINS_AT_ONCE):
+        lookups = [
+            select(
+                literal(chain).label("chain"),
+                select(func.max(AuditEntry.seq))
+                .where(AuditEntry.chain == chain)
+                .scalar_subquery()
+                .label("last"),
+            )
+            for chain in chains[start : start + _CHAINS_AT_ONCE]
+        ]
+        if lookups:
+            rows = session.execute(union_all(*lookups) if len(lookups) > 1 else lookups[0])
+            found.update((row.chain, int(row.last or 0)) for row in rows)
+    return found
+
+
+_CHAINS_AT_ONCE = 200  # two bound parameters each: well under SQLite's limit

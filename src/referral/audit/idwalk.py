@@ -8,22 +8,30 @@ A chain whose next entry does not fit (out of order, broken, unreadable) is left
 it stopped; referral.audit.verify walks it on from there, by (chain, seq), and names
 the problem. So this walk only ever saves time, it never decides.
 
-On PostgreSQL, segments of the id range are read on connections of their own at once:
-each entry stores its prev_hash, so a segment vouches for each chain's run within it,
-and joining the runs end to end checks the links at the boundaries.
+Segments of the id range may be read on connections of their own at once: each entry
+stores its prev_hash, so a segment vouches for each chain's run within it, and joining
+the runs end to end checks the links at the boundaries. On PostgreSQL verify uses
+`walk_by_id_in_database` below: the server also hashes, and Python never sees an entry.
 """
 
 import hashlib
+import json
 from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import HASH_LENGTH, LEGACY_CHAIN
-from referral.audit.fastwalk import _CHAIN_OF_NETWORK, _postgres_body, _sqlite_body
+from referral.audit.fastwalk import (
+    _CHAIN_OF_NETWORK,
+    _postgres_body,
+    _sqlite_body,
+    postgres_entry_fits,
+)
 from referral.db.tables import AuditEntry
 
 SEQ_WIDTH, CHAIN_WIDTH = 20, 32
@@ -153,6 +161,21 @@ def _join(
     return stopped
 
 
+def _join_or_restart(
+    heads: Heads, floors: Mapping[str, int], segments: list[dict[str, Run] | None]
+) -> None:
+    """Join the runs; a chain that stopped anywhere goes back to its start.
+
+    A chain may stop after its head moved on: an entry with a seq it already passed (a
+    seq below 1 slipped in, a seq repeated) turns up in a later segment. Such a chain is
+    walked again from its start by (chain, seq), which meets the entry where it lies.
+    """
+    starts = dict(heads)
+    for chain in _join(heads, floors, segments):
+        if chain in starts:
+            heads[chain] = starts[chain]
+
+
 def walk_by_id(
     session: Session,
     heads: Heads,
@@ -179,7 +202,7 @@ def walk_by_id(
         bounds = [(low, min(low + step, until)) for low in range(after, until, step)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             segments = list(pool.map(_segment(engine, floors, batch_size), bounds))
-    _join(heads, floors, segments)
+    _join_or_restart(heads, floors, segments)
 
 
 def _segment(
@@ -212,3 +235,97 @@ def _first_id(session: Session, heads: Heads) -> int:
     ]
     found = [i for i in ids if i is not None]
     return min(found) if found else int(session.scalar(select(func.max(AuditEntry.id))) or 0) + 1
+
+
+# The id walk inside PostgreSQL: each id range is read once, in table order, on a
+# connection of its own; the server renders and hashes every entry (fastwalk's
+# postgres_entry_fits) and answers, per chain, how many entries do not fit, and the
+# seqs, prev_hashes and hashes of the range's entries, each concatenated in one order.
+# Python checks that order is seq order with no gap or repeat (the seqs, as a string),
+# and every link at once (each prev_hash is the hash before it: the two strings, shifted
+# by one hash, are equal), then joins the runs end to end: no Python per entry.
+# The aggregates read their input in the order of the sorted subquery (one sort of
+# narrow rows; an ORDER BY in each aggregate would sort three times): should that order
+# ever differ, the seqs say so and the run vouches for nothing.
+def _postgres_range_sql(floors: bool) -> str:
+    above_floor = (
+        "AND seq > coalesce((CAST(:floors AS jsonb) ->> chain)::bigint, 0) " if floors else ""
+    )
+    # Built from constants only: nothing here comes from outside.
+    return (
+        "SELECT chain, count(*) FILTER (WHERE fits IS NOT TRUE), "  # noqa: S608
+        "string_agg(seq::text, ','), string_agg(prev_hash, ''), string_agg(hash, '') "
+        f"FROM (SELECT chain, seq, prev_hash, hash, ({postgres_entry_fits()}) AS fits "
+        f"FROM {AuditEntry.__tablename__} WHERE id > :after AND id <= :until "
+        f"AND seq IS NOT NULL {above_floor}ORDER BY chain, seq) AS entries GROUP BY chain"
+    )
+
+
+def _range_runs(found: Iterable[Any]) -> dict[str, Run]:
+    """The runs the server found in one id range: whole when every entry fits, the seqs
+    run on by one in the order given, and each entry links to the one before."""
+    runs = {}
+    for chain, misfits, seqs, prevs, hashes in found:
+        first, _, rest = (seqs or "0").partition(",")
+        last = int(rest.rpartition(",")[2] or first)
+        first_seq = int(first)
+        count = last - first_seq + 1
+        whole = (
+            not misfits
+            and count > 0
+            and prevs is not None
+            and hashes is not None
+            and len(prevs) == len(hashes) == count * HASH_LENGTH
+            and seqs == ",".join(map(str, range(first_seq, last + 1)))
+            and prevs[HASH_LENGTH:] == hashes[:-HASH_LENGTH]
+        )
+        if whole:
+            runs[chain] = Run(first_seq, prevs[:HASH_LENGTH], last, hashes[-HASH_LENGTH:])
+        else:  # vouches for none of it: the chain stops before this range
+            first_prev = (prevs or "")[:HASH_LENGTH]
+            runs[chain] = Run(first_seq, first_prev, first_seq - 1, "", whole=False)
+    return runs
+
+
+def walk_by_id_in_database(
+    session: Session,
+    heads: Heads,
+    engine: Engine | None = None,
+    *,
+    workers: int = 1,
+    batch_size: int = 10_000,
+) -> None:
+    """Move each chain's (count, hash) in `heads` on as far as the server vouches.
+
+    With `engine` and `workers` > 1, id ranges are checked on that many connections at
+    once (committed entries only); otherwise on the session's connection.
+    """
+    floors = {chain: count for chain, (count, _) in heads.items()}
+    after = _first_id(session, heads) - 1
+    until = int(session.scalar(select(func.max(AuditEntry.id))) or 0)
+    if until <= after:
+        return
+    parallel = engine is not None and workers > 1
+    # Ranges enough to keep every connection busy to the end; none so large that its
+    # sort of (chain, seq, hashes) outgrows the server's work_mem and goes to disk.
+    step = min(-(-(until - after) // (workers * 4 if parallel else 1)), batch_size)
+    bounds = [(low, min(low + step, until)) for low in range(after, until, step)]
+    statement = text(_postgres_range_sql(any(floors.values())))
+    floors_json = json.dumps({chain: count for chain, count in floors.items() if count})
+
+    def check(connection: Connection, low: int, high: int) -> dict[str, Run]:
+        params = {"after": low, "until": high, "floors": floors_json}
+        return _range_runs(connection.execute(statement, params))
+
+    if engine is not None and parallel:
+
+        def own(bound: tuple[int, int]) -> dict[str, Run]:
+            with engine.connect() as connection:
+                return check(connection, *bound)
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            segments: list[dict[str, Run] | None] = list(pool.map(own, bounds))
+    else:
+        here = session.connection()
+        segments = [check(here, *bound) for bound in bounds]
+    _join_or_restart(heads, floors, segments)

@@ -1,10 +1,12 @@
 """Verify the audit chains: recompute every hash, name the first bad entry (chain, seq).
 
 Each chain is walked in seq order from its genesis, or from a trusted checkpoint's
-head (`since`): the walk reads only (chain, seq) ranges, so older entries may live in
-other partitions or be archived away. The fast walk (referral.audit.fastwalk) vouches
-for as much as it can; the exact walk below, over typed rows, takes over at the first
-thing it cannot vouch for and names it: the two cannot disagree.
+head (`since`): the walk reads only what follows, so older entries may live in other
+partitions or be archived away. The fast walks vouch for as much as they can: on
+PostgreSQL the server renders, hashes and checks id ranges (referral.audit.idwalk), then
+(chain, seq) segments of a chain they leave (referral.audit.fastwalk); on SQLite the
+database renders and Python hashes. The exact walk below, over typed rows, takes over
+at the first thing they cannot vouch for and names it: the walks cannot disagree.
 """
 
 from collections.abc import Iterable, Mapping
@@ -15,8 +17,8 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import GENESIS_HASH, HASHED_FIELDS, LEGACY_CHAIN, chain_of, entry_hash
-from referral.audit.fastwalk import fast_walk
-from referral.audit.idwalk import walk_by_id
+from referral.audit.fastwalk import _last_seqs, fast_walk, walk_in_database
+from referral.audit.idwalk import walk_by_id, walk_by_id_in_database
 from referral.audit.sequencer import queued_count, sequence
 from referral.db.tables import AuditEntry, AuditHead
 
@@ -112,6 +114,21 @@ def _head_of(session: Session, chain: str) -> tuple[int, str] | None:
     return (int(head.seq), str(head.hash)) if head is not None else None
 
 
+def _short(session: Session, reached: Mapping[str, tuple[int, str]]) -> set[str]:
+    """The chains whose walk so far has not reached their head, or whose log holds an
+    entry past it: one look at the heads, one lookup in the (chain, seq) index each."""
+    heads = {
+        row.chain: (int(row.seq), str(row.hash))
+        for row in session.execute(select(AuditHead.chain, AuditHead.seq, AuditHead.hash))
+    }
+    ends = _last_seqs(session, list(reached))
+    return {
+        chain
+        for chain, (count, prev_hash) in reached.items()
+        if heads.get(chain) != (count, prev_hash) or ends.get(chain, 0) != count
+    }
+
+
 def _check_head(session: Session, chain: str, count: int, prev_hash: str) -> VerifyResult | None:
     head = session.execute(
         select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)
@@ -144,33 +161,43 @@ def verify(
     `since`: trusted heads (from a checkpoint) to start each chain from, instead of its
     genesis; chains it does not name start from their genesis. `sequence_first`:
     sequence what is queued first, inside the session (the caller commits or not).
-    `engine` and `workers` > 1: on PostgreSQL, the fast walk reads segments of each
-    chain in parallel, on connections of its own (committed entries only).
+    `engine` and `workers` > 1: on PostgreSQL, the server checks id ranges (then, for a
+    chain they leave, seq segments) on that many connections of their own at once
+    (committed entries only).
     """
     if sequence_first:
         sequence(session)
-    # SQLite: one writer, and every transaction here takes the write lock; one connection.
-    parallel = engine is not None and workers > 1 and engine.dialect.name == "postgresql"
     starts = dict.fromkeys(chains(session), (0, GENESIS_HASH))
     for trusted in (since or {}).values():
         if trusted.chain in starts:
             starts[trusted.chain] = (trusted.seq, trusted.hash)
     reached = dict(starts)
-    walk_by_id(
-        session,
-        reached,
-        batch_size=batch_size,
-        engine=engine if parallel else None,
-        workers=workers,
-    )
+    parallel = engine is not None and workers > 1
+    if session.get_bind().dialect.name == "postgresql":
+        # The server renders, hashes and checks each entry, reading id ranges in table
+        # order; Python checks the links of whole runs at once and joins them.
+        walk_by_id_in_database(
+            session, reached, engine if parallel else None, workers=workers, batch_size=batch_size
+        )
+        # A chain the id walk left (an entry placed out of id order at a range's edge,
+        # or a problem) is walked on in (chain, seq) segments, still in the server.
+        left = {chain: reached[chain] for chain in _short(session, reached)}
+        if left:
+            walk_in_database(session, left, engine if parallel else None, workers=workers)
+            reached.update(left)
+    else:
+        # SQLite: one connection (the session's); the next batch is rendered while Python
+        # hashes this one.
+        walk_by_id(session, reached, batch_size=batch_size)
+    short = _short(session, reached)
     total, heads = 0, []
     for chain, (count, prev_hash) in reached.items():
-        if (count, prev_hash) != _head_of(session, chain):  # the id walk stopped short
+        if chain in short:  # the fast walks stopped short: on by seq, the exact walk names
             count, prev_hash = fast_walk(session, chain, count, prev_hash, batch_size)
-        failure, count, prev_hash = walk_exact(session, chain, prev_hash, count, batch_size)
-        failure = failure or _check_head(session, chain, count, prev_hash)
-        if failure is not None:
-            return failure
+            failure, count, prev_hash = walk_exact(session, chain, prev_hash, count, batch_size)
+            failure = failure or _check_head(session, chain, count, prev_hash)
+            if failure is not None:
+                return failure
         total += count - starts[chain][0]
         heads.append(ChainHead(chain, count, prev_hash))
     return VerifyResult(total, heads=tuple(heads), queued=queued_count(session))
