@@ -29,12 +29,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scratch import database  # bench/scratch.py: the script's folder is on sys.path
-from sqlalchemy import Connection, Engine, Select, Table, bindparam, insert, select, text
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, event, insert, select, text
 
 from referral.authz.enforcer import Authorizer
 from referral.authz.filters import case_filter
-from referral.config import PROJECT_ROOT
+from referral.config import PROJECT_ROOT, Settings
 from referral.db.base import UTCDateTime
+from referral.db.engine import make_session_factory
 from referral.db.migrate import upgrade
 from referral.db.sealing import DataKeys, sealed_columns
 from referral.db.tables import (
@@ -54,6 +55,11 @@ from referral.db.tables import (
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Category, OrgKind, Role
 from referral.keyring import Keyring, new_master_key
+from referral.logging import configure_logging
+from referral.services import queue, referrals
+from referral.services.uow import Runtime, UnitOfWork
+from referral.workflow.loader import load_workflows
+from referral.workflow.machine import WorkflowEngine
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 LIMIT = 50
@@ -108,9 +114,9 @@ class Sealer:
     their subject's key. A field the row leaves out gets the column's default, sealed.
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, keyring: Keyring) -> None:
         self.connection = connection
-        self.keys = DataKeys(Keyring.from_config(f"bench:{new_master_key()}", None))
+        self.keys = DataKeys(keyring)
 
     def new_key(self) -> int:
         return self.keys.create(self.connection)
@@ -126,10 +132,10 @@ class Sealer:
         return row
 
 
-def load(engine: Engine, cases: int, rng: random.Random) -> People:
+def load(engine: Engine, cases: int, rng: random.Random, keyring: Keyring) -> People:
     """Bulk-insert one large network (and a small second one the lists must ignore)."""
     with engine.begin() as db:
-        sealer = Sealer(db)
+        sealer = Sealer(db, keyring)
         _insert(
             db,
             Network,
@@ -454,51 +460,169 @@ def median_ms(engine: Engine, query: Callable[[Connection], list[int]], runs: in
     return statistics.median(timings)
 
 
+# -- the lists as their users see them: through the services ----------------------
+
+
+def service_runtime(engine: Engine, keyring: Keyring) -> Runtime:
+    return Runtime(
+        make_session_factory(engine, keyring),
+        Authorizer(PROJECT_ROOT / "policies"),
+        load_workflows(PROJECT_ROOT / "workflows"),
+        WorkflowEngine(),
+        clock=lambda: NOW,
+    )
+
+
+def in_unit(runtime: Runtime, call: Callable[[UnitOfWork], object]) -> Callable[[], object]:
+    """One request's worth: a read-only unit of work around one service call."""
+
+    def run() -> object:
+        with UnitOfWork(runtime, read_only=True) as uow:
+            return call(uow)
+
+    return run
+
+
+def service_lists(runtime: Runtime, actor: Actor) -> dict[str, Callable[[], object]]:
+    """The coordinator's work queue and API case list: first page and a page 80 % deep."""
+    with UnitOfWork(runtime, read_only=True) as uow:
+        states = queue.open_case_states(uow)
+        where = case_filter(uow.authz, actor, Category.STATUS, "read", uow.now)
+        open_where = where & Case.state.in_(states)
+        open_count = uow.repo.count_cases(open_where)
+        listed = uow.repo.count_cases(where)
+        deep_open = open_count * 4 // 5
+        deep = listed * 4 // 5
+        at_queue = uow.repo.cases(open_where, limit=1, offset=deep_open)[0]
+        at_list = uow.repo.cases(where, limit=1, offset=deep)[0]
+        queue_after = queue.position_of(at_queue.due_at, at_queue.id)
+        list_after = queue.position_of(at_list.due_at, at_list.id)
+    return {
+        "work queue, page 1": in_unit(
+            runtime, lambda uow: queue.work_queue(uow, actor, queue.ListQueue())
+        ),
+        "work queue, 80 % deep (after)": in_unit(
+            runtime, lambda uow: queue.work_queue(uow, actor, queue.ListQueue(after=queue_after))
+        ),
+        "API list, page 1": in_unit(
+            runtime, lambda uow: referrals.list_cases(uow, actor, referrals.ListCases())
+        ),
+        "API list, 80 % deep (offset)": in_unit(
+            runtime, lambda uow: referrals.list_cases(uow, actor, referrals.ListCases(offset=deep))
+        ),
+        "API list, 80 % deep (after)": in_unit(
+            runtime,
+            lambda uow: referrals.list_cases(uow, actor, referrals.ListCases(after=list_after)),
+        ),
+    }
+
+
+def median_call_ms(call: Callable[[], object], runs: int) -> float:
+    call()  # warm-up
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        timings.append((time.perf_counter() - start) * 1000)
+    return statistics.median(timings)
+
+
+def explain(engine: Engine, call: Callable[[], object]) -> None:
+    """Print the plan of every statement one call runs (PostgreSQL: EXPLAIN ANALYZE)."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        statements.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    prefix = "EXPLAIN ANALYZE " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    with engine.connect() as db:
+        for statement, params in statements:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            print("\n" + " ".join(statement.split()))
+            for row in db.exec_driver_sql(prefix + statement, params):
+                print("    " + " ".join(str(v) for v in row))
+
+
 # -- the run -------------------------------------------------------------------------
+
+
+def policy_table(engine: Engine, authz: Authorizer, people: People, runs: int) -> bool:
+    """The policy's SQL against hand-written SQL for three users; False if they disagree."""
+    print("median ms; sql = statement built once; request = WHERE derived again each time")
+    print(
+        f"{'list of':<14}{'rows':>5}{'hand sql':>10}{'policy sql':>12}{'ratio':>7}"
+        f"{'policy request':>16}{'ratio':>7}"
+    )
+    worst = 0.0
+    for name, actor in (
+        ("coordinator", people.coordinator),
+        ("panel member", people.panel_member),
+        ("provider", people.provider),
+    ):
+        manual = hand_written(name, actor)
+        with engine.connect() as db:
+            ids = policy_request(authz, actor)(db)
+            if ids != manual(db):
+                print(f"{name}: the policy and the hand-written query disagree")
+                return False
+        hand_ms = median_ms(engine, manual, runs)
+        sql_ms = median_ms(engine, policy_query(authz, actor), runs)
+        request_ms = median_ms(engine, policy_request(authz, actor), runs)
+        worst = max(worst, sql_ms / hand_ms)
+        print(
+            f"{name:<14}{len(ids):>5}{hand_ms:>10.2f}{sql_ms:>12.2f}{sql_ms / hand_ms:>6.2f}x"
+            f"{request_ms:>16.2f}{request_ms / hand_ms:>6.2f}x"
+        )
+    print(f"worst sql ratio {worst:.2f}x (target 1.2x)")
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--cases", type=int, default=200_000)
+    parser.add_argument("--small", type=int, default=2_000, help="the size to compare with")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="5,000 cases, 5 runs")
+    parser.add_argument("--explain", action="store_true", help="plans of the service lists")
+    parser.add_argument("--quick", action="store_true", help="500 and 5,000 cases, 5 runs")
     args = parser.parse_args(argv)
     if args.quick:
-        args.cases, args.runs = 5_000, 5
+        args.small, args.cases, args.runs = 500, 5_000, 5
+    configure_logging(Settings(log_level="WARNING"))
     authz = Authorizer(PROJECT_ROOT / "policies")
-    with database(args.database_url) as (engine, backend):
-        upgrade(engine)
-        start = time.perf_counter()
-        people = load(engine, args.cases, random.Random(args.seed))
-        print(f"{backend}: {args.cases:,} cases loaded in {time.perf_counter() - start:.1f} s")
-        print("median ms; sql = statement built once; request = WHERE derived again each time")
-        print(
-            f"{'list of':<14}{'rows':>5}{'hand sql':>10}{'policy sql':>12}{'ratio':>7}"
-            f"{'policy request':>16}{'ratio':>7}"
-        )
-        worst = 0.0
-        for name, actor in (
-            ("coordinator", people.coordinator),
-            ("panel member", people.panel_member),
-            ("provider", people.provider),
-        ):
-            manual = hand_written(name, actor)
-            with engine.connect() as db:
-                ids = policy_request(authz, actor)(db)
-                if ids != manual(db):
-                    print(f"{name}: the policy and the hand-written query disagree")
-                    return 1
-            hand_ms = median_ms(engine, manual, args.runs)
-            sql_ms = median_ms(engine, policy_query(authz, actor), args.runs)
-            request_ms = median_ms(engine, policy_request(authz, actor), args.runs)
-            worst = max(worst, sql_ms / hand_ms)
-            print(
-                f"{name:<14}{len(ids):>5}{hand_ms:>10.2f}{sql_ms:>12.2f}{sql_ms / hand_ms:>6.2f}x"
-                f"{request_ms:>16.2f}{request_ms / hand_ms:>6.2f}x"
-            )
-        print(f"worst sql ratio {worst:.2f}x (target 1.2x)")
+    timings: dict[int, list[tuple[str, float]]] = {}
+    backend = ""
+    for size in (args.small, args.cases):
+        keyring = Keyring.from_config(f"bench:{new_master_key()}", None)
+        with database(args.database_url) as (engine, kind):
+            backend = kind
+            upgrade(engine)
+            start = time.perf_counter()
+            people = load(engine, size, random.Random(args.seed), keyring)
+            print(f"\n{kind}: {size:,} cases loaded in {time.perf_counter() - start:.1f} s")
+            if not policy_table(engine, authz, people, args.runs):
+                return 1
+            runtime = service_runtime(engine, keyring)
+            calls = service_lists(runtime, people.coordinator)
+            timings[size] = [
+                (name, median_call_ms(call, args.runs)) for name, call in calls.items()
+            ]
+            if args.explain and size == args.cases:
+                for call in calls.values():
+                    explain(engine, call)
+    print(f"\n{backend}: the coordinator's lists through the services, median ms of {args.runs}")
+    print(f"{'list':<36}{args.small:>10,}{args.cases:>10,}{'ratio':>8}")
+    for (name, small_ms), (_, large_ms) in zip(
+        timings[args.small], timings[args.cases], strict=True
+    ):
+        print(f"{name:<36}{small_ms:>10.2f}{large_ms:>10.2f}{large_ms / small_ms:>7.2f}x")
     return 0
 
 

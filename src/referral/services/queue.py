@@ -66,13 +66,14 @@ class ListQueue:
     after: str = ""  # a position from a previous page's `next_after`
 
 
-def _position(case: Case) -> str:
-    """Where a page ends, in the queue's order (deadline, then id): the next page's start."""
-    due = case.due_at.isoformat() if case.due_at is not None else ""
-    return f"{due}~{case.id}"
+def position_of(due_at: datetime | None, case_id: int) -> str:
+    """Where a page ends, in the case lists' order (deadline, then id): the next page's
+    start. The work queue and the API's case list share the form."""
+    due = due_at.isoformat() if due_at is not None else ""
+    return f"{due}~{case_id}"
 
 
-def _parse_position(after: str) -> CasePosition | None:
+def parse_position(after: str) -> CasePosition | None:
     if not after:
         return None
     due_text, sep, id_text = after.rpartition("~")
@@ -114,7 +115,7 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
         )
     where = case_filter(uow.authz, actor, Category.STATUS, "read", uow.now)
     where = where & Case.state.in_([query.state] if query.state else states)
-    page = uow.repo.cases(where, limit=query.limit + 1, after=_parse_position(query.after))
+    page = uow.repo.cases(where, limit=query.limit + 1, after=parse_position(query.after))
     cases, more = page[: query.limit], len(page) > query.limit
     now = uow.now
     soon = add_days(
@@ -146,7 +147,7 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
         now,
         total_capped=total > COUNT_CAP,
         after=query.after,
-        next_after=_position(cases[-1]) if more and cases else "",
+        next_after=position_of(cases[-1].due_at, cases[-1].id) if more and cases else "",
     )
 
 
