@@ -81,6 +81,8 @@ def parse_position(after: str) -> CasePosition | None:
         if not sep or not id_text.isdigit() or len(id_text) > 10:
             raise ValueError(after)
         due = datetime.fromisoformat(due_text) if due_text else None
+        if due is not None and due.tzinfo is None:
+            raise ValueError(after)  # every position given out names its zone (UTC)
     except ValueError:
         raise InvalidInput(STALE_PAGE, {"after": "Start from the first page."}) from None
     return CasePosition(due, int(id_text))
