@@ -46,6 +46,17 @@ def test_pages_follow_each_other_without_gaps_or_repeats(
         assert _walk(api, who, limit) == everything  # same order, every case once
 
 
+def test_a_position_goes_into_a_url_as_it_is(api: Api, world: DemoWorld) -> None:
+    """Pasted into a query string unescaped (as with curl), a position still works."""
+    for _ in range(3):
+        submit(world)
+    everything = _ids(api.get("coordinator", "/api/cases", params={"limit": 500}))
+    after = api.get("coordinator", "/api/cases", params={"limit": 1}).json()["next_after"]
+    assert after.endswith(f"~{everything[0]}")
+    assert not set(after) & set("+ &%#")
+    assert _ids(api.get("coordinator", f"/api/cases?limit=1&after={after}")) == everything[1:2]
+
+
 def test_the_last_page_says_no_more(api: Api, world: DemoWorld) -> None:
     submit(world)
     body = api.get("coordinator", "/api/cases", params={"limit": 500}).json()

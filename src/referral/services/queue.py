@@ -1,7 +1,7 @@
 """The work queue of those who screen and manage cases, and the network's organisations."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from referral.authz.filters import case_filter
 from referral.db.repositories import CasePosition
@@ -69,7 +69,8 @@ class ListQueue:
 def position_of(due_at: datetime | None, case_id: int) -> str:
     """Where a page ends, in the case lists' order (deadline, then id): the next page's
     start. The work queue and the API's case list share the form."""
-    due = due_at.isoformat() if due_at is not None else ""
+    # In UTC with a "Z": nothing in it a URL's query needs to escape ("+" reads as a space).
+    due = due_at.astimezone(UTC).isoformat().replace("+00:00", "Z") if due_at is not None else ""
     return f"{due}~{case_id}"
 
 

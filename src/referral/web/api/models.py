@@ -35,12 +35,12 @@ Offset = Annotated[
         "page with `after` instead",
     ),
 ]
-# A list's position: "<due_at ISO 8601 or empty>~<case id>", as `next_after` gives it.
+# A list's position: "<due_at, ISO 8601 in UTC, or empty>~<case id>", as `next_after` gives it.
 After = Annotated[
     str,
     QueryParameter(
         max_length=64,
-        pattern=r"^([0-9T:.+-]*~[0-9]{1,10})?$",
+        pattern=r"^([0-9TZ:.+-]*~[0-9]{1,10})?$",
         description="Start after this position: the `next_after` of the previous page. "
         "Each page costs the same however deep; not with `offset`",
     ),
