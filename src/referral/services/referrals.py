@@ -14,7 +14,7 @@ from referral.logging import get_logger
 from referral.services import breakglass, linked
 from referral.services.access import authorise, record, visible_case
 from referral.services.flow import Moved, fire_case
-from referral.services.queue import parse_position, position_of
+from referral.services.queue import case_rows, parse_position, position_of
 from referral.services.uow import UnitOfWork
 
 REFERRAL_WORKFLOW = "referral"
@@ -234,6 +234,18 @@ class ListCases:
     after: str = ""  # a position from a previous page's `next_after` (keyset paging)
 
 
+LIST_COLUMNS = (
+    Case.id,
+    Case.state,
+    Case.due_at,
+    Case.referring_org_kind,
+    Case.created_at,
+    Case.version,
+    Case.submitted_at,
+    Case.outcome_for_referrer,
+)
+
+
 @dataclass(frozen=True)
 class CasePage:
     rows: list[CaseSummary]
@@ -255,8 +267,13 @@ def case_page(uow: UnitOfWork, actor: Actor, query: ListCases) -> CasePage:
     if query.states:
         where = where & Case.state.in_(query.states)
     # One row past the page says whether another page follows, without a count.
-    found = scope.repo.cases(
-        where, limit=query.limit + 1, offset=query.offset, after=parse_position(query.after)
+    found = case_rows(
+        scope,
+        LIST_COLUMNS,
+        where,
+        limit=query.limit + 1,
+        offset=query.offset,
+        after=parse_position(query.after),
     )
     rows = [
         CaseSummary(
