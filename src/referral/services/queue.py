@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Label, Row, func, select
+from sqlalchemy import ColumnElement, Label, Row, func, or_, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from referral.db.repositories import CasePosition
@@ -122,10 +122,24 @@ def case_rows(
     with its subject, each field's sealing hooks) cost several times the query itself.
     `where` carries the policy's filter, network included.
     """
-    if after is not None:
-        where = where & after.later()
-    statement = scope.select(*columns).where(where).order_by(*CASE_ORDER)
-    return scope.execute(statement.limit(limit).offset(offset)).all()  # type: ignore[no-any-return]
+    page = scope.select(*columns).where(where).order_by(*CASE_ORDER)
+    if after is None:
+        return scope.execute(page.limit(limit).offset(offset)).all()  # type: ignore[no-any-return]
+    if after.due_at is None:  # among the cases with no deadline: one range of the index
+        page = page.where(Case.due_at.is_(None), Case.id > after.case_id)
+        return scope.execute(page.limit(limit).offset(offset)).all()  # type: ignore[no-any-return]
+    # The cases after a deadline are "due later, or due then with a higher id, or due
+    # never": as one OR, neither database reads it as a range of the index, and both
+    # read (and sort) every later case of the network for one page, so the deeper the
+    # page, the slower. Apart, each part is a range the index hands over in order, and
+    # at most 2 x limit rows are merged.
+    due, case_id = after.due_at, after.case_id
+    dated = page.where(Case.due_at >= due, or_(Case.due_at > due, Case.id > case_id))
+    undated = page.where(Case.due_at.is_(None))
+    dated, undated = dated.limit(limit + offset), undated.limit(limit + offset)
+    both = union_all(scope.select(dated.subquery()), scope.select(undated.subquery())).subquery()
+    merged = scope.select(*both.c).order_by(both.c.due_at.asc().nulls_last(), both.c.id)
+    return scope.execute(merged.limit(limit).offset(offset)).all()  # type: ignore[no-any-return]
 
 
 def open_case_states(uow: UnitOfWork) -> list[str]:
