@@ -89,7 +89,14 @@ def test_a_malformed_position_is_refused_by_its_pattern(
 
 
 @pytest.mark.parametrize(
-    "after", ["2026-13-45T00:00:00~3", "2026-12-01T09:00:00+25:00~3", "2026-12-01T09:00:00~3"]
+    "after",
+    [
+        "2026-13-45T00:00:00~3",
+        "2026-12-01T09:00:00+25:00~3",
+        "2026-12-01T09:00:00~3",  # no time zone
+        "~2147483648",  # past the largest id
+        "2026-12-01T09:00:00Z~9999999999",
+    ],
 )
 def test_a_damaged_position_is_refused_with_a_plain_message(
     api: Api, world: DemoWorld, after: str

@@ -32,6 +32,9 @@ QUEUE_COLUMNS = (
 # Counting every open case of a large network on each view costs more than the page: the
 # count stops here and the page says "more than".
 COUNT_CAP = 1000
+# Ids are 32-bit integers in the database: a larger one in a position is no case's, and
+# PostgreSQL would refuse to compare it with an id column.
+MAX_CASE_ID = 2**31 - 1
 STALE_PAGE = "This page link is out of date or damaged. Start again from the first page."
 # Who works the queue is the policy's to say: whoever may screen cases at all.
 QUEUE_PERMISSION = ("case", "screen")
@@ -92,7 +95,7 @@ def parse_position(after: str) -> CasePosition | None:
         return None
     due_text, sep, id_text = after.rpartition("~")
     try:
-        if not sep or not id_text.isdigit() or len(id_text) > 10:
+        if not sep or not id_text.isdigit() or int(id_text) > MAX_CASE_ID:
             raise ValueError(after)
         due = datetime.fromisoformat(due_text) if due_text else None
         if due is not None and due.tzinfo is None:
