@@ -1,6 +1,16 @@
-"""Policy-derived case lists against hand-written SQL, over a large synthetic network.
+"""Case lists over a large synthetic network: flat in its size, and the policy's SQL
+against hand-written SQL.
 
-    python bench/lists.py [--cases N] [--database-url URL] [--runs R] [--quick]
+    python bench/lists.py [--cases N] [--small N] [--database-url URL] [--runs R]
+                          [--explain] [--quick]
+
+The same network is built twice in one run, at `--small` cases (2,000) and at `--cases`
+(200,000), and the coordinator's lists are timed through the services, as a request
+runs them (a read-only unit of work around one service call): the work queue's first
+page, a page halfway down, the same filtered to one state, and the API's case list by
+`after` and by `offset`. The last column is large / small: about 1 for a list that
+stays flat. `--explain` prints the plan of every statement they run at the large size
+(EXPLAIN ANALYZE on PostgreSQL).
 
 Without a URL the database is SQLite in a temporary file; with a PostgreSQL URL the
 bench works in a schema of its own, dropped at the end. The schema comes from the
@@ -12,8 +22,8 @@ query for the same user, checks both return the same ids, and prints the ratio.
 The rows go in by bulk INSERT, not through the ORM, so the loader seals every personal
 field itself (`Sealer`), each subject with a data key of its own, as the ORM's flush
 does: the rows are the size they are in production, and no field reaches the database
-in clear (the column type refuses one). `--quick` (5,000 cases, 5 runs) keeps the
-script from rotting in CI.
+in clear (the column type refuses one). `--quick` (500 and 5,000 cases, 5 runs) keeps
+the script from rotting in CI.
 """
 
 from __future__ import annotations
@@ -86,6 +96,7 @@ AGENDA_SIZE = 30
 ATTENDEES_PER_MEETING = 6
 PROVIDER_CASES = 50
 ORDER_BY = "ORDER BY c.due_at NULLS LAST, c.id"
+ONE_STATE = "panel_review"  # the work queue filtered to one state: 1 case in 16 here
 
 
 # -- the synthetic network -----------------------------------------------------------
@@ -494,6 +505,10 @@ def service_lists(runtime: Runtime, actor: Actor) -> dict[str, Callable[[], obje
         listed = uow.repo.count_cases(where)
         deep_open = open_count // 2
         deep = listed // 2
+        one_where = where & Case.state.in_([ONE_STATE])
+        deep_one = uow.repo.count_cases(one_where) // 2
+        at_one = uow.repo.cases(one_where, limit=1, offset=deep_one)[0]
+        one_after = queue.position_of(at_one.due_at, at_one.id)
         at_queue = uow.repo.cases(open_where, limit=1, offset=deep_open)[0]
         at_list = uow.repo.cases(where, limit=1, offset=deep)[0]
         queue_after = queue.position_of(at_queue.due_at, at_queue.id)
@@ -510,6 +525,15 @@ def service_lists(runtime: Runtime, actor: Actor) -> dict[str, Callable[[], obje
             runtime,
             lambda uow: uow.repo.cases(
                 open_where, limit=queue.QUEUE_LIMIT + 1, after=queue.parse_position(queue_after)
+            ),
+        ),
+        f"work queue, {ONE_STATE} only, page 1": in_unit(
+            runtime, lambda uow: queue.work_queue(uow, actor, queue.ListQueue(state=ONE_STATE))
+        ),
+        f"work queue, {ONE_STATE}, 50 % deep": in_unit(
+            runtime,
+            lambda uow: queue.work_queue(
+                uow, actor, queue.ListQueue(state=ONE_STATE, after=one_after)
             ),
         ),
         "API list, page 1": in_unit(
