@@ -1,6 +1,16 @@
-"""Policy-derived case lists against hand-written SQL, over a large synthetic network.
+"""Case lists over a large synthetic network: flat in its size, and the policy's SQL
+against hand-written SQL.
 
-    python bench/lists.py [--cases N] [--database-url URL] [--runs R] [--quick]
+    python bench/lists.py [--cases N] [--small N] [--database-url URL] [--runs R]
+                          [--explain] [--quick]
+
+The same network is built twice in one run, at `--small` cases (2,000) and at `--cases`
+(200,000), and the coordinator's lists are timed through the services, as a request
+runs them (a read-only unit of work around one service call): the work queue's first
+page, a page halfway down, the same filtered to one state, and the API's case list by
+`after` and by `offset`. The last column is large / small: about 1 for a list that
+stays flat. `--explain` prints the plan of every statement they run at the large size
+(EXPLAIN ANALYZE on PostgreSQL).
 
 Without a URL the database is SQLite in a temporary file; with a PostgreSQL URL the
 bench works in a schema of its own, dropped at the end. The schema comes from the
@@ -12,8 +22,8 @@ query for the same user, checks both return the same ids, and prints the ratio.
 The rows go in by bulk INSERT, not through the ORM, so the loader seals every personal
 field itself (`Sealer`), each subject with a data key of its own, as the ORM's flush
 does: the rows are the size they are in production, and no field reaches the database
-in clear (the column type refuses one). `--quick` (5,000 cases, 5 runs) keeps the
-script from rotting in CI.
+in clear (the column type refuses one). `--quick` (500 and 5,000 cases, 5 runs) keeps
+the script from rotting in CI.
 """
 
 from __future__ import annotations
@@ -29,12 +39,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scratch import database  # bench/scratch.py: the script's folder is on sys.path
-from sqlalchemy import Connection, Engine, Select, Table, bindparam, insert, select, text
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, event, insert, select, text
 
 from referral.authz.enforcer import Authorizer
 from referral.authz.filters import case_filter
-from referral.config import PROJECT_ROOT
+from referral.config import PROJECT_ROOT, Settings
 from referral.db.base import UTCDateTime
+from referral.db.engine import make_session_factory
 from referral.db.migrate import upgrade
 from referral.db.sealing import DataKeys, sealed_columns
 from referral.db.tables import (
@@ -54,6 +65,11 @@ from referral.db.tables import (
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Category, OrgKind, Role
 from referral.keyring import Keyring, new_master_key
+from referral.logging import configure_logging
+from referral.services import queue, referrals
+from referral.services.uow import Runtime, UnitOfWork
+from referral.workflow.loader import load_workflows
+from referral.workflow.machine import WorkflowEngine
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 LIMIT = 50
@@ -80,6 +96,7 @@ AGENDA_SIZE = 30
 ATTENDEES_PER_MEETING = 6
 PROVIDER_CASES = 50
 ORDER_BY = "ORDER BY c.due_at NULLS LAST, c.id"
+ONE_STATE = "panel_review"  # the work queue filtered to one state: 1 case in 16 here
 
 
 # -- the synthetic network -----------------------------------------------------------
@@ -108,9 +125,9 @@ class Sealer:
     their subject's key. A field the row leaves out gets the column's default, sealed.
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, keyring: Keyring) -> None:
         self.connection = connection
-        self.keys = DataKeys(Keyring.from_config(f"bench:{new_master_key()}", None))
+        self.keys = DataKeys(keyring)
 
     def new_key(self) -> int:
         return self.keys.create(self.connection)
@@ -126,10 +143,10 @@ class Sealer:
         return row
 
 
-def load(engine: Engine, cases: int, rng: random.Random) -> People:
+def load(engine: Engine, cases: int, rng: random.Random, keyring: Keyring) -> People:
     """Bulk-insert one large network (and a small second one the lists must ignore)."""
     with engine.begin() as db:
-        sealer = Sealer(db)
+        sealer = Sealer(db, keyring)
         _insert(
             db,
             Network,
@@ -454,51 +471,196 @@ def median_ms(engine: Engine, query: Callable[[Connection], list[int]], runs: in
     return statistics.median(timings)
 
 
+# -- the lists as their users see them: through the services ----------------------
+
+
+def service_runtime(engine: Engine, keyring: Keyring) -> Runtime:
+    return Runtime(
+        make_session_factory(engine, keyring),
+        Authorizer(PROJECT_ROOT / "policies"),
+        load_workflows(PROJECT_ROOT / "workflows"),
+        WorkflowEngine(),
+        clock=lambda: NOW,
+    )
+
+
+def in_unit(runtime: Runtime, call: Callable[[UnitOfWork], object]) -> Callable[[], object]:
+    """One request's worth: a read-only unit of work around one service call."""
+
+    def run() -> object:
+        with UnitOfWork(runtime, read_only=True) as uow:
+            return call(uow)
+
+    return run
+
+
+def service_lists(runtime: Runtime, actor: Actor) -> dict[str, Callable[[], object]]:
+    """The coordinator's work queue and API case list: the first page and a page halfway
+    down (among the cases with a deadline: those without come last)."""
+    with UnitOfWork(runtime, read_only=True) as uow:
+        states = queue.open_case_states(uow)
+        where = case_filter(uow.authz, actor, Category.STATUS, "read", uow.now)
+        open_where = where & Case.state.in_(states)
+        open_count = uow.repo.count_cases(open_where)
+        listed = uow.repo.count_cases(where)
+        deep_open = open_count // 2
+        deep = listed // 2
+        one_where = where & Case.state.in_([ONE_STATE])
+        deep_one = uow.repo.count_cases(one_where) // 2
+        at_one = uow.repo.cases(one_where, limit=1, offset=deep_one)[0]
+        one_after = queue.position_of(at_one.due_at, at_one.id)
+        at_queue = uow.repo.cases(open_where, limit=1, offset=deep_open)[0]
+        at_list = uow.repo.cases(where, limit=1, offset=deep)[0]
+        queue_after = queue.position_of(at_queue.due_at, at_queue.id)
+        list_after = queue.position_of(at_list.due_at, at_list.id)
+    return {
+        "work queue, page 1": in_unit(
+            runtime, lambda uow: queue.work_queue(uow, actor, queue.ListQueue())
+        ),
+        "work queue, 50 % deep (after)": in_unit(
+            runtime, lambda uow: queue.work_queue(uow, actor, queue.ListQueue(after=queue_after))
+        ),
+        # The query the queue ran for that page before, alone: its position as one OR.
+        "  its old query alone (one OR)": in_unit(
+            runtime,
+            lambda uow: uow.repo.cases(
+                open_where, limit=queue.QUEUE_LIMIT + 1, after=queue.parse_position(queue_after)
+            ),
+        ),
+        f"work queue, {ONE_STATE} only, page 1": in_unit(
+            runtime, lambda uow: queue.work_queue(uow, actor, queue.ListQueue(state=ONE_STATE))
+        ),
+        f"work queue, {ONE_STATE}, 50 % deep": in_unit(
+            runtime,
+            lambda uow: queue.work_queue(
+                uow, actor, queue.ListQueue(state=ONE_STATE, after=one_after)
+            ),
+        ),
+        "API list, page 1": in_unit(
+            runtime, lambda uow: referrals.list_cases(uow, actor, referrals.ListCases())
+        ),
+        "API list, 50 % deep (offset)": in_unit(
+            runtime, lambda uow: referrals.list_cases(uow, actor, referrals.ListCases(offset=deep))
+        ),
+        "API list, 50 % deep (after)": in_unit(
+            runtime,
+            lambda uow: referrals.list_cases(uow, actor, referrals.ListCases(after=list_after)),
+        ),
+    }
+
+
+def median_call_ms(call: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median wall and CPU ms of this process per call. On a busy machine the wall time
+    counts waiting for a core too; the CPU time (the client's part) does not."""
+    call()  # warm-up
+    walls, cpus = [], []
+    for _ in range(runs):
+        start, cpu = time.perf_counter(), time.process_time()
+        call()
+        walls.append((time.perf_counter() - start) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def explain(engine: Engine, call: Callable[[], object]) -> None:
+    """Print the plan of every statement one call runs (PostgreSQL: EXPLAIN ANALYZE)."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        statements.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    prefix = "EXPLAIN ANALYZE " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    with engine.connect() as db:
+        for statement, params in statements:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            print("\n" + " ".join(statement.split()))
+            for row in db.exec_driver_sql(prefix + statement, params):
+                print("    " + " ".join(str(v) for v in row))
+
+
 # -- the run -------------------------------------------------------------------------
+
+
+def policy_table(engine: Engine, authz: Authorizer, people: People, runs: int) -> bool:
+    """The policy's SQL against hand-written SQL for three users; False if they disagree."""
+    print("median ms; sql = statement built once; request = WHERE derived again each time")
+    print(
+        f"{'list of':<14}{'rows':>5}{'hand sql':>10}{'policy sql':>12}{'ratio':>7}"
+        f"{'policy request':>16}{'ratio':>7}"
+    )
+    worst = 0.0
+    for name, actor in (
+        ("coordinator", people.coordinator),
+        ("panel member", people.panel_member),
+        ("provider", people.provider),
+    ):
+        manual = hand_written(name, actor)
+        with engine.connect() as db:
+            ids = policy_request(authz, actor)(db)
+            if ids != manual(db):
+                print(f"{name}: the policy and the hand-written query disagree")
+                return False
+        hand_ms = median_ms(engine, manual, runs)
+        sql_ms = median_ms(engine, policy_query(authz, actor), runs)
+        request_ms = median_ms(engine, policy_request(authz, actor), runs)
+        worst = max(worst, sql_ms / hand_ms)
+        print(
+            f"{name:<14}{len(ids):>5}{hand_ms:>10.2f}{sql_ms:>12.2f}{sql_ms / hand_ms:>6.2f}x"
+            f"{request_ms:>16.2f}{request_ms / hand_ms:>6.2f}x"
+        )
+    print(f"worst sql ratio {worst:.2f}x (target 1.2x)")
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--cases", type=int, default=200_000)
+    parser.add_argument("--small", type=int, default=2_000, help="the size to compare with")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="5,000 cases, 5 runs")
+    parser.add_argument("--explain", action="store_true", help="plans of the service lists")
+    parser.add_argument("--quick", action="store_true", help="500 and 5,000 cases, 5 runs")
     args = parser.parse_args(argv)
     if args.quick:
-        args.cases, args.runs = 5_000, 5
+        args.small, args.cases, args.runs = 500, 5_000, 5
+    configure_logging(Settings(log_level="WARNING"))
     authz = Authorizer(PROJECT_ROOT / "policies")
-    with database(args.database_url) as (engine, backend):
-        upgrade(engine)
-        start = time.perf_counter()
-        people = load(engine, args.cases, random.Random(args.seed))
-        print(f"{backend}: {args.cases:,} cases loaded in {time.perf_counter() - start:.1f} s")
-        print("median ms; sql = statement built once; request = WHERE derived again each time")
-        print(
-            f"{'list of':<14}{'rows':>5}{'hand sql':>10}{'policy sql':>12}{'ratio':>7}"
-            f"{'policy request':>16}{'ratio':>7}"
+    timings: dict[int, list[tuple[str, tuple[float, float]]]] = {}
+    backend = ""
+    for size in (args.small, args.cases):
+        keyring = Keyring.from_config(f"bench:{new_master_key()}", None)
+        with database(args.database_url) as (engine, kind):
+            backend = kind
+            upgrade(engine)
+            start = time.perf_counter()
+            people = load(engine, size, random.Random(args.seed), keyring)
+            print(f"\n{kind}: {size:,} cases loaded in {time.perf_counter() - start:.1f} s")
+            if not policy_table(engine, authz, people, args.runs):
+                return 1
+            runtime = service_runtime(engine, keyring)
+            calls = service_lists(runtime, people.coordinator)
+            timings[size] = [
+                (name, median_call_ms(call, args.runs)) for name, call in calls.items()
+            ]
+            if args.explain and size == args.cases:
+                for call in calls.values():
+                    explain(engine, call)
+    print(f"\n{backend}: the coordinator's lists through the services, median of {args.runs}")
+    print(f"{'':<40}{'wall ms':^26}{'client CPU ms':^26}")
+    sizes = f"{args.small:>9,}{args.cases:>9,}{'ratio':>8}"
+    print(f"{'list':<40}{sizes}{sizes}")
+    for (name, small), (_, large) in zip(timings[args.small], timings[args.cases], strict=True):
+        cells = "".join(
+            f"{small[i]:>9.2f}{large[i]:>9.2f}{large[i] / small[i]:>7.2f}x" for i in (0, 1)
         )
-        worst = 0.0
-        for name, actor in (
-            ("coordinator", people.coordinator),
-            ("panel member", people.panel_member),
-            ("provider", people.provider),
-        ):
-            manual = hand_written(name, actor)
-            with engine.connect() as db:
-                ids = policy_request(authz, actor)(db)
-                if ids != manual(db):
-                    print(f"{name}: the policy and the hand-written query disagree")
-                    return 1
-            hand_ms = median_ms(engine, manual, args.runs)
-            sql_ms = median_ms(engine, policy_query(authz, actor), args.runs)
-            request_ms = median_ms(engine, policy_request(authz, actor), args.runs)
-            worst = max(worst, sql_ms / hand_ms)
-            print(
-                f"{name:<14}{len(ids):>5}{hand_ms:>10.2f}{sql_ms:>12.2f}{sql_ms / hand_ms:>6.2f}x"
-                f"{request_ms:>16.2f}{request_ms / hand_ms:>6.2f}x"
-            )
-        print(f"worst sql ratio {worst:.2f}x (target 1.2x)")
+        print(f"{name:<40}{cells}")
     return 0
 
 

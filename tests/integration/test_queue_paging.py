@@ -54,7 +54,17 @@ def test_the_count_stops_past_its_cap(runtime: Runtime, world: DemoWorld) -> Non
     assert capped == 3  # "more than 2", without counting the rest
 
 
-@pytest.mark.parametrize("after", ["nonsense", "2026-13-45T00:00:00~3", "~", "~99999999999"])
+@pytest.mark.parametrize(
+    "after",
+    [
+        "nonsense",
+        "2026-13-45T00:00:00~3",
+        "~",
+        "~99999999999",
+        "2026-12-01T09:00:00~3",
+        "~2147483648",
+    ],
+)
 def test_a_damaged_page_link_is_refused_with_a_plain_message(
     runtime: Runtime, world: DemoWorld, after: str
 ) -> None:

@@ -111,7 +111,8 @@ class Subject(Base):
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
-        Index("ix_cases_network_state_due", "network_id", "state", "due_at"),
+        # The work queue filtered to one state, in the lists' order (migration 0008).
+        Index("ix_cases_network_state_due_id", "network_id", "state", "due_at", "id"),
         # Lists read a network's cases in deadline order (Repositories.cases) and stop at
         # the page's end: the index hands them over in that order, with no sort.
         Index("ix_cases_network_due", "network_id", "due_at", "id"),

@@ -10,6 +10,7 @@ from referral.config import Settings
 from referral.services import auth, lifecycle, referrals, screening
 from referral.services.flow import Moved
 from referral.web.api.models import (
+    After,
     CaseCreatedOut,
     CaseListOut,
     CaseOut,
@@ -69,11 +70,15 @@ def list_cases(
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     offset: Offset = 0,
+    after: After = "",
 ) -> CaseListOut:
-    """Status data only, most urgent first, filtered by the sharing policy."""
-    query = referrals.ListCases(states=tuple(states or ()), limit=limit, offset=offset)
-    rows = referrals.list_cases(uow, actor, query)
-    return CaseListOut([CaseSummaryOut.of(row) for row in rows], limit, offset)
+    """Status data only, most urgent first, filtered by the sharing policy. Page with
+    `after` (the previous page's `next_after`); `offset` still works but costs more the
+    deeper it goes."""
+    query = referrals.ListCases(states=tuple(states or ()), limit=limit, offset=offset, after=after)
+    page = referrals.case_page(uow, actor, query)
+    rows = [CaseSummaryOut.of(row) for row in page.rows]
+    return CaseListOut(rows, limit, offset, after, page.next_after)
 
 
 @post(

@@ -26,7 +26,25 @@ Line = Annotated[str, Meta(max_length=500, pattern=TEXT_PATTERN)]
 Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
 Version = Annotated[int, Meta(ge=1, le=MAX_ID, description="The version you read (409 if stale)")]
 PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
-Offset = Annotated[int, QueryParameter(ge=0, le=MAX_ID)]
+Offset = Annotated[
+    int,
+    QueryParameter(
+        ge=0,
+        le=MAX_ID,
+        description="Rows to skip. Kept for compatibility: the deeper, the slower; "
+        "page with `after` instead",
+    ),
+]
+# A list's position: "<due_at, ISO 8601 in UTC, or empty>~<case id>", as `next_after` gives it.
+After = Annotated[
+    str,
+    QueryParameter(
+        max_length=64,
+        pattern=r"^([0-9TZ:.+-]*~[0-9]{1,10})?$",
+        description="Start after this position: the `next_after` of the previous page. "
+        "Each page costs the same however deep; not with `offset`",
+    ),
+]
 
 
 class Body(Struct, forbid_unknown_fields=True):
@@ -130,9 +148,16 @@ class CaseSummaryOut(Struct):
 
 
 class CaseListOut(Struct):
+    """One page of cases, most urgent first. No total: counting every case the caller may
+    see would cost more than the page, and grow with the network."""
+
     cases: list[CaseSummaryOut]
     limit: int
     offset: int
+    after: Annotated[str, Meta(description="The `after` this page was asked for")] = ""
+    next_after: Annotated[
+        str, Meta(description="Pass as `after` for the next page; empty on the last page")
+    ] = ""
 
 
 class SubjectIn(Body):
