@@ -101,6 +101,11 @@ def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
     made: list[tuple[Engine, str | None]] = []
 
     def make() -> Engine:
+        # The databases made before belong to tests that are done (or to the session's
+        # migrated engine, which reconnects on demand): close their idle pooled
+        # connections, so that a worker's pools do not add up to PostgreSQL's limit.
+        for earlier, _ in made:
+            earlier.dispose()
         if PG_URL:
             engine, schema = create_schema(PG_URL)
             made.append((engine, schema))
