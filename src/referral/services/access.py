@@ -52,13 +52,18 @@ def visible_case(
     if case is None:
         raise NotFound(f"case {case_id} not found")
     facts = scope.repo.case_facts(case, actor)
+    refuse_unless_visible(uow, actor, facts)
+    return case, facts
+
+
+def refuse_unless_visible(uow: UnitOfWork, actor: Actor, facts: CaseFacts) -> None:
+    """A case the actor may not see at all is "not found" (the refusal audited)."""
     decision = uow.authz.decide(actor, Category.STATUS, "read", facts, uow.now)
     if not decision.allowed:
         uow.refuse(
-            record(actor, "case:read", decision, case_id=case.id, categories=("status",)),
-            NotFound(f"case {case_id} not found"),
+            record(actor, "case:read", decision, case_id=facts.case_id, categories=("status",)),
+            NotFound(f"case {facts.case_id} not found"),
         )
-    return case, facts
 
 
 def authorise(

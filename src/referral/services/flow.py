@@ -56,7 +56,7 @@ from referral.domain.facts import (
 from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.logging import get_logger
 from referral.services import notifications, schedule
-from referral.services.access import authorise, record
+from referral.services.access import authorise, record, refuse_unless_visible
 from referral.services.case_status import STATUS_COLUMNS, AnyCase, CaseStatus
 from referral.services.uow import STALE_MESSAGE, UnitOfWork
 from referral.workflow.schema import Workflow
@@ -162,12 +162,7 @@ def _facts_of(
         and row.requests_due <= uow.now,
         on_open_agenda=bool(row.on_open_agenda),
     )
-    decision = uow.authz.decide(actor, Category.STATUS, "read", facts, uow.now)
-    if not decision.allowed:
-        uow.refuse(
-            record(actor, "case:read", decision, case_id=case.id, categories=("status",)),
-            NotFound(f"case {case.id} not found"),
-        )
+    refuse_unless_visible(uow, actor, facts)
     return facts, guards
 
 
