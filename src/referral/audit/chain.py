@@ -161,3 +161,8 @@ def queue(session: Session, rows: list[dict[str, Any]]) -> None:
 def append(session: Session, record: AuditRecord, **context: Any) -> None:
     """Queue one entry (the unit of work queues all of its entries at once)."""
     queue(session, [queued_row(record, **context)])
+
+
+def categories_of(stored: str) -> tuple[str, ...]:
+    """The categories an entry names, from the comma-joined text it stores them as."""
+    return tuple(c for c in stored.split(",") if c)

@@ -280,7 +280,7 @@ def _summary(session: Session, where: list[ColumnElement[bool]]) -> list[Categor
     )
     summaries: dict[str, CategorySummary] = {}
     for categories, action, allowed, user_id, count, first, last in session.execute(stmt):
-        for category in [c for c in categories.split(",") if c] or [NO_CATEGORY]:
+        for category in chain.categories_of(categories) or (NO_CATEGORY,):
             item = summaries.setdefault(category, CategorySummary(category))
             if not allowed:
                 item.denied += count

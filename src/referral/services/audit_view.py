@@ -204,7 +204,7 @@ def audit_row(entry: AuditEntry, user_name: str | None, org_name: str | None) ->
         action=entry.action,
         case_id=entry.case_id,
         target=entry.target,
-        categories=tuple(c for c in entry.categories.split(",") if c),
+        categories=chain.categories_of(entry.categories),
         allowed=entry.allowed,
         rule=entry.rule,
         purpose=entry.purpose,

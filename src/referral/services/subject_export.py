@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import inspect, select, union
 from sqlalchemy.orm import Session
 
-from referral.audit.chain import AuditRecord
+from referral.audit.chain import AuditRecord, categories_of
 from referral.authz.enforcer import Permission
 from referral.db.base import Base
 from referral.db.fields import categorised_columns
@@ -368,7 +368,7 @@ def _access(row: Any) -> Access:
         action=action,
         case_id=case_id,
         target=target,
-        categories=[c for c in categories.split(",") if c],
+        categories=list(categories_of(categories)),
         allowed=bool(allowed),
         rule=rule,
         purpose=purpose,

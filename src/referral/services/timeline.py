@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 
+from referral.audit.chain import categories_of
 from referral.authz.enforcer import Decision
 from referral.db.tables import AuditEntry, Case
 from referral.domain.actors import Actor
@@ -98,7 +99,7 @@ def entries_for(
             at=r.at,
             action=r.action,
             actor_role=r.actor_role,
-            categories=tuple(c for c in r.categories.split(",") if c),
+            categories=categories_of(r.categories),
             target=r.target,
             allowed=r.allowed,
         )
