@@ -12,7 +12,9 @@ workflow permission (`case:screen` is object `case`, action `screen`).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat as stat_mode
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -426,14 +428,33 @@ def _same_network(q: Question) -> bool:
 # -- loading ----------------------------------------------------------------------
 
 
-def _stamp(policy_dir: Path) -> tuple[tuple[str, int, int], ...]:
-    """Name, modification time and size of each policy file: cheap to compare per request."""
-    paths = [policy_dir / "model.conf", *sorted(policy_dir.glob("*.csv"))]
-    return tuple(
-        (path.name, stat.st_mtime_ns, stat.st_size)
-        for path in paths
-        if path.is_file() and (stat := path.stat())
-    )
+# A directory's listing, by the directory's modification time: adding, removing or
+# renaming a file (as editors save) changes that time, so the listing is read again
+# only then. Each request then costs a few stat calls, not a directory walk.
+_LISTINGS: dict[str, tuple[int, tuple[str, ...]]] = {}
+
+
+def _stamp(policy_dir: Path) -> tuple[int, tuple[tuple[str, int, int], ...]]:
+    """The directory's modification time, and the name, modification time and size of
+    each policy file: cheap to compare per request."""
+    directory = str(policy_dir)
+    try:
+        listed_at = os.stat(directory).st_mtime_ns
+    except FileNotFoundError:
+        return (0, ())
+    known = _LISTINGS.get(directory)
+    if known is None or known[0] != listed_at:
+        names = ("model.conf", *sorted(path.name for path in policy_dir.glob("*.csv")))
+        known = _LISTINGS[directory] = (listed_at, names)
+    files = []
+    for name in known[1]:
+        try:
+            found = os.stat(os.path.join(directory, name))
+        except FileNotFoundError:
+            continue
+        if stat_mode.S_ISREG(found.st_mode):
+            files.append((name, found.st_mtime_ns, found.st_size))
+    return (listed_at, tuple(files))
 
 
 def _load(policy_dir: Path, cache_size: int) -> _Policy:

@@ -3,9 +3,22 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import cast
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, joinedload
 
 from referral.db.sealing import SEALED_GROUP, WITH_SEALED
@@ -61,6 +74,122 @@ class CasePosition:
         )
 
 
+def current_connection(session: Session) -> Connection:
+    """The session's connection for a statement built once, its pending changes flushed
+    first, as `session.execute` would: a read after a change in the same unit sees it."""
+    if session.autoflush:
+        session.flush()
+    return session.connection()
+
+
+@cache
+def _actor_query(*, via_token: bool) -> Select[Any]:
+    """The actor's one query, built once per process (every request asks it): by a token's
+    digest while it is live, or by user and network. Values are bound at execution."""
+    query = select(
+        User.id,
+        User.organisation_id,
+        Organisation.kind,
+        Network.id,
+        Network.slug,
+        RoleAssignment.role,
+    )
+    if via_token:
+        query = query.select_from(ApiToken).join(User, User.id == ApiToken.user_id)
+        network = Network.id == ApiToken.network_id
+        who = and_(
+            ApiToken.token_hash == bindparam("token_hash"),
+            ApiToken.revoked_at.is_(None),
+            or_(
+                ApiToken.expires_at.is_(None),
+                ApiToken.expires_at > bindparam("now", type_=ApiToken.expires_at.type),
+            ),
+        )
+    else:
+        network = Network.id == bindparam("network")
+        who = User.id == bindparam("user")
+    return (
+        query.join(Organisation, Organisation.id == User.organisation_id)
+        .join(Network, network)
+        .outerjoin(
+            RoleAssignment,
+            and_(RoleAssignment.user_id == User.id, RoleAssignment.network_id == Network.id),
+        )
+        .where(who, User.active.is_(True))
+    )
+
+
+@cache
+def _facts_queries() -> tuple[Select[Any], ...]:
+    """The three queries of `case_facts`, built once; case and viewer bound at execution:
+    the case's open meetings (and whether the viewer is invited), the providers of its
+    live interventions, and its current consent's state with that consent's grants."""
+    case_id = bindparam("case_id")
+    invited = exists().where(
+        MeetingAttendee.meeting_id == PanelMeeting.id,
+        MeetingAttendee.user_id == bindparam("user_id"),
+    )
+    meetings = (
+        select(PanelMeeting.id, PanelMeeting.scheduled_for, invited)
+        .join(AgendaItem, AgendaItem.meeting_id == PanelMeeting.id)
+        .where(AgendaItem.case_id == case_id, PanelMeeting.state.not_in(INACTIVE_MEETING_STATES))
+    )
+    providers = select(Intervention.provider_org_id).where(
+        Intervention.case_id == case_id, Intervention.state != "withdrawn"
+    )
+    # The current (latest) consent's state and its grants, in one query of plain columns.
+    latest = (
+        select(Consent.id, Consent.state)
+        .where(Consent.case_id == case_id)
+        .order_by(Consent.id.desc())
+        .limit(1)
+        .subquery()
+    )
+    grants = (
+        select(
+            latest.c.state,
+            ConsentScopeRow.category,
+            ConsentScopeRow.org_kind,
+            ConsentScopeRow.purpose,
+        )
+        .select_from(latest)
+        .outerjoin(ConsentScopeRow, ConsentScopeRow.consent_id == latest.c.id)
+    )
+    return meetings, providers, grants
+
+
+@cache
+def _sealed_case_query() -> Select[tuple[Case]]:
+    """A case with its and its subject's sealed fields, in one query built once."""
+    return (
+        select(Case)
+        .where(Case.id == bindparam("case_id"))
+        .options(WITH_SEALED, joinedload(Case.subject).undefer_group(SEALED_GROUP))
+    )
+
+
+@cache
+def _guard_facts_queries() -> tuple[Select[Any], Select[Any]]:
+    """The two queries of `case_guard_facts`, built once; the case bound at execution."""
+    case_id = bindparam("case_id")
+    requests = select(InformationRequest.state, InformationRequest.due_at).where(
+        InformationRequest.case_id == case_id
+    )
+    consent_state = (
+        select(Consent.state)
+        .where(Consent.case_id == case_id)
+        .order_by(Consent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    on_open_agenda = exists().where(
+        AgendaItem.case_id == case_id,
+        AgendaItem.meeting_id == PanelMeeting.id,
+        PanelMeeting.state.in_(OPEN_MEETING_STATES),
+    )
+    return requests, select(consent_state, on_open_agenda)
+
+
 class Repositories:
     """Named queries. Bound to a network (as a service's scope hands them out), the getters
     answer None for another network's row; unbound, they serve the system's own work."""
@@ -98,42 +227,14 @@ class Repositories:
 
     def actor_in(self, user_id: int, network_id: int) -> Actor | None:
         """The active user's actor in a network, in one query (every request asks it)."""
-        return self._actor(User.id == user_id, Network.id == network_id)
+        return self._actor(_actor_query(via_token=False), user=user_id, network=network_id)
 
     def actor_of_token(self, token_hash: str, now: datetime) -> Actor | None:
         """The actor an API token speaks for, while it is unrevoked and unexpired."""
-        return self._actor(
-            and_(
-                ApiToken.token_hash == token_hash,
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
-            ),
-            Network.id == ApiToken.network_id,
-            via_token=True,
-        )
+        return self._actor(_actor_query(via_token=True), token_hash=token_hash, now=now)
 
-    def _actor(
-        self, who: ColumnElement[bool], network: ColumnElement[bool], *, via_token: bool = False
-    ) -> Actor | None:
-        query = select(
-            User.id,
-            User.organisation_id,
-            Organisation.kind,
-            Network.id,
-            Network.slug,
-            RoleAssignment.role,
-        )
-        if via_token:
-            query = query.select_from(ApiToken).join(User, User.id == ApiToken.user_id)
-        rows = self.session.execute(
-            query.join(Organisation, Organisation.id == User.organisation_id)
-            .join(Network, network)
-            .outerjoin(
-                RoleAssignment,
-                and_(RoleAssignment.user_id == User.id, RoleAssignment.network_id == Network.id),
-            )
-            .where(who, User.active.is_(True))
-        ).all()
+    def _actor(self, query: Select[Any], **values: Any) -> Actor | None:
+        rows = current_connection(self.session).execute(query, values).all()
         if not rows:
             return None
         first = rows[0]
@@ -165,11 +266,7 @@ class Repositories:
         """The case; with `sealed`, its and its subject's sealed fields opened in the same
         query (for a page that shows them), not loaded group by group on first touch."""
         if sealed:
-            case = self.session.scalars(
-                select(Case)
-                .where(Case.id == case_id)
-                .options(WITH_SEALED, joinedload(Case.subject).undefer_group(SEALED_GROUP))
-            ).first()
+            case = self.session.scalars(_sealed_case_query(), {"case_id": case_id}).first()
         else:
             case = self.session.get(Case, case_id)
         return case if case is not None and self._mine(case.network_id) else None
@@ -208,40 +305,11 @@ class Repositories:
 
     def case_facts(self, case: Case, actor: Actor) -> CaseFacts:
         """The facts named policy conditions read, for this case as seen by this actor."""
-        invited = exists().where(
-            MeetingAttendee.meeting_id == PanelMeeting.id, MeetingAttendee.user_id == actor.user_id
+        connection = current_connection(self.session)
+        meetings, provider_orgs, grants = (
+            connection.execute(query, {"case_id": case.id, "user_id": actor.user_id}).all()
+            for query in _facts_queries()
         )
-        meetings = self.session.execute(
-            select(PanelMeeting.id, PanelMeeting.scheduled_for, invited)
-            .join(AgendaItem, AgendaItem.meeting_id == PanelMeeting.id)
-            .where(
-                AgendaItem.case_id == case.id,
-                PanelMeeting.state.not_in(INACTIVE_MEETING_STATES),
-            )
-        ).all()
-        provider_orgs = self.session.scalars(
-            select(Intervention.provider_org_id).where(
-                Intervention.case_id == case.id, Intervention.state != "withdrawn"
-            )
-        ).all()
-        # The current (latest) consent's state and its grants, in one query of plain columns.
-        latest = (
-            select(Consent.id, Consent.state)
-            .where(Consent.case_id == case.id)
-            .order_by(Consent.id.desc())
-            .limit(1)
-            .subquery()
-        )
-        grants = self.session.execute(
-            select(
-                latest.c.state,
-                ConsentScopeRow.category,
-                ConsentScopeRow.org_kind,
-                ConsentScopeRow.purpose,
-            )
-            .select_from(latest)
-            .outerjoin(ConsentScopeRow, ConsentScopeRow.consent_id == latest.c.id)
-        ).all()
         consent_state = grants[0][0] if grants else "not_sought"
         scope: frozenset[ConsentScope] = frozenset()
         if consent_state == "given":
@@ -257,7 +325,7 @@ class Repositories:
             referrer_user_id=case.referrer_user_id,
             coordinator_user_id=case.coordinator_user_id,
             meetings=tuple(MeetingSlot(m[0], m[1], bool(m[2])) for m in meetings),
-            provider_org_ids=frozenset(provider_orgs),
+            provider_org_ids=frozenset(row[0] for row in provider_orgs),
             consent_state=consent_state,
             consent_scope=scope,
         )
@@ -265,24 +333,10 @@ class Repositories:
     def case_guard_facts(self, case: Case, now: datetime) -> GuardFacts:
         """What the workflow's guards read, in two queries and without opening any sealed
         field: the requests' states and deadlines; the current consent and the agenda."""
-        requests = self.session.execute(
-            select(InformationRequest.state, InformationRequest.due_at).where(
-                InformationRequest.case_id == case.id
-            )
-        ).all()
-        consent_state = (
-            select(Consent.state)
-            .where(Consent.case_id == case.id)
-            .order_by(Consent.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        on_open_agenda = exists().where(
-            AgendaItem.case_id == case.id,
-            AgendaItem.meeting_id == PanelMeeting.id,
-            PanelMeeting.state.in_(OPEN_MEETING_STATES),
-        )
-        consent, on_agenda = self.session.execute(select(consent_state, on_open_agenda)).one()
+        connection = current_connection(self.session)
+        requests_query, consent_query = _guard_facts_queries()
+        requests = connection.execute(requests_query, {"case_id": case.id}).all()
+        consent, on_agenda = connection.execute(consent_query, {"case_id": case.id}).one()
         return GuardFacts(
             consent_state=consent or "not_sought",
             information_request_states=tuple(r.state for r in requests),

@@ -19,11 +19,22 @@ import json
 import os
 from datetime import date
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, Text, TypeDecorator, event, insert, inspect, select
+from sqlalchemy import (
+    Connection,
+    Select,
+    Text,
+    TypeDecorator,
+    bindparam,
+    event,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import (
     Mapper,
@@ -192,13 +203,9 @@ class DataKeys:
 
     def _load(self, connection: Connection, key_id: int) -> AESGCM | None:
         if key_id not in self._opened:
-            from referral.db.tables import DataKey
-
             row = (
                 self._wrapped.pop(key_id, None)
-                or connection.execute(
-                    select(DataKey.wrapped, DataKey.master_key_id).where(DataKey.id == key_id)
-                ).one_or_none()
+                or connection.execute(_wrapped_key_query(), {"key_id": key_id}).one_or_none()
             )
             if row is None or row[0] is None:
                 self._opened[key_id] = None
@@ -215,12 +222,8 @@ class DataKeys:
 
     def case_key_id(self, connection: Connection, case_id: int) -> int:
         if case_id not in self._case_keys:
-            from referral.db.tables import Case, Subject
-
             key_id = connection.execute(
-                select(Subject.data_key_id)
-                .join(Case, Case.subject_id == Subject.id)
-                .where(Case.id == case_id)
+                _case_key_query(), {"case_id": case_id}
             ).scalar_one_or_none()
             if key_id is None:
                 raise ConfigurationError(
@@ -286,6 +289,26 @@ def parse_token(token: str) -> tuple[int, bytes]:
 
 def token_key_id(token: str) -> int:
     return parse_token(token)[0]
+
+
+@cache
+def _wrapped_key_query() -> Select[Any]:
+    """A data key as stored (wrapped), built once: every request that opens a field asks."""
+    from referral.db.tables import DataKey
+
+    return select(DataKey.wrapped, DataKey.master_key_id).where(DataKey.id == bindparam("key_id"))
+
+
+@cache
+def _case_key_query() -> Select[Any]:
+    """The data key of a case's subject, built once."""
+    from referral.db.tables import Case, Subject
+
+    return (
+        select(Subject.data_key_id)
+        .join(Case, Case.subject_id == Subject.id)
+        .where(Case.id == bindparam("case_id"))
+    )
 
 
 def data_keys(session: Session) -> DataKeys:

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import AuditRecord
 from referral.config import Settings
+from referral.db.repositories import current_connection
 from referral.db.tables import ApiToken, LoginFailure, User, WebSession
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
@@ -91,17 +92,20 @@ class ResolvedSession:
     upkeep: Callable[[Session], None] | None = None
 
 
+# Every signed-in request looks its session up: the statement is built once.
+_SESSION_BY_TOKEN = select(
+    WebSession.id,
+    WebSession.csrf_token,
+    WebSession.user_id,
+    WebSession.network_id,
+    WebSession.created_at,
+    WebSession.last_seen_at,
+).where(WebSession.token_hash == bindparam("digest"))
+
+
 def resolve_session(uow: UnitOfWork, token: str, settings: Settings) -> ResolvedSession:
-    row = uow.session.execute(
-        select(
-            WebSession.id,
-            WebSession.csrf_token,
-            WebSession.user_id,
-            WebSession.network_id,
-            WebSession.created_at,
-            WebSession.last_seen_at,
-        ).where(WebSession.token_hash == digest(token))
-    ).first()
+    session = uow.unscoped("a session is found before its network is known")
+    row = current_connection(session).execute(_SESSION_BY_TOKEN, {"digest": digest(token)}).first()
     if row is None:
         return ResolvedSession(None)
     now, row_id = uow.now, row.id

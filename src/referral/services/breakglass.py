@@ -9,6 +9,9 @@ outcome is recorded; a grant found not justified stops opening anything at once.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import Select, bindparam
 
 from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Decision, Permission
@@ -20,6 +23,7 @@ from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import PERSONAL_CATEGORIES, Category
 from referral.logging import get_logger
 from referral.services.access import authorise, record, visible_case
+from referral.services.scope import prepared_select
 from referral.services.uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -136,18 +140,24 @@ def _target(grant: BreakGlassGrant) -> str:
 
 def active_grants(uow: UnitOfWork, actor: Actor, case_id: int) -> dict[Category, BreakGlassGrant]:
     """The actor's unexpired grants on the case, by category (the latest-ending one wins)."""
-    scope = uow.scoped(actor)
-    grants = scope.scalars(
-        scope.select(BreakGlassGrant)
+    values = {"user_id": actor.user_id, "case_id": case_id, "now": uow.now}
+    grants = uow.scoped(actor).scalars(_active_grants_query(), **values).all()
+    return {Category(g.category): g for g in grants}
+
+
+@cache
+def _active_grants_query() -> Select[tuple[BreakGlassGrant]]:
+    """A viewer's live grants on a case, built once: every case read may ask."""
+    return (
+        prepared_select(BreakGlassGrant)
         .where(
-            BreakGlassGrant.user_id == actor.user_id,
-            BreakGlassGrant.case_id == case_id,
-            BreakGlassGrant.expires_at > uow.now,
+            BreakGlassGrant.user_id == bindparam("user_id"),
+            BreakGlassGrant.case_id == bindparam("case_id"),
+            BreakGlassGrant.expires_at > bindparam("now", type_=BreakGlassGrant.expires_at.type),
             BreakGlassGrant.outcome != NOT_JUSTIFIED,
         )
         .order_by(BreakGlassGrant.expires_at, BreakGlassGrant.id)
-    ).all()
-    return {Category(g.category): g for g in grants}
+    )
 
 
 def granted(
@@ -160,8 +170,11 @@ def granted(
     wanted = hidden & PERSONAL_CATEGORIES
     if not wanted:
         return {}
+    # The permission first: it is decided in memory, the grants need a query.
+    if not uow.authz.permission(actor, OPEN, facts, uow.now).allowed:
+        return {}
     grants = {c: g for c, g in active_grants(uow, actor, facts.case_id).items() if c in wanted}
-    if not grants or not uow.authz.permission(actor, OPEN, facts, uow.now).allowed:
+    if not grants:
         return {}
     return {c: BreakGlassAccess(g.id, c, g.expires_at) for c, g in sorted(grants.items())}
 

@@ -8,7 +8,10 @@ objects: a case page lists them and changes none.
 
 from collections import defaultdict
 from collections.abc import Callable
+from functools import cache
 from typing import Any
+
+from sqlalchemy import Select, bindparam
 
 from referral.db.tables import (
     Consent,
@@ -21,7 +24,7 @@ from referral.db.tables import (
     Review,
 )
 from referral.domain.vocabulary import Category
-from referral.services.scope import Scope
+from referral.services.scope import Scope, prepared_select
 
 Row = dict[str, Any]
 
@@ -34,44 +37,55 @@ DECISION_FIELDS = ("meeting_id", "outcome", "rationale", "dissent")
 INTERVENTION_FIELDS = ("kind", "provider_org_id", "state", "plan")
 REVIEW_FIELDS = ("kind", "notes", "recorded_at")
 
+CASE = bindparam("case_id")
 
-def _by_case(scope: Scope, model: Any, case_id: int, *names: str) -> list[Row]:
-    """The case's rows of `model`, oldest first: their id and the named columns."""
+
+@cache
+def _by_case_query(model: Any, names: tuple[str, ...]) -> Select[Any]:
+    """The case's rows of `model`, oldest first: their id and the named columns (built
+    once per process; the case is bound at execution)."""
     columns = [model.id, *(getattr(model, name) for name in names)]
-    statement = scope.select(*columns).where(model.case_id == case_id).order_by(model.id)
-    return scope.rows(model, statement)
+    return prepared_select(*columns).where(model.case_id == CASE).order_by(model.id)
+
+
+def _by_case(scope: Scope, model: Any, case_id: int, names: tuple[str, ...]) -> list[Row]:
+    return scope.rows(model, _by_case_query(model, names), case_id=case_id)
+
+
+@cache
+def _grants_query() -> Select[Any]:
+    """The scope rows of every consent of a case, as `category -> org_kind (purpose)`."""
+    return (
+        prepared_select(
+            ConsentScopeRow.consent_id,
+            ConsentScopeRow.category,
+            ConsentScopeRow.org_kind,
+            ConsentScopeRow.purpose,
+        )
+        .join(Consent, Consent.id == ConsentScopeRow.consent_id)
+        .where(Consent.case_id == CASE)
+    )
+
+
+@cache
+def _notes_query() -> Select[Any]:
+    """The progress notes on every intervention of a case, oldest first."""
+    notes = prepared_select(
+        ProgressNote.id, ProgressNote.intervention_id, ProgressNote.body, ProgressNote.created_at
+    )
+    notes = notes.join(Intervention, Intervention.id == ProgressNote.intervention_id)
+    return notes.where(Intervention.case_id == CASE).order_by(ProgressNote.id)
 
 
 def _requests(scope: Scope, case_id: int) -> list[Row]:
-    return _by_case(
-        scope,
-        InformationRequest,
-        case_id,
-        "organisation_id",
-        "state",
-        "question",
-        "answer",
-        "due_at",
-    )
+    return _by_case(scope, InformationRequest, case_id, REQUEST_FIELDS)
 
 
 def _consents(scope: Scope, case_id: int) -> list[Row]:
-    rows = _by_case(
-        scope, Consent, case_id, "state", "given_by", "method", "decided_at", "withdrawn_at"
-    )
+    rows = _by_case(scope, Consent, case_id, CONSENT_FIELDS)
     grants: dict[int, list[str]] = defaultdict(list)
     if rows:
-        statement = (
-            scope.select(
-                ConsentScopeRow.consent_id,
-                ConsentScopeRow.category,
-                ConsentScopeRow.org_kind,
-                ConsentScopeRow.purpose,
-            )
-            .join(Consent, Consent.id == ConsentScopeRow.consent_id)
-            .where(Consent.case_id == case_id)
-        )
-        for grant in scope.rows(ConsentScopeRow, statement):
+        for grant in scope.rows(ConsentScopeRow, _grants_query(), case_id=case_id):
             grants[grant["consent_id"]].append(
                 f"{grant['category']} -> {grant['org_kind']} ({grant['purpose']})"
             )
@@ -82,25 +96,16 @@ def _consents(scope: Scope, case_id: int) -> list[Row]:
 
 def _deliberation(scope: Scope, case_id: int) -> dict[str, list[Row]]:
     return {
-        "contributions": _by_case(
-            scope, Contribution, case_id, "meeting_id", "organisation_id", "body"
-        ),
-        "decisions": _by_case(
-            scope, Decision, case_id, "meeting_id", "outcome", "rationale", "dissent"
-        ),
+        "contributions": _by_case(scope, Contribution, case_id, CONTRIBUTION_FIELDS),
+        "decisions": _by_case(scope, Decision, case_id, DECISION_FIELDS),
     }
 
 
 def _support(scope: Scope, case_id: int) -> dict[str, list[Row]]:
-    notes = scope.select(
-        ProgressNote.id, ProgressNote.intervention_id, ProgressNote.body, ProgressNote.created_at
-    )
-    notes = notes.join(Intervention, Intervention.id == ProgressNote.intervention_id)
-    notes = notes.where(Intervention.case_id == case_id).order_by(ProgressNote.id)
     return {
-        "interventions": _by_case(scope, Intervention, case_id, *INTERVENTION_FIELDS),
-        "progress_notes": scope.rows(ProgressNote, notes),
-        "reviews": _by_case(scope, Review, case_id, *REVIEW_FIELDS),
+        "interventions": _by_case(scope, Intervention, case_id, INTERVENTION_FIELDS),
+        "progress_notes": scope.rows(ProgressNote, _notes_query(), case_id=case_id),
+        "reviews": _by_case(scope, Review, case_id, REVIEW_FIELDS),
     }
 
 

@@ -1,10 +1,14 @@
 """The signed-in person as the pages show them: their name, their network's, their bell."""
 
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from referral.db.tables import Network, User
+from sqlalchemy import Select, bindparam, func, select
+
+from referral.db.repositories import current_connection
+from referral.db.tables import Network, Notification, User
 from referral.domain.actors import Actor
-from referral.services import notifications
 from referral.services.uow import UnitOfWork
 
 
@@ -20,13 +24,34 @@ def describe_viewer(uow: UnitOfWork, actor: Actor) -> ViewerDetails:
 
     Names only, no case data: nothing here is disclosed, so nothing is audited.
     """
-    scope = uow.scoped(actor)
-    user = uow.unscoped("a user may act in a network other than their organisation's").get(
-        User, actor.user_id
+    # A user may act in a network other than their organisation's: the name is looked up
+    # by id, the network by the actor's own, the bell in that network only.
+    session = uow.unscoped("the viewer's own name, network name and unread notices")
+    found = (
+        current_connection(session)
+        .execute(_viewer_query(), {"user_id": actor.user_id, "network_id": actor.network_id})
+        .first()
     )
-    network = scope.get(Network, actor.network_id)
+    if found is None:
+        return ViewerDetails(display_name="", network_name="", unread_notices=0)
     return ViewerDetails(
-        display_name=user.display_name if user else "",
-        network_name=network.name if network else "",
-        unread_notices=notifications.unread_count(uow, actor),
+        display_name=found[0] or "", network_name=found[1] or "", unread_notices=found[2] or 0
     )
+
+
+@cache
+def _viewer_query() -> Select[Any]:
+    """Name, network name and unread count in one statement, built once per process."""
+    user_id, network_id = bindparam("user_id"), bindparam("network_id")
+    name = select(User.display_name).where(User.id == user_id).scalar_subquery()
+    unread = (
+        select(func.count())
+        .select_from(Notification)
+        .where(
+            Notification.user_id == user_id,
+            Notification.network_id == network_id,
+            Notification.read_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    return select(name, Network.name, unread).where(Network.id == network_id)

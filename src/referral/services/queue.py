@@ -3,9 +3,10 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Label, Row, func, or_, select, union_all
+from sqlalchemy import ColumnElement, Label, Row, Select, func, or_, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from referral.db.repositories import CasePosition
@@ -15,7 +16,7 @@ from referral.domain.calendar import add_days
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Category
 from referral.services.access import record
-from referral.services.scope import Scope
+from referral.services.scope import Scope, prepared_select
 from referral.services.uow import UnitOfWork
 from referral.workflow.schema import WorkflowObject
 
@@ -265,8 +266,12 @@ class OrganisationOption:
 
 def network_organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationOption]:
     """The agencies of the actor's own network, by kind then name: no personal data."""
-    scope = uow.scoped(actor)
-    rows = scope.all(
-        scope.select(Organisation).order_by(Organisation.kind, Organisation.name, Organisation.id)
-    )
-    return [OrganisationOption(o.id, o.name, o.kind) for o in rows]
+    rows = uow.scoped(actor).execute(_organisations_query())
+    return [OrganisationOption(*row) for row in rows]
+
+
+@cache
+def _organisations_query() -> Select[Any]:
+    """The network's agencies, built once per process (the scope binds the network)."""
+    columns = (Organisation.id, Organisation.name, Organisation.kind)
+    return prepared_select(*columns).order_by(Organisation.kind, Organisation.name, Organisation.id)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Delete,
     Select,
     Update,
+    bindparam,
     delete,
     func,
     inspect,
@@ -38,7 +39,7 @@ from sqlalchemy.sql.base import Executable
 
 from referral.authz.filters import case_filter
 from referral.db.base import Base
-from referral.db.repositories import Repositories
+from referral.db.repositories import Repositories, current_connection
 from referral.db.sealing import open_columns
 from referral.db.tables import (
     AgendaItem,
@@ -66,8 +67,11 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound=Base)
 E = TypeVar("E", bound=Executable)
 
-# The execution option that marks a statement as built by a scope, for which network.
+# The execution option that marks a statement as built by a scope, for which network:
+# ANY for one built once (`prepared_select`), whose network the running scope binds.
 SCOPE_OPTION = "referral_network"
+ANY = "bound-at-execution"
+NETWORK_PARAMETER = "scope_network"
 
 # Tables without a network_id of their own: the column naming the row they hang off.
 PARENTS: dict[type[Base], tuple[type[Base], str]] = {
@@ -108,6 +112,35 @@ def network_column(model: type[Base]) -> Any:
     if model is Network:
         return Network.id
     return getattr(model, "network_id", None)
+
+
+def prepared_select(*entities: Any) -> Select[Any]:
+    """`Scope.select` for a statement a module builds once per process and every scope runs:
+    the network filters name a parameter that the running scope binds to its own network.
+
+    Building a statement (and its cache key) costs far more than running it, so the hot
+    reads of every request are built once, with their other values as bind parameters.
+    """
+    clauses = _network_clauses(entities, bindparam(NETWORK_PARAMETER))
+    return select(*entities).where(*clauses).execution_options(**{SCOPE_OPTION: ANY})
+
+
+def _network_clauses(
+    entities: Sequence[Any], network: Any, *, skip: tuple[type[Base], ...] = ()
+) -> list[ColumnElement[bool]]:
+    """`network_id = network` for every scoped table the entities name, once each."""
+    clauses: list[ColumnElement[bool]] = []
+    seen: set[type[Base]] = set()
+    for entity in entities:
+        model = _model_of(entity)
+        if model is None or model in seen:
+            continue
+        seen.add(model)
+        if model in skip or network_column(model) is None:
+            continue
+        # An aliased entity filters on its own alias, not on the base table.
+        clauses.append(_on_entity(entity, model) == network)
+    return clauses
 
 
 class Scope:
@@ -177,19 +210,8 @@ class Scope:
         `readable=(category, act)` adds the policy's SQL face for cases instead of the bare
         network filter on `Case`: the cases the actor may `act` on `category` now.
         """
-        clauses: list[ColumnElement[bool]] = []
-        seen: set[type[Base]] = set()
-        for entity in entities:
-            model = _model_of(entity)
-            if model is None or model in seen:
-                continue
-            seen.add(model)
-            if readable is not None and model is Case:
-                continue
-            column = network_column(model)
-            if column is not None:
-                # An aliased entity filters on its own alias, not on the base table.
-                clauses.append(_on_entity(entity, model) == self.network_id)
+        skip = (Case,) if readable is not None else ()
+        clauses = _network_clauses(entities, self.network_id, skip=skip)
         if readable is not None:
             clauses.append(self.case_filter(*readable))
         return self._stamp(select(*entities).where(*clauses))
@@ -213,33 +235,42 @@ class Scope:
     def delete_where(self, model: type[Base]) -> Delete:
         return self._stamp(delete(model).where(self.where(model)))
 
-    def scalars(self, statement: Executable) -> ScalarResult[Any]:
-        return self._session.scalars(self._checked(statement))
+    def scalars(self, statement: Executable, **values: Any) -> ScalarResult[Any]:
+        return self._session.scalars(*self._bound(statement, values))
 
-    def scalar(self, statement: Executable) -> Any:
-        return self._session.scalar(self._checked(statement))
+    def scalar(self, statement: Executable, **values: Any) -> Any:
+        return self._session.scalar(*self._bound(statement, values))
 
-    def execute(self, statement: Executable) -> Any:
+    def execute(self, statement: Executable, **values: Any) -> Any:
         """The statement's `Result` (typed loosely: its rows are as wide as the select)."""
-        return self._session.execute(self._checked(statement))
+        return self._session.execute(*self._bound(statement, values))
 
-    def all(self, statement: Executable) -> Sequence[Any]:
-        return self.scalars(statement).all()
+    def all(self, statement: Executable, **values: Any) -> Sequence[Any]:
+        return self.scalars(statement, **values).all()
 
-    def rows(self, model: type[Base], statement: Executable) -> list[dict[str, Any]]:
+    def rows(self, model: type[Base], statement: Executable, **values: Any) -> list[dict[str, Any]]:
         """The statement's rows as plain dicts, the sealed columns of `model` opened: for
-        reads that show values and need no mapped objects."""
-        found = [dict(row) for row in self._session.execute(self._checked(statement)).mappings()]
+        reads that show values and need no mapped objects. `values` bind the parameters of
+        a statement built once (`prepared_select`); the scope binds its network itself."""
+        result = current_connection(self._session).execute(*self._bound(statement, values))
+        found = [dict(row) for row in result.mappings()]
         open_columns(self._session, model, found)
         return found
 
+    def _bound(
+        self, statement: Executable, values: dict[str, Any]
+    ) -> tuple[Executable, dict[str, Any]]:
+        """A statement this scope may run, and its values: with this scope's network for a
+        statement built once (an INSERT or UPDATE would refuse a value it has no use for)."""
+        stamp = statement.get_execution_options().get(SCOPE_OPTION)
+        if stamp == ANY:
+            values[NETWORK_PARAMETER] = self.network_id
+        elif stamp != self.network_id:
+            raise UnscopedQuery("this statement was not built by the scope: use scope.select")
+        return statement, values
+
     def _stamp(self, statement: E) -> E:
         return statement.execution_options(**{SCOPE_OPTION: self.network_id})
-
-    def _checked(self, statement: Executable) -> Executable:
-        if statement.get_execution_options().get(SCOPE_OPTION) != self.network_id:
-            raise UnscopedQuery("this statement was not built by the scope: use scope.select")
-        return statement
 
 
 def _model_of(entity: Any) -> type[Base] | None:

@@ -2,11 +2,14 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, or_, select
 
 from referral.audit.chain import categories_of
 from referral.authz.enforcer import Decision
+from referral.db.repositories import current_connection
 from referral.db.tables import AuditEntry, Case
 from referral.domain.actors import Actor
 from referral.domain.facts import CaseFacts
@@ -53,6 +56,40 @@ class HistoryPage:
     everything: bool  # False: the viewer's own reads are left out
 
 
+@cache
+def _history_query(*, paged: bool, everything: bool) -> Select[Any]:
+    """A page of a case's history, newest first, built once per shape; the case, its
+    network, the viewer, the position and the page size are bound at execution."""
+    where = [
+        AuditEntry.case_id == bindparam("case_id"),
+        AuditEntry.network_id == bindparam("network_id"),
+    ]
+    if paged:
+        where.append(AuditEntry.id < bindparam("before"))
+    if not everything:
+        where.append(
+            or_(
+                AuditEntry.actor_user_id.is_(None),
+                AuditEntry.actor_user_id != bindparam("viewer"),
+                AuditEntry.action.not_in(OWN_READS),
+            )
+        )
+    return (
+        select(
+            AuditEntry.id,
+            AuditEntry.at,
+            AuditEntry.action,
+            AuditEntry.actor_role,
+            AuditEntry.categories,
+            AuditEntry.target,
+            AuditEntry.allowed,
+        )
+        .where(*where)
+        .order_by(AuditEntry.id.desc())
+        .limit(bindparam("limit"))
+    )
+
+
 def entries_for(
     uow: UnitOfWork,
     case: Case,
@@ -68,31 +105,12 @@ def entries_for(
     does. Unless `everything`, the viewer's own reads are left out: the moves, the
     changes and what was disclosed to other people are what a coordinator needs here.
     """
-    where = [AuditEntry.case_id == case.id, AuditEntry.network_id == case.network_id]
-    if before is not None:
-        where.append(AuditEntry.id < before)
-    if not everything:
-        where.append(
-            or_(
-                AuditEntry.actor_user_id.is_(None),
-                AuditEntry.actor_user_id != viewer.user_id,
-                AuditEntry.action.not_in(OWN_READS),
-            )
-        )
-    rows = uow.session.execute(
-        select(
-            AuditEntry.id,
-            AuditEntry.at,
-            AuditEntry.action,
-            AuditEntry.actor_role,
-            AuditEntry.categories,
-            AuditEntry.target,
-            AuditEntry.allowed,
-        )
-        .where(*where)
-        .order_by(AuditEntry.id.desc())
-        .limit(limit + 1)
-    ).all()
+    values = {"case_id": case.id, "network_id": case.network_id, "viewer": viewer.user_id}
+    query = _history_query(paged=before is not None, everything=everything)
+    rows = current_connection(uow.session).execute(
+        query, {**values, "before": before, "limit": limit + 1}
+    )
+    rows = rows.all()
     entries = [
         TimelineEntry(
             seq=r.id,

@@ -147,6 +147,7 @@ class UnitOfWork:
         self.read_only = read_only
         self.refresh_policies = refresh_policies
         self._denials: list[AuditRecord] = []
+        self._disclosures: list[AuditRecord] = []
 
     def __enter__(self) -> Self:
         if self.refresh_policies:
@@ -156,6 +157,7 @@ class UnitOfWork:
         self.repo = Repositories(self.session)
         self.now = self.runtime.clock()
         self._denials = []
+        self._disclosures: list[AuditRecord] = []
         self._entries: list[AuditRecord] = []
         return self
 
@@ -175,7 +177,8 @@ class UnitOfWork:
     def finish(self) -> Callable[[Session], None] | None:
         """End the transaction (rolled back unless committed) and close the session.
 
-        Returns the write that records the refusals met, if any, for the caller to run:
+        Returns the write that records what a read disclosed and the refusals met, if any,
+        for the caller to run before the response leaves:
         the web layer hands it to the group committer without holding a thread.
         """
         try:
@@ -183,10 +186,11 @@ class UnitOfWork:
             self._entries = []
         finally:
             self.session.close()
-        denials, self._denials = self._denials, []
-        if not denials:
+        records = [*self._disclosures, *self._denials]
+        self._disclosures, self._denials = [], []
+        if not records:
             return None
-        return lambda session: self._append(denials, session)
+        return lambda session: self._append(records, session)
 
     @property
     def authz(self) -> "Authorizer":
@@ -254,12 +258,12 @@ class UnitOfWork:
             self.session.commit()
 
     def _commit_read(self) -> None:
-        """End the read, then record its disclosures in a short write of their own."""
+        """End the read; its disclosures are recorded in a short write of their own when
+        the unit finishes (`finish`), before anything of the read leaves the process."""
         entries, self._entries = self._entries, []
         with _races_as_conflicts():
             self.session.commit()  # nothing to write, unless a read path changed a row
-        if entries:
-            self.runtime.write_now(lambda session: self._append(entries, session))
+        self._disclosures.extend(entries)
 
     def _append(self, records: list[AuditRecord], session: Session | None = None) -> None:
         session = session or self.session

@@ -19,6 +19,7 @@ from referral.domain.vocabulary import Role
 from referral.services.committer import Write
 from referral.services.people import describe_viewer
 from referral.services.uow import Runtime, UnitOfWork
+from referral.web.reads import database_read
 from referral.web.session import current_session, provide_actor, reading
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -110,9 +111,7 @@ class Viewer:
         return any(Role(role) in self.actor.roles for role in roles)
 
 
-def provide_viewer(
-    request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork], actor: NamedDependency[Actor]
-) -> Viewer:
+def _viewer(request: Request[Any, Any, Any], uow: UnitOfWork, actor: Actor) -> Viewer:
     with reading(uow) as reader:
         details = describe_viewer(reader, actor)
     return Viewer(
@@ -122,6 +121,18 @@ def provide_viewer(
         csrf_token=current_session(request).csrf_token,
         unread_notices=details.unread_notices,
     )
+
+
+async def provide_actor_here(
+    request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork]
+) -> Actor:
+    return await database_read(uow.runtime, lambda: provide_actor(request, uow))
+
+
+async def provide_viewer(
+    request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork], actor: NamedDependency[Actor]
+) -> Viewer:
+    return await database_read(uow.runtime, lambda: _viewer(request, uow, actor))
 
 
 async def provide_form(request: Request[Any, Any, Any]) -> FormMultiDict:
@@ -136,7 +147,7 @@ Form = NamedDependency[FormMultiDict]
 
 DEPENDENCIES = {
     "uow": Provide(provide_uow),
-    "actor": Provide(provide_actor, sync_to_thread=True),
-    "viewer": Provide(provide_viewer, sync_to_thread=True),
+    "actor": Provide(provide_actor_here),
+    "viewer": Provide(provide_viewer),
     "form": Provide(provide_form),
 }

@@ -31,6 +31,7 @@ from referral.config import Settings
 from referral.domain.actors import Actor
 from referral.services import auth
 from referral.services.uow import Runtime, UnitOfWork
+from referral.web.reads import database_read
 
 COOKIE = "referral_session"
 CSRF_HEADER = "x-csrf-token"
@@ -67,7 +68,8 @@ async def _load(
     if not token:
         return None
     runtime = _runtime(connection)
-    resolved = await anyio.to_thread.run_sync(_resolve, runtime, _settings(connection), token)
+    settings = _settings(connection)
+    resolved = await database_read(runtime, lambda: _resolve(runtime, settings, token))
     if resolved.upkeep is not None:
         if runtime.committer is not None:
             runtime.committer.submit(resolved.upkeep)  # nobody waits on a touch

@@ -26,6 +26,7 @@ from referral.web.api.models import (
     errors,
 )
 from referral.web.deps import CurrentActor, Uow
+from referral.web.reads import database_read
 
 CASES = ["cases"]
 
@@ -99,12 +100,13 @@ def submit_referral(
     "/api/cases/{case_id:int}",
     tags=CASES,
     summary="Read a case",
-    sync_to_thread=True,
     responses=errors(404),
 )
-def read_case(uow: Uow, actor: CurrentActor, case_id: PathId) -> CaseOut:
+async def read_case(uow: Uow, actor: CurrentActor, case_id: PathId) -> CaseOut:
     """Every field you may read now; the others hidden with the reason. The read is audited."""
-    return CaseOut.of(referrals.read_case(uow, actor, case_id))
+    return await database_read(
+        uow.runtime, lambda: CaseOut.of(referrals.read_case(uow, actor, case_id))
+    )
 
 
 @post(

@@ -32,6 +32,7 @@ from referral.services import (
 from referral.web.controllers.binding import query, version_number, whole_number
 from referral.web.deps import CurrentViewer, Form, Uow
 from referral.web.input_guard import MAX_ID
+from referral.web.reads import database_read
 from referral.web.render import page, see_other
 from referral.web.templating import label, when
 
@@ -62,15 +63,15 @@ def org_options(organisations: list[queue.OrganisationOption]) -> list[tuple[str
     return [(str(o.id), f"{o.name} ({label(o.kind)})") for o in organisations]
 
 
-@get("/queue", name="work_queue", sync_to_thread=True)
-def work_queue(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
+@get("/queue", name="work_queue")
+async def work_queue(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
     chosen = str(request.query_params.get("state", "")).strip()
     command = queue.ListQueue(
         state=chosen,
         due_soon_days=_settings(request).due_soon_days,
         after=str(request.query_params.get("after", ""))[:80],
     )
-    result = queue.work_queue(uow, viewer.actor, command)
+    result = await database_read(uow.runtime, lambda: queue.work_queue(uow, viewer.actor, command))
     return page(request, "cases/queue.html", viewer, partial="cases/_queue_table.html", q=result)
 
 
@@ -121,11 +122,11 @@ def case_history(
     return page(request, "cases/history.html", viewer, case_id=case_id, history=history)
 
 
-@get("/cases/{case_id:int}", name="case_page", sync_to_thread=True)
-def case_page(
+@get("/cases/{case_id:int}", name="case_page")
+async def case_page(
     request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, case_id: FromPath[int]
 ) -> Template:
-    return _render_case(request, uow, viewer, case_id)
+    return await database_read(uow.runtime, lambda: _render_case(request, uow, viewer, case_id))
 
 
 def _submit(
