@@ -1,13 +1,16 @@
 """Declarative base and column helpers shared by every table."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, MetaData, Select, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 
 from referral.domain.vocabulary import Category
+
+# A select of any columns: how the statements built once per process are typed.
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
 # Named constraints keep Alembic autogenerate stable across SQLite and PostgreSQL.
 NAMING_CONVENTION = {

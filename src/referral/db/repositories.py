@@ -20,7 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.sql.elements import BindParameter
 
+from referral.db.base import AnySelect
 from referral.db.sealing import SEALED_GROUP, WITH_SEALED
 from referral.db.tables import (
     AgendaItem,
@@ -83,7 +85,7 @@ def current_connection(session: Session) -> Connection:
 
 
 @cache
-def _actor_query(*, via_token: bool) -> Select[Any]:
+def _actor_query(*, via_token: bool) -> AnySelect:
     """The actor's one query, built once per process (every request asks it): by a token's
     digest while it is live, or by user and network. Values are bound at execution."""
     query = select(
@@ -120,11 +122,11 @@ def _actor_query(*, via_token: bool) -> Select[Any]:
 
 
 @cache
-def _facts_queries() -> tuple[Select[Any], ...]:
+def _facts_queries() -> tuple[AnySelect, ...]:
     """The three queries of `case_facts`, built once; case and viewer bound at execution:
     the case's open meetings (and whether the viewer is invited), the providers of its
     live interventions, and its current consent's state with that consent's grants."""
-    case_id = bindparam("case_id")
+    case_id: BindParameter[int] = bindparam("case_id")
     invited = exists().where(
         MeetingAttendee.meeting_id == PanelMeeting.id,
         MeetingAttendee.user_id == bindparam("user_id"),
@@ -159,7 +161,7 @@ def _facts_queries() -> tuple[Select[Any], ...]:
 
 
 @cache
-def _sealed_case_query() -> Select[tuple[Case]]:
+def _sealed_case_query() -> Select[Case]:
     """A case with its and its subject's sealed fields, in one query built once."""
     return (
         select(Case)
@@ -169,9 +171,9 @@ def _sealed_case_query() -> Select[tuple[Case]]:
 
 
 @cache
-def _guard_facts_queries() -> tuple[Select[Any], Select[Any]]:
+def _guard_facts_queries() -> tuple[AnySelect, AnySelect]:
     """The two queries of `case_guard_facts`, built once; the case bound at execution."""
-    case_id = bindparam("case_id")
+    case_id: BindParameter[int] = bindparam("case_id")
     requests = select(InformationRequest.state, InformationRequest.due_at).where(
         InformationRequest.case_id == case_id
     )
@@ -233,7 +235,7 @@ class Repositories:
         """The actor an API token speaks for, while it is unrevoked and unexpired."""
         return self._actor(_actor_query(via_token=True), token_hash=token_hash, now=now)
 
-    def _actor(self, query: Select[Any], **values: Any) -> Actor | None:
+    def _actor(self, query: AnySelect, **values: Any) -> Actor | None:
         rows = current_connection(self.session).execute(query, values).all()
         if not rows:
             return None

@@ -26,7 +26,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
     Connection,
-    Select,
     Text,
     TypeDecorator,
     bindparam,
@@ -46,6 +45,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import set_committed_value
 
+from referral.db.base import AnySelect
 from referral.domain.errors import ConfigurationError, Conflict
 from referral.domain.vocabulary import Category
 from referral.keyring import NONCE_BYTES, Keyring
@@ -292,7 +292,7 @@ def token_key_id(token: str) -> int:
 
 
 @cache
-def _wrapped_key_query() -> Select[Any]:
+def _wrapped_key_query() -> AnySelect:
     """A data key as stored (wrapped), built once: every request that opens a field asks."""
     from referral.db.tables import DataKey
 
@@ -300,7 +300,7 @@ def _wrapped_key_query() -> Select[Any]:
 
 
 @cache
-def _case_key_query() -> Select[Any]:
+def _case_key_query() -> AnySelect:
     """The data key of a case's subject, built once."""
     from referral.db.tables import Case, Subject
 

@@ -146,7 +146,7 @@ def active_grants(uow: UnitOfWork, actor: Actor, case_id: int) -> dict[Category,
 
 
 @cache
-def _active_grants_query() -> Select[tuple[BreakGlassGrant]]:
+def _active_grants_query() -> Select[BreakGlassGrant]:
     """A viewer's live grants on a case, built once: every case read may ask."""
     return (
         prepared_select(BreakGlassGrant)

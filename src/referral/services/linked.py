@@ -11,8 +11,10 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam
+from sqlalchemy import bindparam
+from sqlalchemy.sql.elements import BindParameter
 
+from referral.db.base import AnySelect
 from referral.db.tables import (
     Consent,
     ConsentScopeRow,
@@ -37,11 +39,11 @@ DECISION_FIELDS = ("meeting_id", "outcome", "rationale", "dissent")
 INTERVENTION_FIELDS = ("kind", "provider_org_id", "state", "plan")
 REVIEW_FIELDS = ("kind", "notes", "recorded_at")
 
-CASE = bindparam("case_id")
+CASE: BindParameter[int] = bindparam("case_id")
 
 
 @cache
-def _by_case_query(model: Any, names: tuple[str, ...]) -> Select[Any]:
+def _by_case_query(model: Any, names: tuple[str, ...]) -> AnySelect:
     """The case's rows of `model`, oldest first: their id and the named columns (built
     once per process; the case is bound at execution)."""
     columns = [model.id, *(getattr(model, name) for name in names)]
@@ -53,7 +55,7 @@ def _by_case(scope: Scope, model: Any, case_id: int, names: tuple[str, ...]) -> 
 
 
 @cache
-def _grants_query() -> Select[Any]:
+def _grants_query() -> AnySelect:
     """The scope rows of every consent of a case, as `category -> org_kind (purpose)`."""
     return (
         prepared_select(
@@ -68,7 +70,7 @@ def _grants_query() -> Select[Any]:
 
 
 @cache
-def _notes_query() -> Select[Any]:
+def _notes_query() -> AnySelect:
     """The progress notes on every intervention of a case, oldest first."""
     notes = prepared_select(
         ProgressNote.id, ProgressNote.intervention_id, ProgressNote.body, ProgressNote.created_at

@@ -30,10 +30,13 @@ only data in them is a case or meeting number.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 
+from referral.db.base import AnySelect
+from referral.db.repositories import current_connection
 from referral.db.tables import (
     AgendaItem,
     Intervention,
@@ -195,9 +198,7 @@ def _write(
         del chosen[actor.user_id]
     if not chosen:
         return 0
-    rows = uow.unscoped(NOTICES).execute(
-        select(User.id, User.email).where(User.id.in_(chosen), User.active.is_(True))
-    )
+    rows = _run(uow, _QUERIES.addresses, {"user_ids": list(chosen)})
     addresses = {row.id: row.email for row in rows}
     notices = []
     for user_id in sorted(addresses):
@@ -256,63 +257,98 @@ def recipients(
 def _role_holders(uow: UnitOfWork, network_id: int | None, role: Role) -> frozenset[int]:
     if network_id is None:
         return frozenset()
-    return frozenset(
-        uow.unscoped(NOTICES).scalars(
-            select(RoleAssignment.user_id).where(
-                RoleAssignment.network_id == network_id, RoleAssignment.role == role
-            )
-        )
-    )
+    values = {"network_id": network_id, "role": str(role)}
+    return frozenset(_run(uow, _QUERIES.role_holders, values).scalars())
 
 
 def _panel(uow: UnitOfWork, case: AnyCase | None, obj: Any) -> frozenset[int]:
     if isinstance(obj, PanelMeeting):
-        meetings: Any = [obj.id]
+        found = _run(uow, _QUERIES.meeting_attendees, {"meeting_id": obj.id})
     elif case is not None:
-        meetings = (
-            select(AgendaItem.meeting_id)
-            .join(PanelMeeting, PanelMeeting.id == AgendaItem.meeting_id)
-            .where(
-                AgendaItem.case_id == case.id,
-                PanelMeeting.state.not_in(INACTIVE_MEETING_STATES),
-            )
-        )
+        found = _run(uow, _QUERIES.case_attendees, {"case_id": case.id})
     else:
         return frozenset()
-    return frozenset(
-        uow.unscoped(NOTICES).scalars(
-            select(MeetingAttendee.user_id).where(MeetingAttendee.meeting_id.in_(meetings))
-        )
-    )
+    return frozenset(found.scalars())
 
 
 def _providers(uow: UnitOfWork, case: AnyCase | None, obj: Any) -> frozenset[int]:
     if isinstance(obj, Intervention):
         orgs: Iterable[int] = [obj.provider_org_id]
     elif case is not None:
-        orgs = (
-            uow.unscoped(NOTICES)
-            .scalars(
-                select(Intervention.provider_org_id).where(
-                    Intervention.case_id == case.id, Intervention.state != "withdrawn"
-                )
-            )
-            .all()
-        )
+        orgs = _run(uow, _QUERIES.provider_orgs, {"case_id": case.id}).scalars().all()
     else:
         return frozenset()
     orgs = list(orgs)
     if not orgs:
         return frozenset()  # no intervention yet: nobody to ask for
-    network_id = case.network_id if case is not None else None
-    query = (
-        select(User.id)
-        .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(User.organisation_id.in_(orgs), RoleAssignment.role == Role.PROVIDER)
-    )
-    if network_id is not None:
-        query = query.where(RoleAssignment.network_id == network_id)
-    return frozenset(uow.unscoped(NOTICES).scalars(query))
+    if case is None:
+        found = _run(uow, _QUERIES.providers_anywhere, {"orgs": orgs})
+    else:
+        found = _run(uow, _QUERIES.providers, {"orgs": orgs, "network_id": case.network_id})
+    return frozenset(found.scalars())
+
+
+class _Queries:
+    """Who a notice goes to: statements built once (on first use), values bound per call."""
+
+    @cached_property
+    def role_holders(self) -> AnySelect:
+        return select(RoleAssignment.user_id).where(
+            RoleAssignment.network_id == bindparam("network_id"),
+            RoleAssignment.role == bindparam("role"),
+        )
+
+    @cached_property
+    def meeting_attendees(self) -> AnySelect:
+        return select(MeetingAttendee.user_id).where(
+            MeetingAttendee.meeting_id == bindparam("meeting_id")
+        )
+
+    @cached_property
+    def case_attendees(self) -> AnySelect:
+        meetings = (
+            select(AgendaItem.meeting_id)
+            .join(PanelMeeting, PanelMeeting.id == AgendaItem.meeting_id)
+            .where(
+                AgendaItem.case_id == bindparam("case_id"),
+                PanelMeeting.state.not_in(INACTIVE_MEETING_STATES),
+            )
+        )
+        return select(MeetingAttendee.user_id).where(MeetingAttendee.meeting_id.in_(meetings))
+
+    @cached_property
+    def provider_orgs(self) -> AnySelect:
+        return select(Intervention.provider_org_id).where(
+            Intervention.case_id == bindparam("case_id"), Intervention.state != "withdrawn"
+        )
+
+    @cached_property
+    def providers_anywhere(self) -> AnySelect:
+        return (
+            select(User.id)
+            .join(RoleAssignment, RoleAssignment.user_id == User.id)
+            .where(
+                User.organisation_id.in_(bindparam("orgs", expanding=True)),
+                RoleAssignment.role == Role.PROVIDER,
+            )
+        )
+
+    @cached_property
+    def providers(self) -> AnySelect:
+        return self.providers_anywhere.where(RoleAssignment.network_id == bindparam("network_id"))
+
+    @cached_property
+    def addresses(self) -> AnySelect:
+        return select(User.id, User.email).where(
+            User.id.in_(bindparam("user_ids", expanding=True)), User.active.is_(True)
+        )
+
+
+_QUERIES = _Queries()
+
+
+def _run(uow: UnitOfWork, query: AnySelect, values: dict[str, Any]) -> Any:
+    return current_connection(uow.unscoped(NOTICES)).execute(query, values)
 
 
 # -- in the app ---------------------------------------------------------------------------

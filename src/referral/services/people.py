@@ -2,10 +2,11 @@
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.sql.elements import BindParameter
 
+from referral.db.base import AnySelect
 from referral.db.repositories import current_connection
 from referral.db.tables import Network, Notification, User
 from referral.domain.actors import Actor
@@ -40,9 +41,10 @@ def describe_viewer(uow: UnitOfWork, actor: Actor) -> ViewerDetails:
 
 
 @cache
-def _viewer_query() -> Select[Any]:
+def _viewer_query() -> AnySelect:
     """Name, network name and unread count in one statement, built once per process."""
-    user_id, network_id = bindparam("user_id"), bindparam("network_id")
+    user_id: BindParameter[int] = bindparam("user_id")
+    network_id: BindParameter[int] = bindparam("network_id")
     name = select(User.display_name).where(User.id == user_id).scalar_subquery()
     unread = (
         select(func.count())

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Label, Row, Select, func, or_, select, union_all
+from sqlalchemy import ColumnElement, Label, Row, func, or_, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
+from referral.db.base import AnySelect
 from referral.db.repositories import CasePosition
 from referral.db.tables import Case, InformationRequest, Organisation, Timer
 from referral.domain.actors import Actor
@@ -271,7 +272,7 @@ def network_organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationOpt
 
 
 @cache
-def _organisations_query() -> Select[Any]:
+def _organisations_query() -> AnySelect:
     """The network's agencies, built once per process (the scope binds the network)."""
     columns = (Organisation.id, Organisation.name, Organisation.kind)
     return prepared_select(*columns).order_by(Organisation.kind, Organisation.name, Organisation.id)

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Delete,
-    Select,
     Update,
     bindparam,
     delete,
@@ -38,7 +37,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.base import Executable
 
 from referral.authz.filters import case_filter
-from referral.db.base import Base
+from referral.db.base import AnySelect, Base
 from referral.db.repositories import Repositories, current_connection
 from referral.db.sealing import open_columns
 from referral.db.tables import (
@@ -114,7 +113,7 @@ def network_column(model: type[Base]) -> Any:
     return getattr(model, "network_id", None)
 
 
-def prepared_select(*entities: Any) -> Select[Any]:
+def prepared_select(*entities: Any) -> AnySelect:
     """`Scope.select` for a statement a module builds once per process and every scope runs:
     the network filters name a parameter that the running scope binds to its own network.
 
@@ -204,7 +203,7 @@ class Scope:
         """The network clause of one scoped table, for a table joined into a select."""
         return in_network(model, self.actor)
 
-    def select(self, *entities: Any, readable: tuple[str, str] | None = None) -> Select[Any]:
+    def select(self, *entities: Any, readable: tuple[str, str] | None = None) -> AnySelect:
         """`select(*entities)` with the network filter applied to every scoped table named.
 
         `readable=(category, act)` adds the policy's SQL face for cases instead of the bare
@@ -216,7 +215,7 @@ class Scope:
             clauses.append(self.case_filter(*readable))
         return self._stamp(select(*entities).where(*clauses))
 
-    def cases(self, category: str, act: str) -> Select[Any]:
+    def cases(self, category: str, act: str) -> AnySelect:
         """The cases the actor may `act` on `category` now, by the policy's SQL face."""
         return self._stamp(select(Case).where(self.case_filter(category, act)))
 

@@ -3,12 +3,12 @@
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import bindparam, or_, select
 
 from referral.audit.chain import categories_of
 from referral.authz.enforcer import Decision
+from referral.db.base import AnySelect
 from referral.db.repositories import current_connection
 from referral.db.tables import AuditEntry, Case
 from referral.domain.actors import Actor
@@ -57,7 +57,7 @@ class HistoryPage:
 
 
 @cache
-def _history_query(*, paged: bool, everything: bool) -> Select[Any]:
+def _history_query(*, paged: bool, everything: bool) -> AnySelect:
     """A page of a case's history, newest first, built once per shape; the case, its
     network, the viewer, the position and the page size are bound at execution."""
     where = [
@@ -107,10 +107,8 @@ def entries_for(
     """
     values = {"case_id": case.id, "network_id": case.network_id, "viewer": viewer.user_id}
     query = _history_query(paged=before is not None, everything=everything)
-    rows = current_connection(uow.session).execute(
-        query, {**values, "before": before, "limit": limit + 1}
-    )
-    rows = rows.all()
+    connection = current_connection(uow.session)
+    rows = connection.execute(query, {**values, "before": before, "limit": limit + 1}).all()
     entries = [
         TimelineEntry(
             seq=r.id,

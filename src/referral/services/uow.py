@@ -157,7 +157,7 @@ class UnitOfWork:
         self.repo = Repositories(self.session)
         self.now = self.runtime.clock()
         self._denials = []
-        self._disclosures: list[AuditRecord] = []
+        self._disclosures = []
         self._entries: list[AuditRecord] = []
         return self
 
