@@ -1,6 +1,5 @@
 """Security headers on every response (a before-send hook)."""
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
 # No inline script or style anywhere: everything comes from /static on this origin.
@@ -28,12 +27,25 @@ HEADERS = {
 }
 
 
+_Headers = tuple[list[tuple[bytes, bytes]], frozenset[bytes]]
+
+
+def _encoded(headers: dict[str, str]) -> _Headers:
+    pairs = [(name.encode(), value.encode()) for name, value in headers.items()]
+    return pairs, frozenset(name for name, _ in pairs)
+
+
+_STATIC = _encoded(HEADERS)
+# Pages and API answers may hold personal data: never keep them in any cache.
+_PRIVATE = _encoded({**HEADERS, "cache-control": "no-store"})
+
+
 async def add_security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    for name, value in HEADERS.items():
-        headers[name] = value
-    # Pages and API answers may hold personal data: never keep them in any cache.
-    if not scope.get("path", "").startswith("/static/"):
-        headers["cache-control"] = "no-store"
+    ours, names = _STATIC if scope.get("path", "").startswith("/static/") else _PRIVATE
+    # Built as a list in one pass rather than header by header through
+    # MutableScopeHeaders, which searches the response's headers for each one.
+    headers = [(n, v) for n, v in message.get("headers", ()) if n.lower() not in names]
+    headers.extend(ours)
+    message["headers"] = headers
