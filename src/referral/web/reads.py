@@ -1,5 +1,6 @@
 """Where a request's reads run: on the loop for SQLite, in a worker thread for PostgreSQL."""
 
+import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -21,5 +22,8 @@ async def database_read(runtime: Runtime, work: Callable[[], T]) -> T:
     a write on the loop would stall every request behind SQLite's write lock.
     """
     if runtime.single_writer:
+        # Let the loop look at its sockets first: a loop that only ever runs reads would
+        # accept no new connection until the load stopped.
+        await asyncio.sleep(0)
         return work()
     return await anyio.to_thread.run_sync(work)
