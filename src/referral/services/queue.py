@@ -267,8 +267,8 @@ class OrganisationOption:
 
 def network_organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationOption]:
     """The agencies of the actor's own network, by kind then name: no personal data."""
-    rows = uow.scoped(actor).execute(_organisations_query())
-    return [OrganisationOption(*row) for row in rows]
+    rows = uow.scoped(actor).rows(Organisation, _organisations_query())
+    return [OrganisationOption(row["id"], row["name"], row["kind"]) for row in rows]
 
 
 @cache

@@ -56,10 +56,21 @@ class HistoryPage:
     everything: bool  # False: the viewer's own reads are left out
 
 
+# How far back the case page looks for moves and disclosures to others: a bounded scan,
+# however often the viewer has read the case themselves. The full history pages through
+# everything.
+RECENT_WINDOW = 200
+
+
 @cache
 def _history_query(*, paged: bool, everything: bool) -> AnySelect:
     """A page of a case's history, newest first, built once per shape; the case, its
-    network, the viewer, the position and the page size are bound at execution."""
+    network, the viewer, the position and the page size are bound at execution.
+
+    Without `everything`, the page is drawn from the case's RECENT_WINDOW newest entries
+    (bound as `window`): leaving the viewer's own reads out must not scan every read they
+    ever made of a case they open all day.
+    """
     where = [
         AuditEntry.case_id == bindparam("case_id"),
         AuditEntry.network_id == bindparam("network_id"),
@@ -67,13 +78,21 @@ def _history_query(*, paged: bool, everything: bool) -> AnySelect:
     if paged:
         where.append(AuditEntry.id < bindparam("before"))
     if not everything:
-        where.append(
+        recent = (
+            select(AuditEntry.id)
+            .where(*where)
+            .order_by(AuditEntry.id.desc())
+            .limit(bindparam("window"))
+            .scalar_subquery()
+        )
+        where = [
+            AuditEntry.id.in_(recent),
             or_(
                 AuditEntry.actor_user_id.is_(None),
                 AuditEntry.actor_user_id != bindparam("viewer"),
                 AuditEntry.action.not_in(OWN_READS),
-            )
-        )
+            ),
+        ]
     return (
         select(
             AuditEntry.id,
@@ -103,9 +122,15 @@ def entries_for(
 
     Paged by position (`before` an entry id), so the thousandth page costs what the first
     does. Unless `everything`, the viewer's own reads are left out: the moves, the
-    changes and what was disclosed to other people are what a coordinator needs here.
+    changes and what was disclosed to other people are what a coordinator needs here,
+    drawn from the case's RECENT_WINDOW newest entries (the full history has the rest).
     """
-    values = {"case_id": case.id, "network_id": case.network_id, "viewer": viewer.user_id}
+    values = {
+        "case_id": case.id,
+        "network_id": case.network_id,
+        "viewer": viewer.user_id,
+        "window": RECENT_WINDOW,
+    }
     query = _history_query(paged=before is not None, everything=everything)
     connection = current_connection(uow.session)
     rows = connection.execute(query, {**values, "before": before, "limit": limit + 1}).all()

@@ -143,7 +143,9 @@ async def send_new_csrf_cookie(message: Message, scope: Scope) -> None:
         f"{CSRF_COOKIE}={token}; HttpOnly; Max-Age={settings.session_absolute_hours * 3600};"
         f" Path=/; SameSite=strict{'; Secure' if settings.cookie_secure else ''}"
     )
-    message.setdefault("headers", []).append((b"set-cookie", cookie.encode("latin-1")))
+    headers = list(message.get("headers", ()))
+    headers.append((b"set-cookie", cookie.encode("latin-1")))
+    message["headers"] = headers
 
 
 def current_session(request: Request[Any, Any, Any]) -> auth.SessionInfo:

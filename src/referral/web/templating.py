@@ -48,3 +48,5 @@ def label(value: str) -> str:
 def configure(engine: JinjaTemplateEngine) -> None:
     env: Any = engine.engine
     env.filters.update(state_label=state_label, when=when, day=day, label=label)
+    # Templates ship with the release: no stat of every template file on every render.
+    env.auto_reload = False
