@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.sql.elements import BindParameter
 
+from referral.db import prepared
 from referral.db.base import AnySelect
 from referral.db.sealing import SEALED_GROUP, WITH_SEALED
 from referral.db.tables import (
@@ -121,6 +122,12 @@ def _actor_query(*, via_token: bool) -> AnySelect:
     )
 
 
+def _active(state: Any) -> list[ColumnElement[bool]]:
+    """`state NOT IN (inactive states)` as plain comparisons: a statement built once and
+    run on the cursor (db.prepared) takes no list parameter."""
+    return [state != inactive for inactive in INACTIVE_MEETING_STATES]
+
+
 @cache
 def _facts_queries() -> tuple[AnySelect, ...]:
     """The three queries of `case_facts`, built once; case and viewer bound at execution:
@@ -134,7 +141,7 @@ def _facts_queries() -> tuple[AnySelect, ...]:
     meetings = (
         select(PanelMeeting.id, PanelMeeting.scheduled_for, invited)
         .join(AgendaItem, AgendaItem.meeting_id == PanelMeeting.id)
-        .where(AgendaItem.case_id == case_id, PanelMeeting.state.not_in(INACTIVE_MEETING_STATES))
+        .where(AgendaItem.case_id == case_id, *_active(PanelMeeting.state))
     )
     providers = select(Intervention.provider_org_id).where(
         Intervention.case_id == case_id, Intervention.state != "withdrawn"
@@ -187,7 +194,7 @@ def _guard_facts_queries() -> tuple[AnySelect, AnySelect]:
     on_open_agenda = exists().where(
         AgendaItem.case_id == case_id,
         AgendaItem.meeting_id == PanelMeeting.id,
-        PanelMeeting.state.in_(OPEN_MEETING_STATES),
+        or_(*(PanelMeeting.state == state for state in OPEN_MEETING_STATES)),
     )
     return requests, select(consent_state, on_open_agenda)
 
@@ -236,7 +243,7 @@ class Repositories:
         return self._actor(_actor_query(via_token=True), token_hash=token_hash, now=now)
 
     def _actor(self, query: AnySelect, **values: Any) -> Actor | None:
-        rows = current_connection(self.session).execute(query, values).all()
+        rows = prepared.run(current_connection(self.session), query, values)
         if not rows:
             return None
         first = rows[0]
@@ -308,9 +315,9 @@ class Repositories:
     def case_facts(self, case: Case, actor: Actor) -> CaseFacts:
         """The facts named policy conditions read, for this case as seen by this actor."""
         connection = current_connection(self.session)
+        values = {"case_id": case.id, "user_id": actor.user_id}
         meetings, provider_orgs, grants = (
-            connection.execute(query, {"case_id": case.id, "user_id": actor.user_id}).all()
-            for query in _facts_queries()
+            prepared.run(connection, query, values) for query in _facts_queries()
         )
         consent_state = grants[0][0] if grants else "not_sought"
         scope: frozenset[ConsentScope] = frozenset()
@@ -337,12 +344,12 @@ class Repositories:
         field: the requests' states and deadlines; the current consent and the agenda."""
         connection = current_connection(self.session)
         requests_query, consent_query = _guard_facts_queries()
-        requests = connection.execute(requests_query, {"case_id": case.id}).all()
-        consent, on_agenda = connection.execute(consent_query, {"case_id": case.id}).one()
+        requests = prepared.run(connection, requests_query, {"case_id": case.id})
+        ((consent, on_agenda),) = prepared.run(connection, consent_query, {"case_id": case.id})
         return GuardFacts(
             consent_state=consent or "not_sought",
-            information_request_states=tuple(r.state for r in requests),
-            information_deadline_passed=bool(requests) and max(r.due_at for r in requests) <= now,
+            information_request_states=tuple(state for state, _ in requests),
+            information_deadline_passed=bool(requests) and max(due for _, due in requests) <= now,
             on_open_agenda=bool(on_agenda),
         )
 

@@ -45,6 +45,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import set_committed_value
 
+from referral.db import prepared
 from referral.db.base import AnySelect
 from referral.domain.errors import ConfigurationError, Conflict
 from referral.domain.vocabulary import Category
@@ -203,9 +204,8 @@ class DataKeys:
 
     def _load(self, connection: Connection, key_id: int) -> AESGCM | None:
         if key_id not in self._opened:
-            row = (
-                self._wrapped.pop(key_id, None)
-                or connection.execute(_wrapped_key_query(), {"key_id": key_id}).one_or_none()
+            row = self._wrapped.pop(key_id, None) or next(
+                iter(prepared.run(connection, _wrapped_key_query(), {"key_id": key_id})), None
             )
             if row is None or row[0] is None:
                 self._opened[key_id] = None
@@ -222,9 +222,8 @@ class DataKeys:
 
     def case_key_id(self, connection: Connection, case_id: int) -> int:
         if case_id not in self._case_keys:
-            key_id = connection.execute(
-                _case_key_query(), {"case_id": case_id}
-            ).scalar_one_or_none()
+            found = prepared.run(connection, _case_key_query(), {"case_id": case_id})
+            key_id = found[0][0] if found else None
             if key_id is None:
                 raise ConfigurationError(
                     f"case {case_id} has no data key; run `referral db upgrade` to seal old rows"

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from referral.audit.chain import AuditRecord
 from referral.config import Settings
+from referral.db import prepared
 from referral.db.repositories import current_connection
 from referral.db.tables import ApiToken, LoginFailure, User, WebSession
 from referral.domain.actors import Actor
@@ -105,14 +106,15 @@ _SESSION_BY_TOKEN = select(
 
 def resolve_session(uow: UnitOfWork, token: str, settings: Settings) -> ResolvedSession:
     session = uow.unscoped("a session is found before its network is known")
-    row = current_connection(session).execute(_SESSION_BY_TOKEN, {"digest": digest(token)}).first()
-    if row is None:
+    rows = prepared.run(current_connection(session), _SESSION_BY_TOKEN, {"digest": digest(token)})
+    if not rows:
         return ResolvedSession(None)
-    now, row_id = uow.now, row.id
-    if _expired(row.created_at, row.last_seen_at, now, settings):
+    row_id, csrf_token, user_id, network_id, created_at, last_seen_at = rows[0]
+    now = uow.now
+    if _expired(created_at, last_seen_at, now, settings):
         return ResolvedSession(None, partial(_remove_session, row_id))
-    info = SessionInfo(token, row.csrf_token, row.user_id, row.network_id)
-    if now - row.last_seen_at <= TOUCH_EVERY:  # one write a minute, not one per request
+    info = SessionInfo(token, csrf_token, user_id, network_id)
+    if now - last_seen_at <= TOUCH_EVERY:  # one write a minute, not one per request
         return ResolvedSession(info)
     return ResolvedSession(info, partial(_touch_session, row_id, now))
 

@@ -6,6 +6,7 @@ from functools import cache
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.sql.elements import BindParameter
 
+from referral.db import prepared
 from referral.db.base import AnySelect
 from referral.db.repositories import current_connection
 from referral.db.tables import Network, Notification, User
@@ -28,11 +29,9 @@ def describe_viewer(uow: UnitOfWork, actor: Actor) -> ViewerDetails:
     # A user may act in a network other than their organisation's: the name is looked up
     # by id, the network by the actor's own, the bell in that network only.
     session = uow.unscoped("the viewer's own name, network name and unread notices")
-    found = (
-        current_connection(session)
-        .execute(_viewer_query(), {"user_id": actor.user_id, "network_id": actor.network_id})
-        .first()
-    )
+    values = {"user_id": actor.user_id, "network_id": actor.network_id}
+    rows = prepared.run(current_connection(session), _viewer_query(), values)
+    found = rows[0] if rows else None
     if found is None:
         return ViewerDetails(display_name="", network_name="", unread_notices=0)
     return ViewerDetails(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Delete,
+    Select,
     Update,
     bindparam,
     delete,
@@ -37,6 +38,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.base import Executable
 
 from referral.authz.filters import case_filter
+from referral.db import prepared
 from referral.db.base import AnySelect, Base
 from referral.db.repositories import Repositories, current_connection
 from referral.db.sealing import open_columns
@@ -251,8 +253,12 @@ class Scope:
         """The statement's rows as plain dicts, the sealed columns of `model` opened: for
         reads that show values and need no mapped objects. `values` bind the parameters of
         a statement built once (`prepared_select`); the scope binds its network itself."""
-        result = current_connection(self._session).execute(*self._bound(statement, values))
-        found = [dict(row) for row in result.mappings()]
+        statement, values = self._bound(statement, values)
+        connection = current_connection(self._session)
+        if isinstance(statement, Select) and values.get(NETWORK_PARAMETER) is not None:
+            found = prepared.mappings(connection, statement, values)  # built once: the cursor
+        else:
+            found = [dict(row) for row in connection.execute(statement, values).mappings()]
         open_columns(self._session, model, found)
         return found
 

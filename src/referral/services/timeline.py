@@ -4,10 +4,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from referral.audit.chain import categories_of
 from referral.authz.enforcer import Decision
+from referral.db import prepared
 from referral.db.base import AnySelect
 from referral.db.repositories import current_connection
 from referral.db.tables import AuditEntry, Case
@@ -90,7 +91,8 @@ def _history_query(*, paged: bool, everything: bool) -> AnySelect:
             or_(
                 AuditEntry.actor_user_id.is_(None),
                 AuditEntry.actor_user_id != bindparam("viewer"),
-                AuditEntry.action.not_in(OWN_READS),
+                # NOT IN as plain comparisons: the cursor path takes no list parameter.
+                and_(*(AuditEntry.action != action for action in OWN_READS)),
             ),
         ]
     return (
@@ -133,18 +135,18 @@ def entries_for(
     }
     query = _history_query(paged=before is not None, everything=everything)
     connection = current_connection(uow.session)
-    rows = connection.execute(query, {**values, "before": before, "limit": limit + 1}).all()
+    rows = prepared.run(connection, query, {**values, "before": before, "limit": limit + 1})
     entries = [
         TimelineEntry(
-            seq=r.id,
-            at=r.at,
-            action=r.action,
-            actor_role=r.actor_role,
-            categories=categories_of(r.categories),
-            target=r.target,
-            allowed=r.allowed,
+            seq=seq,
+            at=at,
+            action=action,
+            actor_role=actor_role,
+            categories=categories_of(categories),
+            target=target,
+            allowed=allowed,
         )
-        for r in rows[:limit]
+        for seq, at, action, actor_role, categories, target, allowed in rows[:limit]
     ]
     older = entries[-1].seq if len(rows) > limit else None
     return HistoryPage(entries, older, everything)
