@@ -49,9 +49,18 @@ def test_the_cursor_path_answers_what_sqlalchemy_answers(runtime: Runtime) -> No
             (_case_key_query(), {"case_id": case_id}),
             (_wrapped_key_query(), {"key_id": key_id}),
             (_SESSION_BY_TOKEN, {"digest": "no such session"}),
-            (people._viewer_query(), {"user_id": coordinator.user_id, "network_id": 1}),
-            (linked._notes_query(), {"case_id": case_id, NETWORK_PARAMETER: 1}),
-            (linked._grants_query(), {"case_id": case_id, NETWORK_PARAMETER: 1}),
+            (
+                people._viewer_query(),
+                {"user_id": coordinator.user_id, "network_id": coordinator.network_id},
+            ),
+            (
+                linked._notes_query(),
+                {"case_id": case_id, NETWORK_PARAMETER: coordinator.network_id},
+            ),
+            (
+                linked._grants_query(),
+                {"case_id": case_id, NETWORK_PARAMETER: coordinator.network_id},
+            ),
         ]
         for model, names in (
             (Intervention, linked.INTERVENTION_FIELDS),
@@ -60,8 +69,12 @@ def test_the_cursor_path_answers_what_sqlalchemy_answers(runtime: Runtime) -> No
             (Decision, linked.DECISION_FIELDS),
         ):
             query = linked._by_case_query(model, names)
-            queries.append((query, {"case_id": case_id, NETWORK_PARAMETER: 1}))
-        history = {"case_id": case_id, "network_id": 1, "viewer": coordinator.user_id}
+            queries.append((query, {"case_id": case_id, NETWORK_PARAMETER: coordinator.network_id}))
+        history = {
+            "case_id": case_id,
+            "network_id": coordinator.network_id,
+            "viewer": coordinator.user_id,
+        }
         for everything in (False, True):
             query = timeline._history_query(paged=False, everything=everything)
             queries.append((query, {**history, "window": 200, "limit": 50, "before": None}))
