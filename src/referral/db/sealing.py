@@ -13,6 +13,7 @@ ciphertext. When a subject's data key is destroyed, their fields read as `erased
 """
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -273,6 +274,7 @@ class DataKeys:
         return _decode(kind, plain)
 
 
+@cache
 def _aad(key_id: int) -> bytes:
     return f"referral field {key_id}".encode()
 
@@ -283,7 +285,7 @@ def parse_token(token: str) -> tuple[int, bytes]:
             "the database holds a personal field in clear; run `referral db upgrade` to seal it"
         )
     key_part, _, body = token[len(TOKEN_PREFIX) :].partition(".")
-    return int(key_part), base64.b64decode(body)
+    return int(key_part), binascii.a2b_base64(body)
 
 
 def token_key_id(token: str) -> int:

@@ -28,11 +28,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWork]:
     """One unit of work per request; a GET's only reads (no write lock while it works).
 
-    Its database work runs in worker threads, off the loop, each step in one hop: a
-    write transaction begins and commits inside the service call. Ending it (a rollback,
-    microseconds) runs on the loop itself, and the refusals it met go to the group
-    committer, awaited without holding a thread: so no transaction ever waits for a free
-    worker thread while it holds a lock others queue on.
+    A write runs in a worker thread, in one hop: its transaction begins and commits
+    inside the service call. A read runs where it costs least (web.reads). Ending the
+    unit (a rollback, microseconds) runs on the loop itself, and what it disclosed or
+    refused goes to the group committer, awaited without holding a thread: so no
+    transaction ever waits for a free worker thread while it holds a lock others queue on.
     """
     runtime: Runtime = request.app.state.runtime
     request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
@@ -41,6 +41,7 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
     uow = UnitOfWork(runtime, request_id=request_id, read_only=reading)
     if not reading:
         await request.body()  # received before the writer's turn: a slow upload holds no one
+    pending = None
     try:
         async with _admitted(runtime), _writer_turn(runtime, reading):
             uow.__enter__()
@@ -48,10 +49,16 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
                 yield uow
             finally:
                 pending = uow.finish()
-                if pending is not None:
-                    await _write(runtime, pending)
     finally:
-        structlog.contextvars.clear_contextvars()
+        # The session is closed: waiting for the audit write holds no connection, so it
+        # holds no admission either. The committer makes the writes of every request
+        # waiting here durable together; the response leaves only once its own is (and
+        # a refused request's refusal is written before its error answer leaves).
+        try:
+            if pending is not None:
+                await _write(runtime, pending)
+        finally:
+            structlog.contextvars.clear_contextvars()
 
 
 # Per event loop (a server process has one; test clients each run their own): the
