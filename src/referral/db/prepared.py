@@ -13,8 +13,9 @@ For selects whose parameters are plain values: a statement with an expanding par
 (`IN` over a list) goes through `Connection.execute` as usual.
 """
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
@@ -34,6 +35,7 @@ class _Compiled:
     binds: dict[str, Processor]
     keys: tuple[str, ...]
     results: tuple[Processor | None, ...]
+    row_type: Any = field(default=None)
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         bound = {}
@@ -64,13 +66,15 @@ def _compile(statement: AnySelect, dialect: Dialect) -> _Compiled | None:
     }
     binds = {name: process for name, process in compiled._bind_processors.items() if process}
     columns = compiled._result_columns
+    keys = tuple(column.keyname for column in columns)
     return _Compiled(
+        row_type=namedtuple("Row", keys, rename=True),
         sql=compiled.string,
         names=names,
         positional=bool(compiled.positional),
         defaults=defaults,
         binds=binds,
-        keys=tuple(column.keyname for column in columns),
+        keys=keys,
         results=tuple(column.type._cached_result_processor(dialect, None) for column in columns),
     )
 
@@ -122,3 +126,11 @@ def mappings(
     return [
         dict(zip(compiled.keys, row, strict=True)) for row in run(connection, statement, values)
     ]
+
+
+def named(connection: Connection, statement: AnySelect, values: Mapping[str, Any]) -> list[Any]:
+    """As `run`, each row a named tuple: by position or by column name."""
+    compiled = _compiled(statement, connection.dialect)
+    if compiled is None:
+        return list(connection.execute(statement, dict(values)))
+    return [compiled.row_type._make(row) for row in run(connection, statement, values)]

@@ -23,14 +23,16 @@ from sqlalchemy import (
     exists,
     func,
     inspect,
+    or_,
     select,
     update,
 )
 from sqlalchemy.orm import lazyload
 from sqlalchemy.sql.functions import aggregate_strings
 
+from referral.db import prepared
 from referral.db.fields import categorised_columns, is_filled
-from referral.db.repositories import OPEN_MEETING_STATES
+from referral.db.repositories import OPEN_MEETING_STATES, current_connection
 from referral.db.sealing import data_keys
 from referral.db.tables import (
     AgendaItem,
@@ -123,7 +125,10 @@ def _load_row(uow: UnitOfWork, actor: Actor, case_id: int, *, orm: bool) -> Any:
     session = uow.unscoped("the query is bound to the actor's network by its own clause")
     statement = _load_statement(session.get_bind().dialect.name, orm)
     params = {"case_id": case_id, "network_id": actor.network_id, "user_id": actor.user_id}
-    row = (session if orm else session.connection()).execute(statement, params).first()
+    if orm:
+        row = session.execute(statement, params).first()
+    else:  # plain columns: on the cursor (db.prepared), without an execution context
+        row = next(iter(prepared.named(current_connection(session), statement, params)), None)
     if row is None:
         raise NotFound(f"case {case_id} not found")
     data_keys(session).remember(case_id, row.key_id, row.key_wrapped, row.key_master)
@@ -216,7 +221,8 @@ def _build_load_statement(dialect: str, orm: bool) -> Select[Any]:
         .join(AgendaItem, AgendaItem.meeting_id == PanelMeeting.id)
         .where(
             AgendaItem.case_id == case_id,
-            PanelMeeting.state.not_in(INACTIVE_MEETING_STATES),
+            # (NOT) IN over constants as plain comparisons: db.prepared takes no lists.
+            *(PanelMeeting.state != state for state in INACTIVE_MEETING_STATES),
         )
         .correlate(Case)
         .scalar_subquery()
@@ -242,7 +248,7 @@ def _build_load_statement(dialect: str, orm: bool) -> Select[Any]:
     on_open_agenda: ColumnElement[bool] = exists().where(
         AgendaItem.case_id == case_id,
         AgendaItem.meeting_id == PanelMeeting.id,
-        PanelMeeting.state.in_(OPEN_MEETING_STATES),
+        or_(*(PanelMeeting.state == state for state in OPEN_MEETING_STATES)),
     )
     case: Any = [Case] if orm else [_CASES.c[name] for name in STATUS_COLUMNS]
     statement = (
