@@ -3,8 +3,6 @@ own execution of the same statement answers: same rows, same values, same types.
 
 from typing import Any
 
-from sqlalchemy import event
-
 from referral.db import prepared
 from referral.db.base import AnySelect
 from referral.db.repositories import _facts_queries, _guard_facts_queries
@@ -22,6 +20,7 @@ from referral.services.auth import _SESSION_BY_TOKEN
 from referral.services.scope import NETWORK_PARAMETER
 from referral.services.uow import Runtime, UnitOfWork
 from tests.factories import make_world, schedule, to_support
+from tests.integration.test_sealing import statements
 
 
 def _both(uow: UnitOfWork, query: AnySelect, values: dict[str, Any]) -> tuple[list[Any], list[Any]]:
@@ -90,16 +89,6 @@ def test_the_cursor_path_answers_what_sqlalchemy_answers(runtime: Runtime) -> No
 
 
 def test_the_statement_counters_still_hear_every_statement(runtime: Runtime) -> None:
-    seen: list[str] = []
-    bind = runtime.session_factory.kw["bind"]
-
-    def record(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(bind, "before_cursor_execute", record)
-    try:
-        with UnitOfWork(runtime) as uow:
-            prepared.run(uow.session.connection(), _SESSION_BY_TOKEN, {"digest": "x"})
-    finally:
-        event.remove(bind, "before_cursor_execute", record)
+    with statements(runtime) as seen, UnitOfWork(runtime) as uow:
+        prepared.run(uow.session.connection(), _SESSION_BY_TOKEN, {"digest": "x"})
     assert any("web_sessions" in statement for statement in seen)
