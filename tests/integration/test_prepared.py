@@ -4,26 +4,22 @@ own execution of the same statement answers: same rows, same values, same types.
 from typing import Any
 
 from referral.db import prepared
-from referral.db.base import AnySelect
 from referral.db.repositories import _facts_queries, _guard_facts_queries
 from referral.db.sealing import _case_key_query, _wrapped_key_query
 from referral.db.tables import (
     Case,
-    Consent,
-    Decision,
-    InformationRequest,
-    Intervention,
     Subject,
 )
 from referral.services import linked, people, timeline
 from referral.services.auth import _SESSION_BY_TOKEN
-from referral.services.scope import NETWORK_PARAMETER
 from referral.services.uow import Runtime, UnitOfWork
 from tests.factories import make_world, schedule, to_support
 from tests.integration.test_sealing import statements
 
 
-def _both(uow: UnitOfWork, query: AnySelect, values: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+def _both(
+    uow: UnitOfWork, query: prepared.Statement, values: dict[str, Any]
+) -> tuple[list[Any], list[Any]]:
     connection = uow.session.connection()
     ours = prepared.run(connection, query, values)
     theirs = [tuple(row) for row in connection.execute(query, values)]
@@ -42,7 +38,7 @@ def test_the_cursor_path_answers_what_sqlalchemy_answers(runtime: Runtime) -> No
         assert subject is not None
         key_id = subject.data_key_id
         case_values = {"case_id": case_id, "user_id": coordinator.user_id}
-        queries: list[tuple[AnySelect, dict[str, Any]]] = [
+        queries: list[tuple[prepared.Statement, dict[str, Any]]] = [
             *((query, case_values) for query in _facts_queries()),
             *((query, case_values) for query in _guard_facts_queries()),
             (_case_key_query(), {"case_id": case_id}),
@@ -52,31 +48,17 @@ def test_the_cursor_path_answers_what_sqlalchemy_answers(runtime: Runtime) -> No
                 people._viewer_query(),
                 {"user_id": coordinator.user_id, "network_id": coordinator.network_id},
             ),
-            (
-                linked._notes_query(),
-                {"case_id": case_id, NETWORK_PARAMETER: coordinator.network_id},
-            ),
-            (
-                linked._grants_query(),
-                {"case_id": case_id, NETWORK_PARAMETER: coordinator.network_id},
-            ),
+            (linked.linked_query(tuple(linked.PARTS)), {"case_id": case_id}),
         ]
-        for model, names in (
-            (Intervention, linked.INTERVENTION_FIELDS),
-            (InformationRequest, linked.REQUEST_FIELDS),
-            (Consent, linked.CONSENT_FIELDS),
-            (Decision, linked.DECISION_FIELDS),
-        ):
-            query = linked._by_case_query(model, names)
-            queries.append((query, {"case_id": case_id, NETWORK_PARAMETER: coordinator.network_id}))
         history = {
             "case_id": case_id,
             "network_id": coordinator.network_id,
             "viewer": coordinator.user_id,
         }
         for everything in (False, True):
-            query = timeline._history_query(paged=False, everything=everything)
-            queries.append((query, {**history, "window": 200, "limit": 50, "before": None}))
+            history_query = timeline._history_query(paged=False, everything=everything)
+            page = {**history, "window": 200, "limit": 50, "before": None}
+            queries.append((history_query, page))
         found_rows = 0
         for query, values in queries:
             ours, theirs = _both(uow, query, values)

@@ -18,10 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import CompoundSelect, Connection
 from sqlalchemy.engine import Dialect
 
 from referral.db.base import AnySelect
+
+# A select, or a UNION ALL of selects: what `run` takes.
+Statement = AnySelect | CompoundSelect[*tuple[Any, ...]]
 
 Processor = Callable[[Any], Any]
 
@@ -48,10 +51,10 @@ class _Compiled:
         return bound
 
 
-_COMPILED: dict[tuple[AnySelect, str], _Compiled | None] = {}
+_COMPILED: dict[tuple[Statement, str], _Compiled | None] = {}
 
 
-def _compile(statement: AnySelect, dialect: Dialect) -> _Compiled | None:
+def _compile(statement: Statement, dialect: Dialect) -> _Compiled | None:
     """The statement as the driver takes it; None when only `execute` can run it."""
     compiled: Any = statement.compile(dialect=dialect)
     if any(bind.expanding for bind in compiled.binds.values()) or compiled.literal_execute_params:
@@ -79,7 +82,7 @@ def _compile(statement: AnySelect, dialect: Dialect) -> _Compiled | None:
     )
 
 
-def _compiled(statement: AnySelect, dialect: Dialect) -> _Compiled | None:
+def _compiled(statement: Statement, dialect: Dialect) -> _Compiled | None:
     key = (statement, dialect.name)
     if key not in _COMPILED:
         _COMPILED[key] = _compile(statement, dialect)
@@ -87,7 +90,7 @@ def _compiled(statement: AnySelect, dialect: Dialect) -> _Compiled | None:
 
 
 def run(
-    connection: Connection, statement: AnySelect, values: Mapping[str, Any]
+    connection: Connection, statement: Statement, values: Mapping[str, Any]
 ) -> list[tuple[Any, ...]]:
     """The rows of `statement` with `values` bound, as tuples in its column order."""
     compiled = _compiled(statement, connection.dialect)

@@ -3,18 +3,21 @@ the category that governs them. They are reached through their case, which the c
 found through the scope: each query here names the case it hangs off.
 
 They are read as plain rows of the columns shown (sealed ones opened), not as mapped
-objects: a case page lists them and changes none.
+objects: a case page lists them and changes none. Every list the viewer may read comes
+back in one statement, a UNION ALL of one part per list (on PostgreSQL each statement
+is a round trip): each part fills its own columns and leaves the others as typed NULLs,
+so every column keeps its type, and the rows are split by part again here.
 """
 
 from collections import defaultdict
-from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import CompoundSelect, Select, bindparam, cast, literal_column, null, union_all
 from sqlalchemy.sql.elements import BindParameter
 
-from referral.db.base import AnySelect
+from referral.db.base import Base
 from referral.db.tables import (
     Consent,
     ConsentScopeRow,
@@ -30,98 +33,116 @@ from referral.services.scope import Scope, prepared_select
 
 Row = dict[str, Any]
 
-
 # What each list shows of a record, besides its id.
 REQUEST_FIELDS = ("organisation_id", "state", "question", "answer", "due_at")
 CONSENT_FIELDS = ("state", "given_by", "method", "decided_at", "withdrawn_at")
 CONTRIBUTION_FIELDS = ("meeting_id", "organisation_id", "body")
 DECISION_FIELDS = ("meeting_id", "outcome", "rationale", "dissent")
 INTERVENTION_FIELDS = ("kind", "provider_org_id", "state", "plan")
+NOTE_FIELDS = ("intervention_id", "body", "created_at")
 REVIEW_FIELDS = ("kind", "notes", "recorded_at")
+GRANT_FIELDS = ("consent_id", "category", "org_kind", "purpose")
 
 CASE: BindParameter[int] = bindparam("case_id")
+GRANTS = "consent_grants"  # a part folded into each consent's "scope", not a list shown
 
 
-@cache
-def _by_case_query(model: Any, names: tuple[str, ...]) -> AnySelect:
-    """The case's rows of `model`, oldest first: their id and the named columns (built
-    once per process; the case is bound at execution)."""
-    columns = [model.id, *(getattr(model, name) for name in names)]
-    return prepared_select(*columns).where(model.case_id == CASE).order_by(model.id)
+@dataclass(frozen=True)
+class _Part:
+    """One list: its rows' model (whose sealed columns are opened) and the columns shown."""
 
+    key: str
+    model: type[Base]
+    names: tuple[str, ...]
 
-def _by_case(scope: Scope, model: Any, case_id: int, names: tuple[str, ...]) -> list[Row]:
-    return scope.rows(model, _by_case_query(model, names), case_id=case_id)
-
-
-@cache
-def _grants_query() -> AnySelect:
-    """The scope rows of every consent of a case, as `category -> org_kind (purpose)`."""
-    return (
-        prepared_select(
-            ConsentScopeRow.consent_id,
-            ConsentScopeRow.category,
-            ConsentScopeRow.org_kind,
-            ConsentScopeRow.purpose,
-        )
-        .join(Consent, Consent.id == ConsentScopeRow.consent_id)
-        .where(Consent.case_id == CASE)
-    )
-
-
-@cache
-def _notes_query() -> AnySelect:
-    """The progress notes on every intervention of a case, oldest first."""
-    notes = prepared_select(
-        ProgressNote.id, ProgressNote.intervention_id, ProgressNote.body, ProgressNote.created_at
-    )
-    notes = notes.join(Intervention, Intervention.id == ProgressNote.intervention_id)
-    return notes.where(Intervention.case_id == CASE).order_by(ProgressNote.id)
-
-
-def _requests(scope: Scope, case_id: int) -> list[Row]:
-    return _by_case(scope, InformationRequest, case_id, REQUEST_FIELDS)
-
-
-def _consents(scope: Scope, case_id: int) -> list[Row]:
-    rows = _by_case(scope, Consent, case_id, CONSENT_FIELDS)
-    grants: dict[int, list[str]] = defaultdict(list)
-    if rows:
-        for grant in scope.rows(ConsentScopeRow, _grants_query(), case_id=case_id):
-            grants[grant["consent_id"]].append(
-                f"{grant['category']} -> {grant['org_kind']} ({grant['purpose']})"
+    def select(self) -> Select[Any]:
+        """This list's rows of the case: its sort key (the id), then the named columns."""
+        model: Any = self.model
+        columns = [getattr(model, name) for name in self.names]
+        if self.model is ProgressNote:
+            joined = prepared_select(model.id, *columns).join(
+                Intervention, Intervention.id == ProgressNote.intervention_id
             )
-    for row in rows:
-        row["scope"] = sorted(grants[row["id"]])
-    return rows
+            return joined.where(Intervention.case_id == CASE)
+        if self.model is ConsentScopeRow:
+            joined = prepared_select(model.id, *columns).join(
+                Consent, Consent.id == ConsentScopeRow.consent_id
+            )
+            return joined.where(Consent.case_id == CASE)
+        return prepared_select(model.id, *columns).where(model.case_id == CASE)
 
 
-def _deliberation(scope: Scope, case_id: int) -> dict[str, list[Row]]:
-    return {
-        "contributions": _by_case(scope, Contribution, case_id, CONTRIBUTION_FIELDS),
-        "decisions": _by_case(scope, Decision, case_id, DECISION_FIELDS),
-    }
-
-
-def _support(scope: Scope, case_id: int) -> dict[str, list[Row]]:
-    return {
-        "interventions": _by_case(scope, Intervention, case_id, INTERVENTION_FIELDS),
-        "progress_notes": scope.rows(ProgressNote, _notes_query(), case_id=case_id),
-        "reviews": _by_case(scope, Review, case_id, REVIEW_FIELDS),
-    }
-
-
-SECTIONS: dict[Category, Callable[[Scope, int], dict[str, list[Row]]]] = {
-    Category.ASSESSMENT: lambda scope, case_id: {"information_requests": _requests(scope, case_id)},
-    Category.CONSENT: lambda scope, case_id: {"consents": _consents(scope, case_id)},
-    Category.DELIBERATION: _deliberation,
-    Category.SUPPORT: _support,
+# By governing category, in the order the case page shows them.
+PARTS: dict[Category, tuple[_Part, ...]] = {
+    Category.ASSESSMENT: (_Part("information_requests", InformationRequest, REQUEST_FIELDS),),
+    Category.CONSENT: (
+        _Part("consents", Consent, CONSENT_FIELDS),
+        _Part(GRANTS, ConsentScopeRow, GRANT_FIELDS),
+    ),
+    Category.DELIBERATION: (
+        _Part("contributions", Contribution, CONTRIBUTION_FIELDS),
+        _Part("decisions", Decision, DECISION_FIELDS),
+    ),
+    Category.SUPPORT: (
+        _Part("interventions", Intervention, INTERVENTION_FIELDS),
+        _Part("progress_notes", ProgressNote, NOTE_FIELDS),
+        _Part("reviews", Review, REVIEW_FIELDS),
+    ),
 }
 
 
+@cache
+def linked_query(categories: tuple[Category, ...]) -> CompoundSelect[*tuple[Any, ...]]:
+    """The lists of these categories in one statement, built once per combination:
+    columns `part` (an index into the parts), `sort` (the row's id), then every part's
+    columns side by side, NULL (of the column's type) outside its own part."""
+    parts = [part for category in categories for part in PARTS[category]]
+    wide = [part.select().selected_columns for part in parts]
+    selects = []
+    for index, part in enumerate(parts):
+        sort, *own = wide[index]
+        row: list[Any] = [literal_column(str(index)).label("part"), sort.label("sort")]
+        for other, columns in enumerate(wide):
+            for position, column in enumerate(columns[1:]):
+                label = f"p{other}_{position}"
+                if other == index:
+                    row.append(own[position].label(label))
+                else:
+                    row.append(cast(null(), column.type).label(label))
+        selects.append(part.select().with_only_columns(*row))
+    statement = union_all(*selects).order_by(literal_column("part"), literal_column("sort"))
+    return statement.execution_options(**selects[0].get_execution_options())
+
+
 def linked_records(scope: Scope, case_id: int, readable: set[Category]) -> dict[str, list[Row]]:
-    records: dict[str, list[Row]] = {}
-    for category, load in SECTIONS.items():
-        if category in readable:
-            records.update(load(scope, case_id))
-    return records
+    categories = tuple(category for category in PARTS if category in readable)
+    if not categories:
+        return {}
+    parts = [part for category in categories for part in PARTS[category]]
+    found: dict[str, list[Row]] = {part.key: [] for part in parts}
+    starts, start = [], 2  # after `part` and `sort`
+    for part in parts:
+        starts.append(start)
+        start += len(part.names)
+    for row in scope.tuples(linked_query(categories), case_id=case_id):
+        index = row[0]
+        part, first = parts[index], starts[index]
+        values = dict(zip(part.names, row[first : first + len(part.names)], strict=True))
+        found[part.key].append({"id": row[1], **values})
+    for part in parts:
+        scope.open_rows(part.model, found[part.key])
+    grants = found.pop(GRANTS, None)
+    if grants is not None:
+        _fold_grants(found["consents"], grants)
+    return found
+
+
+def _fold_grants(consents: list[Row], grants: list[Row]) -> None:
+    """Each consent's scope, as `category -> org_kind (purpose)` lines, sorted."""
+    by_consent: dict[int, list[str]] = defaultdict(list)
+    for grant in grants:
+        by_consent[grant["consent_id"]].append(
+            f"{grant['category']} -> {grant['org_kind']} ({grant['purpose']})"
+        )
+    for consent in consents:
+        consent["scope"] = sorted(by_consent[consent["id"]])

@@ -262,6 +262,16 @@ class Scope:
         open_columns(self._session, model, found)
         return found
 
+    def tuples(self, statement: prepared.Statement, **values: Any) -> list[tuple[Any, ...]]:
+        """The rows of a statement built once (`prepared_select`, or a union of them), as
+        tuples, run on the driver's cursor (db.prepared); the scope binds its network."""
+        _, values = self._bound(statement, values)
+        return prepared.run(current_connection(self._session), statement, values)
+
+    def open_rows(self, model: type[Base], rows: list[dict[str, Any]]) -> None:
+        """Open, in place, the sealed values of `model`'s columns in plain rows."""
+        open_columns(self._session, model, rows)
+
     def _bound(
         self, statement: Executable, values: dict[str, Any]
     ) -> tuple[Executable, dict[str, Any]]:
