@@ -15,7 +15,7 @@ For selects whose parameters are plain values: a statement with an expanding par
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Connection
@@ -38,7 +38,7 @@ class _Compiled:
     binds: dict[str, Processor]
     keys: tuple[str, ...]
     results: tuple[Processor | None, ...]
-    row_type: Any = field(default=None)
+    row_type: Any  # a named tuple of `keys`, for `named`
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         bound = {}
@@ -62,10 +62,10 @@ def _compile(statement: Statement, dialect: Dialect) -> _Compiled | None:
     names = (
         tuple(compiled.positiontup) if compiled.positional else tuple(compiled.bind_names.values())
     )
+    # A value given when the statement was built (a literal, None included); a bind
+    # parameter built without one is required at run time.
     defaults = {
-        name: bind.effective_value
-        for name, bind in compiled.binds.items()
-        if bind.value is not None or bind.callable is not None
+        name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
     }
     binds = {name: process for name, process in compiled._bind_processors.items() if process}
     columns = compiled._result_columns
@@ -82,11 +82,19 @@ def _compile(statement: Statement, dialect: Dialect) -> _Compiled | None:
     )
 
 
+# Only statements built once per process come here, a few dozen; past this many, some
+# caller builds them per call, and keeping each would only grow the process.
+_MOST_COMPILED = 1024
+
+
 def _compiled(statement: Statement, dialect: Dialect) -> _Compiled | None:
     key = (statement, dialect.name)
-    if key not in _COMPILED:
-        _COMPILED[key] = _compile(statement, dialect)
-    return _COMPILED[key]
+    if key in _COMPILED:
+        return _COMPILED[key]
+    compiled = _compile(statement, dialect)
+    if len(_COMPILED) < _MOST_COMPILED:
+        _COMPILED[key] = compiled
+    return compiled
 
 
 def run(

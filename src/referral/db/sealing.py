@@ -20,7 +20,7 @@ import json
 import os
 from datetime import date
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -274,7 +274,7 @@ class DataKeys:
         return _decode(kind, plain)
 
 
-@cache
+@lru_cache(maxsize=4096)  # one per data key in use: bounded, as subjects are not
 def _aad(key_id: int) -> bytes:
     return f"referral field {key_id}".encode()
 
