@@ -128,7 +128,7 @@ def run(
 
 
 def mappings(
-    connection: Connection, statement: AnySelect, values: Mapping[str, Any]
+    connection: Connection, statement: Statement, values: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """As `run`, each row a dict keyed by column name."""
     compiled = _compiled(statement, connection.dialect)

@@ -123,10 +123,16 @@ def _actor_query(*, via_token: bool) -> AnySelect:
     )
 
 
-def _active(state: Any) -> list[ColumnElement[bool]]:
-    """`state NOT IN (inactive states)` as plain comparisons: a statement built once and
-    run on the cursor (db.prepared) takes no list parameter."""
-    return [state != inactive for inactive in INACTIVE_MEETING_STATES]
+# A meeting's state against the constant lists above, as plain comparisons rather than
+# (NOT) IN: a statement built once and run on the cursor (db.prepared) takes no list.
+def meeting_active(state: Any) -> ColumnElement[bool]:
+    """The meeting is not cancelled (or otherwise inactive)."""
+    return and_(*(state != inactive for inactive in INACTIVE_MEETING_STATES))
+
+
+def meeting_open(state: Any) -> ColumnElement[bool]:
+    """The meeting's agenda can still take a case."""
+    return or_(*(state == open_state for open_state in OPEN_MEETING_STATES))
 
 
 @cache
@@ -142,7 +148,7 @@ def _facts_queries() -> tuple[AnySelect, ...]:
     meetings = (
         select(PanelMeeting.id, PanelMeeting.scheduled_for, invited)
         .join(AgendaItem, AgendaItem.meeting_id == PanelMeeting.id)
-        .where(AgendaItem.case_id == case_id, *_active(PanelMeeting.state))
+        .where(AgendaItem.case_id == case_id, meeting_active(PanelMeeting.state))
     )
     providers = select(Intervention.provider_org_id).where(
         Intervention.case_id == case_id, Intervention.state != "withdrawn"
@@ -199,7 +205,7 @@ def _guard_facts_queries() -> tuple[AnySelect, AnySelect]:
     on_open_agenda = exists().where(
         AgendaItem.case_id == case_id,
         AgendaItem.meeting_id == PanelMeeting.id,
-        or_(*(PanelMeeting.state == state for state in OPEN_MEETING_STATES)),
+        meeting_open(PanelMeeting.state),
     )
     return requests, select(consent_state, on_open_agenda)
 

@@ -23,7 +23,6 @@ from sqlalchemy import (
     exists,
     func,
     inspect,
-    or_,
     select,
     update,
 )
@@ -32,7 +31,7 @@ from sqlalchemy.sql.functions import aggregate_strings
 
 from referral.db import prepared
 from referral.db.fields import categorised_columns, is_filled
-from referral.db.repositories import OPEN_MEETING_STATES, current_connection
+from referral.db.repositories import current_connection, meeting_active, meeting_open
 from referral.db.sealing import data_keys
 from referral.db.tables import (
     AgendaItem,
@@ -49,7 +48,6 @@ from referral.db.tables import (
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.facts import (
-    INACTIVE_MEETING_STATES,
     CaseFacts,
     ConsentScope,
     GuardFacts,
@@ -221,8 +219,7 @@ def _build_load_statement(dialect: str, orm: bool) -> Select[Any]:
         .join(AgendaItem, AgendaItem.meeting_id == PanelMeeting.id)
         .where(
             AgendaItem.case_id == case_id,
-            # (NOT) IN over constants as plain comparisons: db.prepared takes no lists.
-            *(PanelMeeting.state != state for state in INACTIVE_MEETING_STATES),
+            meeting_active(PanelMeeting.state),
         )
         .correlate(Case)
         .scalar_subquery()
@@ -248,7 +245,7 @@ def _build_load_statement(dialect: str, orm: bool) -> Select[Any]:
     on_open_agenda: ColumnElement[bool] = exists().where(
         AgendaItem.case_id == case_id,
         AgendaItem.meeting_id == PanelMeeting.id,
-        or_(*(PanelMeeting.state == state for state in OPEN_MEETING_STATES)),
+        meeting_open(PanelMeeting.state),
     )
     case: Any = [Case] if orm else [_CASES.c[name] for name in STATUS_COLUMNS]
     statement = (

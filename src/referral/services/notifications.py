@@ -30,13 +30,14 @@ only data in them is a case or meeting number.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 
+from referral.db import prepared
 from referral.db.base import AnySelect
-from referral.db.repositories import current_connection
+from referral.db.repositories import current_connection, meeting_active
 from referral.db.tables import (
     AgendaItem,
     Intervention,
@@ -48,7 +49,6 @@ from referral.db.tables import (
 )
 from referral.domain.actors import Actor
 from referral.domain.errors import NotFound
-from referral.domain.facts import INACTIVE_MEETING_STATES
 from referral.domain.vocabulary import Role
 from referral.logging import get_logger
 from referral.services.case_status import AnyCase
@@ -309,10 +309,7 @@ class _Queries:
         meetings = (
             select(AgendaItem.meeting_id)
             .join(PanelMeeting, PanelMeeting.id == AgendaItem.meeting_id)
-            .where(
-                AgendaItem.case_id == bindparam("case_id"),
-                PanelMeeting.state.not_in(INACTIVE_MEETING_STATES),
-            )
+            .where(AgendaItem.case_id == bindparam("case_id"), meeting_active(PanelMeeting.state))
         )
         return select(MeetingAttendee.user_id).where(MeetingAttendee.meeting_id.in_(meetings))
 
@@ -369,10 +366,28 @@ class Notice:
         return self.read_at is None
 
 
+@cache
+def unread_query() -> AnySelect:
+    """How many of a person's notices in a network are unread: one count in the bell's
+    index, built once (`user_id` and `network_id` bound when it runs). Every page shows
+    it (people.describe_viewer folds it into the viewer's one statement)."""
+    return (
+        select(func.count())
+        .select_from(Notification)
+        .where(
+            Notification.user_id == bindparam("user_id"),
+            Notification.network_id == bindparam("network_id"),
+            Notification.read_at.is_(None),
+        )
+    )
+
+
 def unread_count(uow: UnitOfWork, actor: Actor) -> int:
-    """How many of the actor's notices in this network are unread: one indexed count."""
-    own = Notification.user_id == actor.user_id
-    return uow.scoped(actor).count(Notification, own, Notification.read_at.is_(None))
+    """How many of the actor's notices in this network are unread."""
+    values = {"user_id": actor.user_id, "network_id": actor.network_id}
+    session = uow.unscoped("the query names the person and their network itself")
+    rows = prepared.run(current_connection(session), unread_query(), values)
+    return int(rows[0][0])
 
 
 def list_notifications(uow: UnitOfWork, actor: Actor, limit: int = LIST_LIMIT) -> list[Notice]:

@@ -3,14 +3,15 @@
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.sql.elements import BindParameter
 
 from referral.db import prepared
 from referral.db.base import AnySelect
 from referral.db.repositories import current_connection
-from referral.db.tables import Network, Notification, User
+from referral.db.tables import Network, User
 from referral.domain.actors import Actor
+from referral.services import notifications
 from referral.services.uow import UnitOfWork
 
 
@@ -45,14 +46,5 @@ def _viewer_query() -> AnySelect:
     user_id: BindParameter[int] = bindparam("user_id")
     network_id: BindParameter[int] = bindparam("network_id")
     name = select(User.display_name).where(User.id == user_id).scalar_subquery()
-    unread = (
-        select(func.count())
-        .select_from(Notification)
-        .where(
-            Notification.user_id == user_id,
-            Notification.network_id == network_id,
-            Notification.read_at.is_(None),
-        )
-        .scalar_subquery()
-    )
+    unread = notifications.unread_query().scalar_subquery()
     return select(name, Network.name, unread).where(Network.id == network_id)

@@ -19,12 +19,11 @@ for the plain session, the reason written in the call.
 """
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Delete,
-    Select,
     Update,
     bindparam,
     delete,
@@ -255,8 +254,8 @@ class Scope:
         a statement built once (`prepared_select`); the scope binds its network itself."""
         statement, values = self._bound(statement, values)
         connection = current_connection(self._session)
-        if isinstance(statement, Select) and values.get(NETWORK_PARAMETER) is not None:
-            found = prepared.mappings(connection, statement, values)  # built once: the cursor
+        if _built_once(statement):  # on the cursor; one built per call is not worth compiling
+            found = prepared.mappings(connection, statement, values)
         else:
             found = [dict(row) for row in connection.execute(statement, values).mappings()]
         open_columns(self._session, model, found)
@@ -277,15 +276,20 @@ class Scope:
     ) -> tuple[Executable, dict[str, Any]]:
         """A statement this scope may run, and its values: with this scope's network for a
         statement built once (an INSERT or UPDATE would refuse a value it has no use for)."""
-        stamp = statement.get_execution_options().get(SCOPE_OPTION)
-        if stamp == ANY:
+        if _built_once(statement):
             values[NETWORK_PARAMETER] = self.network_id
-        elif stamp != self.network_id:
+        elif statement.get_execution_options().get(SCOPE_OPTION) != self.network_id:
             raise UnscopedQuery("this statement was not built by the scope: use scope.select")
         return statement, values
 
     def _stamp(self, statement: E) -> E:
         return statement.execution_options(**{SCOPE_OPTION: self.network_id})
+
+
+def _built_once(statement: Executable) -> TypeGuard[prepared.Statement]:
+    """A statement of `prepared_select`: built once per process, its network bound when
+    a scope runs it."""
+    return statement.get_execution_options().get(SCOPE_OPTION) == ANY
 
 
 def _model_of(entity: Any) -> type[Base] | None:
