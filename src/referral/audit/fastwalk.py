@@ -358,7 +358,7 @@ def _last_seqs(session: Session, chains: list[str]) -> dict[str, int]:
             select(
                 literal(chain).label("chain"),
                 select(func.max(AuditEntry.seq))
-                .where(AuditEntry.chain == chain)
+                .where(AuditEntry.chain == chain, AuditEntry.seq.is_not(None))
                 .scalar_subquery()
                 .label("last"),
             )

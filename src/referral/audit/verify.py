@@ -95,15 +95,20 @@ def walk_exact(
 
 
 def chains(session: Session) -> list[str]:
-    """Every chain with a head or an entry, read with a skip scan over (chain, seq)."""
-    skip_scan = text(
-        "WITH RECURSIVE c(name) AS ("
-        " SELECT min(chain) FROM audit_log"
-        " UNION ALL SELECT (SELECT min(chain) FROM audit_log WHERE chain > c.name)"
-        " FROM c WHERE c.name IS NOT NULL"
-        ") SELECT name FROM c WHERE name IS NOT NULL"
-    )
-    found = set(session.scalars(skip_scan)) | set(session.scalars(select(AuditHead.chain)))
+    """Every chain with a head or an entry: skip scans over the placed entries' (chain,
+    seq) index and the queued entries' (chain, id) index (both partial, hence the
+    conditions on seq, which let each database use its index)."""
+    found = set(session.scalars(select(AuditHead.chain)))
+    for condition in ("seq IS NOT NULL", "seq IS NULL"):
+        skip_scan = text(
+            "WITH RECURSIVE c(name) AS ("  # noqa: S608 (constants only)
+            f" SELECT min(chain) FROM audit_log WHERE {condition}"
+            " UNION ALL SELECT (SELECT min(chain) FROM audit_log"
+            f" WHERE chain > c.name AND {condition})"
+            " FROM c WHERE c.name IS NOT NULL"
+            ") SELECT name FROM c WHERE name IS NOT NULL"
+        )
+        found |= set(session.scalars(skip_scan))
     return sorted(found)
 
 
@@ -211,7 +216,9 @@ def stored_hash(session: Session, chain: str, seq: int) -> str | None:
 
 def last_seq(session: Session, chain: str) -> int:
     """The last seq `chain` holds now (0 when none)."""
-    query = select(func.max(AuditEntry.seq)).where(AuditEntry.chain == chain)
+    query = select(func.max(AuditEntry.seq)).where(
+        AuditEntry.chain == chain, AuditEntry.seq.is_not(None)
+    )
     return int(session.scalar(query) or 0)
 
 

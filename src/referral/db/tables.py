@@ -372,11 +372,34 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
     __table_args__ = (
-        UniqueConstraint("chain", "seq"),
+        # A queued entry (seq, hash NULL) takes no entry in these two: the request's write
+        # stays small, and the sequencer adds a chain's entries side by side (0009).
+        # A query by (chain, seq) says `seq IS NOT NULL`, or compares seq, to use it.
+        Index(
+            "uq_audit_log_chain",
+            "chain",
+            "seq",
+            unique=True,
+            sqlite_where=text("seq IS NOT NULL"),
+            postgresql_where=text("seq IS NOT NULL"),
+        ),
+        Index(
+            "uq_audit_log_hash",
+            "hash",
+            unique=True,
+            sqlite_where=text("hash IS NOT NULL"),
+            postgresql_where=text("hash IS NOT NULL"),
+        ),
         Index("ix_audit_log_case", "case_id"),
         Index("ix_audit_log_actor", "actor_user_id"),
-        # Subject access finds the entries that name a subject (`subject:<id>`).
-        Index("ix_audit_log_target", "target"),
+        # Subject access finds the entries that name a subject (`subject:<id>`); most
+        # entries name no target and stay out. A query says `target <> ''` to use it.
+        Index(
+            "ix_audit_log_target",
+            "target",
+            sqlite_where=text("target <> ''"),
+            postgresql_where=text("target <> ''"),
+        ),
         # The queue: small, because an entry leaves it when it is sequenced.
         Index(
             "ix_audit_log_queued",
@@ -413,7 +436,7 @@ class AuditEntry(Base):
     policy_hash: Mapped[str] = mapped_column(String(64), default="")
     change_digest: Mapped[str] = mapped_column(String(64), default="")
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuditHead(Base):

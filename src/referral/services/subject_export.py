@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import inspect, select, union
+from sqlalchemy import and_, inspect, select, union
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import AuditRecord, categories_of
@@ -316,13 +316,14 @@ def _accesses(session: Session, subject_id: int, case_ids: list[int]) -> list[Ac
     """Every audit entry about the cases or naming the subject, oldest first, in one query.
 
     The entries of the cases come through the case_id index; those naming the subject
-    (exports, erasure) through their target, which has no index: a scan of the log, cheap
-    at tens of thousands of entries. The actor's name and organisation are joined; plain
-    columns, not ORM objects, as there is nothing to open.
+    (exports, erasure) through the index of entries that name a target (partial: the
+    query says `target <> ''` so that SQLite uses it). The actor's name and organisation
+    are joined; plain columns, not ORM objects, as there is nothing to open.
     """
+    names_subject = and_(AuditEntry.target != "", AuditEntry.target == f"subject:{subject_id}")
     about = union(
         select(AuditEntry.id).where(AuditEntry.case_id.in_(case_ids)),
-        select(AuditEntry.id).where(AuditEntry.target == f"subject:{subject_id}"),
+        select(AuditEntry.id).where(names_subject),
     ).subquery()
     stmt = (
         select(
