@@ -1,7 +1,12 @@
 """The fixed reads run on the driver's cursor (db.prepared) answer exactly what SQLAlchemy's
 own execution of the same statement answers: same rows, same values, same types."""
 
+from datetime import UTC, datetime
 from typing import Any
+
+import pytest
+from sqlalchemy import column, select, table
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from referral.db import prepared
 from referral.db.repositories import _facts_queries, _guard_facts_queries
@@ -9,8 +14,10 @@ from referral.db.sealing import _case_key_query, _wrapped_key_query
 from referral.db.tables import (
     Case,
     Subject,
+    Timer,
 )
 from referral.services import linked, people, timeline
+from referral.services import schedule as schedule_service
 from referral.services.auth import _SESSION_BY_TOKEN
 from referral.services.uow import Runtime, UnitOfWork
 from tests.factories import make_world, schedule, to_support
@@ -74,3 +81,56 @@ def test_the_statement_counters_still_hear_every_statement(runtime: Runtime) -> 
     with statements(runtime) as seen, UnitOfWork(runtime) as uow:
         prepared.run(uow.session.connection(), _SESSION_BY_TOKEN, {"digest": "x"})
     assert any("web_sessions" in statement for statement in seen)
+
+
+def _timer_row(world_network: int, due: datetime) -> dict[str, Any]:
+    return {
+        "network_id": world_network, "case_id": None, "object_kind": "case", "object_id": 1,
+        "workflow": "referral", "source_state": "support", "trigger": "start_review",
+        "kind": "transition", "due_at": due, "run_after": due, "state": "pending",
+        "attempts": 0, "last_error": "", "note": "é \"quoted\"", "created_at": due,
+        "fired_at": None,
+    }  # fmt: skip
+
+
+def test_a_write_on_the_cursor_stores_what_sqlalchemy_stores(runtime: Runtime) -> None:
+    world = make_world(runtime)
+    due = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
+    network = world.actors["coordinator"].network_id
+    with UnitOfWork(runtime) as uow:
+        connection = uow.session.connection()
+        ours, theirs = _timer_row(network, due), {**_timer_row(network, due), "object_id": 2}
+        assert prepared.write(connection, schedule_service._SCHEDULE, [ours, ours]) == 2
+        connection.execute(schedule_service._SCHEDULE, theirs)
+        stored = [
+            row._asdict()
+            for row in connection.execute(
+                select(Timer).where(Timer.object_id.in_((1, 2))).order_by(Timer.id)
+            )
+        ]
+        # Both of ours and the one SQLAlchemy wrote read back the same, but for id and object.
+        assert len(stored) == 3
+        for row in stored:
+            row.pop("id"), row.pop("object_id")
+        assert stored[0] == stored[1] == stored[2]
+        assert stored[0]["due_at"] == due
+        assert stored[0]["note"] == 'é "quoted"'
+        # An UPDATE reports the rows it matched: none when the version moved on.
+        cancel = {"kind_of": "case", "id_of": 1, "why": "left"}
+        assert prepared.write(connection, schedule_service._CANCEL, [cancel]) == 2
+        assert prepared.write(connection, schedule_service._CANCEL, [cancel]) == 0
+
+
+def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(runtime: Runtime) -> None:
+    world = make_world(runtime)
+    network = world.actors["coordinator"].network_id
+    with UnitOfWork(runtime) as uow:
+        connection = uow.session.connection()
+        row = {**_timer_row(network, datetime.now(UTC)), "kind": None}
+        with pytest.raises(IntegrityError):  # NOT NULL: a timer must name its kind
+            prepared.write(connection, schedule_service._SCHEDULE, [row])
+        uow.rollback()
+    with UnitOfWork(runtime) as uow:
+        missing = select(column("x")).select_from(table("no_such_table"))
+        with pytest.raises(DBAPIError):
+            prepared.run(uow.session.connection(), missing, {})

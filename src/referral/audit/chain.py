@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import String, Table, case, insert, literal
+from sqlalchemy import String, Table, bindparam, case, insert, literal
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from referral.db import prepared
 from referral.db.tables import AuditEntry
 from referral.domain.actors import Actor
 
@@ -143,9 +144,12 @@ def queued_row(
     }
 
 
-# One INSERT on the table, built once: its compiled form is cached, and the ORM's bulk
-# path (or a multi-row VALUES compiled afresh for each count of rows) is not walked.
-_QUEUE = insert(cast(Table, AuditEntry.__table__))
+# One INSERT on the table, built once with a parameter per column `queued_row` fills,
+# run on the driver's cursor (db.prepared): the ORM's bulk path, or a multi-row VALUES
+# compiled afresh for each count of rows, is not walked.
+_QUEUE = insert(cast(Table, AuditEntry.__table__)).values(
+    {name: bindparam(name) for name in ("chain", *HASHED_FIELDS) if name != "seq"}
+)
 
 
 def queue(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -155,7 +159,7 @@ def queue(session: Session, rows: list[dict[str, Any]]) -> None:
     Nothing here reads or locks a chain head: the sequencer places them after commit.
     """
     if rows:
-        session.connection().execute(_QUEUE, rows)
+        prepared.write(session.connection(), _QUEUE, rows)
 
 
 def append(session: Session, record: AuditRecord, **context: Any) -> None:

@@ -7,6 +7,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from referral.db import prepared
 from referral.db.sealing import KEYRING_INFO
 from referral.keyring import Keyring
 
@@ -111,14 +112,14 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, synchronous: str = "FULL") ->
     def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get(READ_ONLY):
             # A reader works on a snapshot (WAL) and never blocks or waits for a writer.
-            connection.exec_driver_sql("BEGIN DEFERRED")
+            prepared.send(connection, "BEGIN DEFERRED")
             return
         # A writer takes the write lock at BEGIN, so it never reads a snapshot it then
         # cannot upgrade: writers queue (at the gate, then on SQLite's lock) instead of
         # failing.
         gate.enter(connection.info)
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            prepared.send(connection, "BEGIN IMMEDIATE")
         except BaseException:
             gate.leave(connection.info)
             raise

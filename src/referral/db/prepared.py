@@ -9,22 +9,27 @@ SQLAlchemy's own bind and result processors applied, so the values are exactly t
 `execute` would give. The engine's `before_cursor_execute` listeners (the statement
 counters of the benchmarks and tests) still hear of every statement.
 
-For selects whose parameters are plain values: a statement with an expanding parameter
-(`IN` over a list) goes through `Connection.execute` as usual.
+For statements whose parameters are plain values: a statement with an expanding
+parameter (`IN` over a list), or one whose columns take defaults computed at execution,
+goes through `Connection.execute` as usual. `write` does the same for the INSERTs and
+UPDATEs of every move (its timers, its case, its audit entries). A driver's error is
+raised as SQLAlchemy raises it (`sqlalchemy.exc.DBAPIError` and its kinds), so callers
+catch the same exceptions whichever path ran.
 """
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Never
 
 from sqlalchemy import CompoundSelect, Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.dml import ValuesBase
 
 from referral.db.base import AnySelect
 
-# A select, or a UNION ALL of selects: what `run` takes.
-Statement = AnySelect | CompoundSelect[*tuple[Any, ...]]
+# A select, or a UNION ALL of selects: what `run` takes; an INSERT or UPDATE: `write`.
+Statement = AnySelect | CompoundSelect[*tuple[Any, ...]] | ValuesBase
 
 Processor = Callable[[Any], Any]
 
@@ -59,6 +64,8 @@ def _compile(statement: Statement, dialect: Dialect) -> _Compiled | None:
     compiled: Any = statement.compile(dialect=dialect)
     if any(bind.expanding for bind in compiled.binds.values()) or compiled.literal_execute_params:
         return None
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        return None  # a column default computed per execution: only `execute` fills it
     names = (
         tuple(compiled.positiontup) if compiled.positional else tuple(compiled.bind_names.values())
     )
@@ -107,12 +114,11 @@ def run(
     parameters = compiled.parameters(values)
     cursor = connection.connection.cursor()
     try:
-        if connection._has_events or connection.engine._has_events:
-            connection.dispatch.before_cursor_execute(
-                connection, cursor, compiled.sql, parameters, None, False
-            )
+        _heard(connection, cursor, compiled.sql, parameters, many=False)
         cursor.execute(compiled.sql, parameters)
         fetched = cursor.fetchall()
+    except connection.dialect.loaded_dbapi.Error as error:
+        _raise(connection, error, compiled.sql, parameters, cursor)
     finally:
         cursor.close()
     processors = compiled.results
@@ -145,3 +151,58 @@ def named(connection: Connection, statement: AnySelect, values: Mapping[str, Any
     if compiled is None:
         return list(connection.execute(statement, dict(values)))
     return [compiled.row_type._make(row) for row in run(connection, statement, values)]
+
+
+def write(connection: Connection, statement: ValuesBase, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Run an INSERT or UPDATE built once for each of `rows` (one executemany when there
+    are several, as `execute` would send them); how many rows it changed in all."""
+    if not rows:
+        return 0
+    compiled = _compiled(statement, connection.dialect)
+    if compiled is None:
+        many = [dict(row) for row in rows]
+        return connection.execute(statement, many if len(many) > 1 else many[0]).rowcount
+    parameters: list[Any] = [compiled.parameters(row) for row in rows]
+    cursor = connection.connection.cursor()
+    try:
+        if len(parameters) == 1:
+            _heard(connection, cursor, compiled.sql, parameters[0], many=False)
+            cursor.execute(compiled.sql, parameters[0])
+        else:
+            _heard(connection, cursor, compiled.sql, parameters, many=True)
+            cursor.executemany(compiled.sql, parameters)
+        return int(cursor.rowcount)
+    except connection.dialect.loaded_dbapi.Error as error:
+        _raise(connection, error, compiled.sql, parameters, cursor)
+    finally:
+        cursor.close()
+
+
+def send(connection: Connection, sql: str) -> None:
+    """Send one fixed statement that takes no parameters and answers no rows (a BEGIN),
+    as `exec_driver_sql` would, without its execution context: every transaction sends one."""
+    cursor = connection.connection.cursor()
+    try:
+        _heard(connection, cursor, sql, (), many=False)
+        cursor.execute(sql)
+    except connection.dialect.loaded_dbapi.Error as error:
+        _raise(connection, error, sql, (), cursor)
+    finally:
+        cursor.close()
+
+
+def _heard(connection: Connection, cursor: Any, sql: str, parameters: Any, *, many: bool) -> None:
+    """Tell the engine's `before_cursor_execute` listeners, as `execute` does."""
+    if connection._has_events or connection.engine._has_events:
+        connection.dispatch.before_cursor_execute(connection, cursor, sql, parameters, None, many)
+
+
+def _raise(
+    connection: Connection, error: Exception, sql: str, parameters: Any, cursor: Any
+) -> Never:
+    """Raise the driver's error as `execute` raises it: wrapped in SQLAlchemy's exception
+    of its kind (IntegrityError, OperationalError...), the connection invalidated if it
+    was lost. `_handle_dbapi_exception` is SQLAlchemy's own path for this, the one its
+    `execute` takes; there is no public one that also invalidates."""
+    connection._handle_dbapi_exception(error, sql, parameters, cursor, None)
+    raise error  # not reached: the call above always raises

@@ -443,10 +443,10 @@ def write_case(uow: UnitOfWork, case: AnyCase) -> None:
     seen = case.version
     values["version"] = seen + 1
     session = uow.unscoped("the case came through the actor's scope: this writes it back")
-    result = session.connection().execute(
-        _WRITE_CASE, {**values, "case_id": case.id, "seen_version": seen}
+    written = prepared.write(
+        session.connection(), _WRITE_CASE, [{**values, "case_id": case.id, "seen_version": seen}]
     )
-    if result.rowcount != 1:
+    if written != 1:
         raise Conflict(STALE_MESSAGE)
     case.version = values["version"]
     if state is not None:

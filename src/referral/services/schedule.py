@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 
+from referral.db import prepared
 from referral.db.tables import Timer
 from referral.domain.calendar import add_days, add_period
 from referral.services.uow import UnitOfWork
@@ -54,7 +55,13 @@ _CANCEL = (
     )
     .values(state=CANCELLED, note=bindparam("why"))
 )
-_SCHEDULE = insert(_TIMERS)
+# The columns `enter` fills, each a parameter: built once, run on the driver's cursor.
+_SCHEDULED_COLUMNS = (
+    "network_id", "case_id", "object_kind", "object_id", "workflow", "source_state",
+    "trigger", "kind", "due_at", "run_after", "state", "attempts", "last_error", "note",
+    "created_at", "fired_at",
+)  # fmt: skip
+_SCHEDULE = insert(_TIMERS).values({name: bindparam(name) for name in _SCHEDULED_COLUMNS})
 
 
 def deadline(uow: UnitOfWork, network_id: int, due: Due | None) -> datetime | None:
@@ -102,7 +109,7 @@ def enter(
     connection = uow.unscoped(why).connection()
     if left is not None:
         note = f"left {left} for {state}"[:200]
-        connection.execute(_CANCEL, {"kind_of": kind, "id_of": object_id, "why": note})
+        prepared.write(connection, _CANCEL, [{"kind_of": kind, "id_of": object_id, "why": note}])
     now = uow.now
     rows: list[dict[str, Any]] = []
 
@@ -141,4 +148,4 @@ def enter(
         # `drift_days` later (a setting of the worker, so changing it applies at once).
         add(DRIFT, DRIFT, now)
     if rows:
-        connection.execute(_SCHEDULE, rows)
+        prepared.write(connection, _SCHEDULE, rows)
