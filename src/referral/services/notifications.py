@@ -224,12 +224,19 @@ def _write(
     if notices:
         # One INSERT for every notice of the move, in its transaction, on the table: the
         # ORM would flush each row on its own and read back ids nobody uses.
-        uow.unscoped(NOTICES).connection().execute(_WRITE_NOTICES, notices)
+        prepared.write(uow.unscoped(NOTICES).connection(), _WRITE_NOTICES, notices)
     log.info("notices_written", trigger=event, case_id=case_id, count=len(addresses))
     return len(addresses)
 
 
-_WRITE_NOTICES = insert(cast(Table, Notification.__table__))
+# Built once, a parameter per column `_write` fills: run on the driver's cursor.
+_NOTICE_COLUMNS = (
+    "network_id", "user_id", "case_id", "event", "message", "link", "created_at", "read_at",
+    "email_state", "attempts", "next_attempt_at", "last_error", "emailed_at",
+)  # fmt: skip
+_WRITE_NOTICES = insert(cast(Table, Notification.__table__)).values(
+    {name: bindparam(name) for name in _NOTICE_COLUMNS}
+)
 
 
 def recipients(
@@ -258,7 +265,7 @@ def _role_holders(uow: UnitOfWork, network_id: int | None, role: Role) -> frozen
     if network_id is None:
         return frozenset()
     values = {"network_id": network_id, "role": str(role)}
-    return frozenset(_run(uow, _QUERIES.role_holders, values).scalars())
+    return frozenset(row[0] for row in _run(uow, _QUERIES.role_holders, values))
 
 
 def _panel(uow: UnitOfWork, case: AnyCase | None, obj: Any) -> frozenset[int]:
@@ -268,14 +275,14 @@ def _panel(uow: UnitOfWork, case: AnyCase | None, obj: Any) -> frozenset[int]:
         found = _run(uow, _QUERIES.case_attendees, {"case_id": case.id})
     else:
         return frozenset()
-    return frozenset(found.scalars())
+    return frozenset(row[0] for row in found)
 
 
 def _providers(uow: UnitOfWork, case: AnyCase | None, obj: Any) -> frozenset[int]:
     if isinstance(obj, Intervention):
         orgs: Iterable[int] = [obj.provider_org_id]
     elif case is not None:
-        orgs = _run(uow, _QUERIES.provider_orgs, {"case_id": case.id}).scalars().all()
+        orgs = [row[0] for row in _run(uow, _QUERIES.provider_orgs, {"case_id": case.id})]
     else:
         return frozenset()
     orgs = list(orgs)
@@ -285,7 +292,7 @@ def _providers(uow: UnitOfWork, case: AnyCase | None, obj: Any) -> frozenset[int
         found = _run(uow, _QUERIES.providers_anywhere, {"orgs": orgs})
     else:
         found = _run(uow, _QUERIES.providers, {"orgs": orgs, "network_id": case.network_id})
-    return frozenset(found.scalars())
+    return frozenset(row[0] for row in found)
 
 
 class _Queries:
@@ -344,8 +351,10 @@ class _Queries:
 _QUERIES = _Queries()
 
 
-def _run(uow: UnitOfWork, query: AnySelect, values: dict[str, Any]) -> Any:
-    return current_connection(uow.unscoped(NOTICES)).execute(query, values)
+def _run(uow: UnitOfWork, query: AnySelect, values: dict[str, Any]) -> list[Any]:
+    """The rows of one of the statements above: on the driver's cursor (db.prepared) when
+    its values are plain, through `execute` when one is a list."""
+    return prepared.named(current_connection(uow.unscoped(NOTICES)), query, values)
 
 
 # -- in the app ---------------------------------------------------------------------------
