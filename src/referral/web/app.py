@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from litestar import Litestar, Router
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -12,6 +13,7 @@ from litestar.template.config import TemplateConfig
 from referral import __version__
 from referral.bootstrap import build_runtime
 from referral.config import Settings, get_settings
+from referral.logging import configure_logging
 from referral.services.audit_sequencing import background_sequencer
 from referral.services.uow import Runtime
 from referral.web import templating
@@ -33,12 +35,29 @@ def _stop_committer(app: Litestar) -> None:
         runtime.committer.close()
 
 
+def _library_logging(settings: Settings) -> LoggingConfig:
+    """The standard library's logging (Litestar's own and the libraries'), at the
+    configured level. The workflow engine's line per state callback and Casbin's line per
+    decision are off: the audit log records every move and decision, and Casbin's line
+    would print the question asked, every fact of the case included."""
+    return LoggingConfig(
+        root={"handlers": ["queue_listener"], "level": settings.log_level.upper()},
+        loggers={
+            "transitions": {"level": "WARNING"},
+            "casbin": {"level": "ERROR"},
+        },
+    )
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
     settings = settings or get_settings()
     # Only a process that builds its own runtime sequences audit entries in the
     # background: a runtime handed in (tests) may share one connection across threads.
     sequencer = None
     if runtime is None:
+        # A server process sets up its own logs: `serve --workers N` starts each worker
+        # as a new interpreter that imports this factory, not the command that ran.
+        configure_logging(settings)
         runtime = build_runtime(settings)
         sequencer = background_sequencer(runtime, settings.audit_sequencer_interval_ms)
     static = create_static_files_router(
@@ -85,6 +104,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             security=[{"bearer": []}, {"session": []}],
         ),
         debug=False,
+        logging_config=_library_logging(settings),
         on_startup=[sequencer.start] if sequencer else [],
         # Queued writes first, then a last sequencing of what they queued.
         on_shutdown=[_stop_committer, *([sequencer.stop] if sequencer else [])],
