@@ -5,6 +5,7 @@ transaction per test, a test clock, and factories."""
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -88,6 +89,22 @@ def drop_schema(url: str, schema: str) -> None:
     with admin.begin() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@contextmanager
+def database_at(tmp_path: Path, revision: str) -> Iterator[Engine]:
+    """A database of its own migrated to `revision`: a PostgreSQL schema when the suite
+    runs on PostgreSQL, a SQLite file otherwise (to test a migration from there)."""
+    if PG_URL:
+        engine, schema = create_schema(PG_URL, revision=revision)
+        yield engine
+        engine.dispose()
+        drop_schema(PG_URL, schema)
+        return
+    engine = make_engine(f"sqlite:///{tmp_path / f'at-{revision}.sqlite3'}")
+    upgrade(engine, revision)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -92,7 +92,9 @@ def _create_table(name: str, *, unique_constraints: bool) -> None:
 
 def _rebuild_sqlite(*, unique_constraints: bool) -> None:
     """Copy the log into a table of the new shape (SQLite cannot drop or add a table-level
-    constraint in place); indexes and triggers are the caller's."""
+    constraint in place), with its triggers and the indexes neither revision changes."""
+    for name in (*OTHER_INDEXES, "ix_audit_log_queued"):
+        op.drop_index(name, table_name="audit_log")
     op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
     op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
     _create_table("audit_log_0009", unique_constraints=unique_constraints)
@@ -104,6 +106,9 @@ def _rebuild_sqlite(*, unique_constraints: bool) -> None:
     op.rename_table("audit_log_0009", "audit_log")
     for statement in _r0007.SQLITE_TRIGGERS:
         op.execute(statement)
+    for name, on in OTHER_INDEXES.items():
+        op.create_index(name, "audit_log", on)
+    op.create_index("ix_audit_log_queued", "audit_log", ["chain", "id"], **_where("seq IS NULL"))
 
 
 def upgrade() -> None:
@@ -112,14 +117,7 @@ def upgrade() -> None:
         for name in PLACED:
             op.drop_constraint(name, "audit_log", type_="unique")
     else:
-        for name in (*OTHER_INDEXES, "ix_audit_log_queued"):
-            op.drop_index(name, table_name="audit_log")
         _rebuild_sqlite(unique_constraints=False)
-        for name, on in OTHER_INDEXES.items():
-            op.create_index(name, "audit_log", on)
-        op.create_index(
-            "ix_audit_log_queued", "audit_log", ["chain", "id"], **_where("seq IS NULL")
-        )
     op.create_index("uq_audit_log_chain", "audit_log", PLACED["uq_audit_log_chain"],
                     unique=True, **_where("seq IS NOT NULL"))  # fmt: skip
     op.create_index("uq_audit_log_hash", "audit_log", PLACED["uq_audit_log_hash"],
@@ -135,12 +133,5 @@ def downgrade() -> None:
         for name, on in PLACED.items():
             op.create_unique_constraint(name, "audit_log", on)
     else:
-        for name in (*OTHER_INDEXES, "ix_audit_log_queued"):
-            op.drop_index(name, table_name="audit_log")
         _rebuild_sqlite(unique_constraints=True)
-        for name, on in OTHER_INDEXES.items():
-            op.create_index(name, "audit_log", on)
-        op.create_index(
-            "ix_audit_log_queued", "audit_log", ["chain", "id"], **_where("seq IS NULL")
-        )
     op.create_index("ix_audit_log_target", "audit_log", ["target"])

@@ -12,26 +12,17 @@ from sqlalchemy.orm import Session
 from referral.audit.chain import GENESIS_HASH, AuditRecord, append, entry_hash
 from referral.audit.sequencer import sequence
 from referral.audit.verify import verify
-from referral.db.engine import make_engine
 from referral.db.migrate import upgrade
 from referral.domain.actors import Actor
-from tests.conftest import PG_URL, create_schema, drop_schema
+from tests.conftest import database_at
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def at_0006(tmp_path: Path) -> Iterator[Engine]:
-    if PG_URL:
-        engine, schema = create_schema(PG_URL, revision="0006")
+    with database_at(tmp_path, "0006") as engine:
         yield engine
-        engine.dispose()
-        drop_schema(PG_URL, schema)
-        return
-    engine = make_engine(f"sqlite:///{tmp_path / 'at-0006.sqlite3'}")
-    upgrade(engine, "0006")
-    yield engine
-    engine.dispose()
 
 
 def append_as_0006_did(engine: Engine, count: int) -> str:

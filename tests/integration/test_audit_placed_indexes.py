@@ -15,10 +15,9 @@ from sqlalchemy.orm import Session
 from referral.audit.chain import AuditRecord, append
 from referral.audit.sequencer import sequence
 from referral.audit.verify import chains, last_seq, verify
-from referral.db.engine import make_engine
 from referral.db.migrate import alembic_config, drift, upgrade
 from referral.domain.actors import Actor
-from tests.conftest import PG_URL, create_schema, drop_schema
+from tests.conftest import database_at
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTOR = Actor(1, 2, "police", 1, "demo-city", frozenset())
@@ -26,16 +25,8 @@ ACTOR = Actor(1, 2, "police", 1, "demo-city", frozenset())
 
 @pytest.fixture
 def at_0008(tmp_path: Path) -> Iterator[Engine]:
-    if PG_URL:
-        engine, schema = create_schema(PG_URL, revision="0008")
+    with database_at(tmp_path, "0008") as engine:
         yield engine
-        engine.dispose()
-        drop_schema(PG_URL, schema)
-        return
-    engine = make_engine(f"sqlite:///{tmp_path / 'at-0008.sqlite3'}")
-    upgrade(engine, "0008")
-    yield engine
-    engine.dispose()
 
 
 def _append(

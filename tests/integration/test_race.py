@@ -59,6 +59,17 @@ def _wait_until_up(port: int, server: subprocess.Popen[str]) -> None:
     raise AssertionError("the server did not answer within 60 s")
 
 
+def case_and_token(runtime: Runtime, label: str) -> tuple[int, str]:
+    """A submitted case, and an API token of the coordinator who may move it."""
+    world = make_world(runtime)
+    case_id = submit(world)
+    with UnitOfWork(runtime) as uow:
+        token = auth.issue_api_token(
+            uow, world.actors["coordinator"], auth.IssueToken(label), Settings()
+        )
+    return case_id, token
+
+
 def _race(ports: list[int], token: str, case_id: int) -> list[tuple[int, str]]:
     barrier = threading.Barrier(RACERS)
     results: list[tuple[int, str]] = []
@@ -145,12 +156,7 @@ def test_a_burst_of_reads_larger_than_the_pool_is_all_answered(
     database: tuple[Engine, Runtime],
 ) -> None:
     engine, runtime = database
-    world = make_world(runtime)
-    case_id = submit(world)
-    with UnitOfWork(runtime) as uow:
-        token = auth.issue_api_token(
-            uow, world.actors["coordinator"], auth.IssueToken("burst"), Settings()
-        )
+    case_id, token = case_and_token(runtime, "burst")
     port = _free_port()
     server = _serve(url_of(engine), port)
     statuses: list[int] = []

@@ -10,11 +10,8 @@ import sys
 import httpx
 from sqlalchemy import Engine
 
-from referral.config import Settings
-from referral.services import auth
-from referral.services.uow import Runtime, UnitOfWork
-from tests.factories import make_world, submit
-from tests.integration.test_race import _free_port, _wait_until_up
+from referral.services.uow import Runtime
+from tests.integration.test_race import _free_port, _wait_until_up, case_and_token
 from tests.integration.test_worker import database, referral_env, url_of
 
 __all__ = ["database"]  # a fixture: a database of its own, with real commits
@@ -22,12 +19,7 @@ __all__ = ["database"]  # a fixture: a database of its own, with real commits
 
 def test_two_workers_log_as_configured(database: tuple[Engine, Runtime]) -> None:
     engine, runtime = database
-    world = make_world(runtime)
-    case_id = submit(world)
-    with UnitOfWork(runtime) as uow:
-        token = auth.issue_api_token(
-            uow, world.actors["coordinator"], auth.IssueToken("logs"), Settings()
-        )
+    case_id, token = case_and_token(runtime, "logs")
     port = _free_port()
     env = {
         **referral_env(url_of(engine)),
