@@ -9,8 +9,14 @@ from sqlalchemy import column, select, table
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from referral.db import prepared
-from referral.db.repositories import _facts_queries, _guard_facts_queries
+from referral.db.repositories import (
+    _case_to_show_query,
+    _facts_queries,
+    _facts_query,
+    _guard_facts_queries,
+)
 from referral.db.sealing import _case_key_query, _wrapped_key_query
+from referral.db.side_by_side import apart
 from referral.db.tables import (
     Case,
     Subject,
@@ -47,6 +53,8 @@ def test_the_cursor_path_answers_what_sqlalchemy_answers(runtime: Runtime) -> No
         case_values = {"case_id": case_id, "user_id": coordinator.user_id}
         queries: list[tuple[prepared.Statement, dict[str, Any]]] = [
             *((query, case_values) for query in _facts_queries()),
+            (_facts_query(), case_values),
+            (_case_to_show_query()[0], {"case_id": case_id}),
             *((query, case_values) for query in _guard_facts_queries()),
             (_case_key_query(), {"case_id": case_id}),
             (_wrapped_key_query(), {"key_id": key_id}),
@@ -134,3 +142,16 @@ def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(runtime: Runtime) -> N
         missing = select(column("x")).select_from(table("no_such_table"))
         with pytest.raises(DBAPIError):
             prepared.run(uow.session.connection(), missing, {})
+
+
+def test_parts_side_by_side_come_apart_as_each_part_alone(runtime: Runtime) -> None:
+    world = make_world(runtime)
+    meeting_id = schedule(world, runtime, "coordinator")
+    case_id, _ = to_support(world, meeting_id)  # a meeting, a provider, a consent's grants
+    values = {"case_id": case_id, "user_id": world.actors["coordinator"].user_id}
+    with UnitOfWork(runtime) as uow:
+        connection = uow.session.connection()
+        together = apart(prepared.run(connection, _facts_query(), values), _facts_queries())
+        alone = [prepared.run(connection, query, values) for query in _facts_queries()]
+    assert [sorted(rows) for rows in together] == [sorted(rows) for rows in alone]
+    assert all(together)  # every part had rows: the comparison compared something

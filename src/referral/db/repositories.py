@@ -8,6 +8,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Table,
     and_,
     bindparam,
@@ -25,7 +26,8 @@ from sqlalchemy.sql.elements import BindParameter
 
 from referral.db import prepared
 from referral.db.base import AnySelect
-from referral.db.sealing import WITH_SEALED, open_columns
+from referral.db.sealing import WITH_SEALED, data_keys, open_columns
+from referral.db.side_by_side import apart, side_by_side
 from referral.db.tables import (
     AgendaItem,
     ApiToken,
@@ -33,6 +35,7 @@ from referral.db.tables import (
     Case,
     Consent,
     ConsentScopeRow,
+    DataKey,
     InformationRequest,
     Intervention,
     MeetingAttendee,
@@ -188,14 +191,27 @@ def _facts_queries() -> tuple[AnySelect, ...]:
 
 
 @cache
+def _facts_query() -> CompoundSelect[Any]:
+    """The three queries of `case_facts` as one statement (db.side_by_side)."""
+    return side_by_side(*_facts_queries())
+
+
+@cache
 def _case_to_show_query() -> tuple[AnySelect, tuple[str, ...], tuple[str, ...]]:
-    """Every column of a case and of its subject, in one row (built once), and the
-    attribute names of each part."""
+    """Every column of a case and of its subject, then the subject's data key as stored
+    (wrapped, and the master key that wraps it), in one row (built once); and the
+    attribute names of the case's and the subject's parts."""
     case_columns = {attr.key: attr.columns[0] for attr in inspect(Case).column_attrs}
     subject_columns = {attr.key: attr.columns[0] for attr in inspect(Subject).column_attrs}
     query = (
-        select(*case_columns.values(), *subject_columns.values())
+        select(
+            *case_columns.values(),
+            *subject_columns.values(),
+            DataKey.wrapped,
+            DataKey.master_key_id,
+        )
         .join(Subject, Subject.id == Case.subject_id)
+        .outerjoin(DataKey, DataKey.id == Subject.data_key_id)
         .where(Case.id == bindparam("case_id"))
     )
     return query, tuple(case_columns), tuple(subject_columns)
@@ -309,9 +325,13 @@ class Repositories:
         rows = prepared.run(current_connection(self.session), query, {"case_id": case_id})
         if not rows:
             return None
-        width = len(case_keys)
-        case_values = dict(zip(case_keys, rows[0][:width], strict=True))
-        subject_values = dict(zip(subject_keys, rows[0][width:], strict=True))
+        width, row = len(case_keys), rows[0]
+        case_values = dict(zip(case_keys, row[:width], strict=True))
+        subject_values = dict(zip(subject_keys, row[width:-2], strict=True))
+        # The key read with the row: opening the fields asks for no other statement.
+        wrapped, master_key_id = row[-2:]
+        key_id = subject_values["data_key_id"]
+        data_keys(self.session).remember(case_id, key_id, wrapped, master_key_id)
         open_columns(self.session, Case, [case_values])
         open_columns(self.session, Subject, [subject_values])
         subject = _detached(Subject, subject_values)
@@ -353,9 +373,8 @@ class Repositories:
         """The facts named policy conditions read, for this case as seen by this actor."""
         connection = current_connection(self.session)
         values = {"case_id": case.id, "user_id": actor.user_id}
-        meetings, provider_orgs, grants = (
-            prepared.run(connection, query, values) for query in _facts_queries()
-        )
+        rows = prepared.run(connection, _facts_query(), values)
+        meetings, provider_orgs, grants = apart(rows, _facts_queries())
         consent_state = grants[0][0] if grants else "not_sought"
         scope: frozenset[ConsentScope] = frozenset()
         if consent_state == "given":

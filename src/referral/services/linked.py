@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Select, bindparam, cast, literal_column, null, union_all
+from sqlalchemy import CompoundSelect, Select, bindparam, literal_column
 from sqlalchemy.sql.elements import BindParameter
 
 from referral.db.base import Base
+from referral.db.side_by_side import side_by_side
 from referral.db.tables import (
     Consent,
     ConsentScopeRow,
@@ -96,21 +97,9 @@ def linked_query(categories: tuple[Category, ...]) -> CompoundSelect[*tuple[Any,
     """The lists of these categories in one statement, built once per combination:
     columns `part` (an index into the parts), `sort` (the row's id), then every part's
     columns side by side, NULL (of the column's type) outside its own part."""
-    parts = [part for category in categories for part in PARTS[category]]
-    wide = [part.select().selected_columns for part in parts]
-    selects = []
-    for index, part in enumerate(parts):
-        sort, *own = wide[index]
-        row: list[Any] = [literal_column(str(index)).label("part"), sort.label("sort")]
-        for other, columns in enumerate(wide):
-            for position, column in enumerate(columns[1:]):
-                label = f"p{other}_{position}"
-                if other == index:
-                    row.append(own[position].label(label))
-                else:
-                    row.append(cast(null(), column.type).label(label))
-        selects.append(part.select().with_only_columns(*row))
-    statement = union_all(*selects).order_by(literal_column("part"), literal_column("sort"))
+    selects = [part.select() for category in categories for part in PARTS[category]]
+    statement = side_by_side(*selects, shared=("sort",))
+    statement = statement.order_by(literal_column("part"), literal_column("sort"))
     return statement.execution_options(**selects[0].get_execution_options())
 
 
