@@ -122,9 +122,12 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
     """Everything the case page shows this actor. 404 if the case is not theirs to see.
 
     It may follow a refused form in the same request: whatever that attempt left in
-    the session is dropped first, so this read can never commit half a change.
+    the session is dropped first, so this read can never commit half a change. A unit
+    that only reads holds no change: its transaction (the snapshot its actor and viewer
+    were read in) goes on, without a second connection.
     """
-    uow.rollback()
+    if not uow.read_only:
+        uow.rollback()
     view, case, facts = referrals.case_view(uow, actor, case_id)
     transitions = available_transitions(uow, actor, case, facts)
     triggers = {t.trigger for t in transitions}
