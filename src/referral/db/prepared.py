@@ -42,7 +42,7 @@ class _Compiled:
     defaults: dict[str, Any]  # values written into the statement when it was built
     binds: dict[str, Processor]
     keys: tuple[str, ...]
-    results: tuple[Processor | None, ...]
+    processed: tuple[tuple[int, Processor], ...]  # the result columns with a processor
     row_type: Any  # a named tuple of `keys`, for `named`
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
@@ -85,7 +85,11 @@ def _compile(statement: Statement, dialect: Dialect) -> _Compiled | None:
         defaults=defaults,
         binds=binds,
         keys=keys,
-        results=tuple(column.type._cached_result_processor(dialect, None) for column in columns),
+        processed=tuple(
+            (index, process)
+            for index, column in enumerate(columns)
+            if (process := column.type._cached_result_processor(dialect, None))
+        ),
     )
 
 
@@ -121,16 +125,18 @@ def run(
         _raise(connection, error, compiled.sql, parameters, cursor)
     finally:
         cursor.close()
-    processors = compiled.results
-    if not any(processors):
+    processed = compiled.processed
+    if not processed:
         return [tuple(row) for row in fetched]
-    return [
-        tuple(
-            value if process is None else process(value)
-            for value, process in zip(row, processors, strict=True)
-        )
-        for row in fetched
-    ]
+    # Only the columns with a processor are touched: a wide row (a UNION ALL of parts
+    # side by side) is mostly plain values and NULLs.
+    rows = []
+    for row in fetched:
+        cells = list(row)
+        for index, process in processed:
+            cells[index] = process(cells[index])
+        rows.append(tuple(cells))
+    return rows
 
 
 def mappings(

@@ -150,11 +150,16 @@ def _sealed_columns(mapper: Mapper[Any]) -> dict[str, Kind]:
     return found
 
 
-def sealed_columns(model: type[Any]) -> dict[str, Kind]:
-    """Attribute name -> kind of every sealed column of a mapped class."""
-    from sqlalchemy import inspect
+_SEALED_BY_MODEL: dict[type[Any], dict[str, Kind]] = {}
 
-    return _sealed_columns(inspect(model))
+
+def sealed_columns(model: type[Any]) -> dict[str, Kind]:
+    """Attribute name -> kind of every sealed column of a mapped class (kept per class:
+    every read of linked records asks it of each kind of record)."""
+    found = _SEALED_BY_MODEL.get(model)
+    if found is None:
+        found = _SEALED_BY_MODEL[model] = _sealed_columns(inspect(model))
+    return found
 
 
 class DataKeys:
@@ -389,8 +394,10 @@ def open_columns(session: Session, model: type[Any], rows: list[dict[str, Any]])
     """Open, in place, the sealed values of plain rows selected column by column from
     `model`'s table: what the load event does for mapped objects, for a read that needs
     no objects (lists of linked records: a fraction of the ORM's cost per row)."""
-    columns = _sealed_columns(inspect(model))
-    named = [(name, kind) for name, kind in columns.items() if rows and name in rows[0]]
+    if not rows:
+        return
+    columns = sealed_columns(model)
+    named = [(name, kind) for name, kind in columns.items() if name in rows[0]]
     if not named:
         return
     keys = data_keys(session)
