@@ -39,10 +39,23 @@ _CHAIN_OF_NETWORK = (  # chain.chain_of in SQL, for both backends
 # append hashed. At the first thing that does not fit (a missing or unlinked entry, a
 # hash that does not match, a value rendered another way) the fast walk stops, and the
 # exact walk takes over from the last entry it vouched for: the two cannot disagree.
+#
+# Years 1000 to 9999 only: there the databases and Python's %Y all write four digits.
+# Python writes a year before 1000 without leading zeros (where the databases write
+# '0999') and holds no year BC or after 9999 at all; outside the range `at` renders
+# NULL, so the entry does not fit and the exact walk decides.
 _SQLITE_AT = (  # stored as text, '2026-03-02 09:00:00.000000' in UTC
-    "CASE WHEN typeof(at) = 'text' THEN substr(at, 1, 10) || 'T' || substr(at, 12) || 'Z' END"
+    "CASE WHEN typeof(at) = 'text' AND at GLOB '[1-9][0-9][0-9][0-9]-*' "
+    "THEN substr(at, 1, 10) || 'T' || substr(at, 12) || 'Z' END"
 )
-_POSTGRES_AT = "to_json(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text"
+_POSTGRES_AT_IN_RANGE = (
+    "at >= TIMESTAMPTZ '1000-01-01 00:00:00+00' AND at < TIMESTAMPTZ '10000-01-01 00:00:00+00'"
+)
+_POSTGRES_AT_TEXT = (
+    f"CASE WHEN {_POSTGRES_AT_IN_RANGE} "
+    "THEN to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END"
+)
+_POSTGRES_AT = f"to_json({_POSTGRES_AT_TEXT})::text"
 
 
 def _sqlite_body() -> str:
@@ -189,7 +202,7 @@ def _postgres_plain_body() -> tuple[str, list[str]]:
     for i, name in enumerate(sorted(HASHED_FIELDS)):
         text_ += f'{"," if i else ""}"{name}":'
         if name == "at":
-            value, quoted = f"to_char(at AT TIME ZONE 'UTC', {_POSTGRES_AT_FORMAT})", True
+            value, quoted = _POSTGRES_AT_TEXT, True  # digits, '-', ':', 'T', '.', 'Z'
         elif name in _INTEGERS:
             value, quoted = f"coalesce({name}::text, 'null')", False
         elif name == "allowed":
@@ -203,9 +216,6 @@ def _postgres_plain_body() -> tuple[str, list[str]]:
         text_ = opening  # the closing quote
     terms.append(f"'{text_}}}'")
     return " || ".join(terms), strings
-
-
-_POSTGRES_AT_FORMAT = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
 
 
 def postgres_entry_fits() -> str:
