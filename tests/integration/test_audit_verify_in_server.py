@@ -2,23 +2,40 @@
 read on several connections at once, and Python joins the runs. Whatever it vouches for,
 the exact walk would vouch for; whatever it cannot, verify still names, entry by entry."""
 
-from collections.abc import Callable
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from referral.audit.chain import GENESIS_HASH, HASHED_FIELDS, canonical_json, format_time
+from referral.audit.chain import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    AuditRecord,
+    append,
+    canonical_json,
+    format_time,
+)
 from referral.audit.fastwalk import (
     _postgres_body,
     _postgres_plain_body,
     postgres_entry_fits,
     walk_in_database,
 )
-from referral.audit.idwalk import walk_by_id_in_database
-from referral.audit.verify import ChainHead, verify
+from referral.audit.idwalk import (
+    _postgres_range_sql,
+    _range_run,
+    _rows,
+    needs_no_escape,
+    walk_by_id_in_database,
+)
+from referral.audit.sequencer import sequence
+from referral.audit.verify import ChainHead, verify, walk_exact
 from tests.integration.test_audit_chain import drop_protection
-from tests.integration.test_audit_verify import write_chains
+from tests.integration.test_audit_verify import AT, write_chains
 
 pytestmark = pytest.mark.postgres
 
@@ -203,3 +220,142 @@ def test_a_seq_repeated_after_the_chain_moved_past_it_is_named(chains: Engine) -
             result = verify(session, **apart)  # type: ignore[arg-type]
         assert (result.chain, result.first_bad_seq) == ("network:1", 6)
         assert not result.ok
+
+
+def unescaped_json(body: Mapping[str, Any]) -> str:
+    """The canonical JSON with each string written between quotes as it is: what plain
+    concatenation makes of an entry whose strings hold a character JSON escapes."""
+    members = []
+    for name in sorted(HASHED_FIELDS):
+        value = body[name]
+        members.append(
+            f'"{name}":' + (f'"{value}"' if isinstance(value, str) else json.dumps(value))
+        )
+    return "{" + ",".join(members) + "}"
+
+
+@pytest.mark.parametrize(
+    "rule", ['a "quoted" rule', "a back\\slash", "a \x01 control", "two\nlines", 'x","target":"y']
+)
+def test_an_entry_hashed_over_its_strings_unescaped_is_not_vouched_for(
+    chains: Engine, rule: str
+) -> None:
+    # Someone with the database rewrites the last entry of a chain, and its head, with a
+    # hash over the text as plain concatenation renders it. The server's plain rendering
+    # matches that hash; the entry must still not be vouched for: its strings are looked
+    # at, it is read again with escapes, and the exact walk names it.
+    drop_protection(chains, "postgresql")
+    with chains.begin() as connection:
+        last = (
+            connection.execute(
+                text("SELECT * FROM audit_log WHERE chain = 'network:2' ORDER BY seq DESC LIMIT 1")
+            )
+            .one()
+            ._mapping
+        )
+        body = {**last, "rule": rule, "at": format_time(last["at"])}
+        forged = hashlib.sha256((last["prev_hash"] + unescaped_json(body)).encode()).hexdigest()
+        connection.execute(
+            text("UPDATE audit_log SET rule = :rule, hash = :hash WHERE id = :id"),
+            {"rule": rule, "hash": forged, "id": last["id"]},
+        )
+        connection.execute(
+            text("UPDATE audit_head SET hash = :hash WHERE chain = 'network:2'"), {"hash": forged}
+        )
+    seq = last["seq"]
+    with Session(chains) as session:
+        reached = dict.fromkeys(("national", "network:1", "network:2", "network:3"), (0, ""))
+        reached = dict.fromkeys(reached, (0, GENESIS_HASH))
+        for batch_size in (7, 100):  # the entry in a small range, and all in one
+            walk_by_id_in_database(session, reached, chains, workers=3, batch_size=batch_size)
+            assert reached["network:2"][0] < seq
+            reached = dict.fromkeys(reached, (0, GENESIS_HASH))
+        result = verify(session, **parallel(chains))  # type: ignore[arg-type]
+        exact, _, _ = walk_exact(session, "network:2", GENESIS_HASH, 0)
+    assert (result.chain, result.first_bad_seq) == ("network:2", seq)
+    assert "altered" in result.problem
+    assert exact is not None and (exact.first_bad_seq, exact.problem) == (seq, result.problem)
+
+
+def test_a_range_read_again_with_care_vouches_as_the_first_reading_would(
+    fresh_database: Callable[[], Engine], backend: str
+) -> None:
+    # One chain whose strings need no escaping (outside ASCII is written as it is), one
+    # whose every entry holds a quote: read again, sorted, rendered with escapes.
+    if backend != "postgresql":
+        pytest.skip("the walk in the server is PostgreSQL's")
+    from referral.domain.actors import Actor
+
+    engine = fresh_database()
+    with Session(engine) as session, session.begin():
+        for n in range(12):
+            actor = Actor(n, n, "police", 1, "x", frozenset()) if n % 2 else None
+            rule = "règle « é » ✓" if actor else 'a "quoted" rule'
+            record = AuditRecord("case:read", True, actor, case_id=n, rule=rule)
+            append(session, record, now=AT, request_id=f"req-{n}", policy_hash="p" * 64)
+        sequence(session)
+    whole = {"after": 0, "until": 10**9, "floors": "{}"}
+    with engine.connect() as connection:
+        rows = _rows(connection, _postgres_range_sql(False), whole)
+        found = {row[0]: (_range_run(row), row[-1]) for row in rows}
+        again = _rows(
+            connection, _postgres_range_sql(False, careful=True), {**whole, "chains": ["national"]}
+        )
+        careful = {row[0]: _range_run(row)[0] for row in again}
+    (_, quoted_read_again), quoted_strings = found["national"]
+    assert quoted_read_again and not needs_no_escape(quoted_strings)
+    assert needs_no_escape(found["network:1"][1])
+    assert careful["national"].whole and (careful["national"].first, careful["national"].last) == (
+        1,
+        6,
+    )
+    with Session(engine) as session:
+        heads = {head.chain: (head.seq, head.hash) for head in verify(session).heads}
+        reached = dict.fromkeys(heads, (0, GENESIS_HASH))
+        walk_by_id_in_database(session, reached)
+        assert reached == heads
+
+
+def test_where_most_strings_need_escaping_every_range_is_read_with_care_at_once(
+    fresh_database: Callable[[], Engine], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every entry holds a quote: read plainly, every chain of every range would be read
+    # twice. After a while the walk reads each range with care at once, and vouches for
+    # the same; a later entry altered is still named.
+    if backend != "postgresql":
+        pytest.skip("the walk in the server is PostgreSQL's")
+    from referral.audit import idwalk
+    from referral.domain.actors import Actor
+
+    engine = fresh_database()
+    with Session(engine) as session, session.begin():
+        for n in range(160):
+            actor = Actor(n, n, "police", 1, "x", frozenset()) if n % 2 else None
+            record = AuditRecord("case:read", True, actor, case_id=n, rule=f'rule "{n}"')
+            append(session, record, now=AT, request_id=f"req-{n}", policy_hash="p" * 64)
+        sequence(session)
+    statements: list[str] = []
+    reads = idwalk._rows
+
+    def counted(connection: Any, statement: str, params: Mapping[str, Any]) -> list[Any]:
+        statements.append(statement)
+        return reads(connection, statement, params)
+
+    monkeypatch.setattr(idwalk, "_rows", counted)
+    at_once = _postgres_range_sql(False, careful=True, chosen=False)
+    with Session(engine) as session:
+        heads = {head.chain: (head.seq, head.hash) for head in verify(session).heads}
+        reached = dict.fromkeys(heads, (0, GENESIS_HASH))
+        statements.clear()
+        walk_by_id_in_database(session, reached, batch_size=2)  # 80 ranges, one at a time
+        assert reached == heads
+        assert statements[0] != at_once and statements[-1] == at_once
+    drop_protection(engine, "postgresql")
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_log SET target = 'x' WHERE chain = 'network:1' AND seq = 70")
+        )
+    with Session(engine) as session:
+        result = verify(session, batch_size=2)
+    assert (result.chain, result.first_bad_seq) == ("network:1", 70)
+    assert "altered" in result.problem

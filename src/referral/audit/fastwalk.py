@@ -39,10 +39,23 @@ _CHAIN_OF_NETWORK = (  # chain.chain_of in SQL, for both backends
 # append hashed. At the first thing that does not fit (a missing or unlinked entry, a
 # hash that does not match, a value rendered another way) the fast walk stops, and the
 # exact walk takes over from the last entry it vouched for: the two cannot disagree.
+#
+# Years 1000 to 9999 only: there the databases and Python's %Y all write four digits.
+# Python writes a year before 1000 without leading zeros (where the databases write
+# '0999') and holds no year BC or after 9999 at all; outside the range `at` renders
+# NULL, so the entry does not fit and the exact walk decides.
 _SQLITE_AT = (  # stored as text, '2026-03-02 09:00:00.000000' in UTC
-    "CASE WHEN typeof(at) = 'text' THEN substr(at, 1, 10) || 'T' || substr(at, 12) || 'Z' END"
+    "CASE WHEN typeof(at) = 'text' AND at GLOB '[1-9][0-9][0-9][0-9]-*' "
+    "THEN substr(at, 1, 10) || 'T' || substr(at, 12) || 'Z' END"
 )
-_POSTGRES_AT = "to_json(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text"
+_POSTGRES_AT_IN_RANGE = (
+    "at >= TIMESTAMPTZ '1000-01-01 00:00:00+00' AND at < TIMESTAMPTZ '10000-01-01 00:00:00+00'"
+)
+_POSTGRES_AT_TEXT = (
+    f"CASE WHEN {_POSTGRES_AT_IN_RANGE} "
+    "THEN to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END"
+)
+_POSTGRES_AT = f"to_json({_POSTGRES_AT_TEXT})::text"
 
 
 def _sqlite_body() -> str:
@@ -179,8 +192,18 @@ _INTEGERS = frozenset({"seq", "actor_user_id", "actor_org_id", "network_id", "ca
 _NEEDS_ESCAPE = "E'[\\\\x01-\\\\x1f\"\\\\\\\\]'"
 
 
-def _postgres_plain_body() -> tuple[str, list[str]]:
-    """The canonical JSON by plain concatenation, and the string columns it quotes as is.
+def concatenated(terms: list[str]) -> str:
+    """`a || b || c ...` nested as a balanced tree: each || copies both sides, and a
+    chain of 37 terms copies the growing left side every time; a tree copies each byte
+    about six times instead of eighteen."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({concatenated(terms[:middle])} || {concatenated(terms[middle:])})"
+
+
+def _postgres_plain_terms() -> tuple[list[str], list[str]]:
+    """The canonical JSON as terms to concatenate, and the string columns it quotes as is.
 
     Between two values stands one literal (a quote, the next key): PostgreSQL does not
     fold `x || '"' || ',"k":'`, so the literals are joined here, halving the work.
@@ -189,12 +212,13 @@ def _postgres_plain_body() -> tuple[str, list[str]]:
     for i, name in enumerate(sorted(HASHED_FIELDS)):
         text_ += f'{"," if i else ""}"{name}":'
         if name == "at":
-            value, quoted = f"to_char(at AT TIME ZONE 'UTC', {_POSTGRES_AT_FORMAT})", True
+            value, quoted = _POSTGRES_AT_TEXT, True  # digits, '-', ':', 'T', '.', 'Z'
+        elif name == "seq":  # never NULL where an entry is rendered
+            value, quoted = "seq::text", False
         elif name in _INTEGERS:
             value, quoted = f"coalesce({name}::text, 'null')", False
         elif name == "allowed":
-            value = "CASE allowed WHEN true THEN 'true' WHEN false THEN 'false' END"
-            quoted = False
+            value, quoted = "allowed::text", False  # 'true' or 'false'; NULL stays NULL
         else:
             value, quoted = name, True
             strings.append(name)
@@ -202,10 +226,24 @@ def _postgres_plain_body() -> tuple[str, list[str]]:
         terms += [f"'{text_}{opening}'", value]
         text_ = opening  # the closing quote
     terms.append(f"'{text_}}}'")
-    return " || ".join(terms), strings
+    return terms, strings
 
 
-_POSTGRES_AT_FORMAT = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
+def _postgres_plain_body() -> tuple[str, list[str]]:
+    """The canonical JSON by plain concatenation, and the string columns it quotes as is:
+    exactly json.dumps's when none of them holds a character JSON escapes."""
+    terms, strings = _postgres_plain_terms()
+    return concatenated(terms), strings
+
+
+PLAIN_QUOTED_COLUMNS = tuple(_postgres_plain_terms()[1])
+
+
+def postgres_plain_line() -> str:
+    """prev_hash followed by the plain canonical JSON: the text an entry's hash is of,
+    when no string column holds a character JSON escapes."""
+    terms, _ = _postgres_plain_terms()
+    return concatenated(["prev_hash", *terms])
 
 
 def postgres_entry_fits() -> str:

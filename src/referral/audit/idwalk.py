@@ -11,11 +11,13 @@ the problem. So this walk only ever saves time, it never decides.
 Segments of the id range may be read on connections of their own at once: each entry
 stores its prev_hash, so a segment vouches for each chain's run within it, and joining
 the runs end to end checks the links at the boundaries. On PostgreSQL verify uses
-`walk_by_id_in_database` below: the server also hashes, and Python never sees an entry.
+`walk_by_id_in_database` below: the server also hashes, and Python sees no entry, only
+each chain's strings at once, to check none needs escaping.
 """
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -25,12 +27,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from referral.audit.chain import HASH_LENGTH, LEGACY_CHAIN
+from referral.audit.chain import HASH_LENGTH, LEGACY_CHAIN, NATIONAL_CHAIN, chain_of
 from referral.audit.fastwalk import (
     _CHAIN_OF_NETWORK,
+    PLAIN_QUOTED_COLUMNS,
     _postgres_body,
     _sqlite_body,
+    concatenated,
     postgres_entry_fits,
+    postgres_plain_line,
 )
 from referral.db.tables import AuditEntry
 
@@ -238,53 +243,114 @@ def _first_id(session: Session, heads: Heads) -> int:
 
 
 # The id walk inside PostgreSQL: each id range is read once, in table order, on a
-# connection of its own; the server renders and hashes every entry (fastwalk's
-# postgres_entry_fits) and answers, per chain, how many entries do not fit, and the
-# seqs, prev_hashes and hashes of the range's entries, each concatenated in one order.
-# Python checks that order is seq order with no gap or repeat (the seqs, as a string),
-# and every link at once (each prev_hash is the hash before it: the two strings, shifted
-# by one hash, are equal), then joins the runs end to end: no Python per entry.
-# The aggregates read their input in the order of the sorted subquery (one sort of
-# narrow rows; an ORDER BY in each aggregate would sort three times): should that order
-# ever differ, the seqs say so and the run vouches for nothing.
-def _postgres_range_sql(floors: bool) -> str:
+# connection of its own, and grouped by chain (a hash aggregate: no sort). The server
+# renders every entry by plain concatenation (fastwalk's postgres_plain_line), hashes it
+# and compares it with the stored hash; per chain it answers how many entries do not
+# fit, their seqs as a string in the order it read them, and whether each prev_hash is
+# the hash before it in that order (the prev_hashes and the hashes, each concatenated,
+# shifted by one hash, are equal), with the first prev_hash and the last hash. Python
+# checks the seqs run on by one in that order, with no gap or repeat, so the links were
+# checked in seq order; then joins the runs end to end: no Python per entry.
+#
+# Plain concatenation is json.dumps's only when no string holds a character JSON
+# escapes (a quote, a backslash, a control character). Testing each entry in the server
+# (a regex, or to_json and a length) cost it as much as the hash; instead the server
+# answers the string columns of each chain's entries concatenated, as bytes, and Python
+# looks for those bytes in one pass. A chain with such a character in the range, or
+# whose seqs came in another order (an entry placed after a later id), is read again,
+# sorted by seq and rendered with escapes where needed (postgres_entry_fits): still in
+# the server, and only those chains.
+def _postgres_range_sql(floors: bool, *, careful: bool = False, chosen: bool = True) -> str:
+    """The statement, for psycopg's own cursor (%(name)s parameters). `careful`: sorted
+    by seq, rendered with escapes where needed, of the chains %(chains)s (all: `chosen`
+    false)."""
     above_floor = (
-        "AND seq > coalesce((CAST(:floors AS jsonb) ->> chain)::bigint, 0) " if floors else ""
+        "AND seq > coalesce((CAST(%(floors)s AS jsonb) ->> chain)::bigint, 0) " if floors else ""
     )
+    if careful:
+        fits = postgres_entry_fits()
+        chains = "AND chain = ANY(%(chains)s) " if chosen else ""
+        order, strings = "chain, seq", "''::bytea"
+    else:
+        fits = (
+            f"octet_length(prev_hash) = {HASH_LENGTH} "
+            f"AND hash = encode(sha256(convert_to({postgres_plain_line()}, 'UTF8')), 'hex')"
+        )
+        # In id order, which the primary key's index gives a range for free: the order
+        # the sequencer placed them in, but for an entry committed after a later id.
+        chains, order = "", "id"
+        strings = f"convert_to(string_agg({concatenated(list(PLAIN_QUOTED_COLUMNS))}, ''), 'UTF8')"
+    last_hash = f"substring(hashes FROM octet_length(hashes) - {HASH_LENGTH - 1})"
     # Built from constants only: nothing here comes from outside.
     return (
-        "SELECT chain, count(*) FILTER (WHERE fits IS NOT TRUE), "  # noqa: S608
-        "string_agg(seq::text, ','), string_agg(prev_hash, ''), string_agg(hash, '') "
-        f"FROM (SELECT chain, seq, prev_hash, hash, ({postgres_entry_fits()}) AS fits "
-        f"FROM {AuditEntry.__tablename__} WHERE id > :after AND id <= :until "
-        f"AND seq IS NOT NULL {above_floor}ORDER BY chain, seq) AS entries GROUP BY chain"
+        f"SELECT chain, entries, misfits, seqs, substring(prevs FOR {HASH_LENGTH}), "  # noqa: S608
+        f"{last_hash}, prevs || {last_hash} = substring(prevs FOR {HASH_LENGTH}) || hashes, "
+        "octet_length(prevs), octet_length(hashes), low, high, networked, strings FROM ("
+        f"SELECT chain, count(*) AS entries, count(*) FILTER (WHERE ({fits}) IS NOT TRUE) "
+        "AS misfits, string_agg(seq::text, ',') AS seqs, "
+        "convert_to(string_agg(prev_hash, ''), 'UTF8') AS prevs, "
+        "convert_to(string_agg(hash, ''), 'UTF8') AS hashes, min(network_id) AS low, "
+        "max(network_id) AS high, count(network_id) AS networked, "
+        f"{strings} AS strings FROM (SELECT * FROM {AuditEntry.__tablename__} "
+        "WHERE id > %(after)s AND id <= %(until)s AND seq IS NOT NULL "
+        f"{above_floor}{chains}ORDER BY {order}) AS entries GROUP BY chain) AS runs"
     )
 
 
-def _range_runs(found: Iterable[Any]) -> dict[str, Run]:
-    """The runs the server found in one id range: whole when every entry fits, the seqs
-    run on by one in the order given, and each entry links to the one before."""
-    runs = {}
-    for chain, misfits, seqs, prevs, hashes in found:
-        first, _, rest = (seqs or "0").partition(",")
-        last = int(rest.rpartition(",")[2] or first)
-        first_seq = int(first)
-        count = last - first_seq + 1
-        whole = (
-            not misfits
-            and count > 0
-            and prevs is not None
-            and hashes is not None
-            and len(prevs) == len(hashes) == count * HASH_LENGTH
-            and seqs == ",".join(map(str, range(first_seq, last + 1)))
-            and prevs[HASH_LENGTH:] == hashes[:-HASH_LENGTH]
-        )
-        if whole:
-            runs[chain] = Run(first_seq, prevs[:HASH_LENGTH], last, hashes[-HASH_LENGTH:])
-        else:  # vouches for none of it: the chain stops before this range
-            first_prev = (prevs or "")[:HASH_LENGTH]
-            runs[chain] = Run(first_seq, first_prev, first_seq - 1, "", whole=False)
-    return runs
+def _rows(connection: Connection, statement: str, params: Mapping[str, Any]) -> list[Any]:
+    """The rows of `statement` on psycopg's cursor, in the binary protocol: the strings
+    arrive as bytes, looked at without being decoded (or, in text, unhexed)."""
+    driver = connection.connection.driver_connection
+    with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+        cursor.execute(statement, params)
+        return list(cursor.fetchall())
+
+
+def _names_its_network(chain: str, low: Any, high: Any, networked: int, entries: int) -> bool:
+    """chain_of(network_id) is the chain for every entry of a group (legacy: any network)."""
+    if chain == LEGACY_CHAIN:
+        return True
+    if not networked:
+        return chain == NATIONAL_CHAIN
+    return networked == entries and low == high and chain == chain_of(low)
+
+
+# What JSON escapes: a quote, a backslash, the control characters. In UTF-8 these bytes
+# stand for themselves only: every byte of a longer character is 0x80 or more.
+_ESCAPED = bytes(range(0x20)) + b'"\\'
+
+
+def needs_no_escape(strings: bytes | None) -> bool:
+    """No string in these UTF-8 bytes holds a character json.dumps escapes: between
+    quotes as they are, they are what json.dumps writes."""
+    return strings is not None and len(strings.translate(None, _ESCAPED)) == len(strings)
+
+
+def _range_run(found: Any) -> tuple[Run, bool]:
+    """The run one chain's entries in one id range make, and whether to read them again
+    with care: a string needs escaping, or the seqs came out of order."""
+    chain, entries, misfits, seqs, first_prev, last_hash, linked, *rest = found
+    prevs_length, hashes_length, low, high, networked, strings = rest
+    first = int((seqs or "0").partition(",")[0])
+    in_order = seqs == ",".join(map(str, range(first, first + entries)))
+    plain = needs_no_escape(strings)  # the careful reading answers b"": escapes are done
+    whole = (
+        in_order
+        and plain
+        and not misfits
+        and linked is True
+        and prevs_length == hashes_length == entries * HASH_LENGTH
+        and _names_its_network(chain, low, high, networked, entries)
+    )
+    again = not (in_order and plain)
+    if not whole:  # vouches for none of it: the chain stops before this range
+        return Run(first, "", first - 1, "", whole=False), again
+    # latin-1 reads any bytes: a prev_hash that is not hex cannot equal a hash.
+    run = Run(first, bytes(first_prev).decode("latin-1"), first + entries - 1, last_hash.decode())
+    return run, again
+
+
+_TALLY_AFTER = 64  # chains read before the tally decides anything
 
 
 def walk_by_id_in_database(
@@ -306,16 +372,39 @@ def walk_by_id_in_database(
     if until <= after:
         return
     parallel = engine is not None and workers > 1
-    # Ranges enough to keep every connection busy to the end; none so large that its
-    # sort of (chain, seq, hashes) outgrows the server's work_mem and goes to disk.
+    # Ranges enough to keep every connection busy to the end; none so large that what
+    # its chains concatenate (about 300 bytes an entry) weighs on the server's memory.
     step = min(-(-(until - after) // (workers * 4 if parallel else 1)), batch_size)
     bounds = [(low, min(low + step, until)) for low in range(after, until, step)]
-    statement = text(_postgres_range_sql(any(floors.values())))
+    statement = _postgres_range_sql(any(floors.values()))
+    careful = _postgres_range_sql(any(floors.values()), careful=True)
+    all_with_care = _postgres_range_sql(any(floors.values()), careful=True, chosen=False)
     floors_json = json.dumps({chain: count for chain, count in floors.items() if count})
+    # Chains read so far, and those read again with care. Where most must be (strings
+    # that need escaping everywhere), the rest of the walk reads every range with care
+    # at once rather than twice: no slower than one careful reading.
+    tally, lock = [0, 0], threading.Lock()
 
     def check(connection: Connection, low: int, high: int) -> dict[str, Run]:
-        params = {"after": low, "until": high, "floors": floors_json}
-        return _range_runs(connection.execute(statement, params))
+        params: dict[str, Any] = {"after": low, "until": high, "floors": floors_json}
+        with lock:
+            at_once = tally[0] >= _TALLY_AFTER and 2 * tally[1] > tally[0]
+        if at_once:
+            return {
+                found[0]: _range_run(found)[0] for found in _rows(connection, all_with_care, params)
+            }
+        runs, again = {}, []
+        for found in _rows(connection, statement, params):
+            runs[found[0]], read_again = _range_run(found)
+            if read_again:
+                again.append(found[0])
+        if again:  # only those chains, sorted, rendered with escapes where needed
+            for found in _rows(connection, careful, {**params, "chains": again}):
+                runs[found[0]] = _range_run(found)[0]
+        with lock:
+            tally[0] += len(runs)
+            tally[1] += len(again)
+        return runs
 
     if engine is not None and parallel:
 
