@@ -20,6 +20,7 @@ catch the same exceptions whichever path ran.
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Never
 
 from sqlalchemy import CompoundSelect, Connection
@@ -45,14 +46,19 @@ class _Compiled:
     processed: tuple[tuple[int, Processor], ...]  # the result columns with a processor
     row_type: Any  # a named tuple of `keys`, for `named`
 
+    @cached_property
+    def _plan(self) -> tuple[tuple[str, Processor | None], ...]:
+        """Each parameter once, with its bind processor: what `parameters` walks."""
+        return tuple((name, self.binds.get(name)) for name in dict.fromkeys(self.names))
+
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         bound = {}
-        for name in dict.fromkeys(self.names):
-            value = values[name] if name in values else self.defaults[name]
-            process = self.binds.get(name)
+        defaults = self.defaults
+        for name, process in self._plan:
+            value = values[name] if name in values else defaults[name]
             bound[name] = value if process is None else process(value)
         if self.positional:  # a name used twice is sent twice
-            return tuple(bound[name] for name in self.names)
+            return tuple([bound[name] for name in self.names])
         return bound
 
 
@@ -62,13 +68,17 @@ _COMPILED: dict[tuple[Statement, str], _Compiled | None] = {}
 def _compile(statement: Statement, dialect: Dialect) -> _Compiled | None:
     """The statement as the driver takes it; None when only `execute` can run it."""
     compiled: Any = statement.compile(dialect=dialect)
-    if any(bind.expanding for bind in compiled.binds.values()) or compiled.literal_execute_params:
-        return None
+    if any(bind.expanding for bind in compiled.binds.values()):
+        return None  # an IN over a list: its SQL depends on the list's length
+    if any(bind.required for bind in compiled.literal_execute_params):
+        return None  # a value written into the SQL, known only at run time
     if compiled.insert_prefetch or compiled.update_prefetch:
         return None  # a column default computed per execution: only `execute` fills it
+    sql, written = _write_literals(compiled)
     names = (
         tuple(compiled.positiontup) if compiled.positional else tuple(compiled.bind_names.values())
     )
+    names = tuple(name for name in names if name not in written)
     # A value given when the statement was built (a literal, None included); a bind
     # parameter built without one is required at run time.
     defaults = {
@@ -79,7 +89,7 @@ def _compile(statement: Statement, dialect: Dialect) -> _Compiled | None:
     keys = tuple(column.keyname for column in columns)
     return _Compiled(
         row_type=namedtuple("Row", keys, rename=True),
-        sql=compiled.string,
+        sql=sql,
         names=names,
         positional=bool(compiled.positional),
         defaults=defaults,
@@ -91,6 +101,19 @@ def _compile(statement: Statement, dialect: Dialect) -> _Compiled | None:
             if (process := column.type._cached_result_processor(dialect, None))
         ),
     )
+
+
+def _write_literals(compiled: Any) -> tuple[str, frozenset[str]]:
+    """The SQL with the values SQLAlchemy writes into its text at each execution (the
+    separator of `aggregate_strings`) written in once: they were fixed when the statement
+    was built. Returns the text and the names of the parameters it no longer takes."""
+    sql, written = compiled.string, set()
+    for bind in compiled.literal_execute_params:
+        name = compiled.bind_names[bind]
+        literal = compiled.render_literal_value(bind.effective_value, bind.type)
+        sql = sql.replace(f"__[POSTCOMPILE_{name}]", literal)
+        written.add(name)
+    return sql, frozenset(written)
 
 
 # Only statements built once per process come here, a few dozen; past this many, some
