@@ -30,5 +30,5 @@ def build_runtime(
         authz=Authorizer(settings.policies_dir),
         workflows=load_workflows(settings.workflows_dir),
         engine=WorkflowEngine(),
-        committer=GroupCommitter(sessions),
+        committer=GroupCommitter(sessions, window_ms=settings.group_commit_window_ms),
     )

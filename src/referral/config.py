@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     # Each run costs a few statements and a commit whether one entry waits or a thousand:
     # every second keeps that under 1 % of a core; nothing waits on it (verify and
     # checkpoints sequence first).
+    group_commit_window_ms: float = Field(
+        default=3.0,
+        ge=0,
+        le=50,
+        description="How long a group commit may wait for the audit writes of reads still "
+        "under way, so that one commit serves several (0: commit what is queued at once). "
+        "A lone request never waits. See docs/configuration.md.",
+    )
     audit_sequencer_interval_ms: int = Field(
         default=1000,
         ge=0,

@@ -2,9 +2,11 @@
 works, records its disclosure in a short write at the end, and concurrent reads share
 their commits (group commit)."""
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
 
 from referral.authz.enforcer import Authorizer
 from referral.db.engine import make_engine, make_session_factory
@@ -78,3 +80,52 @@ def test_concurrent_reads_share_their_commits(
     assert _reads_of(engine, case_id) == before + 200  # every read recorded, none lost
     assert runtime.committer.writes == 200
     assert runtime.committer.commits < 200  # and fewer commits than reads
+
+
+def _marks(engine: Engine) -> GroupCommitter:
+    """A committer writing rows of a table of its own, its window (a minute) far longer
+    than any wait below: a batch ends only when no announced write is outstanding."""
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE commit_marks (mark INTEGER)"))
+    return GroupCommitter(make_session_factory(engine, TEST_KEYRING), window_ms=60_000)
+
+
+def _mark(value: int) -> Callable[[Session], None]:
+    return lambda session: session.execute(
+        text("INSERT INTO commit_marks VALUES (:mark)"), {"mark": value}
+    )
+
+
+def test_a_batch_waits_for_the_writes_announced_to_it(fresh_database: object) -> None:
+    engine: Engine = fresh_database()  # type: ignore[operator]
+    committer = _marks(engine)
+    try:
+        with committer.expect() as first, committer.expect() as second:
+            with committer.expect() as third:
+                done = [first.submit(_mark(1)), second.submit(_mark(2))]
+                assert not done[0].done()  # waiting for the third announced write
+                done.append(third.submit(_mark(3)))
+            for future in done:
+                future.result(timeout=30)
+    finally:
+        committer.close()
+    assert (committer.commits, committer.writes) == (1, 3)
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM commit_marks")) == 3
+
+
+def test_a_batch_waits_for_no_write_that_was_not_announced_or_was_withdrawn(
+    fresh_database: object,
+) -> None:
+    engine: Engine = fresh_database()  # type: ignore[operator]
+    committer = _marks(engine)
+    try:
+        committer.submit(_mark(1)).result(timeout=30)  # a lone write: committed at once
+        with committer.expect() as reader:
+            with committer.expect():  # a read that will record nothing
+                pending = reader.submit(_mark(2))
+            # Leaving the block withdrew its announcement: the batch stops waiting.
+            pending.result(timeout=30)
+    finally:
+        committer.close()
+    assert (committer.commits, committer.writes) == (2, 2)

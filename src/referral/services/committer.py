@@ -9,12 +9,21 @@ write is durable, exactly as if it had committed alone.
 
 A batch that fails is retried one write at a time, so one bad write fails only its own
 request.
+
+A batch waits a moment for the writes still to come (the *window*, as PostgreSQL's
+`commit_delay` and MySQL's `binlog_group_commit_sync_delay` do), but only while some
+request that announced a write (`expect`) has not handed it in: a lone request never
+waits. Without the window a server whose reads finish one after another on its event
+loop commits them one by one, each commit costing about as much CPU as the read; with it
+one commit serves several.
 """
 
 import queue
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +34,11 @@ log = get_logger(__name__)
 
 Write = Callable[[Session], None]
 MAX_BATCH = 256
+# A batch waits at most this long for the next announced write, and at most BATCH_WINDOWS
+# windows in all (measured: docs/performance.md, "group commit window").
+WINDOW_MS = 3.0
+BATCH_WINDOWS = 4
+_WAKE = object()  # a request that announced a write will not send one: look again
 
 
 @dataclass
@@ -34,14 +48,41 @@ class _Job:
 
 
 class GroupCommitter:
-    def __init__(self, session_factory: sessionmaker[Session], max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        max_batch: int = MAX_BATCH,
+        window_ms: float = WINDOW_MS,
+    ) -> None:
         self._sessions = session_factory
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._window_s = window_ms / 1000
+        self._queue: queue.SimpleQueue[_Job | object | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._expected = 0  # requests under way that may still hand in a write
+        self._expected_lock = threading.Lock()
         self.commits = 0  # how many commits served how many writes: for tests and metrics
         self.writes = 0
+
+    @contextmanager
+    def expect(self) -> Iterator["Announced"]:
+        """Announce a write that may come: while the block runs, a batch under way waits
+        for it (within the window). Hand it in with the yielded `Announced.submit`;
+        leaving the block without doing so tells a waiting batch not to wait for it."""
+        with self._expected_lock:
+            self._expected += 1
+        announced = Announced(self)
+        try:
+            yield announced
+        finally:
+            if not announced.handed_in:
+                self._settle()
+                self._queue.put(_WAKE)
+
+    def _settle(self) -> None:
+        with self._expected_lock:
+            self._expected -= 1
 
     def submit(self, write: Write) -> Future[None]:
         """Queue `write`; the future completes when it is committed (or failed)."""
@@ -77,20 +118,36 @@ class GroupCommitter:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
-                batch.append(job)
+            if not isinstance(first, _Job):
+                continue  # a wake-up with no batch under way
+            batch, stop = self._gather(first)
             self._commit(batch)
             if stop:
                 return
+
+    def _gather(self, first: "_Job") -> tuple[list["_Job"], bool]:
+        """The batch that starts with `first`: what is queued, then what announced
+        requests hand in while some are still under way, each within a window of the
+        one before, the whole batch within `BATCH_WINDOWS` windows of its first write.
+        Also whether the committer was told to stop."""
+        batch = [first]
+        latest = time.monotonic() + self._window_s * BATCH_WINDOWS
+        while len(batch) < self._max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                wait = min(self._window_s, latest - time.monotonic())
+                if self._expected <= 0 or wait <= 0:
+                    break
+                try:
+                    job = self._queue.get(timeout=wait)
+                except queue.Empty:
+                    break
+            if job is None:
+                return batch, True
+            if isinstance(job, _Job):
+                batch.append(job)
+        return batch, False
 
     def _commit(self, batch: list[_Job]) -> None:
         try:
@@ -112,3 +169,18 @@ class GroupCommitter:
                 write(session)
         self.commits += 1
         self.writes += len(writes)
+
+
+class Announced:
+    """A write announced to the committer (`GroupCommitter.expect`), handed in once."""
+
+    def __init__(self, committer: GroupCommitter) -> None:
+        self._committer = committer
+        self.handed_in = False
+
+    def submit(self, write: Write) -> Future[None]:
+        if self.handed_in:
+            raise RuntimeError("an announced write is handed in once")
+        self.handed_in = True
+        self._committer._settle()
+        return self._committer.submit(write)

@@ -23,6 +23,7 @@ from referral.web.deps import DEPENDENCIES
 from referral.web.errors import EXCEPTION_HANDLERS
 from referral.web.headers import add_security_headers
 from referral.web.input_guard import InputGuard
+from referral.web.reads import AnnounceReads
 from referral.web.session import send_new_csrf_cookie, session_guard
 
 HERE = Path(__file__).parent
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         dependencies=DEPENDENCIES,
         guards=[session_guard],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[InputGuard()],
+        middleware=[InputGuard(), AnnounceReads()],
         plugins=[ClosedBodySchema()],
         before_send=[send_new_csrf_cookie, add_security_headers],
         template_config=TemplateConfig(

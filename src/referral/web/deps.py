@@ -16,10 +16,10 @@ from litestar.di import NamedDependency, Provide
 
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Role
-from referral.services.committer import Write
+from referral.services.committer import Announced, Write
 from referral.services.people import describe_viewer
 from referral.services.uow import Runtime, UnitOfWork
-from referral.web.reads import database_read
+from referral.web.reads import announced_write, database_read
 from referral.web.session import current_session, provide_actor, reading
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -56,7 +56,7 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
         # a refused request's refusal is written before its error answer leaves).
         try:
             if pending is not None:
-                await _write(runtime, pending)
+                await _write(runtime, pending, announced_write(request.scope))
         finally:
             structlog.contextvars.clear_contextvars()
 
@@ -96,8 +96,10 @@ async def _writer_turn(runtime: Runtime, reading: bool) -> AsyncIterator[None]:
         yield
 
 
-async def _write(runtime: Runtime, write: Write) -> None:
-    if runtime.committer is not None:
+async def _write(runtime: Runtime, write: Write, announced: Announced | None) -> None:
+    if announced is not None and not announced.handed_in:
+        await asyncio.wrap_future(announced.submit(write))
+    elif runtime.committer is not None:
         await asyncio.wrap_future(runtime.committer.submit(write))
     else:
         await anyio.to_thread.run_sync(runtime.write_now, write)
