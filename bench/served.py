@@ -140,7 +140,7 @@ class Server:
             sys.executable, "-m", "uvicorn", "bare_app:create_app", "--factory",
             "--app-dir", str(BENCH / "bare"),
             "--host", HOST, "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning", "--no-proxy-headers",
+            "--log-level", "warning", "--no-proxy-headers", "--loop", "asyncio",
         ]  # fmt: skip
         return cls("bare", argv, dict(os.environ), port, "/", log_dir / f"bare-{port}.log")
 
