@@ -11,8 +11,14 @@ from referral.workflow.machine import WorkflowEngine
 
 
 def build_runtime(
-    settings: Settings, *, database_url: str | None = None, schema: str | None = None
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    schema: str | None = None,
+    serving: bool = False,
 ) -> Runtime:
+    """`serving`: for a server process, whose background sequencer (when it runs one)
+    also checkpoints a SQLite log, so that no request's commit does."""
     configure_hashing(
         time_cost=settings.password_time_cost,
         memory_kib=settings.password_memory_kib,
@@ -23,6 +29,7 @@ def build_runtime(
         schema=schema,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_background_checkpoints=serving and settings.audit_sequencer_interval_ms > 0,
     )
     sessions = make_session_factory(engine, keyring_of(settings))
     return Runtime(

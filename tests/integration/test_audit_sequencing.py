@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -179,6 +179,38 @@ def test_verify_since_a_checkpoint_reads_only_what_came_after(
         since = verify(session, since=trusted)
     assert (since.chain, since.first_bad_seq) == ("network:1", 8)
     assert "altered" in since.problem
+
+
+def test_a_plan_whose_chain_moved_on_meanwhile_is_planned_again(
+    committed: tuple[Runtime, Engine],
+) -> None:
+    """A round hashes queued entries in a read, then writes their places: if another
+    sequencer placed entries in between, the hashes start from a stale head and must not
+    be written (the append-only rules would refuse them anyway)."""
+    runtime, _ = committed
+    request(runtime, actor_in(1), entries=3)
+    interfered: list[bool] = []
+
+    def lookup() -> Session:
+        reader = runtime.session_factory()
+
+        @event.listens_for(reader, "after_rollback")
+        def meanwhile(_: Session) -> None:  # the plan is made: another sequencer runs
+            if not interfered:
+                interfered.append(True)
+                request(runtime, actor_in(1), entries=2)
+                with runtime.session_factory() as other:
+                    assert sequence(other) == 5
+                    other.commit()
+
+        return reader
+
+    assert sequence_pending(runtime.session_factory, lookup=lookup) == 0
+    assert interfered
+    with runtime.session_factory() as session:
+        result = verify(session)
+        assert queued_count(session) == 0
+    assert result.ok and result.entries == 5
 
 
 @pytest.mark.postgres

@@ -4,12 +4,13 @@ their commits (group commit)."""
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from referral.authz.enforcer import Authorizer
-from referral.db.engine import make_engine, make_session_factory
+from referral.db.engine import checkpoint, make_engine, make_session_factory
 from referral.db.tables import AuditEntry
 from referral.demo import DemoWorld
 from referral.services.committer import GroupCommitter
@@ -129,3 +130,24 @@ def test_a_batch_waits_for_no_write_that_was_not_announced_or_was_withdrawn(
     finally:
         committer.close()
     assert (committer.commits, committer.writes) == (2, 2)
+
+
+def test_a_server_engine_leaves_checkpoints_to_its_background_thread(tmp_path: Path) -> None:
+    """No commit of a server's engine copies the SQLite log into the database file (every
+    request waiting on that commit would wait for the copy); `checkpoint`, which the
+    sequencer thread runs between rounds, does, outside any transaction."""
+    path = tmp_path / "db.sqlite3"
+    engine = make_engine(f"sqlite:///{path}", sqlite_background_checkpoints=True)
+    try:
+        with engine.begin() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            connection.execute(text("CREATE TABLE pages (body TEXT)"))
+        for _ in range(3):  # 1,500 pages: past the 1,000 at which a commit would copy them
+            with engine.begin() as connection:
+                rows = [{"body": "x" * 4000}] * 500
+                connection.execute(text("INSERT INTO pages VALUES (:body)"), rows)
+        assert path.stat().st_size < 100_000  # all of it still in the log
+        checkpoint(engine)
+        assert path.stat().st_size > 5_000_000  # copied into the database file
+    finally:
+        engine.dispose()

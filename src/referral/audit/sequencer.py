@@ -11,11 +11,17 @@ It runs in short transactions of its own (`sequence_pending`): from a thread in 
 and before `audit verify`/`checkpoint`. Several may run at once: on PostgreSQL each
 claims a chain's head row with FOR UPDATE SKIP LOCKED, so sequencers skip a chain
 another is working on instead of waiting, and requests never touch head rows at all.
-On SQLite one writer at a time is the database's own rule, and a batch is short.
+On SQLite one writer at a time is the database's own rule, and a batch is short: given
+a session that only reads (`lookup`), a round reads the queued entries and hashes them
+there, without the write lock, and then writes their places in a short transaction that
+first checks the chain's head is still the one the hashes start from (otherwise it
+plans again). Holding the lock while hashing kept the group commit, and every read
+waiting on it, waiting up to a tenth of a second each round.
 """
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from sqlalchemy import bindparam, func, select, update
@@ -35,6 +41,8 @@ from referral.db.tables import AuditEntry, AuditHead
 log = structlog.get_logger(__name__)
 
 BATCH = 2_000  # entries of one chain sequenced in one transaction
+
+Placed = dict[str, Any]  # an entry's place: b_id, b_seq, b_prev (hash), b_hash
 
 
 def queued_chains(session: Session) -> list[str]:
@@ -79,6 +87,14 @@ def sequence_chain(session: Session, chain: str, *, batch: int = BATCH, wait: bo
     head = _claim(session, chain, wait=wait)
     if head is None:
         return 0
+    placed = _plan(session, chain, head, batch)
+    _apply(session, chain, placed)
+    return len(placed)
+
+
+def _plan(session: Session, chain: str, head: tuple[int, str], batch: int) -> list[Placed]:
+    """The places of up to `batch` of the chain's queued entries after `head`, in queue
+    order: each entry's seq, the previous entry's hash and its own."""
     seq, prev_hash = head
     columns = [AuditEntry.id, *(getattr(AuditEntry, n) for n in HASHED_FIELDS if n != "seq")]
     rows = session.execute(
@@ -93,19 +109,56 @@ def sequence_chain(session: Session, chain: str, *, batch: int = BATCH, wait: bo
         new_hash = entry_hash(prev_hash, {**row._mapping, "seq": seq})
         placed.append({"b_id": row.id, "b_seq": seq, "b_prev": prev_hash, "b_hash": new_hash})
         prev_hash = new_hash
-    if placed:
-        table = AuditEntry.metadata.tables[AuditEntry.__tablename__]
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                seq=bindparam("b_seq"), prev_hash=bindparam("b_prev"), hash=bindparam("b_hash")
-            ),
-            placed,
-        )
-        session.execute(
-            update(AuditHead).where(AuditHead.chain == chain).values(seq=seq, hash=prev_hash)
-        )
+    return placed
+
+
+def _apply(session: Session, chain: str, placed: list[Placed]) -> None:
+    """Write the places and move the chain's head on, in the caller's transaction."""
+    if not placed:
+        return
+    table = AuditEntry.metadata.tables[AuditEntry.__tablename__]
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(seq=bindparam("b_seq"), prev_hash=bindparam("b_prev"), hash=bindparam("b_hash")),
+        placed,
+    )
+    last = placed[-1]
+    session.execute(
+        update(AuditHead)
+        .where(AuditHead.chain == chain)
+        .values(seq=last["b_seq"], hash=last["b_hash"])
+    )
+
+
+def _head(session: Session, chain: str) -> tuple[int, str]:
+    """The chain's head as it stands, without claiming it (a chain not begun: genesis)."""
+    head = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)
+    ).one_or_none()
+    return (int(head.seq), str(head.hash)) if head is not None else (0, GENESIS_HASH)
+
+
+def _sequence_planned(
+    factory: Callable[[], Session], lookup: Callable[[], Session], chain: str, batch: int
+) -> int | None:
+    """One batch of a chain, planned in a read (no lock: the hashing is most of the
+    work) and written in a short write that checks the head has not moved meanwhile.
+    How many were placed; None when the head moved (plan again)."""
+    with lookup() as reader:
+        head = _head(reader, chain)
+        placed = _plan(reader, chain, head, batch)
+        reader.rollback()
+    if not placed:
+        return 0
+    with factory() as session:
+        claimed = _claim(session, chain, wait=False)
+        if claimed is None:
+            return 0  # another sequencer holds the chain: it is integrating it
+        if claimed != head:
+            return None
+        _apply(session, chain, placed)
+        session.commit()
     return len(placed)
 
 
@@ -138,10 +191,14 @@ def sequence_pending(
         chains = queued_chains(session)
         session.commit()
     for chain in chains:
-        while True:
-            with factory() as session:
-                placed = sequence_chain(session, chain, batch=batch)
-                session.commit()
+        if chain == LEGACY_CHAIN:
+            continue
+        moved = 0  # times the head moved under a plan: another sequencer at work
+        while moved < 3:
+            placed = _sequence_planned(factory, lookup or factory, chain, batch)
+            if placed is None:
+                moved += 1
+                continue
             total += placed
             if placed < batch:
                 break
@@ -156,9 +213,11 @@ class BackgroundSequencer:
         factory: Callable[[], Session],
         interval: float,
         lookup: Callable[[], Session] | None = None,
+        after_round: Callable[[], None] | None = None,
     ) -> None:
         self._factory = factory
         self._lookup = lookup
+        self._after_round = after_round  # more upkeep of the same rhythm (a checkpoint)
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
@@ -184,3 +243,8 @@ class BackgroundSequencer:
             return
         if placed:
             log.debug("audit_entries_sequenced", entries=placed)
+        if self._after_round is not None:
+            try:
+                self._after_round()
+            except Exception:
+                log.exception("background_upkeep_failed")

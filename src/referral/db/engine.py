@@ -31,10 +31,17 @@ def make_engine(
     schema: str | None = None,
     busy_timeout_ms: int = 30_000,
     sqlite_synchronous: str = "FULL",
+    sqlite_background_checkpoints: bool = False,
 ) -> Engine:
-    """Build an engine; `schema` puts PostgreSQL work in its own schema (tests use one per run)."""
+    """Build an engine; `schema` puts PostgreSQL work in its own schema (tests use one per run).
+
+    `sqlite_background_checkpoints`: no commit copies the log into the database file
+    itself; the caller promises to call `checkpoint` regularly from a thread of its own.
+    """
     if is_sqlite(url):
-        return _sqlite_engine(url, busy_timeout_ms, sqlite_synchronous)
+        return _sqlite_engine(
+            url, busy_timeout_ms, sqlite_synchronous, sqlite_background_checkpoints
+        )
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
@@ -84,7 +91,27 @@ class WriteGate:
 _GATE_HELD = "referral_write_gate_held"
 
 
-def _sqlite_engine(url: str, busy_timeout_ms: int, synchronous: str = "FULL") -> Engine:
+def checkpoint(engine: Engine) -> None:
+    """Copy what the SQLite log holds into the database file, as far as no reader still
+    needs it, without waiting for readers or writers (a PASSIVE checkpoint): the
+    background work of an engine built with `sqlite_background_checkpoints`."""
+    if engine.dialect.name != "sqlite":
+        return
+    # On the driver's connection: a checkpoint cannot run inside a transaction, and
+    # SQLAlchemy's would begin one (this engine's BEGIN IMMEDIATE, even: the write lock).
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        # Busy (another process's checkpoint under way) is no error: that one does it.
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        cursor.close()
+    finally:
+        connection.close()
+
+
+def _sqlite_engine(
+    url: str, busy_timeout_ms: int, synchronous: str = "FULL", background_checkpoints: bool = False
+) -> Engine:
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
     memory = make_url(url).database in (None, "", ":memory:")
@@ -106,6 +133,11 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, synchronous: str = "FULL") ->
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         # Freed space is zeroed, so an erased subject's destroyed key leaves no copy behind.
         cursor.execute("PRAGMA secure_delete = ON")
+        if background_checkpoints:
+            # Left to SQLite, the commit that takes the log past 1000 pages copies them
+            # into the file and syncs it, and every request waiting on that commit waits
+            # for the copy too (tens of milliseconds): a thread does it instead.
+            cursor.execute("PRAGMA wal_autocheckpoint = 0")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # A server process sets up its own logs: `serve --workers N` starts each worker
         # as a new interpreter that imports this factory, not the command that ran.
         configure_logging(settings)
-        runtime = build_runtime(settings)
+        runtime = build_runtime(settings, serving=True)
         sequencer = background_sequencer(runtime, settings.audit_sequencer_interval_ms)
     static = create_static_files_router(
         path="/static", directories=[HERE / "static"], opt={"no_session": True}, name="static"
