@@ -61,6 +61,7 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._expected = 0  # requests under way that may still hand in a write
+        self._waiting = False  # a batch is waiting for them (wake it when one withdraws)
         self._expected_lock = threading.Lock()
         self.commits = 0  # how many commits served how many writes: for tests and metrics
         self.writes = 0
@@ -78,7 +79,8 @@ class GroupCommitter:
         finally:
             if not announced.handed_in:
                 self._settle()
-                self._queue.put(_WAKE)
+                if self._waiting:  # a batch waits for announced writes: let it look again
+                    self._queue.put(_WAKE)
 
     def _settle(self) -> None:
         with self._expected_lock:
@@ -137,12 +139,18 @@ class GroupCommitter:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 wait = min(self._window_s, latest - time.monotonic())
+                # Waiting is said before the count is read: a request withdrawing after
+                # the read sees it and wakes this wait.
+                self._waiting = True
                 if self._expected <= 0 or wait <= 0:
+                    self._waiting = False
                     break
                 try:
                     job = self._queue.get(timeout=wait)
                 except queue.Empty:
                     break
+                finally:
+                    self._waiting = False
             if job is None:
                 return batch, True
             if isinstance(job, _Job):
