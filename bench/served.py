@@ -32,6 +32,8 @@ from urllib.parse import urlencode
 from scratch import served_url
 from stdhttp import client
 
+from referral.cli import event_loop
+
 BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent  # the virtualenv's bin: `referral` sits beside python
 HOST = "127.0.0.1"  # traffic goes nowhere else
@@ -140,7 +142,7 @@ class Server:
             sys.executable, "-m", "uvicorn", "bare_app:create_app", "--factory",
             "--app-dir", str(BENCH / "bare"),
             "--host", HOST, "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning", "--no-proxy-headers", "--loop", "asyncio",
+            "--log-level", "warning", "--no-proxy-headers", "--loop", event_loop(workers),
         ]  # fmt: skip
         return cls("bare", argv, dict(os.environ), port, "/", log_dir / f"bare-{port}.log")
 

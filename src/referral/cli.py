@@ -109,20 +109,27 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         _fail(exc.message)
     # Each process builds its own app from the same settings (the environment): app
     # processes are stateless, everything they share lives in the database.
+    processes = workers or settings.workers
     uvicorn.run(
         "referral.web.app:create_app",
         factory=True,
-        workers=workers or settings.workers,
+        workers=processes,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
-        # The standard library's event loop, not uvloop: the same throughput here, and
-        # the slowest requests at 50 and 200 connections wait half as long (uvloop let
-        # a newly arrived request wait behind long rounds of ready work;
-        # docs/performance.md, fifth pass).
-        loop="asyncio",
+        loop=event_loop(processes),
     )
+
+
+def event_loop(processes: int) -> str:
+    """The event loop uvicorn runs, chosen by measurement (docs/performance.md, fifth
+    pass). One process: the standard library's, whose slowest requests at 50 and 200
+    connections wait about half as long as uvloop's, at the same throughput. Several
+    sharing one port: uvloop ("auto": wherever it is installed, every platform but
+    Windows), which lets each process take its share of a burst of new connections;
+    the standard loop's first process to wake accepts them all."""
+    return "asyncio" if processes == 1 else "auto"
 
 
 @main.command()
