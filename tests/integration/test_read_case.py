@@ -8,7 +8,7 @@ import pytest
 from referral.demo import DemoWorld
 from referral.domain.errors import NotFound
 from referral.domain.vocabulary import Category, OrgKind, Role
-from referral.services import referrals
+from referral.services import referrals, support
 from referral.services.referrals import CaseView, ListCases, list_cases, read_case
 from referral.services.uow import Runtime, UnitOfWork
 from tests.factories import add_user, make_world, schedule, submit, to_support
@@ -153,3 +153,22 @@ def test_reading_a_case_is_audited_with_its_categories(
     assert entry.actor_user_id == world.actors["provider"].user_id
     assert "criminal" not in entry.categories.split(",")
     assert "support" in entry.categories.split(",")
+
+
+def test_each_list_of_linked_records_comes_in_the_order_it_was_recorded(
+    runtime: Runtime, world: DemoWorld, supported_case: int
+) -> None:
+    for plan in ("second plan", "third plan"):
+        world.run(
+            "coordinator",
+            support.assign_intervention,
+            support.AssignIntervention(
+                supported_case, "mentoring", world.org_ids[OrgKind.CIVIL_SOCIETY], plan
+            ),
+        )
+    case_view = view(runtime, world, "coordinator", supported_case)
+    plans = [row["plan"] for row in case_view.linked["interventions"]]
+    assert plans == ["MARK-SUPPORT", "second plan", "third plan"]
+    for rows in case_view.linked.values():
+        ids = [row["id"] for row in rows]
+        assert ids == sorted(ids)

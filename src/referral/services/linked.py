@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Select, bindparam, literal_column
+from sqlalchemy import CompoundSelect, Select, bindparam
 from sqlalchemy.sql.elements import BindParameter
 
 from referral.db.base import Base
@@ -99,7 +99,8 @@ def linked_query(categories: tuple[Category, ...]) -> CompoundSelect[*tuple[Any,
     columns side by side, NULL (of the column's type) outside its own part."""
     selects = [part.select() for category in categories for part in PARTS[category]]
     statement = side_by_side(*selects, shared=("sort",))
-    statement = statement.order_by(literal_column("part"), literal_column("sort"))
+    # Not ordered here: SQLite would sort each part before merging them (a third of the
+    # statement's time); `linked_records` sorts the few rows itself.
     return statement.execution_options(**selects[0].get_execution_options())
 
 
@@ -113,7 +114,7 @@ def linked_records(scope: Scope, case_id: int, readable: set[Category]) -> dict[
     for part in parts:
         starts.append(start)
         start += len(part.names)
-    for row in scope.tuples(linked_query(categories), case_id=case_id):
+    for row in sorted(scope.tuples(linked_query(categories), case_id=case_id), key=_position):
         index = row[0]
         part, first = parts[index], starts[index]
         values = dict(zip(part.names, row[first : first + len(part.names)], strict=True))
@@ -124,6 +125,11 @@ def linked_records(scope: Scope, case_id: int, readable: set[Category]) -> dict[
     if grants is not None:
         _fold_grants(found["consents"], grants)
     return found
+
+
+def _position(row: tuple[Any, ...]) -> tuple[int, int]:
+    """A row's list (part), then its id: the order each list is shown in."""
+    return row[0], row[1]
 
 
 def _fold_grants(consents: list[Row], grants: list[Row]) -> None:
