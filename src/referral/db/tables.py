@@ -390,7 +390,7 @@ class AuditEntry(Base):
             sqlite_where=text("hash IS NOT NULL"),
             postgresql_where=text("hash IS NOT NULL"),
         ),
-        Index("ix_audit_log_case", "case_id"),
+        Index("ix_audit_log_case", "case_id", "id"),  # a case's newest first (0010)
         Index("ix_audit_log_actor", "actor_user_id"),
         # Subject access finds the entries that name a subject (`subject:<id>`); most
         # entries name no target and stay out. A query says `target <> ''` to use it.
