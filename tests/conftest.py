@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from alembic import command
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import sessionmaker
 
 from referral.authz.enforcer import Authorizer
 from referral.config import PROJECT_ROOT, get_settings
 from referral.db.engine import make_engine
-from referral.db.migrate import upgrade
+from referral.db.migrate import alembic_config, upgrade
 from referral.db.sealing import KEYRING_INFO
 from referral.keyring import Keyring
 from referral.security import configure_hashing
@@ -105,6 +106,22 @@ def database_at(tmp_path: Path, revision: str) -> Iterator[Engine]:
     upgrade(engine, revision)
     yield engine
     engine.dispose()
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate `engine`'s database down to `revision` (a migration's down path)."""
+    config = alembic_config()
+    with engine.connect() as connection, connection.begin():
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def index_columns(engine: Engine, table: str) -> dict[str, list[str]]:
+    """Each index of `table`, by name: its columns, in order."""
+    return {
+        str(index["name"]): [str(column) for column in index["column_names"]]
+        for index in inspect(engine).get_indexes(table)
+    }
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -15,9 +14,9 @@ from sqlalchemy.orm import Session
 from referral.audit.chain import AuditRecord, append
 from referral.audit.sequencer import sequence
 from referral.audit.verify import chains, last_seq, verify
-from referral.db.migrate import alembic_config, drift, upgrade
+from referral.db.migrate import drift, upgrade
 from referral.domain.actors import Actor
-from tests.conftest import database_at
+from tests.conftest import database_at, downgrade
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTOR = Actor(1, 2, "police", 1, "demo-city", frozenset())
@@ -43,13 +42,6 @@ def _append(
 def _rows(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
         return list(connection.execute(text("SELECT * FROM audit_log ORDER BY id")))
-
-
-def _downgrade(engine: Engine, revision: str) -> None:
-    config = alembic_config()
-    with engine.connect() as connection, connection.begin():
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 def _plan(engine: Engine, query: str) -> str:
@@ -78,7 +70,7 @@ def test_0009_keeps_every_entry_and_verifies_up_down_and_up(at_0008: Engine) -> 
     assert result.ok, result.problem
     assert result.head("network:1").seq == 11
 
-    _downgrade(at_0008, "0008")
+    downgrade(at_0008, "0008")
     assert [tuple(row) for row in _rows(at_0008)][:8] == [tuple(row) for row in before][:8]
     upgrade(at_0008)
     with Session(at_0008) as session, session.begin():

@@ -2,26 +2,16 @@
 recent history reads the newest entries of the case from the index, on PostgreSQL too,
 instead of every entry the case ever had, sorted."""
 
-from alembic import command
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 
 from referral.db import prepared
-from referral.db.migrate import alembic_config, drift, upgrade
+from referral.db.migrate import drift, upgrade
 from referral.services.timeline import RECENT_WINDOW, _history_query
+from tests.conftest import downgrade, index_columns
 
 
 def _audit_indexes(engine: Engine) -> dict[str, list[str]]:
-    return {
-        str(ix["name"]): [str(c) for c in ix["column_names"]]
-        for ix in inspect(engine).get_indexes("audit_log")
-    }
-
-
-def _downgrade(engine: Engine, revision: str) -> None:
-    config = alembic_config()
-    with engine.connect() as connection, connection.begin():
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    return index_columns(engine, "audit_log")
 
 
 def _recent_history_plan(engine: Engine) -> str:
@@ -51,7 +41,7 @@ def test_the_newest_entries_of_a_case_come_from_the_index(migrated_engine: Engin
 
 def test_0010_up_down_and_up_again(migrated_engine: Engine) -> None:
     assert _audit_indexes(migrated_engine)["ix_audit_log_case"] == ["case_id", "id"]
-    _downgrade(migrated_engine, "0009")
+    downgrade(migrated_engine, "0009")
     assert _audit_indexes(migrated_engine)["ix_audit_log_case"] == ["case_id"]
     upgrade(migrated_engine)
     assert _audit_indexes(migrated_engine)["ix_audit_log_case"] == ["case_id", "id"]
