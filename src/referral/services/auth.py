@@ -18,13 +18,12 @@ from sqlalchemy.orm import Session
 from referral.audit.chain import AuditRecord
 from referral.config import Settings
 from referral.db import prepared
-from referral.db.repositories import current_connection
 from referral.db.tables import ApiToken, LoginFailure, User, WebSession
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.logging import get_logger
 from referral.security import hash_password, verify_password
-from referral.services.uow import UnitOfWork
+from referral.services.uow import Runtime, UnitOfWork
 
 log = get_logger(__name__)
 GENERIC_FAILURE = "Sign-in failed. Check your username and password, or wait a few minutes."
@@ -104,13 +103,16 @@ _SESSION_BY_TOKEN = select(
 ).where(WebSession.token_hash == bindparam("digest"))
 
 
-def resolve_session(uow: UnitOfWork, token: str, settings: Settings) -> ResolvedSession:
-    session = uow.unscoped("a session is found before its network is known")
-    rows = prepared.run(current_connection(session), _SESSION_BY_TOKEN, {"digest": digest(token)})
+def resolve_session(runtime: Runtime, token: str, settings: Settings) -> ResolvedSession:
+    """The session a cookie names, in one statement on a reading connection: no unit of
+    work, as a session is found before its network (the scope) is known and nothing
+    here is decided or disclosed."""
+    with runtime.reading() as connection:
+        rows = prepared.run(connection, _SESSION_BY_TOKEN, {"digest": digest(token)})
     if not rows:
         return ResolvedSession(None)
     row_id, csrf_token, user_id, network_id, created_at, last_seen_at = rows[0]
-    now = uow.now
+    now = runtime.clock()
     if _expired(created_at, last_seen_at, now, settings):
         return ResolvedSession(None, partial(_remove_session, row_id))
     info = SessionInfo(token, csrf_token, user_id, network_id)

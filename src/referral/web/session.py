@@ -56,12 +56,6 @@ def _settings(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
     return settings
 
 
-def _resolve(runtime: Runtime, settings: Settings, token: str) -> auth.ResolvedSession:
-    # Which session: no policy decision here, the request's own unit looks for edits.
-    with UnitOfWork(runtime, read_only=True, refresh_policies=False) as uow:
-        return auth.resolve_session(uow, token, settings)
-
-
 async def _load(
     connection: ASGIConnection[Any, Any, Any, Any], token: str | None
 ) -> auth.SessionInfo | None:
@@ -69,7 +63,7 @@ async def _load(
         return None
     runtime = _runtime(connection)
     settings = _settings(connection)
-    resolved = await database_read(runtime, lambda: _resolve(runtime, settings, token))
+    resolved = await database_read(runtime, lambda: auth.resolve_session(runtime, token, settings))
     if resolved.upkeep is not None:
         if runtime.committer is not None:
             runtime.committer.submit(resolved.upkeep)  # nobody waits on a touch
