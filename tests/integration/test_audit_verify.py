@@ -3,9 +3,10 @@ for a sound chain on its own; anything it cannot vouch for goes to the exact wal
 both walks always give the same answer."""
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -185,6 +186,37 @@ def test_an_entry_with_a_seq_below_one_and_a_well_formed_hash_is_found(
     assert result.problem == "entry 1 is missing"
 
 
+def forge_last_entry(
+    engine: Engine,
+    chain_name: str,
+    changes: Mapping[str, Any],
+    rendered: Callable[[Mapping[str, Any]], str],
+) -> Mapping[str, Any]:
+    """Rewrite the last entry of a chain, and the chain's head, as someone with the
+    database could: `changes` to its columns, and a hash over its previous hash and the
+    text `rendered` makes of the entry as it was read. Returns the entry as read."""
+    assignments = ", ".join(f"{column} = :{column}" for column in changes)
+    with engine.begin() as connection:
+        last = (
+            connection.execute(
+                text("SELECT * FROM audit_log WHERE chain = :chain ORDER BY seq DESC LIMIT 1"),
+                {"chain": chain_name},
+            )
+            .one()
+            ._mapping
+        )
+        forged = hashlib.sha256((last["prev_hash"] + rendered(last)).encode()).hexdigest()
+        connection.execute(
+            text(f"UPDATE audit_log SET {assignments}, hash = :hash WHERE id = :id"),
+            {**changes, "hash": forged, "id": last["id"]},
+        )
+        connection.execute(
+            text("UPDATE audit_head SET hash = :hash WHERE chain = :chain"),
+            {"hash": forged, "chain": chain_name},
+        )
+    return last
+
+
 def test_an_entry_dated_before_the_year_1000_gets_the_verdict_of_the_exact_walk(
     fresh_database: Callable[[], Engine], backend: str
 ) -> None:
@@ -195,25 +227,14 @@ def test_an_entry_dated_before_the_year_1000_gets_the_verdict_of_the_exact_walk(
     write_chains(engine, 12)
     drop_protection(engine, backend)
     stored = "0999-03-02 09:00:00.000000" if backend == "sqlite" else "0999-03-02 09:00:00+00"
-    with engine.begin() as connection:
-        last = (
-            connection.execute(
-                text("SELECT * FROM audit_log WHERE chain = 'network:1' ORDER BY seq DESC")
-            )
-            .first()
-            ._mapping  # type: ignore[union-attr]
-        )
+
+    def rendered(last: Mapping[str, Any]) -> str:
         body = {name: last[name] for name in chain.HASHED_FIELDS}
         body["allowed"] = bool(body["allowed"])  # SQLite stores 1 and 0
         body["at"] = "0999-03-02T09:00:00.000000Z"  # the four digits of the databases
-        forged = hashlib.sha256((last["prev_hash"] + canonical_json(body)).encode()).hexdigest()
-        connection.execute(
-            text("UPDATE audit_log SET at = :at, hash = :hash WHERE id = :id"),
-            {"at": stored, "hash": forged, "id": last["id"]},
-        )
-        connection.execute(
-            text("UPDATE audit_head SET hash = :hash WHERE chain = 'network:1'"), {"hash": forged}
-        )
+        return canonical_json(body)
+
+    forge_last_entry(engine, "network:1", {"at": stored}, rendered)
     apart = {"engine": engine, "workers": 3} if backend == "postgresql" else {}
     with Session(engine) as session:
         result = verify(session, batch_size=4, **apart)  # type: ignore[arg-type]

@@ -2,7 +2,6 @@
 read on several connections at once, and Python joins the runs. Whatever it vouches for,
 the exact walk would vouch for; whatever it cannot, verify still names, entry by entry."""
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from referral.audit import idwalk
 from referral.audit.chain import (
     GENESIS_HASH,
     HASHED_FIELDS,
@@ -34,18 +34,17 @@ from referral.audit.idwalk import (
 )
 from referral.audit.sequencer import sequence
 from referral.audit.verify import ChainHead, verify, walk_exact
+from referral.domain.actors import Actor
 from tests.integration.test_audit_chain import drop_protection
-from tests.integration.test_audit_verify import AT, write_chains
+from tests.integration.test_audit_verify import AT, forge_last_entry, write_chains
 
-pytestmark = pytest.mark.postgres
+pytestmark = pytest.mark.postgres  # skipped, with the reason, without PostgreSQL
 
 ENTRIES = 80  # four chains of 20: network:1..3 and national
 
 
 @pytest.fixture
-def chains(fresh_database: Callable[[], Engine], backend: str) -> Engine:
-    if backend != "postgresql":
-        pytest.skip("the walk in the server is PostgreSQL's")
+def chains(fresh_database: Callable[[], Engine]) -> Engine:
     engine = fresh_database()
     write_chains(engine, ENTRIES)
     return engine
@@ -245,27 +244,17 @@ def test_an_entry_hashed_over_its_strings_unescaped_is_not_vouched_for(
     # matches that hash; the entry must still not be vouched for: its strings are looked
     # at, it is read again with escapes, and the exact walk names it.
     drop_protection(chains, "postgresql")
-    with chains.begin() as connection:
-        last = (
-            connection.execute(
-                text("SELECT * FROM audit_log WHERE chain = 'network:2' ORDER BY seq DESC LIMIT 1")
-            )
-            .one()
-            ._mapping
-        )
-        body = {**last, "rule": rule, "at": format_time(last["at"])}
-        forged = hashlib.sha256((last["prev_hash"] + unescaped_json(body)).encode()).hexdigest()
-        connection.execute(
-            text("UPDATE audit_log SET rule = :rule, hash = :hash WHERE id = :id"),
-            {"rule": rule, "hash": forged, "id": last["id"]},
-        )
-        connection.execute(
-            text("UPDATE audit_head SET hash = :hash WHERE chain = 'network:2'"), {"hash": forged}
-        )
+    last = forge_last_entry(
+        chains,
+        "network:2",
+        {"rule": rule},
+        lambda last: unescaped_json({**last, "rule": rule, "at": format_time(last["at"])}),
+    )
     seq = last["seq"]
     with Session(chains) as session:
-        reached = dict.fromkeys(("national", "network:1", "network:2", "network:3"), (0, ""))
-        reached = dict.fromkeys(reached, (0, GENESIS_HASH))
+        reached = dict.fromkeys(
+            ("national", "network:1", "network:2", "network:3"), (0, GENESIS_HASH)
+        )
         for batch_size in (7, 100):  # the entry in a small range, and all in one
             walk_by_id_in_database(session, reached, chains, workers=3, batch_size=batch_size)
             assert reached["network:2"][0] < seq
@@ -277,23 +266,24 @@ def test_an_entry_hashed_over_its_strings_unescaped_is_not_vouched_for(
     assert exact is not None and (exact.first_bad_seq, exact.problem) == (seq, result.problem)
 
 
+def _two_chains(engine: Engine, count: int, rule: Callable[[int, bool], str]) -> None:
+    """`count` placed entries, the odd ones in network:1, the even ones national; entry
+    n's rule is rule(n, whether it has an actor)."""
+    with Session(engine) as session, session.begin():
+        for n in range(count):
+            actor = Actor(n, n, "police", 1, "x", frozenset()) if n % 2 else None
+            record = AuditRecord("case:read", True, actor, case_id=n, rule=rule(n, bool(actor)))
+            append(session, record, now=AT, request_id=f"req-{n}", policy_hash="p" * 64)
+        sequence(session)
+
+
 def test_a_range_read_again_with_care_vouches_as_the_first_reading_would(
-    fresh_database: Callable[[], Engine], backend: str
+    fresh_database: Callable[[], Engine],
 ) -> None:
     # One chain whose strings need no escaping (outside ASCII is written as it is), one
     # whose every entry holds a quote: read again, sorted, rendered with escapes.
-    if backend != "postgresql":
-        pytest.skip("the walk in the server is PostgreSQL's")
-    from referral.domain.actors import Actor
-
     engine = fresh_database()
-    with Session(engine) as session, session.begin():
-        for n in range(12):
-            actor = Actor(n, n, "police", 1, "x", frozenset()) if n % 2 else None
-            rule = "règle « é » ✓" if actor else 'a "quoted" rule'
-            record = AuditRecord("case:read", True, actor, case_id=n, rule=rule)
-            append(session, record, now=AT, request_id=f"req-{n}", policy_hash="p" * 64)
-        sequence(session)
+    _two_chains(engine, 12, lambda _, acted: "règle « é » ✓" if acted else 'a "quoted" rule')
     whole = {"after": 0, "until": 10**9, "floors": "{}"}
     with engine.connect() as connection:
         rows = _rows(connection, _postgres_range_sql(False), whole)
@@ -317,23 +307,13 @@ def test_a_range_read_again_with_care_vouches_as_the_first_reading_would(
 
 
 def test_where_most_strings_need_escaping_every_range_is_read_with_care_at_once(
-    fresh_database: Callable[[], Engine], backend: str, monkeypatch: pytest.MonkeyPatch
+    fresh_database: Callable[[], Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every entry holds a quote: read plainly, every chain of every range would be read
     # twice. After a while the walk reads each range with care at once, and vouches for
     # the same; a later entry altered is still named.
-    if backend != "postgresql":
-        pytest.skip("the walk in the server is PostgreSQL's")
-    from referral.audit import idwalk
-    from referral.domain.actors import Actor
-
     engine = fresh_database()
-    with Session(engine) as session, session.begin():
-        for n in range(160):
-            actor = Actor(n, n, "police", 1, "x", frozenset()) if n % 2 else None
-            record = AuditRecord("case:read", True, actor, case_id=n, rule=f'rule "{n}"')
-            append(session, record, now=AT, request_id=f"req-{n}", policy_hash="p" * 64)
-        sequence(session)
+    _two_chains(engine, 160, lambda n, _: f'rule "{n}"')
     statements: list[str] = []
     reads = idwalk._rows
 
