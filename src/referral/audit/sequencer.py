@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -56,9 +56,13 @@ def queued_count(session: Session) -> int:
     return int(session.scalar(query) or 0)
 
 
+def _head_query(chain: str) -> Select[int, str]:
+    return select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)
+
+
 def _claim(session: Session, chain: str, *, wait: bool) -> tuple[int, str] | None:
     """Lock the chain's head row and read it; None when another sequencer holds it."""
-    query = select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)
+    query = _head_query(chain)
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         query = query.with_for_update(skip_locked=not wait)
@@ -133,9 +137,7 @@ def _apply(session: Session, chain: str, placed: list[Placed]) -> None:
 
 def _head(session: Session, chain: str) -> tuple[int, str]:
     """The chain's head as it stands, without claiming it (a chain not begun: genesis)."""
-    head = session.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)
-    ).one_or_none()
+    head = session.execute(_head_query(chain)).one_or_none()
     return (int(head.seq), str(head.hash)) if head is not None else (0, GENESIS_HASH)
 
 
@@ -190,9 +192,7 @@ def sequence_pending(
     with (lookup or factory)() as session:
         chains = queued_chains(session)
         session.commit()
-    for chain in chains:
-        if chain == LEGACY_CHAIN:
-            continue
+    for chain in chains:  # queued_chains leaves the closed legacy chain out
         moved = 0  # times the head moved under a plan: another sequencer at work
         while moved < 3:
             placed = _sequence_planned(factory, lookup or factory, chain, batch)

@@ -35,7 +35,7 @@ log = get_logger(__name__)
 Write = Callable[[Session], None]
 MAX_BATCH = 256
 # A batch waits at most this long for the next announced write, and at most BATCH_WINDOWS
-# windows in all (measured: docs/performance.md, "group commit window").
+# windows in all (measured: docs/performance.md, fifth pass).
 WINDOW_MS = 3.0
 BATCH_WINDOWS = 4
 _WAKE = object()  # a request that announced a write will not send one: look again
