@@ -107,7 +107,7 @@ def resolve_session(runtime: Runtime, token: str, settings: Settings) -> Resolve
     """The session a cookie names, in one statement on a reading connection: no unit of
     work, as a session is found before its network (the scope) is known and nothing
     here is decided or disclosed."""
-    with runtime.reading() as connection:
+    with runtime.read_connection() as connection:
         rows = prepared.run(connection, _SESSION_BY_TOKEN, {"digest": digest(token)})
     if not rows:
         return ResolvedSession(None)

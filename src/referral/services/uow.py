@@ -111,7 +111,7 @@ class Runtime:
         return bind is not None and bind.dialect.name == "sqlite"
 
     @contextmanager
-    def reading(self) -> Iterator[Connection]:
+    def read_connection(self) -> Iterator[Connection]:
         """A connection for one look-up outside any unit of work (a request's session,
         found before its unit opens), in a transaction that only reads, rolled back
         after: about half the cost of a read-only unit, which builds an ORM session."""

@@ -65,12 +65,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Only a process that builds its own runtime sequences audit entries in the
     # background: a runtime handed in (tests) may share one connection across threads.
     sequencer = None
+    startup = []
     if runtime is None:
         # A server process sets up its own logs: `serve --workers N` starts each worker
         # as a new interpreter that imports this factory, not the command that ran.
         configure_logging(settings)
         runtime = build_runtime(settings, serving=True)
         sequencer = background_sequencer(runtime, settings.audit_sequencer_interval_ms)
+        startup = [*([sequencer.start] if sequencer else []), _freeze_what_startup_built]
     static = create_static_files_router(
         path="/static", directories=[HERE / "static"], opt={"no_session": True}, name="static"
     )
@@ -116,7 +118,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         ),
         debug=False,
         logging_config=_library_logging(settings),
-        on_startup=[sequencer.start, _freeze_what_startup_built] if sequencer else [],
+        on_startup=startup,
         # Queued writes first, then a last sequencing of what they queued.
         on_shutdown=[_stop_committer, *([sequencer.stop] if sequencer else [])],
     )
