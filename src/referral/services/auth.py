@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import AuditRecord
 from referral.config import Settings
 from referral.db import prepared
+from referral.db.repositories import current_connection
 from referral.db.tables import ApiToken, LoginFailure, User, WebSession
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
@@ -82,6 +83,10 @@ def _expired(
     return idle or absolute
 
 
+# A small write that keeps the sessions table current, run after the read that found it.
+Upkeep = Callable[[Session], None]
+
+
 @dataclass(frozen=True)
 class ResolvedSession:
     """The live session behind a cookie (None when unknown or timed out), and the small
@@ -89,7 +94,7 @@ class ResolvedSession:
     once a minute), for the caller to run after the read: resolving never writes."""
 
     info: SessionInfo | None
-    upkeep: Callable[[Session], None] | None = None
+    upkeep: Upkeep | None = None
 
 
 # Every signed-in request looks its session up: the statement is built once.
@@ -108,11 +113,23 @@ def resolve_session(runtime: Runtime, token: str, settings: Settings) -> Resolve
     work, as a session is found before its network (the scope) is known and nothing
     here is decided or disclosed."""
     with runtime.read_connection() as connection:
-        rows = prepared.run(connection, _SESSION_BY_TOKEN, {"digest": digest(token)})
+        return _session_on(connection, token, runtime.clock(), settings)
+
+
+def resolve_session_in(uow: UnitOfWork, token: str, settings: Settings) -> ResolvedSession:
+    """`resolve_session` in a reading request's own unit, on its connection and snapshot:
+    a page that does all its reading in one step finds its session there too."""
+    session = uow.unscoped("a session is found before its network is known")
+    return _session_on(current_connection(session), token, uow.now, settings)
+
+
+def _session_on(
+    connection: Connection, token: str, now: datetime, settings: Settings
+) -> ResolvedSession:
+    rows = prepared.run(connection, _SESSION_BY_TOKEN, {"digest": digest(token)})
     if not rows:
         return ResolvedSession(None)
     row_id, csrf_token, user_id, network_id, created_at, last_seen_at = rows[0]
-    now = runtime.clock()
     if _expired(created_at, last_seen_at, now, settings):
         return ResolvedSession(None, partial(_remove_session, row_id))
     info = SessionInfo(token, csrf_token, user_id, network_id)

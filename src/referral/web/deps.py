@@ -3,10 +3,10 @@
 import asyncio
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import structlog
@@ -16,12 +16,21 @@ from litestar.di import NamedDependency, Provide
 
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import Role
+from referral.services.auth import Upkeep
 from referral.services.committer import Announced, Write
 from referral.services.people import describe_viewer
 from referral.services.uow import Runtime, UnitOfWork
 from referral.web.reads import announced_write, database_read
-from referral.web.session import current_session, provide_actor, reading
+from referral.web.session import (
+    IN_STEP,
+    current_session,
+    keep_up,
+    provide_actor,
+    reading,
+    session_in_step,
+)
 
+T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -35,8 +44,7 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
     transaction ever waits for a free worker thread while it holds a lock others queue on.
     """
     runtime: Runtime = request.app.state.runtime
-    request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    request_id = _request_id(request)
     reading = request.method in SAFE_METHODS
     uow = UnitOfWork(runtime, request_id=request_id, read_only=reading)
     if not reading:
@@ -59,6 +67,12 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
                 await _write(runtime, pending, announced_write(request.scope))
         finally:
             structlog.contextvars.clear_contextvars()
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str:
+    request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    return request_id
 
 
 # Per event loop (a server process has one; test clients each run their own): the
@@ -160,3 +174,64 @@ DEPENDENCIES = {
     "viewer": Provide(provide_viewer),
     "form": Provide(provide_form),
 }
+
+
+# -- reads in one step -------------------------------------------------------------------
+#
+# A reading handler that declares `uow`, `actor` and `viewer` reaches the database four
+# times: its session (the guard), who it is, the header's details, then its own work;
+# each a turn of the loop and, on PostgreSQL, a hand-off to a worker thread and back.
+# The busiest reads (a case, the work queue) do it all in one step instead: one unit,
+# one snapshot, one hand-off. Their handlers carry `ONE_STEP` (the guard then leaves
+# the session to the step) and call `read_as_actor` or `read_as_viewer`.
+
+ONE_STEP = {IN_STEP: True}
+
+
+async def read_as_actor(
+    request: Request[Any, Any, Any], work: Callable[[UnitOfWork, Actor], T]
+) -> T:
+    """`work(uow, actor)` for a reading request, with everything it reads in one step."""
+    return await _in_one_step(request, lambda uow: work(uow, provide_actor(request, uow)))
+
+
+async def read_as_viewer(
+    request: Request[Any, Any, Any], work: Callable[[UnitOfWork, "Viewer"], T]
+) -> T:
+    """`work(uow, viewer)` for a reading page, with everything it reads in one step."""
+
+    def step(uow: UnitOfWork) -> T:
+        return work(uow, _viewer(request, uow, provide_actor(request, uow)))
+
+    return await _in_one_step(request, step)
+
+
+async def _in_one_step(request: Request[Any, Any, Any], work: Callable[[UnitOfWork], T]) -> T:
+    """As `provide_uow` for a reading request, with the session looked up in the unit too;
+    what the read disclosed (or refused) is durable before anything leaves."""
+    if request.method not in SAFE_METHODS:
+        raise TypeError("only a reading request does its work in one step")
+    runtime: Runtime = request.app.state.runtime
+    uow = UnitOfWork(runtime, request_id=_request_id(request), read_only=True)
+    upkeep: Upkeep | None = None
+    pending: Write | None = None
+
+    def step() -> T:
+        nonlocal upkeep, pending
+        uow.__enter__()
+        try:
+            upkeep = session_in_step(request, uow)
+            return work(uow)
+        finally:
+            pending = uow.finish()
+
+    try:
+        async with _admitted(runtime):
+            return await database_read(runtime, step)
+    finally:
+        try:
+            await keep_up(runtime, upkeep)
+            if pending is not None:
+                await _write(runtime, pending, announced_write(request.scope))
+        finally:
+            structlog.contextvars.clear_contextvars()

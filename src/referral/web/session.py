@@ -1,9 +1,10 @@
 """Sessions and CSRF for every request.
 
-A guard loads the server-side session behind the cookie and, for every state-changing
-request, compares the CSRF token sent in the `X-CSRF-Token` header (HTMX) or the `_csrf`
-form field (plain forms) with the session's own. Loading only reads: the once-a-minute
-`last_seen_at` touch runs afterwards as a short write of its own.
+A guard loads the server-side session behind the cookie (the busiest reading pages find
+it themselves, in the one step that does all their reading: `session_in_step`) and, for
+every state-changing request, compares the CSRF token sent in the `X-CSRF-Token` header
+(HTMX) or the `_csrf` form field (plain forms) with the session's own. Loading only
+reads: the once-a-minute `last_seen_at` touch runs afterwards as a short write of its own.
 
 A visitor has no session row: an anonymous request writes nothing. The sign-in form is
 protected by a double-submit token instead: a random value in an HttpOnly, SameSite=Strict
@@ -44,6 +45,8 @@ CSRF_REFUSED = (
 STATE_NEW_CSRF = "new_csrf_cookie"
 CSRF_COOKIE = "referral_csrf"
 CSRF_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+# A reading handler's opt: it looks its session up itself, in its one database step.
+IN_STEP = "session_in_step"
 
 
 def _runtime(connection: ASGIConnection[Any, Any, Any, Any]) -> Runtime:
@@ -64,12 +67,31 @@ async def _load(
     runtime = _runtime(connection)
     settings = _settings(connection)
     resolved = await database_read(runtime, lambda: auth.resolve_session(runtime, token, settings))
-    if resolved.upkeep is not None:
-        if runtime.committer is not None:
-            runtime.committer.submit(resolved.upkeep)  # nobody waits on a touch
-        else:
-            await anyio.to_thread.run_sync(runtime.write_now, resolved.upkeep)
+    await keep_up(runtime, resolved.upkeep)
     return resolved.info
+
+
+async def keep_up(runtime: Runtime, upkeep: auth.Upkeep | None) -> None:
+    """Run a session's upkeep (a touch, or an expired row removed) after its read."""
+    if upkeep is None:
+        return
+    if runtime.committer is not None:
+        runtime.committer.submit(upkeep)  # nobody waits on a touch
+    else:
+        await anyio.to_thread.run_sync(runtime.write_now, upkeep)
+
+
+def session_in_step(request: Request[Any, Any, Any], uow: UnitOfWork) -> auth.Upkeep | None:
+    """For a reading handler marked `IN_STEP`, whose guard left the session to it: the
+    session behind the cookie (or a visitor's), found in the request's own unit, within
+    the one step that does all its reading. Returns the upkeep to run after the step."""
+    if STATE_SESSION in request.state or _is_bearer(request):
+        return None
+    token = request.cookies.get(COOKIE)
+    resolved = auth.resolve_session_in(uow, token, _settings(request)) if token else None
+    info = resolved.info if resolved is not None else None
+    request.state[STATE_SESSION] = info or _visitor(request)
+    return resolved.upkeep if resolved is not None else None
 
 
 def _visitor(connection: ASGIConnection[Any, Any, Any, Any]) -> auth.SessionInfo:
@@ -86,6 +108,8 @@ async def session_guard(
 ) -> None:
     if handler.opt.get("no_session") or _is_bearer(connection):
         return
+    if handler.opt.get(IN_STEP) and connection.scope.get("method") in SAFE_METHODS:
+        return  # the handler finds the session in its one reading step (session_in_step)
     info = await _load(connection, connection.cookies.get(COOKIE)) or _visitor(connection)
     connection.state[STATE_SESSION] = info
     if connection.scope.get("method") not in SAFE_METHODS:

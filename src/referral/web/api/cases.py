@@ -25,8 +25,7 @@ from referral.web.api.models import (
     TransitionIn,
     errors,
 )
-from referral.web.deps import CurrentActor, Uow
-from referral.web.reads import database_read
+from referral.web.deps import ONE_STEP, CurrentActor, Uow, read_as_actor
 
 CASES = ["cases"]
 
@@ -101,11 +100,12 @@ def submit_referral(
     tags=CASES,
     summary="Read a case",
     responses=errors(404),
+    opt=ONE_STEP,
 )
-async def read_case(uow: Uow, actor: CurrentActor, case_id: PathId) -> CaseOut:
+async def read_case(request: Request[Any, Any, Any], case_id: PathId) -> CaseOut:
     """Every field you may read now; the others hidden with the reason. The read is audited."""
-    return await database_read(
-        uow.runtime, lambda: CaseOut.of(referrals.read_case(uow, actor, case_id))
+    return await read_as_actor(
+        request, lambda uow, actor: CaseOut.of(referrals.read_case(uow, actor, case_id))
     )
 
 

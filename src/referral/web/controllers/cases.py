@@ -30,9 +30,8 @@ from referral.services import (
     timeline,
 )
 from referral.web.controllers.binding import query, version_number, whole_number
-from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, read_as_viewer
 from referral.web.input_guard import MAX_ID
-from referral.web.reads import database_read
 from referral.web.render import page, see_other
 from referral.web.templating import label, when
 
@@ -63,15 +62,17 @@ def org_options(organisations: list[queue.OrganisationOption]) -> list[tuple[str
     return [(str(o.id), f"{o.name} ({label(o.kind)})") for o in organisations]
 
 
-@get("/queue", name="work_queue")
-async def work_queue(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
+@get("/queue", name="work_queue", opt=ONE_STEP)
+async def work_queue(request: Request[Any, Any, Any]) -> Template:
     chosen = str(request.query_params.get("state", "")).strip()
     command = queue.ListQueue(
         state=chosen,
         due_soon_days=_settings(request).due_soon_days,
         after=str(request.query_params.get("after", ""))[:80],
     )
-    result = await database_read(uow.runtime, lambda: queue.work_queue(uow, viewer.actor, command))
+    viewer, result = await read_as_viewer(
+        request, lambda uow, viewer: (viewer, queue.work_queue(uow, viewer.actor, command))
+    )
     return page(request, "cases/queue.html", viewer, partial="cases/_queue_table.html", q=result)
 
 
@@ -122,11 +123,11 @@ def case_history(
     return page(request, "cases/history.html", viewer, case_id=case_id, history=history)
 
 
-@get("/cases/{case_id:int}", name="case_page")
-async def case_page(
-    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, case_id: FromPath[int]
-) -> Template:
-    return await database_read(uow.runtime, lambda: _render_case(request, uow, viewer, case_id))
+@get("/cases/{case_id:int}", name="case_page", opt=ONE_STEP)
+async def case_page(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Template:
+    return await read_as_viewer(
+        request, lambda uow, viewer: _render_case(request, uow, viewer, case_id)
+    )
 
 
 def _submit(
