@@ -147,6 +147,7 @@ def run_pass(
         print(f"\n== {backend}, {workers} process{plural}, {args.seconds} s rounds")
         print(f"{'endpoint':<15}{'conns':>6}{'2xx/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
               "  errors")  # fmt: skip
+        analyzed = False
         for connections in args.connections:
             base = wrk(bare.port, Endpoint("bare app", "/", {}), connections, args.seconds)
             show("bare app", connections, base, base)
@@ -157,6 +158,9 @@ def run_pass(
                 note = drain(app, endpoint, args.drain)
                 if note:
                     print(f"{'':<15}{note}")
+                analyzed = deployment.analyze() or analyzed
+        if analyzed:
+            print("(autovacuum is off on this server: statistics refreshed after each round)")
     finally:
         app.stop()
         bare.stop()

@@ -33,6 +33,7 @@ from scratch import served_url
 from stdhttp import client
 
 from referral.cli import event_loop
+from referral.db.engine import is_sqlite, make_engine
 
 BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent  # the virtualenv's bin: `referral` sits beside python
@@ -80,6 +81,26 @@ class Deployment:
         env = environment(self.database_url, port, workers)
         env["REFERRAL_MASTER_KEYS"] = self.master_keys
         return env
+
+    def analyze(self) -> bool:
+        """PostgreSQL: refresh the planner's statistics of the scratch schema's tables, as
+        autovacuum does in a deployment (docs/postgresql.md). This machine's server runs
+        with autovacuum off, so without it a round plans against the table sizes of the
+        seeded demo, however many entries the rounds before it wrote. Whether it ran."""
+        if is_sqlite(self.database_url):
+            return False
+        engine = make_engine(self.database_url)
+        try:
+            with engine.connect() as db:
+                if db.exec_driver_sql("SHOW autovacuum").scalar() == "on":
+                    return False
+                tables = db.exec_driver_sql(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                ).scalars()
+                db.exec_driver_sql("ANALYZE " + ", ".join(f'"{table}"' for table in tables))
+        finally:
+            engine.dispose()
+        return True
 
 
 @contextmanager

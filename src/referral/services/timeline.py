@@ -70,7 +70,11 @@ def _history_query(*, paged: bool, everything: bool) -> AnySelect:
 
     Without `everything`, the page is drawn from the case's RECENT_WINDOW newest entries
     (bound as `window`): leaving the viewer's own reads out must not scan every read they
-    ever made of a case they open all day.
+    ever made of a case they open all day. The window is a derived table with its own
+    LIMIT, which the database must read first: written as `id IN (window)`, PostgreSQL
+    may instead walk the whole log backwards by id, testing each entry against the
+    window, when the viewer's own reads fill most of it (measured: 8.6 ms against 0.2 ms
+    over 17,000 entries, and growing with the log).
     """
     where = [
         AuditEntry.case_id == bindparam("case_id"),
@@ -78,37 +82,32 @@ def _history_query(*, paged: bool, everything: bool) -> AnySelect:
     ]
     if paged:
         where.append(AuditEntry.id < bindparam("before"))
-    if not everything:
-        recent = (
-            select(AuditEntry.id)
-            .where(*where)
-            .order_by(AuditEntry.id.desc())
-            .limit(bindparam("window"))
-            .scalar_subquery()
-        )
-        where = [
-            AuditEntry.id.in_(recent),
-            or_(
-                AuditEntry.actor_user_id.is_(None),
-                AuditEntry.actor_user_id != bindparam("viewer"),
-                # NOT IN as plain comparisons: the cursor path takes no list parameter.
-                and_(*(AuditEntry.action != action for action in OWN_READS)),
-            ),
-        ]
-    return (
-        select(
-            AuditEntry.id,
-            AuditEntry.at,
-            AuditEntry.action,
-            AuditEntry.actor_role,
-            AuditEntry.categories,
-            AuditEntry.target,
-            AuditEntry.allowed,
-        )
+    shown = (
+        AuditEntry.id,
+        AuditEntry.at,
+        AuditEntry.action,
+        AuditEntry.actor_role,
+        AuditEntry.categories,
+        AuditEntry.target,
+        AuditEntry.allowed,
+    )
+    if everything:
+        return select(*shown).where(*where).order_by(AuditEntry.id.desc()).limit(bindparam("limit"))
+    recent = (
+        select(*shown, AuditEntry.actor_user_id)
         .where(*where)
         .order_by(AuditEntry.id.desc())
-        .limit(bindparam("limit"))
+        .limit(bindparam("window"))
+        .subquery("recent")
     )
+    others = or_(
+        recent.c.actor_user_id.is_(None),
+        recent.c.actor_user_id != bindparam("viewer"),
+        # NOT IN as plain comparisons: the cursor path takes no list parameter.
+        and_(*(recent.c.action != action for action in OWN_READS)),
+    )
+    columns = [recent.c[column.key] for column in shown]
+    return select(*columns).where(others).order_by(recent.c.id.desc()).limit(bindparam("limit"))
 
 
 def entries_for(
