@@ -181,9 +181,10 @@ DEPENDENCIES = {
 # A reading handler that declares `uow`, `actor` and `viewer` reaches the database four
 # times: its session (the guard), who it is, the header's details, then its own work;
 # each a turn of the loop and, on PostgreSQL, a hand-off to a worker thread and back.
-# The busiest reads (a case, the work queue) do it all in one step instead: one unit,
-# one snapshot, one hand-off. Their handlers carry `ONE_STEP` (the guard then leaves
-# the session to the step) and call `read_as_actor` or `read_as_viewer`.
+# Reading pages and the API's case read do it all in one step instead: one unit, one
+# snapshot, one hand-off. Their handlers carry `ONE_STEP` (the guard then leaves the
+# session to the step) and call `read_as_actor` or `read_as_viewer`. Writes, and the
+# CSV exports that stream from short reads of their own, keep the dependencies above.
 
 ONE_STEP = {IN_STEP: True}
 

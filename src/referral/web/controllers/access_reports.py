@@ -10,8 +10,9 @@ from litestar.response import Stream
 from referral.config import Settings
 from referral.domain.errors import InvalidInput
 from referral.services import access_report, audit_view
+from referral.services.uow import UnitOfWork
 from referral.web.controllers import binding
-from referral.web.deps import CurrentViewer, Uow
+from referral.web.deps import ONE_STEP, CurrentViewer, Uow, Viewer, read_as_viewer
 from referral.web.input_guard import MAX_ID
 from referral.web.render import page, see_other
 
@@ -27,27 +28,30 @@ def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
     return binding.query(request, {"page": MAX_ID}, dates=("from", "to"))
 
 
-@get("/audit/reports", name="access_reports", sync_to_thread=True)
-def chooser(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Any:
-    params = binding.query(request, dict.fromkeys(KINDS, MAX_ID), dates=CHOOSER_DATES)
-    options = audit_view.filter_options(uow, viewer.actor)  # refuses all but the dpo
-    try:
-        choice = access_report.choice_from_params(params)
-    except InvalidInput as exc:
-        errors, choice = exc.errors, None
-    else:
-        errors = {}
-    if choice is not None:
-        return see_other(choice.path + (f"?{urlencode(choice.dates)}" if choice.dates else ""))
-    return page(
-        request,
-        "audit/reports/choose.html",
-        viewer,
-        options=options,
-        values=params,
-        errors=errors,
-        status_code=422 if errors else 200,
-    )
+@get("/audit/reports", name="access_reports", opt=ONE_STEP)
+async def chooser(request: Request[Any, Any, Any]) -> Any:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Any:
+        params = binding.query(request, dict.fromkeys(KINDS, MAX_ID), dates=CHOOSER_DATES)
+        options = audit_view.filter_options(uow, viewer.actor)  # refuses all but the dpo
+        try:
+            choice = access_report.choice_from_params(params)
+        except InvalidInput as exc:
+            errors, choice = exc.errors, None
+        else:
+            errors = {}
+        if choice is not None:
+            return see_other(choice.path + (f"?{urlencode(choice.dates)}" if choice.dates else ""))
+        return page(
+            request,
+            "audit/reports/choose.html",
+            viewer,
+            options=options,
+            values=params,
+            errors=errors,
+            status_code=422 if errors else 200,
+        )
+
+    return await read_as_viewer(request, work)
 
 
 # The CSV's media type is the handler's: a Stream takes it from there, while the page's

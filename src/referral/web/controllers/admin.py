@@ -9,8 +9,9 @@ from litestar.response import Redirect, Template
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import OrgKind
 from referral.services import admin
+from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import whole_number
-from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
 
 # What `?done=` after a change may say: fixed texts, never text taken from the address.
@@ -46,9 +47,12 @@ def _users_page(
     )
 
 
-@get("/admin/users", name="admin_users", sync_to_thread=True)
-def users(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
-    return _users_page(request, viewer, admin.directory(uow, viewer.actor))
+@get("/admin/users", name="admin_users", opt=ONE_STEP)
+async def users(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        return _users_page(request, viewer, admin.directory(uow, viewer.actor))
+
+    return await read_as_viewer(request, work)
 
 
 @post("/admin/users", name="admin_create_user", sync_to_thread=True, status_code=303)
@@ -146,9 +150,12 @@ def _organisations_page(
     )
 
 
-@get("/admin/organisations", name="admin_organisations", sync_to_thread=True)
-def organisations(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
-    return _organisations_page(request, viewer, admin.list_organisations(uow, viewer.actor))
+@get("/admin/organisations", name="admin_organisations", opt=ONE_STEP)
+async def organisations(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        return _organisations_page(request, viewer, admin.list_organisations(uow, viewer.actor))
+
+    return await read_as_viewer(request, work)
 
 
 @post(

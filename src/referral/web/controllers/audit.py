@@ -8,8 +8,9 @@ from litestar.response import Stream, Template
 
 from referral.domain.errors import InvalidInput
 from referral.services import audit_view
+from referral.services.uow import UnitOfWork
 from referral.web.controllers import binding
-from referral.web.deps import CurrentViewer, Uow
+from referral.web.deps import ONE_STEP, CurrentViewer, Uow, Viewer, read_as_viewer
 from referral.web.input_guard import MAX_ID
 from referral.web.render import page
 
@@ -30,36 +31,39 @@ def _filter_string(params: dict[str, str]) -> str:
     return urlencode({k: params[k] for k in FILTER_FIELDS if params.get(k)})
 
 
-@get("/audit", name="audit_explorer", sync_to_thread=True)
-def explorer(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
-    params = _params(request)
-    context: dict[str, Any] = {"values": params, "filters": _filter_string(params)}
-    try:
-        query = audit_view.query_from_params(params)
-        result = audit_view.explore(uow, viewer.actor, query)
-    except InvalidInput as exc:
-        options = audit_view.filter_options(uow, viewer.actor)
+@get("/audit", name="audit_explorer", opt=ONE_STEP)
+async def explorer(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        params = _params(request)
+        context: dict[str, Any] = {"values": params, "filters": _filter_string(params)}
+        try:
+            query = audit_view.query_from_params(params)
+            result = audit_view.explore(uow, viewer.actor, query)
+        except InvalidInput as exc:
+            options = audit_view.filter_options(uow, viewer.actor)
+            return page(
+                request,
+                "audit/explorer.html",
+                viewer,
+                partial="audit/_results.html",
+                result=None,
+                options=options,
+                errors=exc.errors,
+                status_code=422,
+                **context,
+            )
         return page(
             request,
             "audit/explorer.html",
             viewer,
             partial="audit/_results.html",
-            result=None,
-            options=options,
-            errors=exc.errors,
-            status_code=422,
+            result=result,
+            options=result.options,
+            errors={},
             **context,
         )
-    return page(
-        request,
-        "audit/explorer.html",
-        viewer,
-        partial="audit/_results.html",
-        result=result,
-        options=result.options,
-        errors={},
-        **context,
-    )
+
+    return await read_as_viewer(request, work)
 
 
 @get("/audit/export.csv", name="audit_export", sync_to_thread=True)
@@ -74,17 +78,20 @@ def export_csv(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer)
     )
 
 
-@get("/audit/chain", name="audit_chain", sync_to_thread=True)
-def chain_page(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
-    status = audit_view.chain_status(uow, viewer.actor)
-    return page(
-        request,
-        "audit/chain.html",
-        viewer,
-        partial="audit/_verify.html",
-        status=status,
-        result=None,
-    )
+@get("/audit/chain", name="audit_chain", opt=ONE_STEP)
+async def chain_page(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        status = audit_view.chain_status(uow, viewer.actor)
+        return page(
+            request,
+            "audit/chain.html",
+            viewer,
+            partial="audit/_verify.html",
+            status=status,
+            result=None,
+        )
+
+    return await read_as_viewer(request, work)
 
 
 @post("/audit/chain/verify", name="audit_verify", sync_to_thread=True, status_code=200)

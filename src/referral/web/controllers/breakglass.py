@@ -11,7 +11,8 @@ from litestar.response import Template
 
 from referral.domain.errors import InvalidInput
 from referral.services import breakglass
-from referral.web.deps import CurrentViewer, Form, Uow
+from referral.services.uow import UnitOfWork
+from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
 
 OUTCOME_LABELS = {
@@ -45,9 +46,12 @@ def _render(
     )
 
 
-@get("/audit/break-glass", name="break_glass_reviews", sync_to_thread=True)
-def reviews(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
-    return _render(request, uow, viewer)
+@get("/audit/break-glass", name="break_glass_reviews", opt=ONE_STEP)
+async def reviews(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        return _render(request, uow, viewer)
+
+    return await read_as_viewer(request, work)
 
 
 @post(

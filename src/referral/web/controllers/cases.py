@@ -29,8 +29,9 @@ from referral.services import (
     support,
     timeline,
 )
+from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import query, version_number, whole_number
-from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, read_as_viewer
+from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.input_guard import MAX_ID
 from referral.web.render import page, see_other
 from referral.web.templating import label, when
@@ -109,18 +110,20 @@ def _settings(request: Request[Any, Any, Any]) -> Settings:
     return settings
 
 
-@get("/cases/{case_id:int}/history", name="case_history", sync_to_thread=True)
-def case_history(
-    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, case_id: FromPath[int]
-) -> Template:
+@get("/cases/{case_id:int}/history", name="case_history", opt=ONE_STEP)
+async def case_history(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Template:
     """Everything the audit log holds of a case, a page at a time, reads included."""
     params = query(request, numbers={"before": MAX_ID})
     before = whole_number(params.get("before", ""))
     command = timeline.ReadHistory(case_id, before=before, everything=True)
-    history = timeline.case_history(uow, viewer.actor, command)
-    if history is None:  # the case is theirs to see, its history is not
-        raise NotFoundException()
-    return page(request, "cases/history.html", viewer, case_id=case_id, history=history)
+
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        history = timeline.case_history(uow, viewer.actor, command)
+        if history is None:  # the case is theirs to see, its history is not
+            raise NotFoundException()
+        return page(request, "cases/history.html", viewer, case_id=case_id, history=history)
+
+    return await read_as_viewer(request, work)
 
 
 @get("/cases/{case_id:int}", name="case_page", opt=ONE_STEP)

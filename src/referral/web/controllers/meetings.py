@@ -11,8 +11,9 @@ from litestar.response import Template
 
 from referral.domain.errors import InvalidInput
 from referral.services import meetings, panel
+from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import form_datetime, version_number, whole_number
-from referral.web.deps import CurrentViewer, Form, Uow, Viewer
+from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
 
 OUTCOMES = {
@@ -27,10 +28,13 @@ MEETING_TRIGGERS = {
 }
 
 
-@get("/meetings", name="meetings", sync_to_thread=True)
-def list_meetings(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
-    overview = meetings.meetings_overview(uow, viewer.actor, meetings.ListMeetings())
-    return page(request, "meetings/list.html", viewer, overview=overview, values={}, errors={})
+@get("/meetings", name="meetings", opt=ONE_STEP)
+async def list_meetings(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        overview = meetings.meetings_overview(uow, viewer.actor, meetings.ListMeetings())
+        return page(request, "meetings/list.html", viewer, overview=overview, values={}, errors={})
+
+    return await read_as_viewer(request, work)
 
 
 def schedule_from_form(form: Form) -> tuple[panel.ScheduleMeeting | None, dict[str, str]]:
@@ -80,20 +84,21 @@ def schedule(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, f
     return see_other(f"/meetings/{meeting_id}")
 
 
-@get("/meetings/{meeting_id:int}", name="meeting", sync_to_thread=True)
-def show(
-    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, meeting_id: FromPath[int]
-) -> Template:
-    meeting = meetings.show_meeting(uow, viewer.actor, meetings.ShowMeeting(meeting_id))
-    return page(
-        request,
-        "meetings/show.html",
-        viewer,
-        meeting=meeting,
-        outcomes=OUTCOMES,
-        meeting_triggers=MEETING_TRIGGERS,
-        fields=meetings.PANEL_FIELDS,
-    )
+@get("/meetings/{meeting_id:int}", name="meeting", opt=ONE_STEP)
+async def show(request: Request[Any, Any, Any], meeting_id: FromPath[int]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        meeting = meetings.show_meeting(uow, viewer.actor, meetings.ShowMeeting(meeting_id))
+        return page(
+            request,
+            "meetings/show.html",
+            viewer,
+            meeting=meeting,
+            outcomes=OUTCOMES,
+            meeting_triggers=MEETING_TRIGGERS,
+            fields=meetings.PANEL_FIELDS,
+        )
+
+    return await read_as_viewer(request, work)
 
 
 def messages(exc: InvalidInput, default_field: str) -> dict[str, str]:

@@ -7,14 +7,18 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from referral.services import notifications
-from referral.web.deps import CurrentViewer, Uow
+from referral.services.uow import UnitOfWork
+from referral.web.deps import ONE_STEP, CurrentViewer, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
 
 
-@get("/notifications", name="notifications", sync_to_thread=True)
-def list_notices(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
-    notices = notifications.list_notifications(uow, viewer.actor)
-    return page(request, "notifications/list.html", viewer, notices=notices)
+@get("/notifications", name="notifications", opt=ONE_STEP)
+async def list_notices(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        notices = notifications.list_notifications(uow, viewer.actor)
+        return page(request, "notifications/list.html", viewer, notices=notices)
+
+    return await read_as_viewer(request, work)
 
 
 @post(

@@ -8,8 +8,9 @@ from litestar.response import Template
 
 from referral.domain.errors import InvalidInput
 from referral.services import caseload, support
+from referral.services.uow import UnitOfWork
 from referral.web.controllers.meetings import messages
-from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
 
 TRIGGERS = {
@@ -20,29 +21,33 @@ TRIGGERS = {
 }
 
 
-@get("/interventions", name="interventions", sync_to_thread=True)
-def list_interventions(
-    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer
-) -> Template:
-    rows = caseload.list_interventions(uow, viewer.actor, caseload.ListInterventions())
-    return page(request, "provider/list.html", viewer, interventions=rows, trigger_labels=TRIGGERS)
+@get("/interventions", name="interventions", opt=ONE_STEP)
+async def list_interventions(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        rows = caseload.list_interventions(uow, viewer.actor, caseload.ListInterventions())
+        return page(
+            request, "provider/list.html", viewer, interventions=rows, trigger_labels=TRIGGERS
+        )
+
+    return await read_as_viewer(request, work)
 
 
-@get("/interventions/{intervention_id:int}", name="intervention", sync_to_thread=True)
-def show(
-    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, intervention_id: FromPath[int]
-) -> Template:
-    query = caseload.ShowIntervention(intervention_id)
-    intervention = caseload.show_intervention(uow, viewer.actor, query)
-    return page(
-        request,
-        "provider/show.html",
-        viewer,
-        item=intervention,
-        trigger_labels=TRIGGERS,
-        values={},
-        errors={},
-    )
+@get("/interventions/{intervention_id:int}", name="intervention", opt=ONE_STEP)
+async def show(request: Request[Any, Any, Any], intervention_id: FromPath[int]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        query = caseload.ShowIntervention(intervention_id)
+        intervention = caseload.show_intervention(uow, viewer.actor, query)
+        return page(
+            request,
+            "provider/show.html",
+            viewer,
+            item=intervention,
+            trigger_labels=TRIGGERS,
+            values={},
+            errors={},
+        )
+
+    return await read_as_viewer(request, work)
 
 
 @post(

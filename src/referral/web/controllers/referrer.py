@@ -9,21 +9,26 @@ from litestar.response import Template
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import ConcernType
 from referral.services import referrals
+from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import form_date
-from referral.web.deps import CurrentViewer, Form, Uow
+from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
 
 SUBJECT_FIELDS = [f for f in referrals.SubjectDetails.__dataclass_fields__ if f != "date_of_birth"]
 
 
-@get("/referrals", name="my_referrals", sync_to_thread=True)
-def my_referrals(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer) -> Template:
-    cases = referrals.list_cases(uow, viewer.actor, referrals.ListCases(limit=200))
-    return page(request, "referrer/list.html", viewer, cases=cases)
+@get("/referrals", name="my_referrals", opt=ONE_STEP)
+async def my_referrals(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        cases = referrals.list_cases(uow, viewer.actor, referrals.ListCases(limit=200))
+        return page(request, "referrer/list.html", viewer, cases=cases)
+
+    return await read_as_viewer(request, work)
 
 
-@get("/referrals/new", name="new_referral")
-async def new_referral(request: Request[Any, Any, Any], viewer: CurrentViewer) -> Template:
+@get("/referrals/new", name="new_referral", opt=ONE_STEP)
+async def new_referral(request: Request[Any, Any, Any]) -> Template:
+    viewer = await read_as_viewer(request, lambda _, viewer: viewer)
     return page(
         request, "referrer/new.html", viewer, values={}, errors={}, concern_types=list(ConcernType)
     )
