@@ -13,6 +13,8 @@ from referral.authz.enforcer import Authorizer
 from referral.db.engine import checkpoint, make_engine, make_session_factory
 from referral.db.tables import AuditEntry
 from referral.demo import DemoWorld
+from referral.domain.errors import NotFound
+from referral.services.auth import actor_for_api_token
 from referral.services.committer import GroupCommitter
 from referral.services.referrals import read_case
 from referral.services.uow import Runtime, UnitOfWork
@@ -151,3 +153,68 @@ def test_a_server_engine_leaves_checkpoints_to_its_background_thread(tmp_path: P
         assert path.stat().st_size > 5_000_000  # copied into the database file
     finally:
         engine.dispose()
+
+
+def _in_transaction(connection: object) -> bool:
+    return bool(connection.connection.dbapi_connection.in_transaction)  # type: ignore[attr-defined]
+
+
+def test_each_unit_on_the_loop_reader_reads_the_latest_commits(
+    fresh_database: object, authz: Authorizer, workflows: dict[str, object], clock: TestClock
+) -> None:
+    """The loop's reads share one connection (SQLite): each unit is a snapshot of its
+    own, begun when it starts and ended when it finishes, whatever it met."""
+    engine, runtime, world, case_id = _world(fresh_database, authz, workflows, clock)
+    reader = runtime.loop_reader()
+    if PG_URL:
+        assert reader is None  # PostgreSQL's reads take pooled connections in threads
+        return
+    assert reader is not None
+    assert runtime.loop_reader() is reader
+    coordinator = world.actors["coordinator"]
+    outcomes = []
+    for outcome in ("first", "second"):
+        with engine.begin() as other:  # another connection commits meanwhile
+            other.execute(
+                text("UPDATE cases SET outcome_for_referrer = :o WHERE id = :c"),
+                {"o": outcome, "c": case_id},
+            )
+        with UnitOfWork(runtime, read_only=True, reader=reader) as uow:
+            assert uow.repo.case(case_id) is not None
+            outcomes.append(read_case(uow, coordinator, case_id).fields)
+        assert not _in_transaction(reader)
+    assert [fields["outcome_for_referrer"].value for fields in outcomes] == ["first", "second"]
+    with UnitOfWork(runtime, read_only=True, reader=reader) as uow:  # no ORM query at all
+        assert actor_for_api_token(uow, "no such token") is None
+        assert _in_transaction(reader)
+    assert not _in_transaction(reader)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # not the thread that took it first
+        assert pool.submit(runtime.loop_reader).result() is None
+
+
+def test_a_unit_that_fails_leaves_the_loop_reader_outside_any_transaction(
+    fresh_database: object, authz: Authorizer, workflows: dict[str, object], clock: TestClock
+) -> None:
+    engine, runtime, world, case_id = _world(fresh_database, authz, workflows, clock)
+    reader = runtime.loop_reader()
+    if reader is None:
+        return  # PostgreSQL: the test above says so
+    coordinator = world.actors["coordinator"]
+    before = _reads_of(engine, case_id)
+    try:
+        with UnitOfWork(runtime, read_only=True, reader=reader) as uow:
+            read_case(uow, coordinator, case_id)  # opens a snapshot, queues its record
+            read_case(uow, coordinator, case_id + 1000)  # no such case
+    except NotFound:
+        pass
+    else:
+        raise AssertionError("an unknown case is not found")
+    assert not _in_transaction(reader)
+    assert _reads_of(engine, case_id) == before + 1  # what it read before failing is recorded
+    with engine.begin() as other:
+        other.execute(
+            text("UPDATE cases SET outcome_for_referrer = 'later' WHERE id = :c"), {"c": case_id}
+        )
+    with UnitOfWork(runtime, read_only=True, reader=reader) as uow:
+        view = read_case(uow, coordinator, case_id)
+    assert view.fields["outcome_for_referrer"].value == "later"

@@ -64,6 +64,11 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
+# Session.info key: the connection a reading unit works on, its transaction begun and
+# ended by the unit itself (services.uow.LoopReader), not by the session.
+READER_INFO = "referral_reader"
+
+
 class WriteGate:
     """The one SQLite writer of this process at a time, queued in order.
 
@@ -144,7 +149,9 @@ def _sqlite_engine(
     def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get(READ_ONLY):
             # A reader works on a snapshot (WAL) and never blocks or waits for a writer.
-            prepared.send(connection, "BEGIN DEFERRED")
+            # A loop reader's unit began it already: the session joins that snapshot.
+            if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+                prepared.send(connection, "BEGIN DEFERRED")
             return
         # A writer takes the write lock at BEGIN, so it never reads a snapshot it then
         # cannot upgrade: writers queue (at the gate, then on SQLite's lock) instead of

@@ -213,7 +213,8 @@ async def _in_one_step(request: Request[Any, Any, Any], work: Callable[[UnitOfWo
     if request.method not in SAFE_METHODS:
         raise TypeError("only a reading request does its work in one step")
     runtime: Runtime = request.app.state.runtime
-    uow = UnitOfWork(runtime, request_id=_request_id(request), read_only=True)
+    reader = runtime.loop_reader()  # SQLite: the step runs on the loop (web.reads)
+    uow = UnitOfWork(runtime, request_id=_request_id(request), read_only=True, reader=reader)
     upkeep: Upkeep | None = None
     pending: Write | None = None
 
