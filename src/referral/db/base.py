@@ -54,3 +54,13 @@ def personal(category: Category, *args: Any, **kwargs: Any) -> Any:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Session.info key: the connection a reading unit works on, its transaction begun and
+# ended by the unit itself (services.uow.LoopReader), not by the session.
+READER_INFO = "referral_reader"
+
+
+def reading_connection(session: Any) -> Any:
+    """A loop reader's connection, if the session's unit works on one; else None."""
+    return session.info.get(READER_INFO)

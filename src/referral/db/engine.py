@@ -64,11 +64,6 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
-# Session.info key: the connection a reading unit works on, its transaction begun and
-# ended by the unit itself (services.uow.LoopReader), not by the session.
-READER_INFO = "referral_reader"
-
-
 class WriteGate:
     """The one SQLite writer of this process at a time, queued in order.
 

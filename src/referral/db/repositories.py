@@ -25,8 +25,7 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.sql.elements import BindParameter
 
 from referral.db import prepared
-from referral.db.base import AnySelect
-from referral.db.engine import READER_INFO
+from referral.db.base import AnySelect, reading_connection
 from referral.db.sealing import WITH_SEALED, data_keys, open_columns
 from referral.db.side_by_side import apart, side_by_side
 from referral.db.tables import (
@@ -99,7 +98,7 @@ def current_connection(session: Session) -> Connection:
     """The session's connection for a statement built once, its pending changes flushed
     first, as `session.execute` would: a read after a change in the same unit sees it.
     A loop reader's unit (which changes nothing) hands its connection over directly."""
-    reader: Connection | None = session.info.get(READER_INFO)
+    reader: Connection | None = reading_connection(session)
     if reader is not None:
         return reader
     if session.autoflush:

@@ -47,7 +47,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.attributes import set_committed_value
 
 from referral.db import prepared
-from referral.db.base import AnySelect
+from referral.db.base import AnySelect, reading_connection
 from referral.domain.errors import ConfigurationError, Conflict
 from referral.domain.vocabulary import Category
 from referral.keyring import NONCE_BYTES, Keyring
@@ -401,7 +401,7 @@ def open_columns(session: Session, model: type[Any], rows: list[dict[str, Any]])
     if not named:
         return
     keys = data_keys(session)
-    connection = session.connection()
+    connection = reading_connection(session) or session.connection()
     for row in rows:
         for name, kind in named:
             value = row[name]

@@ -28,8 +28,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from referral.audit import chain
 from referral.audit.chain import AuditRecord
 from referral.db import prepared
-from referral.db.base import utcnow
-from referral.db.engine import READER_INFO, REQUESTS_AT_ONCE, read_only
+from referral.db.base import READER_INFO, utcnow
+from referral.db.engine import REQUESTS_AT_ONCE, read_only
 from referral.db.repositories import Repositories
 from referral.db.sealing import data_keys
 from referral.domain.errors import Conflict, ReferralError
@@ -331,8 +331,9 @@ class UnitOfWork:
         """End the read; its disclosures are recorded in a short write of their own when
         the unit finishes (`finish`), before anything of the read leaves the process."""
         entries, self._entries = self._entries, []
-        with _races_as_conflicts():
-            self.session.commit()  # nothing to write, unless a read path changed a row
+        if self.session.in_transaction():  # a unit that only ran prepared reads has none
+            with _races_as_conflicts():
+                self.session.commit()  # nothing to write, unless a read path changed a row
         self._disclosures.extend(entries)
 
     def _append(self, records: list[AuditRecord], session: Session | None = None) -> None:
