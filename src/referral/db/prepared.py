@@ -221,9 +221,11 @@ def send(connection: Connection, sql: str) -> None:
 
 
 def _heard(connection: Connection, cursor: Any, sql: str, parameters: Any, *, many: bool) -> None:
-    """Tell the engine's `before_cursor_execute` listeners, as `execute` does."""
-    if connection._has_events or connection.engine._has_events:
-        connection.dispatch.before_cursor_execute(connection, cursor, sql, parameters, None, many)
+    """Tell the engine's `before_cursor_execute` listeners, as `execute` does. Asked of
+    the event itself: the engine has listeners of other events (every BEGIN has one)."""
+    listeners = connection.dispatch.before_cursor_execute
+    if listeners:
+        listeners(connection, cursor, sql, parameters, None, many)
 
 
 def _raise(
