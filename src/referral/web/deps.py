@@ -134,8 +134,11 @@ class Viewer:
         return any(Role(role) in self.actor.roles for role in roles)
 
 
-def _viewer(request: Request[Any, Any, Any], uow: UnitOfWork, actor: Actor) -> Viewer:
+def _viewer(request: Request[Any, Any, Any], uow: UnitOfWork) -> Viewer:
+    """Who is asking and what the header shows of them, in one reading unit: the
+    request's own when it reads, one beside it when it writes."""
     with reading(uow) as reader:
+        actor = provide_actor(request, reader)
         details = describe_viewer(reader, actor)
     return Viewer(
         actor=actor,
@@ -153,9 +156,11 @@ async def provide_actor_here(
 
 
 async def provide_viewer(
-    request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork], actor: NamedDependency[Actor]
+    request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWork]
 ) -> Viewer:
-    return await database_read(uow.runtime, lambda: _viewer(request, uow, actor))
+    # Not built on the `actor` dependency: that would be a second step, and for a write
+    # a second reading unit, to learn what this one learns anyway.
+    return await database_read(uow.runtime, lambda: _viewer(request, uow))
 
 
 async def provide_form(request: Request[Any, Any, Any]) -> FormMultiDict:
@@ -202,7 +207,7 @@ async def read_as_viewer(
     """`work(uow, viewer)` for a reading page, with everything it reads in one step."""
 
     def step(uow: UnitOfWork) -> T:
-        return work(uow, _viewer(request, uow, provide_actor(request, uow)))
+        return work(uow, _viewer(request, uow))
 
     return await _in_one_step(request, step)
 
