@@ -162,6 +162,29 @@ def run(
     return rows
 
 
+def run_by_index(
+    connection: Connection, statement: Statement, values: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """As `run`, for a newest-first LIMIT over one key's range of an index (a case's audit
+    entries by (case_id, id)): on PostgreSQL, planned without bitmap scans.
+
+    The planner guesses how many entries a case has from statistics that lag behind the
+    log: a case read all day since the last ANALYZE looks like a case of a hundred
+    entries, and for so few a bitmap scan of all of them, sorted, looks cheaper than
+    walking the index backwards and stopping at the LIMIT. Measured: 131 ms for a case
+    of 24,000 entries, against 0.2 ms. Without bitmap scans the index walk is the plan
+    whatever the statistics say. Two more round trips; SQLite's planner needs neither.
+    """
+    if connection.dialect.name != "postgresql":
+        return run(connection, statement, values)
+    send(connection, "SET LOCAL enable_bitmapscan = off")
+    rows = run(connection, statement, values)
+    # Not in a `finally`: after a failed statement the transaction is void, and so is
+    # the setting; a RESET there would only hide the error.
+    send(connection, "RESET enable_bitmapscan")
+    return rows
+
+
 def mappings(
     connection: Connection, statement: Statement, values: Mapping[str, Any]
 ) -> list[dict[str, Any]]:

@@ -134,7 +134,9 @@ def entries_for(
     }
     query = _history_query(paged=before is not None, everything=everything)
     connection = current_connection(uow.session)
-    rows = prepared.run(connection, query, {**values, "before": before, "limit": limit + 1})
+    rows = prepared.run_by_index(
+        connection, query, {**values, "before": before, "limit": limit + 1}
+    )
     entries = [
         TimelineEntry(
             seq=seq,
