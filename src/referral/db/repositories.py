@@ -243,6 +243,12 @@ def _guard_facts_queries() -> tuple[AnySelect, AnySelect]:
     return requests, select(consent_state, on_open_agenda)
 
 
+@cache
+def _guard_facts_query() -> CompoundSelect[Any]:
+    """The two queries of `case_guard_facts` as one statement (db.side_by_side)."""
+    return side_by_side(*_guard_facts_queries())
+
+
 class Repositories:
     """Named queries. Bound to a network (as a service's scope hands them out), the getters
     answer None for another network's row; unbound, they serve the system's own work."""
@@ -400,12 +406,11 @@ class Repositories:
         )
 
     def case_guard_facts(self, case: Case, now: datetime) -> GuardFacts:
-        """What the workflow's guards read, in two queries and without opening any sealed
+        """What the workflow's guards read, in one statement and without opening any sealed
         field: the requests' states and deadlines; the current consent and the agenda."""
         connection = current_connection(self.session)
-        requests_query, consent_query = _guard_facts_queries()
-        requests = prepared.run(connection, requests_query, {"case_id": case.id})
-        ((consent, on_agenda),) = prepared.run(connection, consent_query, {"case_id": case.id})
+        rows = prepared.run(connection, _guard_facts_query(), {"case_id": case.id})
+        requests, ((consent, on_agenda),) = apart(rows, _guard_facts_queries())
         return GuardFacts(
             consent_state=consent or "not_sought",
             information_request_states=tuple(state for state, _ in requests),
