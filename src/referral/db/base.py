@@ -3,9 +3,9 @@
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import DateTime, MetaData, Select, TypeDecorator
+from sqlalchemy import Connection, DateTime, MetaData, Select, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
 
 from referral.domain.vocabulary import Category
 
@@ -57,10 +57,11 @@ def utcnow() -> datetime:
 
 
 # Session.info key: the connection a reading unit works on, its transaction begun and
-# ended by the unit itself (services.uow.LoopReader), not by the session.
+# ended by the unit itself (db.engine.LoopReader), not by the session.
 READER_INFO = "referral_reader"
 
 
-def reading_connection(session: Any) -> Any:
+def reading_connection(session: Session) -> Connection | None:
     """A loop reader's connection, if the session's unit works on one; else None."""
-    return session.info.get(READER_INFO)
+    found = session.info.get(READER_INFO)
+    return found if isinstance(found, Connection) else None

@@ -98,7 +98,7 @@ def current_connection(session: Session) -> Connection:
     """The session's connection for a statement built once, its pending changes flushed
     first, as `session.execute` would: a read after a change in the same unit sees it.
     A loop reader's unit (which changes nothing) hands its connection over directly."""
-    reader: Connection | None = reading_connection(session)
+    reader = reading_connection(session)
     if reader is not None:
         return reader
     if session.autoflush:

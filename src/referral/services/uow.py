@@ -11,7 +11,6 @@ own, which the runtime's group committer makes durable together with other reque
 read answers only once its entries are committed, so nothing is disclosed unrecorded.
 """
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,9 +26,14 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from referral.audit import chain
 from referral.audit.chain import AuditRecord
-from referral.db import prepared
 from referral.db.base import READER_INFO, utcnow
-from referral.db.engine import REQUESTS_AT_ONCE, read_only
+from referral.db.engine import (
+    REQUESTS_AT_ONCE,
+    LoopReader,
+    begin_snapshot,
+    end_snapshot,
+    read_only,
+)
 from referral.db.repositories import Repositories
 from referral.db.sealing import data_keys
 from referral.domain.errors import Conflict, ReferralError
@@ -161,33 +165,6 @@ class Runtime:
             write(session)
 
 
-def _in_transaction(connection: Connection) -> bool:
-    return bool(getattr(connection.connection.dbapi_connection, "in_transaction", False))
-
-
-class LoopReader:
-    """One SQLite connection that the reads run on the event loop share, one unit after
-    another (a read there runs start to end without yielding the loop: web.reads).
-
-    A reading unit on it begins and ends its snapshot with two plain statements, where a
-    unit on a pooled connection pays for a checkout, a SQLAlchemy connection and its
-    transaction objects, and a check-in: about a sixth of an API case read. Between units
-    the connection holds no transaction, so it keeps no old snapshot alive in the log.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = read_only(engine)
-        self._connection: Connection | None = None
-        self._thread: int | None = None
-
-    def take(self) -> Connection | None:
-        """The connection, for the thread that first asked (the loop's); None for others."""
-        thread = threading.get_ident()
-        if self._connection is None:
-            self._connection, self._thread = self._engine.connect(), thread
-        return self._connection if thread == self._thread else None
-
-
 class UnitOfWork:
     def __init__(
         self,
@@ -216,7 +193,7 @@ class UnitOfWork:
             self.runtime.authz.refresh_if_changed()
         factory = self.runtime.read_session_factory if self.read_only else None
         if self._reader is not None:
-            prepared.send(self._reader, "BEGIN DEFERRED")
+            begin_snapshot(self._reader)
             self.session = self.runtime.read_session_factory(
                 bind=self._reader, info={READER_INFO: self._reader}
             )
@@ -254,8 +231,8 @@ class UnitOfWork:
             self._entries = []
         finally:
             self.session.close()
-            if self._reader is not None and _in_transaction(self._reader):
-                prepared.send(self._reader, "ROLLBACK")
+            if self._reader is not None:
+                end_snapshot(self._reader)
         records = [*self._disclosures, *self._denials]
         self._disclosures, self._denials = [], []
         if not records:
