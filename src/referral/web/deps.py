@@ -44,7 +44,7 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
     transaction ever waits for a free worker thread while it holds a lock others queue on.
     """
     runtime: Runtime = request.app.state.runtime
-    request_id = _request_id(request)
+    request_id = _bind_request_id(request)
     reading = request.method in SAFE_METHODS
     uow = UnitOfWork(runtime, request_id=request_id, read_only=reading)
     if not reading:
@@ -69,7 +69,8 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
             structlog.contextvars.clear_contextvars()
 
 
-def _request_id(request: Request[Any, Any, Any]) -> str:
+def _bind_request_id(request: Request[Any, Any, Any]) -> str:
+    """The request's id (the client's X-Request-ID, or a new one), bound to its log lines."""
     request_id = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
     structlog.contextvars.bind_contextvars(request_id=request_id)
     return request_id
@@ -212,6 +213,11 @@ async def read_as_viewer(
     return await _in_one_step(request, step)
 
 
+async def viewer_in_one_step(request: Request[Any, Any, Any]) -> "Viewer":
+    """The signed-in viewer alone, for a page that shows nothing else from the database."""
+    return await read_as_viewer(request, lambda _, viewer: viewer)
+
+
 async def _in_one_step(request: Request[Any, Any, Any], work: Callable[[UnitOfWork], T]) -> T:
     """As `provide_uow` for a reading request, with the session looked up in the unit too;
     what the read disclosed (or refused) is durable before anything leaves."""
@@ -219,7 +225,7 @@ async def _in_one_step(request: Request[Any, Any, Any], work: Callable[[UnitOfWo
         raise TypeError("only a reading request does its work in one step")
     runtime: Runtime = request.app.state.runtime
     reader = runtime.loop_reader()  # SQLite: the step runs on the loop (web.reads)
-    uow = UnitOfWork(runtime, request_id=_request_id(request), read_only=True, reader=reader)
+    uow = UnitOfWork(runtime, request_id=_bind_request_id(request), read_only=True, reader=reader)
     upkeep: Upkeep | None = None
     pending: Write | None = None
 

@@ -9,7 +9,7 @@ from referral.config import Settings
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Role
 from referral.services import auth
-from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, read_as_viewer
+from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, viewer_in_one_step
 from referral.web.render import page, see_other
 from referral.web.session import COOKIE, current_session, set_session_cookie
 
@@ -69,7 +69,7 @@ def logout(request: Request[Any, Any, Any], uow: Uow) -> Redirect:
 
 @get("/", name="home", opt=ONE_STEP)
 async def home(request: Request[Any, Any, Any]) -> Redirect:
-    viewer = await read_as_viewer(request, lambda _, viewer: viewer)
+    viewer = await viewer_in_one_step(request)
     for role, path in HOME_BY_ROLE:
         if role in viewer.actor.roles:
             return Redirect(path)
@@ -78,7 +78,7 @@ async def home(request: Request[Any, Any, Any]) -> Redirect:
 
 @get("/account", name="account", opt=ONE_STEP)
 async def account(request: Request[Any, Any, Any]) -> Template:
-    viewer = await read_as_viewer(request, lambda _, viewer: viewer)
+    viewer = await viewer_in_one_step(request)
     return page(request, "account.html", viewer, errors={}, values={})
 
 

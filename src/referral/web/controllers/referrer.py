@@ -11,7 +11,15 @@ from referral.domain.vocabulary import ConcernType
 from referral.services import referrals
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import form_date
-from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
+from referral.web.deps import (
+    ONE_STEP,
+    CurrentViewer,
+    Form,
+    Uow,
+    Viewer,
+    read_as_viewer,
+    viewer_in_one_step,
+)
 from referral.web.render import page, see_other
 
 SUBJECT_FIELDS = [f for f in referrals.SubjectDetails.__dataclass_fields__ if f != "date_of_birth"]
@@ -28,7 +36,7 @@ async def my_referrals(request: Request[Any, Any, Any]) -> Template:
 
 @get("/referrals/new", name="new_referral", opt=ONE_STEP)
 async def new_referral(request: Request[Any, Any, Any]) -> Template:
-    viewer = await read_as_viewer(request, lambda _, viewer: viewer)
+    viewer = await viewer_in_one_step(request)
     return page(
         request, "referrer/new.html", viewer, values={}, errors={}, concern_types=list(ConcernType)
     )
