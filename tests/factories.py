@@ -117,15 +117,29 @@ def to_awaiting_panel(world: DemoWorld) -> int:
     return case_id
 
 
-def to_support(world: DemoWorld, meeting_id: int) -> tuple[int, int]:
-    """A case in support with an active mentoring intervention by the civil-society provider."""
+def to_consent_pending(world: DemoWorld, meeting_id: int, contribution: str = "") -> int:
+    """A case the panel has decided to support, consent not yet asked; with `contribution`,
+    the panel member's contribution to its deliberation at the panel."""
     case_id = to_awaiting_panel(world)
     world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
+    if contribution:
+        world.run(
+            "panel",
+            panel.add_contribution,
+            panel.AddContribution(case_id, meeting_id, contribution),
+        )
     world.run(
         "chair",
         panel.record_panel_decision,
         panel.RecordDecision(case_id, meeting_id, "support", "MARK-DELIBERATION"),
     )
+    return case_id
+
+
+def to_support(world: DemoWorld, meeting_id: int, contribution: str = "") -> tuple[int, int]:
+    """A case in support with an active mentoring intervention by the civil-society provider;
+    `contribution` as for `to_consent_pending`."""
+    case_id = to_consent_pending(world, meeting_id, contribution)
     world.run("coordinator", consent.request_consent, consent.RequestConsent(case_id))
     scope = (ConsentScope(Category.IDENTITY, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT),)
     world.run(

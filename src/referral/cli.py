@@ -404,10 +404,12 @@ def policy_report(fmt: str, out: Path | None) -> None:
     """Render the sharing agreement in plain words, for the people who sign it."""
     from referral.authz.enforcer import Authorizer
     from referral.authz.report import RENDERERS, build_report
-    from referral.web.templating import state_label
+    from referral.web.templating import state_labeller
+    from referral.workflow.loader import load_workflows
 
     settings = _settings()
     authorizer = Authorizer(settings.policies_dir)
+    state_label = state_labeller(load_workflows(settings.workflows_dir))
     folder = authorizer.policy_dir
     files = [folder / "model.conf", *sorted(folder.glob("*.csv"))]
     report = build_report(
@@ -620,6 +622,7 @@ def subjects_export(subject_id: int, out: Path) -> None:
     from referral.services.subject_export import bundle_json, export_subject
     from referral.services.uow import UnitOfWork
     from referral.web.subject_bundle import bundle_html
+    from referral.web.templating import state_labeller
 
     runtime = build_runtime(_settings())
     with UnitOfWork(runtime, request_id="cli") as uow:
@@ -627,6 +630,6 @@ def subjects_export(subject_id: int, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     paths = (out / f"subject-{subject_id}.json", out / f"subject-{subject_id}.html")
     paths[0].write_text(bundle_json(bundle), encoding="utf-8")
-    paths[1].write_text(bundle_html(bundle), encoding="utf-8")
+    paths[1].write_text(bundle_html(bundle, state_labeller(runtime.workflows)), encoding="utf-8")
     for path in paths:
         click.echo(path)

@@ -12,7 +12,7 @@ from referral.domain.vocabulary import OrgKind, Role
 from referral.services import support
 from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser, _hash
-from tests.factories import add_user, schedule, to_awaiting_panel, to_support
+from tests.factories import add_user, schedule, to_consent_pending, to_support
 
 Browse = Callable[..., Browser]
 NEVER_FOR_PROVIDER = (
@@ -48,9 +48,10 @@ def test_provider_list_shows_only_their_organisations_interventions(
 
 
 def test_provider_does_not_see_an_intervention_before_consent(
-    browser: Browse, world: DemoWorld
+    browser: Browse, runtime: Runtime, world: DemoWorld
 ) -> None:
-    case_id = to_awaiting_panel(world)
+    # Support decided, consent not yet asked: the workflow lets the plan be made already.
+    case_id = to_consent_pending(world, schedule(world, runtime))
     intervention_id = assign(world, case_id, OrgKind.CIVIL_SOCIETY, "MARK-NO-CONSENT")
     b = browser("provider")
     assert "MARK-NO-CONSENT" not in b.get("/interventions").text

@@ -86,12 +86,7 @@ class Demo:
 def demo(runtime: Runtime) -> Demo:
     world = make_world(runtime)
     meeting_id = schedule(world, runtime)
-    case_id, intervention_id = to_support(world, meeting_id)
-    world.run(
-        "panel",
-        panel.add_contribution,
-        panel.AddContribution(case_id, meeting_id, "MARK-CONTRIBUTION"),
-    )
+    case_id, intervention_id = to_support(world, meeting_id, contribution="MARK-CONTRIBUTION")
     world.run("provider", support.record_progress, support.RecordProgress(intervention_id, "Met."))
     world.run(
         "dpo",

@@ -27,6 +27,7 @@ from referral.services.subject_export import (
 )
 from referral.services.uow import Runtime, UnitOfWork
 from referral.web.subject_bundle import bundle_html
+from referral.web.templating import state_labeller
 from tests.factories import FAKE_HASH, make_world, subject_of, submit, to_awaiting_panel
 
 
@@ -109,7 +110,7 @@ def test_refused_attempts_appear_as_refused(runtime: Runtime, world: DemoWorld) 
     assert [(a.username, a.action, a.case_id) for a in refused] == [
         ("provider", "case:read", case_id)
     ]
-    assert "<strong>refused</strong>" in bundle_html(bundle)
+    assert "<strong>refused</strong>" in bundle_html(bundle, state_labeller(runtime.workflows))
 
 
 def test_an_erased_subjects_bundle_reads_erased_and_keeps_the_accesses(
@@ -135,7 +136,7 @@ def test_an_erased_subjects_bundle_reads_erased_and_keeps_the_accesses(
     assert destruction["subject_id"] == subject_id and destruction["basis"] == "request"
     assert case_seqs(runtime, case_id) <= {a.seq for a in bundle.accesses}
     assert "subject:erase" in {a.action for a in bundle.accesses}
-    text = bundle_json(bundle) + bundle_html(bundle)
+    text = bundle_json(bundle) + bundle_html(bundle, state_labeller(runtime.workflows))
     assert "Testy" not in text and "MARK-NARRATIVE" not in text
 
 
@@ -234,7 +235,7 @@ def test_json_holds_the_bundle_and_the_page_escapes_what_people_typed(
     subject_id = subject_of(runtime, submit(world, subject=details))
     bundle = export(runtime, world.actors["dpo"], subject_id)
     assert json.loads(bundle_json(bundle)) == json.loads(json.dumps(asdict(bundle)))
-    page = bundle_html(bundle)
+    page = bundle_html(bundle, state_labeller(runtime.workflows))
     assert "<script" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "O&#39;Brien &amp; &lt;b&gt;Sons&lt;/b&gt;" in page

@@ -12,13 +12,21 @@ from referral.domain.actors import Actor
 from referral.domain.errors import NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, InterventionKind
-from referral.services import breakglass, information, lifecycle, referrals, screening
+from referral.services import (
+    breakglass,
+    case_operations,
+    information,
+    lifecycle,
+    referrals,
+    screening,
+)
 from referral.services.consent import METHODS
 from referral.services.flow import Moved, available_transitions
 from referral.services.queue import OrganisationOption, network_organisations
 from referral.services.referrals import CaseView, FieldView
 from referral.services.timeline import HistoryPage, load_timeline
 from referral.services.uow import UnitOfWork
+from referral.workflow.schema import Transition
 
 # Status fields the summary shows; the other status columns are internal ids and hashes.
 SUMMARY_FIELDS = (
@@ -37,29 +45,7 @@ FORM_TRIGGERS = frozenset(
     | {"consent_refused", "withdraw_consent"}
 )
 OPEN_REQUEST_STATES = frozenset({"requested", "overdue"})
-# Where in the reference workflow each form belongs; outside these states it is noise.
-REQUEST_STATES = frozenset({"information_gathering"})
-CONSENT_STATES = frozenset({"panel_review", "consent_pending", "support", "review"})
-SUPPORT_STATES = frozenset({"support", "review"})
-REVIEW_STATES = frozenset({"support", "review", "exited", "follow_up_6m", "follow_up_12m"})
 CONSENT_CATEGORIES = tuple(c for c in Category if c not in (Category.STATUS, Category.CRIMINAL))
-TRIGGER_LABELS = {
-    "submit": "Submit referral",
-    "discard": "Discard draft",
-    "start_screening": "Start screening",
-    "ready_for_panel": "Ready for panel",
-    "take_to_panel": "Take to panel",
-    "start_support": "Start support",
-    "start_review": "Start review",
-    "continue_support": "Continue support",
-    "exit_support": "Exit support",
-    "follow_up_6m": "Record 6-month follow-up",
-    "follow_up_12m": "Record 12-month follow-up",
-    "close": "Close case",
-    "reopen": "Reopen: concern returned",
-    "transfer": "Transfer to another network",
-    "erase": "Erase",
-}
 # Buttons whose move another service makes (see `move`).
 OWN_SERVICE = frozenset({"start_screening", "submit"})
 DESTRUCTIVE = frozenset({"discard", "transfer", "close", "erase"})
@@ -88,6 +74,7 @@ class Section:
 @dataclass(frozen=True)
 class ScreeningForm:
     outcomes: list[str]
+    labels: dict[str, str]  # each outcome's words, from the workflow file
     may_write_notes: bool
     may_message_referrer: bool
 
@@ -139,10 +126,12 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         timeline=load_timeline(uow, actor, case, facts),
         moves=[_move_option(t) for t in transitions if t.trigger not in FORM_TRIGGERS],
         forms=forms,
-        screening=_screening_form(uow, actor, facts, triggers),
+        screening=_screening_form(uow, actor, facts, transitions),
         open_requests=_open_requests(view) if "answer_request" in forms else [],
         organisations=network_organisations(uow, actor),
-        break_glass_categories=breakglass.openable(uow, actor, facts, set(view.hidden)),
+        break_glass_categories=breakglass.openable(uow, actor, facts, set(view.hidden))
+        if case_operations.allowed(uow, case, "break_glass")
+        else [],
     )
     uow.commit()
     return page
@@ -159,10 +148,10 @@ def _sections(view: CaseView) -> list[Section]:
     return sections
 
 
-def _move_option(transition: Any) -> MoveOption:
+def _move_option(transition: Transition) -> MoveOption:
     return MoveOption(
         trigger=transition.trigger,
-        label=TRIGGER_LABELS.get(transition.trigger, transition.trigger.replace("_", " ")),
+        label=transition.shown_as,
         dest=transition.dest,
         # Only lifecycle.move_case carries a message to the referrer with the move.
         tells_referrer="referrer" in transition.notify and transition.trigger not in OWN_SERVICE,
@@ -177,35 +166,44 @@ def _may(uow: UnitOfWork, actor: Actor, obj: str, act: str, facts: CaseFacts) ->
 def _forms(
     uow: UnitOfWork, actor: Actor, case: Case, facts: CaseFacts, triggers: set[str]
 ) -> frozenset[str]:
-    """The names of the forms this actor may use on this case now."""
+    """The names of the forms this actor may use on this case now: each where the case's
+    workflow allows its operation in the case's state, and the policy lets the actor."""
     open_case = case.state in uow.workflow(case.workflow_name).open_states
     consent_state = facts.consent_state
+
+    def allowed(operation: str) -> bool:
+        return case_operations.allowed(uow, case, operation)
+
     checks = {
         "deconfliction": open_case and _may(uow, actor, Category.CRIMINAL, "write", facts),
-        "send_requests": case.state in REQUEST_STATES
+        "send_requests": allowed("send_information_requests")
         and _may(uow, actor, "information_request", "send", facts),
-        "answer_request": open_case and _may(uow, actor, "information_request", "answer", facts),
-        "request_consent": case.state in CONSENT_STATES
+        "answer_request": allowed("answer_information_request")
+        and _may(uow, actor, "information_request", "answer", facts),
+        "request_consent": allowed("request_consent")
         and consent_state not in ("requested", "given")
         and _may(uow, actor, "consent", "request", facts),
-        "record_consent": consent_state == "requested"
+        "record_consent": allowed("record_consent")
+        and consent_state == "requested"
         and _may(uow, actor, "consent", "record", facts),
         "withdraw_consent": "withdraw_consent" in triggers,
-        "assign_intervention": case.state in SUPPORT_STATES
+        "assign_intervention": allowed("assign_intervention")
         and _may(uow, actor, "intervention", "assign", facts),
-        "record_review": case.state in REVIEW_STATES and _may(uow, actor, "case", "manage", facts),
+        "record_review": allowed("record_review") and _may(uow, actor, "case", "manage", facts),
     }
-    return frozenset(name for name, allowed in checks.items() if allowed)
+    return frozenset(name for name, offered in checks.items() if offered)
 
 
 def _screening_form(
-    uow: UnitOfWork, actor: Actor, facts: CaseFacts, triggers: set[str]
+    uow: UnitOfWork, actor: Actor, facts: CaseFacts, transitions: list[Transition]
 ) -> ScreeningForm | None:
-    outcomes = [o for o in screening.OUTCOMES if o in triggers]
+    offered = {t.trigger: t for t in transitions}
+    outcomes = [offered[o] for o in screening.OUTCOMES if o in offered]
     if not outcomes:
         return None
     return ScreeningForm(
-        outcomes=outcomes,
+        outcomes=[t.trigger for t in outcomes],
+        labels={t.trigger: t.shown_as for t in outcomes},
         may_write_notes=_may(uow, actor, Category.ASSESSMENT, "write", facts),
         may_message_referrer=_may(uow, actor, Category.STATUS, "write", facts),
     )

@@ -22,6 +22,7 @@ from referral.domain.errors import Conflict, InvalidInput, NotFound, PermissionD
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import PERSONAL_CATEGORIES, Category
 from referral.logging import get_logger
+from referral.services import case_operations
 from referral.services.access import authorise, record, visible_case
 from referral.services.scope import prepared_select
 from referral.services.uow import UnitOfWork
@@ -64,6 +65,7 @@ def open_break_glass(uow: UnitOfWork, actor: Actor, command: OpenBreakGlass) -> 
             record(actor, OPEN, decision, case_id=case.id),
             PermissionDenied(f"you may not break glass on this case: {decision.reason}"),
         )
+    case_operations.require(uow, case, "break_glass")
     category, justification = _validated(command)
     if uow.authz.decide(actor, category, "read", facts, uow.now).allowed:
         raise Conflict(f"{category} data of case {case.id} is already visible to you")

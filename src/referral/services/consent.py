@@ -9,6 +9,7 @@ from referral.domain.actors import Actor
 from referral.domain.calendar import add_months
 from referral.domain.errors import Conflict, InvalidInput
 from referral.domain.facts import ConsentScope, GuardFacts
+from referral.services import case_operations
 from referral.services.flow import Moved, fire_case, fire_linked, load_case
 from referral.services.uow import UnitOfWork
 
@@ -16,6 +17,8 @@ WORKFLOW = "consent"
 ADULT_AGE = 18
 CONSENT_VALID_MONTHS = 12
 METHODS = ("in_person", "phone", "written", "video")
+# The case's move a refusal makes, where the case's workflow has it from its state.
+CLOSE_ON_REFUSAL = "consent_refused"
 
 
 def age_on(born: date, today: date) -> int:
@@ -30,6 +33,7 @@ class RequestConsent:
 def request_consent(uow: UnitOfWork, actor: Actor, command: RequestConsent) -> int:
     loaded = load_case(uow, actor, command.case_id)
     case, facts = loaded.case, loaded.facts
+    case_operations.require(uow, case, "request_consent")
     current = facts.consent_state  # the state of the case's latest consent
     if current in ("requested", "given"):
         raise Conflict(f"consent is already {current} for case {case.id}")
@@ -87,6 +91,7 @@ def record_consent(uow: UnitOfWork, actor: Actor, command: RecordConsent) -> Mov
     """Record the answer; a refusal while consent is pending closes the case."""
     loaded = load_case(uow, actor, command.case_id)
     case, facts = loaded.case, loaded.facts
+    case_operations.require(uow, case, "record_consent")
     errors = _validate(command, case.subject.date_of_birth, uow.now.date())
     if errors:
         raise InvalidInput("the consent record has errors", errors)
@@ -117,8 +122,9 @@ def record_consent(uow: UnitOfWork, actor: Actor, command: RecordConsent) -> Mov
         change={"given_by": command.given_by, "method": command.method, "scope": scope_text},
     )
     moved = None
-    if not command.given and case.state == "consent_pending":
-        moved = fire_case(uow, actor, case, facts, "consent_refused", categories=("consent",))
+    workflow = uow.workflow(case.workflow_name)
+    if not command.given and workflow.transition(CLOSE_ON_REFUSAL, case.state) is not None:
+        moved = fire_case(uow, actor, case, facts, CLOSE_ON_REFUSAL, categories=("consent",))
     uow.commit()
     return moved
 

@@ -59,7 +59,7 @@ from referral.services import notifications, schedule
 from referral.services.access import authorise, record, refuse_unless_visible
 from referral.services.case_status import STATUS_COLUMNS, AnyCase, CaseStatus
 from referral.services.uow import STALE_MESSAGE, UnitOfWork
-from referral.workflow.schema import Workflow
+from referral.workflow.schema import Transition, Workflow
 
 log = get_logger(__name__)
 
@@ -523,7 +523,9 @@ def fire_linked(
     return str(obj.state)
 
 
-def available_transitions(uow: UnitOfWork, actor: Actor, case: Case, facts: CaseFacts) -> list[Any]:
+def available_transitions(
+    uow: UnitOfWork, actor: Actor, case: Case, facts: CaseFacts
+) -> list[Transition]:
     """The transitions `actor` may fire on `case` now: guards pass, policy allows, fields filled.
 
     Read-only: nothing is audited, since nothing is attempted. A case pinned to a workflow

@@ -6,7 +6,7 @@ from referral.db.tables import InformationRequest, Organisation
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts
-from referral.services import schedule
+from referral.services import case_operations, schedule
 from referral.services.access import authorise, record
 from referral.services.flow import case_linked, fire_linked, load_case
 from referral.services.uow import UnitOfWork
@@ -34,6 +34,7 @@ def send_information_requests(
     loaded = load_case(uow, actor, command.case_id)
     case, facts = loaded.case, loaded.facts
     decision = authorise(uow, actor, "information_request:send", facts, case_id=case.id)
+    case_operations.require(uow, case, "send_information_requests")
     scope = uow.scoped(actor)
     organisations = scope.all(
         scope.select(Organisation.id).where(Organisation.id.in_(command.organisation_ids))
@@ -99,6 +100,7 @@ def record_answer(uow: UnitOfWork, actor: Actor, command: RecordAnswer) -> str:
         raise NotFound(f"information request {command.request_id} not found")
     loaded = load_case(uow, actor, request.case_id)
     case, facts = loaded.case, loaded.facts
+    case_operations.require(uow, case, "answer_information_request")
     if not command.declined and not command.answer.strip():
         raise InvalidInput(
             "write the agency's answer, or record that it declined", {"answer": "required"}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from referral.db.tables import Review
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
+from referral.services import case_operations
 from referral.services.access import authorise, record, write_fields
 from referral.services.flow import Moved, fire_case, load_case, load_case_status
 from referral.services.uow import UnitOfWork
@@ -76,6 +77,7 @@ def record_review(uow: UnitOfWork, actor: Actor, command: RecordReview) -> int:
     case, facts = loaded.case, loaded.facts
     # Reviews are the coordinator's to run; writing support data alone is not enough.
     decision = authorise(uow, actor, "case:manage", facts, case_id=case.id)
+    case_operations.require(uow, case, "record_review")
     review = Review(
         case_id=case.id, kind=command.kind, recorded_by=actor.user_id, recorded_at=uow.now
     )

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, false, func, or_, select, true
 
 from referral.db.tables import (
     AgendaItem,
@@ -19,9 +19,10 @@ from referral.db.tables import (
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import Category, Role
-from referral.services import panel, referrals
+from referral.services import case_operations, panel, referrals
 from referral.services.access import record
 from referral.services.uow import UnitOfWork
+from referral.workflow.schema import WorkflowObject
 
 MEETING_ROLES = frozenset({Role.COORDINATOR, Role.PANEL_MEMBER, Role.PANEL_CHAIR})
 INVITEE_ROLES = (Role.PANEL_MEMBER, Role.PANEL_CHAIR, Role.COORDINATOR)
@@ -235,8 +236,8 @@ def _agenda_case(uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool)
         view,
         contributions=mine,
         decisions=decided,
-        may_contribute=writes,
-        may_decide=decides and case.state == "panel_review",
+        may_contribute=writes and case_operations.allowed(uow, case, "contribute"),
+        may_decide=decides and case_operations.allowed(uow, case, "decide"),
     )
 
 
@@ -273,27 +274,46 @@ def _minutes(
 
 
 def _candidates(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[CaseOption]:
-    """Cases awaiting panel that the actor may put on this meeting's agenda."""
+    """Cases waiting for a panel that the actor may put on this meeting's agenda."""
     if meeting.state not in AGENDA_OPEN_STATES:
         return []
     scope = uow.scoped(actor)
     where = (
         scope.case_filter(Category.STATUS, "read")
         & scope.case_filter("meeting", "set_agenda")
-        & (Case.state == "awaiting_panel")
+        & _waiting_for_panel(uow)
     )
     return [
         CaseOption(c.id, c.referring_org_kind, c.due_at) for c in scope.repo.cases(where, limit=200)
     ]
 
 
-def _triggers(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[str]:
-    """Meeting transitions (other than setting the agenda) the actor may fire now."""
+def _waiting_for_panel(uow: UnitOfWork) -> ColumnElement[bool]:
+    """Cases in a state that leaves them for a panel to take: those their workflow moves
+    to a panel when put on an agenda (`take_to_panel`). Cases already at a panel or
+    reviewed at one may be put on an agenda too, but are not waiting for one."""
+    waiting = [
+        (Case.workflow_name == workflow.name) & Case.state.in_(states)
+        for workflow in uow.runtime.workflows.values()
+        if workflow.object is WorkflowObject.CASE
+        and (states := [s for s in workflow.states_allowing("set_agenda")
+                        if workflow.transition(panel.TAKE_TO_PANEL, s) is not None])
+    ]  # fmt: skip
+    return or_(*waiting) if waiting else false()
+
+
+def _triggers(
+    uow: UnitOfWork, actor: Actor, meeting: PanelMeeting, cases: Sequence[Case]
+) -> list[str]:
+    """Meeting transitions (other than setting the agenda) the actor may fire now; the
+    minutes only where every case on the agenda is in a state that allows them."""
     workflow = uow.workflow(panel.WORKFLOW)
+    minutes_allowed = all(case_operations.allowed(uow, c, "record_minutes") for c in cases)
     return [
         t.trigger
         for t in workflow.transitions_from(meeting.state)
         if t.trigger != "set_agenda"
+        and (t.trigger != panel.APPROVE_MINUTES or minutes_allowed)
         and uow.authz.permission(actor, t.permission, None, uow.now).allowed
     ]
 
@@ -330,7 +350,7 @@ def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPa
     organisations: dict[int, str] = dict(
         scope.execute(scope.select(Organisation.id, Organisation.name)).all()
     )
-    triggers = _triggers(uow, actor, meeting)
+    triggers = _triggers(uow, actor, meeting, panel.agenda_cases(uow, actor, meeting.id))
     return MeetingPage(
         meeting_id=meeting.id,
         state=meeting.state,
@@ -343,5 +363,5 @@ def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPa
         minutes=_minutes(uow, actor, meeting, case_ids),
         triggers=triggers,
         candidates=_candidates(uow, actor, meeting),
-        may_write_minutes="approve_minutes" in triggers,
+        may_write_minutes=panel.APPROVE_MINUTES in triggers,
     )

@@ -6,6 +6,7 @@ from datetime import datetime
 from referral.db.repositories import OPEN_MEETING_STATES
 from referral.db.tables import (
     AgendaItem,
+    Case,
     Contribution,
     Decision,
     MeetingAttendee,
@@ -14,11 +15,15 @@ from referral.db.tables import (
 )
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
+from referral.services import case_operations
 from referral.services.access import authorise, record, write_fields
 from referral.services.flow import Moved, fire_case, fire_linked, load_case
 from referral.services.uow import UnitOfWork
 
 WORKFLOW = "panel_meeting"
+# The case's move onto a panel, and the meeting's move that settles its minutes.
+TAKE_TO_PANEL = "take_to_panel"
+APPROVE_MINUTES = "approve_minutes"
 DECISION_TRIGGERS = {
     "support": "decide_support",
     "signpost": "decide_signpost",
@@ -96,6 +101,7 @@ def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]
         loaded = load_case(uow, actor, case_id)
         case, facts = loaded.case, loaded.facts
         authorise(uow, actor, "meeting:set_agenda", facts, case_id=case.id)
+        case_operations.require(uow, case, "set_agenda")
         case_facts.append(facts)
         if not uow.repo.agenda_has(meeting.id, case.id):
             position = uow.repo.next_agenda_position(meeting.id)
@@ -103,12 +109,12 @@ def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]
                 AgendaItem(meeting_id=meeting.id, case_id=case.id, position=position)
             )
             uow.flush()
-        if case.state == "awaiting_panel":
+        if uow.workflow(case.workflow_name).transition(TAKE_TO_PANEL, case.state) is not None:
             # The case is on this meeting's agenda now: on an open agenda if the meeting
             # is open. Nothing else a guard reads has changed since the case was loaded.
             on_open = loaded.guards.on_open_agenda or meeting.state in OPEN_MEETING_STATES
             guards = replace(loaded.guards, on_open_agenda=on_open)
-            moved.append(fire_case(uow, actor, case, facts, "take_to_panel", guards=guards))
+            moved.append(fire_case(uow, actor, case, facts, TAKE_TO_PANEL, guards=guards))
     if meeting.state == "scheduled":
         fire_linked(
             uow,
@@ -141,6 +147,7 @@ def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) ->
     loaded = load_case(uow, actor, command.case_id)
     case, facts = loaded.case, loaded.facts
     meeting = _meeting(uow, actor, command.meeting_id)
+    case_operations.require(uow, case, "contribute")
     if not uow.repo.agenda_has(meeting.id, case.id):
         raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
     contribution = Contribution(
@@ -195,6 +202,7 @@ def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision
     loaded = load_case(uow, actor, command.case_id)
     case, facts = loaded.case, loaded.facts
     meeting = _meeting(uow, actor, command.meeting_id)
+    case_operations.require(uow, case, "decide")
     if not uow.repo.agenda_has(meeting.id, case.id):
         raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
     decision_row = Decision(
@@ -238,6 +246,9 @@ class MoveMeeting:
 def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
     """Hold a meeting, approve its minutes, or cancel it."""
     meeting = _meeting(uow, actor, command.meeting_id)
+    if command.minutes.strip() or command.trigger == APPROVE_MINUTES:
+        for case in agenda_cases(uow, actor, meeting.id):
+            case_operations.require(uow, case, "record_minutes")
     if command.minutes.strip():
         meeting.minutes = command.minutes.strip()
     state = fire_linked(
@@ -254,3 +265,15 @@ def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
     )
     uow.commit()
     return state
+
+
+def agenda_cases(uow: UnitOfWork, actor: Actor, meeting_id: int) -> list[Case]:
+    """The cases on a meeting's agenda (the meeting came through the actor's scope)."""
+    scope = uow.scoped(actor)
+    statement = (
+        scope.select(Case)
+        .join(AgendaItem, AgendaItem.case_id == Case.id)
+        .where(AgendaItem.meeting_id == meeting_id)
+        .order_by(AgendaItem.position)
+    )
+    return list(scope.scalars(statement))

@@ -7,6 +7,7 @@ from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts
 from referral.domain.vocabulary import InterventionKind
+from referral.services import case_operations
 from referral.services.access import authorise, record, write_fields
 from referral.services.flow import case_linked, fire_linked, load_case
 from referral.services.uow import UnitOfWork
@@ -33,6 +34,7 @@ def assign_intervention(uow: UnitOfWork, actor: Actor, command: AssignInterventi
     loaded = load_case(uow, actor, command.case_id)
     case, facts = loaded.case, loaded.facts
     decision = authorise(uow, actor, "intervention:assign", facts, case_id=case.id)
+    case_operations.require(uow, case, "assign_intervention")
     scope = uow.scoped(actor)
     provider = scope.repo.organisation(command.provider_org_id)
     if provider is None:
@@ -80,6 +82,7 @@ def move_intervention(uow: UnitOfWork, actor: Actor, command: MoveIntervention) 
     intervention = _intervention(uow, actor, command.intervention_id)
     loaded = load_case(uow, actor, intervention.case_id)
     case, facts = loaded.case, loaded.facts
+    case_operations.require(uow, case, "move_intervention")
     guard_facts = GuardFacts(consent_state=loaded.guards.consent_state)
     state = fire_linked(
         uow,
@@ -118,6 +121,7 @@ def record_progress(uow: UnitOfWork, actor: Actor, command: RecordProgress) -> i
         case_id=case.id,
         target=f"intervention:{intervention.id}",
     )
+    case_operations.require(uow, case, "record_progress")
     if intervention.state != "active":
         raise InvalidInput(
             "progress can only be recorded on an active intervention "

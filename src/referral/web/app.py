@@ -1,6 +1,7 @@
 """The Litestar application: pages, JSON API, static files, OpenAPI at /schema."""
 
 import gc
+from functools import partial
 from pathlib import Path
 
 from litestar import Litestar, Router
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         template_config=TemplateConfig(
             directory=HERE / "templates",
             engine=JinjaTemplateEngine,
-            engine_callback=templating.configure,
+            engine_callback=partial(templating.configure, workflows=runtime.workflows),
         ),
         openapi_config=OpenAPIConfig(
             title="referral API",

@@ -11,7 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from referral.services.subject_export import SubjectBundle, bundle_dict
-from referral.web.templating import label, state_label
+from referral.web.templating import StateLabel, label
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = "subjects/bundle.html"
@@ -24,9 +24,11 @@ def _environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=False,
     )
-    env.filters.update(label=label, state_label=state_label)
+    env.filters.update(label=label)
     return env
 
 
-def bundle_html(bundle: SubjectBundle) -> str:
-    return _environment().get_template(TEMPLATE).render(b=bundle_dict(bundle))
+def bundle_html(bundle: SubjectBundle, state_label: StateLabel) -> str:
+    """The page; `state_label` puts each case's state in its workflow file's words."""
+    page = _environment().get_template(TEMPLATE)
+    return page.render(b=bundle_dict(bundle), state_label=state_label)

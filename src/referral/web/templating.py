@@ -1,36 +1,33 @@
 """Jinja filters and globals shared by every template."""
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from litestar.plugins.jinja import JinjaTemplateEngine
 
-STATE_LABELS = {
-    "draft": "Draft",
-    "submitted": "Submitted",
-    "screening": "Screening",
-    "closed_no_action": "Closed: no further action",
-    "signposted": "Signposted to another service",
-    "police_led": "Police-led",
-    "information_gathering": "Gathering information",
-    "awaiting_panel": "Awaiting panel",
-    "panel_review": "At panel",
-    "consent_pending": "Awaiting consent",
-    "support": "In support",
-    "review": "Under review",
-    "exited": "Support ended",
-    "follow_up_6m": "6-month follow-up",
-    "follow_up_12m": "12-month follow-up",
-    "closed": "Closed",
-    "closed_consent_refused": "Closed: consent refused",
-    "closed_consent_withdrawn": "Closed: consent withdrawn",
-    "transferred": "Transferred",
-    "erased": "Erased",
-}
+from referral.workflow.schema import Workflow, WorkflowObject
+
+StateLabel = Callable[[str], str]
 
 
-def state_label(state: str) -> str:
-    return STATE_LABELS.get(state, state.replace("_", " ").capitalize())
+def state_labeller(workflows: Mapping[str, Workflow]) -> StateLabel:
+    """A case state in words, as the case workflows' files label it.
+
+    Pages show cases of whichever case workflow they run on; a name two of them share
+    takes the label of the first. A state no file knows (a case pinned to a removed
+    version) reads as its name in words.
+    """
+    labels: dict[str, str] = {}
+    for workflow in workflows.values():
+        if workflow.object is WorkflowObject.CASE:
+            for name, text in workflow.state_labels.items():
+                labels.setdefault(name, text)
+
+    def state_label(state: str) -> str:
+        return labels.get(state) or label(state)
+
+    return state_label
 
 
 def when(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
@@ -45,8 +42,8 @@ def label(value: str) -> str:
     return value.replace("_", " ").capitalize()
 
 
-def configure(engine: JinjaTemplateEngine) -> None:
+def configure(engine: JinjaTemplateEngine, workflows: Mapping[str, Workflow]) -> None:
     env: Any = engine.engine
-    env.filters.update(state_label=state_label, when=when, day=day, label=label)
+    env.filters.update(state_label=state_labeller(workflows), when=when, day=day, label=label)
     # Templates ship with the release: no stat of every template file on every render.
     env.auto_reload = False

@@ -63,11 +63,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _readable(name: str) -> str:
+    """The words a name stands for when a file gives no label: `panel_review` -> `Panel review`."""
+    return name.replace("_", " ").capitalize()
+
+
 class State(_Strict):
     name: Name
+    label: str = ""  # what people read; the name is for files and code
     final: bool = False
     closed: bool = False
     description: str = ""
+
+    @property
+    def shown_as(self) -> str:
+        return self.label or _readable(self.name)
 
 
 class Due(_Strict):
@@ -104,6 +114,7 @@ class Timer(_Strict):
 
 class Transition(_Strict):
     trigger: Name
+    label: str = ""  # the words on the button that fires it
     source: tuple[Name, ...] = Field(min_length=1)
     dest: Name
     permission: Permission
@@ -114,16 +125,24 @@ class Transition(_Strict):
     notify: tuple[Recipient, ...] = ()
     description: str = ""
 
+    @property
+    def shown_as(self) -> str:
+        return self.label or _readable(self.trigger)
+
     @field_validator("source", mode="before")
     @classmethod
     def _flatten_source(cls, value: Any) -> Any:
-        # One name, a list, or a list mixing names and anchored lists
-        # (`[*closed, other]`): YAML has no way to splice a sequence.
-        if isinstance(value, str):
-            return (value,)
-        if isinstance(value, list):
-            return tuple(n for item in value for n in (item if isinstance(item, list) else [item]))
-        return value
+        return _flatten(value)
+
+
+def _flatten(value: Any) -> Any:
+    """One name, a list, or a list mixing names and anchored lists (`[*closed, other]`):
+    YAML has no way to splice a sequence."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(n for item in value for n in (item if isinstance(item, list) else [item]))
+    return value
 
 
 class WorkflowSpec(_Strict):
@@ -135,6 +154,18 @@ class WorkflowSpec(_Strict):
     initial: Name
     states: tuple[State, ...] = Field(min_length=1)
     transitions: tuple[Transition, ...] = ()
+    # Operation on a record hanging off the case (workflow/operations.py) -> the case
+    # states it may happen in. Only a case workflow has them; an operation not listed
+    # is allowed in no state.
+    operations: dict[Name, tuple[Name, ...]] = {}
+
+    @field_validator("operations", mode="before")
+    @classmethod
+    def _flatten_operation_states(cls, value: Any) -> Any:
+        # As `source`: a list may splice anchored lists (`[*open]` has no YAML spelling).
+        if isinstance(value, dict):
+            return {op: _flatten(states) for op, states in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _check_references(self) -> WorkflowSpec:
@@ -173,6 +204,12 @@ def reference_problems(spec: WorkflowSpec) -> list[str]:
             seen.setdefault((t.trigger, source), i)
         if t.dest not in declared:
             problems.append(f"transitions[{i}].dest: unknown state '{t.dest}'")
+    if spec.operations and spec.object != WorkflowObject.CASE:
+        problems.append("operations: only a case workflow declares operations on linked records")
+    for operation, allowed_in in spec.operations.items():
+        for j, name in enumerate(allowed_in):
+            if name not in declared:
+                problems.append(f"operations.{operation}[{j}]: unknown state '{name}'")
     return problems
 
 
@@ -249,6 +286,26 @@ class Workflow:
         """The tightest deadline for leaving `state`, or None when there is none."""
         dues = [t.due for t in self.transitions_from(state) if t.due is not None]
         return min(dues, key=lambda d: (d.approximate_days, d.days), default=None)
+
+    @cached_property
+    def _states_by_name(self) -> dict[str, State]:
+        return {s.name: s for s in self.spec.states}
+
+    def state_label(self, state: str) -> str:
+        """The state in words, as the file labels it (a state it lacks: its name in words)."""
+        found = self._states_by_name.get(state)
+        return found.shown_as if found is not None else _readable(state)
+
+    @cached_property
+    def state_labels(self) -> dict[str, str]:
+        return {s.name: s.shown_as for s in self.spec.states}
+
+    def allows(self, operation: str, state: str) -> bool:
+        """Whether the operation on a linked record may happen while the case is in `state`."""
+        return state in self.spec.operations.get(operation, ())
+
+    def states_allowing(self, operation: str) -> tuple[str, ...]:
+        return self.spec.operations.get(operation, ())
 
     def timers(self) -> list[tuple[str, Transition]]:
         """(source state, transition) for every transition that fires on a timer."""

@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Set
 
 from referral.workflow.guards import GUARDS
+from referral.workflow.operations import OPERATIONS
 from referral.workflow.schema import Workflow
 
 
@@ -16,6 +17,7 @@ def verify_workflow(
     wf: Workflow,
     permission_holders: Mapping[str, Set[str]],
     registered_guards: Mapping[str, object] = GUARDS,
+    known_operations: Mapping[str, object] = OPERATIONS,
 ) -> list[str]:
     """Human-readable problems with `wf`; an empty list means it is fine.
 
@@ -28,6 +30,7 @@ def verify_workflow(
         *_never_finish(wf),
         *_unknown_permissions(wf, permission_holders),
         *_unknown_guards(wf, registered_guards),
+        *_operation_problems(wf, known_operations),
     ]
     return [f"{wf.path}: {p}" for p in problems]
 
@@ -96,3 +99,22 @@ def _unknown_guards(wf: Workflow, guards: Mapping[str, object]) -> list[str]:
         for j, name in enumerate(t.conditions)
         if name not in guards
     ]
+
+
+def _operation_problems(wf: Workflow, known: Mapping[str, object]) -> list[str]:
+    # The loader has checked that each named state exists; here: that the code knows the
+    # operation, and that a case can ever be where it is allowed.
+    reached = _reachable([wf.initial], _edges(wf))
+    problems = []
+    for operation, states in wf.spec.operations.items():
+        if operation not in known:
+            problems.append(
+                f"operations.{operation}: unknown operation '{operation}'"
+                f" (known: {', '.join(sorted(known))})"
+            )
+        elif not reached & set(states):
+            problems.append(
+                f"operations.{operation}: allowed in no state a case can reach from "
+                f"'{wf.initial}', so it can never happen"
+            )
+    return problems

@@ -13,6 +13,7 @@ from referral.web.deps import ONE_STEP, Viewer, read_as_viewer
 from referral.web.input_guard import MAX_ID
 from referral.web.render import page, see_other
 from referral.web.subject_bundle import bundle_html
+from referral.web.templating import state_labeller
 
 JSON = "application/json; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -75,7 +76,8 @@ async def export_json(request: Request[Any, Any, Any], subject_id: FromPath[int]
 async def export_html(request: Request[Any, Any, Any], subject_id: FromPath[int]) -> Response[str]:
     def work(uow: UnitOfWork, viewer: Viewer) -> Response[str]:
         bundle = subject_export.export_subject(uow, viewer.actor, subject_id, fmt="html")
-        return _download(bundle_html(bundle), HTML, f"subject-{subject_id}.html")
+        page = bundle_html(bundle, state_labeller(uow.runtime.workflows))
+        return _download(page, HTML, f"subject-{subject_id}.html")
 
     return await read_as_viewer(request, work)
 

@@ -1,0 +1,25 @@
+"""The one check that a record hanging off a case may be touched in the case's state.
+
+Every service that writes such a record (an agenda item, a contribution, a decision, the
+minutes, an information request or its answer, a consent, an intervention or its moves,
+a progress note, a review, a break-glass grant) asks `require` with its operation's name;
+the pages ask `allowed` before they offer the form. Which states allow what is the case
+workflow's `operations:` (workflow/operations.py), never a list in code.
+"""
+
+from referral.domain.errors import Conflict
+from referral.services.case_status import AnyCase
+from referral.services.uow import UnitOfWork
+from referral.workflow.operations import refusal
+
+
+def allowed(uow: UnitOfWork, case: AnyCase, operation: str) -> bool:
+    """Whether the case's workflow allows `operation` in the state the case is in now."""
+    return uow.workflow(case.workflow_name).allows(operation, case.state)
+
+
+def require(uow: UnitOfWork, case: AnyCase, operation: str) -> None:
+    """Refuse (409, naming the state in words) an operation the case's state does not allow."""
+    workflow = uow.workflow(case.workflow_name)
+    if not workflow.allows(operation, case.state):
+        raise Conflict(refusal(workflow, operation, case.state))
