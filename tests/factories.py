@@ -89,7 +89,8 @@ def schedule(world: DemoWorld, runtime: Runtime, *invited: str, days: float = 1)
     return int(world.run("coordinator", panel.schedule_meeting, command))
 
 
-def to_awaiting_panel(world: DemoWorld) -> int:
+def to_information_gathering(world: DemoWorld) -> int:
+    """A screened case whose partner agencies are to be asked (no request sent yet)."""
     case_id = submit(world)
     world.run("screener", screening.start_screening, screening.StartScreening(case_id))
     world.run(
@@ -104,6 +105,11 @@ def to_awaiting_panel(world: DemoWorld) -> int:
             case_id, "gather_information", screening_notes="MARK-ASSESSMENT"
         ),
     )
+    return case_id
+
+
+def to_awaiting_panel(world: DemoWorld) -> int:
+    case_id = to_information_gathering(world)
     ids = world.run(
         "coordinator",
         information.send_information_requests,

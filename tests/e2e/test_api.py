@@ -11,7 +11,13 @@ from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind
 from referral.services.uow import Runtime
 from tests.e2e.conftest import Api, Browser
-from tests.factories import schedule, submit, to_awaiting_panel, to_support
+from tests.factories import (
+    schedule,
+    submit,
+    to_awaiting_panel,
+    to_information_gathering,
+    to_support,
+)
 
 HIDDEN_FROM_PROVIDER = (
     "MARK-CRIMINAL",
@@ -303,3 +309,28 @@ def test_openapi_schema_documents_the_api(browser: Callable[..., Browser]) -> No
     assert {"SubmitReferralIn", "CaseOut", "ErrorOut"} <= set(schema["components"]["schemas"])
     read = schema["paths"]["/api/cases/{case_id}"]["get"]["responses"]
     assert read["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+
+
+def test_nothing_hangs_off_a_case_before_its_panel_409_naming_the_state(
+    api: Api, runtime: Runtime, world: DemoWorld
+) -> None:
+    case_id = to_information_gathering(world)
+    meeting_id = schedule(world, runtime)
+    base = f"/api/cases/{case_id}"
+    plan = {
+        "kind": "mentoring",
+        "provider_org_id": world.org_ids[OrgKind.CIVIL_SOCIETY],
+        "plan": "MARK-SUPPORT",
+    }
+    attempts = {
+        f"/api/meetings/{meeting_id}/agenda": ({"case_ids": [case_id]}, "be put on a panel agenda"),
+        f"{base}/consent/request": (None, "have consent requested"),
+        f"{base}/interventions": (plan, "have an intervention assigned"),
+        f"{base}/reviews": ({"kind": "review", "notes": "Early."}, "have a review recorded"),
+    }
+    for url, (body, refusal) in attempts.items():
+        error = assert_error(api.post("coordinator", url, body), 409)
+        assert error["message"] == f"a case in Gathering information cannot {refusal}", url
+    case = api.get("coordinator", base).json()
+    assert case["state"] == "information_gathering"
+    assert not case["linked"].get("interventions") and not case["linked"].get("consents")

@@ -13,7 +13,7 @@ from referral.services import panel
 from referral.services.uow import Runtime
 from tests.conftest import TestClock
 from tests.e2e.conftest import Browser, _hash
-from tests.factories import add_user, schedule, to_awaiting_panel
+from tests.factories import add_user, schedule, to_awaiting_panel, to_information_gathering
 
 Browse = Callable[..., Browser]
 
@@ -305,3 +305,33 @@ def test_form_error_page_keeps_what_was_written(
     )
     assert response.status_code == 422
     assert "Kept dissent." in response.text and 'value="support" checked' in response.text
+
+
+def test_once_decided_a_case_offers_no_contribution_form_and_refuses_one(
+    browser: Browse, on_agenda: tuple[int, int]
+) -> None:
+    meeting_id, case_id = on_agenda
+    form = f"/meetings/{meeting_id}/cases/{case_id}/contributions"
+    b = browser("panel")
+    assert form in b.get(f"/meetings/{meeting_id}").text
+    decided = browser("chair").post(
+        f"/meetings/{meeting_id}/cases/{case_id}/decision",
+        {"outcome": "support", "rationale": "Mentoring by consensus.", "dissent": ""},
+    )
+    assert decided.status_code == 303
+    page = b.get(f"/meetings/{meeting_id}")
+    assert "Awaiting consent" in page.text and form not in page.text
+    late = b.post(form, {"body": "Too late."})
+    assert late.status_code == 409
+    assert "a case in Awaiting consent cannot take a panel contribution" in late.text
+
+
+def test_only_cases_waiting_for_a_panel_are_offered_for_the_agenda(
+    browser: Browse, runtime: Runtime, world: DemoWorld
+) -> None:
+    meeting_id = schedule(world, runtime)
+    waiting = to_awaiting_panel(world)
+    gathering = to_information_gathering(world)
+    page = browser("coordinator").get(f"/meetings/{meeting_id}").text
+    assert f'id="agenda-{waiting}"' in page
+    assert f'id="agenda-{gathering}"' not in page

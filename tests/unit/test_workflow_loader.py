@@ -192,3 +192,40 @@ def test_load_workflows_reports_every_broken_file(tmp_path: Path) -> None:
 def test_load_workflows_refuses_an_empty_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="no workflow files"):
         load_workflows(tmp_path)
+
+
+def test_operation_in_an_unknown_state_names_file_operation_and_state(tmp_path: Path) -> None:
+    data = tiny()
+    data["operations"] = {"record_review": ["open", "opne"]}
+    path = write(tmp_path, data)
+    assert load_error(path) == f"{path}: operations.record_review[1]: unknown state 'opne'"
+
+
+def test_operations_may_splice_an_anchored_list(tmp_path: Path) -> None:
+    text = TINY.read_text() + "\nlive: &live [open]\noperations:\n  record_review: [*live, draft]\n"
+    # `live` is not a key of the format: only the anchor is wanted, so strip it again.
+    data = yaml.safe_load(text)
+    del data["live"]
+    wf = load_workflow(write(tmp_path, data))
+    assert wf.spec.operations == {"record_review": ("open", "draft")}
+    assert wf.allows("record_review", "open") and not wf.allows("record_review", "done")
+    assert not wf.allows("set_agenda", "open")  # an operation not listed: allowed nowhere
+
+
+def test_only_a_case_workflow_declares_operations(tmp_path: Path) -> None:
+    data = tiny()
+    data["object"] = "intervention"
+    data["operations"] = {"record_progress": ["open"]}
+    path = write(tmp_path, data)
+    assert load_error(path) == (
+        f"{path}: operations: only a case workflow declares operations on linked records"
+    )
+
+
+def test_labels_default_to_the_name_in_words(tmp_path: Path) -> None:
+    data = tiny()
+    data["states"][1]["label"] = "Open for business"
+    wf = load_workflow(write(tmp_path, data))
+    assert wf.state_label("open") == "Open for business"
+    assert wf.state_label("draft") == "Draft"
+    assert [t.shown_as for t in wf.transitions] == ["Submit", "Finish"]

@@ -13,6 +13,7 @@ from referral.workflow import (
     load_workflows,
     verify_workflow,
 )
+from referral.workflow.operations import OPERATIONS
 
 WORKFLOWS = Path(__file__).parents[2] / "workflows"
 SHIPPED = ["consent", "information_request", "intervention", "panel_meeting", "referral"]
@@ -196,3 +197,27 @@ def test_linked_workflow_permissions_use_their_object(
     shipped: dict[str, Workflow], name: str, prefix: str
 ) -> None:
     assert all(p.startswith(prefix) for p in shipped[name].permissions)
+
+
+def test_every_reference_state_and_transition_has_a_label(referral: Workflow) -> None:
+    assert [s.name for s in referral.states if not s.label] == []
+    assert [t.trigger for t in referral.transitions if not t.label] == []
+
+
+def test_reference_workflow_declares_every_operation_on_linked_records(
+    referral: Workflow,
+) -> None:
+    assert sorted(referral.spec.operations) == sorted(OPERATIONS)
+
+
+def test_nothing_linked_happens_before_the_panel_decides(referral: Workflow) -> None:
+    before_panel = {"draft", "submitted", "screening", "information_gathering"}
+    # Asking agencies and hearing back are what information gathering is; break-glass
+    # is for any live case.
+    gathering = {"send_information_requests", "answer_information_request", "break_glass"}
+    for operation in set(OPERATIONS) - gathering:
+        assert not before_panel & set(referral.states_allowing(operation)), operation
+    assert referral.states_allowing("set_agenda") == ("awaiting_panel", "panel_review", "review")
+    assert referral.states_allowing("decide") == ("panel_review",)
+    assert referral.states_allowing("send_information_requests") == ("information_gathering",)
+    assert set(referral.states_allowing("break_glass")) == OPEN

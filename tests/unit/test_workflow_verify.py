@@ -86,3 +86,39 @@ def test_unregistered_guard() -> None:
     assert verify_workflow(wf, HOLDERS, registered_guards={}) == [
         f"{wf.path}: transitions[1].conditions[0]: guard 'consent_given' is not registered"
     ]
+
+
+def test_unknown_operation_names_the_file_and_the_operation(tmp_path: Path) -> None:
+    data = tiny()
+    data["operations"] = {"record_review": ["open"], "record_reveiw": ["open"]}
+    wf = load(tmp_path, data)
+    (problem,) = verify_workflow(wf, HOLDERS)
+    assert problem.startswith(
+        f"{wf.path}: operations.record_reveiw: unknown operation 'record_reveiw' (known: "
+    )
+    assert "record_review" in problem
+
+
+def test_operation_allowed_in_no_state_can_never_happen(tmp_path: Path) -> None:
+    data = tiny()
+    data["operations"] = {"record_review": []}
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: operations.record_review: allowed in no state a case can reach from "
+        "'draft', so it can never happen"
+    ]
+
+
+def test_operation_allowed_only_where_no_case_gets_can_never_happen(tmp_path: Path) -> None:
+    data = tiny()
+    data["states"].append({"name": "orphan"})
+    data["transitions"].append(
+        {"trigger": "adopt", "source": "orphan", "dest": "done", "permission": "case:manage"}
+    )
+    data["operations"] = {"record_review": ["orphan"], "set_agenda": ["open", "orphan"]}
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: state 'orphan' is unreachable from 'draft'",
+        f"{wf.path}: operations.record_review: allowed in no state a case can reach from "
+        "'draft', so it can never happen",
+    ]

@@ -14,7 +14,7 @@ from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts
 from referral.domain.vocabulary import Category
-from referral.services import referrals, support
+from referral.services import case_operations, referrals, support
 from referral.services.access import record
 from referral.services.uow import UnitOfWork
 
@@ -47,6 +47,14 @@ class InterventionRow:
     plan: str
     created_at: datetime
     triggers: list[str]
+    may_record: bool  # a progress note, the intervention active and the case in support
+
+
+def _progress_open(uow: UnitOfWork, intervention: Intervention, case: Case) -> bool:
+    """Whether progress may be recorded on it now (support.record_progress's own checks)."""
+    return intervention.state == support.ACTIVE and case_operations.allowed(
+        uow, case, "record_progress"
+    )
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,10 @@ class ListInterventions:
 
 
 def _triggers(uow: UnitOfWork, actor: Actor, intervention: Intervention, case: Case) -> list[str]:
-    """The intervention's transitions the actor may fire now: permitted and guards passing."""
+    """The intervention's transitions the actor may fire now: the case's state allows its
+    interventions to move, the policy permits and the guards pass."""
+    if not case_operations.allowed(uow, case, "move_intervention"):
+        return []
     facts = uow.repo.case_facts(case, actor)
     consent = uow.repo.current_consent(case.id)
     guard_facts = GuardFacts(consent_state=consent.state if consent else "not_sought")
@@ -112,6 +123,7 @@ def list_interventions(
                 intervention.plan,
                 intervention.created_at,
                 _triggers(uow, actor, intervention, case),
+                _progress_open(uow, intervention, case),
             )
         )
     uow.commit()
@@ -150,7 +162,7 @@ def show_intervention(uow: UnitOfWork, actor: Actor, query: ShowIntervention) ->
     assert case is not None  # read_case found it a moment ago
     facts = uow.repo.case_facts(case, actor)
     may_record = (
-        intervention.state == "active"
+        _progress_open(uow, intervention, case)
         and uow.authz.permission(actor, "intervention:record", facts, uow.now).allowed
     )
     notes = [

@@ -13,6 +13,7 @@ from referral.services.flow import case_linked, fire_linked, load_case
 from referral.services.uow import UnitOfWork
 
 WORKFLOW = "intervention"
+ACTIVE = "active"  # the intervention's state in which sessions are delivered and recorded
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def record_progress(uow: UnitOfWork, actor: Actor, command: RecordProgress) -> i
         target=f"intervention:{intervention.id}",
     )
     case_operations.require(uow, case, "record_progress")
-    if intervention.state != "active":
+    if intervention.state != ACTIVE:
         raise InvalidInput(
             "progress can only be recorded on an active intervention "
             f"(this one is {intervention.state})"
