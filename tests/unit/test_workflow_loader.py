@@ -229,3 +229,15 @@ def test_labels_default_to_the_name_in_words(tmp_path: Path) -> None:
     assert wf.state_label("open") == "Open for business"
     assert wf.state_label("draft") == "Draft"
     assert [t.shown_as for t in wf.transitions] == ["Submit", "Finish"]
+
+
+def test_a_trigger_declared_from_several_sources_takes_the_label_it_is_given(
+    tmp_path: Path,
+) -> None:
+    data = tiny()
+    data["transitions"].append(
+        {"trigger": "finish", "source": "draft", "dest": "done", "permission": "case:manage"}
+    )
+    data["transitions"][2]["label"] = "Close without submitting"
+    wf = load_workflow(write(tmp_path, data))
+    assert wf.trigger_labels == {"finish": "Close without submitting", "submit": "Submit"}

@@ -300,6 +300,16 @@ class Workflow:
     def state_labels(self) -> dict[str, str]:
         return {s.name: s.shown_as for s in self.spec.states}
 
+    @cached_property
+    def trigger_labels(self) -> dict[str, str]:
+        """Each trigger in words: the first label given to it (a trigger may be declared
+        once per source), else its name in words."""
+        labelled = [t for t in self.spec.transitions if t.label]
+        labels: dict[str, str] = {}
+        for t in (*labelled, *self.spec.transitions):
+            labels.setdefault(t.trigger, t.shown_as)
+        return labels
+
     def allows(self, operation: str, state: str) -> bool:
         """Whether the operation on a linked record may happen while the case is in `state`."""
         return state in self.spec.operations.get(operation, ())

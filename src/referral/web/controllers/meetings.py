@@ -21,11 +21,6 @@ OUTCOMES = {
     "signpost": "Signpost to another service",
     "no_action": "No further action",
 }
-MEETING_TRIGGERS = {
-    "hold": "Mark the meeting as held",
-    "approve_minutes": "Approve the minutes",
-    "cancel": "Cancel the meeting",
-}
 
 
 @get("/meetings", name="meetings", opt=ONE_STEP)
@@ -94,7 +89,7 @@ async def show(request: Request[Any, Any, Any], meeting_id: FromPath[int]) -> Te
             viewer,
             meeting=meeting,
             outcomes=OUTCOMES,
-            meeting_triggers=MEETING_TRIGGERS,
+            meeting_triggers=uow.workflow(panel.WORKFLOW).trigger_labels,
             fields=meetings.PANEL_FIELDS,
         )
 

@@ -13,20 +13,14 @@ from referral.web.controllers.meetings import messages
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
 
-TRIGGERS = {
-    "accept": "Accept",
-    "decline": "Decline",
-    "start": "Start",
-    "complete": "Mark complete",
-}
-
 
 @get("/interventions", name="interventions", opt=ONE_STEP)
 async def list_interventions(request: Request[Any, Any, Any]) -> Template:
     def work(uow: UnitOfWork, viewer: Viewer) -> Template:
         rows = caseload.list_interventions(uow, viewer.actor, caseload.ListInterventions())
+        labels = uow.workflow(support.WORKFLOW).trigger_labels
         return page(
-            request, "provider/list.html", viewer, interventions=rows, trigger_labels=TRIGGERS
+            request, "provider/list.html", viewer, interventions=rows, trigger_labels=labels
         )
 
     return await read_as_viewer(request, work)
@@ -42,7 +36,7 @@ async def show(request: Request[Any, Any, Any], intervention_id: FromPath[int]) 
             "provider/show.html",
             viewer,
             item=intervention,
-            trigger_labels=TRIGGERS,
+            trigger_labels=uow.workflow(support.WORKFLOW).trigger_labels,
             values={},
             errors={},
         )
