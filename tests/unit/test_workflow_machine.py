@@ -65,7 +65,7 @@ def test_failed_guard_is_a_conflict_in_plain_words(
             referral, "consent_pending", "start_support", GuardFacts(consent_state="requested")
         )
     assert caught.value.message == (
-        "cannot start_support a case in state 'consent_pending': consent has not been given"
+        "cannot start_support a case in state “Awaiting consent”: consent has not been given"
     )
 
 
@@ -83,7 +83,7 @@ def test_trigger_from_wrong_state_lists_the_allowed_ones(
     with pytest.raises(Conflict) as caught:
         engine.fire(referral, "awaiting_panel", "submit", NO_FACTS)
     assert caught.value.message == (
-        "cannot submit a case in state 'awaiting_panel'; "
+        "cannot submit a case in state “Awaiting panel”; "
         "allowed: take_to_panel, transfer, withdraw_consent"
     )
 
@@ -115,7 +115,7 @@ def test_linked_workflow_messages_name_their_object(
     with pytest.raises(Conflict) as caught:
         engine.fire(meeting, "scheduled", "set_agenda", GuardFacts(agenda_size=0))
     assert caught.value.message == (
-        "cannot set_agenda a panel meeting in state 'scheduled': "
+        "cannot set_agenda a panel meeting in state “Scheduled”: "
         "the meeting has no cases on its agenda"
     )
 

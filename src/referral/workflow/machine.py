@@ -148,4 +148,7 @@ class WorkflowEngine:
 
     @staticmethod
     def _cannot(workflow: Workflow, state: str, trigger: str) -> str:
-        return f"cannot {trigger} {_NOUNS[workflow.object]} in state '{state}'"
+        # The state in the file's words: the trigger stays as the caller sent it.
+        return (
+            f"cannot {trigger} {_NOUNS[workflow.object]} in state “{workflow.state_label(state)}”"
+        )
