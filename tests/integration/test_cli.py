@@ -68,6 +68,24 @@ def test_workflows_check_names_file_and_place_of_a_broken_file(tmp_path: Path) -
     assert "gvien" in result.stderr
 
 
+def test_workflows_check_names_an_unknown_operation_and_an_unknown_state_in_it(
+    tmp_path: Path,
+) -> None:
+    text = (PROJECT_ROOT / "workflows" / "referral.yaml").read_text()
+    unknown_operation = tmp_path / "operation.yaml"
+    unknown_operation.write_text(text.replace("  contribute: [", "  contribut: [", 1))
+    unknown_state = tmp_path / "state.yaml"
+    unknown_state.write_text(text.replace("decide: [panel_review]", "decide: [panel_reveiw]", 1))
+    result = referral("workflows", "check", str(unknown_operation), str(unknown_state), env={})
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert any(
+        line.startswith(f"{unknown_operation}: operations.contribut: unknown operation")
+        for line in lines
+    ), result.stderr
+    assert f"{unknown_state}: operations.decide[0]: unknown state 'panel_reveiw'" in lines
+
+
 def test_policy_test_names_file_and_line_of_a_broken_policy(tmp_path: Path) -> None:
     policies = tmp_path / "policies"
     shutil.copytree(PROJECT_ROOT / "policies", policies)
