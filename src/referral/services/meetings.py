@@ -292,13 +292,17 @@ def _waiting_for_panel(uow: UnitOfWork) -> ColumnElement[bool]:
     """Cases in a state that leaves them for a panel to take: those their workflow moves
     to a panel when put on an agenda (`take_to_panel`). Cases already at a panel or
     reviewed at one may be put on an agenda too, but are not waiting for one."""
-    waiting = [
-        (Case.workflow_name == workflow.name) & Case.state.in_(states)
-        for workflow in uow.runtime.workflows.values()
-        if workflow.object is WorkflowObject.CASE
-        and (states := [s for s in workflow.states_allowing("set_agenda")
-                        if workflow.transition(panel.TAKE_TO_PANEL, s) is not None])
-    ]  # fmt: skip
+    waiting = []
+    for workflow in uow.runtime.workflows.values():
+        if workflow.object is not WorkflowObject.CASE:
+            continue
+        states = [
+            state
+            for state in workflow.states_allowing("set_agenda")
+            if workflow.transition(panel.TAKE_TO_PANEL, state) is not None
+        ]
+        if states:
+            waiting.append((Case.workflow_name == workflow.name) & Case.state.in_(states))
     return or_(*waiting) if waiting else false()
 
 
