@@ -33,6 +33,7 @@ from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.services import (
     actions,
     breakglass,
+    case_operations,
     consent,
     information,
     lifecycle,
@@ -256,3 +257,13 @@ def test_the_case_page_offers_only_the_forms_the_state_allows(runtime: Runtime) 
     supported = forms_on(runtime, world, case_id)
     assert {"assign_intervention", "record_review"} <= supported
     assert "send_requests" not in supported
+
+
+def test_an_operation_the_code_misspells_is_an_error_not_a_refusal(runtime: Runtime) -> None:
+    world = make_world(runtime)
+    case_id = to_information_gathering(world)
+    with UnitOfWork(runtime) as uow:
+        case = uow.session.get(Case, case_id)
+        assert case is not None
+        with pytest.raises(ValueError, match="unknown operation 'send_information_request'"):
+            case_operations.require(uow, case, "send_information_request")

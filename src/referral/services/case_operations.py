@@ -10,16 +10,25 @@ workflow's `operations:` (workflow/operations.py), never a list in code.
 from referral.domain.errors import Conflict
 from referral.services.case_status import AnyCase
 from referral.services.uow import UnitOfWork
-from referral.workflow.operations import refusal
+from referral.workflow.operations import OPERATIONS, refusal
 
 
 def allowed(uow: UnitOfWork, case: AnyCase, operation: str) -> bool:
     """Whether the case's workflow allows `operation` in the state the case is in now."""
+    _known(operation)
     return uow.workflow(case.workflow_name).allows(operation, case.state)
 
 
 def require(uow: UnitOfWork, case: AnyCase, operation: str) -> None:
     """Refuse (409, naming the state in words) an operation the case's state does not allow."""
+    _known(operation)
     workflow = uow.workflow(case.workflow_name)
     if not workflow.allows(operation, case.state):
         raise Conflict(refusal(workflow, operation, case.state))
+
+
+def _known(operation: str) -> None:
+    # A name the registry lacks is a slip in the code, not a state of the case: a file
+    # could never allow it, and every attempt would be refused as if out of order.
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown operation '{operation}': register it in workflow/operations.py")
