@@ -221,3 +221,11 @@ def test_nothing_linked_happens_before_the_panel_decides(referral: Workflow) -> 
     assert referral.states_allowing("decide") == ("panel_review",)
     assert referral.states_allowing("send_information_requests") == ("information_gathering",)
     assert set(referral.states_allowing("break_glass")) == OPEN
+
+
+def test_the_buttons_that_end_or_discard_something_are_marked_destructive(
+    shipped: dict[str, Workflow],
+) -> None:
+    assert shipped["referral"].destructive_triggers == {"discard", "transfer", "close", "erase"}
+    assert shipped["intervention"].destructive_triggers == {"decline"}
+    assert shipped["panel_meeting"].destructive_triggers == {"cancel"}

@@ -48,7 +48,6 @@ OPEN_REQUEST_STATES = frozenset({"requested", "overdue"})
 CONSENT_CATEGORIES = tuple(c for c in Category if c not in (Category.STATUS, Category.CRIMINAL))
 # Buttons whose move another service makes (see `move`).
 OWN_SERVICE = frozenset({"start_screening", "submit"})
-DESTRUCTIVE = frozenset({"discard", "transfer", "close", "erase"})
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,7 @@ def _move_option(transition: Transition) -> MoveOption:
         dest=transition.dest,
         # Only lifecycle.move_case carries a message to the referrer with the move.
         tells_referrer="referrer" in transition.notify and transition.trigger not in OWN_SERVICE,
-        destructive=transition.trigger in DESTRUCTIVE,
+        destructive=transition.destructive,
     )
 
 

@@ -124,6 +124,8 @@ class Transition(_Strict):
     timer: Timer | None = None
     notify: tuple[Recipient, ...] = ()
     description: str = ""
+    # Ends or discards something: its button asks for a second look (a warning colour).
+    destructive: bool = False
 
     @property
     def shown_as(self) -> str:
@@ -309,6 +311,10 @@ class Workflow:
         for t in (*labelled, *self.spec.transitions):
             labels.setdefault(t.trigger, t.shown_as)
         return labels
+
+    @cached_property
+    def destructive_triggers(self) -> frozenset[str]:
+        return frozenset(t.trigger for t in self.spec.transitions if t.destructive)
 
     def allows(self, operation: str, state: str) -> bool:
         """Whether the operation on a linked record may happen while the case is in `state`."""

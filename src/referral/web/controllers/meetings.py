@@ -90,6 +90,7 @@ async def show(request: Request[Any, Any, Any], meeting_id: FromPath[int]) -> Te
             meeting=meeting,
             outcomes=OUTCOMES,
             meeting_triggers=uow.workflow(panel.WORKFLOW).trigger_labels,
+            destructive=uow.workflow(panel.WORKFLOW).destructive_triggers,
             fields=meetings.PANEL_FIELDS,
         )
 

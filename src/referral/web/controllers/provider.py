@@ -18,9 +18,14 @@ from referral.web.render import page, see_other
 async def list_interventions(request: Request[Any, Any, Any]) -> Template:
     def work(uow: UnitOfWork, viewer: Viewer) -> Template:
         rows = caseload.list_interventions(uow, viewer.actor, caseload.ListInterventions())
-        labels = uow.workflow(support.WORKFLOW).trigger_labels
+        workflow = uow.workflow(support.WORKFLOW)
         return page(
-            request, "provider/list.html", viewer, interventions=rows, trigger_labels=labels
+            request,
+            "provider/list.html",
+            viewer,
+            interventions=rows,
+            trigger_labels=workflow.trigger_labels,
+            destructive=workflow.destructive_triggers,
         )
 
     return await read_as_viewer(request, work)
@@ -37,6 +42,7 @@ async def show(request: Request[Any, Any, Any], intervention_id: FromPath[int]) 
             viewer,
             item=intervention,
             trigger_labels=uow.workflow(support.WORKFLOW).trigger_labels,
+            destructive=uow.workflow(support.WORKFLOW).destructive_triggers,
             values={},
             errors={},
         )
