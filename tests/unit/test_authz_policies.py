@@ -10,12 +10,12 @@ from referral.authz.enforcer import Authorizer
 from referral.authz.policy_tests import run_policy_tests
 from referral.domain.actors import Actor
 from referral.domain.errors import ConfigurationError
-from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot
+from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot, RecordFacts
 from referral.domain.vocabulary import PERSONAL_CATEGORIES, Category, OrgKind, Purpose, Role
 
 SHIPPED = Path(__file__).resolve().parents[2] / "policies"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-ME, OTHER, MY_ORG = 1, 2, 10
+ME, OTHER, MY_ORG, OTHER_ORG = 1, 2, 10, 20
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +57,78 @@ def test_provider_never_sees_criminal_category(authz: Authorizer) -> None:
 
 
 def test_provider_sees_concern_but_never_the_narrative(authz: Authorizer) -> None:
-    seen = readable(authz, actor(Role.PROVIDER), assigned())
+    # Not even when the consent's scope lists the narrative.
+    covered = assigned(covers=(Category.CONCERN, Category.NARRATIVE))
+    seen = readable(authz, actor(Role.PROVIDER), covered)
     assert Category.CONCERN in seen
     assert Category.NARRATIVE not in seen
+
+
+def test_provider_with_a_support_only_consent_reads_only_support_and_status(
+    authz: Authorizer,
+) -> None:
+    seen = readable(authz, actor(Role.PROVIDER), assigned(covers=(Category.SUPPORT,)))
+    assert seen == {Category.STATUS, Category.SUPPORT}
+
+
+def test_a_consent_given_with_nothing_for_the_provider_opens_nothing(authz: Authorizer) -> None:
+    assert readable(authz, actor(Role.PROVIDER), assigned()) == set()
+
+
+def test_consent_covers_only_for_the_purpose_of_the_rule(authz: Authorizer) -> None:
+    """The provider's rules are for support: a grant for the panel opens nothing to them."""
+    panel_only = frozenset(
+        ConsentScope(c, OrgKind.CIVIL_SOCIETY, Purpose.PANEL)
+        for c in (Category.IDENTITY, Category.SUPPORT)
+    )
+    facts = CaseFacts(
+        7, 1, "support", OTHER, provider_org_ids=frozenset({MY_ORG}),
+        consent_state="given", consent_scope=panel_only,
+    )  # fmt: skip
+    assert readable(authz, actor(Role.PROVIDER), facts) == set()
+    decision = authz.decide(actor(Role.PROVIDER), Category.IDENTITY, "read", facts, NOW)
+    assert "consent_covers" in decision.reason
+
+
+def intervention(provider_org: int, live: bool = True) -> RecordFacts:
+    return RecordFacts("intervention", 5, provider_org, live)
+
+
+@pytest.mark.parametrize(
+    "permission",
+    ["intervention:accept", "intervention:start", "intervention:complete", "intervention:record"],
+)
+def test_provider_may_not_move_or_annotate_another_organisations_intervention(
+    authz: Authorizer, permission: str
+) -> None:
+    """The case is the provider's (an intervention of theirs is live on it); this
+    intervention is not: `assigned` is judged on the intervention acted on."""
+    facts = assigned(covers=(Category.SUPPORT,))
+    who = actor(Role.PROVIDER)
+    assert authz.permission(who, permission, facts, NOW, record=intervention(MY_ORG)).allowed
+    theirs = authz.permission(who, permission, facts, NOW, record=intervention(OTHER_ORG))
+    assert not theirs.allowed
+    assert "assigned" in theirs.reason
+
+
+def test_provider_reads_neither_another_organisations_nor_a_withdrawn_intervention(
+    authz: Authorizer,
+) -> None:
+    facts = assigned(covers=(Category.SUPPORT,))
+    who = actor(Role.PROVIDER)
+    for record in (intervention(OTHER_ORG), intervention(MY_ORG, live=False)):
+        assert not authz.decide(who, Category.SUPPORT, "read", facts, NOW, record=record).allowed
+    mine = intervention(MY_ORG)
+    assert authz.decide(who, Category.SUPPORT, "read", facts, NOW, record=mine).allowed
+
+
+def test_a_coordinator_reads_every_intervention_of_the_case(authz: Authorizer) -> None:
+    facts = assigned()
+    for record in (intervention(MY_ORG), intervention(OTHER_ORG)):
+        decision = authz.decide(
+            actor(Role.COORDINATOR), Category.SUPPORT, "read", facts, NOW, record=record
+        )
+        assert decision.allowed
 
 
 def test_provider_sees_nothing_before_consent(authz: Authorizer) -> None:

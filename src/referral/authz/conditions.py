@@ -13,6 +13,15 @@ the SQL face uses:
 - `consent_state`: the state of the case's current consent, the one with the
   highest id ("not_sought" if none); `consent_scope`: its scopes if it is given,
   else empty.
+
+A question may also carry the record an operation touches (`Question.record`, an
+intervention): a condition about that kind of record (`assigned`) is then judged on the
+record, not on the case. The SQL face selects cases, for questions about a case; a list
+of a case's records is filtered by asking the Python face about each record.
+
+The rule being evaluated passes its purpose (`purpose=`, None for a deny rule, which
+names none): `consent_covers` asks whether the consent covers the data *for that
+purpose*. Every other condition ignores it.
 """
 
 from __future__ import annotations
@@ -36,8 +45,8 @@ from referral.db.tables import (
     PanelMeeting,
 )
 from referral.domain.actors import Actor
-from referral.domain.facts import INACTIVE_MEETING_STATES, CaseFacts
-from referral.domain.vocabulary import OrgKind
+from referral.domain.facts import INACTIVE_MEETING_STATES, CaseFacts, RecordFacts
+from referral.domain.vocabulary import Category, OrgKind, Purpose
 
 # A panel member sees an agenda's cases from a week before the meeting (to prepare)
 # until a week after it (to check the minutes); outside that, nothing.
@@ -47,6 +56,7 @@ INACTIVE_INTERVENTION_STATES = ("withdrawn",)
 GIVEN = "given"
 NOT_SOUGHT = "not_sought"
 _ORG_KINDS = frozenset(OrgKind)
+_CATEGORIES = frozenset(Category)
 
 
 class ConditionArgumentError(ValueError):
@@ -58,7 +68,8 @@ class Question:
     """One authorization question: may `actor` `act` on `obj` of this case, now?
 
     `facts` is None for a question about no case (a meeting, the audit log);
-    then only conditions that do not need a case can hold.
+    then only conditions that do not need a case can hold. `record` is the record of
+    the case the operation touches (an intervention it moves, notes or shows), if any.
     """
 
     actor: Actor
@@ -66,6 +77,7 @@ class Question:
     obj: str
     act: str
     now: datetime
+    record: RecordFacts | None = None
 
 
 def plain(word: str) -> str:
@@ -101,22 +113,29 @@ class Condition(ABC):
             raise ConditionArgumentError(f"{self.name} takes {wanted}, got {len(args)}")
 
     @abstractmethod
-    def holds(self, q: Question, *args: str) -> bool: ...
+    def holds(self, q: Question, *args: str, purpose: Purpose | None = None) -> bool: ...
 
     @abstractmethod
     def sql(
-        self, actor: Actor, category: str, now: datetime, *args: str
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
     ) -> ColumnElement[bool]: ...
 
 
 class CaseCondition(Condition):
     """A condition about a case: it never holds for a question about no case."""
 
-    def holds(self, q: Question, *args: str) -> bool:
-        return q.facts is not None and self.holds_for(q, q.facts, *args)
+    def holds(self, q: Question, *args: str, purpose: Purpose | None = None) -> bool:
+        return q.facts is not None and self.holds_for(q, q.facts, *args, purpose=purpose)
 
     @abstractmethod
-    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool: ...
+    def holds_for(
+        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
+    ) -> bool: ...
 
 
 CONDITIONS: dict[str, Condition] = {}
@@ -139,10 +158,17 @@ class Always(Condition):
     name = "true"
     words = "always"
 
-    def holds(self, q: Question, *args: str) -> bool:
+    def holds(self, q: Question, *args: str, purpose: Purpose | None = None) -> bool:
         return True
 
-    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+    def sql(
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
+    ) -> ColumnElement[bool]:
         return true()
 
 
@@ -153,10 +179,19 @@ class OwnReferral(CaseCondition):
     name = "own_referral"
     words = "only referrals they made themselves"
 
-    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+    def holds_for(
+        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
+    ) -> bool:
         return case.referrer_user_id == q.actor.user_id
 
-    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+    def sql(
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
+    ) -> ColumnElement[bool]:
         return Case.referrer_user_id == actor.user_id
 
 
@@ -167,10 +202,19 @@ class Coordinates(CaseCondition):
     name = "coordinates"
     words = "only cases they are the assigned coordinator of"
 
-    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+    def holds_for(
+        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
+    ) -> bool:
         return case.coordinator_user_id == q.actor.user_id
 
-    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+    def sql(
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
+    ) -> ColumnElement[bool]:
         # Null-safe: under `!coordinates` a plain `=` on a NULL column would drop the row
         # where Python says True.
         return Case.coordinator_user_id.is_not_distinct_from(actor.user_id)
@@ -186,13 +230,22 @@ class OnAgenda(CaseCondition):
         f" from {MEETING_WINDOW.days} days before to {MEETING_WINDOW.days} days after it"
     )
 
-    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+    def holds_for(
+        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
+    ) -> bool:
         return any(
             m.actor_invited and abs(q.now - m.scheduled_for) <= MEETING_WINDOW
             for m in case.meetings
         )
 
-    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+    def sql(
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
+    ) -> ColumnElement[bool]:
         # `IN` over an uncorrelated subquery, not a correlated EXISTS: the database reads
         # the actor's few agenda cases once instead of probing the agendas case by case.
         # agenda_items.case_id is NOT NULL, so `NOT IN` (under `!on_agenda`) stays exact.
@@ -211,15 +264,35 @@ class OnAgenda(CaseCondition):
 
 @register
 class Assigned(CaseCondition):
-    """A live intervention on the case is assigned to the actor's organisation."""
+    """A live intervention on the case is assigned to the actor's organisation; asked
+    about one intervention (the question carries it), that intervention is.
+
+    The case's face lets a provider see the case; the record's face keeps them to their
+    own organisation's interventions on it, which another organisation's are not.
+    """
 
     name = "assigned"
-    words = "when an intervention on the case is assigned to their organisation"
+    words = (
+        "when an intervention on the case (for one intervention: that intervention)"
+        " is assigned to their organisation"
+    )
 
-    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+    def holds_for(
+        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
+    ) -> bool:
+        record = q.record
+        if record is not None and record.provider_org_id is not None:
+            return record.live and record.provider_org_id == q.actor.organisation_id
         return q.actor.organisation_id in case.provider_org_ids
 
-    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+    def sql(
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
+    ) -> ColumnElement[bool]:
         # Uncorrelated `IN`, as for `on_agenda`: the organisation's cases are read once.
         return Case.id.in_(
             select(Intervention.case_id).where(
@@ -248,10 +321,19 @@ class ConsentGiven(CaseCondition):
     name = "consent_given"
     words = "once the person has given consent"
 
-    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+    def holds_for(
+        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
+    ) -> bool:
         return case.consent_state == GIVEN
 
-    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+    def sql(
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
+    ) -> ColumnElement[bool]:
         # One index probe per case (consents(case_id, id)): the state of the latest consent.
         # COALESCE: with no consent at all the state is "not_sought", never NULL, so that
         # `!consent_given` keeps the cases Python keeps.
@@ -265,32 +347,102 @@ class ConsentGiven(CaseCondition):
         return func.coalesce(latest, NOT_SOUGHT) == GIVEN
 
 
+def _consent_grant(
+    purpose: Purpose | None, org_kind: OrgKind, category: str | None = None
+) -> ColumnElement[bool]:
+    """A grant of the case's current, given consent: to this kind of organisation, for
+    this purpose (any, for a rule without one), of this category (any, if None)."""
+    clauses = [_is_current_consent(), Consent.state == GIVEN]
+    clauses.append(ConsentScopeRow.org_kind == org_kind.value)
+    if purpose is not None:
+        clauses.append(ConsentScopeRow.purpose == purpose.value)
+    if category is not None:
+        clauses.append(ConsentScopeRow.category == category)
+    return exists(
+        select(ConsentScopeRow.id)
+        .join(Consent, Consent.id == ConsentScopeRow.consent_id)
+        .where(*clauses)
+    )
+
+
+def _grants(
+    case: CaseFacts, org_kind: OrgKind, purpose: Purpose | None, category: str | None = None
+) -> bool:
+    """The Python face of `_consent_grant`, over the facts loaded."""
+    return case.consent_state == GIVEN and any(
+        s.org_kind == org_kind
+        and (purpose is None or s.purpose == purpose)
+        and (category is None or s.category == category)
+        for s in case.consent_scope
+    )
+
+
 @register
 class ConsentCovers(CaseCondition):
-    """A given consent lets the category asked go to the actor's kind of organisation.
+    """A given consent lets the category asked (or the one named: `consent_covers(support)`,
+    for a permission such as `intervention:record`) go to the actor's kind of organisation,
+    for the purpose of the rule being evaluated.
 
-    Any purpose in the scope will do: the rule that uses this condition names its own.
+    A rule without a purpose (a deny rule) asks whether any purpose is covered.
     """
 
     name = "consent_covers"
-    words = "only as far as the person's consent covers that data for their kind of organisation"
+    words = (
+        "only as far as the person's consent covers {data} for their kind of organisation,"
+        " for the purpose named"
+    )
+    max_args = 1
 
-    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
-        return case.consent_state == GIVEN and any(
-            s.category == q.obj and s.org_kind == q.actor.org_kind for s in case.consent_scope
-        )
+    def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
+        return self.words.format(data=f"{plain(args[0])} data" if args else "that data")
 
-    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
-        return exists(
-            select(ConsentScopeRow.id)
-            .join(Consent, Consent.id == ConsentScopeRow.consent_id)
-            .where(
-                _is_current_consent(),
-                Consent.state == GIVEN,
-                ConsentScopeRow.category == str(category),
-                ConsentScopeRow.org_kind == actor.org_kind.value,
-            )
-        )
+    def check_args(self, args: tuple[str, ...]) -> None:
+        super().check_args(args)
+        if args and args[0] not in _CATEGORIES:
+            raise ConditionArgumentError(f"unknown category {args[0]!r} in {self.name}")
+
+    def holds_for(
+        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
+    ) -> bool:
+        return _grants(case, q.actor.org_kind, purpose, args[0] if args else q.obj)
+
+    def sql(
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
+    ) -> ColumnElement[bool]:
+        return _consent_grant(purpose, actor.org_kind, args[0] if args else str(category))
+
+
+@register
+class ConsentCoversAny(CaseCondition):
+    """A given consent lets some data go to the actor's kind of organisation, for the
+    purpose of the rule being evaluated: what a consent-bound role needs to learn that
+    the case exists (its status) and reach what the consent does cover."""
+
+    name = "consent_covers_any"
+    words = (
+        "only while the person's consent lets some of their data go to their kind of"
+        " organisation, for the purpose named"
+    )
+
+    def holds_for(
+        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
+    ) -> bool:
+        return _grants(case, q.actor.org_kind, purpose)
+
+    def sql(
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
+    ) -> ColumnElement[bool]:
+        return _consent_grant(purpose, actor.org_kind)
 
 
 @register
@@ -311,10 +463,17 @@ class OrgKindIn(Condition):
             if arg not in _ORG_KINDS:
                 raise ConditionArgumentError(f"unknown organisation kind {arg!r} in {self.name}")
 
-    def holds(self, q: Question, *args: str) -> bool:
+    def holds(self, q: Question, *args: str, purpose: Purpose | None = None) -> bool:
         return q.actor.org_kind in args
 
-    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+    def sql(
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
+    ) -> ColumnElement[bool]:
         # A fact about the actor, not the case: the same for every row.
         return true() if actor.org_kind in args else false()
 
@@ -331,10 +490,19 @@ class InState(CaseCondition):
     def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
         return self.words.format(states=" or ".join(state_label(arg) for arg in args))
 
-    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+    def holds_for(
+        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
+    ) -> bool:
         return case.state in args
 
-    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+    def sql(
+        self,
+        actor: Actor,
+        category: str,
+        now: datetime,
+        *args: str,
+        purpose: Purpose | None = None,
+    ) -> ColumnElement[bool]:
         # One state (the common case, e.g. !in_state(draft)) as a plain comparison: an
         # IN list is expanded at every execution, which costs more than the query.
         return Case.state == args[0] if len(args) == 1 else Case.state.in_(args)
