@@ -8,10 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from referral.db.tables import Case, Organisation, RoleAssignment, User
-from referral.demo import DemoWorld, seed_people
+from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld, seed_people
 from referral.domain.actors import Actor
-from referral.domain.facts import ConsentScope
-from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
+from referral.domain.vocabulary import Category, OrgKind, Role
 from referral.services import consent, information, lifecycle, panel, referrals, screening, support
 from referral.services.uow import Runtime
 
@@ -127,7 +126,7 @@ def to_support(world: DemoWorld, meeting_id: int) -> tuple[int, int]:
         panel.RecordDecision(case_id, meeting_id, "support", "MARK-DELIBERATION"),
     )
     world.run("coordinator", consent.request_consent, consent.RequestConsent(case_id))
-    scope = (ConsentScope(Category.IDENTITY, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT),)
+    scope = PROVIDER_CONSENT_SCOPE
     world.run(
         "coordinator",
         consent.record_consent,

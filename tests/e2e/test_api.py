@@ -248,7 +248,11 @@ def test_the_case_work_endpoints_walk_a_case_to_support(
     assert ok("chair", f"{on_case}/decision", decision)["to_state"] == "consent_pending"
 
     ok("coordinator", f"{base}/consent/request", status=201)
-    scope = [{"category": "identity", "org_kind": "civil_society", "purpose": "support"}]
+    # The provider reads, and works on, only what the consent lets go to them for support.
+    scope = [
+        {"category": category, "org_kind": "civil_society", "purpose": "support"}
+        for category in ("identity", "support")
+    ]
     consent = {"given": True, "method": "in_person", "scope": scope, "given_by": "guardian"}
     consent["guardian_name"] = "G"
     assert ok("coordinator", f"{base}/consent/record", consent) == {"moved": None}

@@ -12,10 +12,11 @@ from referral.db.sealing import SEALED_GROUP
 from referral.db.tables import Case, Intervention
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
-from referral.domain.facts import GuardFacts
+from referral.domain.facts import GuardFacts, RecordFacts
 from referral.domain.vocabulary import Category
 from referral.services import referrals, support
 from referral.services.access import record
+from referral.services.linked import intervention_facts
 from referral.services.uow import UnitOfWork
 
 # What a provider needs to see of a case, in reading order; each obeys the policy.
@@ -60,11 +61,16 @@ def _triggers(uow: UnitOfWork, actor: Actor, intervention: Intervention, case: C
     consent = uow.repo.current_consent(case.id)
     guard_facts = GuardFacts(consent_state=consent.state if consent else "not_sought")
     workflow = uow.workflow(support.WORKFLOW)
+    about = _about(intervention)
     return [
         t.trigger
         for t in uow.engine.available(workflow, intervention.state, guard_facts)
-        if uow.authz.permission(actor, t.permission, facts, uow.now).allowed
+        if uow.authz.permission(actor, t.permission, facts, uow.now, record=about).allowed
     ]
+
+
+def _about(intervention: Intervention) -> RecordFacts:
+    return intervention_facts(intervention.id, intervention.provider_org_id, intervention.state)
 
 
 def list_interventions(
@@ -151,7 +157,9 @@ def show_intervention(uow: UnitOfWork, actor: Actor, query: ShowIntervention) ->
     facts = uow.repo.case_facts(case, actor)
     may_record = (
         intervention.state == "active"
-        and uow.authz.permission(actor, "intervention:record", facts, uow.now).allowed
+        and uow.authz.permission(
+            actor, "intervention:record", facts, uow.now, record=_about(intervention)
+        ).allowed
     )
     notes = [
         n for n in view.linked.get("progress_notes", []) if n["intervention_id"] == intervention.id
