@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from referral.db.tables import Case, Organisation, RoleAssignment, User
 from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld, seed_people
 from referral.domain.actors import Actor
+from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Role
 from referral.services import consent, information, lifecycle, panel, referrals, screening, support
 from referral.services.uow import Runtime
@@ -116,8 +117,16 @@ def to_awaiting_panel(world: DemoWorld) -> int:
     return case_id
 
 
-def to_support(world: DemoWorld, meeting_id: int) -> tuple[int, int]:
-    """A case in support with an active mentoring intervention by the civil-society provider."""
+def to_support(
+    world: DemoWorld,
+    meeting_id: int,
+    scope: tuple[ConsentScope, ...] = PROVIDER_CONSENT_SCOPE,
+    *,
+    started: bool = True,
+) -> tuple[int, int]:
+    """A case in support with an active mentoring intervention by the civil-society provider;
+    the consent's `scope` is the demo's unless given. With `started` false, the intervention
+    is left as assigned (proposed), for a scope that does not let the provider reach it."""
     case_id = to_awaiting_panel(world)
     world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
     world.run(
@@ -126,7 +135,6 @@ def to_support(world: DemoWorld, meeting_id: int) -> tuple[int, int]:
         panel.RecordDecision(case_id, meeting_id, "support", "MARK-DELIBERATION"),
     )
     world.run("coordinator", consent.request_consent, consent.RequestConsent(case_id))
-    scope = PROVIDER_CONSENT_SCOPE
     world.run(
         "coordinator",
         consent.record_consent,
@@ -144,7 +152,7 @@ def to_support(world: DemoWorld, meeting_id: int) -> tuple[int, int]:
             ),
         )
     )
-    for trigger in ("accept", "start"):
+    for trigger in ("accept", "start") if started else ():
         world.run(
             "provider",
             support.move_intervention,

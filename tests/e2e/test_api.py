@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from referral.demo import DemoWorld
-from referral.domain.vocabulary import OrgKind
+from referral.domain.facts import ConsentScope
+from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.services.uow import Runtime
 from tests.e2e.conftest import Api, Browser
 from tests.factories import schedule, submit, to_awaiting_panel, to_support
@@ -307,3 +308,51 @@ def test_openapi_schema_documents_the_api(browser: Callable[..., Browser]) -> No
     assert {"SubmitReferralIn", "CaseOut", "ErrorOut"} <= set(schema["components"]["schemas"])
     read = schema["paths"]["/api/cases/{case_id}"]["get"]["responses"]
     assert read["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+
+
+def test_another_organisations_intervention_is_not_found_through_the_api(
+    api: Api, world: DemoWorld, runtime: Runtime
+) -> None:
+    """The provider is assigned to the case; the private-sector organisation's intervention on
+    it is not theirs to read, move or annotate: 404, before the body is looked at."""
+    case_id, mine = to_support(world, schedule(world, runtime))
+    plan = {
+        "kind": "mentoring",
+        "provider_org_id": world.org_ids[OrgKind.PRIVATE_SECTOR],
+        "plan": "MARK-OTHER-PLAN",
+    }
+    created = api.post("coordinator", f"/api/cases/{case_id}/interventions", plan)
+    assert created.status_code == 201, created.text
+    theirs = created.json()["id"]
+    for trigger in ("accept", "start", "complete"):
+        moved = api.post(
+            "provider", f"/api/interventions/{theirs}/transitions", {"trigger": trigger}
+        )
+        assert_error(moved, 404)
+    for body in ({"body": "A note."}, {"body": ""}):
+        assert_error(api.post("provider", f"/api/interventions/{theirs}/progress", body), 404)
+    case = api.get("provider", f"/api/cases/{case_id}")
+    assert case.status_code == 200
+    assert [i["id"] for i in case.json()["linked"]["interventions"]] == [mine]
+    assert "MARK-OTHER-PLAN" not in case.text
+    everyone = api.get("coordinator", f"/api/cases/{case_id}").json()
+    assert {i["id"] for i in everyone["linked"]["interventions"]} == {mine, theirs}
+
+
+def test_a_provider_with_a_support_only_consent_reads_only_the_support_plan_through_the_api(
+    api: Api, world: DemoWorld, runtime: Runtime
+) -> None:
+    support_only = (ConsentScope(Category.SUPPORT, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT),)
+    case_id, _ = to_support(world, schedule(world, runtime), support_only)
+    case = api.get("provider", f"/api/cases/{case_id}")
+    assert case.status_code == 200
+    fields = case.json()["fields"]
+    shown = {f["category"] for f in fields.values() if not f.get("hidden")}
+    assert shown == {"status", "support"}
+    assert "hidden" not in fields["support_plan"]
+    assert [i["plan"] for i in case.json()["linked"]["interventions"]] == ["MARK-SUPPORT"]
+    assert fields["given_name"]["hidden"] is True
+    assert "consent_covers" in fields["given_name"]["reason"]
+    assert sorted(case.json()["hidden"]) == sorted(
+        str(c) for c in Category if c not in (Category.STATUS, Category.SUPPORT)
+    )
