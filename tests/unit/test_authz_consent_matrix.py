@@ -99,9 +99,11 @@ def test_the_provider_reads_exactly_what_the_consent_covers_in_every_scope(
     assert run_table(Authorizer(SHIPPED), path) == []
 
 
-def test_the_matrix_would_catch_a_rule_that_ignores_the_purpose(tmp_path: Path) -> None:
-    """The generated table fails a policy whose provider reads identity on consent given,
-    whatever the scope says (the rule before consent bound whole)."""
+def test_the_matrix_would_catch_a_rule_that_reads_past_the_category_covered(
+    tmp_path: Path,
+) -> None:
+    """The generated table fails a policy whose provider reads identity once the consent
+    covers anything for them, whatever it covers."""
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "model.conf").write_text((SHIPPED / "model.conf").read_text())
@@ -110,7 +112,7 @@ def test_the_matrix_would_catch_a_rule_that_ignores_the_purpose(tmp_path: Path) 
         .read_text()
         .replace(
             "p, provider, *, identity, read, assigned & consent_covers,",
-            "p, provider, *, identity, read, assigned & consent_given,",
+            "p, provider, *, identity, read, assigned & consent_covers_any,",
         )
     )
     (policies / "default.csv").write_text(loose)

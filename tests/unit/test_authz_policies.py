@@ -208,6 +208,60 @@ def test_only_coordinator_screener_and_dpo_read_personal_data_unconditionally(
             assert rule.role in {Role.COORDINATOR, Role.SCREENER, Role.DPO}, rule.where
 
 
+# -- consent binds whole, by construction ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        # A network lets the provider read the narrative on consent given, whatever it covers.
+        (
+            "p, provider, demo-city, narrative, read, assigned & consent_given, support,"
+            " consent, allow",
+            "a rule on the legal basis of consent must require consent_covers",
+        ),
+        # ... or on another legal basis, around the consent altogether.
+        (
+            "p, provider, demo-city, concern, read, assigned, support, public_task, allow",
+            "provider reads only as far as consent covers",
+        ),
+        # A network marks the panel consent-bound for identity, but forgets the scope.
+        (
+            "p, panel_member, demo-city, identity, read, on_agenda | consent_covers, panel,"
+            " consent, allow",
+            "a rule on the legal basis of consent must require consent_covers",
+        ),
+    ],
+)
+def test_a_rule_that_reads_around_the_consent_is_refused_at_load(
+    tmp_path: Path, line: str, why: str
+) -> None:
+    directory = copy_policies(tmp_path)
+    (directory / "demo_city.csv").write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=f"demo_city.csv: line 1: {why}"):
+        Authorizer(directory)
+
+
+def test_a_network_may_mark_a_role_consent_bound_in_its_own_rules(tmp_path: Path) -> None:
+    directory = copy_policies(tmp_path)
+    line = (
+        "p, panel_member, demo-city, special, read, on_agenda & consent_covers, panel,"
+        " consent, allow\n"
+    )
+    (directory / "demo_city.csv").write_text(line, encoding="utf-8")
+    authz = Authorizer(directory)
+    who = Actor(ME, MY_ORG, OrgKind.YOUTH, 1, "demo-city", frozenset({Role.PANEL_MEMBER}))
+    meeting = (MeetingSlot(3, NOW, actor_invited=True),)
+
+    def facts(purpose: Purpose) -> CaseFacts:
+        grant = frozenset({ConsentScope(Category.SPECIAL, OrgKind.YOUTH, purpose)})
+        return CaseFacts(7, 1, "panel_review", OTHER, meetings=meeting,
+                         consent_state="given", consent_scope=grant)  # fmt: skip
+
+    assert authz.decide(who, Category.SPECIAL, "read", facts(Purpose.PANEL), NOW).allowed
+    assert not authz.decide(who, Category.SPECIAL, "read", facts(Purpose.SUPPORT), NOW).allowed
+
+
 # -- the runner -------------------------------------------------------------------
 
 
@@ -218,14 +272,16 @@ def copy_policies(tmp_path: Path) -> Path:
 def test_a_mismatch_is_reported_as_a_sentence(tmp_path: Path) -> None:
     directory = copy_policies(tmp_path)
     csv = directory / "default.csv"
-    leak = "p, provider, *, criminal, read, assigned, support, consent, allow\n"
+    leak = (
+        "p, provider, *, criminal, read, assigned & consent_covers_any, support, consent, allow\n"
+    )
     text = csv.read_text().replace("p, provider, *, criminal, read, true, -, -, deny\n", "")
     csv.write_text(text + leak)
     mismatches = run_policy_tests(directory)
     assert (
-        "policies/tests/default.yaml: provider (civil_society) in assigned_consent_given:"
-        " read criminal: expected deny, got allow"
-        " (rule p, provider, *, criminal, read, assigned, support, consent, allow)"
+        "policies/tests/default.yaml: provider (civil_society) in assigned_support_only:"
+        " read criminal: expected deny, got allow (rule p, provider, *, criminal, read,"
+        " assigned & consent_covers_any, support, consent, allow)"
     ) in mismatches
     assert all("read criminal" in m and m.startswith("policies/tests/default.yaml: provider")
                for m in mismatches)  # fmt: skip

@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 import casbin
 
 from referral.authz.conditions import Question
-from referral.authz.expressions import Call, Expr, parse
+from referral.authz.expressions import Call, Expr, parse, requires
 from referral.domain.actors import Actor
 from referral.domain.errors import ConfigurationError
 from referral.domain.facts import CaseFacts, RecordFacts
@@ -499,6 +499,7 @@ def _load(policy_dir: Path, cache_size: int) -> _Policy:
                 )
             by_fields[rule.fields] = rule
             rules.append(rule)
+    _check_consent_binds_whole(rules)
 
     policy = _Policy(
         hash=_hash(contents),
@@ -512,6 +513,40 @@ def _load(policy_dir: Path, cache_size: int) -> _Policy:
     )
     _smoke_test(model_path, policy)
     return policy
+
+
+# The conditions that hold only as far as the current consent's scope covers the data.
+CONSENT_SCOPE_CONDITIONS = frozenset({"consent_covers", "consent_covers_any"})
+
+
+def _check_consent_binds_whole(rules: list[Rule]) -> None:
+    """Refuse a sharing agreement in which consent does not bind whole (DESIGN.md §4).
+
+    A rule that shows a category on the legal basis of consent must hold only as far as
+    the consent's scope covers it: that is how a network marks a role as consent-bound
+    in its own rules. A role that the shared rules (`*`) let read on that basis (the
+    provider) is consent-bound everywhere: none of its rules, in any file, may show a
+    category on another footing.
+    """
+    bound = {
+        r.role
+        for r in rules
+        if r.allows and not r.is_permission and r.network == "*"
+        if r.legal_basis is LegalBasis.CONSENT
+    }
+    for rule in rules:
+        if not rule.allows or rule.is_permission or requires(rule.expr, CONSENT_SCOPE_CONDITIONS):
+            continue
+        if rule.legal_basis is LegalBasis.CONSENT:
+            raise ConfigurationError(
+                f"{rule.where}: a rule on the legal basis of consent must require"
+                " consent_covers (or consent_covers_any): consent binds whole"
+            )
+        if rule.role in bound:
+            raise ConfigurationError(
+                f"{rule.where}: {rule.role} reads only as far as consent covers, so this rule"
+                " must require consent_covers (or consent_covers_any): consent binds whole"
+            )
 
 
 def _scopes(rules: list[Rule]) -> dict[_Scope, tuple[Rule, ...]]:

@@ -109,6 +109,18 @@ class AnyOf(Expr):
         return or_(*(o.sql(actor, category, now, purpose) for o in self.operands))
 
 
+def requires(expr: Expr, names: frozenset[str]) -> bool:
+    """Whether `expr` can hold only where one of the named conditions holds: a named call,
+    an `&` with such an operand, or an `|` whose every operand is such. (A `!` never is.)"""
+    if isinstance(expr, Call):
+        return expr.condition.name in names
+    if isinstance(expr, AllOf):
+        return any(requires(o, names) for o in expr.operands)
+    if isinstance(expr, AnyOf):
+        return all(requires(o, names) for o in expr.operands)
+    return False
+
+
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_-]*)|([&|!(),]))")
 
 
