@@ -14,7 +14,7 @@ from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld
 from referral.domain.errors import NotFound
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
-from referral.services import referrals, support
+from referral.services import caseload, referrals, support
 from referral.services.uow import Runtime
 from tests.factories import add_user, make_world, schedule, to_support
 
@@ -174,3 +174,26 @@ def test_a_consent_for_another_purpose_or_kind_lets_the_provider_see_nothing(
         move = support.MoveIntervention(intervention_id, trigger)
         with pytest.raises(NotFound):
             world.run("provider", support.move_intervention, move)
+
+
+def test_a_withdrawn_intervention_is_no_longer_the_providers(
+    world: DemoWorld, two_interventions: tuple[int, int, int]
+) -> None:
+    """Withdrawn, it is no longer assigned to them: gone from their list and their case
+    page, and "not found" to move, while their live one on the case stays theirs."""
+    case_id, mine, _ = two_interventions
+    second = world.run(
+        "coordinator",
+        support.assign_intervention,
+        support.AssignIntervention(
+            case_id, "mentoring", world.org_ids[OrgKind.CIVIL_SOCIETY], "MARK-WITHDRAWN"
+        ),
+    )
+    withdraw = support.MoveIntervention(second, "withdraw")
+    assert world.run("coordinator", support.move_intervention, withdraw) == "withdrawn"
+    listed = world.run("provider", caseload.list_interventions, caseload.ListInterventions())
+    assert [row.intervention_id for row in listed] == [mine]
+    view = world.run("provider", referrals.read_case, case_id)
+    assert [i["id"] for i in view.linked["interventions"]] == [mine]
+    with pytest.raises(NotFound):
+        world.run("provider", support.move_intervention, support.MoveIntervention(second, "start"))

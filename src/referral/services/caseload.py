@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Load, aliased
 
+from referral.authz.conditions import INACTIVE_INTERVENTION_STATES
 from referral.db.sealing import SEALED_GROUP
 from referral.db.tables import Case, Intervention
 from referral.domain.actors import Actor
@@ -76,8 +77,8 @@ def _about(intervention: Intervention) -> RecordFacts:
 def list_interventions(
     uow: UnitOfWork, actor: Actor, query: ListInterventions
 ) -> list[InterventionRow]:
-    """Interventions assigned to the actor's organisation on cases whose support plan the
-    actor may read now, filtered in SQL by the policy; newest first."""
+    """Live interventions assigned to the actor's organisation on cases whose support plan
+    the actor may read now, filtered in SQL by the policy; newest first."""
     if not 1 <= query.limit <= 500:
         raise InvalidInput("limit must be between 1 and 500", {"limit": "out of range"})
     scope = uow.scoped(actor)
@@ -87,7 +88,12 @@ def list_interventions(
     rows: Sequence[Any] = scope.execute(
         scope.select(mine, Case, readable=(Category.SUPPORT, "read"))
         .join(Case, Case.id == mine.case_id)
-        .where(mine.provider_org_id == actor.organisation_id)
+        # Only live ones: the policy's `assigned`, asked about one intervention, holds for
+        # the actor's organisation's interventions that are not withdrawn.
+        .where(
+            mine.provider_org_id == actor.organisation_id,
+            mine.state.not_in(INACTIVE_INTERVENTION_STATES),
+        )
         .order_by(mine.created_at.desc(), mine.id.desc())
         .limit(query.limit)
         .options(Load(mine).undefer_group(SEALED_GROUP))
