@@ -30,7 +30,7 @@ def ask(
     values.update(facts)
     case = CaseFacts(**values)  # type: ignore[arg-type]
     question = Question(actor, case, obj, "read", NOW, record)
-    return CONDITIONS[name].holds(question, *args, purpose=purpose)
+    return CONDITIONS[name].holds_under(purpose, question, *args)
 
 
 def meeting(days_after: float, invited: bool = True) -> tuple[MeetingSlot, ...]:

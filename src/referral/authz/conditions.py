@@ -16,12 +16,12 @@ the SQL face uses:
 
 A question may also carry the record an operation touches (`Question.record`, an
 intervention): a condition about that kind of record (`assigned`) is then judged on the
-record, not on the case. The SQL face selects cases, for questions about a case; a list
-of a case's records is filtered by asking the Python face about each record.
+record, not on the case. The SQL face selects cases, for questions about a case; the few
+records of one case are filtered by asking the Python face about each.
 
-The rule being evaluated passes its purpose (`purpose=`, None for a deny rule, which
-names none): `consent_covers` asks whether the consent covers the data *for that
-purpose*. Every other condition ignores it.
+A rule reads its condition with its own purpose (`holds_under`, `sql_under`): the
+consent conditions ask whether the consent covers the data *for that purpose*; every
+other condition ignores it, so it needs only `holds` and `sql`.
 """
 
 from __future__ import annotations
@@ -113,29 +113,33 @@ class Condition(ABC):
             raise ConditionArgumentError(f"{self.name} takes {wanted}, got {len(args)}")
 
     @abstractmethod
-    def holds(self, q: Question, *args: str, purpose: Purpose | None = None) -> bool: ...
+    def holds(self, q: Question, *args: str) -> bool: ...
 
     @abstractmethod
     def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
+        self, actor: Actor, category: str, now: datetime, *args: str
     ) -> ColumnElement[bool]: ...
+
+    def holds_under(self, purpose: Purpose | None, q: Question, *args: str) -> bool:
+        """`holds`, read by a rule with this purpose (None: a deny rule, which names none).
+        A condition that depends on the purpose overrides this; the rest ignore it."""
+        return self.holds(q, *args)
+
+    def sql_under(
+        self, purpose: Purpose | None, actor: Actor, category: str, now: datetime, *args: str
+    ) -> ColumnElement[bool]:
+        """`sql`, read by a rule with this purpose: the SQL face of `holds_under`."""
+        return self.sql(actor, category, now, *args)
 
 
 class CaseCondition(Condition):
     """A condition about a case: it never holds for a question about no case."""
 
-    def holds(self, q: Question, *args: str, purpose: Purpose | None = None) -> bool:
-        return q.facts is not None and self.holds_for(q, q.facts, *args, purpose=purpose)
+    def holds(self, q: Question, *args: str) -> bool:
+        return q.facts is not None and self.holds_for(q, q.facts, *args)
 
     @abstractmethod
-    def holds_for(
-        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
-    ) -> bool: ...
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool: ...
 
 
 CONDITIONS: dict[str, Condition] = {}
@@ -158,17 +162,10 @@ class Always(Condition):
     name = "true"
     words = "always"
 
-    def holds(self, q: Question, *args: str, purpose: Purpose | None = None) -> bool:
+    def holds(self, q: Question, *args: str) -> bool:
         return True
 
-    def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
-    ) -> ColumnElement[bool]:
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
         return true()
 
 
@@ -179,19 +176,10 @@ class OwnReferral(CaseCondition):
     name = "own_referral"
     words = "only referrals they made themselves"
 
-    def holds_for(
-        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
-    ) -> bool:
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.referrer_user_id == q.actor.user_id
 
-    def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
-    ) -> ColumnElement[bool]:
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
         return Case.referrer_user_id == actor.user_id
 
 
@@ -202,19 +190,10 @@ class Coordinates(CaseCondition):
     name = "coordinates"
     words = "only cases they are the assigned coordinator of"
 
-    def holds_for(
-        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
-    ) -> bool:
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.coordinator_user_id == q.actor.user_id
 
-    def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
-    ) -> ColumnElement[bool]:
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
         # Null-safe: under `!coordinates` a plain `=` on a NULL column would drop the row
         # where Python says True.
         return Case.coordinator_user_id.is_not_distinct_from(actor.user_id)
@@ -230,22 +209,13 @@ class OnAgenda(CaseCondition):
         f" from {MEETING_WINDOW.days} days before to {MEETING_WINDOW.days} days after it"
     )
 
-    def holds_for(
-        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
-    ) -> bool:
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return any(
             m.actor_invited and abs(q.now - m.scheduled_for) <= MEETING_WINDOW
             for m in case.meetings
         )
 
-    def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
-    ) -> ColumnElement[bool]:
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
         # `IN` over an uncorrelated subquery, not a correlated EXISTS: the database reads
         # the actor's few agenda cases once instead of probing the agendas case by case.
         # agenda_items.case_id is NOT NULL, so `NOT IN` (under `!on_agenda`) stays exact.
@@ -277,22 +247,13 @@ class Assigned(CaseCondition):
         " is assigned to their organisation"
     )
 
-    def holds_for(
-        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
-    ) -> bool:
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         record = q.record
         if record is not None and record.provider_org_id is not None:
             return record.live and record.provider_org_id == q.actor.organisation_id
         return q.actor.organisation_id in case.provider_org_ids
 
-    def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
-    ) -> ColumnElement[bool]:
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
         # Uncorrelated `IN`, as for `on_agenda`: the organisation's cases are read once.
         return Case.id.in_(
             select(Intervention.case_id).where(
@@ -321,19 +282,10 @@ class ConsentGiven(CaseCondition):
     name = "consent_given"
     words = "once the person has given consent"
 
-    def holds_for(
-        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
-    ) -> bool:
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.consent_state == GIVEN
 
-    def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
-    ) -> ColumnElement[bool]:
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
         # One index probe per case (consents(case_id, id)): the state of the latest consent.
         # COALESCE: with no consent at all the state is "not_sought", never NULL, so that
         # `!consent_given` keeps the cases Python keeps.
@@ -350,8 +302,8 @@ class ConsentGiven(CaseCondition):
 def _consent_grant(
     purpose: Purpose | None, org_kind: OrgKind, category: str | None = None
 ) -> ColumnElement[bool]:
-    """A grant of the case's current, given consent: to this kind of organisation, for
-    this purpose (any, for a rule without one), of this category (any, if None)."""
+    """A grant of the case's current, given consent to this kind of organisation, for this
+    purpose (any, if None), of this category (any, if None)."""
     clauses = [_is_current_consent(), Consent.state == GIVEN]
     clauses.append(ConsentScopeRow.org_kind == org_kind.value)
     if purpose is not None:
@@ -381,9 +333,8 @@ def _grants(
 class ConsentCovers(CaseCondition):
     """A given consent lets the category asked (or the one named: `consent_covers(support)`,
     for a permission such as `intervention:record`) go to the actor's kind of organisation,
-    for the purpose of the rule being evaluated.
-
-    A rule without a purpose (a deny rule) asks whether any purpose is covered.
+    for the purpose of the rule reading it. Read without a purpose (a deny rule names
+    none), any purpose will do.
     """
 
     name = "consent_covers"
@@ -401,18 +352,18 @@ class ConsentCovers(CaseCondition):
         if args and args[0] not in _CATEGORIES:
             raise ConditionArgumentError(f"unknown category {args[0]!r} in {self.name}")
 
-    def holds_for(
-        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
-    ) -> bool:
-        return _grants(case, q.actor.org_kind, purpose, args[0] if args else q.obj)
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return self.holds_under(None, q, *args)
 
-    def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
+    def holds_under(self, purpose: Purpose | None, q: Question, *args: str) -> bool:
+        category = args[0] if args else q.obj
+        return q.facts is not None and _grants(q.facts, q.actor.org_kind, purpose, category)
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        return self.sql_under(None, actor, category, now, *args)
+
+    def sql_under(
+        self, purpose: Purpose | None, actor: Actor, category: str, now: datetime, *args: str
     ) -> ColumnElement[bool]:
         return _consent_grant(purpose, actor.org_kind, args[0] if args else str(category))
 
@@ -420,8 +371,8 @@ class ConsentCovers(CaseCondition):
 @register
 class ConsentCoversAny(CaseCondition):
     """A given consent lets some data go to the actor's kind of organisation, for the
-    purpose of the rule being evaluated: what a consent-bound role needs to learn that
-    the case exists (its status) and reach what the consent does cover."""
+    purpose of the rule reading it: what a consent-bound role needs to learn that the
+    case exists (its status) and reach what the consent does cover."""
 
     name = "consent_covers_any"
     words = (
@@ -429,18 +380,17 @@ class ConsentCoversAny(CaseCondition):
         " organisation, for the purpose named"
     )
 
-    def holds_for(
-        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
-    ) -> bool:
-        return _grants(case, q.actor.org_kind, purpose)
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return self.holds_under(None, q, *args)
 
-    def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
+    def holds_under(self, purpose: Purpose | None, q: Question, *args: str) -> bool:
+        return q.facts is not None and _grants(q.facts, q.actor.org_kind, purpose)
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        return self.sql_under(None, actor, category, now, *args)
+
+    def sql_under(
+        self, purpose: Purpose | None, actor: Actor, category: str, now: datetime, *args: str
     ) -> ColumnElement[bool]:
         return _consent_grant(purpose, actor.org_kind)
 
@@ -463,17 +413,10 @@ class OrgKindIn(Condition):
             if arg not in _ORG_KINDS:
                 raise ConditionArgumentError(f"unknown organisation kind {arg!r} in {self.name}")
 
-    def holds(self, q: Question, *args: str, purpose: Purpose | None = None) -> bool:
+    def holds(self, q: Question, *args: str) -> bool:
         return q.actor.org_kind in args
 
-    def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
-    ) -> ColumnElement[bool]:
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
         # A fact about the actor, not the case: the same for every row.
         return true() if actor.org_kind in args else false()
 
@@ -490,19 +433,10 @@ class InState(CaseCondition):
     def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
         return self.words.format(states=" or ".join(state_label(arg) for arg in args))
 
-    def holds_for(
-        self, q: Question, case: CaseFacts, *args: str, purpose: Purpose | None = None
-    ) -> bool:
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.state in args
 
-    def sql(
-        self,
-        actor: Actor,
-        category: str,
-        now: datetime,
-        *args: str,
-        purpose: Purpose | None = None,
-    ) -> ColumnElement[bool]:
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
         # One state (the common case, e.g. !in_state(draft)) as a plain comparison: an
         # IN list is expanded at every execution, which costs more than the query.
         return Case.state == args[0] if len(args) == 1 else Case.state.in_(args)

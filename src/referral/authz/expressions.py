@@ -50,7 +50,7 @@ class Call(Expr):
     args: tuple[str, ...]
 
     def holds(self, q: Question, purpose: Purpose | None = None) -> bool:
-        return self.condition.holds(q, *self.args, purpose=purpose)
+        return self.condition.holds_under(purpose, q, *self.args)
 
     def calls(self) -> tuple[Call, ...]:
         return (self,)
@@ -58,7 +58,7 @@ class Call(Expr):
     def sql(
         self, actor: Actor, category: str, now: datetime, purpose: Purpose | None = None
     ) -> ColumnElement[bool]:
-        return self.condition.sql(actor, category, now, *self.args, purpose=purpose)
+        return self.condition.sql_under(purpose, actor, category, now, *self.args)
 
 
 @dataclass(frozen=True, slots=True)
