@@ -531,8 +531,10 @@ def _check_consent_binds_whole(rules: list[Rule]) -> None:
     bound = {
         r.role
         for r in rules
-        if r.allows and not r.is_permission and r.network == "*"
-        if r.legal_basis is LegalBasis.CONSENT
+        if r.allows
+        and not r.is_permission
+        and r.network == "*"
+        and r.legal_basis is LegalBasis.CONSENT
     }
     for rule in rules:
         if not rule.allows or rule.is_permission or requires(rule.expr, CONSENT_SCOPE_CONDITIONS):
