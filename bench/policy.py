@@ -67,6 +67,7 @@ CONDITIONS = (
 )
 STATES = ("draft", "screening", "awaiting_panel", "panel_review", "support", "review", "closed")
 ME, OTHER, MY_ORG = 1, 2, 10
+CATEGORIES = frozenset(str(c) for c in Category)
 CASBIN_SECONDS = 4.0  # time budget for plain Casbin per size
 SECONDS_PER_RULE = 7e-6  # plain Casbin's cost per rule, to size its sample
 
@@ -98,6 +99,9 @@ def write_policy(root: Path, size: int, rnd: random.Random) -> int:
     while shared + len(lines) < size:
         for role, (obj, act), condition in rnd.sample(templates, RULES_PER_NETWORK):
             tail = "-, -, deny" if rnd.random() < 0.1 else "screening, public_task, allow"
+            if role is Role.PROVIDER and obj in CATEGORIES and tail.endswith("allow"):
+                # Consent binds the provider whole: the loader refuses any other read.
+                condition = f"({condition}) & consent_covers"
             lines.append(f"p, {role}, net{network}, {obj}, {act}, {condition}, {tail}")
         network += 1
     (directory / "networks.csv").write_text("\n".join(lines[: size - shared]) + "\n")

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from referral.db.tables import Case, Organisation, RoleAssignment, User
-from referral.demo import DemoWorld, seed_people
+from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld, seed_people
 from referral.domain.actors import Actor
 from referral.domain.facts import ConsentScope
-from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
+from referral.domain.vocabulary import Category, OrgKind, Role
 from referral.services import consent, information, lifecycle, panel, referrals, screening, support
 from referral.services.uow import Runtime
 
@@ -142,12 +142,20 @@ def to_consent_pending(world: DemoWorld, meeting_id: int, contribution: str = ""
     return case_id
 
 
-def to_support(world: DemoWorld, meeting_id: int, contribution: str = "") -> tuple[int, int]:
+def to_support(
+    world: DemoWorld,
+    meeting_id: int,
+    scope: tuple[ConsentScope, ...] = PROVIDER_CONSENT_SCOPE,
+    *,
+    started: bool = True,
+    contribution: str = "",
+) -> tuple[int, int]:
     """A case in support with an active mentoring intervention by the civil-society provider;
+    the consent's `scope` is the demo's unless given. With `started` false, the intervention
+    is left as assigned (proposed), for a scope that does not let the provider reach it.
     `contribution` as for `to_consent_pending`."""
     case_id = to_consent_pending(world, meeting_id, contribution)
     world.run("coordinator", consent.request_consent, consent.RequestConsent(case_id))
-    scope = (ConsentScope(Category.IDENTITY, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT),)
     world.run(
         "coordinator",
         consent.record_consent,
@@ -165,7 +173,7 @@ def to_support(world: DemoWorld, meeting_id: int, contribution: str = "") -> tup
             ),
         )
     )
-    for trigger in ("accept", "start"):
+    for trigger in ("accept", "start") if started else ():
         world.run(
             "provider",
             support.move_intervention,

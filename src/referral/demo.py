@@ -209,11 +209,23 @@ def _decide(w: DemoWorld, case_id: int) -> None:
     w.run("coordinator", consent.request_consent, consent.RequestConsent(case_id))
 
 
-def _answer_consent(given: bool) -> Step:
-    scope = tuple(
-        ConsentScope(category, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT)
-        for category in (Category.IDENTITY, Category.CONTACT, Category.SUPPORT)
+# What the demo's consent lets go to the civil-society provider, for support: who the
+# person is, how to reach them, the concern, the consent itself and the support plan. Not
+# the narrative or special-category data: the provider's page shows those hidden, and why.
+PROVIDER_CONSENT_SCOPE = tuple(
+    ConsentScope(category, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT)
+    for category in (
+        Category.IDENTITY,
+        Category.CONTACT,
+        Category.CONCERN,
+        Category.CONSENT,
+        Category.SUPPORT,
     )
+)
+
+
+def _answer_consent(given: bool) -> Step:
+    scope = PROVIDER_CONSENT_SCOPE
     return lambda w, case_id: w.run(
         "coordinator",
         consent.record_consent,

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from referral.demo import DemoWorld
-from referral.domain.vocabulary import OrgKind
+from referral.domain.facts import ConsentScope
+from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.services.uow import Runtime
 from tests.e2e.conftest import Api, Browser
 from tests.factories import (
@@ -254,7 +255,11 @@ def test_the_case_work_endpoints_walk_a_case_to_support(
     assert ok("chair", f"{on_case}/decision", decision)["to_state"] == "consent_pending"
 
     ok("coordinator", f"{base}/consent/request", status=201)
-    scope = [{"category": "identity", "org_kind": "civil_society", "purpose": "support"}]
+    # The provider reads, and works on, only what the consent lets go to them for support.
+    scope = [
+        {"category": category, "org_kind": "civil_society", "purpose": "support"}
+        for category in ("identity", "support")
+    ]
     consent = {"given": True, "method": "in_person", "scope": scope, "given_by": "guardian"}
     consent["guardian_name"] = "G"
     assert ok("coordinator", f"{base}/consent/record", consent) == {"moved": None}
@@ -334,3 +339,51 @@ def test_nothing_hangs_off_a_case_before_its_panel_409_naming_the_state(
     case = api.get("coordinator", base).json()
     assert case["state"] == "information_gathering"
     assert not case["linked"].get("interventions") and not case["linked"].get("consents")
+
+
+def test_another_organisations_intervention_is_not_found_through_the_api(
+    api: Api, world: DemoWorld, runtime: Runtime
+) -> None:
+    """The provider is assigned to the case; the private-sector organisation's intervention on
+    it is not theirs to read, move or annotate: 404, before the body is looked at."""
+    case_id, mine = to_support(world, schedule(world, runtime))
+    plan = {
+        "kind": "mentoring",
+        "provider_org_id": world.org_ids[OrgKind.PRIVATE_SECTOR],
+        "plan": "MARK-OTHER-PLAN",
+    }
+    created = api.post("coordinator", f"/api/cases/{case_id}/interventions", plan)
+    assert created.status_code == 201, created.text
+    theirs = created.json()["id"]
+    for trigger in ("accept", "start", "complete"):
+        moved = api.post(
+            "provider", f"/api/interventions/{theirs}/transitions", {"trigger": trigger}
+        )
+        assert_error(moved, 404)
+    for body in ({"body": "A note."}, {"body": ""}):
+        assert_error(api.post("provider", f"/api/interventions/{theirs}/progress", body), 404)
+    case = api.get("provider", f"/api/cases/{case_id}")
+    assert case.status_code == 200
+    assert [i["id"] for i in case.json()["linked"]["interventions"]] == [mine]
+    assert "MARK-OTHER-PLAN" not in case.text
+    everyone = api.get("coordinator", f"/api/cases/{case_id}").json()
+    assert {i["id"] for i in everyone["linked"]["interventions"]} == {mine, theirs}
+
+
+def test_a_provider_with_a_support_only_consent_reads_only_the_support_plan_through_the_api(
+    api: Api, world: DemoWorld, runtime: Runtime
+) -> None:
+    support_only = (ConsentScope(Category.SUPPORT, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT),)
+    case_id, _ = to_support(world, schedule(world, runtime), support_only)
+    case = api.get("provider", f"/api/cases/{case_id}")
+    assert case.status_code == 200
+    fields = case.json()["fields"]
+    shown = {f["category"] for f in fields.values() if not f.get("hidden")}
+    assert shown == {"status", "support"}
+    assert "hidden" not in fields["support_plan"]
+    assert [i["plan"] for i in case.json()["linked"]["interventions"]] == ["MARK-SUPPORT"]
+    assert fields["given_name"]["hidden"] is True
+    assert "consent_covers" in fields["given_name"]["reason"]
+    assert sorted(case.json()["hidden"]) == sorted(
+        str(c) for c in Category if c not in (Category.STATUS, Category.SUPPORT)
+    )

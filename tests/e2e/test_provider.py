@@ -20,7 +20,7 @@ NEVER_FOR_PROVIDER = (
     "MARK-NARRATIVE",
     "MARK-ASSESSMENT",
     "MARK-DELIBERATION",
-    "MARK-SPECIAL",  # the consent covers identity only for civil society
+    "MARK-SPECIAL",  # the demo's consent does not cover special-category data
 )
 
 
@@ -177,3 +177,20 @@ def test_the_provider_list_read_is_audited_per_case(
             )
         ).one()
     assert entry.case_id == case_id and entry.categories == "support" and entry.allowed
+
+
+def test_another_organisations_intervention_on_the_providers_case_is_not_found(
+    browser: Browse, world: DemoWorld, in_support: tuple[int, int]
+) -> None:
+    """The provider works on the case; the private-sector organisation's intervention on it
+    is out of their scope: every page and form answers 404, before any input or state."""
+    case_id, _ = in_support
+    theirs = assign(world, case_id, OrgKind.PRIVATE_SECTOR, "MARK-OTHER-PLAN")
+    b = browser("provider")
+    assert b.get(f"/interventions/{theirs}").status_code == 404
+    for trigger in ("accept", "start", "complete", "teleport"):
+        response = b.post(f"/interventions/{theirs}/move", {"trigger": trigger})
+        assert response.status_code == 404, trigger
+    for body in ("A note.", " "):
+        assert b.post(f"/interventions/{theirs}/progress", {"body": body}).status_code == 404
+    assert "MARK-OTHER-PLAN" not in b.get("/interventions").text

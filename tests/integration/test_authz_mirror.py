@@ -41,6 +41,7 @@ QUESTIONS = [(str(c), act) for c in Category for act in ("read", "write")] + [
     ("case", "submit"),
 ]
 MEETING_DAYS = [-8, -7, -3, 0, 6, 7.5, 30]  # days from now to the meeting
+PURPOSES = ["support", "support", "support", "panel"]
 
 
 @dataclass
@@ -115,9 +116,13 @@ def _random_case(
             case_id=case.id, state=rng.choice(["requested", "given", "given", "withdrawn"]),
             recorded_by=people[0].id,
         )  # fmt: skip
+        # Grants of several categories, kinds and purposes: the provider's rules ask for
+        # their own kind and the purpose `support`; a grant for the panel opens nothing.
+        categories = [Category.SPECIAL, Category.IDENTITY, Category.SUPPORT, Category.CONCERN]
         consent.scopes = [
-            ConsentScopeRow(category=c, org_kind=rng.choice(KINDS), purpose="support")
-            for c in rng.sample([Category.SPECIAL, Category.IDENTITY], rng.randint(0, 2))
+            ConsentScopeRow(category=c, org_kind=kind, purpose=rng.choice(PURPOSES))
+            for c in rng.sample(categories, rng.randint(0, 4))
+            for kind in rng.sample(KINDS, rng.randint(1, 2))
         ]
         _add(session, consent)
     session.flush()
@@ -165,18 +170,23 @@ def test_the_world_exercises_every_condition(
 ) -> None:
     """Guard against a vacuous mirror test: each conditional rule allows on some case."""
     repo = Repositories(db_session)
-    health = world.users[OrgKind.HEALTH]
 
     def allowed(role: Role, category: Category) -> int:
-        who = Actor(health.id, health.organisation_id, OrgKind.HEALTH, world.network_id,
-                    "mirror-1", frozenset({role}))  # fmt: skip
-        facts = [repo.case_facts(c, who) for c in world.cases]
-        return sum(authz.decide(who, category, "read", f, NOW).allowed for f in facts)
+        """On how many (case, user) pairs the role may read the category, users of every kind."""
+        found = 0
+        for kind, user in world.users.items():
+            who = Actor(user.id, user.organisation_id, kind, world.network_id, "mirror-1",
+                        frozenset({role}))  # fmt: skip
+            facts = [repo.case_facts(c, who) for c in world.cases]
+            found += sum(authz.decide(who, category, "read", f, NOW).allowed for f in facts)
+        return found
 
     for role, category in [
         (Role.REFERRER, Category.STATUS),
         (Role.PANEL_MEMBER, Category.SPECIAL),
         (Role.PROVIDER, Category.STATUS),
         (Role.PROVIDER, Category.SPECIAL),
+        (Role.PROVIDER, Category.IDENTITY),
+        (Role.PROVIDER, Category.SUPPORT),
     ]:
-        assert 0 < allowed(role, category) < len(world.cases), (role, category)
+        assert 0 < allowed(role, category) < len(world.cases) * len(KINDS), (role, category)

@@ -13,9 +13,8 @@ from referral.audit.verify import verify
 from referral.authz.enforcer import Authorizer
 from referral.config import PROJECT_ROOT
 from referral.db.tables import AuditEntry, Case, InformationRequest, Network, NetworkHoliday, Timer
-from referral.demo import DemoWorld
-from referral.domain.facts import ConsentScope
-from referral.domain.vocabulary import Category, OrgKind, Purpose
+from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld
+from referral.domain.vocabulary import OrgKind
 from referral.services import consent, information, lifecycle, panel, queue, screening, timers
 from referral.services.holidays import Holiday, ImportHolidays, import_holidays
 from referral.services.timers import MAX_ATTEMPTS, ClockRules, TickReport, tick
@@ -26,7 +25,7 @@ from tests.factories import make_world, schedule, submit, to_support
 # Drift alerts have their own tests; elsewhere they would add to every count.
 NO_DRIFT = ClockRules(drift_days=0)
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the test clock's start
-SCOPE = (ConsentScope(Category.IDENTITY, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT),)
+SCOPE = PROVIDER_CONSENT_SCOPE
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ from sqlalchemy import select
 
 from referral.audit.verify import verify
 from referral.db.tables import Case
-from referral.demo import DemoWorld
+from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld
 from referral.domain.errors import NotFound, PermissionDenied
-from referral.domain.facts import ConsentScope
-from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
+from referral.domain.vocabulary import OrgKind, Role
 from referral.services import consent, information, lifecycle, panel, referrals, screening, support
 from referral.services.erasure import EraseCase, erase_case
 from referral.services.uow import Runtime
@@ -43,7 +42,7 @@ def move(trigger: str) -> Callable[[DemoWorld, str, Ids], Any]:
     )
 
 
-SCOPE = (ConsentScope(Category.IDENTITY, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT),)
+SCOPE = PROVIDER_CONSENT_SCOPE
 
 STEPS = [
     step("submit_draft", "referrer", "submitted")(

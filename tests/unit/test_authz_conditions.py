@@ -7,7 +7,7 @@ from sqlalchemy.dialects import sqlite
 
 from referral.authz.conditions import CONDITIONS, MEETING_WINDOW, Question
 from referral.domain.actors import Actor
-from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot
+from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot, RecordFacts
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -20,6 +20,8 @@ def ask(
     *args: str,
     kind: OrgKind = OrgKind.CIVIL_SOCIETY,
     obj: str = "status",
+    purpose: Purpose | None = Purpose.SUPPORT,
+    record: RecordFacts | None = None,
     **facts: object,
 ) -> bool:
     actor = Actor(ME, MY_ORG, kind, 1, "demo", frozenset({Role.PROVIDER}))
@@ -27,7 +29,8 @@ def ask(
     values["referrer_user_id"] = SOMEONE_ELSE
     values.update(facts)
     case = CaseFacts(**values)  # type: ignore[arg-type]
-    return CONDITIONS[name].holds(Question(actor, case, obj, "read", NOW), *args)
+    question = Question(actor, case, obj, "read", NOW, record)
+    return CONDITIONS[name].holds_under(purpose, question, *args)
 
 
 def meeting(days_after: float, invited: bool = True) -> tuple[MeetingSlot, ...]:
@@ -77,6 +80,27 @@ def test_assigned_holds_for_the_providers_organisation() -> None:
     assert not ask("assigned", provider_org_ids=frozenset({OTHER_ORG}))
 
 
+def intervention(provider_org: int | None, live: bool = True) -> RecordFacts:
+    return RecordFacts("intervention", 5, provider_org, live)
+
+
+def test_assigned_about_one_intervention_asks_whose_it_is_not_whose_the_case_is() -> None:
+    both = frozenset({OTHER_ORG, MY_ORG})
+    assert ask("assigned", provider_org_ids=both, record=intervention(MY_ORG))
+    assert not ask("assigned", provider_org_ids=both, record=intervention(OTHER_ORG))
+
+
+def test_assigned_about_a_withdrawn_intervention_does_not_hold() -> None:
+    mine = frozenset({MY_ORG})
+    assert not ask("assigned", provider_org_ids=mine, record=intervention(MY_ORG, live=False))
+
+
+def test_assigned_about_a_record_without_a_provider_asks_about_the_case() -> None:
+    review = RecordFacts("review", 9)
+    assert ask("assigned", provider_org_ids=frozenset({MY_ORG}), record=review)
+    assert not ask("assigned", provider_org_ids=frozenset({OTHER_ORG}), record=review)
+
+
 @pytest.mark.parametrize(
     ("state", "holds"),
     [("given", True), ("requested", False), ("withdrawn", False), ("not_sought", False)],
@@ -100,6 +124,38 @@ def test_consent_covers_the_category_asked_for_the_actors_kind_of_organisation()
         consent_state="given",
         consent_scope=covered,
     )
+
+
+def test_consent_covers_only_for_the_purpose_of_the_rule() -> None:
+    covered = scope(Category.SPECIAL, OrgKind.CIVIL_SOCIETY)  # for support
+    given = {"consent_state": "given", "consent_scope": covered}
+    assert ask("consent_covers", obj="special", purpose=Purpose.SUPPORT, **given)
+    assert not ask("consent_covers", obj="special", purpose=Purpose.PANEL, **given)
+
+
+def test_consent_covers_in_a_rule_without_a_purpose_takes_any_purpose() -> None:
+    covered = scope(Category.SPECIAL, OrgKind.CIVIL_SOCIETY)
+    given = {"consent_state": "given", "consent_scope": covered}
+    assert ask("consent_covers", obj="special", purpose=None, **given)
+    assert not ask("consent_covers", obj="identity", purpose=None, **given)
+
+
+def test_consent_covers_a_named_category_for_a_permission() -> None:
+    covered = scope(Category.SUPPORT, OrgKind.CIVIL_SOCIETY)
+    given = {"consent_state": "given", "consent_scope": covered}
+    assert ask("consent_covers", "support", obj="intervention", **given)
+    assert not ask("consent_covers", "special", obj="intervention", **given)
+    assert not ask("consent_covers", obj="intervention", **given)
+
+
+def test_consent_covers_any_needs_some_grant_to_their_kind_for_the_purpose() -> None:
+    covered = scope(Category.SUPPORT, OrgKind.CIVIL_SOCIETY)
+    given = {"consent_state": "given", "consent_scope": covered}
+    assert ask("consent_covers_any", obj="status", **given)
+    assert not ask("consent_covers_any", obj="status", kind=OrgKind.HEALTH, **given)
+    assert not ask("consent_covers_any", obj="status", purpose=Purpose.PANEL, **given)
+    withdrawn = {"consent_state": "withdrawn", "consent_scope": covered}
+    assert not ask("consent_covers_any", obj="status", **withdrawn)
 
 
 def test_consent_covers_needs_the_consent_given() -> None:
@@ -130,6 +186,7 @@ def test_in_state_reads_the_case_state() -> None:
         ("assigned", (), False),
         ("consent_given", (), False),
         ("consent_covers", (), False),
+        ("consent_covers_any", (), False),
         ("in_state", ("screening",), False),
     ],
 )

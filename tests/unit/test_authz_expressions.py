@@ -73,6 +73,8 @@ def test_parse_is_cached_per_string() -> None:
         ("in_state", "in_state takes at least 1 argument(s), got 0"),
         ("own_referral(x)", "own_referral takes no arguments, got 1"),
         ("org_kind_in(helth)", "unknown organisation kind 'helth'"),
+        ("consent_covers(suport)", "unknown category 'suport'"),
+        ("consent_covers(support, special)", "consent_covers takes 0 to 1 argument(s), got 2"),
     ],
 )
 def test_a_broken_expression_is_refused_with_a_reason(text: str, message: str) -> None:

@@ -10,12 +10,12 @@ from referral.authz.enforcer import Authorizer
 from referral.authz.policy_tests import run_policy_tests
 from referral.domain.actors import Actor
 from referral.domain.errors import ConfigurationError
-from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot
+from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot, RecordFacts
 from referral.domain.vocabulary import PERSONAL_CATEGORIES, Category, OrgKind, Purpose, Role
 
 SHIPPED = Path(__file__).resolve().parents[2] / "policies"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-ME, OTHER, MY_ORG = 1, 2, 10
+ME, OTHER, MY_ORG, OTHER_ORG = 1, 2, 10, 20
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +57,78 @@ def test_provider_never_sees_criminal_category(authz: Authorizer) -> None:
 
 
 def test_provider_sees_concern_but_never_the_narrative(authz: Authorizer) -> None:
-    seen = readable(authz, actor(Role.PROVIDER), assigned())
+    # Not even when the consent's scope lists the narrative.
+    covered = assigned(covers=(Category.CONCERN, Category.NARRATIVE))
+    seen = readable(authz, actor(Role.PROVIDER), covered)
     assert Category.CONCERN in seen
     assert Category.NARRATIVE not in seen
+
+
+def test_provider_with_a_support_only_consent_reads_only_support_and_status(
+    authz: Authorizer,
+) -> None:
+    seen = readable(authz, actor(Role.PROVIDER), assigned(covers=(Category.SUPPORT,)))
+    assert seen == {Category.STATUS, Category.SUPPORT}
+
+
+def test_a_consent_given_with_nothing_for_the_provider_opens_nothing(authz: Authorizer) -> None:
+    assert readable(authz, actor(Role.PROVIDER), assigned()) == set()
+
+
+def test_consent_covers_only_for_the_purpose_of_the_rule(authz: Authorizer) -> None:
+    """The provider's rules are for support: a grant for the panel opens nothing to them."""
+    panel_only = frozenset(
+        ConsentScope(c, OrgKind.CIVIL_SOCIETY, Purpose.PANEL)
+        for c in (Category.IDENTITY, Category.SUPPORT)
+    )
+    facts = CaseFacts(
+        7, 1, "support", OTHER, provider_org_ids=frozenset({MY_ORG}),
+        consent_state="given", consent_scope=panel_only,
+    )  # fmt: skip
+    assert readable(authz, actor(Role.PROVIDER), facts) == set()
+    decision = authz.decide(actor(Role.PROVIDER), Category.IDENTITY, "read", facts, NOW)
+    assert "consent_covers" in decision.reason
+
+
+def intervention(provider_org: int, live: bool = True) -> RecordFacts:
+    return RecordFacts("intervention", 5, provider_org, live)
+
+
+@pytest.mark.parametrize(
+    "permission",
+    ["intervention:accept", "intervention:start", "intervention:complete", "intervention:record"],
+)
+def test_provider_may_not_move_or_annotate_another_organisations_intervention(
+    authz: Authorizer, permission: str
+) -> None:
+    """The case is the provider's (an intervention of theirs is live on it); this
+    intervention is not: `assigned` is judged on the intervention acted on."""
+    facts = assigned(covers=(Category.SUPPORT,))
+    who = actor(Role.PROVIDER)
+    assert authz.permission(who, permission, facts, NOW, record=intervention(MY_ORG)).allowed
+    theirs = authz.permission(who, permission, facts, NOW, record=intervention(OTHER_ORG))
+    assert not theirs.allowed
+    assert "assigned" in theirs.reason
+
+
+def test_provider_reads_neither_another_organisations_nor_a_withdrawn_intervention(
+    authz: Authorizer,
+) -> None:
+    facts = assigned(covers=(Category.SUPPORT,))
+    who = actor(Role.PROVIDER)
+    for record in (intervention(OTHER_ORG), intervention(MY_ORG, live=False)):
+        assert not authz.decide(who, Category.SUPPORT, "read", facts, NOW, record=record).allowed
+    mine = intervention(MY_ORG)
+    assert authz.decide(who, Category.SUPPORT, "read", facts, NOW, record=mine).allowed
+
+
+def test_a_coordinator_reads_every_intervention_of_the_case(authz: Authorizer) -> None:
+    facts = assigned()
+    for record in (intervention(MY_ORG), intervention(OTHER_ORG)):
+        decision = authz.decide(
+            actor(Role.COORDINATOR), Category.SUPPORT, "read", facts, NOW, record=record
+        )
+        assert decision.allowed
 
 
 def test_provider_sees_nothing_before_consent(authz: Authorizer) -> None:
@@ -139,6 +208,60 @@ def test_only_coordinator_screener_and_dpo_read_personal_data_unconditionally(
             assert rule.role in {Role.COORDINATOR, Role.SCREENER, Role.DPO}, rule.where
 
 
+# -- consent binds whole, by construction ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        # A network lets the provider read the narrative on consent given, whatever it covers.
+        (
+            "p, provider, demo-city, narrative, read, assigned & consent_given, support,"
+            " consent, allow",
+            "a rule on the legal basis of consent must require consent_covers",
+        ),
+        # ... or on another legal basis, around the consent altogether.
+        (
+            "p, provider, demo-city, concern, read, assigned, support, public_task, allow",
+            "provider reads only as far as consent covers",
+        ),
+        # A network marks the panel consent-bound for identity, but forgets the scope.
+        (
+            "p, panel_member, demo-city, identity, read, on_agenda | consent_covers, panel,"
+            " consent, allow",
+            "a rule on the legal basis of consent must require consent_covers",
+        ),
+    ],
+)
+def test_a_rule_that_reads_around_the_consent_is_refused_at_load(
+    tmp_path: Path, line: str, why: str
+) -> None:
+    directory = copy_policies(tmp_path)
+    (directory / "demo_city.csv").write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=f"demo_city.csv: line 1: {why}"):
+        Authorizer(directory)
+
+
+def test_a_network_may_mark_a_role_consent_bound_in_its_own_rules(tmp_path: Path) -> None:
+    directory = copy_policies(tmp_path)
+    line = (
+        "p, panel_member, demo-city, special, read, on_agenda & consent_covers, panel,"
+        " consent, allow\n"
+    )
+    (directory / "demo_city.csv").write_text(line, encoding="utf-8")
+    authz = Authorizer(directory)
+    who = Actor(ME, MY_ORG, OrgKind.YOUTH, 1, "demo-city", frozenset({Role.PANEL_MEMBER}))
+    meeting = (MeetingSlot(3, NOW, actor_invited=True),)
+
+    def facts(purpose: Purpose) -> CaseFacts:
+        grant = frozenset({ConsentScope(Category.SPECIAL, OrgKind.YOUTH, purpose)})
+        return CaseFacts(7, 1, "panel_review", OTHER, meetings=meeting,
+                         consent_state="given", consent_scope=grant)  # fmt: skip
+
+    assert authz.decide(who, Category.SPECIAL, "read", facts(Purpose.PANEL), NOW).allowed
+    assert not authz.decide(who, Category.SPECIAL, "read", facts(Purpose.SUPPORT), NOW).allowed
+
+
 # -- the runner -------------------------------------------------------------------
 
 
@@ -149,14 +272,16 @@ def copy_policies(tmp_path: Path) -> Path:
 def test_a_mismatch_is_reported_as_a_sentence(tmp_path: Path) -> None:
     directory = copy_policies(tmp_path)
     csv = directory / "default.csv"
-    leak = "p, provider, *, criminal, read, assigned, support, consent, allow\n"
+    leak = (
+        "p, provider, *, criminal, read, assigned & consent_covers_any, support, consent, allow\n"
+    )
     text = csv.read_text().replace("p, provider, *, criminal, read, true, -, -, deny\n", "")
     csv.write_text(text + leak)
     mismatches = run_policy_tests(directory)
     assert (
-        "policies/tests/default.yaml: provider (civil_society) in assigned_consent_given:"
-        " read criminal: expected deny, got allow"
-        " (rule p, provider, *, criminal, read, assigned, support, consent, allow)"
+        "policies/tests/default.yaml: provider (civil_society) in assigned_support_only:"
+        " read criminal: expected deny, got allow (rule p, provider, *, criminal, read,"
+        " assigned & consent_covers_any, support, consent, allow)"
     ) in mismatches
     assert all("read criminal" in m and m.startswith("policies/tests/default.yaml: provider")
                for m in mismatches)  # fmt: skip

@@ -22,7 +22,7 @@ from referral.authz.enforcer import CATEGORY_ACTIONS, Authorizer, Decision, Perm
 from referral.authz.enforcer import _has_role as has_role
 from referral.authz.enforcer import _holds as holds
 from referral.domain.actors import Actor
-from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot
+from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot, RecordFacts
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +52,9 @@ p, panel_member, south, special, read, on_agenda | coordinates, panel, public_ta
 p, screener, south, intervention, assign, !consent_given & org_kind_in(police), screening, \
 crime_prevention, allow
 p, provider, south, support, read, !assigned, -, -, deny
+p, panel_member, north, identity, read, on_agenda & consent_covers_any, panel, consent, allow
+p, panel_member, north, concern, read, consent_covers(support), panel, consent, allow
+p, provider, north, status, read, !consent_covers, -, -, deny
 """  # fmt: skip
 
 
@@ -91,14 +94,29 @@ def make_question(pick: Pick) -> Question:
     roles = frozenset(r for r in (pick(ROLE_OR_NONE) for _ in range(3)) if r is not None)
     actor = Actor(ME, MY_ORG, pick(tuple(OrgKind)), NETWORK_IDS[network], network, roles)
     obj, act = pick(ACTIONS)
-    return Question(actor, make_facts(pick, actor), obj, act, NOW)
+    return Question(actor, make_facts(pick, actor), obj, act, NOW, pick(RECORDS))
+
+
+# The record a question is about: none, an intervention of the actor's organisation
+# (live or withdrawn), another organisation's, or a record without a provider.
+RECORDS = (
+    None,
+    None,
+    RecordFacts("intervention", 5, MY_ORG, True),
+    RecordFacts("intervention", 5, MY_ORG, False),
+    RecordFacts("intervention", 6, OTHER_ORG, True),
+    RecordFacts("review", 7, None, True),
+)
 
 
 def make_facts(pick: Pick, actor: Actor) -> CaseFacts | None:
     if pick(range(10)) == 0:
         return None  # a question about no case
     scope_kinds = (actor.org_kind, OrgKind.POLICE, OrgKind.HEALTH)
-    scope = {(pick(tuple(Category)), pick(scope_kinds)) for _ in range(pick((0, 1, 2, 3)))}
+    scope = {
+        (pick(tuple(Category)), pick(scope_kinds), pick(tuple(Purpose)))
+        for _ in range(pick((0, 1, 2, 3)))
+    }
     slots = range(pick((0, 0, 1, 2)))
     return CaseFacts(
         case_id=pick((1, 2, 3)),
@@ -112,7 +130,7 @@ def make_facts(pick: Pick, actor: Actor) -> CaseFacts | None:
         ),
         provider_org_ids=frozenset(pick(((), (MY_ORG,), (OTHER_ORG,), (MY_ORG, OTHER_ORG)))),
         consent_state=pick(CONSENT_STATES),
-        consent_scope=frozenset(ConsentScope(c, k, Purpose.SUPPORT) for c, k in scope),
+        consent_scope=frozenset(ConsentScope(c, k, p) for c, k, p in scope),
     )
 
 
@@ -122,7 +140,7 @@ def questions(draw: Callable[..., Any]) -> Question:
 
 
 def decide(authz: Authorizer, q: Question) -> Decision:
-    return authz.decide(q.actor, q.obj, q.act, q.facts, q.now)
+    return authz.decide(q.actor, q.obj, q.act, q.facts, q.now, record=q.record)
 
 
 def test_cached_decisions_agree_with_plain_casbin(policy_dir: Path) -> None:

@@ -82,6 +82,16 @@ def test_conditions_read_as_the_agreement_words_them() -> None:
     assert "7 days before to 7 days after" in describe(parse("on_agenda"))
 
 
+def test_consent_conditions_say_what_the_consent_must_cover_and_for_what() -> None:
+    assert describe(parse("consent_covers")) == (
+        "only as far as the person's consent covers that data for their kind of"
+        " organisation, for the purpose named"
+    )
+    assert "covers support data for their kind" in describe(parse("consent_covers(support)"))
+    assert "lets some of their data go" in describe(parse("consent_covers_any"))
+    assert "(for one intervention: that intervention)" in describe(parse("assigned"))
+
+
 def test_a_condition_without_words_cannot_be_registered() -> None:
     from referral.authz.conditions import Always, register
 

@@ -13,6 +13,15 @@ the SQL face uses:
 - `consent_state`: the state of the case's current consent, the one with the
   highest id ("not_sought" if none); `consent_scope`: its scopes if it is given,
   else empty.
+
+A question may also carry the record an operation touches (`Question.record`, an
+intervention): a condition about that kind of record (`assigned`) is then judged on the
+record, not on the case. The SQL face selects cases, for questions about a case; the few
+records of one case are filtered by asking the Python face about each.
+
+A rule reads its condition with its own purpose (`holds_under`, `sql_under`): the
+consent conditions ask whether the consent covers the data *for that purpose*; every
+other condition ignores it, so it needs only `holds` and `sql`.
 """
 
 from __future__ import annotations
@@ -36,8 +45,8 @@ from referral.db.tables import (
     PanelMeeting,
 )
 from referral.domain.actors import Actor
-from referral.domain.facts import INACTIVE_MEETING_STATES, CaseFacts
-from referral.domain.vocabulary import OrgKind
+from referral.domain.facts import INACTIVE_MEETING_STATES, CaseFacts, RecordFacts
+from referral.domain.vocabulary import Category, OrgKind, Purpose
 
 # A panel member sees an agenda's cases from a week before the meeting (to prepare)
 # until a week after it (to check the minutes); outside that, nothing.
@@ -47,6 +56,7 @@ INACTIVE_INTERVENTION_STATES = ("withdrawn",)
 GIVEN = "given"
 NOT_SOUGHT = "not_sought"
 _ORG_KINDS = frozenset(OrgKind)
+_CATEGORIES = frozenset(Category)
 
 
 class ConditionArgumentError(ValueError):
@@ -58,7 +68,8 @@ class Question:
     """One authorization question: may `actor` `act` on `obj` of this case, now?
 
     `facts` is None for a question about no case (a meeting, the audit log);
-    then only conditions that do not need a case can hold.
+    then only conditions that do not need a case can hold. `record` is the record of
+    the case the operation touches (an intervention it moves, notes or shows), if any.
     """
 
     actor: Actor
@@ -66,6 +77,7 @@ class Question:
     obj: str
     act: str
     now: datetime
+    record: RecordFacts | None = None
 
 
 def plain(word: str) -> str:
@@ -107,6 +119,17 @@ class Condition(ABC):
     def sql(
         self, actor: Actor, category: str, now: datetime, *args: str
     ) -> ColumnElement[bool]: ...
+
+    def holds_under(self, purpose: Purpose | None, q: Question, *args: str) -> bool:
+        """`holds`, read by a rule with this purpose (None: a deny rule, which names none).
+        A condition that depends on the purpose overrides this; the rest ignore it."""
+        return self.holds(q, *args)
+
+    def sql_under(
+        self, purpose: Purpose | None, actor: Actor, category: str, now: datetime, *args: str
+    ) -> ColumnElement[bool]:
+        """`sql`, read by a rule with this purpose: the SQL face of `holds_under`."""
+        return self.sql(actor, category, now, *args)
 
 
 class CaseCondition(Condition):
@@ -211,12 +234,23 @@ class OnAgenda(CaseCondition):
 
 @register
 class Assigned(CaseCondition):
-    """A live intervention on the case is assigned to the actor's organisation."""
+    """A live intervention on the case is assigned to the actor's organisation; asked
+    about one intervention (the question carries it), that intervention is.
+
+    The case's face lets a provider see the case; the record's face keeps them to their
+    own organisation's interventions on it, which another organisation's are not.
+    """
 
     name = "assigned"
-    words = "when an intervention on the case is assigned to their organisation"
+    words = (
+        "when an intervention on the case (for one intervention: that intervention)"
+        " is assigned to their organisation"
+    )
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        record = q.record
+        if record is not None and record.provider_org_id is not None:
+            return record.live and record.provider_org_id == q.actor.organisation_id
         return q.actor.organisation_id in case.provider_org_ids
 
     def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
@@ -265,32 +299,100 @@ class ConsentGiven(CaseCondition):
         return func.coalesce(latest, NOT_SOUGHT) == GIVEN
 
 
+def _consent_grant(
+    purpose: Purpose | None, org_kind: OrgKind, category: str | None = None
+) -> ColumnElement[bool]:
+    """A grant of the case's current, given consent to this kind of organisation, for this
+    purpose (any, if None), of this category (any, if None)."""
+    clauses = [_is_current_consent(), Consent.state == GIVEN]
+    clauses.append(ConsentScopeRow.org_kind == org_kind.value)
+    if purpose is not None:
+        clauses.append(ConsentScopeRow.purpose == purpose.value)
+    if category is not None:
+        clauses.append(ConsentScopeRow.category == category)
+    return exists(
+        select(ConsentScopeRow.id)
+        .join(Consent, Consent.id == ConsentScopeRow.consent_id)
+        .where(*clauses)
+    )
+
+
+def _grants(
+    case: CaseFacts, org_kind: OrgKind, purpose: Purpose | None, category: str | None = None
+) -> bool:
+    """The Python face of `_consent_grant`, over the facts loaded."""
+    return case.consent_state == GIVEN and any(
+        s.org_kind == org_kind
+        and (purpose is None or s.purpose == purpose)
+        and (category is None or s.category == category)
+        for s in case.consent_scope
+    )
+
+
 @register
 class ConsentCovers(CaseCondition):
-    """A given consent lets the category asked go to the actor's kind of organisation.
-
-    Any purpose in the scope will do: the rule that uses this condition names its own.
+    """A given consent lets the category asked (or the one named: `consent_covers(support)`,
+    for a permission such as `intervention:record`) go to the actor's kind of organisation,
+    for the purpose of the rule reading it. Read without a purpose (a deny rule names
+    none), any purpose will do.
     """
 
     name = "consent_covers"
-    words = "only as far as the person's consent covers that data for their kind of organisation"
+    words = (
+        "only as far as the person's consent covers {data} for their kind of organisation,"
+        " for the purpose named"
+    )
+    max_args = 1
+
+    def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
+        return self.words.format(data=f"{plain(args[0])} data" if args else "that data")
+
+    def check_args(self, args: tuple[str, ...]) -> None:
+        super().check_args(args)
+        if args and args[0] not in _CATEGORIES:
+            raise ConditionArgumentError(f"unknown category {args[0]!r} in {self.name}")
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
-        return case.consent_state == GIVEN and any(
-            s.category == q.obj and s.org_kind == q.actor.org_kind for s in case.consent_scope
-        )
+        return self.holds_under(None, q, *args)
+
+    def holds_under(self, purpose: Purpose | None, q: Question, *args: str) -> bool:
+        category = args[0] if args else q.obj
+        return q.facts is not None and _grants(q.facts, q.actor.org_kind, purpose, category)
 
     def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
-        return exists(
-            select(ConsentScopeRow.id)
-            .join(Consent, Consent.id == ConsentScopeRow.consent_id)
-            .where(
-                _is_current_consent(),
-                Consent.state == GIVEN,
-                ConsentScopeRow.category == str(category),
-                ConsentScopeRow.org_kind == actor.org_kind.value,
-            )
-        )
+        return self.sql_under(None, actor, category, now, *args)
+
+    def sql_under(
+        self, purpose: Purpose | None, actor: Actor, category: str, now: datetime, *args: str
+    ) -> ColumnElement[bool]:
+        return _consent_grant(purpose, actor.org_kind, args[0] if args else str(category))
+
+
+@register
+class ConsentCoversAny(CaseCondition):
+    """A given consent lets some data go to the actor's kind of organisation, for the
+    purpose of the rule reading it: what a consent-bound role needs to learn that the
+    case exists (its status) and reach what the consent does cover."""
+
+    name = "consent_covers_any"
+    words = (
+        "only while the person's consent lets some of their data go to their kind of"
+        " organisation, for the purpose named"
+    )
+
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return self.holds_under(None, q, *args)
+
+    def holds_under(self, purpose: Purpose | None, q: Question, *args: str) -> bool:
+        return q.facts is not None and _grants(q.facts, q.actor.org_kind, purpose)
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        return self.sql_under(None, actor, category, now, *args)
+
+    def sql_under(
+        self, purpose: Purpose | None, actor: Actor, category: str, now: datetime, *args: str
+    ) -> ColumnElement[bool]:
+        return _consent_grant(purpose, actor.org_kind)
 
 
 @register

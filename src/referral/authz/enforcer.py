@@ -26,10 +26,10 @@ from typing import Any, Generic, TypeVar
 import casbin
 
 from referral.authz.conditions import Question
-from referral.authz.expressions import Call, Expr, parse
+from referral.authz.expressions import Call, Expr, parse, requires
 from referral.domain.actors import Actor
 from referral.domain.errors import ConfigurationError
-from referral.domain.facts import CaseFacts
+from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.vocabulary import Category, LegalBasis, OrgKind, Purpose, Role
 from referral.logging import get_logger
 
@@ -83,6 +83,7 @@ _NETWORK = re.compile(r"\*|[a-z0-9][a-z0-9_-]*")
 _ROLES = frozenset(Role)
 _CATEGORIES = frozenset(Category)
 _PERMISSIONS = frozenset(Permission)
+_PURPOSES: dict[str, Purpose] = {str(p): p for p in Purpose}
 _E = TypeVar("_E", bound=StrEnum)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -180,6 +181,8 @@ class _Bounded(Generic[_K, _V]):
 _Scope = tuple[str, str, str]
 # (roles, org kind, network, obj, act, same network, values of the conditions read)
 _Key = tuple[frozenset[Role], OrgKind, str, str, str, bool, tuple[bool, ...]]
+# A condition as a rule reads it: with the rule's purpose, which `consent_covers` asks about.
+_Read = tuple[Call, Purpose | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +191,7 @@ class _Plan:
 
     scope: _Scope
     candidates: tuple[Rule, ...]  # the rules Casbin can match, in file order
-    calls: tuple[Call, ...]  # the conditions they read: the rest of the decision's key
+    calls: tuple[_Read, ...]  # the conditions they read: the rest of the decision's key
     refusal: str  # "no rule lets analyst read identity"
     only_when: str  # " (allowed only when on_agenda)", or ""
 
@@ -268,23 +271,32 @@ class Authorizer:
         return True
 
     def decide(
-        self, actor: Actor, obj: str, act: str, facts: CaseFacts | None, now: datetime
+        self,
+        actor: Actor,
+        obj: str,
+        act: str,
+        facts: CaseFacts | None,
+        now: datetime,
+        *,
+        record: RecordFacts | None = None,
     ) -> Decision:
-        """May `actor` `act` on `obj` (a category, or a permission's resource) of this case?"""
+        """May `actor` `act` on `obj` (a category, or a permission's resource) of this case,
+        and, when `record` is given, of that record of the case (an intervention)?"""
         if now.tzinfo is None:
             raise ValueError("decide() needs an aware datetime for now")
         policy = self._policy  # one snapshot, even if reload() runs meanwhile
-        q = Question(actor, facts, str(obj), str(act), now)
+        q = Question(actor, facts, str(obj), str(act), now, record)
         plan = _plan(policy, actor, q.obj, q.act)
         if not plan.candidates:
             # No rule names one of the actor's roles here: Casbin would walk the shard
             # and match nothing. Most questions in a table of cells are like this one.
             return plan.refused(q)
         # Casbin's answer is a function of the key: the matcher reads the roles, network,
-        # obj and act, and each rule's condition is a function of the conditions it names.
-        # A case of another network fails every condition (see `_holds`), whatever they say.
+        # obj and act, and each rule's condition is a function of the conditions it names,
+        # each read with that rule's purpose. A case of another network fails every
+        # condition (see `_holds`), whatever they say.
         same = _same_network(q)
-        values = tuple(c.holds(q) for c in plan.calls) if same else ()
+        values = tuple(c.holds(q, purpose) for c, purpose in plan.calls) if same else ()
         key = (actor.roles, actor.org_kind, actor.network, q.obj, q.act, same, values)
         decision = policy.decisions.get(key)
         if decision is None:
@@ -292,13 +304,19 @@ class Authorizer:
         return decision if decision.rule else plan.refused(q)
 
     def permission(
-        self, actor: Actor, permission: str, facts: CaseFacts | None, now: datetime
+        self,
+        actor: Actor,
+        permission: str,
+        facts: CaseFacts | None,
+        now: datetime,
+        *,
+        record: RecordFacts | None = None,
     ) -> Decision:
         """Decide a workflow permission given as `resource:action`, e.g. `case:screen`."""
         obj, sep, act = permission.partition(":")
         if not sep:
             raise ValueError(f"a permission reads resource:action, got {permission!r}")
-        return self.decide(actor, obj, act, facts, now)
+        return self.decide(actor, obj, act, facts, now, record=record)
 
     def category_decisions(
         self, actor: Actor, facts: CaseFacts | None, now: datetime, act: str = "read"
@@ -333,12 +351,13 @@ def _has_role(actor: Actor, role: str) -> bool:
     return role in actor.roles
 
 
-def _holds(condition: str, q: Question) -> bool:
+def _holds(condition: str, purpose: str, q: Question) -> bool:
     # A case of another network is outside every rule, allow or deny alike;
     # the SQL filter mirrors this with `cases.network_id = :actor_network`.
     if q.facts is not None and q.facts.network_id != q.actor.network_id:
         return False
-    return parse(condition).holds(q)
+    # The rule's purpose ("-" for a deny rule: none) goes with its condition.
+    return parse(condition).holds(q, _PURPOSES.get(purpose))
 
 
 # -- plans and judgements ---------------------------------------------------------
@@ -357,7 +376,9 @@ def _make_plan(policy: _Policy, actor: Actor, obj: str, act: str) -> _Plan:
     if scope not in policy.by_scope:
         scope = (obj, act, "*")
     candidates = tuple(r for r in policy.by_scope.get(scope, ()) if r.role in actor.roles)
-    calls = (c for r in candidates for c in r.expr.calls() if c.condition.name != "true")
+    calls = (
+        (c, r.purpose) for r in candidates for c in r.expr.calls() if c.condition.name != "true"
+    )
     roles = " or ".join(sorted(actor.roles)) or "someone without a role"
     conditions = [r.condition for r in candidates if r.allows]
     only_when = f" (allowed only when {', or when '.join(dict.fromkeys(conditions))})"
@@ -478,6 +499,7 @@ def _load(policy_dir: Path, cache_size: int) -> _Policy:
                 )
             by_fields[rule.fields] = rule
             rules.append(rule)
+    _check_consent_binds_whole(rules)
 
     policy = _Policy(
         hash=_hash(contents),
@@ -491,6 +513,42 @@ def _load(policy_dir: Path, cache_size: int) -> _Policy:
     )
     _smoke_test(model_path, policy)
     return policy
+
+
+# The conditions that hold only as far as the current consent's scope covers the data.
+CONSENT_SCOPE_CONDITIONS = frozenset({"consent_covers", "consent_covers_any"})
+
+
+def _check_consent_binds_whole(rules: list[Rule]) -> None:
+    """Refuse a sharing agreement in which consent does not bind whole (DESIGN.md §4).
+
+    A rule that shows a category on the legal basis of consent must hold only as far as
+    the consent's scope covers it: that is how a network marks a role as consent-bound
+    in its own rules. A role that the shared rules (`*`) let read on that basis (the
+    provider) is consent-bound everywhere: none of its rules, in any file, may show a
+    category on another footing.
+    """
+    bound = {
+        r.role
+        for r in rules
+        if r.allows
+        and not r.is_permission
+        and r.network == "*"
+        and r.legal_basis is LegalBasis.CONSENT
+    }
+    for rule in rules:
+        if not rule.allows or rule.is_permission or requires(rule.expr, CONSENT_SCOPE_CONDITIONS):
+            continue
+        if rule.legal_basis is LegalBasis.CONSENT:
+            raise ConfigurationError(
+                f"{rule.where}: a rule on the legal basis of consent must require"
+                " consent_covers (or consent_covers_any): consent binds whole"
+            )
+        if rule.role in bound:
+            raise ConfigurationError(
+                f"{rule.where}: {rule.role} reads only as far as consent covers, so this rule"
+                " must require consent_covers (or consent_covers_any): consent binds whole"
+            )
 
 
 def _scopes(rules: list[Rule]) -> dict[_Scope, tuple[Rule, ...]]:

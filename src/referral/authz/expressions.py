@@ -7,7 +7,8 @@ Grammar (`!` binds tightest, then `&`, then `|`):
     factor := "!" factor | "(" expr ")" | NAME [ "(" NAME ("," NAME)* ")" ]
 
 A NAME is a registered condition (`true` included); its arguments are bare words.
-An expression compiles to a tree with the same two faces as a condition.
+An expression compiles to a tree with the same two faces as a condition; both take the
+purpose of the rule the expression belongs to, which `consent_covers` reads.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import ColumnElement, and_, not_, or_
 
 from referral.authz.conditions import CONDITIONS, Condition, ConditionArgumentError, Question
 from referral.domain.actors import Actor
+from referral.domain.vocabulary import Purpose
 
 
 class ExpressionError(ValueError):
@@ -30,14 +32,16 @@ class ExpressionError(ValueError):
 
 class Expr(ABC):
     @abstractmethod
-    def holds(self, q: Question) -> bool: ...
+    def holds(self, q: Question, purpose: Purpose | None = None) -> bool: ...
 
     @abstractmethod
     def calls(self) -> tuple[Call, ...]:
         """The named conditions the expression reads: its value is a function of theirs."""
 
     @abstractmethod
-    def sql(self, actor: Actor, category: str, now: datetime) -> ColumnElement[bool]: ...
+    def sql(
+        self, actor: Actor, category: str, now: datetime, purpose: Purpose | None = None
+    ) -> ColumnElement[bool]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,56 +49,76 @@ class Call(Expr):
     condition: Condition
     args: tuple[str, ...]
 
-    def holds(self, q: Question) -> bool:
-        return self.condition.holds(q, *self.args)
+    def holds(self, q: Question, purpose: Purpose | None = None) -> bool:
+        return self.condition.holds_under(purpose, q, *self.args)
 
     def calls(self) -> tuple[Call, ...]:
         return (self,)
 
-    def sql(self, actor: Actor, category: str, now: datetime) -> ColumnElement[bool]:
-        return self.condition.sql(actor, category, now, *self.args)
+    def sql(
+        self, actor: Actor, category: str, now: datetime, purpose: Purpose | None = None
+    ) -> ColumnElement[bool]:
+        return self.condition.sql_under(purpose, actor, category, now, *self.args)
 
 
 @dataclass(frozen=True, slots=True)
 class Not(Expr):
     operand: Expr
 
-    def holds(self, q: Question) -> bool:
-        return not self.operand.holds(q)
+    def holds(self, q: Question, purpose: Purpose | None = None) -> bool:
+        return not self.operand.holds(q, purpose)
 
     def calls(self) -> tuple[Call, ...]:
         return self.operand.calls()
 
-    def sql(self, actor: Actor, category: str, now: datetime) -> ColumnElement[bool]:
-        return not_(self.operand.sql(actor, category, now))
+    def sql(
+        self, actor: Actor, category: str, now: datetime, purpose: Purpose | None = None
+    ) -> ColumnElement[bool]:
+        return not_(self.operand.sql(actor, category, now, purpose))
 
 
 @dataclass(frozen=True, slots=True)
 class AllOf(Expr):
     operands: tuple[Expr, ...]
 
-    def holds(self, q: Question) -> bool:
-        return all(o.holds(q) for o in self.operands)
+    def holds(self, q: Question, purpose: Purpose | None = None) -> bool:
+        return all(o.holds(q, purpose) for o in self.operands)
 
     def calls(self) -> tuple[Call, ...]:
         return tuple(c for o in self.operands for c in o.calls())
 
-    def sql(self, actor: Actor, category: str, now: datetime) -> ColumnElement[bool]:
-        return and_(*(o.sql(actor, category, now) for o in self.operands))
+    def sql(
+        self, actor: Actor, category: str, now: datetime, purpose: Purpose | None = None
+    ) -> ColumnElement[bool]:
+        return and_(*(o.sql(actor, category, now, purpose) for o in self.operands))
 
 
 @dataclass(frozen=True, slots=True)
 class AnyOf(Expr):
     operands: tuple[Expr, ...]
 
-    def holds(self, q: Question) -> bool:
-        return any(o.holds(q) for o in self.operands)
+    def holds(self, q: Question, purpose: Purpose | None = None) -> bool:
+        return any(o.holds(q, purpose) for o in self.operands)
 
     def calls(self) -> tuple[Call, ...]:
         return tuple(c for o in self.operands for c in o.calls())
 
-    def sql(self, actor: Actor, category: str, now: datetime) -> ColumnElement[bool]:
-        return or_(*(o.sql(actor, category, now) for o in self.operands))
+    def sql(
+        self, actor: Actor, category: str, now: datetime, purpose: Purpose | None = None
+    ) -> ColumnElement[bool]:
+        return or_(*(o.sql(actor, category, now, purpose) for o in self.operands))
+
+
+def requires(expr: Expr, names: frozenset[str]) -> bool:
+    """Whether `expr` can hold only where one of the named conditions holds: a named call,
+    an `&` with such an operand, or an `|` whose every operand is such. (A `!` never is.)"""
+    if isinstance(expr, Call):
+        return expr.condition.name in names
+    if isinstance(expr, AllOf):
+        return any(requires(o, names) for o in expr.operands)
+    if isinstance(expr, AnyOf):
+        return all(requires(o, names) for o in expr.operands)
+    return False
 
 
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_-]*)|([&|!(),]))")

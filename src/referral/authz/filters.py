@@ -26,8 +26,8 @@ def case_filter(
     A list of cases: `select(Case).where(case_filter(authz, actor, "status", "read", now))`.
     """
     rules = authorizer.rules_for(actor, category, act)
-    allows = [r.expr.sql(actor, str(category), now) for r in rules if r.allows]
-    denies = [r.expr.sql(actor, str(category), now) for r in rules if not r.allows]
+    allows = [r.expr.sql(actor, str(category), now, r.purpose) for r in rules if r.allows]
+    denies = [r.expr.sql(actor, str(category), now, r.purpose) for r in rules if not r.allows]
     if not allows:
         return false()
     clause = and_(Case.network_id == actor.network_id, or_(*allows))

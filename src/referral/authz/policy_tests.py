@@ -1,9 +1,10 @@
 """Tables of expected decisions (`policies/tests/*.yaml`), checked against the policy.
 
-A table names the organisation kinds to try, defines situations as high-level
-facts, and lists the cells that must be allowed. Every other cell of
-role x organisation kind x situation x action must be denied: the runner asks
-the Authorizer about all of them and reports each mismatch as a sentence.
+A table names the organisation kinds to try (and, optionally, the roles: every role
+unless `roles` lists some), defines situations as high-level facts, and lists the
+cells that must be allowed. Every other cell of role x organisation kind x situation
+x action must be denied: the runner asks the Authorizer about all of them and
+reports each mismatch as a sentence.
 
     org_kinds: [police, health]
     situations:
@@ -20,7 +21,11 @@ Situation facts (all optional): `case` (false: a question about no case),
 (actor | other | none), `meeting` ({invited, days_after}: now is that many days
 after the meeting), `assigned` (an intervention for the actor's organisation),
 `consent` (its state), `consent_covers` (categories the consent lets go to the
-actor's kind of organisation). Keys starting with `x-` are ignored, for YAML anchors.
+actor's kind of organisation, for support), `consent_grants` (further grants, each
+`{category, to: actor | other, purpose}`: to the actor's kind of organisation or to
+another kind), `intervention` (the question is about one intervention of the case,
+the one the operation touches: `mine`, `another_org`'s or `mine_withdrawn`). Keys
+starting with `x-` are ignored, for YAML anchors.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import yaml
 from referral.authz.enforcer import CATEGORY_ACTIONS, Authorizer, Decision, Permission
 from referral.domain.actors import Actor
 from referral.domain.errors import ConfigurationError
-from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot
+from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot, RecordFacts
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
 
 NOW = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
@@ -47,7 +52,7 @@ NETWORK = "policy-tests"
 
 # (role, org kind, situation, action) where action is "read criminal" or "case:screen"
 Cell = tuple[Role, OrgKind, str, str]
-_E = TypeVar("_E", Role, OrgKind, Category)
+_E = TypeVar("_E", Role, OrgKind, Category, Purpose)
 
 ACTIONS: tuple[str, ...] = (
     *(f"{act} {category}" for act in CATEGORY_ACTIONS for category in Category),
@@ -69,6 +74,15 @@ class Situation:
     assigned: bool = False
     consent: str = "not_sought"
     consent_covers: tuple[Category, ...] = ()
+    consent_grants: tuple[tuple[Category, bool, Purpose], ...] = ()  # (category, to actor, why)
+    intervention: str | None = None  # mine | another_org | mine_withdrawn
+
+    def record(self) -> RecordFacts | None:
+        """The intervention the question is about, if the situation names one."""
+        if self.intervention is None:
+            return None
+        provider = OTHER_ORG if self.intervention == "another_org" else ACTOR_ORG
+        return RecordFacts("intervention", 1, provider, self.intervention != "mine_withdrawn")
 
     def facts(self, org_kind: OrgKind) -> CaseFacts | None:
         if not self.about_case:
@@ -89,8 +103,17 @@ class Situation:
             consent_state=self.consent,
             consent_scope=frozenset(
                 ConsentScope(c, org_kind, Purpose.SUPPORT) for c in self.consent_covers
+            )
+            | frozenset(
+                ConsentScope(c, org_kind if to_actor else _another(org_kind), purpose)
+                for c, to_actor, purpose in self.consent_grants
             ),
         )
+
+
+def _another(kind: OrgKind) -> OrgKind:
+    """A kind of organisation that is not `kind`: a grant to someone else."""
+    return OrgKind.POLICE if kind is not OrgKind.POLICE else OrgKind.HEALTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +122,7 @@ class Table:
     org_kinds: tuple[OrgKind, ...]
     situations: dict[str, Situation]
     allowed: frozenset[Cell]
+    roles: tuple[Role, ...] = tuple(Role)
 
 
 def run_policy_tests(policy_dir: Path | str) -> list[str]:
@@ -127,17 +151,17 @@ def run_table(authorizer: Authorizer, path: Path) -> list[str]:
 
 
 def _decide_all(authorizer: Authorizer, table: Table) -> Iterator[tuple[Cell, Decision]]:
-    for role in Role:
+    for role in table.roles:
         for kind in table.org_kinds:
             actor = Actor(ACTOR_USER, ACTOR_ORG, kind, NETWORK_ID, NETWORK, frozenset({role}))
             for situation in table.situations.values():
-                facts = situation.facts(kind)
+                facts, record = situation.facts(kind), situation.record()
                 for action in ACTIONS:
                     act, _, category = action.partition(" ")
                     decision = (
-                        authorizer.decide(actor, category, act, facts, NOW)
+                        authorizer.decide(actor, category, act, facts, NOW, record=record)
                         if category
-                        else authorizer.permission(actor, action, facts, NOW)
+                        else authorizer.permission(actor, action, facts, NOW, record=record)
                     )
                     yield (role, kind, situation.name, action), decision
 
@@ -157,12 +181,14 @@ def load_table(path: Path) -> Table:
             raise ValueError("expected a mapping with org_kinds, situations and expect")
         unknown = {k for k in data if not str(k).startswith("x-")} - {
             "org_kinds",
+            "roles",
             "situations",
             "expect",
         }
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}")
         org_kinds = tuple(_enum(OrgKind, "organisation kind", k) for k in data["org_kinds"])
+        roles = tuple(_enum(Role, "role", r) for r in data.get("roles", list(Role)))
         situations = {
             str(name): _situation(str(name), facts) for name, facts in data["situations"].items()
         }
@@ -174,12 +200,12 @@ def load_table(path: Path) -> Table:
             allowed |= _cells(row, org_kinds, situations)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ConfigurationError(f"{label}: expect row {number}: {_describe(exc)}") from None
-    return Table(label, org_kinds, situations, frozenset(allowed))
+    return Table(label, org_kinds, situations, frozenset(allowed), roles)
 
 
 _FACTS = frozenset(
     {"case", "network", "state", "referrer", "coordinator", "meeting", "assigned", "consent"}
-    | {"consent_covers"}
+    | {"consent_covers", "consent_grants", "intervention"}
 )
 
 
@@ -204,7 +230,20 @@ def _situation(name: str, facts: dict[str, Any] | None) -> Situation:
         consent_covers=tuple(
             _enum(Category, "category", c) for c in facts.pop("consent_covers", [])
         ),
+        consent_grants=tuple(_grant(g) for g in facts.pop("consent_grants", [])),
+        intervention=None
+        if "intervention" not in facts
+        else _choice(facts.pop("intervention"), ("mine", "another_org", "mine_withdrawn")),
     )
+
+
+def _grant(grant: dict[str, Any]) -> tuple[Category, bool, Purpose]:
+    unknown = set(grant) - {"category", "to", "purpose"}
+    if unknown:
+        raise ValueError(f"a consent grant has unknown keys {sorted(unknown)}")
+    category = _enum(Category, "category", grant["category"])
+    to_actor = _choice(grant["to"], ("actor", "other")) == "actor"
+    return category, to_actor, _enum(Purpose, "purpose", grant["purpose"])
 
 
 def _cells(

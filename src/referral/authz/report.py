@@ -263,7 +263,9 @@ TITLE = "Sharing agreement"
 _INTRO = (
     "Who may see or change which data of a case, when, for which purpose and on which"
     " legal basis. Nothing is shared unless a row below allows it; a row marked"
-    " \u201cnever\u201d is a prohibition and outweighs any row that would allow."
+    " \u201cnever\u201d is a prohibition and outweighs any row that would allow. A row"
+    " on the legal basis of consent holds only as far as the person's current consent"
+    " covers that data, for that kind of organisation and for the row's purpose."
 )
 _DATA_HEADERS = ("Data", "May", "Organisations", "When", "Purpose", "Legal basis")
 _PERMISSION_HEADERS = ("Action", "May", "Organisations", "When", "Purpose", "Legal basis")

@@ -32,6 +32,22 @@ class MeetingSlot:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordFacts:
+    """A record hanging off a case that an operation touches, as far as conditions ask.
+
+    A question that carries one is judged on it, not only on its case: `assigned` then
+    asks whether *this* intervention is the actor's organisation's, not whether any
+    intervention on the case is. `provider_org_id` is None for a record without a
+    provider; `live` is false for a record no longer in force (a withdrawn intervention).
+    """
+
+    kind: str
+    record_id: int
+    provider_org_id: int | None = None
+    live: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class CaseFacts:
     """What the conditions may ask about a case, as seen from one actor."""
 

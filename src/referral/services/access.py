@@ -10,7 +10,7 @@ from referral.db.fields import category_of
 from referral.db.tables import Case
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
-from referral.domain.facts import CaseFacts
+from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.vocabulary import Category
 from referral.services.uow import UnitOfWork
 
@@ -66,6 +66,29 @@ def refuse_unless_visible(uow: UnitOfWork, actor: Actor, facts: CaseFacts) -> No
         )
 
 
+def refuse_unless_record_visible(
+    uow: UnitOfWork, actor: Actor, facts: CaseFacts, about: RecordFacts, category: Category
+) -> Decision:
+    """A record of a visible case (an intervention) that the actor may not read, asked
+    about that record, is "not found" too: checked before any input or state is looked
+    at, so nothing answers differently for a record out of their scope. The refusal is
+    audited. `category` governs the record (`support` for an intervention)."""
+    decision = uow.authz.decide(actor, category, "read", facts, uow.now, record=about)
+    if not decision.allowed:
+        uow.refuse(
+            record(
+                actor,
+                f"{about.kind}:read",
+                decision,
+                case_id=facts.case_id,
+                target=f"{about.kind}:{about.record_id}",
+                categories=(category,),
+            ),
+            NotFound(f"{about.kind} {about.record_id} not found"),
+        )
+    return decision
+
+
 def authorise(
     uow: UnitOfWork,
     actor: Actor,
@@ -74,10 +97,13 @@ def authorise(
     *,
     case_id: int | None = None,
     target: str = "",
+    about: RecordFacts | None = None,
 ) -> Decision:
-    """Allow a workflow permission such as `case:screen`, or refuse it with a 403."""
+    """Allow a workflow permission such as `case:screen`, or refuse it with a 403.
+    `about`: the record the permission is used on (an intervention), on which
+    conditions such as `assigned` are then judged."""
     obj, _, act = permission.partition(":")
-    decision = uow.authz.decide(actor, obj, act, facts, uow.now)
+    decision = uow.authz.decide(actor, obj, act, facts, uow.now, record=about)
     if not decision.allowed:
         uow.refuse(
             record(actor, permission, decision, case_id=case_id, target=target),

@@ -8,14 +8,16 @@ from typing import Any
 
 from sqlalchemy.orm import Load, aliased
 
+from referral.authz.conditions import INACTIVE_INTERVENTION_STATES
 from referral.db.sealing import SEALED_GROUP
 from referral.db.tables import Case, Intervention
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
-from referral.domain.facts import GuardFacts
+from referral.domain.facts import GuardFacts, RecordFacts
 from referral.domain.vocabulary import Category
 from referral.services import case_operations, referrals, support
 from referral.services.access import record
+from referral.services.linked import intervention_facts
 from referral.services.uow import UnitOfWork
 
 # What a provider needs to see of a case, in reading order; each obeys the policy.
@@ -71,18 +73,23 @@ def _triggers(uow: UnitOfWork, actor: Actor, intervention: Intervention, case: C
     consent = uow.repo.current_consent(case.id)
     guard_facts = GuardFacts(consent_state=consent.state if consent else "not_sought")
     workflow = uow.workflow(support.WORKFLOW)
+    about = _about(intervention)
     return [
         t.trigger
         for t in uow.engine.available(workflow, intervention.state, guard_facts)
-        if uow.authz.permission(actor, t.permission, facts, uow.now).allowed
+        if uow.authz.permission(actor, t.permission, facts, uow.now, record=about).allowed
     ]
+
+
+def _about(intervention: Intervention) -> RecordFacts:
+    return intervention_facts(intervention.id, intervention.provider_org_id, intervention.state)
 
 
 def list_interventions(
     uow: UnitOfWork, actor: Actor, query: ListInterventions
 ) -> list[InterventionRow]:
-    """Interventions assigned to the actor's organisation on cases whose support plan the
-    actor may read now, filtered in SQL by the policy; newest first."""
+    """Live interventions assigned to the actor's organisation on cases whose support plan
+    the actor may read now, filtered in SQL by the policy; newest first."""
     if not 1 <= query.limit <= 500:
         raise InvalidInput("limit must be between 1 and 500", {"limit": "out of range"})
     scope = uow.scoped(actor)
@@ -92,7 +99,12 @@ def list_interventions(
     rows: Sequence[Any] = scope.execute(
         scope.select(mine, Case, readable=(Category.SUPPORT, "read"))
         .join(Case, Case.id == mine.case_id)
-        .where(mine.provider_org_id == actor.organisation_id)
+        # Only live ones: the policy's `assigned`, asked about one intervention, holds for
+        # the actor's organisation's interventions that are not withdrawn.
+        .where(
+            mine.provider_org_id == actor.organisation_id,
+            mine.state.not_in(INACTIVE_INTERVENTION_STATES),
+        )
         .order_by(mine.created_at.desc(), mine.id.desc())
         .limit(query.limit)
         .options(Load(mine).undefer_group(SEALED_GROUP))
@@ -163,7 +175,9 @@ def show_intervention(uow: UnitOfWork, actor: Actor, query: ShowIntervention) ->
     facts = uow.repo.case_facts(case, actor)
     may_record = (
         _progress_open(uow, intervention, case)
-        and uow.authz.permission(actor, "intervention:record", facts, uow.now).allowed
+        and uow.authz.permission(
+            actor, "intervention:record", facts, uow.now, record=_about(intervention)
+        ).allowed
     )
     notes = [
         n for n in view.linked.get("progress_notes", []) if n["intervention_id"] == intervention.id

@@ -52,6 +52,7 @@ from referral.domain.facts import (
     ConsentScope,
     GuardFacts,
     MeetingSlot,
+    RecordFacts,
 )
 from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.logging import get_logger
@@ -488,11 +489,14 @@ def fire_linked(
     target: str,
     change: dict[str, Any] | None = None,
     categories: tuple[str, ...] = (),
+    about: RecordFacts | None = None,
 ) -> str:
-    """Fire a trigger on a linked object (consent, request, meeting, intervention)."""
+    """Fire a trigger on a linked object (consent, request, meeting, intervention).
+    `about`: the object as the policy's conditions see it, when they judge it (an
+    intervention: `assigned` asks whether it is the actor's organisation's)."""
     workflow = uow.workflow(workflow_name)
     permission = permission_of(workflow, trigger)
-    decision = authorise(uow, actor, permission, facts, case_id=case_id, target=target)
+    decision = authorise(uow, actor, permission, facts, case_id=case_id, target=target, about=about)
     from_state = obj.state
     obj.state = uow.engine.fire(workflow, from_state, trigger, guard_facts)
     schedule.enter(

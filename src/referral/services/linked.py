@@ -7,9 +7,14 @@ objects: a case page lists them and changes none. Every list the viewer may read
 back in one statement, a UNION ALL of one part per list (on PostgreSQL each statement
 is a round trip): each part fills its own columns and leaves the others as typed NULLs,
 so every column keeps its type, and the rows are split by part again here.
+
+Interventions are governed by `support`, and asked about one by one: a viewer whose rule
+judges the intervention (a provider's `assigned`) is shown only the interventions the
+policy lets them read, asked about each, and only those interventions' progress notes.
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -17,6 +22,7 @@ from typing import Any
 from sqlalchemy import CompoundSelect, Select, bindparam
 from sqlalchemy.sql.elements import BindParameter
 
+from referral.authz.conditions import INACTIVE_INTERVENTION_STATES
 from referral.db.base import Base
 from referral.db.side_by_side import side_by_side
 from referral.db.tables import (
@@ -29,6 +35,7 @@ from referral.db.tables import (
     ProgressNote,
     Review,
 )
+from referral.domain.facts import RecordFacts
 from referral.domain.vocabulary import Category
 from referral.services.scope import Scope, prepared_select
 
@@ -104,7 +111,21 @@ def linked_query(categories: tuple[Category, ...]) -> CompoundSelect[*tuple[Any,
     return statement.execution_options(**selects[0].get_execution_options())
 
 
-def linked_records(scope: Scope, case_id: int, readable: set[Category]) -> dict[str, list[Row]]:
+def intervention_facts(intervention_id: int, provider_org_id: int, state: str) -> RecordFacts:
+    """An intervention as the policy's conditions see it: whose it is, and whether it is live."""
+    live = state not in INACTIVE_INTERVENTION_STATES
+    return RecordFacts("intervention", intervention_id, provider_org_id, live)
+
+
+# Whether the viewer is shown this intervention: the policy asked about it.
+Shows = Callable[[RecordFacts], bool]
+
+
+def linked_records(
+    scope: Scope, case_id: int, readable: set[Category], shows: Shows | None = None
+) -> dict[str, list[Row]]:
+    """The case's linked records of the readable categories. `shows`, when given, says which
+    interventions the viewer is shown (their progress notes follow them); without it, all."""
     categories = tuple(category for category in PARTS if category in readable)
     if not categories:
         return {}
@@ -119,12 +140,27 @@ def linked_records(scope: Scope, case_id: int, readable: set[Category]) -> dict[
         part, first = parts[index], starts[index]
         values = dict(zip(part.names, row[first : first + len(part.names)], strict=True))
         found[part.key].append({"id": row[1], **values})
+    if shows is not None and "interventions" in found:
+        _keep_shown_interventions(found, shows)
     for part in parts:
         scope.open_rows(part.model, found[part.key])
     grants = found.pop(GRANTS, None)
     if grants is not None:
         _fold_grants(found["consents"], grants)
     return found
+
+
+def _keep_shown_interventions(found: dict[str, list[Row]], shows: Shows) -> None:
+    """Drop, before anything sealed is opened, the interventions the viewer is not shown
+    and the progress notes of those interventions."""
+    kept = [
+        row
+        for row in found["interventions"]
+        if shows(intervention_facts(row["id"], row["provider_org_id"], row["state"]))
+    ]
+    ids = {row["id"] for row in kept}
+    found["interventions"] = kept
+    found["progress_notes"] = [n for n in found["progress_notes"] if n["intervention_id"] in ids]
 
 
 def _position(row: tuple[Any, ...]) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """Submitting referrals, reading a case under policy, and listing cases."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -8,7 +9,7 @@ from referral.db.fields import categorised_columns
 from referral.db.tables import Case, Subject
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
-from referral.domain.facts import CaseFacts
+from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.vocabulary import PERSONAL_CATEGORIES, Category, ConcernType
 from referral.logging import get_logger
 from referral.services import breakglass, linked
@@ -211,10 +212,29 @@ def case_view(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[CaseView, Ca
         workflow=f"{case.workflow_name} v{case.workflow_version}",
         fields=fields,
         hidden=hidden,
-        linked=linked.linked_records(uow.scoped(actor), case.id, readable),
+        linked=linked.linked_records(
+            uow.scoped(actor), case.id, readable, _interventions_shown(uow, actor, facts, opened)
+        ),
         break_glass=opened,
     )
     return view, case, facts
+
+
+def _interventions_shown(
+    uow: UnitOfWork, actor: Actor, facts: CaseFacts, opened: Mapping[Category, object]
+) -> linked.Shows | None:
+    """The interventions the viewer is shown: those whose support data the policy lets them
+    read, asked about each one; all of them under a break-glass grant of `support`."""
+    if Category.SUPPORT in opened:
+        return None
+
+    def shows(intervention: RecordFacts) -> bool:
+        decision = uow.authz.decide(
+            actor, Category.SUPPORT, "read", facts, uow.now, record=intervention
+        )
+        return decision.allowed
+
+    return shows
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,27 @@
-"""Interventions and progress: assign a provider, move the intervention, record sessions."""
+"""Interventions and progress: assign a provider, move the intervention, record sessions.
+
+An operation on one intervention loads it and its case, and asks the policy about *that*
+intervention before anything else: another organisation's intervention on a case the
+provider works on is "not found", as an intervention of a case they cannot see is.
+Only then are the input, the permission and the intervention's state looked at.
+"""
 
 from dataclasses import dataclass
 
 from referral.db.tables import Intervention, ProgressNote
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
-from referral.domain.facts import GuardFacts
-from referral.domain.vocabulary import InterventionKind
+from referral.domain.facts import GuardFacts, RecordFacts
+from referral.domain.vocabulary import Category, InterventionKind
 from referral.services import case_operations
-from referral.services.access import authorise, record, write_fields
-from referral.services.flow import case_linked, fire_linked, load_case
+from referral.services.access import (
+    authorise,
+    record,
+    refuse_unless_record_visible,
+    write_fields,
+)
+from referral.services.flow import LoadedCase, case_linked, fire_linked, load_case
+from referral.services.linked import intervention_facts
 from referral.services.uow import UnitOfWork
 
 WORKFLOW = "intervention"
@@ -65,11 +77,25 @@ def assign_intervention(uow: UnitOfWork, actor: Actor, command: AssignInterventi
     return intervention.id
 
 
-def _intervention(uow: UnitOfWork, actor: Actor, intervention_id: int) -> Intervention:
+@dataclass(frozen=True)
+class _Visible:
+    """An intervention the actor may see, its case, and the intervention as conditions see it."""
+
+    intervention: Intervention
+    loaded: LoadedCase
+    about: RecordFacts
+
+
+def _intervention(uow: UnitOfWork, actor: Actor, intervention_id: int) -> _Visible:
+    """The intervention, if the actor may see it: in their network, on a case they may see,
+    and readable to them asked about this intervention; otherwise "not found" (audited)."""
     intervention = case_linked(uow, actor, Intervention, intervention_id)
     if intervention is None:
         raise NotFound(f"intervention {intervention_id} not found")
-    return intervention
+    loaded = load_case(uow, actor, intervention.case_id)
+    about = intervention_facts(intervention.id, intervention.provider_org_id, intervention.state)
+    refuse_unless_record_visible(uow, actor, loaded.facts, about, Category.SUPPORT)
+    return _Visible(intervention, loaded, about)
 
 
 @dataclass(frozen=True)
@@ -80,8 +106,8 @@ class MoveIntervention:
 
 def move_intervention(uow: UnitOfWork, actor: Actor, command: MoveIntervention) -> str:
     """Accept, decline, start, complete or withdraw an intervention."""
-    intervention = _intervention(uow, actor, command.intervention_id)
-    loaded = load_case(uow, actor, intervention.case_id)
+    visible = _intervention(uow, actor, command.intervention_id)
+    intervention, loaded = visible.intervention, visible.loaded
     case, facts = loaded.case, loaded.facts
     case_operations.require(uow, case, "move_intervention")
     guard_facts = GuardFacts(consent_state=loaded.guards.consent_state)
@@ -96,6 +122,7 @@ def move_intervention(uow: UnitOfWork, actor: Actor, command: MoveIntervention) 
         case_id=case.id,
         target=f"intervention:{intervention.id}",
         categories=("support",),
+        about=visible.about,
     )
     uow.commit()
     return state
@@ -109,11 +136,10 @@ class RecordProgress:
 
 def record_progress(uow: UnitOfWork, actor: Actor, command: RecordProgress) -> int:
     """A session or progress note by the provider delivering the intervention."""
+    visible = _intervention(uow, actor, command.intervention_id)
+    intervention, case, facts = visible.intervention, visible.loaded.case, visible.loaded.facts
     if not command.body.strip():
         raise InvalidInput("write the progress note", {"body": "required"})
-    intervention = _intervention(uow, actor, command.intervention_id)
-    loaded = load_case(uow, actor, intervention.case_id)
-    case, facts = loaded.case, loaded.facts
     decision = authorise(
         uow,
         actor,
@@ -121,6 +147,7 @@ def record_progress(uow: UnitOfWork, actor: Actor, command: RecordProgress) -> i
         facts,
         case_id=case.id,
         target=f"intervention:{intervention.id}",
+        about=visible.about,
     )
     case_operations.require(uow, case, "record_progress")
     if intervention.state != ACTIVE:
