@@ -1,8 +1,10 @@
 """Policy checks every service shares: find a case the actor may see, authorise an
 action, write fields category by category. Each refusal is audited."""
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
+from referral.audit import ledger
 from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Decision
 from referral.db.base import Base
@@ -38,6 +40,42 @@ def record(
         purpose=str(decision.purpose or ""),
         legal_basis=str(decision.legal_basis or ""),
         change=change,
+        workflow_hash=workflow_hash,
+    )
+
+
+def read_record(
+    actor: Actor,
+    action: str,
+    decisions: Mapping[Category, Decision],
+    *,
+    case_id: int,
+    ledgered_elsewhere: Collection[Category] = (),
+    workflow_hash: str = "",
+) -> AuditRecord:
+    """The one audit entry of a read, built from the decisions the read already made.
+
+    Each category shown is ledgered with the rule that allowed it and that rule's purpose
+    and legal basis; each one hidden with what refused it (a deny rule, or no rule).
+    Categories `ledgered_elsewhere` (opened by break-glass, which has its own entry) are
+    left out. The purpose and basis columns hold what every category shown shares, or "".
+    """
+    shown = {c: d for c, d in decisions.items() if d.allowed}
+    refused = {c: d for c, d in decisions.items() if not d.allowed and c not in ledgered_elsewhere}
+    per_category = [
+        ledger.Disclosure((c,), True, d.rule_ref, str(d.purpose or ""), str(d.legal_basis or ""))
+        for c, d in shown.items()
+    ]
+    per_category += [ledger.Disclosure((c,), False, d.rule_ref) for c, d in refused.items()]
+    return AuditRecord(
+        action=action,
+        allowed=True,
+        actor=actor,
+        case_id=case_id,
+        categories=tuple(shown),
+        rule=ledger.encode(per_category),
+        purpose=ledger.shared(d.purpose for d in per_category if d.allowed),
+        legal_basis=ledger.shared(d.legal_basis for d in per_category if d.allowed),
         workflow_hash=workflow_hash,
     )
 
