@@ -84,7 +84,7 @@ def disclosures(
     per_category = _per_category(rule)
     if per_category is not None:
         return per_category
-    names = tuple(categories)
+    names = tuple(sorted(categories, key=lambda c: _ORDER.get(c, len(_ORDER))))
     return (Disclosure(names, allowed, rule, purpose, legal_basis),) if names else ()
 
 
