@@ -17,14 +17,19 @@ from referral.domain.actors import Actor
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import OrgKind, Role
 
-CRIMINAL = Disclosure(("criminal",), True, "default.csv:32", "screening", "crime_prevention")
-IDENTITY = Disclosure(("identity",), True, "default.csv:19", "screening", "public_task")
+CRIMINAL_WHY = ("default.csv:32", "screening", "crime_prevention")
+IDENTITY_WHY = ("default.csv:19", "screening", "public_task")
+CRIMINAL = Disclosure(("criminal",), True, *CRIMINAL_WHY)
+IDENTITY = Disclosure(("identity",), True, *IDENTITY_WHY)
 SPECIAL = Disclosure(("special",), False, "")
 NARRATIVE = Disclosure(("narrative",), False, "default.csv:118")
 
 
 def test_a_reads_decisions_are_canonical_json_and_read_back_in_category_order() -> None:
-    rule = encode([SPECIAL, CRIMINAL, NARRATIVE, IDENTITY])
+    rule = encode(
+        {"identity": IDENTITY_WHY, "criminal": CRIMINAL_WHY},
+        {"special": "", "narrative": "default.csv:118"},
+    )
     assert rule == (
         '{"read":{"criminal":["default.csv:32","screening","crime_prevention"],'
         '"identity":["default.csv:19","screening","public_task"]},'
@@ -71,7 +76,7 @@ def test_only_reads_are_said_as_reads() -> None:
 
 
 def test_a_per_category_rule_is_shown_by_file_and_line() -> None:
-    rule = encode([CRIMINAL, NARRATIVE, SPECIAL])
+    rule = encode({"criminal": CRIMINAL_WHY}, {"special": "", "narrative": "default.csv:118"})
     assert rules_named(rule) == (
         "criminal default.csv:32; narrative refused by default.csv:118; special refused, no rule"
     )

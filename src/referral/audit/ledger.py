@@ -16,7 +16,7 @@ never in rule syntax.
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from referral.domain.vocabulary import Category
@@ -40,16 +40,9 @@ class Disclosure:
     legal_basis: str = ""
 
 
-def encode(decisions: Iterable[Disclosure]) -> str:
-    """The `rule` column of a read: its decisions per category, as canonical JSON."""
-    read: dict[str, list[str]] = {}
-    refused: dict[str, str] = {}
-    for d in decisions:
-        for category in d.categories:
-            if d.allowed:
-                read[category] = [d.rule, d.purpose, d.legal_basis]
-            else:
-                refused[category] = d.rule
+def encode(read: Mapping[str, Sequence[str]], refused: Mapping[str, str]) -> str:
+    """The `rule` column of a read, as canonical JSON: each category shown -> (rule,
+    purpose, legal basis), each category withheld -> the rule that refused it, or ""."""
     body = {READ: read, REFUSED: refused}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

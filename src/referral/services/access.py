@@ -60,22 +60,25 @@ def read_record(
     Categories `ledgered_elsewhere` (opened by break-glass, which has its own entry) are
     left out. The purpose and basis columns hold what every category shown shares, or "".
     """
-    shown = {c: d for c, d in decisions.items() if d.allowed}
-    refused = {c: d for c, d in decisions.items() if not d.allowed and c not in ledgered_elsewhere}
-    per_category = [
-        ledger.Disclosure((c,), True, d.rule_ref, str(d.purpose or ""), str(d.legal_basis or ""))
-        for c, d in shown.items()
-    ]
-    per_category += [ledger.Disclosure((c,), False, d.rule_ref) for c, d in refused.items()]
+    # Built straight from the decisions (which the read made anyway): no query, and no
+    # more than a dict per category on the request path.
+    read: dict[str, tuple[str, str, str]] = {}
+    refused: dict[str, str] = {}
+    for category, decision in decisions.items():
+        if decision.allowed:
+            why = (str(decision.purpose or ""), str(decision.legal_basis or ""))
+            read[category] = (decision.rule_ref, *why)
+        elif category not in ledgered_elsewhere:
+            refused[category] = decision.rule_ref
     return AuditRecord(
         action=action,
         allowed=True,
         actor=actor,
         case_id=case_id,
-        categories=tuple(shown),
-        rule=ledger.encode(per_category),
-        purpose=ledger.shared(d.purpose for d in per_category if d.allowed),
-        legal_basis=ledger.shared(d.legal_basis for d in per_category if d.allowed),
+        categories=tuple(read),
+        rule=ledger.encode(read, refused),
+        purpose=ledger.shared(why[1] for why in read.values()),
+        legal_basis=ledger.shared(why[2] for why in read.values()),
         workflow_hash=workflow_hash,
     )
 
