@@ -223,5 +223,5 @@ def test_the_explorer_says_what_a_read_showed_and_refused_per_category(
     world.run("referrer", referrals.read_case, case_id)
     html = browser("dpo").get(f"/audit?case={case_id}&action=case:read").text
     assert "<li>read identity information for screening, legal basis: public task</li>" in html
-    assert "<li>refused special information: no rule allows it</li>" in html
+    assert "<li>refused special information: no rule allows it here</li>" in html
     assert "special refused, no rule" in html  # the rule column, by category

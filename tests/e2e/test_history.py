@@ -73,5 +73,5 @@ def test_the_history_says_what_each_read_showed_and_refused_in_words(
     assert "<li>read identity information for screening, legal basis: public task</li>" in (
         page.text
     )
-    assert "<li>refused special information: no rule allows it</li>" in page.text
+    assert "<li>refused special information: no rule allows it here</li>" in page.text
     assert "default.csv" not in page.text  # words, never rule syntax or rule ids

@@ -161,7 +161,7 @@ def test_the_subject_access_bundle_says_each_category_read_in_words(
     coordinator_read, referrer_read = [a for a in bundle.accesses if a.action == "case:read"][-2:]
     assert CRIMINAL_WORDS in coordinator_read.disclosed
     assert IDENTITY_WORDS in coordinator_read.disclosed
-    assert "refused special information: no rule allows it" in referrer_read.disclosed
+    assert "refused special information: no rule allows it here" in referrer_read.disclosed
     html = bundle_html(bundle)
     assert f"<li>{CRIMINAL_WORDS}</li>" in html
     assert "criminal default.csv:" in html  # the rule column names rules by file and line
@@ -199,7 +199,7 @@ def test_the_case_history_says_each_category_read_in_words(
     assert page is not None
     referrer_read = next(e for e in page.entries if e.action == "case:read")
     assert IDENTITY_WORDS in referrer_read.disclosed
-    assert "refused criminal information: no rule allows it" in referrer_read.disclosed
+    assert "refused criminal information: no rule allows it here" in referrer_read.disclosed
     assert not any("default.csv" in line or "p, " in line for line in referrer_read.disclosed)
 
 

@@ -60,7 +60,7 @@ def test_each_decision_is_said_in_words_without_rule_syntax() -> None:
     assert sentence(NARRATIVE) == (
         "refused narrative information: a rule of the sharing agreement refuses it"
     )
-    assert sentence(SPECIAL) == "refused special information: no rule allows it"
+    assert sentence(SPECIAL) == "refused special information: no rule allows it here"
     both = Disclosure(("status", "identity", "contact"), True, "p, ...", "panel", "public_task")
     assert sentence(both) == (
         "read status, identity and contact information for panel, legal basis: public task"

@@ -109,10 +109,11 @@ def _listed(categories: tuple[str, ...]) -> str:
 
 
 def sentence(d: Disclosure) -> str:
-    """ "read criminal information for screening, legal basis: crime prevention"."""
+    """One decision in words, e.g. "read criminal information for screening, legal basis:
+    crime prevention", or "refused special information: no rule allows it here"."""
     what = f"{_listed(d.categories)} information"
     if not d.allowed:
-        why = "a rule of the sharing agreement refuses it" if d.rule else "no rule allows it"
+        why = "a rule of the sharing agreement refuses it" if d.rule else "no rule allows it here"
         return f"refused {what}: {why}"
     words = f"read {what}"
     if d.purpose:
