@@ -224,3 +224,20 @@ def test_entries_are_paginated_one_hundred_a_page(
     second = b.get(f"/audit/reports/case/{case_id}?page=2")
     assert len(entry_seqs(second.text)) == 12  # the 110 reads, the creation and the submission
     assert b.get(f"/audit/reports/case/{case_id}?page=3").status_code == 404
+
+
+def test_the_report_page_and_its_csv_say_each_category_read_in_words(
+    browser: Callable[..., Browser], world: DemoWorld
+) -> None:
+    case_id = submit(world)
+    world.run("coordinator", referrals.read_case, case_id)
+    b = browser("dpo")
+    entries = b.get(f"/audit/reports/case/{case_id}").text.split('id="entries-title"')[1]
+    words = "read criminal information for screening, legal basis: crime prevention"
+    assert f"<li>{words}</li>" in entries
+    assert "criminal default.csv:" in entries  # the rule column: rules by file and line
+    assert '{"read"' not in entries
+    rows = list(csv.DictReader(io.StringIO(b.get(f"/audit/reports/case/{case_id}.csv").text)))
+    (read,) = [r for r in rows if r["action"] == "case:read"]
+    assert words in read["in_words"].split("; ")
+    assert read["rule"].startswith('{"read":{')  # the CSV holds the entry as stored

@@ -13,7 +13,7 @@ from referral.audit.chain import AuditRecord
 from referral.db.tables import AuditEntry
 from referral.demo import DemoWorld
 from referral.domain.errors import PermissionDenied
-from referral.services import screening
+from referral.services import referrals, screening
 from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser
 from tests.factories import submit
@@ -214,3 +214,14 @@ def test_chain_pages_are_refused_to_a_coordinator(browser: Callable[..., Browser
     coordinator = browser("coordinator")
     assert coordinator.get("/audit/chain").status_code == 403
     assert coordinator.post("/audit/chain/verify").status_code == 403
+
+
+def test_the_explorer_says_what_a_read_showed_and_refused_per_category(
+    browser: Callable[..., Browser], world: DemoWorld
+) -> None:
+    case_id = submit(world)
+    world.run("referrer", referrals.read_case, case_id)
+    html = browser("dpo").get(f"/audit?case={case_id}&action=case:read").text
+    assert "<li>read identity information for screening, legal basis: public task</li>" in html
+    assert "<li>refused special information: no rule allows it here</li>" in html
+    assert "special refused, no rule" in html  # the rule column, by category

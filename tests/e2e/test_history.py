@@ -62,3 +62,16 @@ def test_the_full_history_is_not_for_those_who_may_not_see_it(
         200,
         400,
     )
+
+
+def test_the_history_says_what_each_read_showed_and_refused_in_words(
+    browser: Callable[..., Browser], world: DemoWorld
+) -> None:
+    case_id = submit(world)
+    assert browser("referrer").get(f"/cases/{case_id}").status_code == 200
+    page = browser("coordinator").get(f"/cases/{case_id}")
+    assert "<li>read identity information for screening, legal basis: public task</li>" in (
+        page.text
+    )
+    assert "<li>refused special information: no rule allows it here</li>" in page.text
+    assert "default.csv" not in page.text  # words, never rule syntax or rule ids

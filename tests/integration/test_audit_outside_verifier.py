@@ -84,6 +84,7 @@ def filled(tmp_path: Path, authz: object, workflows: object, clock: object) -> t
     from referral.audit.verify import latest_policy_hash, verify
     from referral.db.engine import make_engine, make_session_factory
     from referral.db.migrate import upgrade
+    from referral.services.referrals import read_case
     from referral.services.uow import Runtime
     from referral.workflow.machine import WorkflowEngine
     from tests.conftest import TEST_KEYRING
@@ -95,7 +96,8 @@ def filled(tmp_path: Path, authz: object, workflows: object, clock: object) -> t
     factory = make_session_factory(engine, TEST_KEYRING)
     runtime = Runtime(factory, authz, workflows, WorkflowEngine(), clock)  # type: ignore[arg-type]
     world = make_world(runtime)
-    to_support(world, schedule(world, runtime))
+    case_id, _ = to_support(world, schedule(world, runtime))
+    world.run("coordinator", read_case, case_id)  # a read: its categories' decisions, as JSON
     sequence_pending(factory)
     private, public = checkpoints.new_key_pair()
     with factory() as session:
@@ -115,6 +117,8 @@ def test_outside_verifier_checks_the_log_and_the_checkpoint(filled: tuple[Path, 
     document, public = both.rsplit("\n", 1)
     heads = audit_log(path)
     assert heads["network:1"][0] >= 15
+    reads = sqlite3.connect(path).execute("SELECT rule FROM audit_log WHERE action = 'case:read'")
+    assert any(rule.startswith('{"read":{') for (rule,) in reads)  # verified like the rest
     checkpoint(document, public, heads)
     assert json.loads(document)["heads"] == [
         {"chain": chain, "hash": hash_, "seq": seq}

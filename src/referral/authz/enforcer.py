@@ -108,6 +108,9 @@ class Rule:
     effect: str
     where: str  # "policies/default.csv: line 12", for messages
     expr: Expr = field(compare=False, repr=False)
+    # "default.csv:12": the line's short name in the audit log, which pins the policy
+    # version beside it (policy_hash), so file and line name the rule exactly.
+    ref: str = field(default="", compare=False)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -142,6 +145,7 @@ class Decision:
     purpose: Purpose | None
     legal_basis: LegalBasis | None
     reason: str
+    rule_ref: str = ""  # the matching line as "default.csv:12"; "" when none matched
 
     @property
     def rule_text(self) -> str:
@@ -408,10 +412,11 @@ def _judge(policy: _Policy, plan: _Plan, q: Question) -> Decision:
             rule.legal_basis,
             f"{rule.role} may {_doing(q.obj, q.act)}{_when(rule)}, for {rule.purpose},"
             f" on the legal basis of {rule.legal_basis}",
+            rule.ref,
         )
     if rule is not None:
         reason = f"a deny rule says {rule.role} may not {_doing(q.obj, q.act)}{_when(rule)}"
-        return Decision(False, rule.fields, None, None, reason)
+        return Decision(False, rule.fields, None, None, reason, rule.ref)
     return _NO_RULE  # decide() words it for the case at hand
 
 
@@ -628,7 +633,7 @@ def _read_rules(path: Path, text: str) -> list[Rule]:
         if line and not line.startswith("#"):
             where = f"{_label(path)}: line {number}"
             try:
-                rules.append(_parse_rule(line, where))
+                rules.append(_parse_rule(line, where, f"{path.name}:{number}"))
             except ValueError as exc:  # ExpressionError included
                 raise ConfigurationError(f"{where}: {exc}") from None
     return rules
@@ -653,7 +658,7 @@ def _split(line: str) -> list[str]:
     return fields
 
 
-def _parse_rule(line: str, where: str) -> Rule:
+def _parse_rule(line: str, where: str, ref: str = "") -> Rule:
     kind, *fields = _split(line)
     if kind != "p":
         raise ValueError(f"unknown line type {kind!r} (only p lines)")
@@ -682,6 +687,7 @@ def _parse_rule(line: str, where: str) -> Rule:
         effect=effect,
         where=where,
         expr=parse(condition),
+        ref=ref,
     )
 
 

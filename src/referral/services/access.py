@@ -1,8 +1,10 @@
 """Policy checks every service shares: find a case the actor may see, authorise an
 action, write fields category by category. Each refusal is audited."""
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
+from referral.audit import ledger
 from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Decision
 from referral.db.base import Base
@@ -38,6 +40,45 @@ def record(
         purpose=str(decision.purpose or ""),
         legal_basis=str(decision.legal_basis or ""),
         change=change,
+        workflow_hash=workflow_hash,
+    )
+
+
+def read_record(
+    actor: Actor,
+    action: str,
+    decisions: Mapping[Category, Decision],
+    *,
+    case_id: int,
+    ledgered_elsewhere: Collection[Category] = (),
+    workflow_hash: str = "",
+) -> AuditRecord:
+    """The one audit entry of a read, built from the decisions the read already made.
+
+    Each category shown is ledgered with the rule that allowed it and that rule's purpose
+    and legal basis; each one hidden with what refused it (a deny rule, or no rule).
+    Categories `ledgered_elsewhere` (opened by break-glass, which has its own entry) are
+    left out. The purpose and basis columns hold what every category shown shares, or "".
+    """
+    # Built straight from the decisions (which the read made anyway): no query, and no
+    # more than a dict per category on the request path.
+    read: dict[str, tuple[str, str, str]] = {}
+    refused: dict[str, str] = {}
+    for category, decision in decisions.items():
+        if decision.allowed:
+            why = (str(decision.purpose or ""), str(decision.legal_basis or ""))
+            read[category] = (decision.rule_ref, *why)
+        elif category not in ledgered_elsewhere:
+            refused[category] = decision.rule_ref
+    return AuditRecord(
+        action=action,
+        allowed=True,
+        actor=actor,
+        case_id=case_id,
+        categories=tuple(read),
+        rule=ledger.encode(read, refused),
+        purpose=ledger.shared(why[1] for why in read.values()),
+        legal_basis=ledger.shared(why[2] for why in read.values()),
         workflow_hash=workflow_hash,
     )
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from referral.audit import chain
+from referral.audit import chain, ledger
 from referral.audit.sequencer import queued_count
 from referral.audit.verify import VerifyResult, verify
 from referral.authz.enforcer import Permission
@@ -75,9 +75,16 @@ class AuditRow:
     target: str
     categories: tuple[str, ...]
     allowed: bool
-    rule: str
+    rule: str  # as stored: a policy line, or a read's decisions per category (JSON)
     purpose: str
     legal_basis: str
+    # What a read showed and refused, per category, in words (audit.ledger).
+    disclosed: tuple[str, ...] = ()
+
+    @property
+    def rule_shown(self) -> str:
+        """The rule as a page shows it: per category by file and line, not as JSON."""
+        return ledger.rules_named(self.rule)
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,7 @@ def rows_select(where: list[ColumnElement[bool]]) -> Select[AuditEntry, str, str
 
 
 def audit_row(entry: AuditEntry, user_name: str | None, org_name: str | None) -> AuditRow:
+    categories = chain.categories_of(entry.categories)
     return AuditRow(
         seq=entry.id,
         at=entry.at,
@@ -204,11 +212,19 @@ def audit_row(entry: AuditEntry, user_name: str | None, org_name: str | None) ->
         action=entry.action,
         case_id=entry.case_id,
         target=entry.target,
-        categories=chain.categories_of(entry.categories),
+        categories=categories,
         allowed=entry.allowed,
         rule=entry.rule,
         purpose=entry.purpose,
         legal_basis=entry.legal_basis,
+        disclosed=ledger.sentences(
+            entry.action,
+            categories,
+            entry.allowed,
+            entry.rule,
+            entry.purpose,
+            entry.legal_basis,
+        ),
     )
 
 

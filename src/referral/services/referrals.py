@@ -10,10 +10,10 @@ from referral.db.tables import Case, Subject
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.domain.facts import CaseFacts, RecordFacts
-from referral.domain.vocabulary import PERSONAL_CATEGORIES, Category, ConcernType
+from referral.domain.vocabulary import Category, ConcernType
 from referral.logging import get_logger
 from referral.services import breakglass, linked
-from referral.services.access import authorise, record, visible_case
+from referral.services.access import authorise, read_record, record, visible_case
 from referral.services.flow import Moved, fire_case
 from referral.services.queue import case_rows, parse_position, position_of
 from referral.services.uow import UnitOfWork
@@ -182,7 +182,6 @@ def case_view(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[CaseView, Ca
     case, facts = visible_case(uow, actor, case_id, sealed=True)
     decisions = uow.authz.category_decisions(actor, facts, uow.now)
     readable = {category for category, decision in decisions.items() if decision.allowed}
-    read = sorted(c for c in readable if c in PERSONAL_CATEGORIES or c == Category.STATUS)
     opened = breakglass.granted(uow, actor, facts, set(Category) - readable)
     readable |= set(opened)
     fields: dict[str, FieldView] = {}
@@ -194,12 +193,12 @@ def case_view(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[CaseView, Ca
                 fields[name] = FieldView(name, category, None, False, decisions[category].reason)
     hidden = {c: d.reason for c, d in decisions.items() if c not in readable}
     uow.audit(
-        record(
+        read_record(
             actor,
             "case:read",
-            decisions[Category.STATUS],
+            decisions,
             case_id=case.id,
-            categories=tuple(read),
+            ledgered_elsewhere=opened,
             workflow_hash=case.workflow_hash,
         )
     )

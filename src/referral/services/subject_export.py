@@ -6,7 +6,8 @@ linked records (information requests, consents, panel agendas, contributions, de
 interventions, progress notes, reviews); break-glass grants on those cases; the
 destruction register's rows about them; and every audit entry about their cases or about
 them, refusals included: who (name, username), which organisation and role, when, what,
-which categories, the rule, purpose and legal basis.
+which categories, the rule, purpose and legal basis, and what each read showed and
+refused, category by category, in words.
 
 Personal fields are opened by the ORM with the subject's data key, so an erased subject
 reads "erased" (dates as nothing, lists as empty) while the skeleton and the accesses
@@ -25,6 +26,7 @@ from typing import Any
 from sqlalchemy import and_, inspect, select, union
 from sqlalchemy.orm import Session
 
+from referral.audit import ledger
 from referral.audit.chain import AuditRecord, categories_of
 from referral.authz.enforcer import Permission
 from referral.db.base import Base
@@ -93,9 +95,11 @@ class Access:
     target: str
     categories: list[str]
     allowed: bool
-    rule: str
+    rule: str  # as stored: a policy line, or a read's decisions per category (JSON)
     purpose: str
     legal_basis: str
+    # What a read showed and refused, per category, in words (audit.ledger).
+    disclosed: list[str]
 
 
 @dataclass(frozen=True)
@@ -356,6 +360,7 @@ def _accesses(session: Session, subject_id: int, case_ids: list[int]) -> list[Ac
 def _access(row: Any) -> Access:
     (seq, at, user_id, user_name, username, org_id, org_name, org_kind, role, action) = row[:10]
     case_id, target, categories, allowed, rule, purpose, basis = row[10:]
+    names = categories_of(categories)
     return Access(
         seq=seq,
         at=iso(at),
@@ -369,11 +374,12 @@ def _access(row: Any) -> Access:
         action=action,
         case_id=case_id,
         target=target,
-        categories=list(categories_of(categories)),
+        categories=list(names),
         allowed=bool(allowed),
         rule=rule,
         purpose=purpose,
         legal_basis=basis,
+        disclosed=list(ledger.sentences(action, names, bool(allowed), rule, purpose, basis)),
     )
 
 

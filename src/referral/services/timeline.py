@@ -6,6 +6,7 @@ from functools import cache
 
 from sqlalchemy import and_, bindparam, or_, select
 
+from referral.audit import ledger
 from referral.audit.chain import categories_of
 from referral.authz.enforcer import Decision
 from referral.db import prepared
@@ -33,6 +34,9 @@ class TimelineEntry:
     categories: tuple[str, ...]
     target: str
     allowed: bool
+    # What a read showed and refused, per category, in words (audit.ledger): no rule
+    # syntax, no names, only categories, purposes and legal bases.
+    disclosed: tuple[str, ...] = ()
 
 
 def timeline_decision(uow: UnitOfWork, actor: Actor, facts: CaseFacts) -> Decision | None:
@@ -90,6 +94,9 @@ def _history_query(*, paged: bool, everything: bool) -> AnySelect:
         AuditEntry.categories,
         AuditEntry.target,
         AuditEntry.allowed,
+        AuditEntry.rule,
+        AuditEntry.purpose,
+        AuditEntry.legal_basis,
     )
     if everything:
         return select(*shown).where(*where).order_by(AuditEntry.id.desc()).limit(bindparam("limit"))
@@ -137,20 +144,34 @@ def entries_for(
     rows = prepared.run_by_index(
         connection, query, {**values, "before": before, "limit": limit + 1}
     )
-    entries = [
-        TimelineEntry(
-            seq=seq,
-            at=at,
-            action=action,
-            actor_role=actor_role,
-            categories=categories_of(categories),
-            target=target,
-            allowed=allowed,
-        )
-        for seq, at, action, actor_role, categories, target, allowed in rows[:limit]
-    ]
+    entries = [_entry(*row) for row in rows[:limit]]
     older = entries[-1].seq if len(rows) > limit else None
     return HistoryPage(entries, older, everything)
+
+
+def _entry(
+    seq: int,
+    at: datetime,
+    action: str,
+    actor_role: str,
+    categories: str,
+    target: str,
+    allowed: bool,
+    rule: str,
+    purpose: str,
+    legal_basis: str,
+) -> TimelineEntry:
+    names = categories_of(categories)
+    return TimelineEntry(
+        seq=seq,
+        at=at,
+        action=action,
+        actor_role=actor_role,
+        categories=names,
+        target=target,
+        allowed=allowed,
+        disclosed=ledger.sentences(action, names, allowed, rule, purpose, legal_basis),
+    )
 
 
 def load_timeline(

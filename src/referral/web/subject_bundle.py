@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from referral.audit.ledger import rules_named
 from referral.services.subject_export import SubjectBundle, bundle_dict
 from referral.web.templating import StateLabel, label
 
@@ -24,7 +25,7 @@ def _environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=False,
     )
-    env.filters.update(label=label)
+    env.filters.update(label=label, rules_named=rules_named)
     return env
 
 
