@@ -20,7 +20,8 @@ Situation facts (all optional): `case` (false: a question about no case),
 (actor | other | none), `meeting` ({invited, days_after}: now is that many days
 after the meeting), `assigned` (an intervention for the actor's organisation),
 `consent` (its state), `consent_covers` (categories the consent lets go to the
-actor's kind of organisation). Keys starting with `x-` are ignored, for YAML anchors.
+actor's kind of organisation), `asked` (an open information request to the actor's
+organisation). Keys starting with `x-` are ignored, for YAML anchors.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Situation:
     assigned: bool = False
     consent: str = "not_sought"
     consent_covers: tuple[Category, ...] = ()
+    asked: bool = False
 
     def facts(self, org_kind: OrgKind) -> CaseFacts | None:
         if not self.about_case:
@@ -90,6 +92,7 @@ class Situation:
             consent_scope=frozenset(
                 ConsentScope(c, org_kind, Purpose.SUPPORT) for c in self.consent_covers
             ),
+            asked_org_ids=frozenset({ACTOR_ORG if self.asked else OTHER_ORG}),
         )
 
 
@@ -179,7 +182,7 @@ def load_table(path: Path) -> Table:
 
 _FACTS = frozenset(
     {"case", "network", "state", "referrer", "coordinator", "meeting", "assigned", "consent"}
-    | {"consent_covers"}
+    | {"consent_covers", "asked"}
 )
 
 
@@ -204,6 +207,7 @@ def _situation(name: str, facts: dict[str, Any] | None) -> Situation:
         consent_covers=tuple(
             _enum(Category, "category", c) for c in facts.pop("consent_covers", [])
         ),
+        asked=bool(facts.pop("asked", False)),
     )
 
 

@@ -7,6 +7,7 @@ from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts
 from referral.domain.vocabulary import InterventionKind
+from referral.services import notifications
 from referral.services.access import authorise, record, write_fields
 from referral.services.flow import case_linked, fire_linked, load_case
 from referral.services.uow import UnitOfWork
@@ -47,6 +48,7 @@ def assign_intervention(uow: UnitOfWork, actor: Actor, command: AssignInterventi
     write_fields(uow, actor, intervention, facts, values, action="intervention:assign")
     scope.add(intervention)
     uow.flush()
+    notifications.notify_assignment(uow, actor, case, intervention)
     uow.audit(
         record(
             actor,
