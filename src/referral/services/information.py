@@ -205,7 +205,10 @@ def list_agency_requests(uow: UnitOfWork, actor: Actor) -> list[AgencyRequest]:
         .limit(AGENCY_LIST_LIMIT)
         .options(Load(asked).undefer_group(SEALED_GROUP))
     ).all()
-    shown = [_shown(uow, actor, request, case) for request, case in rows]
+    shown = [
+        _shown(uow, actor, request, case, uow.repo.case_facts(case, actor))
+        for request, case in rows
+    ]
     uow.commit()
     return shown
 
@@ -223,18 +226,18 @@ def show_agency_request(uow: UnitOfWork, actor: Actor, request_id: int) -> Agenc
             record(actor, ANSWER, decision, case_id=request.case_id, target=_target(request)),
             NotFound(f"information request {request_id} not found"),
         )
-    case = uow.scoped(actor).get(Case, request.case_id)
-    assert case is not None  # load_case found it a moment ago
-    shown = _shown(uow, actor, request, case)
+    shown = _shown(uow, actor, request, loaded.case, loaded.facts)
     uow.commit()
     return shown
 
 
-def _shown(uow: UnitOfWork, actor: Actor, request: InformationRequest, case: Case) -> AgencyRequest:
+def _shown(
+    uow: UnitOfWork, actor: Actor, request: InformationRequest, case: Case, facts: CaseFacts
+) -> AgencyRequest:
     """The request as the agency sees it; the disclosure of its question is audited under
     the rule that lets the actor answer it (the question is written for whoever answers)."""
-    facts = uow.repo.case_facts(case, actor).about_request(request.organisation_id, request.state)
-    decision = uow.authz.permission(actor, ANSWER, facts, uow.now)
+    about = facts.about_request(request.organisation_id, request.state)
+    decision = uow.authz.permission(actor, ANSWER, about, uow.now)
     uow.audit(
         record(
             actor,
