@@ -38,6 +38,11 @@ DEMO_USERS: dict[str, tuple[str, OrgKind, tuple[Role, ...]]] = {
     "panel": ("Pat Panel (health)", OrgKind.HEALTH, (Role.PANEL_MEMBER,)),
     "chair": ("Charlie Chair", OrgKind.LOCAL_AUTHORITY, (Role.PANEL_CHAIR,)),
     "provider": ("Parker Provider (mentoring)", OrgKind.CIVIL_SOCIETY, (Role.PROVIDER,)),
+    "health_contact": (
+        "Harper Health (health agency contact)",
+        OrgKind.HEALTH,
+        (Role.AGENCY_CONTACT,),
+    ),
     "dpo": ("Dana DPO", OrgKind.LOCAL_AUTHORITY, (Role.DPO,)),
     "admin": ("Alex Admin", OrgKind.LOCAL_AUTHORITY, (Role.ADMIN,)),
 }
@@ -182,10 +187,13 @@ def _gather(w: DemoWorld, case_id: int) -> None:
 def _settle(w: DemoWorld, case_id: int) -> None:
     with w.runtime.session_factory() as session:
         requests = Repositories(session).information_requests(case_id)
-        request_ids = [r.id for r in requests if r.state == "requested"]
-    for request_id in request_ids:
+        asked = [(r.id, r.organisation_id) for r in requests if r.state == "requested"]
+    for request_id, organisation_id in asked:
         answer = information.RecordAnswer(request_id, "Synthetic answer from the agency.")
-        w.run("coordinator", information.record_answer, answer)
+        # Health answers for itself, through its agency contact; the school has no contact
+        # in the demo, so the coordinator records what it said.
+        who = "health_contact" if organisation_id == w.org_ids[OrgKind.HEALTH] else "coordinator"
+        w.run(who, information.record_answer, answer)
     _move("coordinator", "ready_for_panel")(w, case_id)
 
 

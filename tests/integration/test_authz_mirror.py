@@ -18,6 +18,7 @@ from referral.db.tables import (
     Case,
     Consent,
     ConsentScopeRow,
+    InformationRequest,
     Intervention,
     MeetingAttendee,
     Network,
@@ -39,6 +40,7 @@ QUESTIONS = [(str(c), act) for c in Category for act in ("read", "write")] + [
     ("case", "decide"),
     ("intervention", "record"),
     ("case", "submit"),
+    ("information_request", "answer"),
 ]
 MEETING_DAYS = [-8, -7, -3, 0, 6, 7.5, 30]  # days from now to the meeting
 PURPOSES = ["support", "support", "support", "panel"]
@@ -125,6 +127,12 @@ def _random_case(
             for kind in rng.sample(KINDS, rng.randint(1, 2))
         ]
         _add(session, consent)
+    for _ in range(rng.choice([0, 1, 1, 2])):
+        session.add(InformationRequest(
+            case_id=case.id, organisation_id=rng.choice(orgs).id, question="?",
+            state=rng.choice(["requested", "overdue", "answered", "declined"]),
+            requested_by=people[0].id, due_at=NOW,
+        ))  # fmt: skip
     session.flush()
     return case
 
@@ -188,5 +196,6 @@ def test_the_world_exercises_every_condition(
         (Role.PROVIDER, Category.SPECIAL),
         (Role.PROVIDER, Category.IDENTITY),
         (Role.PROVIDER, Category.SUPPORT),
+        (Role.AGENCY_CONTACT, Category.STATUS),
     ]:
         assert 0 < allowed(role, category) < len(world.cases) * len(KINDS), (role, category)

@@ -15,6 +15,17 @@ def test_fresh_database_demo_checks_and_verifies(demo_database: dict[str, str]) 
         states = {row[0] for row in connection.execute("SELECT DISTINCT state FROM cases")}
         cases = connection.execute("SELECT count(*) FROM cases").fetchone()[0]
         users = {row[0] for row in connection.execute("SELECT username FROM users")}
+        # The health agency's contact has requests to health waiting for its answer.
+        open_to_health = connection.execute(
+            "SELECT count(*) FROM information_requests r"
+            " JOIN organisations o ON o.id = r.organisation_id"
+            " WHERE o.kind = 'health' AND r.state = 'requested'"
+        ).fetchone()[0]
+        contacts = connection.execute(
+            "SELECT u.username, o.kind FROM users u"
+            " JOIN organisations o ON o.id = u.organisation_id"
+            " JOIN role_assignments a ON a.user_id = u.id WHERE a.role = 'agency_contact'"
+        ).fetchall()
     assert cases >= 20
     assert users >= {
         "referrer",
@@ -23,9 +34,12 @@ def test_fresh_database_demo_checks_and_verifies(demo_database: dict[str, str]) 
         "panel",
         "chair",
         "provider",
+        "health_contact",
         "dpo",
         "admin",
     }
+    assert contacts == [("health_contact", "health")]
+    assert open_to_health >= 1
     workflow_states = {
         "draft", "submitted", "screening", "closed_no_action", "signposted", "police_led",
         "information_gathering", "awaiting_panel", "panel_review", "consent_pending", "support",

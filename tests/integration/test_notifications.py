@@ -329,6 +329,7 @@ def test_the_referrer_is_told_each_outcome_in_words_and_nothing_else(
         f"Referral #{supported}: being screened",
         f"Referral #{supported}: screened: accepted; partner agencies are being consulted",
         f"Referral #{supported}: taken to panel",
+        f"Referral #{supported}: panel: support offered; the person will be asked to consent",
     ]
 
 
@@ -349,7 +350,8 @@ def test_no_notice_holds_anything_written_about_the_person(
         text = f"{notice.message} {notice.link} {notice.event} {notice.last_error}"
         for marker in PERSONAL:
             assert marker not in text, (marker, text)
-        assert notice.link.startswith(("/cases/", "/meetings/", "/interventions"))
+        links = ("/cases/", "/meetings/", "/interventions", "/information-requests/")
+        assert notice.link.startswith(links)
 
 
 # -- in the app ---------------------------------------------------------------------------

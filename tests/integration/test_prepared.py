@@ -19,9 +19,11 @@ from referral.db.sealing import _case_key_query, _wrapped_key_query
 from referral.db.side_by_side import apart
 from referral.db.tables import (
     Case,
+    InformationRequest,
     Subject,
     Timer,
 )
+from referral.domain.vocabulary import OrgKind
 from referral.services import linked, people, timeline
 from referral.services import schedule as schedule_service
 from referral.services.auth import _SESSION_BY_TOKEN
@@ -150,6 +152,18 @@ def test_parts_side_by_side_come_apart_as_each_part_alone(runtime: Runtime) -> N
     case_id, _ = to_support(world, meeting_id)  # a meeting, a provider, a consent's grants
     values = {"case_id": case_id, "user_id": world.actors["coordinator"].user_id}
     with UnitOfWork(runtime) as uow:
+        # A request still open to an agency (the factory's was answered): the fourth part.
+        uow.session.add(
+            InformationRequest(
+                case_id=case_id,
+                organisation_id=world.org_ids[OrgKind.HEALTH],
+                state="requested",
+                question="Known?",
+                requested_by=world.actors["coordinator"].user_id,
+                due_at=runtime.clock(),
+            )
+        )
+        uow.flush()
         connection = uow.session.connection()
         together = apart(prepared.run(connection, _facts_query(), values), _facts_queries())
         alone = [prepared.run(connection, query, values) for query in _facts_queries()]

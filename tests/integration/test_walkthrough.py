@@ -81,7 +81,8 @@ STEPS = [
             ),
         )
     ),
-    step("record_answer", "coordinator screener")(
+    # The asked agency answers for itself; the police screener may not answer for health.
+    step("record_answer", "coordinator health_contact")(
         lambda w, who, ids: w.run(
             who,
             information.record_answer,

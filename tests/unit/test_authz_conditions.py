@@ -1,5 +1,6 @@
 """Named conditions, Python face: each one small and tested on its own."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -99,6 +100,34 @@ def test_assigned_about_a_record_without_a_provider_asks_about_the_case() -> Non
     review = RecordFacts("review", 9)
     assert ask("assigned", provider_org_ids=frozenset({MY_ORG}), record=review)
     assert not ask("assigned", provider_org_ids=frozenset({OTHER_ORG}), record=review)
+
+
+def test_asked_holds_while_a_request_to_the_actors_organisation_is_open() -> None:
+    assert ask("asked", asked_org_ids=frozenset({OTHER_ORG, MY_ORG}))
+    assert not ask("asked", asked_org_ids=frozenset({OTHER_ORG}))
+    assert not ask("asked")
+
+
+@pytest.mark.parametrize(
+    ("organisation", "state", "holds"),
+    [
+        (MY_ORG, "requested", True),
+        (MY_ORG, "overdue", True),  # a late answer is still welcome
+        (MY_ORG, "answered", False),
+        (MY_ORG, "declined", False),
+        (OTHER_ORG, "requested", False),
+    ],
+)
+def test_asked_about_one_request_judges_that_request_alone(
+    organisation: int, state: str, holds: bool
+) -> None:
+    """The case has open requests to both organisations; the question is about one."""
+    case = CaseFacts(7, 1, "information_gathering", SOMEONE_ELSE)
+    both = replace(case, asked_org_ids=frozenset({MY_ORG, OTHER_ORG}))
+    facts = both.about_request(organisation, state)
+    actor = Actor(ME, MY_ORG, OrgKind.HEALTH, 1, "demo", frozenset({Role.AGENCY_CONTACT}))
+    question = Question(actor, facts, "information_request", "answer", NOW)
+    assert CONDITIONS["asked"].holds(question) is holds
 
 
 @pytest.mark.parametrize(

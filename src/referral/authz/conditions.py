@@ -12,7 +12,10 @@ the SQL face uses:
   whose state is not in `INACTIVE_INTERVENTION_STATES`;
 - `consent_state`: the state of the case's current consent, the one with the
   highest id ("not_sought" if none); `consent_scope`: its scopes if it is given,
-  else empty.
+  else empty;
+- `asked_org_ids`: the organisations the case's information requests are addressed
+  to, except those in `SETTLED_BY_AGENCY_STATES`; for a question about one request,
+  the service narrows it to that request (`CaseFacts.about_request`).
 
 A question may also carry the record an operation touches (`Question.record`, an
 intervention): a condition about that kind of record (`assigned`) is then judged on the
@@ -40,12 +43,18 @@ from referral.db.tables import (
     Case,
     Consent,
     ConsentScopeRow,
+    InformationRequest,
     Intervention,
     MeetingAttendee,
     PanelMeeting,
 )
 from referral.domain.actors import Actor
-from referral.domain.facts import INACTIVE_MEETING_STATES, CaseFacts, RecordFacts
+from referral.domain.facts import (
+    INACTIVE_MEETING_STATES,
+    SETTLED_BY_AGENCY_STATES,
+    CaseFacts,
+    RecordFacts,
+)
 from referral.domain.vocabulary import Category, OrgKind, Purpose
 
 # A panel member sees an agenda's cases from a week before the meeting (to prepare)
@@ -259,6 +268,30 @@ class Assigned(CaseCondition):
             select(Intervention.case_id).where(
                 Intervention.provider_org_id == actor.organisation_id,
                 *(Intervention.state != state for state in INACTIVE_INTERVENTION_STATES),
+            )
+        )
+
+
+@register
+class Asked(CaseCondition):
+    """An open information request on the case is addressed to the actor's organisation.
+
+    Asked about one request, the facts hold that request's organisation alone, so the
+    condition says whether that request is addressed to the actor's organisation.
+    """
+
+    name = "asked"
+    words = "while an information request to their organisation is open on the case"
+
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return q.actor.organisation_id in case.asked_org_ids
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        # Uncorrelated `IN`, as for `assigned`: the organisation's open requests read once.
+        return Case.id.in_(
+            select(InformationRequest.case_id).where(
+                InformationRequest.organisation_id == actor.organisation_id,
+                *(InformationRequest.state != state for state in SETTLED_BY_AGENCY_STATES),
             )
         )
 

@@ -24,8 +24,9 @@ after the meeting), `assigned` (an intervention for the actor's organisation),
 actor's kind of organisation, for support), `consent_grants` (further grants, each
 `{category, to: actor | other, purpose}`: to the actor's kind of organisation or to
 another kind), `intervention` (the question is about one intervention of the case,
-the one the operation touches: `mine`, `another_org`'s or `mine_withdrawn`). Keys
-starting with `x-` are ignored, for YAML anchors.
+the one the operation touches: `mine`, `another_org`'s or `mine_withdrawn`), `asked`
+(an open information request to the actor's organisation). Keys starting with `x-` are
+ignored, for YAML anchors.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class Situation:
     consent_covers: tuple[Category, ...] = ()
     consent_grants: tuple[tuple[Category, bool, Purpose], ...] = ()  # (category, to actor, why)
     intervention: str | None = None  # mine | another_org | mine_withdrawn
+    asked: bool = False
 
     def record(self) -> RecordFacts | None:
         """The intervention the question is about, if the situation names one."""
@@ -108,6 +110,7 @@ class Situation:
                 ConsentScope(c, org_kind if to_actor else _another(org_kind), purpose)
                 for c, to_actor, purpose in self.consent_grants
             ),
+            asked_org_ids=frozenset({ACTOR_ORG if self.asked else OTHER_ORG}),
         )
 
 
@@ -205,7 +208,7 @@ def load_table(path: Path) -> Table:
 
 _FACTS = frozenset(
     {"case", "network", "state", "referrer", "coordinator", "meeting", "assigned", "consent"}
-    | {"consent_covers", "consent_grants", "intervention"}
+    | {"consent_covers", "consent_grants", "intervention", "asked"}
 )
 
 
@@ -234,6 +237,7 @@ def _situation(name: str, facts: dict[str, Any] | None) -> Situation:
         intervention=None
         if "intervention" not in facts
         else _choice(facts.pop("intervention"), ("mine", "another_org", "mine_withdrawn")),
+        asked=bool(facts.pop("asked", False)),
     )
 
 

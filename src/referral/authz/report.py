@@ -27,6 +27,7 @@ ROLE_WORDS: dict[Role, str] = {
     Role.DPO: "Data protection officer",
     Role.ADMIN: "Administrator",
     Role.ANALYST: "Analyst",
+    Role.AGENCY_CONTACT: "Partner agency contact",
     Role.SYSTEM: "The system's own timers",
 }
 

@@ -52,6 +52,7 @@ from referral.db.tables import (
 from referral.domain.actors import Actor
 from referral.domain.facts import (
     INACTIVE_MEETING_STATES,
+    SETTLED_BY_AGENCY_STATES,
     CaseFacts,
     ConsentScope,
     GuardFacts,
@@ -157,9 +158,10 @@ def meeting_open(state: Any) -> ColumnElement[bool]:
 
 @cache
 def _facts_queries() -> tuple[AnySelect, ...]:
-    """The three queries of `case_facts`, built once; case and viewer bound at execution:
+    """The four queries of `case_facts`, built once; case and viewer bound at execution:
     the case's open meetings (and whether the viewer is invited), the providers of its
-    live interventions, and its current consent's state with that consent's grants."""
+    live interventions, its current consent's state with that consent's grants, and the
+    organisations its open information requests are addressed to."""
     case_id: BindParameter[int] = bindparam("case_id")
     invited = exists().where(
         MeetingAttendee.meeting_id == PanelMeeting.id,
@@ -191,12 +193,16 @@ def _facts_queries() -> tuple[AnySelect, ...]:
         .select_from(latest)
         .outerjoin(ConsentScopeRow, ConsentScopeRow.consent_id == latest.c.id)
     )
-    return meetings, providers, grants
+    asked = select(InformationRequest.organisation_id).where(
+        InformationRequest.case_id == case_id,
+        *(InformationRequest.state != state for state in SETTLED_BY_AGENCY_STATES),
+    )
+    return meetings, providers, grants, asked
 
 
 @cache
 def _facts_query() -> CompoundSelect[Any]:
-    """The three queries of `case_facts` as one statement (db.side_by_side)."""
+    """The four queries of `case_facts` as one statement (db.side_by_side)."""
     return side_by_side(*_facts_queries())
 
 
@@ -384,7 +390,7 @@ class Repositories:
         connection = current_connection(self.session)
         values = {"case_id": case.id, "user_id": actor.user_id}
         rows = prepared.run(connection, _facts_query(), values)
-        meetings, provider_orgs, grants = apart(rows, _facts_queries())
+        meetings, provider_orgs, grants, asked = apart(rows, _facts_queries())
         consent_state = grants[0][0] if grants else "not_sought"
         scope: frozenset[ConsentScope] = frozenset()
         if consent_state == "given":
@@ -403,6 +409,7 @@ class Repositories:
             provider_org_ids=frozenset(row[0] for row in provider_orgs),
             consent_state=consent_state,
             consent_scope=scope,
+            asked_org_ids=frozenset(row[0] for row in asked),
         )
 
     def case_guard_facts(self, case: Case, now: datetime) -> GuardFacts:

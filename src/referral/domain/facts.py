@@ -4,13 +4,16 @@ A repository loads them for one (actor, case) pair; conditions are pure function
 of these facts, so a decision is a pure function of its question.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from referral.domain.vocabulary import Category, OrgKind, Purpose
 
 # A cancelled meeting opens nothing: its agenda no longer shows a case to anyone.
 INACTIVE_MEETING_STATES = ("cancelled",)
+# An information request in these states waits for nothing more from its agency: it no
+# longer opens the case to the agency it was addressed to.
+SETTLED_BY_AGENCY_STATES = ("answered", "declined")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,15 @@ class CaseFacts:
     provider_org_ids: frozenset[int] = field(default_factory=frozenset)
     consent_state: str = "not_sought"
     consent_scope: frozenset[ConsentScope] = field(default_factory=frozenset)
+    # The organisations an open information request of the case is addressed to; for a
+    # question about one request (`about_request`), that request's organisation alone.
+    asked_org_ids: frozenset[int] = field(default_factory=frozenset)
+
+    def about_request(self, organisation_id: int, state: str) -> "CaseFacts":
+        """The facts for a question about one information request: the `asked` condition
+        then judges that request (addressed to whom, still open), not any of the case."""
+        still_open = state not in SETTLED_BY_AGENCY_STATES
+        return replace(self, asked_org_ids=frozenset({organisation_id} if still_open else ()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ class Role(StrEnum):
     DPO = "dpo"
     ADMIN = "admin"
     ANALYST = "analyst"
+    AGENCY_CONTACT = "agency_contact"
     SYSTEM = "system"
 
 

@@ -118,6 +118,9 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
     transitions = available_transitions(uow, actor, case, facts)
     triggers = {t.trigger for t in transitions}
     forms = _forms(uow, actor, case, facts, triggers)
+    answerable = _answerable(uow, actor, view, facts) if "answer_request" in forms else []
+    if not answerable:  # the policy lets them answer requests, but none of these
+        forms -= {"answer_request"}
     page = CasePage(
         view=view,
         summary={name: view.fields[name] for name in SUMMARY_FIELDS},
@@ -126,7 +129,7 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         moves=[_move_option(t) for t in transitions if t.trigger not in FORM_TRIGGERS],
         forms=forms,
         screening=_screening_form(uow, actor, facts, transitions),
-        open_requests=_open_requests(view) if "answer_request" in forms else [],
+        open_requests=answerable,
         organisations=network_organisations(uow, actor),
         break_glass_categories=breakglass.openable(uow, actor, facts, set(view.hidden))
         if case_operations.allowed(uow, case, "break_glass")
@@ -208,9 +211,17 @@ def _screening_form(
     )
 
 
-def _open_requests(view: CaseView) -> list[dict[str, Any]]:
+def _answerable(
+    uow: UnitOfWork, actor: Actor, view: CaseView, facts: CaseFacts
+) -> list[dict[str, Any]]:
+    """The case's open requests this actor may answer: a screener is offered the police's
+    request, not health's; the coordinator, who records answers for any agency, all."""
     requests = view.linked.get("information_requests", [])
-    return [r for r in requests if r["state"] in OPEN_REQUEST_STATES]
+    return [
+        r
+        for r in requests
+        if r["state"] in OPEN_REQUEST_STATES and information.may_answer(uow, actor, r, facts)
+    ]
 
 
 def move(uow: UnitOfWork, actor: Actor, command: lifecycle.MoveCase) -> Moved:

@@ -48,6 +48,7 @@ from referral.db.tables import (
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.facts import (
+    SETTLED_BY_AGENCY_STATES,
     CaseFacts,
     ConsentScope,
     GuardFacts,
@@ -156,6 +157,7 @@ def _facts_of(
         provider_org_ids=frozenset(int(o) for o in (row.providers or "").split(",") if o),
         consent_state=consent_state,
         consent_scope=scope,
+        asked_org_ids=frozenset(int(o) for o in (row.asked or "").split(",") if o),
     )
     states = tuple(s for s in (row.request_states or "").split(",") if s)
     guards = GuardFacts(
@@ -231,6 +233,15 @@ def _build_load_statement(dialect: str, orm: bool) -> Select[Any]:
         .correlate(Case)
         .scalar_subquery()
     )
+    asked = (
+        select(aggregate_strings(cast(InformationRequest.organisation_id, String), ","))
+        .where(
+            InformationRequest.case_id == case_id,
+            *(InformationRequest.state != state for state in SETTLED_BY_AGENCY_STATES),
+        )
+        .correlate(Case)
+        .scalar_subquery()
+    )
     request_states = (
         select(aggregate_strings(InformationRequest.state, ","))
         .where(InformationRequest.case_id == case_id)
@@ -256,6 +267,7 @@ def _build_load_statement(dialect: str, orm: bool) -> Select[Any]:
             scopes.label("scopes"),
             meetings.label("meetings"),
             providers.label("providers"),
+            asked.label("asked"),
             request_states.label("request_states"),
             requests_due.label("requests_due"),
             on_open_agenda.correlate(Case).label("on_open_agenda"),

@@ -15,6 +15,11 @@ each into users of the network:
 - `subject`: nobody. The person a referral is about is not a user; consent is sought in
   person and recorded by the coordinator.
 
+Two events are not moves of a workflow, so no `notify` names their audience: a new
+information request tells the asked organisation's people who may answer it (its agency
+contacts, and its screeners), and an intervention's assignment tells the providers of
+the organisation it is assigned to. Each is told only of their own organisation's work.
+
 Nobody is told about their own move, except the referrer: submitting is their own move,
 and its receipt ("received") is the first feedback they are owed. Inactive users are
 never told.
@@ -40,6 +45,7 @@ from referral.db.base import AnySelect
 from referral.db.repositories import current_connection, meeting_active
 from referral.db.tables import (
     AgendaItem,
+    InformationRequest,
     Intervention,
     MeetingAttendee,
     Notification,
@@ -69,6 +75,7 @@ REFERRER_MESSAGES = {
     "refer_to_police": "screened: passed to the police",
     "gather_information": "screened: accepted; partner agencies are being consulted",
     "take_to_panel": "taken to panel",
+    "decide_support": "panel: support offered; the person will be asked to consent",
     "decide_signpost": "panel: signposted to another service",
     "decide_no_action": "panel: closed with no further action",
     "consent_refused": "closed: consent was not given",
@@ -90,9 +97,11 @@ STAFF_MESSAGES = {
     "consent:refuse": "consent refused",
     "consent:withdraw": "consent withdrawn",
     "consent:expire": "consent expired",
+    "information_request:send": "an information request for your organisation",
     "information_request:answer": "an agency answered an information request",
     "information_request:decline": "an agency declined an information request",
     "information_request:mark_overdue": "an information request is overdue",
+    "intervention:assign": "an intervention was assigned to your organisation",
     "intervention:accept": "the provider accepted an intervention",
     "intervention:decline": "the provider declined an intervention",
     "intervention:start": "an intervention started",
@@ -173,6 +182,43 @@ def notify_linked(
         )
     network_id = case.network_id if case is not None else actor.network_id
     return _write(uow, actor, network_id, case.id if case else None, event, audiences)
+
+
+# Who, in an organisation, is told of work addressed to it (events that are not moves).
+ANSWERING_ROLES = (Role.AGENCY_CONTACT, Role.SCREENER)
+PROVIDING_ROLES = (Role.PROVIDER,)
+
+
+def notify_request_sent(
+    uow: UnitOfWork, actor: Actor, case: AnyCase, request: InformationRequest
+) -> int:
+    """Tell the asked organisation's agency contacts (and screeners) of a new request,
+    in the transaction that sends it; the link goes to their own page of requests."""
+    event = "information_request:send"
+    ids = organisation_members(uow, case.network_id, request.organisation_id, ANSWERING_ROLES)
+    message = f"Case #{case.id}: {STAFF_MESSAGES[event]}"
+    audience = Audience(ids, message, f"/information-requests/{request.id}")
+    return _write(uow, actor, case.network_id, case.id, event, [audience])
+
+
+def notify_assignment(
+    uow: UnitOfWork, actor: Actor, case: AnyCase, intervention: Intervention
+) -> int:
+    """Tell the providers of the organisation an intervention is assigned to, in the
+    transaction that assigns it (an assignment is not a transition: no `notify` says so)."""
+    event = "intervention:assign"
+    ids = organisation_members(uow, case.network_id, intervention.provider_org_id, PROVIDING_ROLES)
+    message = f"Case #{case.id}: {STAFF_MESSAGES[event]}"
+    audience = Audience(ids, message, f"/interventions/{intervention.id}")
+    return _write(uow, actor, case.network_id, case.id, event, [audience])
+
+
+def organisation_members(
+    uow: UnitOfWork, network_id: int, organisation_id: int, roles: Iterable[Role]
+) -> frozenset[int]:
+    """The users of one organisation who hold any of `roles` in the network."""
+    values = {"network_id": network_id, "orgs": [organisation_id], "roles": [str(r) for r in roles]}
+    return frozenset(row[0] for row in _run(uow, _QUERIES.organisation_members, values))
 
 
 def _moved_to(state: str) -> str:
@@ -335,6 +381,19 @@ class _Queries:
                 User.organisation_id.in_(bindparam("orgs", expanding=True)),
                 RoleAssignment.role == Role.PROVIDER,
             )
+        )
+
+    @cached_property
+    def organisation_members(self) -> AnySelect:
+        return (
+            select(User.id)
+            .join(RoleAssignment, RoleAssignment.user_id == User.id)
+            .where(
+                User.organisation_id.in_(bindparam("orgs", expanding=True)),
+                RoleAssignment.network_id == bindparam("network_id"),
+                RoleAssignment.role.in_(bindparam("roles", expanding=True)),
+            )
+            .distinct()
         )
 
     @cached_property

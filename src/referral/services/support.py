@@ -13,7 +13,7 @@ from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts, RecordFacts
 from referral.domain.vocabulary import Category, InterventionKind
-from referral.services import case_operations
+from referral.services import case_operations, notifications
 from referral.services.access import (
     authorise,
     record,
@@ -62,6 +62,7 @@ def assign_intervention(uow: UnitOfWork, actor: Actor, command: AssignInterventi
     write_fields(uow, actor, intervention, facts, values, action="intervention:assign")
     scope.add(intervention)
     uow.flush()
+    notifications.notify_assignment(uow, actor, case, intervention)
     uow.audit(
         record(
             actor,

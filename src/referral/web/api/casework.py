@@ -1,10 +1,13 @@
 """Work on a case: screening, deconfliction, information requests, consent, support."""
 
-from litestar import post
+from typing import Any
+
+from litestar import Request, get, post
 from litestar.params import JSONBody
 
 from referral.services import consent, information, lifecycle, screening, support
 from referral.web.api.models import (
+    AgencyRequestOut,
     AnswerIn,
     ConsentRecordedOut,
     ConsentRequestedOut,
@@ -24,7 +27,7 @@ from referral.web.api.models import (
     WithdrawConsentIn,
     errors,
 )
-from referral.web.deps import CurrentActor, Uow
+from referral.web.deps import ONE_STEP, CurrentActor, Uow, read_as_actor
 
 CASE_ERRORS = errors(400, 403, 404, 409, 413, 415, 422)
 
@@ -84,6 +87,41 @@ def send_information_requests(
         case_id, tuple(data.organisation_ids), data.question
     )
     return InformationRequestsOut(information.send_information_requests(uow, actor, command))
+
+
+@get(
+    "/api/information-requests",
+    tags=["information"],
+    summary="The open information requests to your organisation",
+    responses=errors(),
+    opt=ONE_STEP,
+)
+async def agency_requests(request: Request[Any, Any, Any]) -> list[AgencyRequestOut]:
+    """The requests addressed to your organisation that you may answer now, soonest
+    deadline first: each question, its deadline and the case's stage. Audited."""
+    return await read_as_actor(
+        request,
+        lambda uow, actor: [
+            AgencyRequestOut.of(r) for r in information.list_agency_requests(uow, actor)
+        ],
+    )
+
+
+@get(
+    "/api/information-requests/{request_id:int}",
+    tags=["information"],
+    summary="One information request to your organisation",
+    responses=errors(404),
+    opt=ONE_STEP,
+)
+async def agency_request(request: Request[Any, Any, Any], request_id: PathId) -> AgencyRequestOut:
+    """A request to your organisation you may answer; any other answers 404. Audited."""
+    return await read_as_actor(
+        request,
+        lambda uow, actor: AgencyRequestOut.of(
+            information.show_agency_request(uow, actor, request_id)
+        ),
+    )
 
 
 @post(
@@ -221,6 +259,8 @@ ROUTES = [
     screening_outcome,
     deconfliction,
     send_information_requests,
+    agency_requests,
+    agency_request,
     answer_information_request,
     request_consent,
     record_consent,

@@ -15,7 +15,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from referral.domain.actors import Actor
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose
-from referral.services import referrals
+from referral.services import information, referrals
 from referral.services.flow import Moved
 from referral.web.input_guard import MAX_ID, TEXT_PATTERN, date_problem
 
@@ -303,6 +303,31 @@ class InformationRequestsIn(Body):
 
 class InformationRequestsOut(Struct):
     request_ids: list[int]
+
+
+class AgencyRequestOut(Struct):
+    """An information request as the asked agency sees it: the question, the deadline and
+    the stage of the case it is about; nothing else of the case."""
+
+    id: int
+    case_id: int
+    case_state: str
+    state: str
+    question: str
+    requested_at: datetime
+    due_at: datetime
+
+    @classmethod
+    def of(cls, row: "information.AgencyRequest") -> "AgencyRequestOut":
+        return cls(
+            row.request_id,
+            row.case_id,
+            row.case_state,
+            row.state,
+            row.question,
+            row.requested_at,
+            row.due_at,
+        )
 
 
 class AnswerIn(Body):

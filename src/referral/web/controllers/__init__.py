@@ -5,6 +5,7 @@ from typing import Any
 from referral.web.controllers import (
     access_reports,
     admin,
+    agency,
     api,
     audit,
     auth,
@@ -25,6 +26,7 @@ PAGE_ROUTES: list[Any] = [
     *cases.ROUTES,
     *meetings.ROUTES,
     *provider.ROUTES,
+    *agency.ROUTES,
     *notifications.ROUTES,
     *audit.ROUTES,
     *access_reports.ROUTES,

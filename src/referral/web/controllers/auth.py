@@ -20,6 +20,7 @@ HOME_BY_ROLE = [
     (Role.PANEL_CHAIR, "/meetings"),
     (Role.PANEL_MEMBER, "/meetings"),
     (Role.PROVIDER, "/interventions"),
+    (Role.AGENCY_CONTACT, "/information-requests"),
     (Role.DPO, "/audit"),
     (Role.ADMIN, "/admin/users"),
     (Role.REFERRER, "/referrals"),
