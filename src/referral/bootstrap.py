@@ -6,6 +6,7 @@ from referral.db.engine import make_engine, make_session_factory
 from referral.security import configure_hashing
 from referral.services.committer import GroupCommitter
 from referral.services.uow import Runtime
+from referral.services.workflow_pins import pin_workflows
 from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
 
@@ -32,10 +33,13 @@ def build_runtime(
         sqlite_background_checkpoints=serving and settings.audit_sequencer_interval_ms > 0,
     )
     sessions = make_session_factory(engine, keyring_of(settings))
+    workflows = load_workflows(settings.workflows_dir)
+    # A file edited without a new version is refused here, before anything runs on it.
+    pin_workflows(sessions, workflows)
     return Runtime(
         session_factory=sessions,
         authz=Authorizer(settings.policies_dir),
-        workflows=load_workflows(settings.workflows_dir),
+        workflows=workflows,
         engine=WorkflowEngine(),
         committer=GroupCommitter(sessions, window_ms=settings.group_commit_window_ms),
     )

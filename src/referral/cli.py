@@ -344,21 +344,44 @@ def workflows_check(files: tuple[Path, ...]) -> None:
     paths = list(files) or sorted(settings.workflows_dir.glob("*.yaml"))
     problems: list[str] = []
     try:
-        holders = Authorizer(settings.policies_dir).permission_holders()
+        authz = Authorizer(settings.policies_dir)
     except ConfigurationError as exc:
         _fail(exc.message)
+    holders = authz.permission_holders()
+    loaded = {}
     for path in paths:
         try:
             workflow = load_workflow(path)
         except ConfigurationError as exc:
             problems.append(exc.message)
             continue
+        loaded[workflow.name] = workflow
         problems.extend(verify_workflow(workflow, holders))
+    if not problems:
+        problems.extend(_policy_fit_problems(authz, loaded))
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         sys.exit(1)
     click.echo(f"{len(paths)} workflow file(s) valid and verified")
+
+
+def _policy_fit_problems(authz: Any, checked: dict[str, Any]) -> list[str]:
+    """How the policy fits every workflow together (referral.authz.fit): the files checked,
+    and the deployment's other workflow files beside them."""
+    from referral.authz.fit import case_workflow_of, unsatisfiable_conditions, unused_permissions
+    from referral.services.permissions import ASKED_BY_SERVICES
+    from referral.workflow.loader import load_workflows
+
+    try:
+        workflows = {**load_workflows(_settings().workflows_dir), **checked}
+    except ConfigurationError as exc:
+        return [exc.message]
+    problems = unused_permissions(authz.rules, workflows.values(), ASKED_BY_SERVICES)
+    case_workflow = case_workflow_of(workflows)
+    if case_workflow is not None:
+        problems.extend(unsatisfiable_conditions(authz.rules, case_workflow))
+    return problems
 
 
 @main.group()

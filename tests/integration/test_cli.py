@@ -126,3 +126,38 @@ def test_policy_report_refuses_an_unknown_format() -> None:
     result = referral("policy", "report", "--format", "pdf", env={})
     assert result.returncode != 0
     assert "Invalid value for '--format': 'pdf' is not one of 'markdown', 'html'" in result.stderr
+
+
+def test_a_workflow_edited_without_a_new_version_stops_the_command_naming_the_file(
+    demo_database: dict[str, str], tmp_path: Path
+) -> None:
+    copy = tmp_path / "pinned.sqlite3"
+    shutil.copy(demo_database["path"], copy)
+    folder = tmp_path / "workflows"
+    shutil.copytree(PROJECT_ROOT / "workflows", folder)
+    edited = folder / "referral.yaml"
+    edited.write_text(edited.read_text().replace("Follow-up complete.", "Follow-ups done."))
+    env = {
+        **demo_database,
+        "REFERRAL_DATABASE_URL": f"sqlite:///{copy}",
+        "REFERRAL_WORKFLOWS_DIR": str(folder),
+    }
+    result = referral("tick", env=env)
+    assert result.returncode != 0
+    assert f"{edited}: the content of referral version 1 changed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_workflows_check_names_a_granted_permission_nobody_asks_for(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(PROJECT_ROOT / "policies", policies)
+    shipped = (policies / "default.csv").read_text()
+    extra = "p, analyst, *, statistics, read, true, statistics, public_task, allow\n"
+    (policies / "default.csv").write_text(shipped + extra)
+    lines = len((shipped + extra).splitlines())
+    result = referral("workflows", "check", env={"REFERRAL_POLICIES_DIR": str(policies)})
+    assert result.returncode == 1
+    assert (
+        f"default.csv: line {lines}: permission 'statistics:read' is granted (to analyst)"
+        " but no workflow transition or service asks for it"
+    ) in result.stderr

@@ -574,4 +574,20 @@ class Notification(Base):
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class WorkflowVersion(Base):
+    """The content each loaded workflow version was first loaded with (its SHA-256).
+
+    A case runs on the content it started with: a file edited without a new `version`
+    would move running cases by rules they did not start on. Every process that loads
+    the workflows checks them against this table (referral.services.workflow_pins).
+    """
+
+    __tablename__ = "workflow_versions"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    first_loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 install(Base)

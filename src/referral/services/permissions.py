@@ -1,0 +1,33 @@
+"""The permissions the services ask about themselves.
+
+Most permissions are asked by moving a workflow object: a transition names the one it
+needs (workflows/*.yaml). These are asked by services directly, for what no transition
+does: reading the audit log, breaking glass, assigning an intervention, exporting a
+subject's data. `referral workflows check` reports a permission the policy grants that
+neither a workflow nor this list asks for (referral.authz.fit), and a test keeps this
+list and the services' code in step.
+"""
+
+from referral.authz.enforcer import Permission
+
+ASKED_BY_SERVICES: frozenset[str] = frozenset(
+    {
+        Permission.ADMIN_MANAGE,
+        Permission.AUDIT_READ,
+        Permission.AUDIT_VERIFY,
+        Permission.BREAKGLASS_REVIEW,
+        Permission.CASE_BREAKGLASS,
+        Permission.CASE_DECIDE,
+        Permission.CASE_DECONFLICT,
+        Permission.CASE_ERASE,
+        Permission.CASE_MANAGE,
+        Permission.CASE_SCREEN,
+        Permission.CASE_SUBMIT,
+        Permission.INFORMATION_REQUEST_SEND,
+        Permission.INTERVENTION_ASSIGN,
+        Permission.INTERVENTION_RECORD,
+        Permission.MEETING_SCHEDULE,
+        Permission.MEETING_SET_AGENDA,
+        Permission.SUBJECT_EXPORT,
+    }
+)

@@ -1,0 +1,59 @@
+"""A workflow version is pinned to the content it was first loaded with (issue 11, item 7)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from referral.config import PROJECT_ROOT
+from referral.db.tables import WorkflowVersion
+from referral.domain.errors import ConfigurationError
+from referral.services.workflow_pins import pin_workflows
+from referral.workflow.loader import load_workflows
+
+
+def _copy_workflows(tmp_path: Path) -> Path:
+    folder = tmp_path / "workflows"
+    shutil.copytree(PROJECT_ROOT / "workflows", folder)
+    return folder
+
+
+def test_first_load_pins_every_version_and_a_second_load_passes(runtime, tmp_path):
+    folder = _copy_workflows(tmp_path)
+    workflows = load_workflows(folder)
+    pin_workflows(runtime.session_factory, workflows)
+    pin_workflows(runtime.session_factory, load_workflows(folder))  # unchanged: fine
+    with runtime.session_factory() as session:
+        pins = {
+            (p.name, p.version): p.content_hash for p in session.scalars(select(WorkflowVersion))
+        }
+    assert pins == {(w.name, w.version): w.content_hash for w in workflows.values()}
+
+
+def test_an_edit_without_a_new_version_is_refused_naming_the_file(runtime, tmp_path):
+    folder = _copy_workflows(tmp_path)
+    pin_workflows(runtime.session_factory, load_workflows(folder))
+    edited = folder / "intervention.yaml"
+    edited.write_text(edited.read_text().replace("Sessions under way.", "Sessions going on."))
+    with pytest.raises(ConfigurationError) as refused:
+        pin_workflows(runtime.session_factory, load_workflows(folder))
+    assert str(edited) in refused.value.message
+    assert "intervention version 1 changed" in refused.value.message
+    assert "Raise `version`" in refused.value.message
+
+
+def test_the_same_edit_with_a_new_version_is_pinned_beside_the_old(runtime, tmp_path):
+    folder = _copy_workflows(tmp_path)
+    pin_workflows(runtime.session_factory, load_workflows(folder))
+    edited = folder / "intervention.yaml"
+    text = edited.read_text().replace("Sessions under way.", "Sessions going on.")
+    edited.write_text(text.replace("\nversion: 1\n", "\nversion: 2\n"))
+    pin_workflows(runtime.session_factory, load_workflows(folder))
+    with runtime.session_factory() as session:
+        versions = sorted(
+            session.scalars(
+                select(WorkflowVersion.version).where(WorkflowVersion.name == "intervention")
+            )
+        )
+    assert versions == [1, 2]
