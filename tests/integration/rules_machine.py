@@ -10,7 +10,8 @@ are checked against the database itself.
 - `poke` has a random actor (every role, plus people of other organisations) try a
   random operation on a random case, which the rules usually refuse;
 - `read_a_case` has a random actor read a random case; it also follows every `advance`
-  and `poke`, so that every step's effect on what people see is checked.
+  and `poke`, with a read by every actor whose reads hang on the consent, so that every
+  step's effect on what people see is checked.
 
 After every step it checks:
 
@@ -18,9 +19,11 @@ After every step it checks:
    the policy allows that actor on facts the check loads itself, and for a role whose
    reads depend on consent, a category the current consent covers for that actor's kind
    of organisation;
-2. every read and every refused read has its ledger entry, with the purpose and legal
-   basis of the rule that decided it;
-3. a refused operation changed nothing (the case's state and version stand);
+2. every read and every refused read has its ledger entry; a read's ledgers each category
+   shown with the purpose and legal basis of the rule that allowed it;
+3. a refused operation changed nothing (the case's state and version stand), and one
+   done on a record hanging off the case was done in a state the workflow file allows
+   it in (read from the file itself);
 4. the audit chain verifies.
 
 tests/integration/test_rules_fuzz.py runs it briefly in the suite; bench/fuzz.py runs
@@ -32,8 +35,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -45,8 +50,10 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
+from referral.audit.ledger import disclosures
 from referral.audit.sequencer import sequence_pending
 from referral.audit.verify import verify
+from referral.authz.enforcer import Decision
 from referral.db.tables import AuditEntry, Case, Consent, ConsentScopeRow
 from referral.demo import DemoWorld
 from referral.domain.actors import Actor
@@ -65,13 +72,21 @@ from referral.services import (
 from referral.services.uow import Runtime, UnitOfWork
 from tests.factories import add_user, referral_command, schedule
 
+PROVIDERS = ["provider", "other_provider"]  # the demo's (civil society) and a youth service's
 MOST_CASES = 4  # a few cases, each taken further, rather than many drafts
 REFUSALS = (NotFound, PermissionDenied, Conflict, InvalidInput)
 # Roles whose reads of a case hang on the person's consent (policies/default.csv).
 CONSENT_DEPENDENT = frozenset({Role.PROVIDER})
 SCOPES = [
     ConsentScope(category, kind, purpose)
-    for category in (Category.IDENTITY, Category.CONTACT, Category.CONCERN, Category.SPECIAL)
+    for category in (
+        Category.IDENTITY,
+        Category.CONTACT,
+        Category.CONCERN,
+        Category.SPECIAL,
+        Category.SUPPORT,
+        Category.CONSENT,
+    )
     for kind in (OrgKind.CIVIL_SOCIETY, OrgKind.HEALTH)
     for purpose in (Purpose.SUPPORT, Purpose.PANEL)
 ]
@@ -85,6 +100,8 @@ class CaseRun:
     step: int = 0  # the next step of the reference path `advance` takes
     requests: list[int] = field(default_factory=list)
     interventions: list[int] = field(default_factory=list)
+    # The demo provider's own interventions, which `advance` carries on.
+    providers: list[int] = field(default_factory=list)
 
 
 Operation = Callable[["RulesMachine", str, CaseRun], Any]
@@ -110,10 +127,14 @@ def _answer(m: RulesMachine, who: str, run: CaseRun) -> Any:
     return m.world.run(who, information.record_answer, command)
 
 
+# What the support plan needs the consent to cover, which `advance` always grants: the
+# provider reads nothing, and cannot reach the case, without some grant for support.
+SUPPORT_PLAN = ConsentScope(Category.SUPPORT, OrgKind.CIVIL_SOCIETY, Purpose.SUPPORT)
+
+
 def _record_consent(m: RulesMachine, who: str, run: CaseRun) -> Any:
-    scope = tuple(
-        m.data.draw(st.lists(st.sampled_from(SCOPES), unique=True, min_size=1, max_size=4))
-    )
+    drawn = m.data.draw(st.lists(st.sampled_from(SCOPES), unique=True, min_size=1, max_size=4))
+    scope = tuple(dict.fromkeys([*drawn, SUPPORT_PLAN] if m.advancing else drawn))
     command = consent.RecordConsent(
         run.case_id, True, "in_person", scope, given_by="guardian", guardian_name="G"
     )
@@ -121,18 +142,29 @@ def _record_consent(m: RulesMachine, who: str, run: CaseRun) -> Any:
 
 
 def _assign(m: RulesMachine, who: str, run: CaseRun) -> Any:
-    provider = m.data.draw(st.sampled_from(["provider", "other_provider"]))
+    provider = "provider" if m.advancing else m.data.draw(st.sampled_from(PROVIDERS))
     command = support.AssignIntervention(
         run.case_id, "mentoring", m.world.actors[provider].organisation_id, "Plan"
     )
-    run.interventions.append(m.world.run(who, support.assign_intervention, command))
+    made = m.world.run(who, support.assign_intervention, command)
+    run.interventions.append(made)
+    if provider == "provider":
+        run.providers.append(made)
+
+
+def _target(m: RulesMachine, run: CaseRun) -> int:
+    """The intervention an operation touches: the demo provider's latest when advancing,
+    else any of the case's."""
+    if m.advancing and run.providers:
+        return run.providers[-1]
+    if not run.interventions:
+        raise InvalidInput("no intervention yet")
+    return int(m.data.draw(st.sampled_from(run.interventions)))
 
 
 def _intervention(trigger: str) -> Operation:
     def act(m: RulesMachine, who: str, run: CaseRun) -> Any:
-        if not run.interventions:
-            raise InvalidInput("no intervention yet")
-        target = m.data.draw(st.sampled_from(run.interventions))
+        target = _target(m, run)
         return m.world.run(
             who, support.move_intervention, support.MoveIntervention(target, trigger)
         )
@@ -141,9 +173,7 @@ def _intervention(trigger: str) -> Operation:
 
 
 def _progress(m: RulesMachine, who: str, run: CaseRun) -> Any:
-    if not run.interventions:
-        raise InvalidInput("no intervention yet")
-    target = m.data.draw(st.sampled_from(run.interventions))
+    target = _target(m, run)
     return m.world.run(who, support.record_progress, support.RecordProgress(target, "Went well."))
 
 
@@ -224,6 +254,38 @@ PATH: list[tuple[str, str]] = [
 ]
 
 
+# The fuzz's operations on records hanging off a case, by the name the workflow file
+# declares them under (`operations:` in workflows/referral.yaml).
+LINKED = {
+    "set_agenda": "set_agenda",
+    "add_contribution": "contribute",
+    "decide_support": "decide",
+    "send_information_requests": "send_information_requests",
+    "record_answer": "answer_information_request",
+    "request_consent": "request_consent",
+    "record_consent": "record_consent",
+    "assign_intervention": "assign_intervention",
+    "accept_intervention": "move_intervention",
+    "start_intervention": "move_intervention",
+    "record_progress": "record_progress",
+    "record_review": "record_review",
+}
+
+
+def declared_operations(path: Path) -> dict[str, frozenset[str]]:
+    """The case states each operation is allowed in, read from the file itself (with a
+    plain YAML reader, not the loader under test)."""
+    declared = yaml.safe_load(path.read_text())["operations"]
+    return {name: frozenset(_flat(states)) for name, states in declared.items()}
+
+
+def _flat(states: Any) -> list[str]:
+    """A state list as written: anchored lists (`*open`) may sit inside it."""
+    if isinstance(states, str):
+        return [states]
+    return [state for item in states for state in _flat(item)]
+
+
 @dataclass
 class Tally:
     """What a run did and checked, for bench/fuzz.py."""
@@ -242,6 +304,7 @@ class RulesMachine(RuleBasedStateMachine):
     world: DemoWorld
     meeting_id: int
     tally: Tally
+    operations: dict[str, frozenset[str]]
 
     cases = Bundle("cases")
 
@@ -269,20 +332,29 @@ class RulesMachine(RuleBasedStateMachine):
         name, who = PATH[run.step]
         if self._attempt("advance", name, who, run, data):
             run.step += 1
-        self.read_a_case(run, data)
+        self._after_step(run, data)
 
     @rule(run=cases, data=st.data())
     def poke(self, run: CaseRun, data: st.DataObject) -> None:
         name = data.draw(st.sampled_from(sorted(OPERATIONS)))
         who = data.draw(st.sampled_from(sorted(self.world.actors)))
         self._attempt("poke", name, who, run, data)
+        self._after_step(run, data)
+
+    def _after_step(self, run: CaseRun, data: st.DataObject) -> None:
+        """What every step is followed by: a random actor reads the case (as the rule
+        `read_a_case` does, which Hypothesis leaves out of some runs: swarm testing), and
+        so does every actor whose reads hang on the consent, which a step may change."""
         self.read_a_case(run, data)
+        for who in sorted(self.world.actors):
+            if self.world.actors[who].roles & CONSENT_DEPENDENT:
+                self._read_as(who, run)
 
     @rule(run=cases, data=st.data())
     def read_a_case(self, run: CaseRun, data: st.DataObject) -> None:
-        """A random actor reads the case: also done after every other step, since
-        Hypothesis leaves some rules out of some runs (swarm testing)."""
-        who = data.draw(st.sampled_from(sorted(self.world.actors)))
+        self._read_as(data.draw(st.sampled_from(sorted(self.world.actors))), run)
+
+    def _read_as(self, who: str, run: CaseRun) -> None:
         before = self._ledger(who, run.case_id)
         try:
             view = self.world.run(who, referrals.read_case, run.case_id)
@@ -291,8 +363,8 @@ class RulesMachine(RuleBasedStateMachine):
             self._check_refusal_ledgered(who, run.case_id, before)
             return
         self._count("read", "shown")
-        self._check_disclosure(who, run.case_id, view)
-        self._check_read_ledgered(who, run.case_id, before)
+        allowed = self._check_disclosure(who, run.case_id, view)
+        self._check_read_ledgered(who, run.case_id, before, allowed)
 
     # -- invariants checked after every step ----------------------------------------------
 
@@ -310,6 +382,7 @@ class RulesMachine(RuleBasedStateMachine):
 
     def _attempt(self, kind: str, name: str, who: str, run: CaseRun, data: st.DataObject) -> bool:
         self.data = data
+        self.advancing = kind == "advance"
         before = self._case_row(run.case_id)
         try:
             OPERATIONS[name](self, who, run)
@@ -320,18 +393,24 @@ class RulesMachine(RuleBasedStateMachine):
             self.tally.checks["a refusal changes nothing"] += 1
             return False
         self._count(f"{kind}:{name}", "done")
+        if name in LINKED:
+            allowed_in = self.operations[LINKED[name]]
+            assert before[0] in allowed_in, f"{name} done on a case in {before[0]}"
+            self.tally.checks["a linked record only where its operation is allowed"] += 1
         return True
 
-    def _check_disclosure(self, who: str, case_id: int, view: referrals.CaseView) -> None:
+    def _check_disclosure(
+        self, who: str, case_id: int, view: referrals.CaseView
+    ) -> dict[Category, Decision]:
+        """Every field shown is of a category the policy allows on facts loaded here and,
+        for a consent-bound role, that the current consent covers. Returns the decisions
+        that allowed a category: the read discloses those (its fields and linked records)."""
         actor = self.world.actors[who]
         shown = {f.category for f in view.fields.values() if f.visible}
         with UnitOfWork(self.runtime, request_id="fuzz-check") as uow:
             facts = _facts_for(actor, uow, case_id)
-            allowed = {
-                c
-                for c, d in uow.authz.category_decisions(actor, facts, uow.now).items()
-                if d.allowed
-            }
+            decisions = uow.authz.category_decisions(actor, facts, uow.now)
+        allowed = {c for c, d in decisions.items() if d.allowed}
         assert shown <= allowed, f"{who} was shown {sorted(shown - allowed)} on case {case_id}"
         self.tally.checks["nothing shown outside the agreement"] += 1
         if actor.roles & CONSENT_DEPENDENT:
@@ -342,10 +421,39 @@ class RulesMachine(RuleBasedStateMachine):
                 f" beyond the consent's scope {sorted(covered)}"
             )
             self.tally.checks["nothing shown beyond the consent"] += 1
+        return {c: d for c, d in decisions.items() if d.allowed}
 
-    def _check_read_ledgered(self, who: str, case_id: int, before: int) -> None:
+    def _check_read_ledgered(
+        self, who: str, case_id: int, before: int, allowed: dict[Category, Decision]
+    ) -> None:
+        """One entry for the read, which ledgers each category it disclosed with the purpose
+        and legal basis of the rule that allowed it, and no other."""
         assert self._ledger(who, case_id) == before + 1, f"{who}'s read of {case_id} unledgered"
         self.tally.checks["every read ledgered"] += 1
+        with self.runtime.session_factory() as session:
+            entry = session.scalars(
+                select(AuditEntry)
+                .where(
+                    AuditEntry.actor_user_id == self.world.actors[who].user_id,
+                    AuditEntry.case_id == case_id,
+                    AuditEntry.action == "case:read",
+                )
+                .order_by(AuditEntry.id.desc())
+                .limit(1)
+            ).one()
+        ledgered = {
+            d.categories[0]: (d.rule, d.purpose, d.legal_basis)
+            for d in disclosures(
+                entry.categories.split(","), entry.allowed, entry.rule, entry.purpose,
+                entry.legal_basis,
+            )
+            if d.allowed
+        }  # fmt: skip
+        expected = {
+            str(c): (d.rule_ref, str(d.purpose), str(d.legal_basis)) for c, d in allowed.items()
+        }
+        assert ledgered == expected, f"{who}'s read of {case_id} ledgered {ledgered}"
+        self.tally.checks["each category ledgered with its rule's purpose and basis"] += 1
 
     def _check_refusal_ledgered(self, who: str, case_id: int, before: int) -> None:
         assert self._ledger(who, case_id) == before + 1, f"{who}'s refusal on {case_id} unledgered"
@@ -410,4 +518,5 @@ def machine_for(runtime: Runtime, world: DemoWorld, tally: Tally) -> type[RulesM
         pass
 
     Bound.runtime, Bound.world, Bound.meeting_id, Bound.tally = runtime, world, meeting_id, tally
+    Bound.operations = declared_operations(runtime.workflows["referral"].path)
     return Bound

@@ -5,6 +5,7 @@ import sqlite3
 from pathlib import Path
 
 from referral.config import PROJECT_ROOT
+from referral.workflow.loader import load_workflow
 from tests.integration.conftest import referral
 
 __all__ = ["referral"]  # other modules run the command through this name too
@@ -144,7 +145,8 @@ def test_a_workflow_edited_without_a_new_version_stops_the_command_naming_the_fi
     }
     result = referral("tick", env=env)
     assert result.returncode != 0
-    assert f"{edited}: the content of referral version 1 changed" in result.stderr
+    version = load_workflow(PROJECT_ROOT / "workflows" / "referral.yaml").version
+    assert f"{edited}: the content of referral version {version} changed" in result.stderr
     assert "Traceback" not in result.stderr
 
 

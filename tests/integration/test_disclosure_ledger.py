@@ -21,6 +21,7 @@ from referral.services.referrals import read_case
 from referral.services.subject_export import export_subject
 from referral.services.uow import Runtime, UnitOfWork
 from referral.web.subject_bundle import bundle_html
+from referral.web.templating import state_labeller
 from tests.factories import add_user, make_world, schedule, subject_of, submit, to_support
 
 CRIMINAL_WORDS = "read criminal information for screening, legal basis: crime prevention"
@@ -162,7 +163,7 @@ def test_the_subject_access_bundle_says_each_category_read_in_words(
     assert CRIMINAL_WORDS in coordinator_read.disclosed
     assert IDENTITY_WORDS in coordinator_read.disclosed
     assert "refused special information: no rule allows it here" in referrer_read.disclosed
-    html = bundle_html(bundle)
+    html = bundle_html(bundle, state_labeller(runtime.workflows))
     assert f"<li>{CRIMINAL_WORDS}</li>" in html
     assert "criminal default.csv:" in html  # the rule column names rules by file and line
     assert '{"read"' not in html

@@ -34,26 +34,26 @@ def test_first_load_pins_every_version_and_a_second_load_passes(runtime, tmp_pat
 def test_an_edit_without_a_new_version_is_refused_naming_the_file(runtime, tmp_path):
     folder = _copy_workflows(tmp_path)
     pin_workflows(runtime.session_factory, load_workflows(folder))
-    edited = folder / "intervention.yaml"
-    edited.write_text(edited.read_text().replace("Sessions under way.", "Sessions going on."))
+    edited = folder / "consent.yaml"
+    edited.write_text(edited.read_text().replace("has been asked.", "was asked."))
     with pytest.raises(ConfigurationError) as refused:
         pin_workflows(runtime.session_factory, load_workflows(folder))
     assert str(edited) in refused.value.message
-    assert "intervention version 1 changed" in refused.value.message
+    assert "consent version 1 changed" in refused.value.message
     assert "Raise `version`" in refused.value.message
 
 
 def test_the_same_edit_with_a_new_version_is_pinned_beside_the_old(runtime, tmp_path):
     folder = _copy_workflows(tmp_path)
     pin_workflows(runtime.session_factory, load_workflows(folder))
-    edited = folder / "intervention.yaml"
-    text = edited.read_text().replace("Sessions under way.", "Sessions going on.")
+    edited = folder / "consent.yaml"
+    text = edited.read_text().replace("has been asked.", "was asked.")
     edited.write_text(text.replace("\nversion: 1\n", "\nversion: 2\n"))
     pin_workflows(runtime.session_factory, load_workflows(folder))
     with runtime.session_factory() as session:
         versions = sorted(
             session.scalars(
-                select(WorkflowVersion.version).where(WorkflowVersion.name == "intervention")
+                select(WorkflowVersion.version).where(WorkflowVersion.name == "consent")
             )
         )
     assert versions == [1, 2]
