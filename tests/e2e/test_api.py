@@ -120,7 +120,12 @@ def test_referrer_submits_and_reads_only_own_categories(api: Api) -> None:
     assert response.status_code == 200
     case = response.json()
     assert case["state"] == "submitted"
-    assert case["fields"]["given_name"] == {"category": "identity", "value": "Api"}
+    assert case["fields"]["given_name"] == {
+        "category": "identity",
+        "value": "Api",
+        "reason": "Shared with you as referrer, for screening a referral;"
+        " legal basis: public task.",
+    }
     assert case["fields"]["narrative"]["value"] == "MARK-NARRATIVE"
     health = case["fields"]["health"]
     assert health["hidden"] is True and health["reason"] and "value" not in health
@@ -383,7 +388,9 @@ def test_a_provider_with_a_support_only_consent_reads_only_the_support_plan_thro
     assert "hidden" not in fields["support_plan"]
     assert [i["plan"] for i in case.json()["linked"]["interventions"]] == ["MARK-SUPPORT"]
     assert fields["given_name"]["hidden"] is True
-    assert "consent_covers" in fields["given_name"]["reason"]
+    # The reason says, in words, what the consent would have to cover.
+    assert fields["given_name"]["reason"].startswith("Not shown now: a support provider")
+    assert "consent covers that data" in fields["given_name"]["reason"]
     assert sorted(case.json()["hidden"]) == sorted(
         str(c) for c in Category if c not in (Category.STATUS, Category.SUPPORT)
     )

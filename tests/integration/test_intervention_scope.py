@@ -152,7 +152,7 @@ def test_a_provider_with_a_support_only_consent_reads_only_the_support_plan(
     assert shown == {Category.STATUS, Category.SUPPORT}
     assert view.value("support_plan") is not None
     for hidden in (Category.IDENTITY, Category.CONTACT, Category.CONCERN, Category.CONSENT):
-        assert "consent_covers" in view.hidden[hidden], hidden
+        assert "consent covers that data" in view.hidden[hidden], hidden
     assert view.value("given_name") is None
     assert "consents" not in view.linked
     assert [i["plan"] for i in view.linked["interventions"]] == ["MARK-SUPPORT"]

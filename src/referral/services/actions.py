@@ -63,11 +63,12 @@ class MoveOption:
 
 @dataclass(frozen=True)
 class Section:
-    """The fields of one category, or why the whole category is hidden."""
+    """The fields of one category, and why the viewer sees them or not."""
 
     category: Category
     fields: list[FieldView]
-    hidden_reason: str = ""
+    why: str = ""  # why the viewer sees the category, or why not (authz.explain)
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,8 @@ def _sections(view: CaseView) -> list[Section]:
             continue
         fields = [f for f in view.fields.values() if f.category == category]
         if fields:
-            sections.append(Section(category, fields, view.hidden.get(category, "")))
+            why = view.why.get(category, "")
+            sections.append(Section(category, fields, why, category in view.hidden))
     return sections
 
 

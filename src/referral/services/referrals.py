@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from referral.authz import explain
+from referral.authz.enforcer import Decision
 from referral.db.fields import categorised_columns
 from referral.db.tables import Case, Subject
 from referral.domain.actors import Actor
@@ -12,7 +14,7 @@ from referral.domain.errors import InvalidInput
 from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.vocabulary import Category, ConcernType
 from referral.logging import get_logger
-from referral.services import breakglass, linked
+from referral.services import breakglass, case_operations, linked
 from referral.services.access import authorise, read_record, record, visible_case
 from referral.services.flow import Moved, fire_case
 from referral.services.queue import case_rows, parse_position, position_of
@@ -163,6 +165,8 @@ class CaseView:
     linked: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # Categories shown only under an active break-glass grant of the viewer, until when.
     break_glass: dict[Category, breakglass.BreakGlassAccess] = field(default_factory=dict)
+    # Each category's sentence: why the viewer sees it, or why not (authz.explain).
+    why: dict[Category, str] = field(default_factory=dict)
 
     def value(self, name: str) -> Any:
         view = self.fields[name]
@@ -184,14 +188,15 @@ def case_view(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[CaseView, Ca
     readable = {category for category, decision in decisions.items() if decision.allowed}
     opened = breakglass.granted(uow, actor, facts, set(Category) - readable)
     readable |= set(opened)
+    why = _explained(uow, actor, case, facts, decisions, readable, opened)
     fields: dict[str, FieldView] = {}
     for obj in (case, case.subject):
         for name, category in categorised_columns(type(obj)).items():
             if category in readable:
-                fields[name] = FieldView(name, category, getattr(obj, name), True)
+                fields[name] = FieldView(name, category, getattr(obj, name), True, why[category])
             else:
-                fields[name] = FieldView(name, category, None, False, decisions[category].reason)
-    hidden = {c: d.reason for c, d in decisions.items() if c not in readable}
+                fields[name] = FieldView(name, category, None, False, why[category])
+    hidden = {c: why[c] for c in decisions if c not in readable}
     uow.audit(
         read_record(
             actor,
@@ -215,8 +220,37 @@ def case_view(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[CaseView, Ca
             uow.scoped(actor), case.id, readable, _interventions_shown(uow, actor, facts, opened)
         ),
         break_glass=opened,
+        why=why,
     )
     return view, case, facts
+
+
+def _explained(
+    uow: UnitOfWork,
+    actor: Actor,
+    case: Case,
+    facts: CaseFacts,
+    decisions: Mapping[Category, Decision],
+    readable: set[Category],
+    opened: Mapping[Category, breakglass.BreakGlassAccess],
+) -> dict[Category, str]:
+    """Each category's sentence for the viewer, in the agreement's words (authz.explain):
+    why it is shown, or why not and what would show it, break-glass included where the
+    viewer may break glass on this case now."""
+    hidden = set(Category) - readable
+    openable = (
+        {Category(c) for c in breakglass.openable(uow, actor, facts, hidden)}
+        if hidden and case_operations.allowed(uow, case, "break_glass")
+        else set()
+    )
+    return explain.for_categories(
+        decisions,
+        actor.roles,
+        lambda category: uow.authz.rules_for(actor, category, "read"),
+        openable=openable,
+        opened={c: access.expires_at for c, access in opened.items()},
+        state_label=uow.workflow(case.workflow_name).state_label,
+    )
 
 
 def _interventions_shown(

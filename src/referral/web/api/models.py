@@ -218,7 +218,8 @@ class CaseCreatedOut(Struct):
 
 
 class FieldOut(Struct, omit_defaults=True):
-    """A field of a case: `value` when you may read it, else `hidden: true` and `reason`."""
+    """A field of a case: `value` when you may read it, else `hidden: true`; `reason` says
+    in the sharing agreement's words why it is shared with you, or why not."""
 
     category: Category
     value: Any = UNSET
@@ -232,7 +233,10 @@ class CaseOut(Struct):
     version: int
     workflow: str
     fields: dict[str, FieldOut]
-    hidden: Annotated[dict[str, str], Meta(description="Category -> why it is hidden from you")]
+    hidden: Annotated[
+        dict[str, str],
+        Meta(description="Category -> why it is hidden from you, and what would show it"),
+    ]
     linked: Annotated[
         dict[str, list[dict[str, Any]]],
         Meta(description="Linked records (requests, consents, deliberation, support) you may read"),
@@ -245,7 +249,7 @@ class CaseOut(Struct):
     @classmethod
     def of(cls, view: referrals.CaseView) -> "CaseOut":
         fields = {
-            name: FieldOut(f.category, value=f.value)
+            name: FieldOut(f.category, value=f.value, reason=f.reason)
             if f.visible
             else FieldOut(f.category, hidden=True, reason=f.reason)
             for name, f in view.fields.items()
