@@ -36,7 +36,10 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scratch import database  # bench/scratch.py: the script's folder is on sys.path
+from scratch import (  # bench/scratch.py: the script's folder is on sys.path
+    database,
+    shipped_runtime,
+)
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
@@ -167,26 +170,17 @@ EXPORT_CATEGORIES = ("status", "identity,status", "concern,narrative", "special"
 
 def export_world(engine: Engine) -> tuple[Runtime, Actor, int, list[int], list[int]]:
     """The demo network's people, one subject with three cases, 20 other referrals."""
-    from referral.authz.enforcer import Authorizer
-    from referral.config import PROJECT_ROOT, Settings
-    from referral.db.engine import make_session_factory
+    from referral.config import Settings
     from referral.demo import seed_people
     from referral.keyring import Keyring, new_master_key
     from referral.logging import configure_logging
     from referral.security import configure_hashing
     from referral.services.referrals import SubjectDetails, SubmitReferral, submit_referral
-    from referral.workflow.loader import load_workflows
-    from referral.workflow.machine import WorkflowEngine
 
     configure_logging(Settings(log_level="WARNING"))  # not a line per referral
     configure_hashing(time_cost=1, memory_kib=1024, parallelism=1)  # the people's passwords
     keyring = Keyring.from_config(f"bench-1:{new_master_key()}", None)
-    runtime = Runtime(
-        make_session_factory(engine, keyring),
-        Authorizer(PROJECT_ROOT / "policies"),
-        load_workflows(PROJECT_ROOT / "workflows"),
-        WorkflowEngine(),
-    )
+    runtime = shipped_runtime(engine, keyring)
     world = seed_people(runtime)
 
     def referral(name: str) -> int:
@@ -293,6 +287,7 @@ def timed_export(runtime: Runtime, dpo: Actor, subject_id: int) -> tuple[int, fl
     """One export as the dpo: (accesses, export s, JSON s, HTML s)."""
     from referral.services.subject_export import bundle_json, export_subject
     from referral.web.subject_bundle import bundle_html
+    from referral.web.templating import state_labeller
 
     start = time.perf_counter()
     with UnitOfWork(runtime, request_id="bench") as uow:
@@ -300,7 +295,7 @@ def timed_export(runtime: Runtime, dpo: Actor, subject_id: int) -> tuple[int, fl
     exported = time.perf_counter()
     bundle_json(bundle)
     rendered_json = time.perf_counter()
-    bundle_html(bundle)
+    bundle_html(bundle, state_labeller(runtime.workflows))
     rendered_html = time.perf_counter()
     return (
         len(bundle.accesses),

@@ -17,18 +17,16 @@ import sys
 import time
 from collections import Counter
 
-from scratch import database  # bench/scratch.py: the script's folder is on sys.path
+from scratch import (  # bench/scratch.py: the script's folder is on sys.path
+    database,
+    shipped_runtime,
+)
 
-from referral.authz.enforcer import Authorizer
 from referral.config import PROJECT_ROOT, Settings
-from referral.db.engine import make_session_factory
 from referral.db.migrate import upgrade
 from referral.demo import seed_people
 from referral.keyring import Keyring, new_master_key
 from referral.logging import configure_logging
-from referral.services.uow import Runtime
-from referral.workflow.loader import load_workflows
-from referral.workflow.machine import WorkflowEngine
 
 sys.path.insert(0, str(PROJECT_ROOT))  # the machine lives with the tests
 from hypothesis import HealthCheck, settings
@@ -51,12 +49,7 @@ def main() -> int:
     tally = Tally()
     with database(args.database_url) as (engine, backend):
         upgrade(engine)
-        runtime = Runtime(
-            make_session_factory(engine, keyring),
-            Authorizer(PROJECT_ROOT / "policies"),
-            load_workflows(PROJECT_ROOT / "workflows"),
-            WorkflowEngine(),
-        )
+        runtime = shipped_runtime(engine, keyring)
         machine = machine_for(runtime, seed_people(runtime), tally)
         started = time.perf_counter()
         while tally.steps < args.steps:

@@ -11,7 +11,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from referral.db.engine import is_sqlite, make_engine
+from referral.authz.enforcer import Authorizer
+from referral.config import PROJECT_ROOT
+from referral.db.engine import is_sqlite, make_engine, make_session_factory
+from referral.keyring import Keyring
+from referral.services.uow import Runtime
+from referral.workflow.loader import load_workflows
+from referral.workflow.machine import WorkflowEngine
 
 
 @contextmanager
@@ -60,3 +66,14 @@ def served_url(url: str | None) -> Iterator[str]:
         with admin.begin() as db:
             db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def shipped_runtime(engine: Engine, keyring: Keyring) -> Runtime:
+    """A runtime on `engine` with the shipped policies and workflows, as the services see
+    them in a deployment (no clock of its own, no group commit)."""
+    return Runtime(
+        make_session_factory(engine, keyring),
+        Authorizer(PROJECT_ROOT / "policies"),
+        load_workflows(PROJECT_ROOT / "workflows"),
+        WorkflowEngine(),
+    )

@@ -22,13 +22,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from scratch import database  # bench/scratch.py: the script's folder is on sys.path
+from scratch import (  # bench/scratch.py: the script's folder is on sys.path
+    database,
+    shipped_runtime,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from referral.authz.enforcer import Authorizer
-from referral.config import PROJECT_ROOT, Settings
-from referral.db.engine import make_session_factory
+from referral.config import Settings
 from referral.db.migrate import upgrade
 from referral.db.sealing import SEALED_GROUP, WITH_SEALED, DataKeys, Kind
 from referral.db.tables import Case
@@ -36,9 +37,7 @@ from referral.demo import seed_people
 from referral.keyring import Keyring, new_master_key
 from referral.logging import configure_logging
 from referral.services import referrals
-from referral.services.uow import Runtime, UnitOfWork
-from referral.workflow.loader import load_workflows
-from referral.workflow.machine import WorkflowEngine
+from referral.services.uow import UnitOfWork
 
 PAGE = 50
 
@@ -67,12 +66,7 @@ def main() -> None:
 
     with database(args.database_url) as (engine, backend):
         upgrade(engine)
-        runtime = Runtime(
-            make_session_factory(engine, keyring),
-            Authorizer(PROJECT_ROOT / "policies"),
-            load_workflows(PROJECT_ROOT / "workflows"),
-            WorkflowEngine(),
-        )
+        runtime = shipped_runtime(engine, keyring)
         world = seed_people(runtime)
         command = referrals.SubmitReferral(
             subject=referrals.SubjectDetails(

@@ -34,16 +34,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from scratch import database  # bench/scratch.py: the script's folder is on sys.path
+from scratch import (  # bench/scratch.py: the script's folder is on sys.path
+    database,
+    shipped_runtime,
+)
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser import BpmnParser
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine, event, func, select, text
 
-from referral.authz.enforcer import Authorizer
-from referral.config import PROJECT_ROOT, Settings
-from referral.db.engine import make_session_factory
+from referral.config import Settings
 from referral.db.migrate import upgrade
 from referral.db.tables import AuditEntry
 from referral.demo import MAIN_PATH, DemoWorld, seed_people
@@ -51,9 +52,7 @@ from referral.domain.actors import Actor
 from referral.keyring import Keyring, new_master_key
 from referral.logging import configure_logging
 from referral.services import lifecycle, panel, referrals
-from referral.services.uow import Runtime, UnitOfWork
-from referral.workflow.loader import load_workflows
-from referral.workflow.machine import WorkflowEngine
+from referral.services.uow import UnitOfWork
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -289,12 +288,7 @@ def main() -> int:
     with database(args.database_url) as (engine, backend):
         upgrade(engine)
         counter = SqlCounter(engine)
-        runtime = Runtime(
-            make_session_factory(engine, keyring),
-            Authorizer(PROJECT_ROOT / "policies"),
-            load_workflows(PROJECT_ROOT / "workflows"),
-            WorkflowEngine(),
-        )
+        runtime = shipped_runtime(engine, keyring)
         people = seed_people(runtime)
         world = CountingWorld(people.runtime, people.actors, people.org_ids)
         meeting = panel.ScheduleMeeting(

@@ -10,7 +10,7 @@ from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind
 from referral.services import information, screening
 from tests.e2e.conftest import Api, Browser
-from tests.factories import submit
+from tests.factories import to_information_gathering
 
 Browse = Callable[..., Browser]
 QUESTION = "MARK-QUESTION: what support does the person receive?"
@@ -20,20 +20,7 @@ NEVER_FOR_AGENCY = ("MARK-NARRATIVE", "MARK-ASSESSMENT", "MARK-CRIMINAL", "Testy
 @pytest.fixture
 def asked(world: DemoWorld) -> tuple[int, dict[OrgKind, int]]:
     """A case in information gathering, with a request to health and one to the police."""
-    case_id = submit(world)
-    world.run("screener", screening.start_screening, screening.StartScreening(case_id))
-    world.run(
-        "screener",
-        screening.record_deconfliction,
-        screening.RecordDeconfliction(case_id, "MARK-CRIMINAL", "no match"),
-    )
-    world.run(
-        "coordinator",
-        screening.record_screening_outcome,
-        screening.RecordScreeningOutcome(
-            case_id, "gather_information", screening_notes="MARK-ASSESSMENT"
-        ),
-    )
+    case_id = to_information_gathering(world)
     kinds = (OrgKind.HEALTH, OrgKind.POLICE)
     orgs = tuple(world.org_ids[k] for k in kinds)
     command = information.SendInformationRequests(case_id, orgs, QUESTION)
