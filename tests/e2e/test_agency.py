@@ -8,7 +8,7 @@ import pytest
 
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind
-from referral.services import information, screening
+from referral.services import information
 from tests.e2e.conftest import Api, Browser
 from tests.factories import to_information_gathering
 
