@@ -103,7 +103,7 @@ def test_decision_triggers_cannot_bypass_their_forms(runtime: Runtime) -> None:
     world = make_world(runtime)
     case_id = submit(world)
     with pytest.raises(InvalidInput, match="records a decision"):
-        world.run("chair", lifecycle.move_case, lifecycle.MoveCase(case_id, "decide_support"))
+        world.run("coordinator", lifecycle.move_case, lifecycle.MoveCase(case_id, "decide_support"))
 
 
 def test_stale_version_is_a_conflict_and_changes_nothing(runtime: Runtime) -> None:

@@ -110,5 +110,5 @@ def test_sequential_second_transition_is_a_conflict(committed_runtime: Runtime) 
     world = make_world(committed_runtime)
     case_id = int(world.run("referrer", referrals.submit_referral, referral_command()))
     world.run("screener", screening.start_screening, screening.StartScreening(case_id))
-    with pytest.raises(Conflict, match="cannot start_screening"):
+    with pytest.raises(Conflict, match="a case in Screening cannot be picked up for screening"):
         world.run("coordinator", screening.start_screening, screening.StartScreening(case_id))

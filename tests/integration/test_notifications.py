@@ -206,7 +206,9 @@ def test_panel_decisions_tell_whom_the_workflow_names(
 ) -> None:
     meeting_id = schedule(world, runtime)
     decided = {}
-    for outcome, trigger in panel.DECISION_TRIGGERS.items():
+    outcomes = panel.decision_outcomes(workflows["referral"])
+    assert set(outcomes) == {"support", "signpost", "no_action"}
+    for outcome, trigger in outcomes.items():
         case_id = to_awaiting_panel(world)
         world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
         command = panel.RecordDecision(case_id, meeting_id, outcome, "MARK-DELIBERATION")
@@ -413,11 +415,10 @@ def test_the_list_stops_at_its_limit_newest_first(runtime: Runtime, world: DemoW
 
 
 def test_every_closure_tells_the_referrer_its_outcome(workflows: dict[str, Workflow]) -> None:
-    from referral.services.notifications import REFERRER_MESSAGES
-
     referral = workflows["referral"]
     closing = [t for t in referral.spec.transitions if t.dest in referral.closed_states]
     assert len(closing) >= 8
     silent = [t.trigger for t in closing if Recipient.REFERRER not in t.notify]
     assert silent == []
-    assert [t.trigger for t in closing if t.trigger not in REFERRER_MESSAGES] == []
+    # In words of its own, from the file, not "moved to ..."
+    assert [t.trigger for t in closing if not t.tell.referrer] == []

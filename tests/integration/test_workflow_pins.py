@@ -33,22 +33,26 @@ def test_first_load_pins_every_version_and_a_second_load_passes(runtime, tmp_pat
 
 def test_an_edit_without_a_new_version_is_refused_naming_the_file(runtime, tmp_path):
     folder = _copy_workflows(tmp_path)
-    pin_workflows(runtime.session_factory, load_workflows(folder))
+    workflows = load_workflows(folder)
+    pin_workflows(runtime.session_factory, workflows)
+    version = workflows["consent"].version
     edited = folder / "consent.yaml"
     edited.write_text(edited.read_text().replace("has been asked.", "was asked."))
     with pytest.raises(ConfigurationError) as refused:
         pin_workflows(runtime.session_factory, load_workflows(folder))
     assert str(edited) in refused.value.message
-    assert "consent version 1 changed" in refused.value.message
+    assert f"consent version {version} changed" in refused.value.message
     assert "Raise `version`" in refused.value.message
 
 
 def test_the_same_edit_with_a_new_version_is_pinned_beside_the_old(runtime, tmp_path):
     folder = _copy_workflows(tmp_path)
-    pin_workflows(runtime.session_factory, load_workflows(folder))
+    workflows = load_workflows(folder)
+    pin_workflows(runtime.session_factory, workflows)
+    version = workflows["consent"].version
     edited = folder / "consent.yaml"
     text = edited.read_text().replace("has been asked.", "was asked.")
-    edited.write_text(text.replace("\nversion: 1\n", "\nversion: 2\n"))
+    edited.write_text(text.replace(f"\nversion: {version}\n", f"\nversion: {version + 1}\n"))
     pin_workflows(runtime.session_factory, load_workflows(folder))
     with runtime.session_factory() as session:
         versions = sorted(
@@ -56,4 +60,4 @@ def test_the_same_edit_with_a_new_version_is_pinned_beside_the_old(runtime, tmp_
                 select(WorkflowVersion.version).where(WorkflowVersion.name == "consent")
             )
         )
-    assert versions == [1, 2]
+    assert versions == [version, version + 1]

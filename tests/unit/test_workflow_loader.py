@@ -241,3 +241,17 @@ def test_a_trigger_declared_from_several_sources_takes_the_label_it_is_given(
     data["transitions"][2]["label"] = "Close without submitting"
     wf = load_workflow(write(tmp_path, data))
     assert wf.trigger_labels == {"finish": "Close without submitting", "submit": "Submit"}
+
+
+def test_an_outcome_belongs_to_a_move_a_service_fires(tmp_path: Path) -> None:
+    data = tiny()
+    data["transitions"][0]["outcome"] = "support"
+    path = write(tmp_path, data)
+    assert "transitions[0].outcome: only a transition with `via` has one" in load_error(path)
+
+
+def test_tell_takes_only_the_referrer_and_staff_phrases(tmp_path: Path) -> None:
+    data = tiny()
+    data["transitions"][0]["tell"] = {"referrer": "received", "subject": "hello"}
+    path = write(tmp_path, data)
+    assert "transitions[0].tell.subject" in load_error(path)

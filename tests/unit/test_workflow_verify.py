@@ -122,3 +122,43 @@ def test_operation_allowed_only_where_no_case_gets_can_never_happen(tmp_path: Pa
         f"{wf.path}: operations.record_review: allowed in no state a case can reach from "
         "'draft', so it can never happen",
     ]
+
+
+def test_an_unknown_service_is_named(tmp_path: Path) -> None:
+    data = tiny()
+    data["transitions"][0]["via"] = "submision"
+    wf = load(tmp_path, data)
+    (problem,) = verify_workflow(wf, HOLDERS)
+    assert problem.startswith(f"{wf.path}: transitions[0].via: unknown service 'submision'")
+    assert "submission" in problem
+
+
+def test_a_single_move_service_may_fire_one_transition_from_a_state(tmp_path: Path) -> None:
+    data = tiny()
+    first = data["transitions"][0]
+    twin = {**first, "trigger": "submit_again"}
+    first["via"] = twin["via"] = "submission"
+    data["transitions"].append(twin)
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: state '{first['source']}': {first['trigger']}, submit_again are all via "
+        "submission; give it one"
+    ]
+
+
+def test_a_panel_decision_needs_an_outcome_word_of_its_own(tmp_path: Path) -> None:
+    data = tiny()
+    first = data["transitions"][0]
+    twin = {**first, "trigger": "decide_again", "outcome": "support"}
+    first.update(via="panel_decision")
+    twin["via"] = "panel_decision"
+    data["transitions"].append(twin)
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: transitions[0].outcome: a panel decision needs its outcome word"
+    ]
+    first["outcome"] = "support"
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: state '{first['source']}': two panel_decision transitions share an outcome"
+    ]

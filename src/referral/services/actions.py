@@ -9,23 +9,30 @@ from typing import Any
 
 from referral.db.tables import Case, InformationRequest
 from referral.domain.actors import Actor
-from referral.domain.errors import NotFound
+from referral.domain.errors import Conflict, NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, InterventionKind
 from referral.services import (
     breakglass,
     case_operations,
+    erasure,
     information,
     lifecycle,
     referrals,
     screening,
 )
 from referral.services.consent import METHODS
-from referral.services.flow import Moved, available_transitions
+from referral.services.flow import (
+    Moved,
+    available_transitions,
+    case_workflow,
+    load_case_status,
+)
 from referral.services.queue import OrganisationOption, network_organisations
 from referral.services.referrals import CaseView, FieldView
 from referral.services.timeline import HistoryPage, load_timeline
 from referral.services.uow import UnitOfWork
+from referral.workflow.operations import BUTTONS, Via
 from referral.workflow.schema import Transition
 
 # Status fields the summary shows; the other status columns are internal ids and hashes.
@@ -38,16 +45,10 @@ SUMMARY_FIELDS = (
     "closed_at",
     "outcome_for_referrer",
 )
-# Triggers recorded by a form of their own on the case page (or, for panel decisions,
-# on the meeting's page): never a bare button.
-FORM_TRIGGERS = frozenset(
-    {*screening.OUTCOMES, "decide_support", "decide_signpost", "decide_no_action"}
-    | {"consent_refused", "withdraw_consent"}
-)
 OPEN_REQUEST_STATES = frozenset({"requested", "overdue"})
 CONSENT_CATEGORIES = tuple(c for c in Category if c not in (Category.STATUS, Category.CRIMINAL))
-# Buttons whose move another service makes (see `move`).
-OWN_SERVICE = frozenset({"start_screening", "submit"})
+# What a button's move says when it is made by the service its `via` names.
+ERASED_FROM_THE_PAGE = "erased from the case page"
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,7 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         uow.rollback()
     view, case, facts = referrals.case_view(uow, actor, case_id)
     transitions = available_transitions(uow, actor, case, facts)
-    triggers = {t.trigger for t in transitions}
-    forms = _forms(uow, actor, case, facts, triggers)
+    forms = _forms(uow, actor, case, facts, {t.via for t in transitions})
     answerable = _answerable(uow, actor, view, facts) if "answer_request" in forms else []
     if not answerable:  # the policy lets them answer requests, but none of these
         forms -= {"answer_request"}
@@ -127,7 +127,9 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         summary={name: view.fields[name] for name in SUMMARY_FIELDS},
         sections=_sections(view),
         timeline=load_timeline(uow, actor, case, facts),
-        moves=[_move_option(t) for t in transitions if t.trigger not in FORM_TRIGGERS],
+        # A transition its own service fires is a button only where that service needs
+        # nothing more than the click; the others have forms (or the meeting's page).
+        moves=[_move_option(t) for t in transitions if t.via is None or t.via in BUTTONS],
         forms=forms,
         screening=_screening_form(uow, actor, facts, transitions),
         open_requests=answerable,
@@ -158,7 +160,7 @@ def _move_option(transition: Transition) -> MoveOption:
         label=transition.shown_as,
         dest=transition.dest,
         # Only lifecycle.move_case carries a message to the referrer with the move.
-        tells_referrer="referrer" in transition.notify and transition.trigger not in OWN_SERVICE,
+        tells_referrer="referrer" in transition.notify and transition.via is None,
         destructive=transition.destructive,
     )
 
@@ -168,7 +170,7 @@ def _may(uow: UnitOfWork, actor: Actor, obj: str, act: str, facts: CaseFacts) ->
 
 
 def _forms(
-    uow: UnitOfWork, actor: Actor, case: Case, facts: CaseFacts, triggers: set[str]
+    uow: UnitOfWork, actor: Actor, case: Case, facts: CaseFacts, vias: set[str | None]
 ) -> frozenset[str]:
     """The names of the forms this actor may use on this case now: each where the case's
     workflow allows its operation in the case's state, and the policy lets the actor."""
@@ -190,7 +192,7 @@ def _forms(
         "record_consent": allowed("record_consent")
         and consent_state == "requested"
         and _may(uow, actor, "consent", "record", facts),
-        "withdraw_consent": "withdraw_consent" in triggers,
+        "withdraw_consent": any(t == Via.CONSENT_WITHDRAWAL for t in vias),
         "assign_intervention": allowed("assign_intervention")
         and _may(uow, actor, "intervention", "assign", facts),
         "record_review": allowed("record_review") and _may(uow, actor, "case", "manage", facts),
@@ -201,8 +203,7 @@ def _forms(
 def _screening_form(
     uow: UnitOfWork, actor: Actor, facts: CaseFacts, transitions: list[Transition]
 ) -> ScreeningForm | None:
-    offered = {t.trigger: t for t in transitions}
-    outcomes = [offered[o] for o in screening.OUTCOMES if o in offered]
+    outcomes = [t for t in transitions if t.via == Via.SCREENING_OUTCOME]
     if not outcomes:
         return None
     return ScreeningForm(
@@ -227,15 +228,24 @@ def _answerable(
 
 
 def move(uow: UnitOfWork, actor: Actor, command: lifecycle.MoveCase) -> Moved:
-    """A button on the case page: each trigger goes to the service that owns it."""
-    if command.trigger == "start_screening":
+    """A button on the case page (or the API's move): a trigger its own service fires (its
+    `via`) goes to that service, any other to lifecycle.move_case."""
+    loaded = load_case_status(uow, actor, command.case_id)
+    # Its service, wherever the case is: the service says why it may not fire from here.
+    via = case_workflow(uow, loaded.case).vias.get(command.trigger)
+    if via == Via.SCREENING_START:
         return screening.start_screening(
             uow, actor, screening.StartScreening(command.case_id, command.expected_version)
         )
-    if command.trigger == "submit":
+    if via == Via.SUBMISSION:
         return referrals.submit_draft(
             uow, actor, referrals.SubmitDraft(command.case_id, command.expected_version)
         )
+    if via == Via.ERASURE:
+        if command.expected_version not in (None, loaded.case.version):
+            raise Conflict(f"case {command.case_id} changed since you loaded it; reload it")
+        reason = command.outcome_for_referrer.strip() or ERASED_FROM_THE_PAGE
+        return erasure.erase_case(uow, actor, erasure.EraseCase(command.case_id, reason))
     return lifecycle.move_case(uow, actor, command)
 
 

@@ -10,15 +10,21 @@ from referral.domain.calendar import add_months
 from referral.domain.errors import Conflict, InvalidInput
 from referral.domain.facts import ConsentScope, GuardFacts
 from referral.services import case_operations
-from referral.services.flow import Moved, fire_case, fire_linked, load_case
+from referral.services.flow import (
+    Moved,
+    case_workflow,
+    fire_case,
+    fire_linked,
+    load_case,
+    trigger_via,
+)
 from referral.services.uow import UnitOfWork
+from referral.workflow.operations import Via
 
 WORKFLOW = "consent"
 ADULT_AGE = 18
 CONSENT_VALID_MONTHS = 12
 METHODS = ("in_person", "phone", "written", "video")
-# The case's move a refusal makes, where the case's workflow has it from its state.
-CLOSE_ON_REFUSAL = "consent_refused"
 
 
 def age_on(born: date, today: date) -> int:
@@ -122,9 +128,11 @@ def record_consent(uow: UnitOfWork, actor: Actor, command: RecordConsent) -> Mov
         change={"given_by": command.given_by, "method": command.method, "scope": scope_text},
     )
     moved = None
-    workflow = uow.workflow(case.workflow_name)
-    if not command.given and workflow.transition(CLOSE_ON_REFUSAL, case.state) is not None:
-        moved = fire_case(uow, actor, case, facts, CLOSE_ON_REFUSAL, categories=("consent",))
+    # A refusal closes the case where its workflow says so from its state (the file's
+    # transition via the consent refusal); during support the panel decides what next.
+    closing = case_workflow(uow, case).one_via(Via.CONSENT_REFUSAL, case.state)
+    if not command.given and closing is not None:
+        moved = fire_case(uow, actor, case, facts, closing.trigger, categories=("consent",))
     uow.commit()
     return moved
 
@@ -139,6 +147,7 @@ def withdraw_consent(uow: UnitOfWork, actor: Actor, command: WithdrawConsent) ->
     """The person withdraws: the consent ends and the case closes, whatever its stage."""
     loaded = load_case(uow, actor, command.case_id)
     case, facts = loaded.case, loaded.facts
+    trigger = trigger_via(uow, case, Via.CONSENT_WITHDRAWAL)  # before anything changes
     consent = uow.repo.current_consent(case.id)
     if consent is not None and consent.state == "given":
         consent.withdrawn_at = uow.now
@@ -156,6 +165,6 @@ def withdraw_consent(uow: UnitOfWork, actor: Actor, command: WithdrawConsent) ->
             target=f"consent:{consent.id}",
             categories=("consent",),
         )
-    moved = fire_case(uow, actor, case, facts, "withdraw_consent", categories=("consent",))
+    moved = fire_case(uow, actor, case, facts, trigger, categories=("consent",))
     uow.commit()
     return moved

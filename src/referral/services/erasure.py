@@ -23,10 +23,10 @@ from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, LegalBasis, Purpose
 from referral.services.access import authorise, record, visible_case
-from referral.services.flow import Moved, case_workflow, fire_case
+from referral.services.flow import Moved, case_workflow, fire_case, trigger_via
 from referral.services.uow import UnitOfWork
+from referral.workflow.operations import Via
 
-ERASED_STATE = "erased"
 PERSONAL = tuple(sorted(c for c in Category if c != Category.STATUS))
 
 # Why erasure's key work is not scoped: data keys carry no network, and the subject whose
@@ -38,7 +38,6 @@ KEYS = "a data key has no network; its subject was found before"
 class EraseCase:
     case_id: int
     reason: str
-    trigger: str = "erase"
 
 
 @dataclass(frozen=True)
@@ -62,10 +61,8 @@ def _require_reason(reason: str) -> None:
 
 
 def erase_case(uow: UnitOfWork, actor: Actor, command: EraseCase) -> Moved:
-    """A person erases a closed case (or discards a draft); the subject's key goes with the
-    last of their cases."""
-    if command.trigger not in ("erase", "discard"):
-        raise InvalidInput(f"'{command.trigger}' is not an erasure", {"trigger": "unknown"})
+    """A person erases a closed case (or discards a draft): the case's workflow's transition
+    via erasure from its state. The subject's key goes with the last of their cases."""
     _require_reason(command.reason)
     case, facts = visible_case(uow, actor, command.case_id)
     moved, _ = erase_with_key(
@@ -73,7 +70,6 @@ def erase_case(uow: UnitOfWork, actor: Actor, command: EraseCase) -> Moved:
         actor,
         case,
         facts,
-        command.trigger,
         basis="request",
         rule="",
         reason=command.reason,
@@ -88,18 +84,19 @@ def erase_with_key(
     actor: Actor,
     case: Case,
     facts: CaseFacts,
-    trigger: str,
     *,
     basis: str,
     rule: str,
     reason: str,
     change: dict[str, Any],
 ) -> tuple[Moved, bool]:
-    """Move one case to `erased` and, if it was the subject's last case, destroy their key;
-    in the caller's transaction. Returns the move and whether the key went."""
+    """Erase one case (its workflow's transition via erasure from its state) and, if it was
+    the subject's last case, destroy their key; in the caller's transaction. Returns the
+    move and whether the key went."""
+    trigger = trigger_via(uow, case, Via.ERASURE)
     before = [skeleton(c) for c in _cases_of(uow, case.subject_id)]
     moved = fire_case(uow, actor, case, facts, trigger, categories=PERSONAL, change=change)
-    last = all(c.state == ERASED_STATE for c in _cases_of(uow, case.subject_id))
+    last = all(_erased(uow, c) for c in _cases_of(uow, case.subject_id))
     if last:
         destroy_key(
             uow, actor, case.subject, basis=basis, rule=rule, reason=reason, skeletons=before
@@ -157,10 +154,10 @@ def _retire(uow: UnitOfWork, actor: Actor, case: Case, reason: str) -> None:
     its content goes with the key.
     """
     workflow = case_workflow(uow, case)
-    if case.state in (ERASED_STATE, workflow.initial):
+    if _erased(uow, case) or case.state == workflow.initial:
         return
-    trigger = "erase"
-    if workflow.transition(trigger, case.state) is None:
+    erasing = workflow.one_via(Via.ERASURE, case.state)
+    if erasing is None:
         raise Conflict(
             f"case {case.id} is still open ({case.state.replace('_', ' ')}); "
             "close it before erasing the person"
@@ -171,10 +168,16 @@ def _retire(uow: UnitOfWork, actor: Actor, case: Case, reason: str) -> None:
         actor,
         case,
         facts,
-        trigger,
+        erasing.trigger,
         categories=PERSONAL,
         change={"reason_digest_only": reason},
     )
+
+
+def _erased(uow: UnitOfWork, case: Case) -> bool:
+    """Whether the case is where erasure takes it: the final state its workflow erases to."""
+    workflow = case_workflow(uow, case)
+    return case.state in {t.dest for t in workflow.via(Via.ERASURE)}
 
 
 def destroy_key(

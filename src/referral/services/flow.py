@@ -61,6 +61,7 @@ from referral.services import notifications, schedule
 from referral.services.access import authorise, record, refuse_unless_visible
 from referral.services.case_status import STATUS_COLUMNS, AnyCase, CaseStatus
 from referral.services.uow import STALE_MESSAGE, UnitOfWork
+from referral.workflow.operations import via_refusal
 from referral.workflow.schema import Transition, Workflow
 
 log = get_logger(__name__)
@@ -330,6 +331,16 @@ def case_workflow(uow: UnitOfWork, case: AnyCase) -> Workflow:
             f"but version {workflow.version} is loaded: migrate the case first"
         )
     return workflow
+
+
+def trigger_via(uow: UnitOfWork, case: AnyCase, via: str) -> str:
+    """The trigger the case's workflow fires `via` a service from the case's state; a
+    conflict naming the state when the file gives it none there."""
+    workflow = case_workflow(uow, case)
+    transition = workflow.one_via(via, case.state)
+    if transition is None:
+        raise Conflict(via_refusal(workflow, via, case.state))
+    return transition.trigger
 
 
 def permission_of(workflow: Workflow, trigger: str) -> str:

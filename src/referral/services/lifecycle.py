@@ -8,24 +8,9 @@ from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.services import case_operations
 from referral.services.access import authorise, record, write_fields
-from referral.services.flow import Moved, fire_case, load_case, load_case_status
+from referral.services.flow import Moved, case_workflow, fire_case, load_case, load_case_status
 from referral.services.uow import UnitOfWork
 
-# Triggers that record data of their own go through their own service, never this one.
-DEDICATED_TRIGGERS = frozenset(
-    {
-        "submit",
-        "close_no_action",
-        "signpost",
-        "refer_to_police",
-        "gather_information",
-        "decide_support",
-        "decide_signpost",
-        "decide_no_action",
-        "consent_refused",
-        "withdraw_consent",
-    }
-)
 REVIEW_KINDS = ("review", "follow_up_6m", "follow_up_12m", "exit")
 
 
@@ -38,11 +23,12 @@ class MoveCase:
 
 
 def move_case(uow: UnitOfWork, actor: Actor, command: MoveCase) -> Moved:
-    if command.trigger in DEDICATED_TRIGGERS:
-        raise InvalidInput(f"'{command.trigger}' records a decision: use its own form")
     # A bare move changes only the case's status: no ORM object for it (case_status.py).
     loaded = load_case_status(uow, actor, command.case_id)
     case = loaded.case
+    # A transition its own service fires (its `via`) records more than a move: never here.
+    if case_workflow(uow, case).vias.get(command.trigger):
+        raise InvalidInput(f"'{command.trigger}' records a decision: use its own form")
     if command.outcome_for_referrer.strip():
         # The message to the referrer belongs to the move: the transition's permission
         # governs it (a chair exiting support may not otherwise write status data).

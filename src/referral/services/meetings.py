@@ -22,6 +22,7 @@ from referral.domain.vocabulary import Category, Role
 from referral.services import case_operations, panel, referrals
 from referral.services.access import record
 from referral.services.uow import UnitOfWork
+from referral.workflow.operations import Via
 from referral.workflow.schema import WorkflowObject
 
 MEETING_ROLES = frozenset({Role.COORDINATOR, Role.PANEL_MEMBER, Role.PANEL_CHAIR})
@@ -203,7 +204,11 @@ class MeetingPage:
     minutes: str | None
     triggers: list[str]
     candidates: list[CaseOption]
-    may_write_minutes: bool
+    minutes_trigger: str | None  # the move the minutes form makes, when the actor may
+
+    @property
+    def may_write_minutes(self) -> bool:
+        return self.minutes_trigger is not None
 
 
 def _meeting_for(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting:
@@ -290,7 +295,7 @@ def _candidates(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[Ca
 
 def _waiting_for_panel(uow: UnitOfWork) -> ColumnElement[bool]:
     """Cases in a state that leaves them for a panel to take: those their workflow moves
-    to a panel when put on an agenda (`take_to_panel`). Cases already at a panel or
+    to a panel when put on an agenda (via the agenda). Cases already at a panel or
     reviewed at one may be put on an agenda too, but are not waiting for one."""
     waiting = []
     for workflow in uow.runtime.workflows.values():
@@ -299,7 +304,7 @@ def _waiting_for_panel(uow: UnitOfWork) -> ColumnElement[bool]:
         states = [
             state
             for state in workflow.states_allowing("set_agenda")
-            if workflow.transition(panel.TAKE_TO_PANEL, state) is not None
+            if workflow.one_via(Via.AGENDA, state) is not None
         ]
         if states:
             waiting.append((Case.workflow_name == workflow.name) & Case.state.in_(states))
@@ -316,8 +321,8 @@ def _triggers(
     return [
         t.trigger
         for t in workflow.transitions_from(meeting.state)
-        if t.trigger != "set_agenda"
-        and (t.trigger != panel.APPROVE_MINUTES or minutes_allowed)
+        if t.via != Via.AGENDA  # the agenda form moves the meeting
+        and (t.via != Via.MINUTES or minutes_allowed)
         and uow.authz.permission(actor, t.permission, None, uow.now).allowed
     ]
 
@@ -367,5 +372,8 @@ def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPa
         minutes=_minutes(uow, actor, meeting, case_ids),
         triggers=triggers,
         candidates=_candidates(uow, actor, meeting),
-        may_write_minutes=panel.APPROVE_MINUTES in triggers,
+        minutes_trigger=next(
+            (t for t in triggers if uow.workflow(panel.WORKFLOW).vias.get(t) == Via.MINUTES),
+            None,
+        ),
     )

@@ -26,10 +26,11 @@ never told.
 
 Each notice is a row in `notifications`, flushed with the move: both commit, or neither
 does (the outbox). Its e-mail is sent later by services.outbox. What a notice says is a
-fixed phrase per event and a link; the referrer's phrase says the outcome of the stage
-and nothing else. No notice ever carries a name, a date of birth, the concern, the
-narrative or anything else written about the person: the phrases are constants, and the
-only data in them is a case or meeting number.
+fixed phrase per event and a link: the transition's `tell` in its workflow file (the
+referrer's phrase says the outcome of the stage and nothing else), or for the two events
+that are not moves, EVENT_MESSAGES. No notice ever carries a name, a date of birth, the
+concern, the narrative or anything else written about the person: the phrases are fixed
+words from files, and the only data in them is a case or meeting number.
 """
 
 from collections.abc import Iterable
@@ -66,50 +67,12 @@ log = get_logger(__name__)
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 LIST_LIMIT = 100
 
-# What the referrer is told, per case trigger: the outcome of the stage, never the content.
-REFERRER_MESSAGES = {
-    "submit": "received",
-    "start_screening": "being screened",
-    "close_no_action": "screened: closed with no further action",
-    "signpost": "screened: signposted to another service",
-    "refer_to_police": "screened: passed to the police",
-    "gather_information": "screened: accepted; partner agencies are being consulted",
-    "take_to_panel": "taken to panel",
-    "decide_support": "panel: support offered; the person will be asked to consent",
-    "decide_signpost": "panel: signposted to another service",
-    "decide_no_action": "panel: closed with no further action",
-    "consent_refused": "closed: consent was not given",
-    "exit_support": "support ended",
-    "close": "closed",
-    "withdraw_consent": "closed: consent was withdrawn",
-    "transfer": "closed: passed to another network",
-}
-
-# What everyone else is told, per event (`object:trigger`).
-STAFF_MESSAGES = {
-    "case:submit": "new referral submitted",
-    "case:refer_to_police": "screened: passed to the police",
-    "case:take_to_panel": "on the agenda of a panel meeting",
-    "case:decide_support": "panel decided on support: seek consent",
-    "case:start_support": "support started",
-    "case:withdraw_consent": "closed: consent was withdrawn",
-    "consent:give": "consent given",
-    "consent:refuse": "consent refused",
-    "consent:withdraw": "consent withdrawn",
-    "consent:expire": "consent expired",
+# What people are told of a move is the transition's `tell` (workflows/*.yaml); these two
+# events are not moves, so their words are here. The referrer's phrase is the outcome of
+# the stage, never the content.
+EVENT_MESSAGES = {
     "information_request:send": "an information request for your organisation",
-    "information_request:answer": "an agency answered an information request",
-    "information_request:decline": "an agency declined an information request",
-    "information_request:mark_overdue": "an information request is overdue",
     "intervention:assign": "an intervention was assigned to your organisation",
-    "intervention:accept": "the provider accepted an intervention",
-    "intervention:decline": "the provider declined an intervention",
-    "intervention:start": "an intervention started",
-    "intervention:complete": "an intervention was completed",
-    "intervention:withdraw": "an intervention was withdrawn",
-    "panel_meeting:set_agenda": "agenda set",
-    "panel_meeting:approve_minutes": "minutes approved",
-    "panel_meeting:cancel": "meeting cancelled",
 }
 
 # Why writing notices is not scoped to the mover: a move's notices go to the people of the
@@ -145,11 +108,11 @@ def notify_transition(
     for kind in sorted(transition.notify, key=lambda k: k is not Recipient.REFERRER):
         ids = recipients(uow, kind, case=case)
         if kind is Recipient.REFERRER:
-            phrase = REFERRER_MESSAGES.get(transition.trigger, _moved_to(to_state))
+            phrase = transition.tell.referrer or _moved_to(to_state)
             message = f"Referral #{case.id}: {phrase}"
             audiences.append(Audience(ids, message, staff_link, told_of_own_moves=True))
         else:
-            phrase = STAFF_MESSAGES.get(event, _moved_to(to_state))
+            phrase = transition.tell.staff or _moved_to(to_state)
             link = "/interventions" if kind is Recipient.PROVIDER else staff_link
             audiences.append(Audience(ids, f"Case #{case.id}: {phrase}", link))
     return _write(uow, actor, case.network_id, case.id, event, audiences)
@@ -168,7 +131,7 @@ def notify_linked(
         return 0
     case = uow.repo.case(case_id) if case_id is not None else None
     event = f"{workflow.object}:{transition.trigger}"
-    phrase = STAFF_MESSAGES.get(event, _moved_to(str(obj.state)))
+    phrase = transition.tell.staff or _moved_to(str(obj.state))
     if case is not None:
         subject, link = f"Case #{case.id}", f"/cases/{case.id}"
     else:
@@ -196,7 +159,7 @@ def notify_request_sent(
     in the transaction that sends it; the link goes to their own page of requests."""
     event = "information_request:send"
     ids = organisation_members(uow, case.network_id, request.organisation_id, ANSWERING_ROLES)
-    message = f"Case #{case.id}: {STAFF_MESSAGES[event]}"
+    message = f"Case #{case.id}: {EVENT_MESSAGES[event]}"
     audience = Audience(ids, message, f"/information-requests/{request.id}")
     return _write(uow, actor, case.network_id, case.id, event, [audience])
 
@@ -208,7 +171,7 @@ def notify_assignment(
     transaction that assigns it (an assignment is not a transition: no `notify` says so)."""
     event = "intervention:assign"
     ids = organisation_members(uow, case.network_id, intervention.provider_org_id, PROVIDING_ROLES)
-    message = f"Case #{case.id}: {STAFF_MESSAGES[event]}"
+    message = f"Case #{case.id}: {EVENT_MESSAGES[event]}"
     audience = Audience(ids, message, f"/interventions/{intervention.id}")
     return _write(uow, actor, case.network_id, case.id, event, [audience])
 

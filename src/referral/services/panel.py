@@ -17,18 +17,12 @@ from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.services import case_operations
 from referral.services.access import authorise, record, write_fields
-from referral.services.flow import Moved, fire_case, fire_linked, load_case
+from referral.services.flow import Moved, case_workflow, fire_case, fire_linked, load_case
 from referral.services.uow import UnitOfWork
+from referral.workflow.operations import Via
+from referral.workflow.schema import Workflow
 
 WORKFLOW = "panel_meeting"
-# The case's move onto a panel, and the meeting's move that settles its minutes.
-TAKE_TO_PANEL = "take_to_panel"
-APPROVE_MINUTES = "approve_minutes"
-DECISION_TRIGGERS = {
-    "support": "decide_support",
-    "signpost": "decide_signpost",
-    "no_action": "decide_no_action",
-}
 
 
 @dataclass(frozen=True)
@@ -109,19 +103,22 @@ def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]
                 AgendaItem(meeting_id=meeting.id, case_id=case.id, position=position)
             )
             uow.flush()
-        if uow.workflow(case.workflow_name).transition(TAKE_TO_PANEL, case.state) is not None:
+        to_panel = case_workflow(uow, case).one_via(Via.AGENDA, case.state)
+        if to_panel is not None:
             # The case is on this meeting's agenda now: on an open agenda if the meeting
             # is open. Nothing else a guard reads has changed since the case was loaded.
             on_open = loaded.guards.on_open_agenda or meeting.state in OPEN_MEETING_STATES
             guards = replace(loaded.guards, on_open_agenda=on_open)
-            moved.append(fire_case(uow, actor, case, facts, TAKE_TO_PANEL, guards=guards))
-    if meeting.state == "scheduled":
+            moved.append(fire_case(uow, actor, case, facts, to_panel.trigger, guards=guards))
+    # The meeting moves when its agenda is first set; adding to a set agenda moves nothing.
+    agenda_set = uow.workflow(WORKFLOW).one_via(Via.AGENDA, meeting.state)
+    if agenda_set is not None and agenda_set.dest != meeting.state:
         fire_linked(
             uow,
             actor,
             meeting,
             WORKFLOW,
-            "set_agenda",
+            agenda_set.trigger,
             # The meeting moves because of these cases: judge it as for the first of them.
             case_facts[0],
             uow.repo.meeting_guard_facts(meeting),
@@ -178,6 +175,11 @@ def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) ->
     return contribution.id
 
 
+def decision_outcomes(workflow: Workflow) -> dict[str, str]:
+    """Each outcome a panel may decide (its word) -> the trigger that records it."""
+    return {t.outcome: t.trigger for t in workflow.via(Via.PANEL_DECISION) if t.outcome}
+
+
 @dataclass(frozen=True)
 class RecordDecision:
     case_id: int
@@ -190,17 +192,19 @@ class RecordDecision:
 
 
 def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision) -> Moved:
-    """The panel's decision by consensus, with its rationale, attendees and any dissent."""
-    trigger = DECISION_TRIGGERS.get(command.outcome)
+    """The panel's decision by consensus, with its rationale, attendees and any dissent.
+    The outcomes are the case workflow's transitions via the panel's decision."""
+    loaded = load_case(uow, actor, command.case_id)
+    case, facts = loaded.case, loaded.facts
+    outcomes = decision_outcomes(case_workflow(uow, case))
+    trigger = outcomes.get(command.outcome)
     if trigger is None:
-        choices = ", ".join(DECISION_TRIGGERS)
         raise InvalidInput(
-            f"unknown decision '{command.outcome}'; choose {choices}", {"outcome": "unknown"}
+            f"unknown decision '{command.outcome}'; choose {', '.join(outcomes)}",
+            {"outcome": "unknown"},
         )
     if not command.rationale.strip():
         raise InvalidInput("record the rationale for the decision", {"rationale": "required"})
-    loaded = load_case(uow, actor, command.case_id)
-    case, facts = loaded.case, loaded.facts
     meeting = _meeting(uow, actor, command.meeting_id)
     case_operations.require(uow, case, "decide")
     if not uow.repo.agenda_has(meeting.id, case.id):
@@ -246,7 +250,11 @@ class MoveMeeting:
 def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
     """Hold a meeting, approve its minutes, or cancel it."""
     meeting = _meeting(uow, actor, command.meeting_id)
-    if command.minutes.strip() or command.trigger == APPROVE_MINUTES:
+    transition = uow.workflow(WORKFLOW).transition(command.trigger, meeting.state)
+    via = transition.via if transition is not None else None
+    if via is not None and via != Via.MINUTES:
+        raise InvalidInput(f"'{command.trigger}' is made by its own form", {"trigger": "own form"})
+    if command.minutes.strip() or via == Via.MINUTES:
         for case in agenda_cases(uow, actor, meeting.id):
             case_operations.require(uow, case, "record_minutes")
     if command.minutes.strip():

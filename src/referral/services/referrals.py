@@ -16,9 +16,10 @@ from referral.domain.vocabulary import Category, ConcernType
 from referral.logging import get_logger
 from referral.services import breakglass, case_operations, linked
 from referral.services.access import authorise, read_record, record, visible_case
-from referral.services.flow import Moved, fire_case
+from referral.services.flow import Moved, fire_case, trigger_via
 from referral.services.queue import case_rows, parse_position, position_of
 from referral.services.uow import UnitOfWork
+from referral.workflow.operations import Via
 
 REFERRAL_WORKFLOW = "referral"
 log = get_logger(__name__)
@@ -121,7 +122,7 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
     )
     if not command.as_draft:
         facts = uow.repo.case_facts(case, actor)
-        fire_case(uow, actor, case, facts, "submit")
+        fire_case(uow, actor, case, facts, trigger_via(uow, case, Via.SUBMISSION))
         case.submitted_at = uow.now
     uow.commit()
     log.info("referral_submitted", case_id=case.id, draft=command.as_draft)
@@ -137,7 +138,8 @@ class SubmitDraft:
 def submit_draft(uow: UnitOfWork, actor: Actor, command: SubmitDraft) -> Moved:
     """Submit a referral the referrer saved as a draft earlier."""
     case, facts = visible_case(uow, actor, command.case_id)
-    moved = fire_case(uow, actor, case, facts, "submit", expected_version=command.expected_version)
+    trigger = trigger_via(uow, case, Via.SUBMISSION)
+    moved = fire_case(uow, actor, case, facts, trigger, expected_version=command.expected_version)
     case.submitted_at = uow.now
     uow.commit()
     return moved

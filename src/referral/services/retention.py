@@ -90,7 +90,6 @@ def _erase_one(runtime: Runtime, case_id: int, rules: Mapping[str, int]) -> int 
             actor,
             case,
             facts,
-            "erase",
             basis="retention",
             rule=rule,
             reason=REASON,

@@ -1,16 +1,13 @@
 """Screening: the gateway assessment, police deconfliction, and its outcome."""
 
 from dataclasses import dataclass
-from typing import Literal
 
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.services.access import record, write_fields
-from referral.services.flow import Moved, fire_case, load_case
+from referral.services.flow import Moved, case_workflow, fire_case, load_case, trigger_via
 from referral.services.uow import UnitOfWork
-
-ScreeningOutcome = Literal["close_no_action", "signpost", "refer_to_police", "gather_information"]
-OUTCOMES: tuple[str, ...] = ScreeningOutcome.__args__  # type: ignore[attr-defined]
+from referral.workflow.operations import Via
 
 
 @dataclass(frozen=True)
@@ -30,7 +27,7 @@ def start_screening(uow: UnitOfWork, actor: Actor, command: StartScreening) -> M
         actor,
         case,
         facts,
-        "start_screening",
+        trigger_via(uow, case, Via.SCREENING_START),
         expected_version=command.expected_version,
         status={"coordinator_user_id": actor.user_id} if takes_it else None,
         guards=loaded.guards,
@@ -85,14 +82,16 @@ class RecordScreeningOutcome:
 def record_screening_outcome(
     uow: UnitOfWork, actor: Actor, command: RecordScreeningOutcome
 ) -> Moved:
-    """Close, signpost, hand to police, or gather information; notes are assessment data."""
-    if command.outcome not in OUTCOMES:
-        raise InvalidInput(
-            f"unknown screening outcome '{command.outcome}'; choose one of {', '.join(OUTCOMES)}",
-            {"outcome": "unknown"},
-        )
+    """Close, signpost, hand to police, or gather information (the outcomes are the case
+    workflow's transitions via the screening outcome); notes are assessment data."""
     loaded = load_case(uow, actor, command.case_id)
     case, facts = loaded.case, loaded.facts
+    outcomes = [t.trigger for t in case_workflow(uow, case).via(Via.SCREENING_OUTCOME)]
+    if command.outcome not in outcomes:
+        raise InvalidInput(
+            f"unknown screening outcome '{command.outcome}'; choose one of {', '.join(outcomes)}",
+            {"outcome": "unknown"},
+        )
     values = {
         "screening_notes": command.screening_notes.strip(),
         "outcome_for_referrer": command.outcome_for_referrer.strip(),

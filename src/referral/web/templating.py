@@ -30,6 +30,20 @@ def state_labeller(workflows: Mapping[str, Workflow]) -> StateLabel:
     return state_label
 
 
+def action_labeller(workflows: Mapping[str, Workflow]) -> StateLabel:
+    """An audited action in words: a move (`case:submit`, `consent:give`) as its file
+    labels the trigger; any other action (`case:read`) as it is recorded."""
+    labels: dict[str, str] = {}
+    for workflow in workflows.values():
+        for trigger, text in workflow.trigger_labels.items():
+            labels.setdefault(f"{workflow.object}:{trigger}", text)
+
+    def action_label(action: str) -> str:
+        return labels.get(action, action)
+
+    return action_label
+
+
 def when(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
     return value.strftime(fmt) if value else "—"
 
@@ -44,6 +58,12 @@ def label(value: str) -> str:
 
 def configure(engine: JinjaTemplateEngine, workflows: Mapping[str, Workflow]) -> None:
     env: Any = engine.engine
-    env.filters.update(state_label=state_labeller(workflows), when=when, day=day, label=label)
+    env.filters.update(
+        state_label=state_labeller(workflows),
+        action_label=action_labeller(workflows),
+        when=when,
+        day=day,
+        label=label,
+    )
     # Templates ship with the release: no stat of every template file on every render.
     env.auto_reload = False

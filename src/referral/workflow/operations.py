@@ -7,6 +7,8 @@ registered with the words that finish "a case in <state> cannot ...", so a refus
 explains itself, as a guard's does.
 """
 
+from enum import StrEnum
+
 from referral.workflow.schema import Workflow
 
 OPERATIONS: dict[str, str] = {
@@ -26,7 +28,51 @@ OPERATIONS: dict[str, str] = {
 }
 
 
+# The services that fire transitions of their own, named by a transition's `via`, each with
+# the words that finish "a case in <state> cannot ...". A transition without `via` is a
+# bare button (services/lifecycle.py); one with it is fired only by its service, and the
+# pages offer it only through that service's form. Services ask the file for "the
+# transition via X from this state", so a network may rename any state or trigger. Those
+# in CHOICES offer a choice among several transitions from one state; the others fire at
+# most one from any state.
+
+
+class Via(StrEnum):
+    SUBMISSION = "submission"
+    SCREENING_START = "screening_start"
+    SCREENING_OUTCOME = "screening_outcome"
+    AGENDA = "agenda"
+    PANEL_DECISION = "panel_decision"  # its `outcome` is the word the decision records
+    CONSENT_REFUSAL = "consent_refusal"
+    CONSENT_WITHDRAWAL = "consent_withdrawal"
+    ERASURE = "erasure"
+    MINUTES = "minutes"  # a panel meeting's minutes form
+
+
+VIAS: dict[str, str] = {
+    Via.SUBMISSION: "be submitted",
+    Via.SCREENING_START: "be picked up for screening",
+    Via.SCREENING_OUTCOME: "have a screening outcome recorded",
+    Via.AGENDA: "be taken to a panel",
+    Via.PANEL_DECISION: "have a panel decision recorded",
+    Via.CONSENT_REFUSAL: "be closed for refused consent",
+    Via.CONSENT_WITHDRAWAL: "be closed for withdrawn consent",
+    Via.ERASURE: "be erased",
+    Via.MINUTES: "have its minutes approved",
+}
+CHOICES = frozenset({Via.SCREENING_OUTCOME, Via.PANEL_DECISION})
+# Buttons on the case page that their own service fires (it does a little more than move).
+BUTTONS = frozenset({Via.SUBMISSION, Via.SCREENING_START, Via.ERASURE})
+
+
 def refusal(workflow: Workflow, operation: str, state: str) -> str:
     """Why the operation may not happen now, in words: the state as its file labels it."""
     phrase = OPERATIONS.get(operation, f"have '{operation}' done")
     return f"a case in {workflow.state_label(state)} cannot {phrase}"
+
+
+def via_refusal(workflow: Workflow, via: str, state: str) -> str:
+    """Why nothing `via` may fire now: the file gives the state no such transition."""
+    phrase = VIAS.get(via, f"be moved by '{via}'")
+    kind = workflow.object.value.replace("_", " ")
+    return f"a {kind} in {workflow.state_label(state)} cannot {phrase}"

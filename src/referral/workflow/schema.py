@@ -112,6 +112,17 @@ class Timer(_Strict):
         return self
 
 
+class Tell(_Strict):
+    """What the people a move notifies read: a fixed phrase, never anything about the person.
+
+    `referrer` is the outcome of the stage in the referrer's words; `staff` is what everyone
+    else told of the move reads. Without one, a notice says the state moved to, in words.
+    """
+
+    referrer: str = ""
+    staff: str = ""
+
+
 class Transition(_Strict):
     trigger: Name
     label: str = ""  # the words on the button that fires it
@@ -126,6 +137,13 @@ class Transition(_Strict):
     description: str = ""
     # Ends or discards something: its button asks for a second look (a warning colour).
     destructive: bool = False
+    # The service that fires it, when it is more than a bare button (workflow/operations.py
+    # VIAS): the screening outcome's form, the panel's decision, erasure. Code asks the
+    # workflow for "the transition via X from this state", never for a trigger by name.
+    via: Name | None = None
+    # A panel decision's outcome, the word its form and API take and the decision records.
+    outcome: Name | None = None
+    tell: Tell = Tell()
 
     @property
     def shown_as(self) -> str:
@@ -206,6 +224,8 @@ def reference_problems(spec: WorkflowSpec) -> list[str]:
             seen.setdefault((t.trigger, source), i)
         if t.dest not in declared:
             problems.append(f"transitions[{i}].dest: unknown state '{t.dest}'")
+        if t.outcome is not None and t.via is None:
+            problems.append(f"transitions[{i}].outcome: only a transition with `via` has one")
     if spec.operations and spec.object != WorkflowObject.CASE:
         problems.append("operations: only a case workflow declares operations on linked records")
     for operation, allowed_in in spec.operations.items():
@@ -283,6 +303,25 @@ class Workflow:
 
     def transition(self, trigger: str, source: str) -> Transition | None:
         return self._by_key.get((trigger, source))
+
+    def via(self, service: str, state: str | None = None) -> list[Transition]:
+        """The transitions fired by `service` (their `via`), from `state` when one is given,
+        in file order; a trigger declared once per source counts once."""
+        found: dict[str, Transition] = {}
+        for t in self.spec.transitions:
+            if t.via == service and (state is None or state in t.source):
+                found.setdefault(t.trigger, t)
+        return list(found.values())
+
+    @cached_property
+    def vias(self) -> dict[str, str]:
+        """Each trigger a service of its own fires -> that service (its `via`)."""
+        return {t.trigger: t.via for t in self.spec.transitions if t.via is not None}
+
+    def one_via(self, service: str, state: str) -> Transition | None:
+        """The transition `service` fires from `state`, if the file gives it one there."""
+        found = self.via(service, state)
+        return found[0] if found else None
 
     def due_for(self, state: str) -> Due | None:
         """The tightest deadline for leaving `state`, or None when there is none."""

@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Set
 
 from referral.workflow.guards import GUARDS
-from referral.workflow.operations import OPERATIONS
+from referral.workflow.operations import CHOICES, OPERATIONS, VIAS, Via
 from referral.workflow.schema import Workflow
 
 
@@ -31,6 +31,7 @@ def verify_workflow(
         *_unknown_permissions(wf, permission_holders),
         *_unknown_guards(wf, registered_guards),
         *_operation_problems(wf, known_operations),
+        *_via_problems(wf),
     ]
     return [f"{wf.path}: {p}" for p in problems]
 
@@ -117,4 +118,28 @@ def _operation_problems(wf: Workflow, known: Mapping[str, object]) -> list[str]:
                 f"operations.{operation}: allowed in no state a case can reach from "
                 f"'{wf.initial}', so it can never happen"
             )
+    return problems
+
+
+def _via_problems(wf: Workflow) -> list[str]:
+    # A service asks for "the transition via X from this state": X must be a service the
+    # code has, a single-transition service must find one, and a decision's outcome words
+    # must tell the panel's choices apart.
+    problems = []
+    for i, t in enumerate(wf.transitions):
+        if t.via is not None and t.via not in VIAS:
+            problems.append(
+                f"transitions[{i}].via: unknown service '{t.via}' (known: {', '.join(VIAS)})"
+            )
+        if t.via == Via.PANEL_DECISION and t.outcome is None:
+            problems.append(f"transitions[{i}].outcome: a panel decision needs its outcome word")
+    for state in wf.state_names:
+        for via in VIAS:
+            found = wf.via(via, state)
+            if via not in CHOICES and len(found) > 1:
+                names = ", ".join(t.trigger for t in found)
+                problems.append(f"state '{state}': {names} are all via {via}; give it one")
+            outcomes = [t.outcome for t in found if t.outcome is not None]
+            if len(set(outcomes)) < len(outcomes):
+                problems.append(f"state '{state}': two {via} transitions share an outcome")
     return problems

@@ -288,7 +288,11 @@ class MovedOut(Struct):
 
 class ScreeningOutcomeIn(Body):
     outcome: Annotated[
-        str, Meta(description="close_no_action, signpost, refer_to_police or gather_information")
+        str,
+        Meta(
+            description="a screening outcome of the case's workflow (the reference workflow's: "
+            "close_no_action, signpost, refer_to_police, gather_information)"
+        ),
     ]
     screening_notes: Text = ""
     outcome_for_referrer: Text = ""

@@ -11,16 +11,18 @@ from litestar.response import Template
 
 from referral.domain.errors import InvalidInput
 from referral.services import meetings, panel
+from referral.services.referrals import REFERRAL_WORKFLOW
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import form_datetime, version_number, whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
+from referral.workflow.operations import Via
 
-OUTCOMES = {
-    "support": "Offer support (ask for consent)",
-    "signpost": "Signpost to another service",
-    "no_action": "No further action",
-}
+
+def outcomes(uow: UnitOfWork) -> dict[str, str]:
+    """The panel's choices (each outcome's word -> its label), from the referral workflow."""
+    workflow = uow.workflow(REFERRAL_WORKFLOW)
+    return {t.outcome: t.shown_as for t in workflow.via(Via.PANEL_DECISION) if t.outcome}
 
 
 @get("/meetings", name="meetings", opt=ONE_STEP)
@@ -88,7 +90,7 @@ async def show(request: Request[Any, Any, Any], meeting_id: FromPath[int]) -> Te
             "meetings/show.html",
             viewer,
             meeting=meeting,
-            outcomes=OUTCOMES,
+            outcomes=outcomes(uow),
             meeting_triggers=uow.workflow(panel.WORKFLOW).trigger_labels,
             destructive=uow.workflow(panel.WORKFLOW).destructive_triggers,
             fields=meetings.PANEL_FIELDS,
@@ -105,6 +107,7 @@ def messages(exc: InvalidInput, default_field: str) -> dict[str, str]:
 
 def _form_error(
     request: Request[Any, Any, Any],
+    uow: UnitOfWork,
     viewer: Viewer,
     kind: str,
     meeting_id: int,
@@ -123,7 +126,7 @@ def _form_error(
         case_id=case_id,
         values={key: form.get(key) for key in form},
         errors=messages(exc, "body" if kind == "contribution" else "rationale"),
-        outcomes=OUTCOMES,
+        outcomes=outcomes(uow),
         status_code=422,
     )
 
@@ -146,7 +149,7 @@ def contribute(
     try:
         panel.add_contribution(uow, viewer.actor, command)
     except InvalidInput as exc:
-        return _form_error(request, viewer, "contribution", meeting_id, case_id, form, exc)
+        return _form_error(request, uow, viewer, "contribution", meeting_id, case_id, form, exc)
     return see_other(f"/meetings/{meeting_id}#case-{case_id}")
 
 
@@ -176,7 +179,7 @@ def decide(
     try:
         panel.record_panel_decision(uow, viewer.actor, command)
     except InvalidInput as exc:
-        return _form_error(request, viewer, "decision", meeting_id, case_id, form, exc)
+        return _form_error(request, uow, viewer, "decision", meeting_id, case_id, form, exc)
     return see_other(f"/meetings/{meeting_id}#case-{case_id}")
 
 
