@@ -1,4 +1,6 @@
-"""The shipped referral workflow with every state and trigger renamed (issue 11, item 1)."""
+"""The shipped workflows renamed (issue 11, item 1): every state and trigger of the
+referral workflow, and every trigger of the linked records' workflows (their states are
+still named in code: the policy's conditions read them)."""
 
 import re
 import shutil
@@ -47,6 +49,18 @@ def rename_referral_workflow(folder: Path) -> None:
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
 
 
+LINKED = ("consent", "information_request", "intervention", "panel_meeting")
+
+
+def rename_linked_triggers(folder: Path) -> None:
+    for name in LINKED:
+        path = folder / f"{name}.yaml"
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for transition in spec["transitions"]:
+            transition["trigger"] = renamed_name(transition["trigger"])
+        path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+
+
 def rename_policy_states(folder: Path) -> None:
     """The policy names case states in its conditions (`in_state(draft)`): they follow."""
     for path in folder.glob("*.csv"):
@@ -65,6 +79,7 @@ def use_renamed_workflows(runtime: Runtime, tmp_path: Path) -> Runtime:
     workflows = tmp_path / "workflows"
     shutil.copytree(PROJECT_ROOT / "workflows", workflows)
     rename_referral_workflow(workflows)
+    rename_linked_triggers(workflows)
     policies = tmp_path / "policies"
     shutil.copytree(PROJECT_ROOT / "policies", policies, ignore=shutil.ignore_patterns("tests"))
     rename_policy_states(policies)

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from referral.db.tables import Case, Destruction, Notification
+from referral.db.tables import Case, Destruction, Intervention, Notification
 from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import OrgKind
-from referral.services import actions, consent, information, lifecycle, panel, screening
+from referral.services import actions, consent, information, lifecycle, panel, screening, support
 from referral.services.uow import Runtime, UnitOfWork
 from tests.factories import make_world, schedule, submit
 from tests.renaming import PREFIX, renamed_name, use_renamed_workflows
@@ -49,7 +49,8 @@ def state_of(runtime: Runtime, case_id: int) -> str:
 def test_the_shipped_names_are_gone(renamed: Runtime) -> None:
     referral = renamed.workflows["referral"]
     assert all(name.startswith(PREFIX) for name in referral.state_names)
-    assert all(trigger.startswith(PREFIX) for trigger in referral.triggers)
+    for workflow in renamed.workflows.values():
+        assert all(trigger.startswith(PREFIX) for trigger in workflow.triggers)
 
 
 def test_a_case_runs_its_whole_course_on_renamed_states_and_triggers(renamed: Runtime) -> None:
@@ -93,6 +94,18 @@ def test_a_case_runs_its_whole_course_on_renamed_states_and_triggers(renamed: Ru
     )
     world.run("coordinator", consent.record_consent, record)
     assert press(world, "coordinator", case_id, "Start support") == renamed_name("support")
+    assign = support.AssignIntervention(
+        case_id, "mentoring", world.org_ids[OrgKind.CIVIL_SOCIETY], "MARK-SUPPORT"
+    )
+    intervention_id = int(world.run("coordinator", support.assign_intervention, assign))
+    labels = renamed.workflows["intervention"].trigger_labels
+    by_label = {text: trigger for trigger, text in labels.items()}
+    for label in ("Accept", "Start"):
+        move = support.MoveIntervention(intervention_id, by_label[label])
+        world.run("provider", support.move_intervention, move)
+    with renamed.session_factory() as session:
+        state = session.scalar(select(Intervention.state).where(Intervention.id == intervention_id))
+    assert state == "active"
 
     withdrawn = world.run(
         "coordinator", consent.withdraw_consent, consent.WithdrawConsent(case_id, "Moved on.")

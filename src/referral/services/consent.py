@@ -15,6 +15,7 @@ from referral.services.flow import (
     case_workflow,
     fire_case,
     fire_linked,
+    linked_trigger_via,
     load_case,
     trigger_via,
 )
@@ -56,7 +57,7 @@ def request_consent(uow: UnitOfWork, actor: Actor, command: RequestConsent) -> i
         actor,
         consent,
         WORKFLOW,
-        "request",
+        linked_trigger_via(uow, WORKFLOW, Via.CONSENT_REQUEST, consent.state),
         facts,
         GuardFacts(),
         case_id=case.id,
@@ -119,7 +120,9 @@ def record_consent(uow: UnitOfWork, actor: Actor, command: RecordConsent) -> Mov
         actor,
         consent,
         WORKFLOW,
-        "give" if command.given else "refuse",
+        linked_trigger_via(
+            uow, WORKFLOW, Via.CONSENT_GIVE if command.given else Via.CONSENT_REFUSE, consent.state
+        ),
         facts,
         GuardFacts(),
         case_id=case.id,
@@ -158,7 +161,7 @@ def withdraw_consent(uow: UnitOfWork, actor: Actor, command: WithdrawConsent) ->
             actor,
             consent,
             WORKFLOW,
-            "withdraw",
+            linked_trigger_via(uow, WORKFLOW, Via.CONSENT_WITHDRAW, consent.state),
             facts,
             GuardFacts(),
             case_id=case.id,

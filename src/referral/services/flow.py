@@ -336,10 +336,18 @@ def case_workflow(uow: UnitOfWork, case: AnyCase) -> Workflow:
 def trigger_via(uow: UnitOfWork, case: AnyCase, via: str) -> str:
     """The trigger the case's workflow fires `via` a service from the case's state; a
     conflict naming the state when the file gives it none there."""
-    workflow = case_workflow(uow, case)
-    transition = workflow.one_via(via, case.state)
+    return _trigger_via(case_workflow(uow, case), via, case.state)
+
+
+def linked_trigger_via(uow: UnitOfWork, workflow_name: str, via: str, state: str) -> str:
+    """As `trigger_via`, for a linked record in `state` (a consent, a request)."""
+    return _trigger_via(uow.workflow(workflow_name), via, state)
+
+
+def _trigger_via(workflow: Workflow, via: str, state: str) -> str:
+    transition = workflow.one_via(via, state)
     if transition is None:
-        raise Conflict(via_refusal(workflow, via, case.state))
+        raise Conflict(via_refusal(workflow, via, state))
     return transition.trigger
 
 

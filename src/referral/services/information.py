@@ -20,8 +20,9 @@ from referral.domain.facts import SETTLED_BY_AGENCY_STATES, CaseFacts, GuardFact
 from referral.domain.vocabulary import Category
 from referral.services import case_operations, notifications, schedule
 from referral.services.access import authorise, record
-from referral.services.flow import case_linked, fire_linked, load_case
+from referral.services.flow import case_linked, fire_linked, linked_trigger_via, load_case
 from referral.services.uow import UnitOfWork
+from referral.workflow.operations import Via
 
 WORKFLOW = "information_request"
 ANSWER = "information_request:answer"
@@ -130,7 +131,12 @@ def record_answer(uow: UnitOfWork, actor: Actor, command: RecordAnswer) -> str:
         actor,
         request,
         WORKFLOW,
-        "decline" if command.declined else "answer",
+        linked_trigger_via(
+            uow,
+            WORKFLOW,
+            Via.REQUEST_DECLINE if command.declined else Via.REQUEST_ANSWER,
+            request.state,
+        ),
         facts,
         GuardFacts(),
         case_id=case.id,

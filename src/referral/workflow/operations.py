@@ -47,6 +47,14 @@ class Via(StrEnum):
     CONSENT_WITHDRAWAL = "consent_withdrawal"
     ERASURE = "erasure"
     MINUTES = "minutes"  # a panel meeting's minutes form
+    # The moves of linked records their services make: a consent record asked for, given,
+    # refused or withdrawn; an information request answered or declined.
+    CONSENT_REQUEST = "consent_request"
+    CONSENT_GIVE = "consent_give"
+    CONSENT_REFUSE = "consent_refuse"
+    CONSENT_WITHDRAW = "consent_withdraw"
+    REQUEST_ANSWER = "request_answer"
+    REQUEST_DECLINE = "request_decline"
 
 
 VIAS: dict[str, str] = {
@@ -59,6 +67,12 @@ VIAS: dict[str, str] = {
     Via.CONSENT_WITHDRAWAL: "be closed for withdrawn consent",
     Via.ERASURE: "be erased",
     Via.MINUTES: "have its minutes approved",
+    Via.CONSENT_REQUEST: "be asked for",
+    Via.CONSENT_GIVE: "be given",
+    Via.CONSENT_REFUSE: "be refused",
+    Via.CONSENT_WITHDRAW: "be withdrawn",
+    Via.REQUEST_ANSWER: "be answered",
+    Via.REQUEST_DECLINE: "be declined",
 }
 CHOICES = frozenset({Via.SCREENING_OUTCOME, Via.PANEL_DECISION})
 # Buttons on the case page that their own service fires (it does a little more than move).
