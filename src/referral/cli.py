@@ -370,6 +370,7 @@ def _policy_fit_problems(authz: Any, checked: dict[str, Any]) -> list[str]:
     """How the policy fits every workflow together (referral.authz.fit): the files checked,
     and the deployment's other workflow files beside them."""
     from referral.authz.fit import case_workflow_of, unsatisfiable_conditions, unused_permissions
+    from referral.services.linked_states import missing_states
     from referral.services.permissions import ASKED_BY_SERVICES
     from referral.workflow.loader import load_workflows
 
@@ -377,7 +378,8 @@ def _policy_fit_problems(authz: Any, checked: dict[str, Any]) -> list[str]:
         workflows = {**load_workflows(_settings().workflows_dir), **checked}
     except ConfigurationError as exc:
         return [exc.message]
-    problems = unused_permissions(authz.rules, workflows.values(), ASKED_BY_SERVICES)
+    problems = missing_states(workflows.values())
+    problems += unused_permissions(authz.rules, workflows.values(), ASKED_BY_SERVICES)
     case_workflow = case_workflow_of(workflows)
     if case_workflow is not None:
         problems.extend(unsatisfiable_conditions(authz.rules, case_workflow))

@@ -8,17 +8,22 @@ it (the button or outcome with that label on the case page, the panel's outcome 
 never by a trigger's name.
 """
 
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from referral.config import PROJECT_ROOT
 from referral.db.tables import Case, Destruction, Intervention, Notification
 from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld
-from referral.domain.errors import InvalidInput
+from referral.domain.errors import ConfigurationError, InvalidInput
 from referral.domain.vocabulary import OrgKind
 from referral.services import actions, consent, information, lifecycle, panel, screening, support
+from referral.services.linked_states import missing_states, require_states
 from referral.services.uow import Runtime, UnitOfWork
+from referral.workflow.loader import load_workflows
 from tests.factories import make_world, schedule, submit
 from tests.renaming import PREFIX, renamed_name, use_renamed_workflows
 
@@ -145,3 +150,21 @@ def test_the_panel_and_screening_choices_come_from_the_file(renamed: Runtime) ->
         "signpost",
         "no_action",
     }
+
+
+def test_a_linked_state_the_code_reads_may_not_be_renamed(tmp_path: Path) -> None:
+    # Renaming a consent's `given` would quietly stop consent from counting: refused.
+    folder = tmp_path / "workflows"
+    shutil.copytree(PROJECT_ROOT / "workflows", folder)
+    consent_file = folder / "consent.yaml"
+    text = consent_file.read_text(encoding="utf-8")
+    consent_file.write_text(re.sub(r"\bgiven\b(?=\n)", "agreed", text), encoding="utf-8")
+    workflows = load_workflows(folder)
+    assert "agreed" in workflows["consent"].state_names
+    assert missing_states(workflows.values()) == [
+        f"{consent_file}: states: the code reads a consent in state 'given', which this file"
+        " does not declare (a linked record's states may not be renamed)"
+    ]
+    with pytest.raises(ConfigurationError, match="state 'given'"):
+        require_states(workflows.values())
+    assert missing_states(load_workflows(PROJECT_ROOT / "workflows").values()) == []
