@@ -42,7 +42,7 @@ def press(world: DemoWorld, who: str, case_id: int, label: str) -> str:
     """Press the button with this label on the case page; the state the case moved to."""
     offered = {m.label: m.trigger for m in page(world, who, case_id).moves}
     assert label in offered, f"{label!r} is not offered to {who}; offered: {sorted(offered)}"
-    moved = world.run(who, actions.move, lifecycle.MoveCase(case_id, offered[label]))
+    moved = world.run(who, lifecycle.move_case, lifecycle.MoveCase(case_id, offered[label]))
     return str(moved.to_state)
 
 

@@ -9,24 +9,19 @@ from typing import Any
 
 from referral.db.tables import Case, InformationRequest
 from referral.domain.actors import Actor
-from referral.domain.errors import Conflict, NotFound
+from referral.domain.errors import NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, InterventionKind
 from referral.services import (
     breakglass,
     case_operations,
-    erasure,
     information,
     lifecycle,
     referrals,
-    screening,
 )
 from referral.services.consent import METHODS
 from referral.services.flow import (
-    Moved,
     available_transitions,
-    case_workflow,
-    load_case_status,
 )
 from referral.services.queue import OrganisationOption, network_organisations
 from referral.services.referrals import CaseView, FieldView
@@ -47,8 +42,6 @@ SUMMARY_FIELDS = (
 )
 OPEN_REQUEST_STATES = frozenset({"requested", "overdue"})
 CONSENT_CATEGORIES = tuple(c for c in Category if c not in (Category.STATUS, Category.CRIMINAL))
-# What a button's move says when it is made by the service its `via` names.
-ERASED_FROM_THE_PAGE = "erased from the case page"
 
 
 @dataclass(frozen=True)
@@ -225,28 +218,6 @@ def _answerable(
         for r in requests
         if r["state"] in OPEN_REQUEST_STATES and information.may_answer(uow, actor, r, facts)
     ]
-
-
-def move(uow: UnitOfWork, actor: Actor, command: lifecycle.MoveCase) -> Moved:
-    """A button on the case page (or the API's move): a trigger its own service fires (its
-    `via`) goes to that service, any other to lifecycle.move_case."""
-    loaded = load_case_status(uow, actor, command.case_id)
-    # Its service, wherever the case is: the service says why it may not fire from here.
-    via = case_workflow(uow, loaded.case).vias.get(command.trigger)
-    if via == Via.SCREENING_START:
-        return screening.start_screening(
-            uow, actor, screening.StartScreening(command.case_id, command.expected_version)
-        )
-    if via == Via.SUBMISSION:
-        return referrals.submit_draft(
-            uow, actor, referrals.SubmitDraft(command.case_id, command.expected_version)
-        )
-    if via == Via.ERASURE:
-        if command.expected_version not in (None, loaded.case.version):
-            raise Conflict(f"case {command.case_id} changed since you loaded it; reload it")
-        reason = command.outcome_for_referrer.strip() or ERASED_FROM_THE_PAGE
-        return erasure.erase_case(uow, actor, erasure.EraseCase(command.case_id, reason))
-    return lifecycle.move_case(uow, actor, command)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,20 @@
 """Moves of a case that carry no data of their own, and reviews: take to panel, start
-support, review, exit, follow up, reopen, transfer, close."""
+support, review, exit, follow up, reopen, transfer, close. A button (the case page's, the
+API's) whose move a service of its own makes (its `via`) is handed to that service."""
 
 from dataclasses import dataclass
 
 from referral.db.tables import Review
 from referral.domain.actors import Actor
-from referral.domain.errors import InvalidInput
-from referral.services import case_operations
+from referral.domain.errors import Conflict, InvalidInput
+from referral.services import case_operations, erasure, referrals, screening
 from referral.services.access import authorise, record, write_fields
 from referral.services.flow import Moved, case_workflow, fire_case, load_case, load_case_status
 from referral.services.uow import UnitOfWork
+from referral.workflow.operations import Via
 
+# The reason an erasure by the button records (the form has no field for one).
+ERASED_FROM_THE_PAGE = "erased from the case page"
 REVIEW_KINDS = ("review", "follow_up_6m", "follow_up_12m", "exit")
 
 
@@ -26,9 +30,9 @@ def move_case(uow: UnitOfWork, actor: Actor, command: MoveCase) -> Moved:
     # A bare move changes only the case's status: no ORM object for it (case_status.py).
     loaded = load_case_status(uow, actor, command.case_id)
     case = loaded.case
-    # A transition its own service fires (its `via`) records more than a move: never here.
-    if case_workflow(uow, case).vias.get(command.trigger):
-        raise InvalidInput(f"'{command.trigger}' records a decision: use its own form")
+    via = case_workflow(uow, case).vias.get(command.trigger)
+    if via is not None:
+        return _by_its_service(uow, actor, command, via, case.version)
     if command.outcome_for_referrer.strip():
         # The message to the referrer belongs to the move: the transition's permission
         # governs it (a chair exiting support may not otherwise write status data).
@@ -44,6 +48,25 @@ def move_case(uow: UnitOfWork, actor: Actor, command: MoveCase) -> Moved:
     )
     uow.commit()
     return moved
+
+
+def _by_its_service(
+    uow: UnitOfWork, actor: Actor, command: MoveCase, via: str, version: int
+) -> Moved:
+    """A button whose move a service of its own makes; any other such move records more
+    than a click (a decision, an outcome) and has its own form."""
+    if via == Via.SCREENING_START:
+        start = screening.StartScreening(command.case_id, command.expected_version)
+        return screening.start_screening(uow, actor, start)
+    if via == Via.SUBMISSION:
+        submit = referrals.SubmitDraft(command.case_id, command.expected_version)
+        return referrals.submit_draft(uow, actor, submit)
+    if via == Via.ERASURE:
+        if command.expected_version not in (None, version):
+            raise Conflict(f"case {command.case_id} changed since you loaded it; reload it")
+        reason = command.outcome_for_referrer.strip() or ERASED_FROM_THE_PAGE
+        return erasure.erase_case(uow, actor, erasure.EraseCase(command.case_id, reason))
+    raise InvalidInput(f"'{command.trigger}' records a decision: use its own form")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import JSONBody, QueryParameter
 
 from referral.config import Settings
-from referral.services import actions, auth, lifecycle, referrals
+from referral.services import auth, lifecycle, referrals
 from referral.services.flow import Moved
 from referral.web.api.models import (
     After,
@@ -128,11 +128,10 @@ def move_case(
 
 
 def _move(uow: Uow, actor: CurrentActor, case_id: int, data: JSONBody[TransitionIn]) -> Moved:
-    # As the case page's buttons: a trigger its own service fires goes to that service.
     move = lifecycle.MoveCase(
         case_id, data.trigger, data.expected_version, data.outcome_for_referrer
     )
-    return actions.move(uow, actor, move)
+    return lifecycle.move_case(uow, actor, move)
 
 
 ROUTES = [me, issue_token, list_cases, submit_referral, read_case, move_case]

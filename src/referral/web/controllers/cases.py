@@ -203,7 +203,7 @@ def move(
         expected_version=_version(form),
         outcome_for_referrer=_text(form, "outcome_for_referrer"),
     )
-    actions.move(uow, viewer.actor, command)
+    lifecycle.move_case(uow, viewer.actor, command)
     return see_other(f"/cases/{case_id}")
 
 
