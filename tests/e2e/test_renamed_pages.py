@@ -5,6 +5,7 @@ button moves the case, without one shipped name in Python or a template."""
 import re
 from pathlib import Path
 
+import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
@@ -31,10 +32,12 @@ def _text(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
 
-def test_the_case_page_speaks_the_files_words_and_its_buttons_move(
-    runtime: Runtime, tmp_path: Path
-) -> None:
-    renamed = use_renamed_workflows(runtime, tmp_path)
+@pytest.fixture
+def renamed(runtime: Runtime, tmp_path: Path) -> Runtime:
+    return use_renamed_workflows(runtime, tmp_path)
+
+
+def test_the_case_page_speaks_the_files_words_and_its_buttons_move(renamed: Runtime) -> None:
     world = make_world(renamed)
     case_id = submit(world)
     coordinator = _signed_in(renamed, "coordinator")
@@ -66,10 +69,7 @@ def test_the_case_page_speaks_the_files_words_and_its_buttons_move(
     assert "Closed: no further action" in closed.text
 
 
-def test_the_meeting_page_offers_the_files_outcomes_and_records_one(
-    runtime: Runtime, tmp_path: Path
-) -> None:
-    renamed = use_renamed_workflows(runtime, tmp_path)
+def test_the_meeting_page_offers_the_files_outcomes_and_records_one(renamed: Runtime) -> None:
     world = make_world(renamed)
     case_id = renamed_awaiting_panel(world)
     meeting_id = schedule(world, renamed)
