@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from referral.db.tables import AuditEntry, ProgressNote
 from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld
-from referral.domain.errors import NotFound
+from referral.domain.errors import Conflict, NotFound
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
 from referral.services import caseload, referrals, support
@@ -197,3 +197,17 @@ def test_a_withdrawn_intervention_is_no_longer_the_providers(
     assert [i["id"] for i in view.linked["interventions"]] == [mine]
     with pytest.raises(NotFound):
         world.run("provider", support.move_intervention, support.MoveIntervention(second, "start"))
+
+
+def test_progress_on_an_intervention_not_under_way_is_a_conflict_naming_its_state(
+    runtime: Runtime, world: DemoWorld, two_interventions: tuple[int, int, int]
+) -> None:
+    """The provider's own intervention, still proposed: its state is what is wrong (409),
+    said in the intervention workflow's words, and nothing is written."""
+    _, _, theirs = two_interventions
+    note = support.RecordProgress(theirs, "A note.")
+    with pytest.raises(Conflict, match="in state “Active”; this one is “Proposed”"):
+        world.run("private_provider", support.record_progress, note)
+    with runtime.session_factory() as session:
+        notes = session.scalars(select(ProgressNote).where(ProgressNote.intervention_id == theirs))
+        assert list(notes) == []

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from referral.db.tables import Intervention, ProgressNote
 from referral.domain.actors import Actor
-from referral.domain.errors import InvalidInput, NotFound
+from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.facts import GuardFacts, RecordFacts
 from referral.domain.vocabulary import Category, InterventionKind
 from referral.services import case_operations, notifications
@@ -152,9 +152,12 @@ def record_progress(uow: UnitOfWork, actor: Actor, command: RecordProgress) -> i
     )
     case_operations.require(uow, case, "record_progress")
     if intervention.state != ACTIVE:
-        raise InvalidInput(
-            "progress can only be recorded on an active intervention "
-            f"(this one is {intervention.state})"
+        # The intervention's state, not the note, is what is wrong: a conflict (409).
+        workflow = uow.workflow(WORKFLOW)
+        raise Conflict(
+            f"progress can only be recorded on an intervention in state "
+            f"“{workflow.state_label(ACTIVE)}”; this one is "
+            f"“{workflow.state_label(intervention.state)}”"
         )
     note = ProgressNote(
         intervention_id=intervention.id, author_user_id=actor.user_id, created_at=uow.now
