@@ -162,3 +162,26 @@ def test_a_panel_decision_needs_an_outcome_word_of_its_own(tmp_path: Path) -> No
     assert verify_workflow(wf, HOLDERS) == [
         f"{wf.path}: state '{first['source']}': two panel_decision transitions share an outcome"
     ]
+
+
+def test_a_timer_the_system_role_may_not_fire_is_named(tmp_path: Path) -> None:
+    data = tiny()
+    data["transitions"][1].pop("conditions")
+    data["transitions"][1]["timer"] = {"days": 3}
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: transitions[1].timer: the clock fires 'finish' as system, "
+        "which the policy does not grant 'case:manage'"
+    ]
+    granted = {**HOLDERS, "case:manage": {"coordinator", "system"}}
+    assert verify_workflow(wf, granted) == []
+
+
+def test_a_notice_to_a_role_the_policy_lacks_is_named(tmp_path: Path) -> None:
+    data = tiny()
+    data["transitions"][0]["notify"] = ["coordinator", "panel", "subject"]
+    wf = load(tmp_path, data)
+    assert verify_workflow(wf, HOLDERS) == [
+        f"{wf.path}: transitions[0].notify[1]: no role of 'panel' (panel_chair, panel_member) "
+        "is in the policy"
+    ]

@@ -8,9 +8,22 @@ sentences instead of raising, so `referral workflow verify` can list them all.
 from collections import deque
 from collections.abc import Iterable, Mapping, Set
 
+from referral.domain.vocabulary import Role
 from referral.workflow.guards import GUARDS
 from referral.workflow.operations import CHOICES, OPERATIONS, VIAS, Via
-from referral.workflow.schema import Workflow
+from referral.workflow.schema import Recipient, Workflow
+
+# The roles each kind of recipient is found among (services/notifications.py). The
+# subject is not a user: consent is sought in person, so a notice to them goes to nobody.
+RECIPIENT_ROLES: dict[Recipient, frozenset[str]] = {
+    Recipient.REFERRER: frozenset({Role.REFERRER}),
+    Recipient.COORDINATOR: frozenset({Role.COORDINATOR}),
+    Recipient.SCREENER: frozenset({Role.SCREENER}),
+    Recipient.PANEL: frozenset({Role.PANEL_MEMBER, Role.PANEL_CHAIR}),
+    Recipient.PROVIDER: frozenset({Role.PROVIDER}),
+    Recipient.DPO: frozenset({Role.DPO}),
+    Recipient.SUBJECT: frozenset(),
+}
 
 
 def verify_workflow(
@@ -32,6 +45,8 @@ def verify_workflow(
         *_unknown_guards(wf, registered_guards),
         *_operation_problems(wf, known_operations),
         *_via_problems(wf),
+        *_timers_the_clock_may_not_fire(wf, permission_holders),
+        *_notices_nobody_gets(wf, permission_holders),
     ]
     return [f"{wf.path}: {p}" for p in problems]
 
@@ -143,3 +158,28 @@ def _via_problems(wf: Workflow) -> list[str]:
             if len(set(outcomes)) < len(outcomes):
                 problems.append(f"state '{state}': two {via} transitions share an outcome")
     return problems
+
+
+def _timers_the_clock_may_not_fire(wf: Workflow, holders: Mapping[str, Set[str]]) -> list[str]:
+    # The clock fires a timer as the network's `system` role: a permission it lacks would
+    # leave every such case waiting for ever, each tick failing.
+    return [
+        f"transitions[{i}].timer: the clock fires '{t.trigger}' as {Role.SYSTEM}, "
+        f"which the policy does not grant '{t.permission}'"
+        for i, t in enumerate(wf.transitions)
+        if t.timer is not None
+        and holders.get(t.permission)
+        and Role.SYSTEM not in holders[t.permission]
+    ]
+
+
+def _notices_nobody_gets(wf: Workflow, holders: Mapping[str, Set[str]]) -> list[str]:
+    # A recipient whose roles the policy gives nothing is a role that does not exist here.
+    roles = set().union(*holders.values()) if holders else set()
+    return [
+        f"transitions[{i}].notify[{j}]: no role of '{kind}' "
+        f"({', '.join(sorted(RECIPIENT_ROLES[kind]))}) is in the policy"
+        for i, t in enumerate(wf.transitions)
+        for j, kind in enumerate(t.notify)
+        if RECIPIENT_ROLES[kind] and not RECIPIENT_ROLES[kind] & roles
+    ]
