@@ -258,6 +258,8 @@ def test_the_whole_life_of_a_case_fires_each_timer_once_at_its_moment(
         ("case:follow_up_6m", datetime(2026, 9, 22, 9, 0, tzinfo=UTC)),
         ("consent:record", datetime(2027, 3, 17, 9, 0, tzinfo=UTC)),
         ("case:follow_up_12m", datetime(2027, 3, 22, 9, 0, tzinfo=UTC)),
+        # Closing the case withdrew the request the agency never answered.
+        ("information_request:send", datetime(2027, 3, 22, 9, 0, tzinfo=UTC)),
     ]
     with runtime.session_factory() as session:
         assert verify(session).ok

@@ -62,7 +62,7 @@ from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
 
 # Meetings whose agenda can still take a case to panel.
 OPEN_MEETING_STATES = ("scheduled", "agenda_set", "held")
-SETTLED_REQUEST_STATES = ("answered", "declined", "overdue")
+SETTLED_REQUEST_STATES = ("answered", "declined", "overdue", "withdrawn")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from referral.domain.vocabulary import Category, OrgKind, Purpose
 # A cancelled meeting opens nothing: its agenda no longer shows a case to anyone.
 INACTIVE_MEETING_STATES = ("cancelled",)
 # An information request in these states waits for nothing more from its agency: it no
-# longer opens the case to the agency it was addressed to.
-SETTLED_BY_AGENCY_STATES = ("answered", "declined")
+# longer opens the case to the agency it was addressed to (withdrawn: the case closed).
+SETTLED_BY_AGENCY_STATES = ("answered", "declined", "withdrawn")
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ from referral.db.tables import (
     PanelMeeting,
     Subject,
 )
-from referral.domain.actors import Actor
+from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.facts import (
     SETTLED_BY_AGENCY_STATES,
@@ -61,7 +61,7 @@ from referral.services import notifications, schedule
 from referral.services.access import authorise, record, refuse_unless_visible
 from referral.services.case_status import STATUS_COLUMNS, AnyCase, CaseStatus
 from referral.services.uow import STALE_MESSAGE, UnitOfWork
-from referral.workflow.operations import via_refusal
+from referral.workflow.operations import Via, via_refusal
 from referral.workflow.schema import Transition, Workflow
 
 log = get_logger(__name__)
@@ -434,10 +434,48 @@ def fire_case(
             workflow_hash=case.workflow_hash,
         )
     )
+    if from_state in workflow.open_states and to_state not in workflow.open_states:
+        _end_with_case(uow, actor, case)
     log.info(
         "case_moved", case_id=case.id, trigger=trigger, from_state=from_state, to_state=to_state
     )
     return Moved(case.id, from_state, to_state, case.version)
+
+
+# The linked records a closing case may leave open: the model and its workflow's name.
+_ENDED_WITH_CASE = ((Intervention, "intervention"), (InformationRequest, "information_request"))
+
+
+def _end_with_case(uow: UnitOfWork, actor: Actor, case: AnyCase) -> None:
+    """A case that closes ends what still hangs open off it, in the same transaction: each
+    linked record in a state its workflow ends via the case's closure (an intervention
+    planned or under way, a request the agency has not answered). The network's system
+    role makes each move, audited and notified as a move of its own."""
+    system = system_actor(case.network_id, actor.network)
+    scope = uow.scoped(system)
+    facts: CaseFacts | None = None
+    for model, name in _ENDED_WITH_CASE:
+        workflow = uow.workflow(name)
+        open_states = sorted({s for t in workflow.via(Via.CASE_CLOSURE) for s in t.source})
+        if not open_states:
+            continue
+        rows = scope.all(
+            scope.select(model).where(model.case_id == case.id, model.state.in_(open_states))
+        )
+        for row in rows:
+            facts = facts or uow.repo.case_facts(_orm(uow, case), system)
+            fire_linked(
+                uow,
+                system,
+                row,
+                name,
+                _trigger_via(workflow, Via.CASE_CLOSURE, row.state),
+                facts,
+                GuardFacts(),
+                case_id=case.id,
+                target=f"{name}:{row.id}",
+                change={"because": "the case closed"},
+            )
 
 
 _CASES = typing.cast(Table, Case.__table__)

@@ -15,7 +15,7 @@ GUARDS: dict[str, Guard] = {}
 GUARD_FAILURES: dict[str, str] = {}
 
 # Information request states that need no further wait before the panel.
-SETTLED_REQUEST_STATES = frozenset({"answered", "declined", "overdue"})
+SETTLED_REQUEST_STATES = frozenset({"answered", "declined", "overdue", "withdrawn"})
 
 
 def guard(name: str, *, failure: str) -> Callable[[Guard], Guard]:

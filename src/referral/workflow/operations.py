@@ -55,6 +55,8 @@ class Via(StrEnum):
     CONSENT_WITHDRAW = "consent_withdraw"
     REQUEST_ANSWER = "request_answer"
     REQUEST_DECLINE = "request_decline"
+    # A linked record's move the system makes when its case closes.
+    CASE_CLOSURE = "case_closure"
 
 
 VIAS: dict[str, str] = {
@@ -73,6 +75,7 @@ VIAS: dict[str, str] = {
     Via.CONSENT_WITHDRAW: "be withdrawn",
     Via.REQUEST_ANSWER: "be answered",
     Via.REQUEST_DECLINE: "be declined",
+    Via.CASE_CLOSURE: "be ended with its case",
 }
 CHOICES = frozenset({Via.SCREENING_OUTCOME, Via.PANEL_DECISION})
 # Buttons on the case page that their own service fires (it does a little more than move).
