@@ -52,6 +52,23 @@ def rename_referral_workflow(folder: Path) -> None:
 LINKED = ("consent", "information_request", "intervention", "panel_meeting")
 
 
+def rename_linked_states(folder: Path, *, say_what_they_mean: bool = True) -> None:
+    """Prefix every state of the linked records' workflows; each says what it `means`
+    (its old name), unless told not to."""
+    for name in LINKED:
+        path = folder / f"{name}.yaml"
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec["initial"] = renamed_name(spec["initial"])
+        for state in spec["states"]:
+            if say_what_they_mean:
+                state["means"] = state["name"]
+            state["name"] = renamed_name(state["name"])
+        for transition in spec["transitions"]:
+            transition["dest"] = renamed_name(transition["dest"])
+            transition["source"] = [renamed_name(s) for s in _names(transition["source"])]
+        path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+
+
 def rename_linked_triggers(folder: Path) -> None:
     for name in LINKED:
         path = folder / f"{name}.yaml"

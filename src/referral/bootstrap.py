@@ -5,7 +5,7 @@ from referral.config import Settings, keyring_of
 from referral.db.engine import make_engine, make_session_factory
 from referral.security import configure_hashing
 from referral.services.committer import GroupCommitter
-from referral.services.linked_states import require_states
+from referral.services.linked_states import configure_states
 from referral.services.uow import Runtime
 from referral.services.workflow_pins import pin_workflows
 from referral.workflow.loader import load_workflows
@@ -37,7 +37,7 @@ def build_runtime(
     workflows = load_workflows(settings.workflows_dir)
     # A file edited without a new version is refused here, before anything runs on it,
     # as is one without a linked record's state the code reads.
-    require_states(workflows.values())
+    configure_states(workflows.values())
     pin_workflows(sessions, workflows)
     return Runtime(
         session_factory=sessions,

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from referral.db.repositories import Repositories
 from referral.db.tables import Network, Organisation, RoleAssignment, User
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict
 from referral.domain.facts import ConsentScope
@@ -187,7 +188,11 @@ def _gather(w: DemoWorld, case_id: int) -> None:
 def _settle(w: DemoWorld, case_id: int) -> None:
     with w.runtime.session_factory() as session:
         requests = Repositories(session).information_requests(case_id)
-        asked = [(r.id, r.organisation_id) for r in requests if r.state == "requested"]
+        asked = [
+            (r.id, r.organisation_id)
+            for r in requests
+            if r.state == states.name(states.REQUEST, "requested")
+        ]
     for request_id, organisation_id in asked:
         answer = information.RecordAnswer(request_id, "Synthetic answer from the agency.")
         # Health answers for itself, through its agency contact; the school has no contact

@@ -18,10 +18,11 @@ from sqlalchemy import func, select
 from referral.config import PROJECT_ROOT
 from referral.db.tables import Case, Destruction, Intervention, Notification
 from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld
+from referral.domain import states
 from referral.domain.errors import ConfigurationError, InvalidInput
 from referral.domain.vocabulary import OrgKind
 from referral.services import actions, consent, information, lifecycle, panel, screening, support
-from referral.services.linked_states import missing_states, require_states
+from referral.services.linked_states import configure_states, missing_states
 from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.loader import load_workflows
 from tests.factories import make_world, schedule, submit
@@ -152,19 +153,33 @@ def test_the_panel_and_screening_choices_come_from_the_file(renamed: Runtime) ->
     }
 
 
-def test_a_linked_state_the_code_reads_may_not_be_renamed(tmp_path: Path) -> None:
-    # Renaming a consent's `given` would quietly stop consent from counting: refused.
+def test_a_linked_state_renamed_says_what_it_means(tmp_path: Path) -> None:
+    # Renaming a consent's `given` without saying so would quietly stop consent from
+    # counting: refused, naming the file; with `means: given` the process learns the name.
     folder = tmp_path / "workflows"
     shutil.copytree(PROJECT_ROOT / "workflows", folder)
     consent_file = folder / "consent.yaml"
     text = consent_file.read_text(encoding="utf-8")
     consent_file.write_text(re.sub(r"\bgiven\b(?=\n)", "agreed", text), encoding="utf-8")
     workflows = load_workflows(folder)
-    assert "agreed" in workflows["consent"].state_names
     assert missing_states(workflows.values()) == [
         f"{consent_file}: states: the code reads a consent in state 'given', which this file"
-        " does not declare (a linked record's states may not be renamed)"
+        " does not declare (name it so, or give the state that stands for it `means: given`)"
     ]
     with pytest.raises(ConfigurationError, match="state 'given'"):
-        require_states(workflows.values())
+        configure_states(workflows.values())
+    assert states.consent_given() == "given"  # refused: nothing learnt
+
+    consent_file.write_text(
+        consent_file.read_text(encoding="utf-8").replace(
+            "  - name: agreed\n", "  - name: agreed\n    means: given\n"
+        ),
+        encoding="utf-8",
+    )
+    try:
+        configure_states(load_workflows(folder).values())
+        assert states.consent_given() == "agreed"
+        assert states.name(states.CONSENT, "requested") == "requested"
+    finally:
+        states.configure({})  # this process's other tests run on the shipped names
     assert missing_states(load_workflows(PROJECT_ROOT / "workflows").values()) == []

@@ -255,3 +255,10 @@ def test_tell_takes_only_the_referrer_and_staff_phrases(tmp_path: Path) -> None:
     data["transitions"][0]["tell"] = {"referrer": "received", "subject": "hello"}
     path = write(tmp_path, data)
     assert "transitions[0].tell.subject" in load_error(path)
+
+
+def test_two_states_may_not_mean_the_same(tmp_path: Path) -> None:
+    data = tiny()
+    data["states"].append({"name": "underway", "means": "open"})
+    path = write(tmp_path, data)
+    assert load_error(path) == f"{path}: states[3].means: 'open' already means 'open'"

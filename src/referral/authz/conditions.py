@@ -6,15 +6,15 @@ read only `CaseFacts`, so the facts loader must fill them with the same meaning
 the SQL face uses:
 
 - `meetings`: every meeting the case is on the agenda of, except those in
-  `INACTIVE_MEETING_STATES`; `actor_invited` is true when `meeting_attendees`
+  `states.inactive_meetings()`; `actor_invited` is true when `meeting_attendees`
   holds a row for the actor (a chair is invited like anyone else);
 - `provider_org_ids`: the provider organisations of the case's interventions
-  whose state is not in `INACTIVE_INTERVENTION_STATES`;
+  whose state is not in `states.inactive_interventions()`;
 - `consent_state`: the state of the case's current consent, the one with the
   highest id ("not_sought" if none); `consent_scope`: its scopes if it is given,
   else empty;
 - `asked_org_ids`: the organisations the case's information requests are addressed
-  to, except those in `SETTLED_BY_AGENCY_STATES`; for a question about one request,
+  to, except those in `states.settled_by_agency()`; for a question about one request,
   the service narrows it to that request (`CaseFacts.about_request`).
 
 A question may also carry the record an operation touches (`Question.record`, an
@@ -48,22 +48,15 @@ from referral.db.tables import (
     MeetingAttendee,
     PanelMeeting,
 )
+from referral.domain import states
 from referral.domain.actors import Actor
-from referral.domain.facts import (
-    INACTIVE_MEETING_STATES,
-    SETTLED_BY_AGENCY_STATES,
-    CaseFacts,
-    RecordFacts,
-)
+from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.vocabulary import Category, OrgKind, Purpose
 
 # A panel member sees an agenda's cases from a week before the meeting (to prepare)
 # until a week after it (to check the minutes); outside that, nothing.
 MEETING_WINDOW = timedelta(days=7)
 
-INACTIVE_INTERVENTION_STATES = ("withdrawn",)
-GIVEN = "given"
-NOT_SOUGHT = "not_sought"
 _ORG_KINDS = frozenset(OrgKind)
 _CATEGORIES = frozenset(Category)
 
@@ -234,7 +227,7 @@ class OnAgenda(CaseCondition):
             .join(MeetingAttendee, MeetingAttendee.meeting_id == AgendaItem.meeting_id)
             .where(
                 MeetingAttendee.user_id == actor.user_id,
-                *(PanelMeeting.state != state for state in INACTIVE_MEETING_STATES),
+                *(PanelMeeting.state != state for state in states.inactive_meetings()),
                 PanelMeeting.scheduled_for >= now - MEETING_WINDOW,
                 PanelMeeting.scheduled_for <= now + MEETING_WINDOW,
             )
@@ -267,7 +260,7 @@ class Assigned(CaseCondition):
         return Case.id.in_(
             select(Intervention.case_id).where(
                 Intervention.provider_org_id == actor.organisation_id,
-                *(Intervention.state != state for state in INACTIVE_INTERVENTION_STATES),
+                *(Intervention.state != state for state in states.inactive_interventions()),
             )
         )
 
@@ -291,7 +284,7 @@ class Asked(CaseCondition):
         return Case.id.in_(
             select(InformationRequest.case_id).where(
                 InformationRequest.organisation_id == actor.organisation_id,
-                *(InformationRequest.state != state for state in SETTLED_BY_AGENCY_STATES),
+                *(InformationRequest.state != state for state in states.settled_by_agency()),
             )
         )
 
@@ -316,7 +309,7 @@ class ConsentGiven(CaseCondition):
     words = "once the person has given consent"
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
-        return case.consent_state == GIVEN
+        return case.consent_state == states.consent_given()
 
     def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
         # One index probe per case (consents(case_id, id)): the state of the latest consent.
@@ -329,7 +322,7 @@ class ConsentGiven(CaseCondition):
             .limit(1)
             .scalar_subquery()
         )
-        return func.coalesce(latest, NOT_SOUGHT) == GIVEN
+        return func.coalesce(latest, states.NO_CONSENT) == states.consent_given()
 
 
 def _consent_grant(
@@ -337,7 +330,7 @@ def _consent_grant(
 ) -> ColumnElement[bool]:
     """A grant of the case's current, given consent to this kind of organisation, for this
     purpose (any, if None), of this category (any, if None)."""
-    clauses = [_is_current_consent(), Consent.state == GIVEN]
+    clauses = [_is_current_consent(), Consent.state == states.consent_given()]
     clauses.append(ConsentScopeRow.org_kind == org_kind.value)
     if purpose is not None:
         clauses.append(ConsentScopeRow.purpose == purpose.value)
@@ -354,7 +347,7 @@ def _grants(
     case: CaseFacts, org_kind: OrgKind, purpose: Purpose | None, category: str | None = None
 ) -> bool:
     """The Python face of `_consent_grant`, over the facts loaded."""
-    return case.consent_state == GIVEN and any(
+    return case.consent_state == states.consent_given() and any(
         s.org_kind == org_kind
         and (purpose is None or s.purpose == purpose)
         and (category is None or s.category == category)

@@ -49,20 +49,15 @@ from referral.db.tables import (
     Timer,
     User,
 )
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.facts import (
-    INACTIVE_MEETING_STATES,
-    SETTLED_BY_AGENCY_STATES,
     CaseFacts,
     ConsentScope,
     GuardFacts,
     MeetingSlot,
 )
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
-
-# Meetings whose agenda can still take a case to panel.
-OPEN_MEETING_STATES = ("scheduled", "agenda_set", "held")
-SETTLED_REQUEST_STATES = ("answered", "declined", "overdue", "withdrawn")
 
 
 @dataclass(frozen=True)
@@ -144,16 +139,16 @@ def _actor_query(*, via_token: bool) -> AnySelect:
     )
 
 
-# A meeting's state against the constant lists above, as plain comparisons rather than
+# A meeting's state against domain.states' lists, as plain comparisons rather than
 # (NOT) IN: a statement built once and run on the cursor (db.prepared) takes no list.
 def meeting_active(state: Any) -> ColumnElement[bool]:
     """The meeting is not cancelled (or otherwise inactive)."""
-    return and_(*(state != inactive for inactive in INACTIVE_MEETING_STATES))
+    return and_(*(state != inactive for inactive in states.inactive_meetings()))
 
 
 def meeting_open(state: Any) -> ColumnElement[bool]:
     """The meeting's agenda can still take a case."""
-    return or_(*(state == open_state for open_state in OPEN_MEETING_STATES))
+    return or_(*(state == open_state for open_state in states.open_meetings()))
 
 
 @cache
@@ -173,7 +168,8 @@ def _facts_queries() -> tuple[AnySelect, ...]:
         .where(AgendaItem.case_id == case_id, meeting_active(PanelMeeting.state))
     )
     providers = select(Intervention.provider_org_id).where(
-        Intervention.case_id == case_id, Intervention.state != "withdrawn"
+        Intervention.case_id == case_id,
+        *(Intervention.state != state for state in states.inactive_interventions()),
     )
     # The current (latest) consent's state and its grants, in one query of plain columns.
     latest = (
@@ -195,7 +191,7 @@ def _facts_queries() -> tuple[AnySelect, ...]:
     )
     asked = select(InformationRequest.organisation_id).where(
         InformationRequest.case_id == case_id,
-        *(InformationRequest.state != state for state in SETTLED_BY_AGENCY_STATES),
+        *(InformationRequest.state != state for state in states.settled_by_agency()),
     )
     return meetings, providers, grants, asked
 
@@ -391,9 +387,9 @@ class Repositories:
         values = {"case_id": case.id, "user_id": actor.user_id}
         rows = prepared.run(connection, _facts_query(), values)
         meetings, provider_orgs, grants, asked = apart(rows, _facts_queries())
-        consent_state = grants[0][0] if grants else "not_sought"
+        consent_state = grants[0][0] if grants else states.NO_CONSENT
         scope: frozenset[ConsentScope] = frozenset()
-        if consent_state == "given":
+        if consent_state == states.consent_given():
             scope = frozenset(
                 ConsentScope(Category(g[1]), OrgKind(g[2]), Purpose(g[3]))
                 for g in grants
@@ -419,7 +415,7 @@ class Repositories:
         rows = prepared.run(connection, _guard_facts_query(), {"case_id": case.id})
         requests, ((consent, on_agenda),) = apart(rows, _guard_facts_queries())
         return GuardFacts(
-            consent_state=consent or "not_sought",
+            consent_state=consent or states.NO_CONSENT,
             information_request_states=tuple(state for state, _ in requests),
             information_deadline_passed=bool(requests) and max(due for _, due in requests) <= now,
             on_open_agenda=bool(on_agenda),
@@ -581,7 +577,10 @@ class Repositories:
         """How many of each case's information requests are overdue (and still unanswered)."""
         rows = self.session.execute(
             select(InformationRequest.case_id, func.count())
-            .where(InformationRequest.case_id.in_(case_ids), InformationRequest.state == "overdue")
+            .where(
+                InformationRequest.case_id.in_(case_ids),
+                InformationRequest.state == states.name(states.REQUEST, "overdue"),
+            )
             .group_by(InformationRequest.case_id)
         ).all()
         return {int(case_id): int(count) for case_id, count in rows}

@@ -7,13 +7,8 @@ of these facts, so a decision is a pure function of its question.
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from referral.domain import states
 from referral.domain.vocabulary import Category, OrgKind, Purpose
-
-# A cancelled meeting opens nothing: its agenda no longer shows a case to anyone.
-INACTIVE_MEETING_STATES = ("cancelled",)
-# An information request in these states waits for nothing more from its agency: it no
-# longer opens the case to the agency it was addressed to (withdrawn: the case closed).
-SETTLED_BY_AGENCY_STATES = ("answered", "declined", "withdrawn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +56,7 @@ class CaseFacts:
     coordinator_user_id: int | None = None
     meetings: tuple[MeetingSlot, ...] = ()
     provider_org_ids: frozenset[int] = field(default_factory=frozenset)
-    consent_state: str = "not_sought"
+    consent_state: str = states.NO_CONSENT
     consent_scope: frozenset[ConsentScope] = field(default_factory=frozenset)
     # The organisations an open information request of the case is addressed to; for a
     # question about one request (`about_request`), that request's organisation alone.
@@ -70,7 +65,7 @@ class CaseFacts:
     def about_request(self, organisation_id: int, state: str) -> "CaseFacts":
         """The facts for a question about one information request: the `asked` condition
         then judges that request (addressed to whom, still open), not any of the case."""
-        still_open = state not in SETTLED_BY_AGENCY_STATES
+        still_open = state not in states.settled_by_agency()
         return replace(self, asked_org_ids=frozenset({organisation_id} if still_open else ()))
 
 
@@ -82,7 +77,7 @@ class GuardFacts:
     the rest keep their defaults.
     """
 
-    consent_state: str = "not_sought"
+    consent_state: str = states.NO_CONSENT
     information_request_states: tuple[str, ...] = ()
     information_deadline_passed: bool = False
     on_open_agenda: bool = False

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from referral.db.tables import Case, InformationRequest
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import NotFound
 from referral.domain.facts import CaseFacts
@@ -40,7 +41,6 @@ SUMMARY_FIELDS = (
     "closed_at",
     "outcome_for_referrer",
 )
-OPEN_REQUEST_STATES = frozenset({"requested", "overdue"})
 CONSENT_CATEGORIES = tuple(c for c in Category if c not in (Category.STATUS, Category.CRIMINAL))
 
 
@@ -180,10 +180,10 @@ def _forms(
         "answer_request": allowed("answer_information_request")
         and _may(uow, actor, "information_request", "answer", facts),
         "request_consent": allowed("request_consent")
-        and consent_state not in ("requested", "given")
+        and consent_state not in states.names(states.CONSENT, "requested", "given")
         and _may(uow, actor, "consent", "request", facts),
         "record_consent": allowed("record_consent")
-        and consent_state == "requested"
+        and consent_state == states.name(states.CONSENT, "requested")
         and _may(uow, actor, "consent", "record", facts),
         "withdraw_consent": any(t == Via.CONSENT_WITHDRAWAL for t in vias),
         "assign_intervention": allowed("assign_intervention")
@@ -216,7 +216,7 @@ def _answerable(
     return [
         r
         for r in requests
-        if r["state"] in OPEN_REQUEST_STATES and information.may_answer(uow, actor, r, facts)
+        if r["state"] in states.open_requests() and information.may_answer(uow, actor, r, facts)
     ]
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy.orm import Load, aliased
 
-from referral.authz.conditions import INACTIVE_INTERVENTION_STATES
 from referral.db.sealing import SEALED_GROUP
 from referral.db.tables import Case, Intervention
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts, RecordFacts
@@ -54,9 +54,8 @@ class InterventionRow:
 
 def _progress_open(uow: UnitOfWork, intervention: Intervention, case: Case) -> bool:
     """Whether progress may be recorded on it now (support.record_progress's own checks)."""
-    return intervention.state == support.ACTIVE and case_operations.allowed(
-        uow, case, "record_progress"
-    )
+    active = states.name(states.INTERVENTION, "active")
+    return intervention.state == active and case_operations.allowed(uow, case, "record_progress")
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def _triggers(uow: UnitOfWork, actor: Actor, intervention: Intervention, case: C
         return []
     facts = uow.repo.case_facts(case, actor)
     consent = uow.repo.current_consent(case.id)
-    guard_facts = GuardFacts(consent_state=consent.state if consent else "not_sought")
+    guard_facts = GuardFacts(consent_state=consent.state if consent else states.NO_CONSENT)
     workflow = uow.workflow(support.WORKFLOW)
     about = _about(intervention)
     return [
@@ -103,7 +102,7 @@ def list_interventions(
         # the actor's organisation's interventions that are not withdrawn.
         .where(
             mine.provider_org_id == actor.organisation_id,
-            mine.state.not_in(INACTIVE_INTERVENTION_STATES),
+            mine.state.not_in(states.inactive_interventions()),
         )
         .order_by(mine.created_at.desc(), mine.id.desc())
         .limit(query.limit)

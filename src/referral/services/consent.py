@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from referral.db.tables import Consent, ConsentScopeRow
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.calendar import add_months
 from referral.domain.errors import Conflict, InvalidInput
@@ -42,7 +43,7 @@ def request_consent(uow: UnitOfWork, actor: Actor, command: RequestConsent) -> i
     case, facts = loaded.case, loaded.facts
     case_operations.require(uow, case, "request_consent")
     current = facts.consent_state  # the state of the case's latest consent
-    if current in ("requested", "given"):
+    if current in states.names(states.CONSENT, "requested", "given"):
         raise Conflict(f"consent is already {current} for case {case.id}")
     consent = Consent(
         case_id=case.id,
@@ -103,7 +104,7 @@ def record_consent(uow: UnitOfWork, actor: Actor, command: RecordConsent) -> Mov
     if errors:
         raise InvalidInput("the consent record has errors", errors)
     consent = uow.repo.current_consent(case.id)
-    if consent is None or consent.state != "requested":
+    if consent is None or consent.state != states.name(states.CONSENT, "requested"):
         raise Conflict(f"consent has not been requested for case {case.id}")
     consent.method, consent.given_by = command.method, command.given_by
     consent.guardian_name, consent.notes = command.guardian_name.strip(), command.notes
@@ -152,7 +153,7 @@ def withdraw_consent(uow: UnitOfWork, actor: Actor, command: WithdrawConsent) ->
     case, facts = loaded.case, loaded.facts
     trigger = trigger_via(uow, case, Via.CONSENT_WITHDRAWAL)  # before anything changes
     consent = uow.repo.current_consent(case.id)
-    if consent is not None and consent.state == "given":
+    if consent is not None and consent.state == states.consent_given():
         consent.withdrawn_at = uow.now
         if command.notes.strip():
             consent.notes = f"{consent.notes}\n{command.notes.strip()}".strip()

@@ -45,10 +45,10 @@ from referral.db.tables import (
     PanelMeeting,
     Subject,
 )
+from referral.domain import states
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.facts import (
-    SETTLED_BY_AGENCY_STATES,
     CaseFacts,
     ConsentScope,
     GuardFacts,
@@ -140,9 +140,9 @@ def _facts_of(
     uow: UnitOfWork, actor: Actor, case: AnyCase, row: Any
 ) -> tuple[CaseFacts, GuardFacts]:
     """The facts in a `_load_row` row; "not found" (audited) if the actor may not see it."""
-    consent_state = row.consent_state or "not_sought"
+    consent_state = row.consent_state or states.NO_CONSENT
     scope: frozenset[ConsentScope] = frozenset()
-    if consent_state == "given":
+    if consent_state == states.consent_given():
         scope = frozenset(
             ConsentScope(Category(c), OrgKind(k), Purpose(p)) for c, k, p in _rows(row.scopes)
         )
@@ -160,11 +160,11 @@ def _facts_of(
         consent_scope=scope,
         asked_org_ids=frozenset(int(o) for o in (row.asked or "").split(",") if o),
     )
-    states = tuple(s for s in (row.request_states or "").split(",") if s)
+    request_states = tuple(s for s in (row.request_states or "").split(",") if s)
     guards = GuardFacts(
         consent_state=consent_state,
-        information_request_states=states,
-        information_deadline_passed=bool(states)
+        information_request_states=request_states,
+        information_deadline_passed=bool(request_states)
         and row.requests_due is not None
         and row.requests_due <= uow.now,
         on_open_agenda=bool(row.on_open_agenda),
@@ -230,7 +230,10 @@ def _build_load_statement(dialect: str, orm: bool) -> Select[Any]:
     )
     providers = (
         select(aggregate_strings(cast(Intervention.provider_org_id, String), ","))
-        .where(Intervention.case_id == case_id, Intervention.state != "withdrawn")
+        .where(
+            Intervention.case_id == case_id,
+            *(Intervention.state != state for state in states.inactive_interventions()),
+        )
         .correlate(Case)
         .scalar_subquery()
     )
@@ -238,7 +241,7 @@ def _build_load_statement(dialect: str, orm: bool) -> Select[Any]:
         select(aggregate_strings(cast(InformationRequest.organisation_id, String), ","))
         .where(
             InformationRequest.case_id == case_id,
-            *(InformationRequest.state != state for state in SETTLED_BY_AGENCY_STATES),
+            *(InformationRequest.state != state for state in states.settled_by_agency()),
         )
         .correlate(Case)
         .scalar_subquery()

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Load, aliased
 
 from referral.db.sealing import SEALED_GROUP
 from referral.db.tables import Case, InformationRequest, Organisation
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
-from referral.domain.facts import SETTLED_BY_AGENCY_STATES, CaseFacts, GuardFacts
+from referral.domain.facts import CaseFacts, GuardFacts
 from referral.domain.vocabulary import Category
 from referral.services import case_operations, notifications, schedule
 from referral.services.access import authorise, record
@@ -208,7 +209,7 @@ def list_agency_requests(uow: UnitOfWork, actor: Actor) -> list[AgencyRequest]:
         .join(Case, Case.id == asked.case_id)
         .where(
             asked.organisation_id == actor.organisation_id,
-            *(asked.state != state for state in SETTLED_BY_AGENCY_STATES),
+            *(asked.state != state for state in states.settled_by_agency()),
         )
         .order_by(asked.due_at, asked.id)
         .limit(AGENCY_LIST_LIMIT)

@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import CompoundSelect, Select, bindparam
 from sqlalchemy.sql.elements import BindParameter
 
-from referral.authz.conditions import INACTIVE_INTERVENTION_STATES
 from referral.db.base import Base
 from referral.db.side_by_side import side_by_side
 from referral.db.tables import (
@@ -35,6 +34,7 @@ from referral.db.tables import (
     ProgressNote,
     Review,
 )
+from referral.domain import states
 from referral.domain.facts import RecordFacts
 from referral.domain.vocabulary import Category
 from referral.services.scope import Scope, prepared_select
@@ -113,7 +113,7 @@ def linked_query(categories: tuple[Category, ...]) -> CompoundSelect[*tuple[Any,
 
 def intervention_facts(intervention_id: int, provider_org_id: int, state: str) -> RecordFacts:
     """An intervention as the policy's conditions see it: whose it is, and whether it is live."""
-    live = state not in INACTIVE_INTERVENTION_STATES
+    live = state not in states.inactive_interventions()
     return RecordFacts("intervention", intervention_id, provider_org_id, live)
 
 

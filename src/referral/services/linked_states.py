@@ -1,47 +1,48 @@
-"""The states of linked records' workflows that the code reads by name.
+"""Teach the process the names its files give the linked records' states.
 
-A case workflow's states and every workflow's triggers may be renamed in its file: the
-code finds them by `via` and labels. A linked record's states may not be yet: the
-policy's conditions and a few services read them (a consent `given`, a request
-`answered`, an intervention `withdrawn`, a meeting `cancelled`). Renaming one would
-quietly change who may see what, so a deployment whose files lack any of them refuses
-to start, naming the file and the state (`referral workflows check` says the same).
+The code reads a linked record's states by meaning (domain/states.py): a consent
+`given`, a request `answered`, an intervention `withdrawn`, a meeting `cancelled`. A
+file may name them as it likes, saying what a renamed state `means`. A deployment whose
+files lack a meaning the code reads would quietly change who may see what, so it
+refuses to start, naming the file and the meaning (`referral workflows check` says the
+same); otherwise `configure_states` tells domain.states the names, once per process,
+before anything is read.
 """
 
 from collections.abc import Iterable
 
-from referral.authz.conditions import GIVEN, INACTIVE_INTERVENTION_STATES, NOT_SOUGHT
-from referral.db.repositories import OPEN_MEETING_STATES
+from referral.domain import states
 from referral.domain.errors import ConfigurationError
-from referral.domain.facts import INACTIVE_MEETING_STATES, SETTLED_BY_AGENCY_STATES
-from referral.workflow.schema import Workflow, WorkflowObject
-
-REQUESTED, REFUSED, OVERDUE, ACTIVE = "requested", "refused", "overdue", "active"
-
-READ_BY_CODE: dict[WorkflowObject, frozenset[str]] = {
-    WorkflowObject.CONSENT: frozenset({NOT_SOUGHT, REQUESTED, GIVEN, REFUSED}),
-    WorkflowObject.INFORMATION_REQUEST: frozenset({REQUESTED, OVERDUE, *SETTLED_BY_AGENCY_STATES}),
-    WorkflowObject.INTERVENTION: frozenset({ACTIVE, *INACTIVE_INTERVENTION_STATES}),
-    WorkflowObject.PANEL_MEETING: frozenset({*OPEN_MEETING_STATES, *INACTIVE_MEETING_STATES}),
-}
+from referral.workflow.schema import Workflow
 
 
 def missing_states(workflows: Iterable[Workflow]) -> list[str]:
-    """One sentence per state the code reads that a linked workflow's file lacks."""
+    """One sentence per meaning the code reads that a linked workflow's file lacks."""
     problems = []
     for workflow in workflows:
         kind = workflow.object.value.replace("_", " ")
-        for state in sorted(READ_BY_CODE.get(workflow.object, frozenset())):
-            if state not in workflow.state_names:
+        for meaning in sorted(states.MEANINGS.get(workflow.object.value, frozenset())):
+            if meaning not in workflow.meanings:
                 problems.append(
-                    f"{workflow.path}: states: the code reads a {kind} in state '{state}',"
-                    " which this file does not declare (a linked record's states may not be"
-                    " renamed)"
+                    f"{workflow.path}: states: the code reads a {kind} in state '{meaning}',"
+                    f" which this file does not declare (name it so, or give the state that"
+                    f" stands for it `means: {meaning}`)"
                 )
     return problems
 
 
-def require_states(workflows: Iterable[Workflow]) -> None:
-    problems = missing_states(workflows)
+def configure_states(workflows: Iterable[Workflow]) -> None:
+    """Refuse files that lack a meaning the code reads; else tell domain.states the names."""
+    loaded = list(workflows)
+    problems = missing_states(loaded)
     if problems:
         raise ConfigurationError("\n".join(problems))
+    states.configure(
+        {
+            (workflow.object.value, meaning): name
+            for workflow in loaded
+            if workflow.object.value in states.MEANINGS
+            for meaning, name in workflow.meanings.items()
+            if meaning in states.MEANINGS[workflow.object.value]
+        }
+    )

@@ -16,6 +16,7 @@ from referral.db.tables import (
     RoleAssignment,
     User,
 )
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import Category, Role
@@ -48,7 +49,6 @@ PANEL_FIELDS = (
     "support_plan",
 )
 # The agenda takes cases until the meeting is held.
-AGENDA_OPEN_STATES = ("scheduled", "agenda_set")
 
 
 @dataclass(frozen=True)
@@ -280,7 +280,7 @@ def _minutes(
 
 def _candidates(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[CaseOption]:
     """Cases waiting for a panel that the actor may put on this meeting's agenda."""
-    if meeting.state not in AGENDA_OPEN_STATES:
+    if meeting.state not in states.names(states.MEETING, "scheduled", "agenda_set"):
         return []
     scope = uow.scoped(actor)
     where = (

@@ -54,6 +54,7 @@ from referral.db.tables import (
     RoleAssignment,
     User,
 )
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import NotFound
 from referral.domain.vocabulary import Role
@@ -332,7 +333,8 @@ class _Queries:
     @cached_property
     def provider_orgs(self) -> AnySelect:
         return select(Intervention.provider_org_id).where(
-            Intervention.case_id == bindparam("case_id"), Intervention.state != "withdrawn"
+            Intervention.case_id == bindparam("case_id"),
+            *(Intervention.state != state for state in states.inactive_interventions()),
         )
 
     @cached_property

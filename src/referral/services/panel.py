@@ -3,7 +3,6 @@
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from referral.db.repositories import OPEN_MEETING_STATES
 from referral.db.tables import (
     AgendaItem,
     Case,
@@ -13,6 +12,7 @@ from referral.db.tables import (
     PanelMeeting,
     RoleAssignment,
 )
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.services import case_operations
@@ -107,7 +107,7 @@ def set_agenda(uow: UnitOfWork, actor: Actor, command: SetAgenda) -> list[Moved]
         if to_panel is not None:
             # The case is on this meeting's agenda now: on an open agenda if the meeting
             # is open. Nothing else a guard reads has changed since the case was loaded.
-            on_open = loaded.guards.on_open_agenda or meeting.state in OPEN_MEETING_STATES
+            on_open = loaded.guards.on_open_agenda or meeting.state in states.open_meetings()
             guards = replace(loaded.guards, on_open_agenda=on_open)
             moved.append(fire_case(uow, actor, case, facts, to_panel.trigger, guards=guards))
     # The meeting moves when its agenda is first set; adding to a set agenda moves nothing.

@@ -12,6 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from referral.db.base import AnySelect
 from referral.db.repositories import CasePosition
 from referral.db.tables import Case, InformationRequest, Organisation, Timer
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.calendar import add_days
 from referral.domain.errors import InvalidInput, PermissionDenied
@@ -222,7 +223,10 @@ def _overdue_requests() -> Label[int]:
     """How many of the case's information requests are overdue (and still unanswered)."""
     return (
         select(func.count())
-        .where(InformationRequest.case_id == Case.id, InformationRequest.state == "overdue")
+        .where(
+            InformationRequest.case_id == Case.id,
+            InformationRequest.state == states.name(states.REQUEST, "overdue"),
+        )
         .correlate(Case)
         .scalar_subquery()
         .label("overdue_requests")

@@ -9,6 +9,7 @@ Only then are the input, the permission and the intervention's state looked at.
 from dataclasses import dataclass
 
 from referral.db.tables import Intervention, ProgressNote
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.facts import GuardFacts, RecordFacts
@@ -25,7 +26,6 @@ from referral.services.linked import intervention_facts
 from referral.services.uow import UnitOfWork
 
 WORKFLOW = "intervention"
-ACTIVE = "active"  # the intervention's state in which sessions are delivered and recorded
 
 
 @dataclass(frozen=True)
@@ -151,12 +151,13 @@ def record_progress(uow: UnitOfWork, actor: Actor, command: RecordProgress) -> i
         about=visible.about,
     )
     case_operations.require(uow, case, "record_progress")
-    if intervention.state != ACTIVE:
+    active = states.name(states.INTERVENTION, "active")  # sessions are delivered in it
+    if intervention.state != active:
         # The intervention's state, not the note, is what is wrong: a conflict (409).
         workflow = uow.workflow(WORKFLOW)
         raise Conflict(
             f"progress can only be recorded on an intervention in state "
-            f"“{workflow.state_label(ACTIVE)}”; this one is "
+            f"“{workflow.state_label(active)}”; this one is "
             f"“{workflow.state_label(intervention.state)}”"
         )
     note = ProgressNote(

@@ -35,6 +35,7 @@ from referral.db.tables import (
     PanelMeeting,
     Timer,
 )
+from referral.domain import states
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import ReferralError
 from referral.domain.facts import GuardFacts
@@ -249,7 +250,7 @@ def _guard_facts(uow: UnitOfWork, obj: Any, case: Case | None) -> GuardFacts:
     if isinstance(obj, PanelMeeting):
         return uow.repo.meeting_guard_facts(obj)
     consent = uow.repo.current_consent(case.id) if case else None
-    return GuardFacts(consent_state=consent.state if consent else "not_sought")
+    return GuardFacts(consent_state=consent.state if consent else states.NO_CONSENT)
 
 
 def _target(kind: str, object_id: int) -> str:

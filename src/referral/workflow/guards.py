@@ -7,6 +7,7 @@ itself ("consent has not been given") instead of just failing.
 
 from collections.abc import Callable
 
+from referral.domain import states
 from referral.domain.facts import GuardFacts
 
 Guard = Callable[[GuardFacts], bool]
@@ -15,7 +16,6 @@ GUARDS: dict[str, Guard] = {}
 GUARD_FAILURES: dict[str, str] = {}
 
 # Information request states that need no further wait before the panel.
-SETTLED_REQUEST_STATES = frozenset({"answered", "declined", "overdue", "withdrawn"})
 
 
 def guard(name: str, *, failure: str) -> Callable[[Guard], Guard]:
@@ -37,12 +37,12 @@ def failure_sentence(name: str) -> str:
 
 @guard("consent_given", failure="consent has not been given")
 def consent_given(facts: GuardFacts) -> bool:
-    return facts.consent_state == "given"
+    return facts.consent_state == states.consent_given()
 
 
 @guard("consent_refused", failure="consent has not been refused")
 def consent_refused(facts: GuardFacts) -> bool:
-    return facts.consent_state == "refused"
+    return facts.consent_state == states.name(states.CONSENT, "refused")
 
 
 @guard(
@@ -53,7 +53,8 @@ def information_settled(facts: GuardFacts) -> bool:
     # No requests sent counts as settled: the panel may decide on what it has.
     if facts.information_deadline_passed:
         return True
-    return all(s in SETTLED_REQUEST_STATES for s in facts.information_request_states)
+    settled = states.settled_for_panel()
+    return all(s in settled for s in facts.information_request_states)
 
 
 @guard("on_open_agenda", failure="the case is not on the agenda of an open panel meeting")

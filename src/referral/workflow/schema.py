@@ -70,7 +70,10 @@ def _readable(name: str) -> str:
 
 class State(_Strict):
     name: Name
-    label: str = ""  # what people read; the name is for files and code
+    label: str = ""  # what people read; the name is for files
+    # What the code reads this state as (domain/states.py MEANINGS), when its name is not
+    # that word: a linked record's `agreed` that `means: given`.
+    means: Name | None = None
     final: bool = False
     closed: bool = False
     description: str = ""
@@ -78,6 +81,10 @@ class State(_Strict):
     @property
     def shown_as(self) -> str:
         return self.label or _readable(self.name)
+
+    @property
+    def meaning(self) -> str:
+        return self.means or self.name
 
 
 class Due(_Strict):
@@ -204,6 +211,12 @@ def reference_problems(spec: WorkflowSpec) -> list[str]:
         if state.name in declared:
             problems.append(f"states[{i}].name: duplicate state '{state.name}'")
         declared.setdefault(state.name, i)
+    meanings: dict[str, int] = {}
+    for i, state in enumerate(spec.states):
+        earlier = spec.states[meanings[state.meaning]] if state.meaning in meanings else None
+        if earlier is not None and earlier.name != state.name:  # a duplicate name is above
+            problems.append(f"states[{i}].means: '{earlier.name}' already means '{state.meaning}'")
+        meanings.setdefault(state.meaning, i)
     if spec.initial not in declared:
         problems.append(f"initial: unknown state '{spec.initial}'")
     final = {s.name for s in spec.states if s.final}
@@ -336,6 +349,11 @@ class Workflow:
         """The state in words, as the file labels it (a state it lacks: its name in words)."""
         found = self._states_by_name.get(state)
         return found.shown_as if found is not None else _readable(state)
+
+    @cached_property
+    def meanings(self) -> dict[str, str]:
+        """What each state means to the code (its `means`, else its name) -> its name."""
+        return {s.meaning: s.name for s in self.spec.states}
 
     @cached_property
     def state_labels(self) -> dict[str, str]:
