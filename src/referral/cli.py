@@ -145,10 +145,10 @@ def tick(batch: int | None) -> None:
     from referral.services.timers import tick as run_tick
 
     settings = _settings()
-    rules = ClockRules.from_settings(settings)
+    runtime = _clock_runtime(settings)
+    rules = ClockRules.from_settings(settings, runtime.workflows.values())
     if batch is not None:
         rules = replace(rules, batch=batch)
-    runtime = _clock_runtime(settings)
     report = run_tick(runtime, rules, request_id=f"tick-{os.getpid()}")
     sequence_pending(runtime.session_factory)  # the clock's entries, and any left queued
     click.echo(str(report))
@@ -178,7 +178,7 @@ def worker(interval: float | None) -> None:
         signal.signal(signum, lambda *_: stop.set())
     seconds = interval or settings.worker_interval_seconds
     click.echo(f"worker started: a tick every {seconds:g}s; stop with SIGTERM or Ctrl-C", err=True)
-    rules = ClockRules.from_settings(settings)
+    rules = ClockRules.from_settings(settings, runtime.workflows.values())
     sequencer = BackgroundSequencer(
         runtime.session_factory, max(settings.audit_sequencer_interval_ms, 200) / 1000
     )
@@ -310,12 +310,15 @@ def retention() -> None:
 @click.option("--dry-run", is_flag=True, help="List what would be erased; change nothing.")
 @reports_errors
 def retention_run(dry_run: bool) -> None:
-    """Apply REFERRAL_RETENTION_MONTHS now. Safe to run again: nothing is erased twice."""
+    """Apply the retention rules now (the workflow files' `retain_months`, overridden by
+    REFERRAL_RETENTION_MONTHS). Safe to run again: nothing is erased twice."""
     from referral.bootstrap import build_runtime
-    from referral.services.retention import run_retention
+    from referral.services.retention import retention_rules, run_retention
 
     settings = _settings()
-    report = run_retention(build_runtime(settings), settings.retention_months, dry_run=dry_run)
+    runtime = build_runtime(settings)
+    rules = retention_rules(runtime.workflows.values(), settings.retention_months)
+    report = run_retention(runtime, rules, dry_run=dry_run)
     verb = "would erase" if dry_run else "erased"
     cases = ", ".join(str(c) for c in report.erased_cases) or "none"
     click.echo(f"{verb} {len(report.erased_cases)} cases: {cases}")

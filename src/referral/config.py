@@ -22,17 +22,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # real deployments set REFERRAL_MASTER_KEYS in the environment instead.
 LOCAL_ENV_FILE = PROJECT_ROOT / "var" / "referral.env"
 
-# Months after closing before a case's personal data is erased, per final state.
-DEFAULT_RETENTION_MONTHS = {
-    "closed": 36,
-    "closed_no_action": 12,
-    "signposted": 12,
-    "police_led": 36,
-    "closed_consent_refused": 12,
-    "closed_consent_withdrawn": 12,
-    "transferred": 12,
-}
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -114,8 +103,9 @@ class Settings(BaseSettings):
         default=None, description="The master key that wraps new data keys (default: the last)."
     )
     retention_months: dict[str, int] = Field(
-        default_factory=lambda: dict(DEFAULT_RETENTION_MONTHS),
-        description="Months after closing before erasure, per final state, as JSON.",
+        default_factory=dict,
+        description="Months after closing before erasure, per closed state, as JSON: "
+        "overrides the workflow files' `retain_months`.",
     )
     breakglass_minutes: int = Field(
         default=60, ge=5, le=24 * 60, description="How long break-glass access lasts."

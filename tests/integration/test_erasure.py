@@ -15,8 +15,9 @@ from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.services import lifecycle
 from referral.services.erasure import EraseSubject, erase_subject
 from referral.services.referrals import read_case
-from referral.services.retention import run_retention
+from referral.services.retention import retention_rules, run_retention
 from referral.services.uow import Runtime, UnitOfWork
+from referral.workflow.schema import Workflow
 from tests.conftest import TestClock
 from tests.factories import closed_no_action, make_world, subject_of, submit
 
@@ -196,3 +197,15 @@ def test_the_clock_applies_the_retention_rules(runtime: Runtime, clock: TestCloc
     with UnitOfWork(runtime) as uow:
         assert uow.session.scalar(select(Case.state).where(Case.id == case_id)) == "erased"
     assert tick(runtime, rules).erased == 0
+
+
+def test_retention_comes_from_the_workflow_file_and_configuration_overrides_it(
+    workflows: dict[str, Workflow],
+) -> None:
+    shipped = retention_rules(workflows.values(), {})
+    referral = workflows["referral"]
+    # Every closed state of the shipped workflow says how long it is kept, nothing else does.
+    assert set(shipped) == set(referral.closed_states)
+    assert (shipped["closed"], shipped["closed_no_action"]) == (36, 12)
+    overridden = retention_rules(workflows.values(), {"closed": 60})
+    assert overridden == {**shipped, "closed": 60}

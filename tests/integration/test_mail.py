@@ -280,9 +280,9 @@ def test_a_clock_tick_sends_the_due_emails_after_the_timers(
 
 
 def test_the_clock_takes_its_mail_room_from_the_smtp_settings() -> None:
-    assert ClockRules.from_settings(Settings(smtp_host=None)).mail is None
+    assert ClockRules.from_settings(Settings(smtp_host=None), ()).mail is None
     settings = Settings(smtp_host="127.0.0.1", smtp_port=2525, mail_max_attempts=2)
-    mail = ClockRules.from_settings(settings).mail
+    mail = ClockRules.from_settings(settings, ()).mail
     assert mail is not None
     assert (mail.mailer.port, mail.rules.max_attempts) == (2525, 2)
 

@@ -340,7 +340,7 @@ def test_a_missing_allow_is_reported_with_the_reason(tmp_path: Path) -> None:
 def test_a_broken_table_row_is_refused(tmp_path: Path, row: str, message: str) -> None:
     directory = copy_policies(tmp_path)
     (directory / "tests" / "default.yaml").write_text(
-        "org_kinds: [police]\nsituations:\n  own_referral: {referrer: actor}\n"
+        "org_kinds: [police]\nsituations:\n  own_referral: {referrer: actor, state: screening}\n"
         f"expect:\n  - {row}\n"
     )
     with pytest.raises(ConfigurationError, match=f"^policies/tests/default.yaml: {message}"):
@@ -354,3 +354,19 @@ def test_an_unknown_situation_fact_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigurationError, match=r"situation odd: unknown facts \['refferer'\]"):
         run_policy_tests(directory)
+
+
+def test_a_situation_about_a_case_names_its_state_or_the_table_gives_one(
+    tmp_path: Path,
+) -> None:
+    # The code knows no state of its own to assume: a network names its own.
+    directory = copy_policies(tmp_path)
+    table = directory / "tests" / "default.yaml"
+    table.write_text("org_kinds: [police]\nsituations:\n  mine: {referrer: actor}\nexpect: []\n")
+    with pytest.raises(ConfigurationError, match="situation mine: name its case's state"):
+        run_policy_tests(directory)
+    table.write_text(
+        "org_kinds: [police]\ndefault_state: screening\n"
+        "situations:\n  mine: {referrer: actor}\n  nocase: {case: false}\nexpect: []\n"
+    )
+    assert run_policy_tests(directory)  # a table with nothing allowed: every allow a mismatch

@@ -262,3 +262,10 @@ def test_two_states_may_not_mean_the_same(tmp_path: Path) -> None:
     data["states"].append({"name": "underway", "means": "open"})
     path = write(tmp_path, data)
     assert load_error(path) == f"{path}: states[3].means: 'open' already means 'open'"
+
+
+def test_only_a_closed_state_is_retained(tmp_path: Path) -> None:
+    data = tiny()
+    data["states"][1]["retain_months"] = 12
+    path = write(tmp_path, data)
+    assert "states[1].retain_months: only a closed state is retained" in load_error(path)

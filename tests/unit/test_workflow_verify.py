@@ -185,3 +185,15 @@ def test_a_notice_to_a_role_the_policy_lacks_is_named(tmp_path: Path) -> None:
         f"{wf.path}: transitions[0].notify[1]: no role of 'panel' (panel_chair, panel_member) "
         "is in the policy"
     ]
+
+
+def test_erasure_on_a_timer_is_refused(tmp_path: Path) -> None:
+    data = tiny()
+    data["transitions"][1].pop("conditions")
+    data["transitions"][1].update(via="erasure", timer={"months": 36})
+    wf = load(tmp_path, data)
+    holders = {**HOLDERS, "case:manage": {"coordinator", "system"}}
+    assert verify_workflow(wf, holders) == [
+        f"{wf.path}: transitions[1].timer: erasure is the retention job's (a closed state's"
+        " `retain_months`), never a timer's"
+    ]

@@ -16,6 +16,9 @@ reports each mismatch as a sentence.
       - {role: coordinator, org_kind: "*", situation: [own_referral, in_window],
          action: [case:screen, case:manage], expect: allow}
 
+A table may give a `default_state`: the case state of a situation that names none (every
+situation about a case names its own otherwise).
+
 Situation facts (all optional): `case` (false: a question about no case),
 `network` (same | other), `state`, `referrer` (actor | other), `coordinator`
 (actor | other | none), `meeting` ({invited, days_after}: now is that many days
@@ -40,6 +43,7 @@ from typing import Any, TypeVar
 import yaml
 
 from referral.authz.enforcer import CATEGORY_ACTIONS, Authorizer, Decision, Permission
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import ConfigurationError
 from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot, RecordFacts
@@ -68,12 +72,12 @@ class Situation:
     name: str
     about_case: bool = True
     other_network: bool = False
-    state: str = "screening"
+    state: str = ""
     referrer: str = "other"
     coordinator: str = "none"
     meeting: tuple[bool, float] | None = None  # (actor invited, days now is after it)
     assigned: bool = False
-    consent: str = "not_sought"
+    consent: str = states.NO_CONSENT
     consent_covers: tuple[Category, ...] = ()
     consent_grants: tuple[tuple[Category, bool, Purpose], ...] = ()  # (category, to actor, why)
     intervention: str | None = None  # mine | another_org | mine_withdrawn
@@ -185,6 +189,7 @@ def load_table(path: Path) -> Table:
         unknown = {k for k in data if not str(k).startswith("x-")} - {
             "org_kinds",
             "roles",
+            "default_state",
             "situations",
             "expect",
         }
@@ -192,8 +197,12 @@ def load_table(path: Path) -> Table:
             raise ValueError(f"unknown keys {sorted(unknown)}")
         org_kinds = tuple(_enum(OrgKind, "organisation kind", k) for k in data["org_kinds"])
         roles = tuple(_enum(Role, "role", r) for r in data.get("roles", list(Role)))
+        # The case state of a situation that names none: the table's, never the code's
+        # (a network names its own states).
+        default_state = str(data.get("default_state", ""))
         situations = {
-            str(name): _situation(str(name), facts) for name, facts in data["situations"].items()
+            str(name): _situation(str(name), facts, default_state)
+            for name, facts in data["situations"].items()
         }
     except (yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ConfigurationError(f"{label}: {_describe(exc)}") from None
@@ -212,24 +221,28 @@ _FACTS = frozenset(
 )
 
 
-def _situation(name: str, facts: dict[str, Any] | None) -> Situation:
+def _situation(name: str, facts: dict[str, Any] | None, default_state: str) -> Situation:
     facts = dict(facts or {})
     unknown = set(facts) - _FACTS
     if unknown:
         raise ValueError(f"situation {name}: unknown facts {sorted(unknown)}")
+    if "state" not in facts and not default_state and facts.get("case", True):
+        raise ValueError(
+            f"situation {name}: name its case's state, or give the table a default_state"
+        )
     meeting = facts.pop("meeting", None)
     return Situation(
         name=name,
         about_case=bool(facts.pop("case", True)),
         other_network=_choice(facts.pop("network", "same"), ("same", "other")) == "other",
-        state=str(facts.pop("state", "screening")),
+        state=str(facts.pop("state", default_state)),
         referrer=_choice(facts.pop("referrer", "other"), ("actor", "other")),
         coordinator=_choice(facts.pop("coordinator", "none"), ("actor", "other", "none")),
         meeting=None
         if meeting is None
         else (bool(meeting["invited"]), float(meeting["days_after"])),
         assigned=bool(facts.pop("assigned", False)),
-        consent=str(facts.pop("consent", "not_sought")),
+        consent=str(facts.pop("consent", states.NO_CONSENT)),
         consent_covers=tuple(
             _enum(Category, "category", c) for c in facts.pop("consent_covers", [])
         ),

@@ -19,7 +19,6 @@ ASKED_BY_SERVICES: frozenset[str] = frozenset(
         Permission.CASE_BREAKGLASS,
         Permission.CASE_DECIDE,
         Permission.CASE_DECONFLICT,
-        Permission.CASE_ERASE,
         Permission.CASE_MANAGE,
         Permission.CASE_SCREEN,
         Permission.CASE_SUBMIT,

@@ -1,14 +1,15 @@
 """Retention: erase closed cases once their state's retention period has run out.
 
-The rules come from configuration (`REFERRAL_RETENTION_MONTHS`: months after closing, per
-final state). `referral retention run` applies them; running it again erases nothing
-twice, because an erased case is no longer in a retained state. Each case is erased in a
-transaction of its own as the network's `system` actor, so one failure stops nothing
-else; the subject's data key is destroyed with the last of their cases, and the
-database's files are then cleared of old copies of destroyed keys (reclaim_erased).
+The rules come from the case workflow files (`retain_months` on a closed state: months
+after closing) and, overriding them per state, configuration (`REFERRAL_RETENTION_MONTHS`).
+`referral retention run` applies them; running it again erases nothing twice, because an
+erased case is no longer in a retained state. Each case is erased in a transaction of its
+own as the network's `system` actor, so one failure stops nothing else; the subject's
+data key is destroyed with the last of their cases, and the database's files are then
+cleared of old copies of destroyed keys (reclaim_erased).
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,8 +22,19 @@ from referral.domain.calendar import add_months
 from referral.domain.errors import ReferralError
 from referral.services.erasure import erase_with_key
 from referral.services.uow import Runtime, UnitOfWork
+from referral.workflow.schema import Workflow, WorkflowObject
 
 REASON = "retention period over"
+
+
+def retention_rules(workflows: Iterable[Workflow], overrides: Mapping[str, int]) -> dict[str, int]:
+    """Months after closing before erasure, per case state: the case workflows' own
+    `retain_months`, then the operator's overrides (REFERRAL_RETENTION_MONTHS)."""
+    rules: dict[str, int] = {}
+    for workflow in workflows:
+        if workflow.object is WorkflowObject.CASE:
+            rules.update(workflow.retention_months)
+    return {**rules, **overrides}
 
 
 @dataclass

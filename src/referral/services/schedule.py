@@ -15,16 +15,13 @@ from referral.db import prepared
 from referral.db.tables import Timer
 from referral.domain.calendar import add_days, add_period
 from referral.services.uow import UnitOfWork
+from referral.workflow.operations import Via
 from referral.workflow.schema import Due, Transition, Workflow, WorkflowObject
 
 TRANSITION = "transition"
 DRIFT = "drift"
 PENDING, FIRED, CANCELLED, FAILED = "pending", "fired", "cancelled", "failed"
 
-# Erasure is the retention service's (`referral retention run`): it applies the configured
-# retention of each closed state and destroys the subject's key, which a bare transition
-# cannot. The workflow's erase timer documents the default; no timer row is made for it.
-HANDLED_ELSEWHERE = frozenset({"case:erase"})
 
 # Drift alerts watch the work people do: cases and interventions.
 DRIFT_OBJECTS = frozenset({WorkflowObject.CASE, WorkflowObject.INTERVENTION})
@@ -77,7 +74,10 @@ def timed_transitions(workflow: Workflow, state: str) -> list[Transition]:
     return [
         t
         for t in workflow.transitions_from(state)
-        if t.timer is not None and t.permission not in HANDLED_ELSEWHERE
+        # Erasure is the retention service's (each closed state's `retain_months`): it
+        # destroys the subject's key, which a bare transition cannot. `workflows check`
+        # refuses a timer on it; none is scheduled should one slip through.
+        if t.timer is not None and t.via != Via.ERASURE
     ]
 
 

@@ -10,8 +10,8 @@ fired row is never claimed again, and a fired row and its move commit together.
 
 A timer whose object has moved on is cancelled, with the reason. One that fails is
 retried later (back-off doubling from RETRY_AFTER) and given up after MAX_ATTEMPTS; a
-failure never stops the tick. Erasure timers are the retention service's
-(`referral retention run`); schedule.HANDLED_ELSEWHERE keeps them out of this table.
+failure never stops the tick. Erasure is the retention service's (`referral retention
+run`, each closed state's `retain_months`), never a timer row.
 
 Drift: a drift timer waits in an open case or intervention that no timer leaves. When it
 comes due (`drift_days` after the last activity it knows of) it looks at the object's
@@ -21,7 +21,7 @@ work queue shows, and waits for another quiet spell before alerting again.
 """
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,10 +43,10 @@ from referral.logging import get_logger
 from referral.services.access import authorise, record
 from referral.services.flow import case_workflow, fire_case, fire_linked
 from referral.services.outbox import Mailroom
-from referral.services.retention import run_retention
+from referral.services.retention import retention_rules, run_retention
 from referral.services.schedule import CANCELLED, DRIFT, FAILED, FIRED, PENDING
 from referral.services.uow import Runtime, UnitOfWork
-from referral.workflow.schema import WorkflowObject
+from referral.workflow.schema import Workflow, WorkflowObject
 
 if TYPE_CHECKING:
     from referral.config import Settings
@@ -80,18 +80,18 @@ class ClockRules:
     drift_days: int = 30
     batch: int = 500
     mail: Mailroom | None = None  # notices' e-mails, sent after the timers (None: e-mail off)
-    # Months after closing per final state; the `erase` timers are these rules' job, run
-    # by services.retention after the timers (empty: retention is left to the operator).
+    # Months after closing per closed state (services.retention.retention_rules), run by
+    # services.retention after the timers (empty: retention is left to the operator).
     retention_months: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "ClockRules":
+    def from_settings(cls, settings: "Settings", workflows: Iterable[Workflow]) -> "ClockRules":
         mail = Mailroom.from_settings(settings)
         return cls(
             drift_days=settings.drift_days,
             batch=settings.timer_batch,
             mail=mail,
-            retention_months=dict(settings.retention_months),
+            retention_months=retention_rules(workflows, settings.retention_months),
         )
 
     def drift_before(self, now: datetime) -> datetime | None:

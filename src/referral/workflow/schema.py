@@ -76,6 +76,9 @@ class State(_Strict):
     means: Name | None = None
     final: bool = False
     closed: bool = False
+    # Months after a case closes in this state before its personal data is erased (the
+    # retention job; REFERRAL_RETENTION_MONTHS may override). None: kept until erased by hand.
+    retain_months: int | None = Field(default=None, ge=1)
     description: str = ""
 
     @property
@@ -211,6 +214,9 @@ def reference_problems(spec: WorkflowSpec) -> list[str]:
         if state.name in declared:
             problems.append(f"states[{i}].name: duplicate state '{state.name}'")
         declared.setdefault(state.name, i)
+    for i, state in enumerate(spec.states):
+        if state.retain_months is not None and not state.closed:
+            problems.append(f"states[{i}].retain_months: only a closed state is retained")
     meanings: dict[str, int] = {}
     for i, state in enumerate(spec.states):
         earlier = spec.states[meanings[state.meaning]] if state.meaning in meanings else None
@@ -349,6 +355,11 @@ class Workflow:
         """The state in words, as the file labels it (a state it lacks: its name in words)."""
         found = self._states_by_name.get(state)
         return found.shown_as if found is not None else _readable(state)
+
+    @cached_property
+    def retention_months(self) -> dict[str, int]:
+        """Months after closing before erasure, for each state that says."""
+        return {s.name: s.retain_months for s in self.spec.states if s.retain_months}
 
     @cached_property
     def meanings(self) -> dict[str, str]:

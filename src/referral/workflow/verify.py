@@ -146,6 +146,11 @@ def _via_problems(wf: Workflow) -> list[str]:
             problems.append(
                 f"transitions[{i}].via: unknown service '{t.via}' (known: {', '.join(VIAS)})"
             )
+        if t.via == Via.ERASURE and t.timer is not None:
+            problems.append(
+                f"transitions[{i}].timer: erasure is the retention job's (a closed state's"
+                " `retain_months`), never a timer's"
+            )
         if t.via == Via.PANEL_DECISION and t.outcome is None:
             problems.append(f"transitions[{i}].outcome: a panel decision needs its outcome word")
     for state in wf.state_names:
