@@ -12,7 +12,7 @@ def test_dot_has_every_edge_with_guards_and_timers() -> None:
     dot = to_dot(load_workflow(WORKFLOWS / "referral.yaml"))
     assert dot.startswith('digraph "referral" {')
     assert '"consent_pending" -> "support" [label="start_support [consent_given]"];' in dot
-    assert "\"exited\" -> \"follow_up_6m\" [label=\"follow_up_6m after 6mo\"];" in dot
+    assert '"exited" -> "follow_up_6m" [label="follow_up_6m after 6mo"];' in dot
     assert '"erased" [shape=doublecircle];' in dot
 
 
