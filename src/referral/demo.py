@@ -16,7 +16,7 @@ from referral.db.repositories import Repositories
 from referral.db.tables import Network, Organisation, RoleAssignment, User
 from referral.domain import states
 from referral.domain.actors import Actor
-from referral.domain.errors import Conflict
+from referral.domain.errors import ConfigurationError, Conflict
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, ConcernType, OrgKind, Purpose, Role
 from referral.security import hash_password
@@ -81,6 +81,7 @@ def seed_demo(runtime: Runtime, *, skip_if_populated: bool = False) -> str:
             if skip_if_populated:
                 return "demo skipped: the database already has users"
             raise Conflict("the database already has users: the demo needs an empty database")
+    _require_the_scripted_workflow(runtime)
     world = seed_people(runtime)
     invited = (world.actors["panel"].user_id, world.actors["coordinator"].user_id)
     meeting = panel.ScheduleMeeting(
@@ -93,6 +94,31 @@ def seed_demo(runtime: Runtime, *, skip_if_populated: bool = False) -> str:
     for target in TARGETS:
         _walk_to(world, target)
     return f"demo seeded: {len(DEMO_USERS)} users, {len(TARGETS)} cases in network '{NETWORK_SLUG}'"
+
+
+# The referral workflow's triggers the demo's script fires by name, beside the states of
+# TARGETS: the demo is synthetic data for the shipped files, not part of the product.
+SCRIPTED_TRIGGERS = frozenset(
+    {
+        "gather_information", "close_no_action", "signpost", "refer_to_police",
+        "ready_for_panel", "start_support", "start_review", "exit_support",
+        "follow_up_6m", "follow_up_12m", "close", "transfer",
+    }
+)  # fmt: skip
+
+
+def _require_the_scripted_workflow(runtime: Runtime) -> None:
+    """Refuse, before writing anything, a referral workflow the script cannot walk (one a
+    network renamed): the product runs on it; the demo's script does not."""
+    workflow = runtime.workflows[referrals.REFERRAL_WORKFLOW]
+    states = set(TARGETS) - set(workflow.state_names)
+    triggers = SCRIPTED_TRIGGERS - workflow.triggers
+    if states or triggers:
+        missing = ", ".join(sorted(states | triggers))
+        raise ConfigurationError(
+            f"{workflow.path}: the demo scripts the shipped referral workflow, and this file"
+            f" has no {missing}: seed the demo with the shipped workflows"
+        )
 
 
 def seed_people(runtime: Runtime) -> DemoWorld:

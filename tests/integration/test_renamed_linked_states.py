@@ -12,7 +12,12 @@ from pathlib import Path
 
 from referral.config import PROJECT_ROOT
 from tests.integration.conftest import referral
-from tests.renaming import PREFIX, rename_linked_states
+from tests.renaming import (
+    PREFIX,
+    rename_linked_states,
+    rename_policy_states,
+    rename_referral_workflow,
+)
 
 
 def _deployment(tmp_path: Path, *, say_what_they_mean: bool) -> dict[str, str]:
@@ -59,3 +64,23 @@ def test_renamed_linked_states_that_do_not_say_what_they_mean_are_refused(
     demo = referral("demo", env=env)
     assert started.returncode == 0  # migrations need no workflow
     assert demo.returncode != 0 and "means: given" in demo.stderr
+
+
+def test_the_demo_script_refuses_a_renamed_referral_workflow_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    # The product runs on a renamed referral workflow (test_renamed_workflow.py); the demo's
+    # script of synthetic cases is written for the shipped one, and says so.
+    env = _deployment(tmp_path, say_what_they_mean=True)
+    rename_referral_workflow(Path(env["REFERRAL_WORKFLOWS_DIR"]))
+    policies = tmp_path / "policies"
+    shutil.copytree(PROJECT_ROOT / "policies", policies, ignore=shutil.ignore_patterns("tests"))
+    rename_policy_states(policies)
+    env["REFERRAL_POLICIES_DIR"] = str(policies)
+    assert referral("db", "upgrade", env=env).returncode == 0
+    assert referral("workflows", "check", env=env).returncode == 0
+    demo = referral("demo", env=env)
+    assert demo.returncode != 0
+    assert "referral.yaml: the demo scripts the shipped referral workflow" in demo.stderr
+    with sqlite3.connect(env["path"]) as db:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)

@@ -185,7 +185,7 @@ def _forms(
         "record_consent": allowed("record_consent")
         and consent_state == states.name(states.CONSENT, "requested")
         and _may(uow, actor, "consent", "record", facts),
-        "withdraw_consent": any(t == Via.CONSENT_WITHDRAWAL for t in vias),
+        "consent_withdrawal": any(t == Via.CONSENT_WITHDRAWAL for t in vias),
         "assign_intervention": allowed("assign_intervention")
         and _may(uow, actor, "intervention", "assign", facts),
         "record_review": allowed("record_review") and _may(uow, actor, "case", "manage", facts),

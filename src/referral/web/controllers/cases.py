@@ -381,7 +381,7 @@ def withdraw_consent(
         viewer,
         form,
         case_id,
-        "withdraw_consent",
+        "consent_withdrawal",
         lambda: consent.withdraw_consent(uow, viewer.actor, command),
     )
 
