@@ -111,10 +111,9 @@ def _require_the_scripted_workflow(runtime: Runtime) -> None:
     """Refuse, before writing anything, a referral workflow the script cannot walk (one a
     network renamed): the product runs on it; the demo's script does not."""
     workflow = runtime.workflows[referrals.REFERRAL_WORKFLOW]
-    states = set(TARGETS) - set(workflow.state_names)
-    triggers = SCRIPTED_TRIGGERS - workflow.triggers
-    if states or triggers:
-        missing = ", ".join(sorted(states | triggers))
+    lacking = (set(TARGETS) - set(workflow.state_names)) | (SCRIPTED_TRIGGERS - workflow.triggers)
+    if lacking:
+        missing = ", ".join(sorted(lacking))
         raise ConfigurationError(
             f"{workflow.path}: the demo scripts the shipped referral workflow, and this file"
             f" has no {missing}: seed the demo with the shipped workflows"

@@ -10,7 +10,7 @@ from referral.db.tables import AuditEntry, Case, Subject
 from referral.domain.errors import Conflict, InvalidInput, PermissionDenied
 from referral.services import lifecycle, referrals, screening
 from referral.services.uow import Runtime, UnitOfWork
-from tests.factories import audit_count, make_world, referral_command, submit
+from tests.factories import audit_count, closed_no_action, make_world, referral_command, submit
 
 
 def counts(runtime: Runtime) -> tuple[int, int, int]:
@@ -133,3 +133,19 @@ def test_meeting_invitees_must_belong_to_the_network(runtime: Runtime) -> None:
     )
     with pytest.raises(InvalidInput, match="in this network"):
         world.run("coordinator", panel.schedule_meeting, command)
+
+
+def test_the_erase_button_on_a_stale_version_is_a_conflict_and_erases_nothing(
+    runtime: Runtime,
+) -> None:
+    world = make_world(runtime)
+    case_id = closed_no_action(world)
+    with UnitOfWork(runtime) as uow:
+        version = uow.repo.case(case_id).version  # type: ignore[union-attr]
+    stale = lifecycle.MoveCase(case_id, "erase", expected_version=version - 1)
+    with pytest.raises(Conflict, match="changed since you loaded it"):
+        world.run("dpo", lifecycle.move_case, stale)
+    with runtime.session_factory() as session:
+        assert session.scalar(select(Case.state).where(Case.id == case_id)) == "closed_no_action"
+    erased = world.run("dpo", lifecycle.move_case, lifecycle.MoveCase(case_id, "erase", version))
+    assert erased.to_state == "erased"

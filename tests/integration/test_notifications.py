@@ -208,7 +208,8 @@ def test_panel_decisions_tell_whom_the_workflow_names(
     decided = {}
     outcomes = panel.decision_outcomes(workflows["referral"])
     assert set(outcomes) == {"support", "signpost", "no_action"}
-    for outcome, trigger in outcomes.items():
+    for outcome, transition in outcomes.items():
+        trigger = transition.trigger
         case_id = to_awaiting_panel(world)
         world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
         command = panel.RecordDecision(case_id, meeting_id, outcome, "MARK-DELIBERATION")

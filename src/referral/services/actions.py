@@ -21,9 +21,7 @@ from referral.services import (
     referrals,
 )
 from referral.services.consent import METHODS
-from referral.services.flow import (
-    available_transitions,
-)
+from referral.services.flow import available_transitions
 from referral.services.queue import OrganisationOption, network_organisations
 from referral.services.referrals import CaseView, FieldView
 from referral.services.timeline import HistoryPage, load_timeline
@@ -185,7 +183,7 @@ def _forms(
         "record_consent": allowed("record_consent")
         and consent_state == states.name(states.CONSENT, "requested")
         and _may(uow, actor, "consent", "record", facts),
-        "consent_withdrawal": any(t == Via.CONSENT_WITHDRAWAL for t in vias),
+        "consent_withdrawal": Via.CONSENT_WITHDRAWAL in vias,
         "assign_intervention": allowed("assign_intervention")
         and _may(uow, actor, "intervention", "assign", facts),
         "record_review": allowed("record_review") and _may(uow, actor, "case", "manage", facts),

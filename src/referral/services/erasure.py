@@ -38,6 +38,7 @@ KEYS = "a data key has no network; its subject was found before"
 class EraseCase:
     case_id: int
     reason: str
+    expected_version: int | None = None  # the version the eraser saw (409 if it moved on)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def erase_case(uow: UnitOfWork, actor: Actor, command: EraseCase) -> Moved:
         rule="",
         reason=command.reason,
         change={"reason_digest_only": command.reason},
+        expected_version=command.expected_version,
     )
     uow.commit()
     return moved
@@ -89,13 +91,23 @@ def erase_with_key(
     rule: str,
     reason: str,
     change: dict[str, Any],
+    expected_version: int | None = None,
 ) -> tuple[Moved, bool]:
     """Erase one case (its workflow's transition via erasure from its state) and, if it was
     the subject's last case, destroy their key; in the caller's transaction. Returns the
     move and whether the key went."""
     trigger = trigger_via(uow, case, Via.ERASURE)
     before = [skeleton(c) for c in _cases_of(uow, case.subject_id)]
-    moved = fire_case(uow, actor, case, facts, trigger, categories=PERSONAL, change=change)
+    moved = fire_case(
+        uow,
+        actor,
+        case,
+        facts,
+        trigger,
+        expected_version=expected_version,
+        categories=PERSONAL,
+        change=change,
+    )
     last = all(_erased(uow, c) for c in _cases_of(uow, case.subject_id))
     if last:
         destroy_key(

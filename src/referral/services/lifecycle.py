@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from referral.db.tables import Review
 from referral.domain.actors import Actor
-from referral.domain.errors import Conflict, InvalidInput
+from referral.domain.errors import InvalidInput
 from referral.services import case_operations, erasure, referrals, screening
 from referral.services.access import authorise, record, write_fields
 from referral.services.flow import Moved, case_workflow, fire_case, load_case, load_case_status
@@ -32,7 +32,7 @@ def move_case(uow: UnitOfWork, actor: Actor, command: MoveCase) -> Moved:
     case = loaded.case
     via = case_workflow(uow, case).vias.get(command.trigger)
     if via is not None:
-        return _by_its_service(uow, actor, command, via, case.version)
+        return _by_its_service(uow, actor, command, via)
     if command.outcome_for_referrer.strip():
         # The message to the referrer belongs to the move: the transition's permission
         # governs it (a chair exiting support may not otherwise write status data).
@@ -50,9 +50,7 @@ def move_case(uow: UnitOfWork, actor: Actor, command: MoveCase) -> Moved:
     return moved
 
 
-def _by_its_service(
-    uow: UnitOfWork, actor: Actor, command: MoveCase, via: str, version: int
-) -> Moved:
+def _by_its_service(uow: UnitOfWork, actor: Actor, command: MoveCase, via: str) -> Moved:
     """A button whose move a service of its own makes; any other such move records more
     than a click (a decision, an outcome) and has its own form."""
     if via == Via.SCREENING_START:
@@ -62,10 +60,9 @@ def _by_its_service(
         submit = referrals.SubmitDraft(command.case_id, command.expected_version)
         return referrals.submit_draft(uow, actor, submit)
     if via == Via.ERASURE:
-        if command.expected_version not in (None, version):
-            raise Conflict(f"case {command.case_id} changed since you loaded it; reload it")
         reason = command.outcome_for_referrer.strip() or ERASED_FROM_THE_PAGE
-        return erasure.erase_case(uow, actor, erasure.EraseCase(command.case_id, reason))
+        erase = erasure.EraseCase(command.case_id, reason, command.expected_version)
+        return erasure.erase_case(uow, actor, erase)
     raise InvalidInput(f"'{command.trigger}' records a decision: use its own form")
 
 

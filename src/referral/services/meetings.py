@@ -48,7 +48,6 @@ PANEL_FIELDS = (
     "risk_rating",
     "support_plan",
 )
-# The agenda takes cases until the meeting is held.
 
 
 @dataclass(frozen=True)
@@ -280,6 +279,7 @@ def _minutes(
 
 def _candidates(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[CaseOption]:
     """Cases waiting for a panel that the actor may put on this meeting's agenda."""
+    # The agenda takes cases until the meeting is held.
     if meeting.state not in states.names(states.MEETING, "scheduled", "agenda_set"):
         return []
     scope = uow.scoped(actor)
@@ -301,13 +301,13 @@ def _waiting_for_panel(uow: UnitOfWork) -> ColumnElement[bool]:
     for workflow in uow.runtime.workflows.values():
         if workflow.object is not WorkflowObject.CASE:
             continue
-        states = [
+        waiting_in = [
             state
             for state in workflow.states_allowing("set_agenda")
             if workflow.one_via(Via.AGENDA, state) is not None
         ]
-        if states:
-            waiting.append((Case.workflow_name == workflow.name) & Case.state.in_(states))
+        if waiting_in:
+            waiting.append((Case.workflow_name == workflow.name) & Case.state.in_(waiting_in))
     return or_(*waiting) if waiting else false()
 
 

@@ -20,7 +20,7 @@ from referral.services.access import authorise, record, write_fields
 from referral.services.flow import Moved, case_workflow, fire_case, fire_linked, load_case
 from referral.services.uow import UnitOfWork
 from referral.workflow.operations import Via
-from referral.workflow.schema import Workflow
+from referral.workflow.schema import Transition, Workflow
 
 WORKFLOW = "panel_meeting"
 
@@ -175,9 +175,9 @@ def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) ->
     return contribution.id
 
 
-def decision_outcomes(workflow: Workflow) -> dict[str, str]:
-    """Each outcome a panel may decide (its word) -> the trigger that records it."""
-    return {t.outcome: t.trigger for t in workflow.via(Via.PANEL_DECISION) if t.outcome}
+def decision_outcomes(workflow: Workflow) -> dict[str, Transition]:
+    """Each outcome a panel may decide (its word) -> the transition that records it."""
+    return {t.outcome: t for t in workflow.via(Via.PANEL_DECISION) if t.outcome}
 
 
 @dataclass(frozen=True)
@@ -197,14 +197,14 @@ def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision
     loaded = load_case(uow, actor, command.case_id)
     case, facts = loaded.case, loaded.facts
     outcomes = decision_outcomes(case_workflow(uow, case))
-    trigger = outcomes.get(command.outcome)
-    if trigger is None:
+    if command.outcome not in outcomes:
         raise InvalidInput(
             f"unknown decision '{command.outcome}'; choose {', '.join(outcomes)}",
             {"outcome": "unknown"},
         )
     if not command.rationale.strip():
         raise InvalidInput("record the rationale for the decision", {"rationale": "required"})
+    trigger = outcomes[command.outcome].trigger
     meeting = _meeting(uow, actor, command.meeting_id)
     case_operations.require(uow, case, "decide")
     if not uow.repo.agenda_has(meeting.id, case.id):

@@ -15,8 +15,6 @@ Guard = Callable[[GuardFacts], bool]
 GUARDS: dict[str, Guard] = {}
 GUARD_FAILURES: dict[str, str] = {}
 
-# Information request states that need no further wait before the panel.
-
 
 def guard(name: str, *, failure: str) -> Callable[[Guard], Guard]:
     """Register the decorated function as guard `name`; `failure` says why it refuses."""

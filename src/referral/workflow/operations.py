@@ -28,16 +28,17 @@ OPERATIONS: dict[str, str] = {
 }
 
 
-# The services that fire transitions of their own, named by a transition's `via`, each with
-# the words that finish "a case in <state> cannot ...". A transition without `via` is a
-# bare button (services/lifecycle.py); one with it is fired only by its service, and the
-# pages offer it only through that service's form. Services ask the file for "the
-# transition via X from this state", so a network may rename any state or trigger. Those
-# in CHOICES offer a choice among several transitions from one state; the others fire at
-# most one from any state.
-
-
 class Via(StrEnum):
+    """The services that fire transitions of their own, named by a transition's `via`.
+
+    A transition without `via` is a bare button (services/lifecycle.py); one with it is
+    fired only by its service, and the pages offer it only through that service's form.
+    Services ask the file for "the transition via X from this state", so a network may
+    rename any state or trigger. Those in CHOICES offer a choice among several transitions
+    from one state; the others fire at most one from any state. VIAS holds the words that
+    finish "a case in <state> cannot ...".
+    """
+
     SUBMISSION = "submission"
     SCREENING_START = "screening_start"
     SCREENING_OUTCOME = "screening_outcome"

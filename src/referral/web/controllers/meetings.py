@@ -16,13 +16,12 @@ from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import form_datetime, version_number, whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
-from referral.workflow.operations import Via
 
 
 def outcomes(uow: UnitOfWork) -> dict[str, str]:
     """The panel's choices (each outcome's word -> its label), from the referral workflow."""
-    workflow = uow.workflow(REFERRAL_WORKFLOW)
-    return {t.outcome: t.shown_as for t in workflow.via(Via.PANEL_DECISION) if t.outcome}
+    decisions = panel.decision_outcomes(uow.workflow(REFERRAL_WORKFLOW))
+    return {outcome: t.shown_as for outcome, t in decisions.items()}
 
 
 @get("/meetings", name="meetings", opt=ONE_STEP)
