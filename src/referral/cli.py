@@ -1,6 +1,7 @@
 """The `referral` command: database, demo data, workflow and policy checks, audit."""
 
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -165,17 +166,13 @@ def tick(batch: int | None) -> None:
 def worker(interval: float | None) -> None:
     """Run the clock continuously; SIGTERM or SIGINT stops it after the timer in hand."""
     import os
-    import signal
-    import threading
 
     from referral.audit.sequencer import BackgroundSequencer
     from referral.services.timers import ClockRules, run_worker
 
     settings = _settings()
     runtime = _clock_runtime(settings)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = _event_set_by_signals()
     seconds = interval or settings.worker_interval_seconds
     click.echo(f"worker started: a tick every {seconds:g}s; stop with SIGTERM or Ctrl-C", err=True)
     rules = ClockRules.from_settings(settings, runtime.workflows.values())
@@ -188,6 +185,28 @@ def worker(interval: float | None) -> None:
     finally:
         sequencer.stop()
     click.echo(f"worker stopped: {total}", err=True)
+
+
+def _event_set_by_signals() -> threading.Event:
+    """An event a thread of its own sets on SIGTERM or SIGINT.
+
+    A Python signal handler runs in the main thread between bytecodes, possibly while that
+    thread holds the event's own lock inside `Event.wait`; `Event.set` from the handler then
+    waits for that lock forever. So the signals are blocked in every thread (threads started
+    later inherit the mask) and one daemon thread takes them with `sigwait`.
+    """
+    import signal
+
+    signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    stop = threading.Event()
+
+    def wait_for_signal() -> None:
+        signal.sigwait(signals)
+        stop.set()
+
+    threading.Thread(target=wait_for_signal, name="signal-waiter", daemon=True).start()
+    return stop
 
 
 def _clock_runtime(settings: Settings) -> Any:
