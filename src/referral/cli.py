@@ -147,7 +147,7 @@ def tick(batch: int | None) -> None:
 
     settings = _settings()
     runtime = _clock_runtime(settings)
-    rules = ClockRules.from_settings(settings, runtime.workflows.values())
+    rules = ClockRules.from_settings(settings, runtime.workflows.every())
     if batch is not None:
         rules = replace(rules, batch=batch)
     report = run_tick(runtime, rules, request_id=f"tick-{os.getpid()}")
@@ -175,7 +175,7 @@ def worker(interval: float | None) -> None:
     stop = _event_set_by_signals()
     seconds = interval or settings.worker_interval_seconds
     click.echo(f"worker started: a tick every {seconds:g}s; stop with SIGTERM or Ctrl-C", err=True)
-    rules = ClockRules.from_settings(settings, runtime.workflows.values())
+    rules = ClockRules.from_settings(settings, runtime.workflows.every())
     sequencer = BackgroundSequencer(
         runtime.session_factory, max(settings.audit_sequencer_interval_ms, 200) / 1000
     )
@@ -336,7 +336,7 @@ def retention_run(dry_run: bool) -> None:
 
     settings = _settings()
     runtime = build_runtime(settings)
-    rules = retention_rules(runtime.workflows.values(), settings.retention_months)
+    rules = retention_rules(runtime.workflows.every(), settings.retention_months)
     report = run_retention(runtime, rules, dry_run=dry_run)
     verb = "would erase" if dry_run else "erased"
     cases = ", ".join(str(c) for c in report.erased_cases) or "none"
@@ -357,27 +357,30 @@ def workflows() -> None:
 @workflows.command("check")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 def workflows_check(files: tuple[Path, ...]) -> None:
-    """Validate and verify workflow files (default: every file in workflows/)."""
+    """Validate and verify workflow files (default: every file under workflows/, each
+    version of each workflow on its own)."""
     from referral.authz.enforcer import Authorizer
     from referral.workflow.loader import load_workflow
+    from referral.workflow.schema import Workflow
     from referral.workflow.verify import verify_workflow
 
     settings = _settings()
-    paths = list(files) or sorted(settings.workflows_dir.glob("*.yaml"))
+    paths = list(files) or sorted(settings.workflows_dir.rglob("*.yaml"))
     problems: list[str] = []
     try:
         authz = Authorizer(settings.policies_dir)
     except ConfigurationError as exc:
         _fail(exc.message)
     holders = authz.permission_holders()
-    loaded = {}
+    loaded: dict[str, Workflow] = {}
     for path in paths:
         try:
             workflow = load_workflow(path)
         except ConfigurationError as exc:
             problems.append(exc.message)
             continue
-        loaded[workflow.name] = workflow
+        if workflow.name not in loaded or workflow.version > loaded[workflow.name].version:
+            loaded[workflow.name] = workflow  # the policy's fit is judged on the newest
         problems.extend(verify_workflow(workflow, holders))
     if not problems:
         problems.extend(_policy_fit_problems(authz, loaded))
@@ -386,6 +389,58 @@ def workflows_check(files: tuple[Path, ...]) -> None:
     if problems:
         sys.exit(1)
     click.echo(f"{len(paths)} workflow file(s) valid and verified")
+
+
+@workflows.command("migrate")
+@click.argument("name")
+@click.option("--from", "from_version", type=int, required=True, help="The version cases run now.")
+@click.option("--to", "to_version", type=int, required=True, help="The version to move them to.")
+@click.option(
+    "--map",
+    "pairs",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="Where cases in state OLD go in the new version (default: the same name).",
+)
+@click.option("--network", default=None, help="Only this network's cases (its slug).")
+@click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing.")
+@reports_errors
+def workflows_migrate(
+    name: str,
+    from_version: int,
+    to_version: int,
+    pairs: tuple[str, ...],
+    network: str | None,
+    dry_run: bool,
+) -> None:
+    """Move NAME's running cases from one version to another, each case in its own
+    transaction with an audit entry; a case that may not go stays as it was."""
+    from referral.domain.errors import NotFound
+    from referral.services.migration import MigrateCases, migrate, parse_mapping, report_line
+    from referral.services.uow import UnitOfWork
+
+    runtime = _clock_runtime(_settings())
+    network_id = None
+    if network is not None:
+        with UnitOfWork(runtime, request_id="migrate") as uow:
+            found = uow.repo.network_by_slug(network)
+            if found is None:
+                raise NotFound(f"no network '{network}'")
+            network_id = found.id
+    command = MigrateCases(
+        name, from_version, to_version, parse_mapping(pairs), network_id, dry_run=dry_run
+    )
+    report = migrate(runtime, command, progress=lambda line: click.echo(report_line(line)))
+    if dry_run:
+        for line in report.lines:
+            click.echo(report_line(line))
+    done = "would move" if dry_run else "moved"
+    click.echo(
+        f"{name} v{from_version} -> v{to_version}: {report.moved} case(s) {done},"
+        f" {report.refused} refused" + (" (dry run: nothing written)" if dry_run else "")
+    )
+    if report.refused:
+        sys.exit(1)
 
 
 def _policy_fit_problems(authz: Any, checked: dict[str, Any]) -> list[str]:

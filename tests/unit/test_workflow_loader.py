@@ -168,12 +168,28 @@ def test_load_workflows_indexes_by_name(tmp_path: Path) -> None:
     assert sorted(load_workflows(tmp_path)) == ["other", "tiny"]
 
 
-def test_load_workflows_refuses_two_files_with_one_name(tmp_path: Path) -> None:
+def test_load_workflows_refuses_two_files_with_one_name_and_version(tmp_path: Path) -> None:
     first = write(tmp_path, tiny(), "a.yaml")
     second = write(tmp_path, tiny(), "b.yaml")
-    with pytest.raises(ConfigurationError, match="already used") as caught:
+    with pytest.raises(ConfigurationError, match="already") as caught:
         load_workflows(tmp_path)
-    assert caught.value.message == f"{second}: name: 'tiny' is already used by {first}"
+    assert caught.value.message == (
+        f"{second}: version: 'tiny' version 1 is already loaded from {first};"
+        " a changed process is a new version"
+    )
+
+
+def test_load_workflows_keeps_versions_side_by_side_newest_first(tmp_path: Path) -> None:
+    (tmp_path / "earlier").mkdir()
+    write(tmp_path / "earlier", tiny(), "tiny-v1.yaml")
+    write(tmp_path, tiny() | {"version": 2}, "tiny.yaml")
+    loaded = load_workflows(tmp_path)
+    assert loaded["tiny"].version == 2  # what new records start on
+    assert loaded.versions("tiny") == [1, 2]
+    first = loaded.at("tiny", 1)
+    assert first is not None and first.path == tmp_path / "earlier" / "tiny-v1.yaml"
+    assert loaded.at("tiny", 3) is None
+    assert [w.version for w in loaded.every()] == [2, 1]
 
 
 def test_load_workflows_reports_every_broken_file(tmp_path: Path) -> None:

@@ -165,7 +165,8 @@ def _forms(
 ) -> frozenset[str]:
     """The names of the forms this actor may use on this case now: each where the case's
     workflow allows its operation in the case's state, and the policy lets the actor."""
-    open_case = case.state in uow.workflow(case.workflow_name).open_states
+    workflow = uow.workflow_read(case.workflow_name, case.workflow_version)
+    open_case = case.state in workflow.open_states
     consent_state = facts.consent_state
 
     def allowed(operation: str) -> bool:

@@ -16,13 +16,19 @@ from referral.workflow.operations import OPERATIONS, refusal
 def allowed(uow: UnitOfWork, case: AnyCase, operation: str) -> bool:
     """Whether the case's workflow allows `operation` in the state the case is in now."""
     _known(operation)
-    return uow.workflow(case.workflow_name).allows(operation, case.state)
+    workflow = uow.workflow_read(case.workflow_name, case.workflow_version)
+    return workflow.allows(operation, case.state)
 
 
 def require(uow: UnitOfWork, case: AnyCase, operation: str) -> None:
     """Refuse (409, naming the state in words) an operation the case's state does not allow."""
     _known(operation)
-    workflow = uow.workflow(case.workflow_name)
+    workflow = uow.workflow_at(case.workflow_name, case.workflow_version)
+    if workflow is None:
+        raise Conflict(
+            f"case {case.id} runs {case.workflow_name} version {case.workflow_version},"
+            " which is no longer loaded: migrate the case (referral workflows migrate)"
+        )
     if not workflow.allows(operation, case.state):
         raise Conflict(refusal(workflow, operation, case.state))
 

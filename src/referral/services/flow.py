@@ -327,11 +327,13 @@ def _orm(uow: UnitOfWork, case: AnyCase) -> Case:
 
 
 def case_workflow(uow: UnitOfWork, case: AnyCase) -> Workflow:
-    workflow = uow.workflow(case.workflow_name)
-    if workflow.version != case.workflow_version:
+    """The workflow version the case runs on: loaded side by side with the newest."""
+    workflow = uow.workflow_at(case.workflow_name, case.workflow_version)
+    if workflow is None:
         raise Conflict(
-            f"case {case.id} runs {case.workflow_name} version {case.workflow_version}, "
-            f"but version {workflow.version} is loaded: migrate the case first"
+            f"case {case.id} runs {case.workflow_name} version {case.workflow_version},"
+            " which is no longer loaded: put its file back beside the newest, or migrate"
+            " the case (referral workflows migrate)"
         )
     return workflow
 
@@ -607,8 +609,8 @@ def available_transitions(
     Read-only: nothing is audited, since nothing is attempted. A case pinned to a workflow
     version that is no longer loaded offers nothing until it is migrated.
     """
-    workflow = uow.workflow(case.workflow_name)
-    if workflow.version != case.workflow_version:
+    workflow = uow.workflow_at(case.workflow_name, case.workflow_version)
+    if workflow is None:
         return []
     guard_facts = uow.repo.case_guard_facts(case, uow.now)
     return [

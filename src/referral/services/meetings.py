@@ -298,7 +298,7 @@ def _waiting_for_panel(uow: UnitOfWork) -> ColumnElement[bool]:
     to a panel when put on an agenda (via the agenda). Cases already at a panel or
     reviewed at one may be put on an agenda too, but are not waiting for one."""
     waiting = []
-    for workflow in uow.runtime.workflows.values():
+    for workflow in uow.runtime.workflows.every():  # cases on earlier versions too
         if workflow.object is not WorkflowObject.CASE:
             continue
         waiting_in = [
@@ -307,7 +307,11 @@ def _waiting_for_panel(uow: UnitOfWork) -> ColumnElement[bool]:
             if workflow.one_via(Via.AGENDA, state) is not None
         ]
         if waiting_in:
-            waiting.append((Case.workflow_name == workflow.name) & Case.state.in_(waiting_in))
+            waiting.append(
+                (Case.workflow_name == workflow.name)
+                & (Case.workflow_version == workflow.version)
+                & Case.state.in_(waiting_in)
+            )
     return or_(*waiting) if waiting else false()
 
 

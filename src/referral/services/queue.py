@@ -151,7 +151,7 @@ def case_rows(
 def open_case_states(uow: UnitOfWork) -> list[str]:
     """Every open state of the loaded case workflows, in the order the workflows list them."""
     states: dict[str, None] = {}
-    for workflow in uow.runtime.workflows.values():
+    for workflow in uow.runtime.workflows.every():  # cases on earlier versions too
         if workflow.object == WorkflowObject.CASE:
             states.update((s, None) for s in workflow.state_names if s in workflow.open_states)
     return list(states)

@@ -251,7 +251,7 @@ def _explained(
         lambda category: uow.authz.rules_for(actor, category, "read"),
         openable=openable,
         opened={c: access.expires_at for c, access in opened.items()},
-        state_label=uow.workflow(case.workflow_name).state_label,
+        state_label=uow.workflow_read(case.workflow_name, case.workflow_version).state_label,
     )
 
 

@@ -29,11 +29,14 @@ REASON = "retention period over"
 
 def retention_rules(workflows: Iterable[Workflow], overrides: Mapping[str, int]) -> dict[str, int]:
     """Months after closing before erasure, per case state: the case workflows' own
-    `retain_months`, then the operator's overrides (REFERRAL_RETENTION_MONTHS)."""
+    `retain_months`, then the operator's overrides (REFERRAL_RETENTION_MONTHS). Where
+    two versions of a workflow give one state different periods, the first given (the
+    newest, from `WorkflowSet.every`) holds."""
     rules: dict[str, int] = {}
     for workflow in workflows:
         if workflow.object is WorkflowObject.CASE:
-            rules.update(workflow.retention_months)
+            for state, months in workflow.retention_months.items():
+                rules.setdefault(state, months)
     return {**rules, **overrides}
 
 

@@ -61,12 +61,16 @@ _SCHEDULED_COLUMNS = (
 _SCHEDULE = insert(_TIMERS).values({name: bindparam(name) for name in _SCHEDULED_COLUMNS})
 
 
-def deadline(uow: UnitOfWork, network_id: int, due: Due | None) -> datetime | None:
-    """When `due` runs out if counted from now, with the network's holidays."""
+def deadline(
+    uow: UnitOfWork, network_id: int, due: Due | None, since: datetime | None = None
+) -> datetime | None:
+    """When `due` runs out if counted from `since` (default now), with the network's
+    holidays. A migrated case counts from when it entered its state, not from the
+    migration, so that moving it to a new version neither extends nor cuts its time."""
     if due is None:
         return None
     holidays = uow.repo.holidays(network_id) if due.working else frozenset()
-    return add_days(uow.now, due.days, working=due.working, holidays=holidays)
+    return add_days(since or uow.now, due.days, working=due.working, holidays=holidays)
 
 
 def timed_transitions(workflow: Workflow, state: str) -> list[Transition]:
@@ -100,17 +104,23 @@ def enter(
     network_id: int,
     case_id: int | None,
     left: str | None,
+    since: datetime | None = None,
+    cancel_note: str = "",
 ) -> None:
-    """Schedule the timers of `state` for an object entering it (from `left`, if any)."""
+    """Schedule the timers of `state` for an object entering it (from `left`, if any:
+    the timers still pending are cancelled, with `cancel_note` or "left X for Y"),
+    counted from `since` (default now: a migrated case's timers count from when it
+    entered its state)."""
     kind = str(workflow.object)
     # The object entering the state was found through its mover's scope (a person's, or
     # the system's of the object's network): its timers are that network's.
     why = "the timers belong to the object's network, given by the caller"
     connection = uow.unscoped(why).connection()
     if left is not None:
-        note = f"left {left} for {state}"[:200]
+        note = (cancel_note or f"left {left} for {state}")[:200]
         prepared.write(connection, _CANCEL, [{"kind_of": kind, "id_of": object_id, "why": note}])
     now = uow.now
+    start = since or now
     rows: list[dict[str, Any]] = []
 
     def add(timer_kind: str, trigger: str, due_at: datetime) -> None:
@@ -140,12 +150,12 @@ def enter(
         assert timer is not None
         holidays = uow.repo.holidays(network_id) if timer.working else frozenset()
         due_at = add_period(
-            now, days=timer.days, months=timer.months, working=timer.working, holidays=holidays
+            start, days=timer.days, months=timer.months, working=timer.working, holidays=holidays
         )
         add(TRANSITION, transition.trigger, due_at)
     if drifts(workflow, state):
         # A drift check's run_after is the start of the quiet spell: it comes due
         # `drift_days` later (a setting of the worker, so changing it applies at once).
-        add(DRIFT, DRIFT, now)
+        add(DRIFT, DRIFT, start)
     if rows:
         prepared.write(connection, _SCHEDULE, rows)

@@ -39,6 +39,7 @@ from referral.db.sealing import data_keys
 from referral.domain.errors import Conflict, ReferralError
 from referral.services.committer import GroupCommitter
 from referral.services.scope import Scope
+from referral.workflow.versions import WorkflowSet
 
 if TYPE_CHECKING:
     from referral.authz.enforcer import Authorizer
@@ -99,7 +100,7 @@ class Runtime:
 
     session_factory: sessionmaker[Session]
     authz: "Authorizer"
-    workflows: dict[str, "Workflow"]
+    workflows: "WorkflowSet"  # a plain {name: workflow} is taken as one version of each
     engine: "WorkflowEngine"
     clock: Callable[[], datetime] = field(default=utcnow)
     # Short writes of concurrent requests, committed together. None: each unit of work
@@ -110,6 +111,12 @@ class Runtime:
 
     # How many requests a process lets work on the database at once (see db.engine).
     requests_at_once: int = REQUESTS_AT_ONCE
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Built or swapped with a plain {name: workflow} (tests, scripts): one version each.
+        if name == "workflows" and not isinstance(value, WorkflowSet):
+            value = WorkflowSet.of(value)  # type: ignore[arg-type]
+        super().__setattr__(name, value)
 
     @property
     def single_writer(self) -> bool:
@@ -248,7 +255,18 @@ class UnitOfWork:
         return self.runtime.engine
 
     def workflow(self, name: str) -> "Workflow":
+        """The newest loaded version of `name`: what new and linked records run on."""
         return self.runtime.workflows[name]
+
+    def workflow_at(self, name: str, version: int) -> "Workflow | None":
+        """The loaded `version` of `name` (the one a case is pinned to), if loaded."""
+        return self.runtime.workflows.at(name, version)
+
+    def workflow_read(self, name: str, version: int) -> "Workflow":
+        """The version a case runs on, for reading it (its labels, what it allows now); the
+        newest when that version is no longer loaded, since a page must still show the case.
+        Moves ask `flow.case_workflow`, which refuses instead."""
+        return self.workflow_at(name, version) or self.workflow(name)
 
     def scoped(self, actor: "Actor") -> "Scope":
         """The door services use to the data: queries and writes bound to the actor's network.

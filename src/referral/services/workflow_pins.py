@@ -19,6 +19,7 @@ from referral.db.base import utcnow
 from referral.db.tables import WorkflowVersion
 from referral.domain.errors import ConfigurationError
 from referral.workflow.schema import Workflow
+from referral.workflow.versions import WorkflowSet
 
 
 def changed_without_new_version(workflow: Workflow, pinned_hash: str) -> str:
@@ -37,17 +38,18 @@ def pin_workflows(sessions: sessionmaker[Session], workflows: Mapping[str, Workf
 
     A database not yet migrated this far has nothing to check against: the first process
     after `referral db upgrade` records the pins."""
+    every = WorkflowSet.of(workflows).every()  # earlier versions loaded beside are pinned too
     with sessions() as session, session.begin():
         if not inspect(session.connection()).has_table(WorkflowVersion.__tablename__):
             return
         pinned = _pins(session)
-        new = [w for w in workflows.values() if (w.name, w.version) not in pinned]
+        new = [w for w in every if (w.name, w.version) not in pinned]
         if new:  # only then a write: most starts find every version pinned
             _record(session, new)
             pinned = _pins(session)
     problems = [
         changed_without_new_version(workflow, pinned[(workflow.name, workflow.version)])
-        for workflow in workflows.values()
+        for workflow in every
         if pinned.get((workflow.name, workflow.version), workflow.content_hash)
         != workflow.content_hash
     ]

@@ -7,6 +7,7 @@ from typing import Any
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from referral.workflow.schema import Workflow, WorkflowObject
+from referral.workflow.versions import WorkflowSet
 
 StateLabel = Callable[[str], str]
 
@@ -19,7 +20,7 @@ def state_labeller(workflows: Mapping[str, Workflow]) -> StateLabel:
     version) reads as its name in words.
     """
     labels: dict[str, str] = {}
-    for workflow in workflows.values():
+    for workflow in WorkflowSet.of(workflows).every():  # a state of an earlier version too
         if workflow.object is WorkflowObject.CASE:
             for name, text in workflow.state_labels.items():
                 labels.setdefault(name, text)
@@ -34,7 +35,7 @@ def action_labeller(workflows: Mapping[str, Workflow]) -> StateLabel:
     """An audited action in words: a move (`case:submit`, `consent:give`) as its file
     labels the trigger; any other action (`case:read`) as it is recorded."""
     labels: dict[str, str] = {}
-    for workflow in workflows.values():
+    for workflow in WorkflowSet.of(workflows).every():
         for trigger, text in workflow.trigger_labels.items():
             labels.setdefault(f"{workflow.object}:{trigger}", text)
 

@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 
 from referral.domain.errors import ConfigurationError
 from referral.workflow.schema import Workflow, WorkflowSpec
+from referral.workflow.versions import WorkflowSet
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -47,13 +48,18 @@ def load_workflow(path: str | Path) -> Workflow:
     return Workflow(spec=spec, path=path, content_hash=hashlib.sha256(raw).hexdigest())
 
 
-def load_workflows(directory: str | Path) -> dict[str, Workflow]:
-    """Every `*.yaml` file in `directory`, by workflow name; all problems reported at once."""
+def load_workflows(directory: str | Path) -> WorkflowSet:
+    """Every `*.yaml` file under `directory` (its subfolders too: earlier versions may be
+    kept apart, say in `workflows/earlier/`), all problems reported at once.
+
+    Several files may hold one workflow if their versions differ: they are loaded side
+    by side, new records start on the newest, and each case runs the version it is on.
+    """
     directory = Path(directory)
-    files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+    files = sorted(directory.rglob("*.yaml")) if directory.is_dir() else []
     if not files:
         raise ConfigurationError(f"{directory}: no workflow files (*.yaml) found")
-    workflows: dict[str, Workflow] = {}
+    loaded: dict[tuple[str, int], Workflow] = {}
     problems: list[str] = []
     for file in files:
         try:
@@ -61,13 +67,17 @@ def load_workflows(directory: str | Path) -> dict[str, Workflow]:
         except ConfigurationError as exc:
             problems.append(exc.message)
             continue
-        if workflow.name in workflows:
-            other = workflows[workflow.name].path
-            problems.append(f"{file}: name: '{workflow.name}' is already used by {other}")
-        workflows.setdefault(workflow.name, workflow)
+        key = (workflow.name, workflow.version)
+        if key in loaded:
+            other = loaded[key].path
+            problems.append(
+                f"{file}: version: '{workflow.name}' version {workflow.version} is already"
+                f" loaded from {other}; a changed process is a new version"
+            )
+        loaded.setdefault(key, workflow)
     if problems:
         raise ConfigurationError("\n".join(problems))
-    return workflows
+    return WorkflowSet(loaded.values())
 
 
 def _parse(path: Path, raw: bytes) -> Any:
