@@ -6,7 +6,8 @@ own transaction, its timers and its audit entry are what the database holds."""
 
 import re
 import shutil
-from datetime import datetime
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,14 @@ from referral.db.tables import AuditEntry, Case, Timer
 from referral.demo import TARGETS, seed_demo
 from referral.domain.calendar import add_days, add_period
 from referral.domain.errors import InvalidInput, NotFound
+from referral.services import screening
 from referral.services.migration import OPERATOR_RULE, MigrateCases, migrate
 from referral.services.uow import Runtime
 from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
 from tests.conftest import TEST_KEYRING, TestClock
+from tests.factories import make_world, submit
+from tests.integration.conftest import referral
 
 RENAMED, SPLIT, BEFORE_SPLIT = ("screening", "triage"), "support", "support_planned"
 MAPPING = {RENAMED[0]: RENAMED[1], SPLIT: BEFORE_SPLIT}
@@ -82,9 +86,11 @@ def version_4(folder: Path) -> None:
 
 
 def policy_for_version_4(folder: Path) -> None:
+    """The policy's states of both versions: cases on 3 run on while others are on 4."""
+
     def follow(match: re.Match[str]) -> str:
         names = match.group(1).split(";")
-        names = [RENAMED[1] if n == RENAMED[0] else n for n in names]
+        names += [RENAMED[1]] if RENAMED[0] in names else []
         names += [BEFORE_SPLIT] if SPLIT in names else []
         return "in_state(" + ";".join(names) + ")"
 
@@ -93,17 +99,7 @@ def policy_for_version_4(folder: Path) -> None:
         path.write_text(re.sub(r"in_state\(([^)]*)\)", follow, text), encoding="utf-8")
 
 
-@pytest.fixture
-def deployment(
-    fresh_database: Any, authz: Authorizer, workflows: Any, tmp_path: Path
-) -> tuple[Engine, Runtime]:
-    """The demo's cases on version 3, then the runtime of a deployment that loads 3 and 4."""
-    engine: Engine = fresh_database()
-    clock = TestClock(datetime(2026, 12, 1, 9, 0, tzinfo=datetime.now().astimezone().tzinfo))
-    runtime = Runtime(
-        make_session_factory(engine, TEST_KEYRING), authz, workflows, WorkflowEngine(), clock
-    )
-    seed_demo(runtime)
+def load_versions_3_and_4(runtime: Runtime, tmp_path: Path) -> None:
     folder = tmp_path / "workflows"
     shutil.copytree(PROJECT_ROOT / "workflows", folder)
     version_4(folder)
@@ -113,7 +109,25 @@ def deployment(
     runtime.workflows = load_workflows(folder)
     runtime.authz = Authorizer(policies)
     runtime.engine = WorkflowEngine()
-    clock.advance(days=2)  # the migration happens later than the cases entered their states
+
+
+def runtime_on(engine: Engine, authz: Authorizer, workflows: Any) -> Runtime:
+    clock = TestClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    return Runtime(
+        make_session_factory(engine, TEST_KEYRING), authz, workflows, WorkflowEngine(), clock
+    )
+
+
+@pytest.fixture
+def deployment(
+    fresh_database: Any, authz: Authorizer, workflows: Any, tmp_path: Path
+) -> tuple[Engine, Runtime]:
+    """The demo's cases on version 3, then the runtime of a deployment that loads 3 and 4."""
+    engine: Engine = fresh_database()
+    runtime = runtime_on(engine, authz, workflows)
+    seed_demo(runtime)
+    load_versions_3_and_4(runtime, tmp_path)
+    runtime.clock.advance(days=2)  # type: ignore[attr-defined]  # the migration comes later
     return engine, runtime
 
 
@@ -227,3 +241,64 @@ def test_a_mapping_naming_unknown_states_or_versions_is_refused_before_anything(
     with pytest.raises(NotFound, match=r"referral version 5 is not loaded \(loaded: 3, 4\)"):
         migrate(runtime, MigrateCases("referral", 3, 5, dry_run=False))
     assert snapshot(runtime) == before
+
+
+def test_cases_on_version_3_run_on_beside_new_cases_starting_on_version_4(
+    fresh_database: Any, authz: Authorizer, workflows: Any, tmp_path: Path
+) -> None:
+    runtime = runtime_on(fresh_database(), authz, workflows)
+    world = make_world(runtime)
+    earlier = submit(world)
+    world.run("screener", screening.start_screening, screening.StartScreening(earlier))
+    load_versions_3_and_4(runtime, tmp_path)
+
+    outcome = screening.RecordScreeningOutcome(earlier, "gather_information")
+    world.run("coordinator", screening.record_screening_outcome, outcome)
+    later = submit(world)
+    world.run("screener", screening.start_screening, screening.StartScreening(later))
+    with runtime.session_factory() as session:
+        rows = {c.id: (c.workflow_version, c.state) for c in session.scalars(select(Case))}
+    assert rows == {earlier: (3, "information_gathering"), later: (4, "triage")}
+
+
+def test_the_command_reports_each_case_and_moves_them_for_real(
+    demo_copy: dict[str, str], tmp_path: Path
+) -> None:
+    folder, policies = tmp_path / "workflows", tmp_path / "policies"
+    shutil.copytree(PROJECT_ROOT / "workflows", folder)
+    version_4(folder)
+    shutil.copytree(PROJECT_ROOT / "policies", policies, ignore=shutil.ignore_patterns("tests"))
+    policy_for_version_4(policies)
+    env = {
+        **demo_copy,
+        "REFERRAL_WORKFLOWS_DIR": str(folder),
+        "REFERRAL_POLICIES_DIR": str(policies),
+    }
+    assert referral("workflows", "check", env=env).returncode == 0  # both versions verified
+    maps = ("--map", "screening=triage", "--map", "support=support_planned")
+
+    unmapped = referral(
+        "workflows", "migrate", "referral", "--from", "3", "--to", "4", "--dry-run", env=env
+    )
+    assert unmapped.returncode == 1  # one case would be refused: the operator is told
+    refused = unmapped.stdout.count(": screening: refused: version 4 has no state 'screening'")
+    assert refused >= 1 and unmapped.stdout.count(": refused: ") == refused
+    assert f" {refused} refused (dry run: nothing written)" in unmapped.stdout
+
+    real = referral("workflows", "migrate", "referral", "--from", "3", "--to", "4", *maps, env=env)
+    assert real.returncode == 0, real.stderr
+    assert "(demo-city): screening -> triage; deadline" in real.stdout
+    assert (
+        "(demo-city): support -> support_planned; cancelled: drift; added: begin_support"
+        in real.stdout
+    )
+    assert real.stdout.rstrip().endswith("case(s) moved, 0 refused")
+    with sqlite3.connect(env["path"]) as db:
+        assert db.execute("SELECT DISTINCT workflow_version FROM cases").fetchall() == [(4,)]
+    assert referral("audit", "verify", env=env).returncode == 0
+
+    bad = referral(
+        "workflows", "migrate", "referral", "--from", "3", "--to", "4", "--map", "x", env=env
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "error: --map 'x': write it as OLD_STATE=NEW_STATE"
