@@ -191,8 +191,8 @@ def test_a_mixed_change_of_gains_and_losses_is_reported_as_the_authorizer_decide
     # pair by pair); screeners gain support plans (for all of them at once).
     text = text.replace(
         "p, coordinator, *, criminal, read, !in_state(draft), screening",
-        "p, coordinator, *, criminal, read, !in_state(draft) & !in_state(closed) & !in_state(signposted)"
-        ", screening",
+        "p, coordinator, *, criminal, read,"
+        " !in_state(draft) & !in_state(closed) & !in_state(signposted), screening",
     )
     text += "p, referrer, *, assessment, read, own_referral, screening, public_task, allow\n"
     text += "p, screener, *, support, read, !in_state(draft), screening, public_task, allow\n"
