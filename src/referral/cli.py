@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from referral.config import Settings, get_settings
-from referral.domain.errors import ConfigurationError, ReferralError
+from referral.domain.errors import ConfigurationError, NotFound, ReferralError
 from referral.logging import configure_logging
 
 
@@ -415,18 +415,12 @@ def workflows_migrate(
 ) -> None:
     """Move NAME's running cases from one version to another, each case in its own
     transaction with an audit entry; a case that may not go stays as it was."""
-    from referral.domain.errors import NotFound
     from referral.services.migration import MigrateCases, migrate, parse_mapping, report_line
     from referral.services.uow import UnitOfWork
 
     runtime = _clock_runtime(_settings())
-    network_id = None
-    if network is not None:
-        with UnitOfWork(runtime, request_id="migrate") as uow:
-            found = uow.repo.network_by_slug(network)
-            if found is None:
-                raise NotFound(f"no network '{network}'")
-            network_id = found.id
+    with UnitOfWork(runtime, request_id="migrate") as uow:
+        network_id = _network_id(uow, network)
     command = MigrateCases(
         name, from_version, to_version, parse_mapping(pairs), network_id, dry_run=dry_run
     )
@@ -484,6 +478,86 @@ def policy_test() -> None:
         click.echo(f"{len(mismatches)} mismatch(es)", err=True)
         sys.exit(1)
     click.echo("every policy table matches")
+
+
+@policy.command("diff")
+@click.option(
+    "--proposed",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="The folder of proposed policy files (model.conf and *.csv).",
+)
+@click.option("--network", default=None, help="Only this network's users and cases (its slug).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "html"]),
+    default="markdown",
+    show_default=True,
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@reports_errors
+def policy_diff(proposed: Path, network: str | None, fmt: str, out: Path | None) -> None:
+    """Who would gain and who would lose what under the PROPOSED policy, counted over the
+    live cases and current users (numbers only)."""
+    from referral.authz.enforcer import Authorizer
+    from referral.services.impact_report import RENDERERS
+    from referral.services.policy_impact import policy_impact
+    from referral.services.uow import UnitOfWork
+
+    runtime = _clock_runtime(_settings())
+    candidate = Authorizer(proposed)
+    with UnitOfWork(runtime, request_id="policy-diff") as uow:
+        network_id = _network_id(uow, network)
+        impact = policy_impact(uow, runtime.authz, candidate, network_id=network_id)
+    text = RENDERERS[fmt](impact)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}")
+
+
+@policy.command("apply")
+@click.option(
+    "--proposed",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="The folder of proposed policy files whose impact the dpo read.",
+)
+@click.option("--approved-by", "dpo", required=True, help="The approving dpo's username.")
+@click.option("--network", required=True, help="The network whose dpo approves (its slug).")
+@click.option(
+    "--expect",
+    "expected",
+    required=True,
+    help="The proposed policy's hash, as `policy diff` printed it.",
+)
+@reports_errors
+def policy_apply(proposed: Path, dpo: str, network: str, expected: str) -> None:
+    """Put the PROPOSED policy in force, with the dpo's approval and the impact's summary
+    in the audit log. Every process picks the new files up on its next request."""
+    from referral.services.policy_impact import ApplyPolicy, apply_policy
+    from referral.services.uow import UnitOfWork
+
+    runtime = _clock_runtime(_settings())
+    with UnitOfWork(runtime, request_id="policy-apply") as uow:
+        network_id = _network_id(uow, network)
+        user = uow.repo.user_by_username(dpo)
+        approver = uow.repo.actor_in(user.id, network_id) if user and network_id else None
+        if approver is None:
+            raise NotFound(f"no active user '{dpo}' in network '{network}'")
+        applied = apply_policy(uow, runtime.authz, ApplyPolicy(proposed, approver, expected))
+    click.echo(f"policy {applied} in force, approved by {dpo}")
+
+
+def _network_id(uow: Any, slug: str | None) -> int | None:
+    if slug is None:
+        return None
+    found = uow.repo.network_by_slug(slug)
+    if found is None:
+        raise NotFound(f"no network '{slug}'")
+    return int(found.id)
 
 
 @policy.command("report")
