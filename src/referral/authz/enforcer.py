@@ -69,6 +69,8 @@ class Permission(StrEnum):
     BREAKGLASS_REVIEW = "breakglass:review"
     SUBJECT_EXPORT = "subject:export"
     ADMIN_MANAGE = "admin:manage"
+    POLICY_REVIEW = "policy:review"  # a proposed policy's impact, and its approval
+    WORKFLOW_MIGRATE = "workflow:migrate"  # a migration of running cases, dry-run
     STATISTICS_READ = "statistics:read"
 
 
@@ -615,7 +617,10 @@ def _shard(model_text: str, rules: tuple[Rule, ...]) -> Any:
 
 
 def _smoke_test(model_path: Path, policy: _Policy) -> None:
-    """Evaluate the matcher once, so a broken matcher fails at load, not on a request."""
+    """Evaluate the matcher once, so a broken matcher fails at load, not on a request.
+    A policy without a rule refuses everything, without ever reaching the matcher."""
+    if not policy.by_scope:
+        return
     (obj, act, network), rules = next(iter(policy.by_scope.items()))
     shard = policy.shards.setdefault((obj, act, network), _shard(policy.model_text, rules))
     anyone = Actor(0, 0, OrgKind.POLICE, 0, network, frozenset(Role))

@@ -24,11 +24,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import lazyload
 
 from referral.audit.chain import AuditRecord
+from referral.authz.enforcer import Permission
 from referral.db.tables import Case, Consent, InformationRequest, Intervention, Network, Timer
 from referral.domain import states
-from referral.domain.actors import system_actor
+from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.services import schedule
+from referral.services.access import authorise
 from referral.services.uow import STALE_MESSAGE, Runtime, UnitOfWork
 from referral.workflow.operations import Via
 from referral.workflow.schema import Workflow, WorkflowObject
@@ -108,6 +110,16 @@ def plan(uow: UnitOfWork, command: MigrateCases) -> MigrationReport:
     for case in _cases(uow, command):
         report.lines.append(_plan_case(uow, versions, command, case, names[case.network_id]))
     return report
+
+
+def plan_for(uow: UnitOfWork, actor: Actor, command: MigrateCases) -> MigrationReport:
+    """A dry run over the actor's own network (a coordinator's or an admin's page)."""
+    authorise(uow, actor, Permission.WORKFLOW_MIGRATE, None)
+    mine = MigrateCases(
+        command.workflow, command.from_version, command.to_version, command.mapping,
+        actor.network_id, dry_run=True,
+    )  # fmt: skip
+    return plan(uow, mine)
 
 
 def migrate(

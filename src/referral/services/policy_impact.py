@@ -31,8 +31,7 @@ from typing import Any, cast
 import structlog
 from sqlalchemy import Select, and_, case, func, not_, select, union
 
-from referral.audit.chain import AuditRecord
-from referral.authz.enforcer import Authorizer, Rule
+from referral.authz.enforcer import Authorizer, Permission, Rule
 from referral.authz.filters import case_filter
 from referral.db.tables import (
     AgendaItem,
@@ -46,8 +45,9 @@ from referral.db.tables import (
     User,
 )
 from referral.domain.actors import Actor
-from referral.domain.errors import Conflict, PermissionDenied
+from referral.domain.errors import Conflict
 from referral.domain.vocabulary import OrgKind, Role
+from referral.services.access import authorise, record
 from referral.services.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -110,6 +110,34 @@ class _Group:
         )
 
 
+@dataclass
+class _Class:
+    """Users whose rules for one subject are the same under both policies, and who the
+    rules cannot tell apart but by their relations: one network or several."""
+
+    old: tuple[Rule, ...]
+    new: tuple[Rule, ...]
+    org_kind: OrgKind | None  # None: no rule reads the organisation's kind
+    groups: list[_Group] = field(default_factory=list)
+
+    @property
+    def who(self) -> tuple[str, str]:
+        roles = "; ".join(sorted({g.roles_text for g in self.groups}))
+        return roles, str(self.org_kind) if self.org_kind is not None else "any"
+
+    def members(self, network_id: int) -> tuple[int, ...]:
+        return tuple(u for g in self.groups if g.network_id == network_id for u in g.user_ids)
+
+    def actor(self, network_id: Any, user_id: Any = NOBODY, organisation_id: Any = NOBODY) -> Actor:
+        first = self.groups[0]
+        kind = self.org_kind or first.org_kind
+        return Actor(user_id, organisation_id, kind, network_id, first.network, first.roles)
+
+
+# Conditions that read the actor's kind of organisation: users of different kinds differ.
+_KIND_DEPENDENT = frozenset({"org_kind_in", "consent_covers", "consent_covers_any"})
+
+
 def policy_impact(
     uow: UnitOfWork,
     current: Authorizer,
@@ -130,39 +158,45 @@ def policy_impact(
     session = uow.unscoped("the dpo's impact report counts across the networks it names")
     groups = _groups(session, network_id)
     impact.groups_checked = len(groups)
-    impact.users_checked = sum(len(g.user_ids) for g in groups)
+    impact.users_checked = len({(g.network_id, u) for g in groups for u in g.user_ids})
     cases = select(func.count()).select_from(Case)
     if network_id is not None:
         cases = cases.where(Case.network_id == network_id)
     impact.cases_checked = int(session.scalar(cases) or 0)
-    now = uow.now
-    for group in groups:
-        somebody = group.actor()
-        for obj, act in subjects:
-            old = current.rules_for(somebody, obj, act)
-            new = proposed.rules_for(somebody, obj, act)
-            if [r.fields for r in old] == [r.fields for r in new]:
-                continue
-            relations = _relations_read((*old, *new))
-            subject = f"{obj}:{act}" if (obj, act) in permissions else f"{obj} ({act})"
+    names = {g.network_id: g.network for g in groups}
+    for obj, act in subjects:
+        subject = f"{obj}:{act}" if (obj, act) in permissions else f"{obj} ({act})"
+        for found in _classes(groups, current, proposed, obj, act):
+            roles, kind = found.who
             for direction, was, becomes in ((LOSES, current, proposed), (GAINS, proposed, current)):
-                found = _changes(session, group, (obj, act), now, (was, becomes), relations)
+                changes = _changes(session, found, (obj, act), uow.now, (was, becomes))
                 impact.lines += [
-                    ImpactLine(
-                        direction,
-                        group.network,
-                        group.roles_text,
-                        str(group.org_kind),
-                        subject,
-                        state,
-                        *numbers,
-                    )
-                    for state, numbers in found
+                    ImpactLine(direction, names[net], roles, kind, subject, state, *numbers)
+                    for (net, state), numbers in changes
                 ]
     impact.lines.sort(
         key=lambda line: (line.direction, line.subject, line.network, line.roles, line.state)
     )
     return impact
+
+
+def _classes(
+    groups: Iterable[_Group], current: Authorizer, proposed: Authorizer, obj: str, act: str
+) -> list[_Class]:
+    """The groups whose rules for (obj, act) change, merged where the rules are alike."""
+    classes: dict[tuple[Any, ...], _Class] = {}
+    for group in groups:
+        somebody = group.actor()
+        old = current.rules_for(somebody, obj, act)
+        new = proposed.rules_for(somebody, obj, act)
+        old_fields, new_fields = tuple(r.fields for r in old), tuple(r.fields for r in new)
+        if old_fields == new_fields:
+            continue
+        read = {call.condition.name for r in (*old, *new) for call in r.expr.calls()}
+        kind = group.org_kind if read & _KIND_DEPENDENT else None
+        key = (old_fields, new_fields, kind)
+        classes.setdefault(key, _Class(old, new, kind)).groups.append(group)
+    return list(classes.values())
 
 
 def _line(rule: Rule) -> str:
@@ -250,44 +284,45 @@ def _relations_read(rules: Iterable[Rule]) -> list[str]:
 
 def _changes(
     session: Any,
-    group: _Group,
+    found: _Class,
     subject: tuple[str, str],
     now: datetime,
     policies: tuple[Authorizer, Authorizer],
-    relations: Sequence[str],
-) -> list[tuple[str, tuple[int, int, int, tuple[int, ...]]]]:
-    """By case state: the (user, case) pairs the first policy allows and the second
-    refuses, the users and cases among them, and a sample of case numbers."""
+) -> list[tuple[tuple[int, str], tuple[int, int, int, tuple[int, ...]]]]:
+    """By (network, case state): the (user, case) pairs the first policy allows and the
+    second refuses, the users and cases among them, and a sample of case numbers."""
     obj, act = subject
     was, becomes = policies
-    nobody = group.actor()
-    unrelated = and_(
-        Case.network_id == group.network_id,
-        case_filter(was, nobody, obj, act, now),
-        not_(case_filter(becomes, nobody, obj, act, now)),
-    )
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # pairs, users, cases
-    samples: dict[str, set[int]] = defaultdict(set)
-    size = len(group.user_ids)
-    by_state = select(Case.state, func.count(), func.min(Case.id), func.max(Case.id))
-    for state, n, low, high in session.execute(by_state.where(unrelated).group_by(Case.state)):
-        counts[state] = [n * size, size, n]
-        samples[state].update((low, high))
-    if relations:
-        pairs = _pairs(group, relations)
-        who = group.actor(pairs.c.user_id, pairs.c.org_id)
-        related = and_(
-            Case.network_id == group.network_id,
-            case_filter(was, who, obj, act, now),
-            not_(case_filter(becomes, who, obj, act, now)),
+    networks = sorted({g.network_id for g in found.groups})
+    counts: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    samples: dict[tuple[int, str], set[int]] = defaultdict(set)
+
+    def changed(actor: Actor) -> Any:
+        return and_(
+            case_filter(was, actor, obj, act, now), not_(case_filter(becomes, actor, obj, act, now))
         )
+
+    # Every network of the class at once: the actor's network is each case's own.
+    unrelated = changed(found.actor(Case.network_id))
+    by_state = select(
+        Case.network_id, Case.state, func.count(), func.min(Case.id), func.max(Case.id)
+    ).where(Case.network_id.in_(networks), unrelated)
+    for net, state, n, low, high in session.execute(by_state.group_by(Case.network_id, Case.state)):
+        size = len(found.members(net))
+        counts[(net, state)] = [n * size, size, n]
+        samples[(net, state)].update((low, high))
+    relations = _relations_read((*found.old, *found.new))
+    for net in networks if relations else ():
+        pairs = _pairs(found.members(net), relations)
+        related = changed(found.actor(net, pairs.c.user_id, pairs.c.org_id))
         joined = select(Case.state).join(pairs, pairs.c.case_id == Case.id)
+        joined = joined.where(Case.network_id == net)
         # Pairs whose case changes for everybody were counted with the unrelated; they
         # are judged again here, exactly, so they come out of the first count.
         for state, n in session.execute(
             joined.add_columns(func.count()).where(unrelated).group_by(Case.state)
         ):
-            counts[state][0] -= n
+            counts[(net, state)][0] -= n
         only_here = func.count(case((not_(unrelated), Case.id)).distinct())
         query = joined.add_columns(
             func.count(),
@@ -299,23 +334,23 @@ def _changes(
         for state, n, users, cases, low, high in session.execute(
             query.where(related).group_by(Case.state)
         ):
-            pairs_n, users_n, cases_n = counts[state]
-            counts[state] = [pairs_n + n, max(users_n, users), cases_n + cases]
-            samples[state].update((low, high))
+            pairs_n, users_n, cases_n = counts[(net, state)]
+            counts[(net, state)] = [pairs_n + n, max(users_n, users), cases_n + cases]
+            samples[(net, state)].update((low, high))
     return [
-        (state, (pairs_n, users_n, cases_n, tuple(sorted(samples[state]))[:SAMPLE]))
-        for state, (pairs_n, users_n, cases_n) in sorted(counts.items())
+        (key, (pairs_n, users_n, cases_n, tuple(sorted(samples[key]))[:SAMPLE]))
+        for key, (pairs_n, users_n, cases_n) in sorted(counts.items())
         if pairs_n > 0
     ]
 
 
-def _pairs(group: _Group, relations: Sequence[str]) -> Any:
-    """(user_id, org_id, case_id) for the group's users and every case a relation the
-    rules read ties them to."""
+def _pairs(user_ids: Sequence[int], relations: Sequence[str]) -> Any:
+    """(user_id, org_id, case_id) for these users and every case a relation the rules
+    read ties them to."""
     users = (
         select(User.id.label("user_id"), User.organisation_id.label("org_id"))
-        .where(User.id.in_(group.user_ids))
-        .subquery("group_users")
+        .where(User.id.in_(user_ids))
+        .subquery("class_users")
     )
     parts = [RELATIONAL[name](users) for name in relations]
     combined = parts[0] if len(parts) == 1 else union(*parts)
@@ -339,37 +374,55 @@ def apply_policy(uow: UnitOfWork, live: Authorizer, command: ApplyPolicy) -> str
     The impact is computed again here, on the files as they are now: what is recorded
     is what was applied, and files changed since the dpo read the report are refused.
     """
-    if Role.DPO not in command.approver.roles:
-        raise PermissionDenied("only a data-protection officer may approve a policy change")
+    decision = authorise(uow, command.approver, Permission.POLICY_REVIEW, None)
     proposed = Authorizer(command.proposed_dir)  # a broken file raises, naming file and line
     if proposed.policy_hash != command.expected_hash:
         raise Conflict(
             "the proposed policy changed since its impact was reported: read the new report"
         )
     impact = policy_impact(uow, live, proposed)
-    uow.audit(
-        AuditRecord(
-            action="policy:apply",
-            allowed=True,
-            actor=command.approver,
-            target=f"policy:{proposed.policy_hash[:16]}",
-            rule="dpo approval of the proposed policy's impact",
-            change={
-                "from": impact.current_hash,
-                "to": impact.proposed_hash,
-                "added_rules": len(impact.added_rules),
-                "removed_rules": len(impact.removed_rules),
-                "pairs": impact.totals(),
-                "users_checked": impact.users_checked,
-                "cases_checked": impact.cases_checked,
-            },
-        )
-    )
+    change = {
+        "from": impact.current_hash,
+        "to": impact.proposed_hash,
+        "added_rules": len(impact.added_rules),
+        "removed_rules": len(impact.removed_rules),
+        "pairs": impact.totals(),
+        "users_checked": impact.users_checked,
+        "cases_checked": impact.cases_checked,
+    }
+    target = f"policy:{proposed.policy_hash[:16]}"
+    uow.audit(record(command.approver, "policy:apply", decision, target=target, change=change))
     uow.commit()  # the approval is on record before the files change
     _replace_files(command.proposed_dir, live.policy_dir)
     live.reload()
     log.info("policy_applied", policy_hash=live.policy_hash)
     return live.policy_hash
+
+
+def propose(live: Authorizer, default_csv: str, folder: Path) -> Authorizer:
+    """The live policy with its `default.csv` replaced by the text a dpo proposes, in
+    `folder`; a broken line is refused with its number (ConfigurationError)."""
+    for path in (live.policy_dir / "model.conf", *live.policy_dir.glob("*.csv")):
+        (folder / path.name).write_bytes(path.read_bytes())
+    text = default_csv.replace("\r\n", "\n")
+    (folder / "default.csv").write_text(text if text.endswith("\n") else text + "\n", "utf-8")
+    return Authorizer(folder)
+
+
+def live_policy_text(uow: UnitOfWork, actor: Actor, live: Authorizer) -> str:
+    """The policy file in force, for a dpo to edit into a proposal."""
+    authorise(uow, actor, Permission.POLICY_REVIEW, None)
+    path = live.policy_dir / "default.csv"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def review_policy(
+    uow: UnitOfWork, actor: Actor, live: Authorizer, default_csv: str, folder: Path
+) -> tuple[PolicyImpact, Authorizer]:
+    """The impact, over the actor's network, of the proposed `default.csv` (a dpo's page)."""
+    authorise(uow, actor, Permission.POLICY_REVIEW, None)
+    proposed = propose(live, default_csv, folder)
+    return policy_impact(uow, live, proposed, network_id=actor.network_id), proposed
 
 
 def _replace_files(source: Path, target: Path) -> None:

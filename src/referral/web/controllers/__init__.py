@@ -11,6 +11,7 @@ from referral.web.controllers import (
     auth,
     breakglass,
     cases,
+    changes,
     meetings,
     notifications,
     provider,
@@ -34,6 +35,7 @@ PAGE_ROUTES: list[Any] = [
     *register.ROUTES,
     *subjects.ROUTES,
     *admin.ROUTES,
+    *changes.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]
