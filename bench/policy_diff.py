@@ -30,7 +30,6 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from lists import Sealer, _insert  # bench/lists.py: the bulk loader's sealing
 from scratch import database
@@ -66,16 +65,33 @@ from referral.workflow.machine import WorkflowEngine
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 STATES = (
-    "submitted", "screening", "information_gathering", "awaiting_panel", "panel_review",
-    "consent_pending", "support", "review", "exited", "follow_up_6m", "closed",
-    "closed_no_action", "signposted",
-)  # fmt: skip
+    "submitted",
+    "screening",
+    "information_gathering",
+    "awaiting_panel",
+    "panel_review",
+    "consent_pending",
+    "support",
+    "review",
+    "exited",
+    "follow_up_6m",
+    "closed",
+    "closed_no_action",
+    "signposted",
+)
 # Per 1,000 users of a network: how many hold each set of roles.
 ROLE_MIX: tuple[tuple[tuple[str, ...], int], ...] = (
-    (("referrer",), 700), (("coordinator",), 8), (("coordinator", "screener"), 4),
-    (("screener",), 8), (("panel_member",), 100), (("panel_chair",), 10),
-    (("provider",), 150), (("agency_contact",), 12), (("dpo",), 4), (("admin",), 4),
-)  # fmt: skip
+    (("referrer",), 700),
+    (("coordinator",), 8),
+    (("coordinator", "screener"), 4),
+    (("screener",), 8),
+    (("panel_member",), 100),
+    (("panel_chair",), 10),
+    (("provider",), 150),
+    (("agency_contact",), 12),
+    (("dpo",), 4),
+    (("admin",), 4),
+)
 ORGS = 40  # per network
 
 
@@ -99,14 +115,18 @@ def proposed_policy(folder: Path) -> Path:
     return folder
 
 
-def load(engine: Engine, networks: int, cases: int, users: int, rng: random.Random,
-         keyring: Keyring) -> None:  # fmt: skip
+def load(
+    engine: Engine, networks: int, cases: int, users: int, rng: random.Random, keyring: Keyring
+) -> None:
     per_net_cases, per_net_users = cases // networks, users // networks
     kinds = list(OrgKind)
     with engine.begin() as db:
         sealer = Sealer(db, keyring)
-        _insert(db, Network, [{"id": n, "slug": f"city-{n}", "name": f"City {n}"}
-                              for n in range(1, networks + 1)])  # fmt: skip
+        _insert(
+            db,
+            Network,
+            [{"id": n, "slug": f"city-{n}", "name": f"City {n}"} for n in range(1, networks + 1)],
+        )
         orgs = [
             {"id": (n - 1) * ORGS + i, "network_id": n, "name": f"Org {i}", "kind": kinds[i % 10]}
             for n in range(1, networks + 1)
@@ -121,9 +141,17 @@ def load(engine: Engine, networks: int, cases: int, users: int, rng: random.Rand
                 for _ in range(max(1, round(count * scale))):
                     uid += 1
                     org = (n - 1) * ORGS + rng.randint(1, ORGS)
-                    user_rows.append({"id": uid, "username": f"u{uid}", "display_name": "U",
-                                      "organisation_id": org, "password_hash": "-",
-                                      "active": True, "created_at": NOW})  # fmt: skip
+                    user_rows.append(
+                        {
+                            "id": uid,
+                            "username": f"u{uid}",
+                            "display_name": "U",
+                            "organisation_id": org,
+                            "password_hash": "-",
+                            "active": True,
+                            "created_at": NOW,
+                        }
+                    )
                     for role in role_set:
                         roles.append({"user_id": uid, "network_id": n, "role": role})
                         by_role.setdefault((n, role), []).append((uid, org))
@@ -135,17 +163,38 @@ def load(engine: Engine, networks: int, cases: int, users: int, rng: random.Rand
             for _ in range(per_net_cases):
                 cid += 1
                 key = sealer.new_key()  # a data key a subject, as in a deployment
-                subjects.append(sealer.seal(Subject, key, {
-                    "id": cid, "network_id": n, "data_key_id": key, "created_at": NOW}))  # fmt: skip
+                subjects.append(
+                    sealer.seal(
+                        Subject,
+                        key,
+                        {"id": cid, "network_id": n, "data_key_id": key, "created_at": NOW},
+                    )
+                )
                 coordinators = by_role[(n, "coordinator")]
-                case_rows.append(sealer.seal(Case, key, {
-                    "id": cid, "network_id": n, "subject_id": cid, "state": rng.choice(STATES),
-                    "workflow_name": "referral", "workflow_version": 3, "workflow_hash": "-",
-                    "version": 1, "referrer_user_id": rng.choice(by_role[(n, "referrer")])[0],
-                    "referring_org_kind": "education",
-                    "coordinator_user_id": rng.choice(coordinators)[0] if rng.random() < 0.6 else None,
-                    "created_at": NOW, "state_entered_at": NOW, "due_at": None,
-                }))  # fmt: skip
+                case_rows.append(
+                    sealer.seal(
+                        Case,
+                        key,
+                        {
+                            "id": cid,
+                            "network_id": n,
+                            "subject_id": cid,
+                            "state": rng.choice(STATES),
+                            "workflow_name": "referral",
+                            "workflow_version": 3,
+                            "workflow_hash": "-",
+                            "version": 1,
+                            "referrer_user_id": rng.choice(by_role[(n, "referrer")])[0],
+                            "referring_org_kind": "education",
+                            "coordinator_user_id": rng.choice(coordinators)[0]
+                            if rng.random() < 0.6
+                            else None,
+                            "created_at": NOW,
+                            "state_entered_at": NOW,
+                            "due_at": None,
+                        },
+                    )
+                )
         _insert(db, Subject, subjects)
         _insert(db, Case, case_rows)
         interventions, consents, scopes, requests = [], [], [], []
@@ -157,44 +206,94 @@ def load(engine: Engine, networks: int, cases: int, users: int, rng: random.Rand
             providers = by_role[(n, "provider")]
             contacts = by_role[(n, "agency_contact")]
             for case_id in rng.sample(ids, per_net_cases // 3):
-                interventions.append(sealer.seal(Intervention, case_id, {
-                    "case_id": case_id, "provider_org_id": rng.choice(providers)[1],
-                    "kind": "mentoring", "plan": "", "created_at": NOW,
-                    "state": rng.choice(("proposed", "active", "active", "withdrawn")),
-                }))  # fmt: skip
+                interventions.append(
+                    sealer.seal(
+                        Intervention,
+                        case_id,
+                        {
+                            "case_id": case_id,
+                            "provider_org_id": rng.choice(providers)[1],
+                            "kind": "mentoring",
+                            "plan": "",
+                            "created_at": NOW,
+                            "state": rng.choice(("proposed", "active", "active", "withdrawn")),
+                        },
+                    )
+                )
             for case_id in rng.sample(ids, per_net_cases // 2):
                 consent_id += 1
                 state = rng.choice(("given", "given", "refused", "requested", "withdrawn"))
-                consents.append(sealer.seal(Consent, case_id, {
-                    "id": consent_id, "case_id": case_id, "state": state, "recorded_by": 1,
-                    "requested_at": NOW, "given_by": "subject", "guardian_name": "",
-                    "method": "", "notes": "",
-                }))  # fmt: skip
+                consents.append(
+                    sealer.seal(
+                        Consent,
+                        case_id,
+                        {
+                            "id": consent_id,
+                            "case_id": case_id,
+                            "state": state,
+                            "recorded_by": 1,
+                            "requested_at": NOW,
+                            "given_by": "subject",
+                            "guardian_name": "",
+                            "method": "",
+                            "notes": "",
+                        },
+                    )
+                )
                 if state == "given":
-                    for category, kind in (("support", "civil_society"), ("identity", "civil_society"),
-                                           ("special", "health"), ("support", "youth")):  # fmt: skip
-                        scopes.append({"consent_id": consent_id, "category": category,
-                                       "org_kind": kind, "purpose": "support"})  # fmt: skip
+                    for category, kind in (
+                        ("support", "civil_society"),
+                        ("identity", "civil_society"),
+                        ("special", "health"),
+                        ("support", "youth"),
+                    ):
+                        scopes.append(
+                            {
+                                "consent_id": consent_id,
+                                "category": category,
+                                "org_kind": kind,
+                                "purpose": "support",
+                            }
+                        )
             for case_id in rng.sample(ids, per_net_cases // 10):
-                requests.append(sealer.seal(InformationRequest, case_id, {
-                    "case_id": case_id, "organisation_id": rng.choice(contacts)[1],
-                    "question": "", "state": rng.choice(("requested", "answered", "overdue")),
-                    "requested_by": 1,
-                    "created_at": NOW, "due_at": NOW,
-                }))  # fmt: skip
+                requests.append(
+                    sealer.seal(
+                        InformationRequest,
+                        case_id,
+                        {
+                            "case_id": case_id,
+                            "organisation_id": rng.choice(contacts)[1],
+                            "question": "",
+                            "state": rng.choice(("requested", "answered", "overdue")),
+                            "requested_by": 1,
+                            "created_at": NOW,
+                            "due_at": NOW,
+                        },
+                    )
+                )
             panel = by_role[(n, "panel_member")] + by_role[(n, "panel_chair")]
-            for m in range(max(2, per_net_cases // 100)):
+            for _ in range(max(2, per_net_cases // 100)):
                 meeting_id += 1
                 when = NOW + timedelta(days=rng.randint(-30, 10))
-                meetings.append({"id": meeting_id, "network_id": n, "state": "scheduled",
-                                 "scheduled_for": when, "location": "", "minutes": "",
-                                 "chair_user_id": by_role[(n, "panel_chair")][0][0]})  # fmt: skip
+                meetings.append(
+                    {
+                        "id": meeting_id,
+                        "network_id": n,
+                        "state": "scheduled",
+                        "scheduled_for": when,
+                        "location": "",
+                        "minutes": "",
+                        "chair_user_id": by_role[(n, "panel_chair")][0][0],
+                    }
+                )
                 for position, case_id in enumerate(rng.sample(ids, 10), 1):
-                    agenda.append({"meeting_id": meeting_id, "case_id": case_id,
-                                   "position": position})  # fmt: skip
+                    agenda.append(
+                        {"meeting_id": meeting_id, "case_id": case_id, "position": position}
+                    )
                 for user_id, _ in rng.sample(panel, min(8, len(panel))):
-                    attendees.append({"meeting_id": meeting_id, "user_id": user_id,
-                                      "attended": False})  # fmt: skip
+                    attendees.append(
+                        {"meeting_id": meeting_id, "user_id": user_id, "attended": False}
+                    )
         _insert(db, Intervention, interventions)
         _insert(db, Consent, consents)
         _insert(db, ConsentScopeRow, scopes)
@@ -207,13 +306,16 @@ def load(engine: Engine, networks: int, cases: int, users: int, rng: random.Rand
             db.execute(text("ANALYZE"))
 
 
-def naive_sample(runtime: Runtime, current: Authorizer, proposed: Authorizer, sample: int,
-                 rng: random.Random) -> tuple[float, int, set[tuple[str, str, str, str]]]:  # fmt: skip
+def naive_sample(
+    runtime: Runtime, current: Authorizer, proposed: Authorizer, sample: int, rng: random.Random
+) -> tuple[float, int, set[tuple[str, str, str, str]]]:
     """Seconds per (user, case) pair asked naively, pairs asked, and the changes found as
     (direction, subject, state, roles)."""
     rules = (*current.rules, *proposed.rules)
-    subjects = {(r.obj, r.act, f"{r.obj}:{r.act}" if r.is_permission else f"{r.obj} ({r.act})")
-                for r in rules}  # fmt: skip
+    subjects = {
+        (r.obj, r.act, f"{r.obj}:{r.act}" if r.is_permission else f"{r.obj} ({r.act})")
+        for r in rules
+    }
     found: set[tuple[str, str, str, str]] = set()
     with UnitOfWork(runtime) as uow:
         session = uow.unscoped("the benchmark samples every network")
@@ -221,7 +323,9 @@ def naive_sample(runtime: Runtime, current: Authorizer, proposed: Authorizer, sa
         assert network is not None
         held: dict[int, set[Role]] = {}
         for user_id, role in session.execute(
-            select(RoleAssignment.user_id, RoleAssignment.role).where(RoleAssignment.network_id == 1)
+            select(RoleAssignment.user_id, RoleAssignment.role).where(
+                RoleAssignment.network_id == 1
+            )
         ):
             held.setdefault(user_id, set()).add(Role(role))
         people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(held)))}
@@ -229,8 +333,14 @@ def naive_sample(runtime: Runtime, current: Authorizer, proposed: Authorizer, sa
         start = time.perf_counter()
         for _ in range(sample):
             user = people[rng.choice(list(held))]
-            actor = Actor(user.id, user.organisation_id, OrgKind(user.organisation.kind), 1,
-                          network.slug, frozenset(held[user.id]))  # fmt: skip
+            actor = Actor(
+                user.id,
+                user.organisation_id,
+                OrgKind(user.organisation.kind),
+                1,
+                network.slug,
+                frozenset(held[user.id]),
+            )
             case = session.get(Case, rng.choice(case_ids))
             assert case is not None
             facts = uow.repo.case_facts(case, actor)
@@ -263,13 +373,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(engine)
         start = time.perf_counter()
         load(engine, args.networks, args.cases, args.users, rng, keyring)
-        print(f"{kind}: {args.networks} networks, {args.cases:,} cases, {args.users:,} users"
-              f" loaded in {time.perf_counter() - start:.1f} s")  # fmt: skip
+        print(
+            f"{kind}: {args.networks} networks, {args.cases:,} cases, {args.users:,} users"
+            f" loaded in {time.perf_counter() - start:.1f} s"
+        )
         current = Authorizer(PROJECT_ROOT / "policies")
         proposed = Authorizer(proposed_policy(Path(tmp)))
-        runtime = Runtime(make_session_factory(engine, keyring), current,
-                          load_workflows(PROJECT_ROOT / "workflows"), WorkflowEngine(),
-                          lambda: NOW)  # fmt: skip
+        runtime = Runtime(
+            make_session_factory(engine, keyring),
+            current,
+            load_workflows(PROJECT_ROOT / "workflows"),
+            WorkflowEngine(),
+            lambda: NOW,
+        )
         start = time.perf_counter()
         with UnitOfWork(runtime) as uow:
             impact = policy_impact(uow, current, proposed)
@@ -277,19 +393,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_pair, asked, found = naive_sample(runtime, current, proposed, args.sample, rng)
     pairs_in_all = (args.users // args.networks) * (args.cases // args.networks) * args.networks
     naive_seconds = per_pair * pairs_in_all
-    lines = {(x.direction, x.subject, x.state, x.roles) for x in impact.lines if x.network == "city-1"}
+    lines = {
+        (x.direction, x.subject, x.state, x.roles) for x in impact.lines if x.network == "city-1"
+    }
     missing = found - lines
     gained = sum(x.pairs for x in impact.lines if x.direction == GAINS)
     lost = sum(x.pairs for x in impact.lines if x.direction == LOSES)
-    print(f"policy diff: {diff_seconds:.2f} s for {impact.users_checked:,} users in"
-          f" {impact.groups_checked} groups and {impact.cases_checked:,} cases;"
-          f" {len(impact.lines)} lines, {gained:,} pairs gained, {lost:,} lost")  # fmt: skip
-    print(f"naive, per pair: {per_pair * 1000:.3f} ms over {asked:,} sampled pairs"
-          f" ({len(found)} kinds of change seen); all {pairs_in_all:,} pairs would take"
-          f" {naive_seconds:,.0f} s = {naive_seconds / diff_seconds:,.0f}x the diff")  # fmt: skip
+    print(
+        f"policy diff: {diff_seconds:.2f} s for {impact.users_checked:,} users in"
+        f" {impact.groups_checked} groups and {impact.cases_checked:,} cases;"
+        f" {len(impact.lines)} lines, {gained:,} pairs gained, {lost:,} lost"
+    )
+    print(
+        f"naive, per pair: {per_pair * 1000:.3f} ms over {asked:,} sampled pairs"
+        f" ({len(found)} kinds of change seen); all {pairs_in_all:,} pairs would take"
+        f" {naive_seconds:,.0f} s = {naive_seconds / diff_seconds:,.0f}x the diff"
+    )
     target = "met" if diff_seconds <= 10 else "NOT met"
-    print(f"target: diff <= 10 s at 100,000 cases and 10,000 users: {target}"
-          + ("" if not args.quick else " (quick mode: a smaller deployment)"))
+    print(
+        f"target: diff <= 10 s at 100,000 cases and 10,000 users: {target}"
+        + ("" if not args.quick else " (quick mode: a smaller deployment)")
+    )
     if missing:
         print(f"!!! the sample found changes the diff does not report: {sorted(missing)[:5]}")
         return 1

@@ -95,7 +95,8 @@ async def migration_dry_run(request: Request[Any, Any, Any]) -> Template:
             if workflow.object is WorkflowObject.CASE
         }
         values = {k: str(params.get(k, "")) for k in ("workflow", "from", "to", "map")}
-        report, errors, status = None, {}, 200
+        report, status = None, 200
+        errors: dict[str, str] = {}
         if params.get("workflow"):
             try:
                 command = migration.MigrateCases(
