@@ -18,9 +18,10 @@ afresh at each move, against the version the case then runs.
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import lazyload
 
 from referral.audit.chain import AuditRecord
@@ -292,33 +293,43 @@ def _refusal(
 def _live_records(uow: UnitOfWork, case_id: int) -> dict[_Live, int]:
     """How many records of each kind still hang open off the case: one statement."""
     intervention = uow.workflow("intervention")
-    live_interventions = {
+    live_interventions = tuple(
         s for s in intervention.state_names if intervention.one_via(Via.CASE_CLOSURE, s)
-    }
+    )
+    requested = states.name(states.CONSENT, "requested")
+    statement = _live_statement(states.open_requests(), live_interventions, requested)
+    session = uow.unscoped("the case was found by the migration; these hang off it")
+    row = session.execute(statement, {"case_id": case_id}).one()
+    return {_REQUESTS: row[0], _INTERVENTIONS: row[1], _CONSENTS: row[2]}
+
+
+@lru_cache(maxsize=8)
+def _live_statement(
+    open_requests: tuple[str, ...], live_interventions: tuple[str, ...], requested: str
+) -> Select[Any]:
+    """Built once per set of state names: a migration asks it twice for every case."""
 
     def count(model: type[InformationRequest | Intervention | Consent], where: Any) -> Any:
         query = select(func.count()).select_from(model)
-        return query.where(model.case_id == case_id, where).scalar_subquery()
+        return query.where(model.case_id == bindparam("case_id"), where).scalar_subquery()
 
-    session = uow.unscoped("the case was found by the migration; these hang off it")
-    row = session.execute(
-        select(
-            count(InformationRequest, InformationRequest.state.in_(states.open_requests())),
-            count(Intervention, Intervention.state.in_(live_interventions)),
-            count(Consent, Consent.state == states.name(states.CONSENT, "requested")),
-        )
-    ).one()
-    return {_REQUESTS: row[0], _INTERVENTIONS: row[1], _CONSENTS: row[2]}
+    return select(
+        count(InformationRequest, InformationRequest.state.in_(open_requests)),
+        count(Intervention, Intervention.state.in_(live_interventions)),
+        count(Consent, Consent.state == requested),
+    )
+
+
+_PENDING_TIMERS = select(Timer.trigger).where(
+    Timer.object_kind == str(WorkflowObject.CASE),
+    Timer.object_id == bindparam("case_id"),
+    Timer.state == schedule.PENDING,
+)
 
 
 def _pending_timers(uow: UnitOfWork, case_id: int) -> list[str]:
     session = uow.unscoped("the case was found by the migration; these are its timers")
-    query = select(Timer.trigger).where(
-        Timer.object_kind == str(WorkflowObject.CASE),
-        Timer.object_id == case_id,
-        Timer.state == schedule.PENDING,
-    )
-    return list(session.scalars(query))
+    return list(session.scalars(_PENDING_TIMERS, {"case_id": case_id}))
 
 
 def _move(runtime: Runtime, command: MigrateCases, case_id: int, request_id: str) -> CaseMigration:
