@@ -237,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"floor (a transaction a case, UPDATE + INSERT): {floor:.1f} s"
-        f" ({floor / args.cases * 1000:.2f} ms a case); migration = {moved_in / floor:.1f}x the floor"
+        f" ({floor / args.cases * 1000:.2f} ms a case);"
+        f" migration = {moved_in / floor:.1f}x the floor"
     )
     target = "met" if moved_in <= 60 * args.cases / 10_000 else "NOT met"
     print(
