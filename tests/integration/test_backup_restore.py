@@ -119,7 +119,7 @@ def test_restore_drill_finds_the_rollback_and_passes_a_current_backup(
     rolled_back = restore(url, old, target_for(new_database), "--verify", "--checkpoint", str(kept))
     assert rolled_back.returncode == 1
     assert "ROLLBACK: this backup is older than the checkpoint of" in rolled_back.stderr
-    assert "the deployment had already recorded are missing" in rolled_back.stderr
+    assert "entries the deployment had already recorded" in rolled_back.stderr
 
     verified = restore(
         url, current, target_for(new_database), "--verify", "--checkpoint", str(kept)

@@ -92,8 +92,8 @@ def verify_restored(
                     (
                         f"ROLLBACK: this backup is older than {named}. Chain "
                         f"{trusted.chain} ends at entry {ends} in the backup, but the "
-                        f"checkpoint records entry {trusted.seq}: {_entries(trusted.seq - ends)} "
-                        "the deployment had already recorded are missing from it.",
+                        f"checkpoint records entry {trusted.seq}: the backup lacks "
+                        f"{_entries(trusted.seq - ends)} the deployment had already recorded.",
                         "Serving this copy would lose them and every change made after the "
                         "backup was taken; restore a newer backup if there is one.",
                     ),
