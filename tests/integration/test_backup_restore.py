@@ -4,6 +4,7 @@ verifies, a tampered one fails naming the entry; no backup holds a key; a restor
 writes over a database that holds anything."""
 
 import base64
+import json
 import os
 import shutil
 import sqlite3
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from referral.audit import checkpoint as checkpoints
@@ -93,6 +94,11 @@ def restore(
     return referral("restore", str(file), *target, *more, env=env_for(live_url))
 
 
+def checkpoint(url: str, out: Path) -> None:
+    taken = referral("audit", "checkpoint", "--out", str(out), env=env_for(url))
+    assert taken.returncode == 0, taken.stderr
+
+
 def target_for(new_database: NewDatabase) -> str | None:
     """Where to restore: a new PostgreSQL database; SQLite's default, beside the file."""
     return new_database() if PG_URL else None
@@ -105,14 +111,14 @@ def test_restore_drill_finds_the_rollback_and_passes_a_current_backup(
     world = make_world(runtime)
     meeting = schedule(world, runtime)
     to_awaiting_panel(world)
+    kept = tmp_path / "checkpoints"
+    kept.mkdir()
+    checkpoint(url, kept / "0.json")  # older than the backup: not the one to compare with
     old = tmp_path / "old.backup"
     back_up(url, old)
 
-    to_support(world, meeting)  # more data, then the checkpoint the deployment keeps
-    kept = tmp_path / "checkpoints"
-    kept.mkdir()
-    taken = referral("audit", "checkpoint", "--out", str(kept / "1.json"), env=env_for(url))
-    assert taken.returncode == 0, taken.stderr
+    to_support(world, meeting)  # more data, then the newest checkpoint the deployment keeps
+    checkpoint(url, kept / "1.json")
     current = tmp_path / "current.backup"
     back_up(url, current)
 
@@ -160,6 +166,32 @@ def test_a_tampered_backup_fails_verification_naming_the_entry(
     assert result.returncode == 1
     assert "chain network:1, entry 5: entry 5 was altered" in result.stderr
     assert "do not serve it" in result.stderr
+
+
+def test_an_altered_checkpoint_is_refused_before_anything_is_restored(
+    live: tuple[str, Runtime, Engine], new_database: NewDatabase, tmp_path: Path
+) -> None:
+    url, runtime, _ = live
+    make_world(runtime)
+    backup = tmp_path / "fine.backup"
+    back_up(url, backup)
+    kept = tmp_path / "checkpoints"
+    kept.mkdir()
+    checkpoint(url, kept / "1.json")
+    altered = kept / "2.json"
+    document = json.loads((kept / "1.json").read_text())
+    document["heads"][0]["seq"] += 1000  # a later-looking head nobody signed
+    altered.write_text(json.dumps(document))
+    into = target_for(new_database)
+    result = restore(url, backup, into, "--verify", "--checkpoint", str(kept))
+    assert result.returncode == 1
+    assert f"{altered}: checkpoint refused: its signature does not match" in result.stderr
+    if into is None:
+        assert not (tmp_path / "fine.restored.sqlite3").exists()
+    else:
+        engine = make_engine(into)
+        assert inspect(engine).get_table_names() == []
+        engine.dispose()
 
 
 def restorable_bytes(backup: Path) -> bytes:

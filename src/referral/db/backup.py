@@ -114,7 +114,7 @@ def _sqlite_copy(source: Path, target: Path, *, source_read_only: bool) -> None:
     if not source.is_file():
         raise BackupError(f"{source}: no such SQLite database")
     uri = f"file:{source}?mode=ro" if source_read_only else f"file:{source}"
-    src = sqlite3.connect(uri, uri=True)
+    src = sqlite3.connect(uri, uri=True, timeout=30)
     try:
         dst = sqlite3.connect(target)
         try:
