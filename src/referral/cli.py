@@ -721,11 +721,7 @@ def _load_checkpoint(settings: Settings, path: Path | None) -> Any:
 
     if path is None:
         return None
-    signing_key = settings.audit_signing_key
-    key = checkpoints.verification_key(
-        signing_key.get_secret_value() if signing_key else None, settings.audit_verify_key
-    )
-    return checkpoints.load(path.read_text(), key)
+    return checkpoints.load(path.read_text(), _checkpoint_key(settings))
 
 
 def _audit_database(settings: Settings) -> tuple[Any, Any]:
@@ -745,6 +741,133 @@ def audit_keygen() -> None:
     click.echo(f"REFERRAL_AUDIT_SIGNING_KEY={private}")
     click.echo("# public: for auditors who verify checkpoints")
     click.echo(f"REFERRAL_AUDIT_VERIFY_KEY={public}")
+
+
+@main.command()
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The backup file to write (must not exist).",
+)
+@reports_errors
+def backup(out: Path) -> None:
+    """Back up the database, safely while the application runs; never its keys.
+
+    SQLite: an online copy. PostgreSQL: pg_dump in custom format (pg_dump must be on PATH).
+    """
+    from referral.db.backup import back_up
+
+    settings = _settings()
+    secrets = _key_material(settings)
+    kind = back_up(settings.database_url, out, secrets)
+    how = "SQLite online backup" if kind == "sqlite" else "pg_dump, custom format"
+    click.echo(f"backup written to {out} ({how})")
+    if secrets:
+        names = ", ".join(secret.name for secret in secrets)
+        click.echo(f"checked: it holds no key material ({names})")
+    click.echo("keys are not in the backup: keep the master keys and audit keys separately")
+
+
+def _key_material(settings: Settings) -> list[Any]:
+    """Every key this deployment's configuration holds: none may be inside a backup."""
+    from referral.audit.checkpoint import private_key
+    from referral.config import keyring_of
+    from referral.db.backup import Secret
+
+    secrets = [
+        Secret(f"master key {key_id}", raw)
+        for key_id, raw in keyring_of(settings).master_keys.items()
+    ]
+    if settings.audit_signing_key is not None:
+        signing = private_key(settings.audit_signing_key.get_secret_value())
+        secrets.append(Secret("audit signing key", signing.private_bytes_raw()))
+    return secrets
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--into",
+    default=None,
+    help="URL of a new, empty database to restore into (SQLite default: FILE's name "
+    "with .restored.sqlite3). Never the live one.",
+)
+@click.option("--verify", "check", is_flag=True, help="Then verify the restored audit log.")
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="With --verify: a checkpoint file, or the folder where the deployment keeps its "
+    "checkpoints (the newest is used), to find a rollback.",
+)
+@reports_errors
+def restore(file: Path, into: str | None, check: bool, checkpoint_path: Path | None) -> None:
+    """Restore a backup into a new database; with --verify, check its audit log and
+    compare it with the newest checkpoint: exit 1 on a broken chain or a rollback."""
+    from referral.audit.restored import newest_checkpoint, verify_restored
+    from referral.db.backup import kind_of_file, same_database
+    from referral.db.backup import restore as restore_file
+    from referral.db.engine import make_engine
+    from referral.db.migrate import behind_head
+
+    settings = _settings()
+    if checkpoint_path is not None and not check:
+        _fail("--checkpoint is what --verify compares with: give --verify too")
+    if into is None:
+        if kind_of_file(file) != "sqlite":
+            _fail(
+                f"{file} is a PostgreSQL backup: create a new database (createdb NAME) and "
+                "give it as --into postgresql+psycopg://USER@HOST:PORT/NAME"
+            )
+        into = f"sqlite:///{file.with_name(file.stem + '.restored.sqlite3').resolve()}"
+    if same_database(into, settings.database_url):
+        _fail(
+            "--into names the live database (REFERRAL_DATABASE_URL): restore into a new one, "
+            "verify it, then switch the deployment over"
+        )
+    # The checkpoint is checked before anything is written: a refusal leaves no database.
+    checkpoint, source = None, None
+    if checkpoint_path is not None:
+        key = _checkpoint_key(settings)
+        checkpoint, source = newest_checkpoint(checkpoint_path, key)
+    restore_file(file, into)
+    shown = _shown(into)
+    click.echo(f"restored {file} into {shown}")
+    engine = make_engine(into)
+    try:
+        behind = behind_head(engine)
+        if behind is not None:
+            click.echo(
+                f"its schema is at revision {behind}: run `referral db upgrade` on it "
+                "before serving it"
+            )
+        if not check:
+            click.echo("not verified: run again with --verify --checkpoint DIR on a new target")
+            return
+        verdict = verify_restored(engine, checkpoint, source)
+    finally:
+        engine.dispose()
+    for line in verdict.lines:
+        click.echo(line, err=not verdict.ok)
+    if not verdict.ok:
+        click.echo(f"the restored copy is left at {shown} for inspection; drop it after", err=True)
+        sys.exit(1)
+
+
+def _checkpoint_key(settings: Settings) -> Any:
+    from referral.audit import checkpoint as checkpoints
+
+    signing_key = settings.audit_signing_key
+    return checkpoints.verification_key(
+        signing_key.get_secret_value() if signing_key else None, settings.audit_verify_key
+    )
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @main.group()
