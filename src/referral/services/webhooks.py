@@ -138,11 +138,16 @@ def check_url(url: str, *, allow_http_localhost: bool) -> str:
 def register_endpoint(uow: UnitOfWork, actor: Actor, command: RegisterEndpoint) -> Registered:
     """Register an endpoint of the actor's network; its secret, shown once. Audited."""
     decision = authorise(uow, actor, MANAGE, None)
-    url = check_url(command.url, allow_http_localhost=command.allow_http_localhost)
+    problems: dict[str, str] = {}
+    try:
+        url = check_url(command.url, allow_http_localhost=command.allow_http_localhost)
+    except InvalidInput as exc:
+        problems.update(exc.errors)
     events = sorted(set(command.events))
     if not events or any(event not in EVENTS for event in events):
-        problem = "Choose at least one of the listed events."
-        raise InvalidInput(problem, {"events": problem})
+        problems["events"] = "Choose at least one of the listed events."
+    if problems:  # every field's problem at once, each beside its field
+        raise InvalidInput(" ".join(problems.values()), problems)
     secret = "whsec_" + secrets.token_urlsafe(32)
     endpoint = WebhookEndpoint(
         network_id=actor.network_id,

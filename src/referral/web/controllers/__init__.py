@@ -17,6 +17,7 @@ from referral.web.controllers import (
     referrer,
     register,
     subjects,
+    webhooks,
 )
 
 # HTML pages: not part of the OpenAPI schema.
@@ -34,6 +35,7 @@ PAGE_ROUTES: list[Any] = [
     *register.ROUTES,
     *subjects.ROUTES,
     *admin.ROUTES,
+    *webhooks.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]
