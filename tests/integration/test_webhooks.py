@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from referral.db.tables import WebhookDelivery
 from referral.domain.errors import InvalidInput, PermissionDenied
+from referral.domain.vocabulary import OrgKind
 from referral.services import information, lifecycle
 from referral.services.uow import Runtime
 from referral.services.webhooks import (
@@ -31,7 +32,6 @@ from referral.services.webhooks import (
 )
 from tests.conftest import TestClock
 from tests.factories import make_world, submit, to_information_gathering
-from referral.domain.vocabulary import OrgKind
 
 RULES = HookRules(max_attempts=3, retry_after=timedelta(seconds=30), allow_http_localhost=True)
 
@@ -51,7 +51,7 @@ def receiver() -> Iterator[Receiver]:
     state = Receiver("")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.received.append((dict(self.headers.items()), body))
             self.send_response(state.statuses.pop(0) if state.statuses else 200)
@@ -168,5 +168,7 @@ def test_endpoints_must_be_https_and_registered_by_an_admin(runtime: Runtime) ->
     with pytest.raises(InvalidInput):
         world.run("admin", register_endpoint, RegisterEndpoint("https://p.example/", ("nope",)))
     with pytest.raises(PermissionDenied):
-        world.run("coordinator", register_endpoint, RegisterEndpoint("https://p.example/", (CASE_MOVED,)))
+        world.run(
+            "coordinator", register_endpoint, RegisterEndpoint("https://p.example/", (CASE_MOVED,))
+        )
     world.run("admin", register_endpoint, RegisterEndpoint("https://p.example/", (CASE_MOVED,)))

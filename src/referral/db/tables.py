@@ -590,7 +590,6 @@ class WorkflowVersion(Base):
     first_loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-
 class WebhookEndpoint(Base):
     """An HTTPS address a network registered to be told of events (referral.services.webhooks).
 

@@ -25,7 +25,7 @@ each resource (an extension on the ServiceRequest, businessStatus on a Task).
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -181,7 +181,7 @@ class Exporter:
                         "name": {"text": self.shown("guardian_details")},
                     }
                 ]
-        return _pruned(patient)
+        return patient
 
     # -- linked records --------------------------------------------------------------------
 
@@ -248,7 +248,9 @@ class Exporter:
             task["output"] = [{"type": {"text": "answer"}, "valueString": row["answer"]}]
         return task
 
-    def intervention_task(self, row: Mapping[str, Any], notes: list[Mapping[str, Any]]) -> Resource:
+    def intervention_task(
+        self, row: Mapping[str, Any], notes: Sequence[Mapping[str, Any]]
+    ) -> Resource:
         workflow = self.workflows[states.INTERVENTION]
         state = row["state"]
         if _meaning(workflow, state) == "withdrawn":
@@ -307,11 +309,13 @@ class Exporter:
             "policyRule": {"text": "the network's sharing agreement"},
             "provision": {
                 "type": "permit",
-                "period": {"end": _instant(row["withdrawn_at"])} if row.get("withdrawn_at") else None,
+                "period": {"end": _instant(row["withdrawn_at"])}
+                if row.get("withdrawn_at")
+                else None,
                 "provision": provisions or None,
             },
         }
-        return _pruned(consent)
+        return consent
 
     # -- the audit log ---------------------------------------------------------------------
 
@@ -386,7 +390,9 @@ class Exporter:
             "source": {
                 "site": "referral",
                 "observer": {"display": f"referral ({self.network})"},
-                "type": [_coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4")],
+                "type": [
+                    _coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4")
+                ],
             },
             "entity": [_pruned(e) for e in entities],
         }
@@ -443,4 +449,3 @@ def _pruned(value: Any) -> Any:
     if isinstance(value, list):
         return [v for v in (_pruned(v) for v in value) if v not in (None, "", [], {})]
     return value
-

@@ -82,9 +82,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
-def verify_signature(
-    secret: str, header: str, body: bytes, now: int, tolerance: int = 300
-) -> bool:
+def verify_signature(secret: str, header: str, body: bytes, now: int, tolerance: int = 300) -> bool:
     """What a receiver checks: the signature is ours, and no older than `tolerance` seconds."""
     parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
     try:
@@ -465,9 +463,7 @@ def _failed(
         values = {"next_attempt_at": now + rules.retry_after * 2 ** (item.attempt - 1)}
         report.retrying += 1
     _settle(runtime, item.delivery_id, last_status=status, last_error=error[:200], **values)
-    log.warning(
-        "webhook_failed", delivery_id=item.delivery_id, attempt=item.attempt, error=error
-    )
+    log.warning("webhook_failed", delivery_id=item.delivery_id, attempt=item.attempt, error=error)
 
 
 def _settle(runtime: Runtime, delivery_id: int, **values: Any) -> None:

@@ -62,9 +62,7 @@ def register(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, f
     except InvalidInput as exc:
         values = {"url": form.get("url"), "events": form.getall("events", [])}
         overview = webhooks.overview(uow, viewer.actor)
-        return _page(
-            request, viewer, overview, values=values, errors=exc.errors, status_code=422
-        )
+        return _page(request, viewer, overview, values=values, errors=exc.errors, status_code=422)
     overview = webhooks.overview(uow, viewer.actor)
     return _page(request, viewer, overview, registered=registered, status_code=201)
 
