@@ -16,6 +16,7 @@ from referral.db.tables import WebhookDelivery
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import OrgKind
 from referral.services import information, lifecycle
+from referral.services.timers import ClockRules, tick
 from referral.services.uow import Runtime
 from referral.services.webhooks import (
     CASE_MOVED,
@@ -130,9 +131,9 @@ def test_a_delivery_is_given_up_after_its_last_attempt(
     _register(world, receiver.url, CASE_MOVED)
     submit(world)
     receiver.statuses = [500, 500, 500]
-    for wait in (0, 30, 60):
+    for wait in (0, 30, 60):  # through the clock's tick, as `referral worker` runs it
         clock.advance(seconds=wait)
-        deliver_webhooks(runtime, clock(), RULES)
+        tick(runtime, ClockRules(hooks=RULES))
     (failed,) = _deliveries(runtime)
     assert (failed.state, failed.attempts, failed.last_error) == (FAILED, 3, "HTTP 500")
     assert failed.next_attempt_at is None
@@ -172,3 +173,12 @@ def test_endpoints_must_be_https_and_registered_by_an_admin(runtime: Runtime) ->
             "coordinator", register_endpoint, RegisterEndpoint("https://p.example/", (CASE_MOVED,))
         )
     world.run("admin", register_endpoint, RegisterEndpoint("https://p.example/", (CASE_MOVED,)))
+
+
+def test_a_refused_move_enqueues_nothing(runtime: Runtime) -> None:
+    world = make_world(runtime)
+    _register(world, "https://partner.example.org/h", CASE_MOVED)
+    case_id = submit(world)
+    with pytest.raises(PermissionDenied):
+        world.run("referrer", lifecycle.move_case, lifecycle.MoveCase(case_id, "transfer"))
+    assert [d.event for d in _deliveries(runtime)] == [CASE_MOVED]  # the submission's only
