@@ -18,6 +18,7 @@ from referral.domain.vocabulary import OrgKind
 from referral.services import information, lifecycle
 from referral.services.timers import ClockRules, tick
 from referral.services.uow import Runtime
+from referral.services.webhook_delivery import HookRules, deliver_webhooks
 from referral.services.webhooks import (
     CASE_MOVED,
     CASE_TRANSFERRED,
@@ -25,9 +26,7 @@ from referral.services.webhooks import (
     PENDING,
     REQUEST_ANSWERED,
     SENT,
-    HookRules,
     RegisterEndpoint,
-    deliver_webhooks,
     register_endpoint,
     verify_signature,
 )
@@ -161,7 +160,14 @@ def test_answers_and_transfers_are_events_of_their_own(runtime: Runtime) -> None
 
 def test_endpoints_must_be_https_and_registered_by_an_admin(runtime: Runtime) -> None:
     world = make_world(runtime)
-    for url in ("http://partner.example.org/h", "ftp://x/h", "https://u:p@partner.example.org/"):
+    refused = (
+        "http://partner.example.org/h",
+        "ftp://x/h",
+        "https://u:p@partner.example.org/",
+        "https://partner.example.org/a b",
+        "https://partner.example.org:port/",
+    )
+    for url in refused:
         with pytest.raises(InvalidInput):
             world.run("admin", register_endpoint, RegisterEndpoint(url, (CASE_MOVED,)))
     with pytest.raises(InvalidInput):  # localhost over http needs the setting

@@ -46,7 +46,7 @@ from referral.services.outbox import Mailroom
 from referral.services.retention import retention_rules, run_retention
 from referral.services.schedule import CANCELLED, DRIFT, FAILED, FIRED, PENDING
 from referral.services.uow import Runtime, UnitOfWork
-from referral.services.webhooks import HookRules
+from referral.services.webhook_delivery import HookRules
 from referral.workflow.schema import Workflow, WorkflowObject
 
 if TYPE_CHECKING:
