@@ -16,8 +16,10 @@ from referral.db.tables import WebhookDelivery
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import OrgKind
 from referral.services import information, lifecycle
+from referral.services.access import visible_case
+from referral.services.flow import fire_case
 from referral.services.timers import ClockRules, tick
-from referral.services.uow import Runtime
+from referral.services.uow import Runtime, UnitOfWork
 from referral.services.webhook_delivery import HookRules, deliver_webhooks
 from referral.services.webhooks import (
     CASE_MOVED,
@@ -181,10 +183,18 @@ def test_endpoints_must_be_https_and_registered_by_an_admin(runtime: Runtime) ->
     world.run("admin", register_endpoint, RegisterEndpoint("https://p.example/", (CASE_MOVED,)))
 
 
-def test_a_refused_move_enqueues_nothing(runtime: Runtime) -> None:
+def test_a_moves_deliveries_commit_with_it_or_not_at_all(runtime: Runtime) -> None:
     world = make_world(runtime)
-    _register(world, "https://partner.example.org/h", CASE_MOVED)
+    _register(world, "https://partner.example.org/h", CASE_MOVED, CASE_TRANSFERRED)
     case_id = submit(world)
+    coordinator = world.actors["coordinator"]
+    with UnitOfWork(runtime) as uow:
+        case, facts = visible_case(uow, coordinator, case_id)
+        fire_case(uow, coordinator, case, facts, "transfer")
+        queued = uow.session.scalars(select(WebhookDelivery.event)).all()
+        assert sorted(queued) == [CASE_MOVED, CASE_MOVED, CASE_TRANSFERRED]
+        # Left without a commit: the move rolls back, and its deliveries with it.
+    assert [d.event for d in _deliveries(runtime)] == [CASE_MOVED]  # the submission's only
     with pytest.raises(PermissionDenied):
         world.run("referrer", lifecycle.move_case, lifecycle.MoveCase(case_id, "transfer"))
-    assert [d.event for d in _deliveries(runtime)] == [CASE_MOVED]  # the submission's only
+    assert len(_deliveries(runtime)) == 1
