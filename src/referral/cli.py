@@ -871,6 +871,40 @@ def _shown(url: str) -> str:
 
 
 @main.group()
+def export() -> None:
+    """Cases in standard formats, each made under one user's policy."""
+
+
+@export.command("fhir")
+@click.argument("case_id", type=int)
+@click.option("--as", "username", required=True, help="The user whose policy the export follows.")
+@click.option("--network", default=None, help="The network they act in (if they hold several).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to write."
+)
+@reports_errors
+def export_fhir(case_id: int, username: str, network: str | None, out: Path | None) -> None:
+    """A case as a FHIR R4 Bundle (JSON) of what USERNAME may see; audited as their read.
+    A case they may not see is not found (exit 1)."""
+    import json
+
+    from referral.bootstrap import build_runtime
+    from referral.services.auth import actor_by_username
+    from referral.services.fhir import export_case
+    from referral.services.uow import UnitOfWork
+
+    runtime = build_runtime(_settings())
+    with UnitOfWork(runtime, request_id="cli") as uow:
+        bundle = export_case(uow, actor_by_username(uow, username, network), case_id)
+    text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(out, err=True)
+
+
+@main.group()
 def subjects() -> None:
     """The people referrals are about: subject access and erasure."""
 

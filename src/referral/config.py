@@ -164,6 +164,22 @@ class Settings(BaseSettings):
     )
     mail_batch: int = Field(default=100, ge=1, description="E-mails one tick sends at most.")
 
+    # Webhooks, delivered by `referral worker` / `referral tick` (docs/operations.md).
+    webhooks_allow_http_localhost: bool = Field(
+        default=False,
+        description="Allow plain http:// endpoints on localhost (tests, a local relay).",
+    )
+    webhooks_max_attempts: int = Field(
+        default=6, ge=1, description="Tries before a webhook delivery is marked failed."
+    )
+    webhooks_retry_seconds: int = Field(
+        default=30, ge=1, description="Wait after a first failed delivery; doubled after each."
+    )
+    webhooks_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one POST may take."
+    )
+    webhooks_batch: int = Field(default=100, ge=1, description="Deliveries one tick makes at most.")
+
     @field_validator("working_days")
     @classmethod
     def _iso_weekdays(cls, value: tuple[int, ...]) -> tuple[int, ...]:

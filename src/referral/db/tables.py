@@ -590,4 +590,54 @@ class WorkflowVersion(Base):
     first_loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class WebhookEndpoint(Base):
+    """An HTTPS address a network registered to be told of events (referral.services.webhooks).
+
+    `events` holds the event names, each between commas (",case.moved,"), so one LIKE finds
+    the endpoints of an event. `secret` signs each delivery (HMAC-SHA256); it is shown to
+    the administrator once, when the endpoint is registered.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    events: Mapped[str] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[int] = mapped_column(Integer)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: the outbox row of its POST.
+
+    Written in the transaction of the change it tells of, delivered by the worker; the
+    payload holds ids and states only, never personal data.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # The worker claims pending deliveries in next_attempt_at order.
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        # The admin page's delivery log: a network's newest first.
+        Index("ix_webhook_deliveries_log", "network_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    event: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # pending, sent, or failed (after the last attempt).
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str] = mapped_column(String(200), default="")
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 install(Base)

@@ -52,6 +52,7 @@ def read_record(
     case_id: int,
     ledgered_elsewhere: Collection[Category] = (),
     workflow_hash: str = "",
+    target: str = "",
 ) -> AuditRecord:
     """The one audit entry of a read, built from the decisions the read already made.
 
@@ -75,6 +76,7 @@ def read_record(
         allowed=True,
         actor=actor,
         case_id=case_id,
+        target=target,
         categories=tuple(read),
         rule=ledger.encode(read, refused),
         purpose=ledger.shared(why[1] for why in read.values()),

@@ -224,6 +224,20 @@ def actor_of(uow: UnitOfWork, user_id: int, network_id: int) -> Actor:
     return actor
 
 
+def actor_by_username(uow: UnitOfWork, username: str, network: str | None = None) -> Actor:
+    """The operator's `--as USERNAME [--network SLUG]`: that active user acting in that
+    network (the only one they hold roles in, when none is named). NotFound otherwise."""
+    session = uow.unscoped("the operator's command names a user before any network")
+    user = session.scalar(select(User).where(User.username == username, User.active))
+    if user is None:
+        raise NotFound(f"no active user '{username}'")
+    networks = [n for n in uow.repo.networks_of(user) if network in (None, n.slug)]
+    if len(networks) != 1:
+        where = f"network '{network}'" if network else "one network (name it with --network)"
+        raise NotFound(f"user '{username}' holds no roles in {where}")
+    return actor_of(uow, user.id, networks[0].id)
+
+
 @dataclass(frozen=True)
 class IssueToken:
     label: str

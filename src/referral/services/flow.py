@@ -57,7 +57,7 @@ from referral.domain.facts import (
 )
 from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.logging import get_logger
-from referral.services import notifications, schedule
+from referral.services import notifications, schedule, webhooks
 from referral.services.access import authorise, record, refuse_unless_visible
 from referral.services.case_status import STATUS_COLUMNS, AnyCase, CaseStatus
 from referral.services.uow import STALE_MESSAGE, UnitOfWork
@@ -428,6 +428,12 @@ def fire_case(
             notifications.notify_transition(uow, actor, case, transition, from_state, to_state)
     write_case(uow, case)
     uow.flush()
+    # The partners' webhooks, in the move's transaction too (delivered by the worker).
+    transfer = workflow.meanings.get(webhooks.TRANSFERRED) == to_state
+    webhooks.case_moved(
+        uow, case.id, case.network_id, actor.network, trigger, from_state, to_state,
+        transfer=transfer,
+    )  # fmt: skip
     uow.audit(
         record(
             actor,
@@ -586,6 +592,8 @@ def fire_linked(
     if moved is not None:
         notifications.notify_linked(uow, actor, obj, workflow, moved, case_id)
     uow.flush()
+    if moved is not None and moved.via == Via.REQUEST_ANSWER:
+        webhooks.request_answered(uow, actor.network_id, actor.network, case_id, obj)
     uow.audit(
         record(
             actor,

@@ -182,9 +182,12 @@ def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
     return view
 
 
-def case_view(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[CaseView, Case, CaseFacts]:
+def case_view(
+    uow: UnitOfWork, actor: Actor, case_id: int, *, target: str = ""
+) -> tuple[CaseView, Case, CaseFacts]:
     """What `read_case` answers, with the case and its facts for a page that shows more;
-    the read's audit entry queued in `uow`, for the caller's commit."""
+    the read's audit entry queued in `uow`, for the caller's commit. `target`: the form
+    the read is ledgered as taking, when another (`fhir`, services.fhir)."""
     case, facts = visible_case(uow, actor, case_id, sealed=True)
     decisions = uow.authz.category_decisions(actor, facts, uow.now)
     readable = {category for category, decision in decisions.items() if decision.allowed}
@@ -207,6 +210,7 @@ def case_view(uow: UnitOfWork, actor: Actor, case_id: int) -> tuple[CaseView, Ca
             case_id=case.id,
             ledgered_elsewhere=opened,
             workflow_hash=case.workflow_hash,
+            target=target,
         )
     )
     if opened:

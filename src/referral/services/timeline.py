@@ -182,13 +182,14 @@ def load_timeline(
     *,
     before: int | None = None,
     everything: bool = False,
+    limit: int = HISTORY_PAGE,
 ) -> HistoryPage | None:
     """A page of the case's history, or None when the actor may not see it. Audited, in
     the caller's transaction: the caller commits."""
     decision = timeline_decision(uow, actor, facts)
     if decision is None:
         return None
-    page = entries_for(uow, case, actor, before=before, everything=everything)
+    page = entries_for(uow, case, actor, before=before, everything=everything, limit=limit)
     uow.audit(record(actor, "case:timeline", decision, case_id=case.id, categories=("status",)))
     return page
 

@@ -46,6 +46,7 @@ from referral.services.outbox import Mailroom
 from referral.services.retention import retention_rules, run_retention
 from referral.services.schedule import CANCELLED, DRIFT, FAILED, FIRED, PENDING
 from referral.services.uow import Runtime, UnitOfWork
+from referral.services.webhook_delivery import HookRules
 from referral.workflow.schema import Workflow, WorkflowObject
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class ClockRules:
     drift_days: int = 30
     batch: int = 500
     mail: Mailroom | None = None  # notices' e-mails, sent after the timers (None: e-mail off)
+    hooks: HookRules | None = None  # partners' webhooks, after the e-mails (None: not here)
     # Months after closing per closed state (services.retention.retention_rules), run by
     # services.retention after the timers (empty: retention is left to the operator).
     retention_months: Mapping[str, int] = field(default_factory=dict)
@@ -91,6 +93,7 @@ class ClockRules:
             drift_days=settings.drift_days,
             batch=settings.timer_batch,
             mail=mail,
+            hooks=HookRules.from_settings(settings),
             retention_months=retention_rules(workflows, settings.retention_months),
         )
 
@@ -146,6 +149,8 @@ def tick(
         report.failed += len(retained.failures)
     if rules.mail is not None and not should_stop():
         rules.mail.deliver(runtime)  # docs/notifications.md
+    if rules.hooks is not None and not should_stop():
+        rules.hooks.deliver(runtime)  # docs/operations.md, FHIR export and webhooks
     if report.handled:
         log.info("clock_ticked", **{k: getattr(report, k) for k in vars(report)})
     return report

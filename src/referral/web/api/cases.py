@@ -7,7 +7,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import JSONBody, QueryParameter
 
 from referral.config import Settings
-from referral.services import auth, lifecycle, referrals
+from referral.services import auth, fhir, lifecycle, referrals
 from referral.services.flow import Moved
 from referral.web.api.models import (
     After,
@@ -15,6 +15,7 @@ from referral.web.api.models import (
     CaseListOut,
     CaseOut,
     CaseSummaryOut,
+    FhirBundleOut,
     MeOut,
     MovedOut,
     Offset,
@@ -109,6 +110,25 @@ async def read_case(request: Request[Any, Any, Any], case_id: PathId) -> CaseOut
     )
 
 
+@get(
+    "/api/cases/{case_id:int}/fhir",
+    tags=CASES,
+    summary="Export a case as FHIR R4",
+    media_type="application/fhir+json",
+    responses=errors(404),
+    opt=ONE_STEP,
+)
+async def export_fhir(request: Request[Any, Any, Any], case_id: PathId) -> FhirBundleOut:
+    """The case as a FHIR R4 Bundle: a ServiceRequest, the Patient (when you may see who it
+    is), Tasks for its requests, interventions and panel work, its Consents and, if you may
+    see its history, AuditEvents after IHE BALP; each holding only what you may read now.
+    The export is audited as a read of the case."""
+    return await read_as_actor(
+        request,
+        lambda uow, actor: FhirBundleOut.of(fhir.export_case(uow, actor, case_id)),
+    )
+
+
 @post(
     "/api/cases/{case_id:int}/transitions",
     tags=CASES,
@@ -134,4 +154,4 @@ def _move(uow: Uow, actor: CurrentActor, case_id: int, data: JSONBody[Transition
     return lifecycle.move_case(uow, actor, move)
 
 
-ROUTES = [me, issue_token, list_cases, submit_referral, read_case, move_case]
+ROUTES = [me, issue_token, list_cases, submit_referral, read_case, export_fhir, move_case]

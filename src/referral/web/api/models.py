@@ -266,6 +266,35 @@ class CaseOut(Struct):
         )
 
 
+class FhirEntryOut(Struct):
+    fullUrl: str  # noqa: N815  (FHIR's own name)
+    resource: Annotated[
+        dict[str, Any],
+        Meta(
+            description="A FHIR R4 resource: ServiceRequest, Patient, Task, Consent or "
+            "AuditEvent (IHE BALP)"
+        ),
+    ]
+
+
+class FhirBundleOut(Struct):
+    """A case as a FHIR R4 Bundle (type collection) of what you may see."""
+
+    resourceType: Literal["Bundle"]  # noqa: N815
+    id: str
+    meta: dict[str, Any]
+    type: Literal["collection"]
+    timestamp: str
+    entry: list[FhirEntryOut]
+
+    @classmethod
+    def of(cls, bundle: dict[str, Any]) -> "FhirBundleOut":
+        entries = [FhirEntryOut(e["fullUrl"], e["resource"]) for e in bundle["entry"]]
+        return cls(
+            "Bundle", bundle["id"], bundle["meta"], "collection", bundle["timestamp"], entries
+        )
+
+
 class TransitionIn(Body):
     trigger: Line
     expected_version: Version | None = None

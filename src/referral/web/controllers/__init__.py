@@ -18,6 +18,7 @@ from referral.web.controllers import (
     referrer,
     register,
     subjects,
+    webhooks,
 )
 
 # HTML pages: not part of the OpenAPI schema.
@@ -36,6 +37,7 @@ PAGE_ROUTES: list[Any] = [
     *subjects.ROUTES,
     *admin.ROUTES,
     *changes.ROUTES,
+    *webhooks.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]
