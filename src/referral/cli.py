@@ -2,7 +2,8 @@
 
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +112,37 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     # Each process builds its own app from the same settings (the environment): app
     # processes are stateless, everything they share lives in the database.
     processes = workers or settings.workers
-    uvicorn.run(
-        "referral.web.app:create_app",
-        factory=True,
-        workers=processes,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=False,
-        loop=event_loop(processes),
-    )
+    with metrics_directory():
+        uvicorn.run(
+            "referral.web.app:create_app",
+            factory=True,
+            workers=processes,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=False,
+            loop=event_loop(processes),
+        )
+
+
+@contextmanager
+def metrics_directory() -> Iterator[None]:
+    """A fresh directory where every server process writes its metrics' counts, so that a
+    scrape of /metrics, whichever process answers it, sums them all (prometheus-client's
+    multiprocess mode). It is prometheus-client's own variable, read when the library is
+    first imported: set here, before uvicorn imports the app or starts a worker (each
+    worker inherits the environment). Removed when the server stops: counts start again
+    from zero with the next server, as a single process's would."""
+    import os
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="referral-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def event_loop(processes: int) -> str:

@@ -13,6 +13,7 @@ from referral.web.controllers import (
     cases,
     meetings,
     notifications,
+    operations,
     provider,
     referrer,
     register,
@@ -34,6 +35,7 @@ PAGE_ROUTES: list[Any] = [
     *register.ROUTES,
     *subjects.ROUTES,
     *admin.ROUTES,
+    *operations.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]
