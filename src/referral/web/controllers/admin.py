@@ -8,7 +8,7 @@ from litestar.response import Redirect, Template
 
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import OrgKind
-from referral.services import admin
+from referral.services import admin, tokens
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
@@ -178,6 +178,32 @@ def create_organisation(
     return see_other("/admin/organisations?done=created")
 
 
+TOKEN_MESSAGES = {
+    "revoked": "The token was revoked: programs using it are refused from now on.",
+    "unchanged": "That token was already revoked.",
+}
+
+
+@get("/admin/tokens", name="admin_tokens", opt=ONE_STEP)
+async def api_tokens(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        held = tokens.network_tokens(uow, viewer.actor)
+        return page(request, "admin/tokens.html", viewer, tokens=held, messages=TOKEN_MESSAGES)
+
+    return await read_as_viewer(request, work)
+
+
+@post(
+    "/admin/tokens/{token_id:int}/revoke",
+    name="admin_revoke_token",
+    sync_to_thread=True,
+    status_code=303,
+)
+def revoke_token(uow: Uow, viewer: CurrentViewer, token_id: FromPath[int]) -> Redirect:
+    changed = tokens.revoke_token(uow, viewer.actor, tokens.RevokeToken(token_id))
+    return see_other(f"/admin/tokens?done={'revoked' if changed else 'unchanged'}")
+
+
 ROUTES = [
     users,
     create_user,
@@ -186,4 +212,6 @@ ROUTES = [
     activate,
     organisations,
     create_organisation,
+    api_tokens,
+    revoke_token,
 ]
