@@ -287,6 +287,38 @@ def holidays_list(network: str) -> None:
 
 
 @main.group()
+def users() -> None:
+    """Accounts: import organisations, users and roles from a CSV file."""
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check the whole file and write nothing.")
+@reports_errors
+def users_import(file: Path, dry_run: bool) -> None:
+    """Create the organisations, users and roles FILE lists (docs/operations.md, Importing
+    users). Every problem is printed with its line and column, and nothing is written
+    unless the whole file is valid. The file holds no password: an administrator sets
+    each new account's first password on the Users page."""
+    from referral.bootstrap import build_runtime
+    from referral.services.uow import UnitOfWork
+    from referral.services.user_import import ImportUsers, import_as_operator
+
+    content = file.read_bytes()
+    with UnitOfWork(build_runtime(_settings()), request_id="users-import") as uow:
+        report = import_as_operator(uow, ImportUsers(content, apply=not dry_run))
+    for problem in report.problems:
+        click.echo(f"{file}: {problem}", err=True)
+    if not report.valid:
+        _fail(f"{file}: {len(report.problems)} problem(s); nothing was imported")
+    done = "imported" if report.applied else "would import (dry run, nothing written)"
+    click.echo(
+        f"{file}: {done} {len(report.users)} users and "
+        f"{len(report.new_organisations)} new organisations"
+    )
+
+
+@main.group()
 def keys() -> None:
     """Master keys that wrap each subject's data key."""
 

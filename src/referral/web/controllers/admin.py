@@ -3,15 +3,17 @@
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.datastructures import UploadFile
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import OrgKind
-from referral.services import admin, tokens
+from referral.services import admin, tokens, user_import
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
+from referral.web.input_guard import UPLOAD
 from referral.web.render import page, see_other
 
 # What `?done=` after a change may say: fixed texts, never text taken from the address.
@@ -22,6 +24,9 @@ MESSAGES = {
     "unchanged": "Nothing changed: the user already had that setting.",
     "activated": "The account was activated.",
     "deactivated": "The account was deactivated. The person can no longer sign in.",
+    "password": "The password was set. Tell the person by a channel of your own.",
+    "imported": "The users were imported. Each one signs in once you have set their first "
+    "password here (Set password).",
 }
 
 
@@ -129,6 +134,94 @@ def activate(uow: Uow, viewer: CurrentViewer, user_id: FromPath[int]) -> Redirec
     return _set_active(uow, viewer, user_id, active=True)
 
 
+@post(
+    "/admin/users/{user_id:int}/password",
+    name="admin_set_password",
+    sync_to_thread=True,
+    status_code=303,
+)
+def set_password(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    user_id: FromPath[int],
+) -> Any:
+    command = admin.SetPassword(user_id, str(form.get(f"password-{user_id}", "")))
+    try:
+        admin.set_password(uow, viewer.actor, command)
+    except InvalidInput as exc:
+        directory = admin.directory(uow, viewer.actor)
+        errors = {f"password-{user_id}": exc.message}
+        return _users_page(request, viewer, directory, errors=errors, status_code=422)
+    return see_other("/admin/users?done=password")
+
+
+# -- importing users from a CSV file ------------------------------------------------------
+
+
+def _import_page(
+    request: Request[Any, Any, Any],
+    viewer: Viewer,
+    report: user_import.Report | None = None,
+    content: str = "",
+    status_code: int = 200,
+) -> Template:
+    return page(
+        request,
+        "admin/import.html",
+        viewer,
+        report=report,
+        content=content,
+        columns=user_import.COLUMNS,
+        kinds=list(OrgKind),
+        roles=list(admin.ASSIGNABLE_ROLES),
+        status_code=status_code,
+    )
+
+
+@get("/admin/import", name="admin_import", opt=ONE_STEP)
+async def import_form(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        admin.list_organisations(uow, viewer.actor)  # an administrator's page only
+        return _import_page(request, viewer)
+
+    return await read_as_viewer(request, work)
+
+
+@post(
+    "/admin/import",
+    name="admin_import_check",
+    sync_to_thread=True,
+    status_code=200,
+    opt=UPLOAD,
+)
+def import_check(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form
+) -> Template:
+    """A dry run of the uploaded file: everything checked, nothing written."""
+    upload = form.get("file")
+    content = upload.file.read() if isinstance(upload, UploadFile) else b""
+    command = user_import.ImportUsers(content, apply=False)
+    report = user_import.import_as_admin(uow, viewer.actor, command)
+    text = content.decode("utf-8-sig") if report.valid else ""
+    return _import_page(request, viewer, report, text, 200 if report.valid else 422)
+
+
+@post("/admin/import/apply", name="admin_import_apply", sync_to_thread=True, status_code=303)
+def import_apply(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form
+) -> Any:
+    """The checked file, applied whole: checked again first, as the network may have
+    changed since (a username taken meanwhile)."""
+    content = str(form.get("content", "")).encode()
+    command = user_import.ImportUsers(content, apply=True)
+    report = user_import.import_as_admin(uow, viewer.actor, command)
+    if not report.applied:
+        return _import_page(request, viewer, report, status_code=422)
+    return see_other("/admin/users?done=imported")
+
+
 def _organisations_page(
     request: Request[Any, Any, Any],
     viewer: CurrentViewer,
@@ -214,4 +307,8 @@ ROUTES = [
     create_organisation,
     api_tokens,
     revoke_token,
+    set_password,
+    import_form,
+    import_check,
+    import_apply,
 ]
