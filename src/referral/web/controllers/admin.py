@@ -201,7 +201,10 @@ def import_check(
 ) -> Template:
     """A dry run of the uploaded file: everything checked, nothing written."""
     upload = form.get("file")
-    content = upload.file.read() if isinstance(upload, UploadFile) else b""
+    content = b""
+    if isinstance(upload, UploadFile):
+        with upload.file:  # closed once read: the service checks bytes, not a file
+            content = upload.file.read(user_import.MAX_BYTES + 1)
     command = user_import.ImportUsers(content, apply=False)
     report = user_import.import_as_admin(uow, viewer.actor, command)
     text = content.decode("utf-8-sig") if report.valid else ""
