@@ -112,7 +112,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     # Each process builds its own app from the same settings (the environment): app
     # processes are stateless, everything they share lives in the database.
     processes = workers or settings.workers
-    with metrics_directory():
+    with metrics_directory(processes):
         uvicorn.run(
             "referral.web.app:create_app",
             factory=True,
@@ -126,17 +126,22 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 @contextmanager
-def metrics_directory() -> Iterator[None]:
-    """A fresh directory where every server process writes its metrics' counts, so that a
-    scrape of /metrics, whichever process answers it, sums them all (prometheus-client's
-    multiprocess mode). It is prometheus-client's own variable, read when the library is
-    first imported: set here, before uvicorn imports the app or starts a worker (each
-    worker inherits the environment). Removed when the server stops: counts start again
-    from zero with the next server, as a single process's would."""
+def metrics_directory(processes: int) -> Iterator[None]:
+    """With several processes, a fresh directory where each writes its metrics' counts, so
+    that a scrape of /metrics, whichever process answers it, sums them all
+    (prometheus-client's multiprocess mode). It is prometheus-client's own variable, read
+    when the library is first imported: set here, before uvicorn imports the app or
+    starts a worker (each inherits the environment). Removed when the server stops:
+    counts start again from zero with the next server, as a single process's do. One
+    process keeps its counts in memory: a shared-file write costs an observation four
+    times as much (docs/operations.md, Monitoring)."""
     import os
     import shutil
     import tempfile
 
+    if processes == 1:
+        yield
+        return
     directory = tempfile.mkdtemp(prefix="referral-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     try:

@@ -184,29 +184,27 @@ class DecisionTally:
     """How many decisions this process made, by outcome and by what the decision cache
     did, for the operators' metrics (web.metrics takes and exports them).
 
-    Plain counts behind a lock: a page asks a dozen questions, and a lock taken and
-    released costs a tenth of a microsecond, where a Prometheus counter in multiprocess
-    mode writes a shared file on every increment. `take` hands them over and starts again.
+    Plain counts in a list, with no lock: a page asks a dozen questions, and a Prometheus
+    counter in multiprocess mode takes a lock and writes a shared file on every
+    increment. `counts[i] += 1` on a list of ints calls no Python code, so CPython never
+    switches threads inside it; `take` swaps the list whole and hands the counts over.
     """
 
     # The cache did not answer at all: no rule names one of the actor's roles here.
     UNCACHED, HIT, MISS = 0, 1, 2
     CACHE = ("none", "hit", "miss")
 
-    __slots__ = ("_counts", "_lock")
+    __slots__ = ("counts",)
 
     def __init__(self) -> None:
-        self._counts = [0] * 6  # denied x (none, hit, miss), then allowed x the same
-        self._lock = threading.Lock()
+        self.counts = [0] * 6  # denied x (none, hit, miss), then allowed x the same
 
     def add(self, allowed: bool, cache: int) -> None:
-        with self._lock:
-            self._counts[3 * allowed + cache] += 1
+        self.counts[3 * allowed + cache] += 1
 
     def take(self) -> list[tuple[bool, str, int]]:
         """(allowed, cache, count) for each count above zero since the last take."""
-        with self._lock:
-            counts, self._counts = self._counts, [0] * 6
+        counts, self.counts = self.counts, [0] * 6
         return [(i >= 3, self.CACHE[i % 3], n) for i, n in enumerate(counts) if n]
 
 

@@ -13,8 +13,8 @@ Two kinds, kept apart so each costs least where it is paid:
   shares, so any of them answers for the deployment, and a request pays nothing for them.
 
 A request pays one histogram observation (a shared-file write of one bucket and the
-sum) plus the decisions' counts it made, handed over at its end (docs/operations.md,
-Monitoring, gives the measured cost).
+sum) and a list increment per decision; the decisions reach the shared counters in one
+hand-over at most every half second (docs/operations.md, Monitoring: the measured cost).
 """
 
 import time
@@ -57,9 +57,9 @@ DECISIONS = Counter(
 
 
 class RecordRequests(ASGIMiddleware):
-    """Times each request under its route template (`/cases/{case_id}`, never the
-    path a person typed: no id, name or query string becomes a label), and hands over
-    the decisions the process made meanwhile."""
+    """Times each request under its route template (`/cases/{case_id}`, never the path a
+    person typed: no id, name or query string becomes a label), and now and then hands
+    over the decisions the process made meanwhile."""
 
     scopes = (ScopeType.HTTP,)
 
@@ -76,11 +76,25 @@ class RecordRequests(ASGIMiddleware):
         try:
             await next_app(scope, receive, sending)
         finally:
-            route = scope.get("path_template") or "unmatched"
-            REQUEST_SECONDS.labels(route, scope.get("method", ""), str(status)).observe(
-                time.perf_counter() - start
-            )
-            hand_over(scope["litestar_app"].state.runtime.authz.tally)
+            end = time.perf_counter()
+            method = str(scope.get("method", ""))
+            key = (scope.get("path_template") or "unmatched", method, status)
+            timer = _TIMERS.get(key)
+            if timer is None:
+                timer = _TIMERS.setdefault(key, REQUEST_SECONDS.labels(*map(str, key)))
+            timer.observe(end - start)
+            global _handed_over
+            if end - _handed_over >= HAND_OVER_SECONDS:
+                _handed_over = end
+                hand_over(scope["litestar_app"].state.runtime.authz.tally)
+
+
+# Each (route, method, status)'s histogram, found without `labels()` and its lock.
+_TIMERS: dict[tuple[str, str, int], Any] = {}
+# Decisions reach the shared counters at most this often from a request's end (and at
+# every scrape from the process that answers it): each hand-over writes the shared file.
+HAND_OVER_SECONDS = 0.5
+_handed_over = 0.0
 
 
 def hand_over(tally: DecisionTally) -> None:
@@ -128,9 +142,10 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
 
-def exposition(backlog: Backlog) -> bytes:
+def exposition(backlog: Backlog, tally: DecisionTally) -> bytes:
     """Every metric in Prometheus's text format: the processes' counts, then the
     database's figures."""
+    hand_over(tally)
     # prometheus-client chose at import, from PROMETHEUS_MULTIPROC_DIR, where counts go.
     if values.ValueClass is not values.MutexValue:
         counted = CollectorRegistry()

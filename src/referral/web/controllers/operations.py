@@ -47,7 +47,9 @@ async def scrape(request: Request[Any, Any, Any]) -> Response[bytes]:
     backlog = await database_read(
         runtime, lambda: operations.backlog(runtime, overdue_after(settings))
     )
-    return Response(metrics.exposition(backlog), media_type=metrics.CONTENT_TYPE)
+    return Response(
+        metrics.exposition(backlog, runtime.authz.tally), media_type=metrics.CONTENT_TYPE
+    )
 
 
 def _may_scrape(request: Request[Any, Any, Any], settings: Settings) -> bool:
