@@ -60,20 +60,17 @@ def test_ready_when_the_database_is_migrated_and_keys_and_rules_are_loaded(
 
 
 def test_not_ready_names_each_failure_while_health_still_answers(
-    shared_app: Litestar,
-    authz: Authorizer,
-    workflows: dict[str, Workflow],
-    tmp_path: Path,
+    shared_app: Litestar, authz: Authorizer, tmp_path: Path
 ) -> None:
-    # A database one migration short of the head, and no master key.
+    # A database one migration short of the head, no master key, no workflow loaded.
     with database_at(tmp_path, "0010") as engine:
-        stale = Runtime(make_session_factory(engine, Keyring()), authz, workflows, WorkflowEngine())
+        stale = Runtime(make_session_factory(engine, Keyring()), authz, {}, WorkflowEngine())
         with served(shared_app, stale) as client:
             answer = client.get("/ready")
             assert client.get("/health").status_code == 200
     assert answer.status_code == 503
     failed = answer.json()["failed"]
-    assert [f.split(":")[0] for f in failed] == ["migrations", "master key"], failed
+    assert [f.split(":")[0] for f in failed] == ["migrations", "master key", "workflows"], failed
     assert "0010" in failed[0]
 
 
