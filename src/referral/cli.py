@@ -2,7 +2,8 @@
 
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +112,42 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     # Each process builds its own app from the same settings (the environment): app
     # processes are stateless, everything they share lives in the database.
     processes = workers or settings.workers
-    uvicorn.run(
-        "referral.web.app:create_app",
-        factory=True,
-        workers=processes,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=False,
-        loop=event_loop(processes),
-    )
+    with metrics_directory(processes):
+        uvicorn.run(
+            "referral.web.app:create_app",
+            factory=True,
+            workers=processes,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=False,
+            loop=event_loop(processes),
+        )
+
+
+@contextmanager
+def metrics_directory(processes: int) -> Iterator[None]:
+    """With several processes, a fresh directory where each writes its metrics' counts, so
+    that a scrape of /metrics, whichever process answers it, sums them all
+    (prometheus-client's multiprocess mode). It is prometheus-client's own variable, read
+    when the library is first imported: set here, before uvicorn imports the app or
+    starts a worker (each inherits the environment). Removed when the server stops:
+    counts start again from zero with the next server, as a single process's do. One
+    process keeps its counts in memory: a shared-file write costs an observation four
+    times as much (docs/operations.md, Monitoring)."""
+    import os
+    import shutil
+    import tempfile
+
+    if processes == 1:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="referral-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def event_loop(processes: int) -> str:
@@ -262,6 +289,38 @@ def holidays_list(network: str) -> None:
         days = list_holidays(uow, network)
     for holiday in days:
         click.echo(f"{holiday.day.isoformat()},{holiday.label}")
+
+
+@main.group()
+def users() -> None:
+    """Accounts: import organisations, users and roles from a CSV file."""
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check the whole file and write nothing.")
+@reports_errors
+def users_import(file: Path, dry_run: bool) -> None:
+    """Create the organisations, users and roles FILE lists (docs/operations.md, Importing
+    users). Every problem is printed with its line and column, and nothing is written
+    unless the whole file is valid. The file holds no password: an administrator sets
+    each new account's first password on the Users page."""
+    from referral.bootstrap import build_runtime
+    from referral.services.uow import UnitOfWork
+    from referral.services.user_import import ImportUsers, import_as_operator
+
+    content = file.read_bytes()
+    with UnitOfWork(build_runtime(_settings()), request_id="users-import") as uow:
+        report = import_as_operator(uow, ImportUsers(content, apply=not dry_run))
+    for problem in report.problems:
+        click.echo(f"{file}: {problem}", err=True)
+    if not report.valid:
+        _fail(f"{file}: {len(report.problems)} problem(s); nothing was imported")
+    done = "imported" if report.applied else "would import (dry run, nothing written)"
+    click.echo(
+        f"{file}: {done} {len(report.users)} users and "
+        f"{len(report.new_organisations)} new organisations"
+    )
 
 
 @main.group()

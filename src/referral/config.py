@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     password_memory_kib: int = Field(default=65536, description="argon2id memory, KiB.")
     password_parallelism: int = Field(default=4, description="argon2id lanes.")
 
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a scraper sends to read /metrics; unset: /metrics answers "
+        "404 to everyone. See docs/operations.md, Monitoring.",
+    )
+
     audit_signing_key: SecretStr | None = Field(
         default=None,
         description="Ed25519 private key (base64) that signs audit checkpoints.",
@@ -209,7 +215,7 @@ class Settings(BaseSettings):
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("smtp_host", "smtp_username", "smtp_password", mode="before")
+    @field_validator("smtp_host", "smtp_username", "smtp_password", "metrics_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -53,6 +53,30 @@ def scrub_unprintable(
     return event_dict
 
 
+class NoQueryString(logging.Filter):
+    """The server's access log line without the query string: a search or a filter form
+    puts what a person typed (a name, a case number) there. uvicorn logs
+    `client - "METHOD PATH?QUERY HTTP/x" status` with the path as its third argument."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path, mark, _ = args[2].partition("?")
+            if mark:
+                record.args = (*args[:2], path + "?-", *args[3:])
+        return True
+
+
+ACCESS_LOGGER = "uvicorn.access"
+
+
+def keep_queries_out_of_access_log() -> None:
+    """Filter the server's access log (once per process, whoever calls)."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, NoQueryString) for f in access.filters):
+        access.addFilter(NoQueryString())
+
+
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
     return logger

@@ -9,6 +9,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
+# The password hash of an account made without a password (an import): no argon2 hash
+# looks like it, so no password verifies against it until one is set.
+NO_PASSWORD_YET = "!no password yet"  # noqa: S105 - a marker, not a password
+
+
+def has_password(password_hash: str) -> bool:
+    return password_hash != NO_PASSWORD_YET
+
 
 def configure_hashing(*, time_cost: int, memory_kib: int, parallelism: int) -> None:
     """Set the cost of new hashes (the test suite lowers it to keep sign-ins fast)."""

@@ -14,7 +14,7 @@ from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser
 from tests.factories import submit
 
-PAGES = ("/admin/users", "/admin/organisations")
+PAGES = ("/admin/users", "/admin/organisations", "/admin/tokens", "/admin/import")
 MARKERS = ("MARK-NARRATIVE", "MARK-SPECIAL", "Testy", "Fixture")
 
 

@@ -13,11 +13,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from referral.authz.enforcer import Decision, Permission
-from referral.db.tables import Organisation, RoleAssignment, User
+from referral.db.tables import Organisation, RoleAssignment, User, WebSession
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.vocabulary import OrgKind, Role
-from referral.security import hash_password
+from referral.security import has_password, hash_password
 from referral.services.access import authorise, record
 from referral.services.uow import UnitOfWork
 
@@ -41,6 +41,7 @@ class UserRow:
     roles: tuple[str, ...]
     active: bool
     created_at: datetime
+    has_password: bool = True  # False: imported, cannot sign in until one is set
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def _users(uow: UnitOfWork, actor: Actor) -> list[UserRow]:
             roles=tuple(sorted(roles.get(u.id, []))),
             active=u.active,
             created_at=u.created_at,
+            has_password=has_password(u.password_hash),
         )
         for u in users
     ]
@@ -254,6 +256,38 @@ def set_active(uow: UnitOfWork, actor: Actor, command: SetActive) -> bool:
     uow.audit(record(actor, action, decision, target=f"user:{user.id}", change=change))
     uow.commit()
     return True
+
+
+@dataclass(frozen=True)
+class SetPassword:
+    user_id: int
+    password: str
+
+
+def _password_problem(password: str) -> str | None:
+    if len(password) < MIN_PASSWORD:
+        return f"The password needs at least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"The password has at most {MAX_PASSWORD} characters."
+    return None
+
+
+def set_password(uow: UnitOfWork, actor: Actor, command: SetPassword) -> None:
+    """An administrator sets a user's password: the first one of an imported account, or a
+    new one for a person who lost theirs. Their sessions elsewhere end with it."""
+    decision = _manage(uow, actor)
+    user = _user_in_network(uow, actor, command.user_id)
+    problem = _password_problem(command.password)
+    if problem:
+        raise InvalidInput(problem, {"password": problem})
+    first = not has_password(user.password_hash)
+    user.password_hash = hash_password(command.password)
+    scope = uow.scoped(actor)
+    scope.execute(scope.delete_where(WebSession).where(WebSession.user_id == user.id))
+    change = {"first_password": first}
+    target = f"user:{user.id}"
+    uow.audit(record(actor, "admin:user_password", decision, target=target, change=change))
+    uow.commit()
 
 
 def list_organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationRow]:

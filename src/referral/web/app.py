@@ -1,6 +1,7 @@
 """The Litestar application: pages, JSON API, static files, OpenAPI at /schema."""
 
 import gc
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from litestar.template.config import TemplateConfig
 from referral import __version__
 from referral.bootstrap import build_runtime
 from referral.config import Settings, get_settings
-from referral.logging import configure_logging
+from referral.logging import configure_logging, keep_queries_out_of_access_log
 from referral.services.audit_sequencing import background_sequencer
+from referral.services.operations import migration_heads
 from referral.services.uow import Runtime
 from referral.web import templating
 from referral.web.api.schema import ClosedBodySchema
@@ -25,6 +27,7 @@ from referral.web.deps import DEPENDENCIES
 from referral.web.errors import EXCEPTION_HANDLERS
 from referral.web.headers import add_security_headers
 from referral.web.input_guard import InputGuard
+from referral.web.metrics import RecordRequests
 from referral.web.reads import AnnounceReads
 from referral.web.session import send_new_csrf_cookie, session_guard
 
@@ -66,14 +69,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Only a process that builds its own runtime sequences audit entries in the
     # background: a runtime handed in (tests) may share one connection across threads.
     sequencer = None
-    startup = []
+    startup: list[Callable[[], object]] = []
     if runtime is None:
         # A server process sets up its own logs: `serve --workers N` starts each worker
         # as a new interpreter that imports this factory, not the command that ran.
         configure_logging(settings)
+        keep_queries_out_of_access_log()
         runtime = build_runtime(settings, serving=True)
         sequencer = background_sequencer(runtime, settings.audit_sequencer_interval_ms)
-        startup = [*([sequencer.start] if sequencer else []), _freeze_what_startup_built]
+        # The migrations' head is read once, before the first /ready asks for it.
+        startup = [
+            *([sequencer.start] if sequencer else []),
+            migration_heads,
+            _freeze_what_startup_built,
+        ]
     static = create_static_files_router(
         path="/static", directories=[HERE / "static"], opt={"no_session": True}, name="static"
     )
@@ -87,7 +96,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         dependencies=DEPENDENCIES,
         guards=[session_guard],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[InputGuard(), AnnounceReads()],
+        # Outermost, so that a request's time includes everything the app does for it.
+        middleware=[RecordRequests(), InputGuard(), AnnounceReads()],
         plugins=[ClosedBodySchema()],
         before_send=[send_new_csrf_cookie, add_security_headers],
         template_config=TemplateConfig(

@@ -105,9 +105,20 @@ async def _check_body(request: Request[Any, Any, Any]) -> None:
             raise HTTPException(status_code=415, detail=JSON_ONLY)
         _check_json(body)
     else:
+        if media_type == "multipart/form-data" and _takes_upload(request):
+            return  # the handler's service reads the file and names what is wrong in it
         if media_type != "application/x-www-form-urlencoded":
             raise HTTPException(status_code=415, detail=FORM_ONLY)
         _check_pairs(body, "form field")
+
+
+# A page handler's opt: it takes a file upload (multipart/form-data) besides plain forms.
+UPLOAD = {"upload": True}
+
+
+def _takes_upload(request: Request[Any, Any, Any]) -> bool:
+    handler = request.scope.get("route_handler")
+    return handler is not None and bool(handler.opt.get("upload"))
 
 
 def _check_pairs(raw: bytes, what: str) -> None:

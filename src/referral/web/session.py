@@ -22,7 +22,7 @@ from typing import Any, Literal
 import anyio
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie
+from litestar.datastructures import Cookie, UploadFile
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
@@ -114,10 +114,15 @@ async def session_guard(
     connection.state[STATE_SESSION] = info
     if connection.scope.get("method") not in SAFE_METHODS:
         sent = connection.headers.get(CSRF_HEADER)
+        form = None
         if sent is None:
             form = await Request(connection.scope, connection.receive).form()
             sent = form.get(CSRF_FIELD)
         if not isinstance(sent, str) or not hmac.compare_digest(sent, info.csrf_token):
+            if form is not None:  # an upload's spooled file goes with the refused request
+                for value in form.values():
+                    if isinstance(value, UploadFile):
+                        await value.close()
             raise PermissionDeniedException(CSRF_REFUSED)
 
 

@@ -14,6 +14,7 @@ from referral.web.controllers import (
     changes,
     meetings,
     notifications,
+    operations,
     provider,
     referrer,
     register,
@@ -38,6 +39,7 @@ PAGE_ROUTES: list[Any] = [
     *admin.ROUTES,
     *changes.ROUTES,
     *webhooks.ROUTES,
+    *operations.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]

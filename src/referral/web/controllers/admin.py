@@ -3,15 +3,17 @@
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.datastructures import UploadFile
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import OrgKind
-from referral.services import admin
+from referral.services import admin, tokens, user_import
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
+from referral.web.input_guard import UPLOAD
 from referral.web.render import page, see_other
 
 # What `?done=` after a change may say: fixed texts, never text taken from the address.
@@ -22,6 +24,9 @@ MESSAGES = {
     "unchanged": "Nothing changed: the user already had that setting.",
     "activated": "The account was activated.",
     "deactivated": "The account was deactivated. The person can no longer sign in.",
+    "password": "The password was set. Tell the person by a channel of your own.",
+    "imported": "The users were imported. Each one signs in once you have set their first "
+    "password here (Set password).",
 }
 
 
@@ -129,6 +134,97 @@ def activate(uow: Uow, viewer: CurrentViewer, user_id: FromPath[int]) -> Redirec
     return _set_active(uow, viewer, user_id, active=True)
 
 
+@post(
+    "/admin/users/{user_id:int}/password",
+    name="admin_set_password",
+    sync_to_thread=True,
+    status_code=303,
+)
+def set_password(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    user_id: FromPath[int],
+) -> Any:
+    command = admin.SetPassword(user_id, str(form.get(f"password-{user_id}", "")))
+    try:
+        admin.set_password(uow, viewer.actor, command)
+    except InvalidInput as exc:
+        directory = admin.directory(uow, viewer.actor)
+        errors = {f"password-{user_id}": exc.message}
+        return _users_page(request, viewer, directory, errors=errors, status_code=422)
+    return see_other("/admin/users?done=password")
+
+
+# -- importing users from a CSV file ------------------------------------------------------
+
+
+def _import_page(
+    request: Request[Any, Any, Any],
+    viewer: Viewer,
+    report: user_import.Report | None = None,
+    content: str = "",
+    status_code: int = 200,
+) -> Template:
+    return page(
+        request,
+        "admin/import.html",
+        viewer,
+        report=report,
+        content=content,
+        columns=user_import.COLUMNS,
+        kinds=list(OrgKind),
+        roles=list(admin.ASSIGNABLE_ROLES),
+        status_code=status_code,
+    )
+
+
+@get("/admin/import", name="admin_import", opt=ONE_STEP)
+async def import_form(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        admin.list_organisations(uow, viewer.actor)  # an administrator's page only
+        return _import_page(request, viewer)
+
+    return await read_as_viewer(request, work)
+
+
+@post(
+    "/admin/import",
+    name="admin_import_check",
+    sync_to_thread=True,
+    status_code=200,
+    opt=UPLOAD,
+)
+def import_check(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form
+) -> Template:
+    """A dry run of the uploaded file: everything checked, nothing written."""
+    upload = form.get("file")
+    content = b""
+    if isinstance(upload, UploadFile):
+        with upload.file:  # closed once read: the service checks bytes, not a file
+            content = upload.file.read(user_import.MAX_BYTES + 1)
+    command = user_import.ImportUsers(content, apply=False)
+    report = user_import.import_as_admin(uow, viewer.actor, command)
+    text = content.decode("utf-8-sig") if report.valid else ""
+    return _import_page(request, viewer, report, text, 200 if report.valid else 422)
+
+
+@post("/admin/import/apply", name="admin_import_apply", sync_to_thread=True, status_code=303)
+def import_apply(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form
+) -> Any:
+    """The checked file, applied whole: checked again first, as the network may have
+    changed since (a username taken meanwhile)."""
+    content = str(form.get("content", "")).encode()
+    command = user_import.ImportUsers(content, apply=True)
+    report = user_import.import_as_admin(uow, viewer.actor, command)
+    if not report.applied:
+        return _import_page(request, viewer, report, status_code=422)
+    return see_other("/admin/users?done=imported")
+
+
 def _organisations_page(
     request: Request[Any, Any, Any],
     viewer: CurrentViewer,
@@ -178,6 +274,32 @@ def create_organisation(
     return see_other("/admin/organisations?done=created")
 
 
+TOKEN_MESSAGES = {
+    "revoked": "The token was revoked: programs using it are refused from now on.",
+    "unchanged": "That token was already revoked.",
+}
+
+
+@get("/admin/tokens", name="admin_tokens", opt=ONE_STEP)
+async def api_tokens(request: Request[Any, Any, Any]) -> Template:
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        held = tokens.network_tokens(uow, viewer.actor)
+        return page(request, "admin/tokens.html", viewer, tokens=held, messages=TOKEN_MESSAGES)
+
+    return await read_as_viewer(request, work)
+
+
+@post(
+    "/admin/tokens/{token_id:int}/revoke",
+    name="admin_revoke_token",
+    sync_to_thread=True,
+    status_code=303,
+)
+def revoke_token(uow: Uow, viewer: CurrentViewer, token_id: FromPath[int]) -> Redirect:
+    changed = tokens.revoke_token(uow, viewer.actor, tokens.RevokeToken(token_id))
+    return see_other(f"/admin/tokens?done={'revoked' if changed else 'unchanged'}")
+
+
 ROUTES = [
     users,
     create_user,
@@ -186,4 +308,10 @@ ROUTES = [
     activate,
     organisations,
     create_organisation,
+    api_tokens,
+    revoke_token,
+    set_password,
+    import_form,
+    import_check,
+    import_apply,
 ]

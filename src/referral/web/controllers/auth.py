@@ -3,15 +3,26 @@
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from referral.config import Settings
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Role
-from referral.services import auth
-from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, viewer_in_one_step
+from referral.services import auth, tokens
+from referral.services.tokens import TokenRow
+from referral.services.uow import UnitOfWork
+from referral.web.deps import (
+    ONE_STEP,
+    CurrentViewer,
+    Form,
+    Uow,
+    Viewer,
+    read_as_viewer,
+    viewer_in_one_step,
+)
 from referral.web.render import page, see_other
-from referral.web.session import COOKIE, current_session, set_session_cookie
+from referral.web.session import COOKIE, current_session, reading, set_session_cookie
 
 # Where each role starts, most specific first.
 HOME_BY_ROLE = [
@@ -77,10 +88,42 @@ async def home(request: Request[Any, Any, Any]) -> Redirect:
     return Redirect("/account")
 
 
+# What `?done=` after a change on the account page may say: fixed texts only.
+ACCOUNT_MESSAGES = {
+    "revoked": "The token was revoked: programs using it are refused from now on.",
+    "unchanged": "That token was already revoked.",
+}
+
+
+def _account_page(
+    request: Request[Any, Any, Any],
+    viewer: Viewer,
+    tokens: list[TokenRow],
+    *,
+    token: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    return page(
+        request,
+        "account.html",
+        viewer,
+        tokens=tokens,
+        token=token,
+        errors=errors or {},
+        values=values or {},
+        messages=ACCOUNT_MESSAGES,
+        status_code=status_code,
+    )
+
+
 @get("/account", name="account", opt=ONE_STEP)
 async def account(request: Request[Any, Any, Any]) -> Template:
-    viewer = await viewer_in_one_step(request)
-    return page(request, "account.html", viewer, errors={}, values={})
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        return _account_page(request, viewer, tokens.own_tokens(uow, viewer.actor))
+
+    return await read_as_viewer(request, work)
 
 
 @post("/account/tokens", name="issue_token", sync_to_thread=True, status_code=200)
@@ -93,11 +136,27 @@ def issue_token(
     try:
         token = auth.issue_api_token(uow, viewer.actor, auth.IssueToken(label), settings)
     except InvalidInput as exc:
-        return page(
-            request, "account.html", viewer, errors=exc.errors, values={"label": label},
-            status_code=422,
-        )  # fmt: skip
-    return page(request, "account.html", viewer, token=token, errors={}, values={})
+        held = _own_tokens(uow, viewer)
+        return _account_page(
+            request, viewer, held, errors=exc.errors, values={"label": label}, status_code=422
+        )
+    return _account_page(request, viewer, _own_tokens(uow, viewer), token=token)
 
 
-ROUTES = [login_form, login, logout, home, account, issue_token]
+def _own_tokens(uow: UnitOfWork, viewer: Viewer) -> list[TokenRow]:
+    with reading(uow) as reader:
+        return tokens.own_tokens(reader, viewer.actor)
+
+
+@post(
+    "/account/tokens/{token_id:int}/revoke",
+    name="revoke_own_token",
+    sync_to_thread=True,
+    status_code=303,
+)
+def revoke_own_token(uow: Uow, viewer: CurrentViewer, token_id: FromPath[int]) -> Redirect:
+    changed = tokens.revoke_own_token(uow, viewer.actor, tokens.RevokeToken(token_id))
+    return see_other(f"/account?done={'revoked' if changed else 'unchanged'}")
+
+
+ROUTES = [login_form, login, logout, home, account, issue_token, revoke_own_token]
