@@ -29,6 +29,11 @@ MISSING_KEY_HELP = (
 )
 
 
+def second_factor_context(user_id: int) -> bytes:
+    """What a sealed TOTP secret is bound to: its use and its user."""
+    return f"referral totp secret of user {user_id}; ".encode()
+
+
 def new_master_key() -> str:
     """A fresh master key, base64-encoded, for configuration."""
     return base64.b64encode(os.urandom(KEY_BYTES)).decode()

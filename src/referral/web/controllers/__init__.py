@@ -16,12 +16,14 @@ from referral.web.controllers import (
     provider,
     referrer,
     register,
+    second_factor,
     subjects,
 )
 
 # HTML pages: not part of the OpenAPI schema.
 PAGE_ROUTES: list[Any] = [
     *auth.ROUTES,
+    *second_factor.ROUTES,
     *referrer.ROUTES,
     *cases.ROUTES,
     *meetings.ROUTES,

@@ -8,8 +8,17 @@ from litestar.response import Redirect, Template
 from referral.config import Settings
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Role
-from referral.services import auth
-from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, viewer_in_one_step
+from referral.services import auth, second_factor
+from referral.services.uow import UnitOfWork
+from referral.web.deps import (
+    ONE_STEP,
+    CurrentViewer,
+    Form,
+    Uow,
+    Viewer,
+    read_as_viewer,
+    viewer_in_one_step,
+)
 from referral.web.render import page, see_other
 from referral.web.session import COOKIE, current_session, set_session_cookie
 
@@ -53,7 +62,8 @@ def login(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Any:
             username=command.username,
             status_code=400,
         )
-    response = see_other("/")
+    # Half signed in: the second factor comes next (or, the first time, its enrolment).
+    response = see_other("/" if info.signed_in else "/login/code")
     set_session_cookie(response, info.token, settings)
     return response
 
@@ -79,8 +89,11 @@ async def home(request: Request[Any, Any, Any]) -> Redirect:
 
 @get("/account", name="account", opt=ONE_STEP)
 async def account(request: Request[Any, Any, Any]) -> Template:
-    viewer = await viewer_in_one_step(request)
-    return page(request, "account.html", viewer, errors={}, values={})
+    def work(uow: UnitOfWork, viewer: Viewer) -> Template:
+        enrolled = second_factor.enrolled(uow, viewer.actor.user_id)
+        return page(request, "account.html", viewer, second_factor=enrolled, errors={}, values={})
+
+    return await read_as_viewer(request, work)
 
 
 @post("/account/tokens", name="issue_token", sync_to_thread=True, status_code=200)
@@ -93,11 +106,15 @@ def issue_token(
     try:
         token = auth.issue_api_token(uow, viewer.actor, auth.IssueToken(label), settings)
     except InvalidInput as exc:
+        enrolled = second_factor.enrolled(uow, viewer.actor.user_id)
         return page(
             request, "account.html", viewer, errors=exc.errors, values={"label": label},
-            status_code=422,
+            second_factor=enrolled, status_code=422,
         )  # fmt: skip
-    return page(request, "account.html", viewer, token=token, errors={}, values={})
+    enrolled = second_factor.enrolled(uow, viewer.actor.user_id)
+    return page(
+        request, "account.html", viewer, token=token, second_factor=enrolled, errors={}, values={}
+    )
 
 
 ROUTES = [login_form, login, logout, home, account, issue_token]
