@@ -191,3 +191,25 @@ def test_the_api_takes_the_code_in_a_header(
     assert refused.status_code == 422 and "second factor" in refused.text
     headers = {**api.auth("dpo"), "X-Second-Factor-Code": totp_code(secret, clock.now)}
     assert api.client.post(url, json=body, headers=headers).status_code == 201
+
+
+def test_anyone_may_set_one_up_from_the_account_page_and_is_asked_for_it_next_time(
+    browser: Browse, world: DemoWorld, clock: TestClock
+) -> None:
+    b = browser("referrer")
+    assert "Set up a second factor" in b.get("/account").text
+    assert b.post("/account/second-factor").headers["location"] == "/account/second-factor"
+    page = b.get("/account/second-factor")
+    key = MANUAL_KEY.search(page.text)
+    assert key and 'action="/account/second-factor/confirm"' in page.text
+    totp = pyotp.TOTP(key.group(1).replace(" ", ""))
+    assert b.post("/account/second-factor/confirm", {"code": "123"}).status_code == 400
+    done = b.post("/account/second-factor/confirm", {"code": totp.at(clock.now)})
+    assert done.status_code == 200 and "Your recovery codes" in done.text
+    assert "Set up a second factor" not in b.get("/account").text
+
+    clock.advance(seconds=30)
+    again = browser()
+    assert _password(again, "referrer") == "/login/code"
+    assert _code_step(again, totp.at(clock.now)).status_code == 303
+    assert again.get("/referrals").status_code == 200
