@@ -82,17 +82,6 @@ def test_a_recovery_code_signs_in_once(runtime: Runtime, world: DemoWorld) -> No
     assert _use(runtime, user_id, codes[4]) == "recovery"
 
 
-def test_the_policy_names_who_must_have_a_second_factor(runtime: Runtime) -> None:
-    from referral.config import Settings
-
-    policy = second_factor.required_roles(Settings(second_factor_roles=None), runtime.authz)
-    assert {Role.COORDINATOR, Role.SCREENER, Role.PANEL_MEMBER, Role.PROVIDER} <= policy
-    assert {Role.DPO, Role.ADMIN} <= policy
-    assert not {Role.REFERRER, Role.AGENCY_CONTACT, Role.ANALYST} & policy
-    chosen = second_factor.required_roles(Settings(second_factor_roles=("dpo",)), runtime.authz)
-    assert chosen == {Role.DPO}
-
-
 def _break_glass(world: DemoWorld, case_id: int, offered: Confirmation | None) -> int:
     command = breakglass.OpenBreakGlass(case_id, Category.IDENTITY, WHY, 60, offered)
     return world.run("dpo", breakglass.open_break_glass, command)
