@@ -88,7 +88,7 @@ def enrolled(uow: UnitOfWork, user_id: int) -> bool:
 
 
 def _keyring(uow: UnitOfWork) -> Keyring:
-    return data_keys(uow.session).keyring
+    return data_keys(uow.unscoped(USERS)).keyring
 
 
 def _secret(uow: UnitOfWork, factor: SecondFactor) -> str:

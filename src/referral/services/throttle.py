@@ -14,6 +14,9 @@ from referral.config import Settings
 from referral.db.tables import LoginFailure
 from referral.services.uow import UnitOfWork
 
+# Why the throttle is not scoped: it counts before anyone is signed in to a network.
+BEFORE_SIGN_IN = "sign-in failures are counted before a network is chosen"
+
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -45,7 +48,7 @@ def keys(username: str, client: str, limits: Limits) -> dict[str, int]:
 def too_many_failures(uow: UnitOfWork, counted: dict[str, int], limits: Limits) -> bool:
     since = uow.now - timedelta(minutes=limits.window_minutes)
     for key, limit in counted.items():
-        count = uow.session.scalar(
+        count = uow.unscoped(BEFORE_SIGN_IN).scalar(
             select(func.count())
             .select_from(LoginFailure)
             .where(LoginFailure.key == key, LoginFailure.at >= since)
@@ -59,5 +62,6 @@ def record_failure(uow: UnitOfWork, counted: dict[str, int]) -> None:
     """Count one failure under each key, committed now: the refusal that follows rolls
     back everything else."""
     uow.rollback()
-    uow.session.add_all(LoginFailure(key=key, at=uow.now) for key in counted)
-    uow.session.commit()
+    session = uow.unscoped(BEFORE_SIGN_IN)
+    session.add_all(LoginFailure(key=key, at=uow.now) for key in counted)
+    session.commit()
