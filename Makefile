@@ -14,12 +14,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo's people sign in with their password alone; any of them may set up a second
+# factor on their account page. `make run DEMO_SECOND_FACTOR_ROLES=` obliges the roles the
+# policy names instead (docs/operations.md#second-factor).
+DEMO_SECOND_FACTOR_ROLES ?= []
+
 ## Set up, migrate a SQLite database under var/, seed the demo if empty, serve on 127.0.0.1:8000.
 run: install
 	$(BIN)/referral keys init
 	$(BIN)/referral db upgrade
 	$(BIN)/referral demo --if-empty
-	$(BIN)/referral serve
+	REFERRAL_SECOND_FACTOR_ROLES='$(DEMO_SECOND_FACTOR_ROLES)' $(BIN)/referral serve
 
 ## Check a deployment's files and data: workflows, policy tables, the audit chain.
 check: install

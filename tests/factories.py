@@ -1,9 +1,10 @@
 """Test data: the demo network's people, plus users and cases built through the services."""
 
 import shutil
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,8 +13,17 @@ from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld, seed_people
 from referral.domain.actors import Actor
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Role
-from referral.services import consent, information, lifecycle, panel, referrals, screening, support
-from referral.services.uow import Runtime
+from referral.services import (
+    consent,
+    information,
+    lifecycle,
+    panel,
+    referrals,
+    screening,
+    second_factor,
+    support,
+)
+from referral.services.uow import Runtime, UnitOfWork
 
 # Not a real hash: tests never sign in through it.
 FAKE_HASH = "$argon2id$test-only"
@@ -221,3 +231,24 @@ def closed_no_action(world: DemoWorld, **overrides: object) -> int:
         screening.RecordScreeningOutcome(case_id, "close_no_action", screening_notes="none"),
     )
     return case_id
+
+
+def enrol_second_factor(runtime: Runtime, user_id: int) -> tuple[str, list[str]]:
+    """Set up a user's second factor through the services, as the enrolment page does:
+    returns the TOTP secret and the recovery codes. The code that confirmed it belongs to
+    the clock's current 30-second step, so the next code that counts is a later step's."""
+    with UnitOfWork(runtime) as uow:
+        second_factor.start_enrolment(uow, user_id)
+        uow.commit()
+    with UnitOfWork(runtime) as uow:
+        enrolment = second_factor.enrolment(uow, user_id)
+        assert enrolment is not None
+        codes = second_factor.confirm(uow, user_id, totp_code(enrolment.secret, uow.now))
+        assert codes is not None
+        uow.commit()
+    return enrolment.secret, codes
+
+
+def totp_code(secret: str, at: datetime, steps_later: int = 0) -> str:
+    """The code an authenticator app shows at `at` (or that many 30-second steps later)."""
+    return str(pyotp.TOTP(secret).at(at + timedelta(seconds=30 * steps_later)))

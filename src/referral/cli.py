@@ -362,18 +362,20 @@ def keys_rotate() -> None:
     """Re-wrap every data key with the current master key (REFERRAL_MASTER_KEY_ID)."""
     from referral.config import keyring_of
     from referral.db.engine import make_engine, make_session_factory
-    from referral.db.rotation import master_key_use, rotate_data_keys
+    from referral.db.rotation import master_key_use, rotate_data_keys, rotate_second_factors
 
     settings = _settings()
     keyring = keyring_of(settings)
     factory = make_session_factory(make_engine(settings.database_url), keyring)
     with factory.begin() as session:
         count = rotate_data_keys(session, keyring)
+        secrets = rotate_second_factors(session, keyring)
     with factory() as session:
         use = master_key_use(session)
     click.echo(f"{count} data keys re-wrapped with master key {keyring.current_id}")
+    click.echo(f"{secrets} second-factor secrets re-wrapped with master key {keyring.current_id}")
     for master_id, live in sorted(use.items()):
-        click.echo(f"  {master_id}: wraps {live} live data keys")
+        click.echo(f"  {master_id}: wraps {live} live data keys and second-factor secrets")
     retired = sorted(set(keyring.master_keys) - set(use))
     if retired:
         click.echo(f"no data key needs {', '.join(retired)} any more; it may be retired")

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from referral.domain.vocabulary import Role
+
 if TYPE_CHECKING:
     from referral.keyring import Keyring
 
@@ -65,6 +67,19 @@ class Settings(BaseSettings):
     login_max_failures_per_client: int = Field(default=20, description="Per client address.")
     login_window_minutes: int = 15
     api_token_days: int = 90
+    second_factor_roles: tuple[str, ...] | None = Field(
+        default=None,
+        description="Roles that must sign in with a second factor (TOTP), as JSON: "
+        '["coordinator","dpo"]. Unset: every role the policy lets read special or criminal '
+        "data, plus dpo and admin. []: nobody is obliged (anyone may still enrol).",
+    )
+    second_factor_fresh_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="Break-glass and erasure need a second-factor code given within this "
+        "many minutes (or with the form).",
+    )
     password_time_cost: int = Field(default=3, description="argon2id passes.")
     password_memory_kib: int = Field(default=65536, description="argon2id memory, KiB.")
     password_parallelism: int = Field(default=4, description="argon2id lanes.")
@@ -210,12 +225,27 @@ class Settings(BaseSettings):
                 raise ValueError(f"retention for {state!r} must be at least 1 month")
         return value
 
+    @field_validator("second_factor_roles")
+    @classmethod
+    def _known_roles(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        unknown = sorted(set(value or ()) - {str(role) for role in Role})
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}")
+        return value
+
     @field_validator("audit_signing_key", "audit_verify_key", mode="before")
     @classmethod
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("smtp_host", "smtp_username", "smtp_password", "metrics_token", mode="before")
+    @field_validator(
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "metrics_token",
+        "second_factor_roles",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -29,6 +29,11 @@ MISSING_KEY_HELP = (
 )
 
 
+def second_factor_context(user_id: int) -> bytes:
+    """What a sealed TOTP secret is bound to: its use and its user."""
+    return f"referral totp secret of user {user_id}; ".encode()
+
+
 def new_master_key() -> str:
     """A fresh master key, base64-encoded, for configuration."""
     return base64.b64encode(os.urandom(KEY_BYTES)).decode()
@@ -95,14 +100,18 @@ class Keyring:
         key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
         return key, self.wrap(key), self.current_id
 
-    def wrap(self, data_key: bytes, master_id: str | None = None) -> bytes:
+    def wrap(
+        self, data_key: bytes, master_id: str | None = None, context: bytes = WRAP_CONTEXT
+    ) -> bytes:
+        """Seal `data_key` with a master key; `context` binds what it is (and whose) into
+        the ciphertext, so a sealed value cannot be moved to another row or use."""
         master_id = master_id or self.current_id
         self.require()
         nonce = os.urandom(NONCE_BYTES)
-        aad = WRAP_CONTEXT + master_id.encode()
+        aad = context + master_id.encode()
         return nonce + AESGCM(self.master_keys[master_id]).encrypt(nonce, data_key, aad)
 
-    def unwrap(self, wrapped: bytes, master_id: str) -> bytes:
+    def unwrap(self, wrapped: bytes, master_id: str, context: bytes = WRAP_CONTEXT) -> bytes:
         master = self.master_keys.get(master_id)
         if master is None:
             raise ConfigurationError(
@@ -111,7 +120,7 @@ class Keyring:
                 "retiring a master key)"
             )
         try:
-            aad = WRAP_CONTEXT + master_id.encode()
+            aad = context + master_id.encode()
             return AESGCM(master).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
         except InvalidTag as exc:
             raise ConfigurationError(

@@ -1,14 +1,15 @@
 """Master key rotation: re-wrap every live data key with the current master key.
 
 Only the small wrapped keys change; no sealed field is touched, so rotation takes
-seconds even for a large database. Destroyed keys stay destroyed.
+seconds even for a large database. Destroyed keys stay destroyed. The users' sealed TOTP
+secrets are re-wrapped the same way.
 """
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from referral.db.tables import DataKey
-from referral.keyring import Keyring
+from referral.db.tables import DataKey, SecondFactor
+from referral.keyring import Keyring, second_factor_context
 
 BATCH = 1000
 
@@ -31,11 +32,31 @@ def rotate_data_keys(session: Session, keyring: Keyring) -> int:
     return count
 
 
+def rotate_second_factors(session: Session, keyring: Keyring) -> int:
+    """Re-wrap, in the caller's transaction, the TOTP secrets not sealed by the current key."""
+    keyring.require()
+    stale = select(SecondFactor).where(SecondFactor.master_key_id != keyring.current_id)
+    count = 0
+    for factor in session.scalars(stale):
+        context = second_factor_context(factor.user_id)
+        secret = keyring.unwrap(factor.sealed_secret, factor.master_key_id, context)
+        factor.sealed_secret = keyring.wrap(secret, context=context)
+        factor.master_key_id = keyring.current_id
+        count += 1
+    return count
+
+
 def master_key_use(session: Session) -> dict[str, int]:
-    """How many live data keys each master key wraps (what may be retired)."""
+    """How many live data keys and TOTP secrets each master key wraps (what may be retired)."""
     rows = session.execute(
         select(DataKey.master_key_id, func.count())
         .where(DataKey.wrapped.is_not(None))
         .group_by(DataKey.master_key_id)
     ).all()
-    return {str(master_id): int(count) for master_id, count in rows}
+    use = {str(master_id): int(count) for master_id, count in rows}
+    secrets = session.execute(
+        select(SecondFactor.master_key_id, func.count()).group_by(SecondFactor.master_key_id)
+    ).all()
+    for master_id, count in secrets:
+        use[str(master_id)] = use.get(str(master_id), 0) + int(count)
+    return use

@@ -465,6 +465,38 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Between the password and the second factor: who is signing in, not yet signed in
+    # (user_id stays empty, so nothing that reads a session sees anyone).
+    pending_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # When this session last gave a second-factor code: break-glass and erasure want it fresh.
+    second_factor_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SecondFactor(Base):
+    """A user's TOTP secret, sealed with a master key (its id kept for rotation). Usable
+    once confirmed by a first code; `last_step` refuses a code's second use."""
+
+    __tablename__ = "second_factors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RecoveryCode(Base):
+    """A single-use recovery code, kept only as an argon2 hash (like a password)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class LoginFailure(Base):

@@ -51,6 +51,7 @@ class MoveOption:
     dest: str
     tells_referrer: bool
     destructive: bool
+    erases: bool  # wants a fresh second factor (services.second_factor)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def _move_option(transition: Transition) -> MoveOption:
         # Only lifecycle.move_case carries a message to the referrer with the move.
         tells_referrer="referrer" in transition.notify and transition.via is None,
         destructive=transition.destructive,
+        erases=transition.via == Via.ERASURE,
     )
 
 

@@ -5,25 +5,27 @@ SHA-256, so a copy of the database does not let anyone sign in. Every session,
 signed in or not, carries its own CSRF token (the synchroniser-token pattern).
 """
 
-import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
+from typing import NoReturn
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from referral.audit.chain import AuditRecord
 from referral.config import Settings
 from referral.db import prepared
 from referral.db.repositories import current_connection
-from referral.db.tables import ApiToken, LoginFailure, User, WebSession
+from referral.db.tables import ApiToken, Network, User, WebSession
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.logging import get_logger
 from referral.security import hash_password, verify_password
+from referral.services import second_factor, throttle
+from referral.services.throttle import digest
 from referral.services.uow import Runtime, UnitOfWork
 
 log = get_logger(__name__)
@@ -38,10 +40,6 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class SessionInfo:
     """What the web layer needs from a session: who, where, and the CSRF token."""
@@ -50,13 +48,22 @@ class SessionInfo:
     csrf_token: str
     user_id: int | None
     network_id: int | None
+    # Half signed in: the password was right, the second factor is still to come.
+    pending_user_id: int | None = None
 
     @property
     def signed_in(self) -> bool:
         return self.user_id is not None
 
 
-def _new_session(uow: UnitOfWork, user: User | None, network_id: int | None) -> SessionInfo:
+def _new_session(
+    uow: UnitOfWork,
+    user: User | None,
+    network_id: int | None,
+    *,
+    pending: User | None = None,
+    second_factor_at: datetime | None = None,
+) -> SessionInfo:
     token = secrets.token_urlsafe(32)
     row = WebSession(
         token_hash=digest(token),
@@ -65,9 +72,11 @@ def _new_session(uow: UnitOfWork, user: User | None, network_id: int | None) -> 
         csrf_token=secrets.token_urlsafe(32),
         created_at=uow.now,
         last_seen_at=uow.now,
+        pending_user_id=pending.id if pending else None,
+        second_factor_at=second_factor_at,
     )
     uow.session.add(row)
-    return SessionInfo(token, row.csrf_token, row.user_id, network_id)
+    return SessionInfo(token, row.csrf_token, row.user_id, network_id, row.pending_user_id)
 
 
 def anonymous_session(csrf_token: str) -> SessionInfo:
@@ -105,6 +114,7 @@ _SESSION_BY_TOKEN = select(
     WebSession.network_id,
     WebSession.created_at,
     WebSession.last_seen_at,
+    WebSession.pending_user_id,
 ).where(WebSession.token_hash == bindparam("digest"))
 
 
@@ -129,10 +139,10 @@ def _session_on(
     rows = prepared.run(connection, _SESSION_BY_TOKEN, {"digest": digest(token)})
     if not rows:
         return ResolvedSession(None)
-    row_id, csrf_token, user_id, network_id, created_at, last_seen_at = rows[0]
+    row_id, csrf_token, user_id, network_id, created_at, last_seen_at, pending = rows[0]
     if _expired(created_at, last_seen_at, now, settings):
         return ResolvedSession(None, partial(_remove_session, row_id))
-    info = SessionInfo(token, csrf_token, user_id, network_id)
+    info = SessionInfo(token, csrf_token, user_id, network_id, pending)
     if now - last_seen_at <= TOUCH_EVERY:  # one write a minute, not one per request
         return ResolvedSession(info)
     return ResolvedSession(info, partial(_touch_session, row_id, now))
@@ -154,48 +164,146 @@ class SignIn:
     previous_token: str | None = None
 
 
-def _too_many_failures(uow: UnitOfWork, keys: dict[str, int], settings: Settings) -> bool:
-    since = uow.now - timedelta(minutes=settings.login_window_minutes)
-    for key, limit in keys.items():
-        count = uow.session.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.key == key, LoginFailure.at >= since)
-        )
-        if (count or 0) >= limit:
-            return True
-    return False
+def _refuse_sign_in(
+    uow: UnitOfWork, counted: dict[str, int], user: User | None, limited: bool, message: str
+) -> NoReturn:
+    throttle.record_failure(uow, counted)
+    record = AuditRecord(
+        action="auth:login", allowed=False, actor=None, target=f"user:{user.id}" if user else ""
+    )
+    log.info("sign_in_failed", user_id=user.id if user else None, rate_limited=limited)
+    uow.refuse(record, PermissionDenied(message))
 
 
 def sign_in(uow: UnitOfWork, command: SignIn, settings: Settings) -> SessionInfo:
-    """Check the password (rate-limited), then start a fresh session: a new id at sign-in."""
-    keys = {
-        f"user:{digest(command.username.strip().lower())}": settings.login_max_failures,
-        f"client:{digest(command.client)}": settings.login_max_failures_per_client,
-    }
+    """Check the password (rate-limited), then start a fresh session: a new id at sign-in.
+
+    A user who has a second factor, or whose role must have one, gets a session that is
+    only half signed in (`pending_user_id`): the code (or, the first time, enrolment)
+    completes it, and until then the session reaches nothing but those steps.
+    """
+    limits = throttle.Limits.of(settings)
+    counted = throttle.keys(command.username, command.client, limits)
     user = uow.repo.user_by_username(command.username.strip())
-    limited = _too_many_failures(uow, keys, settings)
+    limited = throttle.too_many_failures(uow, counted, limits)
     password_ok = verify_password(user.password_hash if user else _dummy_hash(), command.password)
     networks = uow.repo.networks_of(user) if user else []
     if limited or user is None or not user.active or not password_ok or not networks:
-        uow.session.add_all(LoginFailure(key=key, at=uow.now) for key in keys)
-        uow.session.commit()
-        record = AuditRecord(
-            action="auth:login", allowed=False, actor=None, target=f"user:{user.id}" if user else ""
-        )
-        log.info("sign_in_failed", user_id=user.id if user else None, rate_limited=limited)
-        uow.refuse(record, PermissionDenied(GENERIC_FAILURE))
+        _refuse_sign_in(uow, counted, user, limited, GENERIC_FAILURE)
     assert user is not None  # for the type checker: refuse() raised otherwise
     if command.previous_token:
         uow.session.execute(
             delete(WebSession).where(WebSession.token_hash == digest(command.previous_token))
         )
+    if _second_factor_wanted(uow, user, settings):
+        second_factor.start_enrolment(uow, user.id)  # a secret waits if none is confirmed
+        info = _new_session(uow, None, networks[0].id, pending=user)
+        uow.commit()
+        log.info("password_accepted", user_id=user.id)
+        return info
     info = _new_session(uow, user, networks[0].id)
     actor = uow.repo.actor_for(user, networks[0])
     uow.audit(AuditRecord(action="auth:login", allowed=True, actor=actor, target=f"user:{user.id}"))
     uow.commit()
     log.info("signed_in", user_id=user.id)
     return info
+
+
+def _second_factor_wanted(uow: UnitOfWork, user: User, settings: Settings) -> bool:
+    if second_factor.enrolled(uow, user.id):
+        return True
+    required = second_factor.required_roles(settings, uow.authz)
+    return bool(second_factor.roles_of(uow, user.id) & required)
+
+
+PENDING_MINUTES = 10  # between the password and the code
+EXPIRED_PENDING = "Your sign-in has timed out. Sign in again."
+GENERIC_CODE_FAILURE = (
+    "That code did not work. Enter the current code from your authenticator app, or one of "
+    "your recovery codes; or wait a few minutes."
+)
+
+
+@dataclass(frozen=True)
+class SecondStep:
+    """The code that completes a sign-in: the session half signed in, and the client."""
+
+    token: str
+    code: str
+    client: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A completed sign-in; `recovery_codes` only after enrolment, to be shown once."""
+
+    session: SessionInfo
+    recovery_codes: tuple[str, ...] = ()
+
+
+def pending_user(uow: UnitOfWork, token: str) -> int | None:
+    """Who a half-signed-in session is for, while it lasts; None otherwise."""
+    row = _pending_row(uow, token)
+    return row.pending_user_id if row is not None else None
+
+
+def _pending_row(uow: UnitOfWork, token: str) -> WebSession | None:
+    if not token:
+        return None
+    row = (
+        uow.unscoped("a session is found before its network is known")
+        .scalars(select(WebSession).where(WebSession.token_hash == digest(token)))
+        .first()
+    )
+    if row is None or row.pending_user_id is None:
+        return None
+    if uow.now - row.created_at > timedelta(minutes=PENDING_MINUTES):
+        return None
+    return row
+
+
+def complete_sign_in(
+    uow: UnitOfWork, command: SecondStep, settings: Settings, *, enrolling: bool
+) -> SignedIn:
+    """Check the second-factor code of a half-signed-in session (a TOTP or recovery code;
+    when `enrolling`, the first code of the waiting secret) and sign in: a new session,
+    its second factor fresh. Wrong codes count as sign-in failures."""
+    row = _pending_row(uow, command.token)
+    if row is None:
+        raise NotFound(EXPIRED_PENDING)
+    user = uow.session.get(User, row.pending_user_id)
+    network_id = row.network_id
+    network = uow.session.get(Network, network_id) if network_id is not None else None
+    if user is None or not user.active or network is None:
+        raise NotFound(EXPIRED_PENDING)
+    limits = throttle.Limits.of(settings)
+    counted = throttle.keys(user.username, command.client, limits)
+    limited = throttle.too_many_failures(uow, counted, limits)
+    codes: list[str] | None = []
+    if limited:
+        used = None
+    elif enrolling:
+        codes = second_factor.confirm(uow, user.id, command.code)
+        used = "enrolment" if codes is not None else None
+    else:
+        used = second_factor.use_code(uow, user.id, command.code)
+    if used is None:
+        _refuse_sign_in(uow, counted, user, limited, GENERIC_CODE_FAILURE)
+    uow.session.delete(row)
+    info = _new_session(uow, user, network.id, second_factor_at=uow.now)
+    actor = uow.repo.actor_for(user, network)
+    if enrolling:
+        uow.audit(_record("auth:second_factor_enrolled", actor, user))
+    if used == "recovery":
+        uow.audit(_record("auth:recovery_code_used", actor, user))
+    uow.audit(_record("auth:login", actor, user))
+    uow.commit()
+    log.info("signed_in", user_id=user.id, second_factor=used)
+    return SignedIn(info, tuple(codes or ()))
+
+
+def _record(action: str, actor: Actor, user: User) -> AuditRecord:
+    return AuditRecord(action=action, allowed=True, actor=actor, target=f"user:{user.id}")
 
 
 def sign_out(uow: UnitOfWork, token: str) -> None:

@@ -25,6 +25,7 @@ from referral.logging import get_logger
 from referral.services import case_operations
 from referral.services.access import authorise, record, visible_case
 from referral.services.scope import prepared_select
+from referral.services.second_factor import Confirmation, require_fresh
 from referral.services.uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -45,6 +46,8 @@ class OpenBreakGlass:
     category: str
     justification: str
     minutes: int
+    # The second factor it is confirmed with (a code, or a session that gave one lately).
+    confirmation: Confirmation | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ def open_break_glass(uow: UnitOfWork, actor: Actor, command: OpenBreakGlass) -> 
             f"you already have break-glass access to {category} data of case {case.id}"
             f" until {current.expires_at:%H:%M} UTC"
         )
+    require_fresh(uow, actor, command.confirmation)
     grant = BreakGlassGrant(
         network_id=actor.network_id,
         case_id=case.id,

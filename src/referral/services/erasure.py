@@ -24,6 +24,7 @@ from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, LegalBasis, Purpose
 from referral.services.access import authorise, record, visible_case
 from referral.services.flow import Moved, case_workflow, fire_case, trigger_via
+from referral.services.second_factor import Confirmation, require_fresh
 from referral.services.uow import UnitOfWork
 from referral.workflow.operations import Via
 
@@ -39,6 +40,8 @@ class EraseCase:
     case_id: int
     reason: str
     expected_version: int | None = None  # the version the eraser saw (409 if it moved on)
+    # The second factor a person confirms it with (a code, or a session that gave one lately).
+    confirmation: Confirmation | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ def erase_case(uow: UnitOfWork, actor: Actor, command: EraseCase) -> Moved:
     via erasure from its state. The subject's key goes with the last of their cases."""
     _require_reason(command.reason)
     case, facts = visible_case(uow, actor, command.case_id)
+    require_fresh(uow, actor, command.confirmation)
     moved, _ = erase_with_key(
         uow,
         actor,

@@ -10,6 +10,7 @@ from referral.domain.errors import InvalidInput
 from referral.services import case_operations, erasure, referrals, screening
 from referral.services.access import authorise, record, write_fields
 from referral.services.flow import Moved, case_workflow, fire_case, load_case, load_case_status
+from referral.services.second_factor import Confirmation
 from referral.services.uow import UnitOfWork
 from referral.workflow.operations import Via
 
@@ -24,6 +25,8 @@ class MoveCase:
     trigger: str
     expected_version: int | None = None
     outcome_for_referrer: str = ""
+    # For a move that erases: the second factor it is confirmed with.
+    confirmation: Confirmation | None = None
 
 
 def move_case(uow: UnitOfWork, actor: Actor, command: MoveCase) -> Moved:
@@ -61,7 +64,9 @@ def _by_its_service(uow: UnitOfWork, actor: Actor, command: MoveCase, via: str) 
         return referrals.submit_draft(uow, actor, submit)
     if via == Via.ERASURE:
         reason = command.outcome_for_referrer.strip() or ERASED_FROM_THE_PAGE
-        erase = erasure.EraseCase(command.case_id, reason, command.expected_version)
+        erase = erasure.EraseCase(
+            command.case_id, reason, command.expected_version, command.confirmation
+        )
         return erasure.erase_case(uow, actor, erase)
     raise InvalidInput(f"'{command.trigger}' records a decision: use its own form")
 

@@ -30,7 +30,7 @@ from litestar.types import Message, Scope
 
 from referral.config import Settings
 from referral.domain.actors import Actor
-from referral.services import auth
+from referral.services import auth, second_factor
 from referral.services.uow import Runtime, UnitOfWork
 from referral.web.reads import database_read
 
@@ -169,6 +169,23 @@ async def send_new_csrf_cookie(message: Message, scope: Scope) -> None:
     headers = list(message.get("headers", ()))
     headers.append((b"set-cookie", cookie.encode("latin-1")))
     message["headers"] = headers
+
+
+# The API's way to give a second-factor code with a request that wants a fresh one.
+SECOND_FACTOR_HEADER = "x-second-factor-code"
+
+
+def confirmation(request: Request[Any, Any, Any], code: str) -> second_factor.Confirmation:
+    """What this request offers for an action that wants a fresh second factor: the code
+    given with it and, from a browser, the session (which remembers its last code)."""
+    bearer = _is_bearer(request)
+    return second_factor.Confirmation.offered(
+        _settings(request),
+        _runtime(request).authz,
+        code=(request.headers.get(SECOND_FACTOR_HEADER, "") if bearer else code)[:64],
+        session_token="" if bearer else request.cookies.get(COOKIE, ""),
+        client=request.client.host if request.client else "unknown",
+    )
 
 
 def current_session(request: Request[Any, Any, Any]) -> auth.SessionInfo:

@@ -18,6 +18,7 @@ from referral.web.api.models import (
     errors,
 )
 from referral.web.deps import CurrentActor, Uow
+from referral.web.session import confirmation
 
 TAGS = ["break-glass"]
 
@@ -38,10 +39,15 @@ def open_break_glass(
 ) -> CreatedOut:
     """Coordinator or dpo: logged, flagged in access reports, reviewed by the dpo. The
     access lasts the deployment's `breakglass_minutes`; the case then shows it in
-    `break_glass`."""
+    `break_glass`. If you have a second factor, send a current code in the
+    X-Second-Factor-Code header."""
     settings: Settings = request.app.state.settings
     command = breakglass.OpenBreakGlass(
-        case_id, data.category, data.justification, settings.breakglass_minutes
+        case_id,
+        data.category,
+        data.justification,
+        settings.breakglass_minutes,
+        confirmation(request, ""),
     )
     return CreatedOut(breakglass.open_break_glass(uow, actor, command))
 

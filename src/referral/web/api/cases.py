@@ -27,6 +27,7 @@ from referral.web.api.models import (
     errors,
 )
 from referral.web.deps import ONE_STEP, CurrentActor, Uow, read_as_actor
+from referral.web.session import confirmation
 
 CASES = ["cases"]
 
@@ -138,20 +139,25 @@ async def export_fhir(request: Request[Any, Any, Any], case_id: PathId) -> FhirB
     responses=errors(400, 403, 404, 409, 413, 415, 422),
 )
 def move_case(
-    uow: Uow, actor: CurrentActor, case_id: PathId, data: JSONBody[TransitionIn]
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    actor: CurrentActor,
+    case_id: PathId,
+    data: JSONBody[TransitionIn],
 ) -> MovedOut:
     """Fire a workflow trigger that records no data of its own (`start_screening`,
     `ready_for_panel`, `start_support`, `exit`, ...); `submit` submits a draft. Triggers
     that record a decision have their own endpoints. `expected_version` guards against
-    a change made since you read the case (409)."""
-    return MovedOut.of(_move(uow, actor, case_id, data))
-
-
-def _move(uow: Uow, actor: CurrentActor, case_id: int, data: JSONBody[TransitionIn]) -> Moved:
+    a change made since you read the case (409). A trigger that erases wants a current
+    second-factor code in the X-Second-Factor-Code header, if you have a second factor."""
     move = lifecycle.MoveCase(
-        case_id, data.trigger, data.expected_version, data.outcome_for_referrer
+        case_id,
+        data.trigger,
+        data.expected_version,
+        data.outcome_for_referrer,
+        confirmation(request, ""),
     )
-    return lifecycle.move_case(uow, actor, move)
+    return MovedOut.of(lifecycle.move_case(uow, actor, move))
 
 
 ROUTES = [me, issue_token, list_cases, submit_referral, read_case, export_fhir, move_case]

@@ -18,6 +18,7 @@ from referral.web.controllers import (
     provider,
     referrer,
     register,
+    second_factor,
     subjects,
     webhooks,
 )
@@ -25,6 +26,7 @@ from referral.web.controllers import (
 # HTML pages: not part of the OpenAPI schema.
 PAGE_ROUTES: list[Any] = [
     *auth.ROUTES,
+    *second_factor.ROUTES,
     *referrer.ROUTES,
     *cases.ROUTES,
     *meetings.ROUTES,

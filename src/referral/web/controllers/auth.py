@@ -9,7 +9,7 @@ from litestar.response import Redirect, Template
 from referral.config import Settings
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Role
-from referral.services import auth, tokens
+from referral.services import auth, second_factor, tokens
 from referral.services.tokens import TokenRow
 from referral.services.uow import UnitOfWork
 from referral.web.deps import (
@@ -64,7 +64,8 @@ def login(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Any:
             username=command.username,
             status_code=400,
         )
-    response = see_other("/")
+    # Half signed in: the second factor comes next (or, the first time, its enrolment).
+    response = see_other("/" if info.signed_in else "/login/code")
     set_session_cookie(response, info.token, settings)
     return response
 
@@ -104,11 +105,13 @@ def _account_page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    enrolled: bool = False,
 ) -> Template:
     return page(
         request,
         "account.html",
         viewer,
+        second_factor=enrolled,
         tokens=tokens,
         token=token,
         errors=errors or {},
@@ -121,7 +124,9 @@ def _account_page(
 @get("/account", name="account", opt=ONE_STEP)
 async def account(request: Request[Any, Any, Any]) -> Template:
     def work(uow: UnitOfWork, viewer: Viewer) -> Template:
-        return _account_page(request, viewer, tokens.own_tokens(uow, viewer.actor))
+        enrolled = second_factor.enrolled(uow, viewer.actor.user_id)
+        held = tokens.own_tokens(uow, viewer.actor)
+        return _account_page(request, viewer, held, enrolled=enrolled)
 
     return await read_as_viewer(request, work)
 
@@ -137,10 +142,13 @@ def issue_token(
         token = auth.issue_api_token(uow, viewer.actor, auth.IssueToken(label), settings)
     except InvalidInput as exc:
         held = _own_tokens(uow, viewer)
+        enrolled = second_factor.enrolled(uow, viewer.actor.user_id)
         return _account_page(
-            request, viewer, held, errors=exc.errors, values={"label": label}, status_code=422
-        )
-    return _account_page(request, viewer, _own_tokens(uow, viewer), token=token)
+            request, viewer, held, errors=exc.errors, values={"label": label}, status_code=422,
+            enrolled=enrolled,
+        )  # fmt: skip
+    enrolled = second_factor.enrolled(uow, viewer.actor.user_id)
+    return _account_page(request, viewer, _own_tokens(uow, viewer), token=token, enrolled=enrolled)
 
 
 def _own_tokens(uow: UnitOfWork, viewer: Viewer) -> list[TokenRow]:

@@ -26,14 +26,17 @@ from referral.services import (
     lifecycle,
     queue,
     screening,
+    second_factor,
     support,
     timeline,
 )
+from referral.services.second_factor import CODE_FIELD
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import query, version_number, whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.input_guard import MAX_ID
 from referral.web.render import page, see_other
+from referral.web.session import confirmation
 from referral.web.templating import label, when
 
 MULTI_VALUED = frozenset({"scope", "organisation_ids"})
@@ -102,6 +105,9 @@ def _render_case(
         errors=(error.errors or {"_": error.message}) if error else {},
         values=values or {},
         breakglass_minutes=_settings(request).breakglass_minutes,
+        # Break-glass and erasure ask a code of those who have a second factor.
+        second_factor=second_factor.enrolled(uow, viewer.actor.user_id),
+        fresh_minutes=_settings(request).second_factor_fresh_minutes,
     )
 
 
@@ -202,6 +208,7 @@ def move(
         _text(form, "trigger").strip(),
         expected_version=_version(form),
         outcome_for_referrer=_text(form, "outcome_for_referrer"),
+        confirmation=confirmation(request, _text(form, CODE_FIELD)),
     )
     lifecycle.move_case(uow, viewer.actor, command)
     return see_other(f"/cases/{case_id}")
@@ -451,6 +458,7 @@ def break_glass(
         _text(form, "category"),
         _text(form, "justification"),
         minutes=_settings(request).breakglass_minutes,
+        confirmation=confirmation(request, _text(form, CODE_FIELD)),
     )
     return _submit(
         request,
