@@ -8,7 +8,6 @@ from litestar.params import JSONBody, QueryParameter
 
 from referral.config import Settings
 from referral.services import auth, fhir, lifecycle, referrals
-from referral.services.flow import Moved
 from referral.web.api.models import (
     After,
     CaseCreatedOut,
