@@ -19,7 +19,7 @@ from referral.audit.chain import AuditRecord
 from referral.config import Settings
 from referral.db import prepared
 from referral.db.repositories import current_connection
-from referral.db.tables import ApiToken, LoginFailure, User, WebSession
+from referral.db.tables import ApiToken, LoginFailure, Network, User, WebSession
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.logging import get_logger
@@ -186,15 +186,31 @@ def sign_in(uow: UnitOfWork, command: SignIn, settings: Settings) -> SessionInfo
         log.info("sign_in_failed", user_id=user.id if user else None, rate_limited=limited)
         uow.refuse(record, PermissionDenied(GENERIC_FAILURE))
     assert user is not None  # for the type checker: refuse() raised otherwise
-    if command.previous_token:
+    return open_session(uow, user, networks[0], command.previous_token)
+
+
+def open_session(
+    uow: UnitOfWork,
+    user: User,
+    network: Network,
+    previous_token: str | None,
+    change: dict[str, str] | None = None,
+) -> SessionInfo:
+    """A fresh session for a user whose sign-in succeeded (password or single sign-on):
+    a new id at sign-in, the visitor's old one gone, the login audited."""
+    if previous_token:
         uow.session.execute(
-            delete(WebSession).where(WebSession.token_hash == digest(command.previous_token))
+            delete(WebSession).where(WebSession.token_hash == digest(previous_token))
         )
-    info = _new_session(uow, user, networks[0].id)
-    actor = uow.repo.actor_for(user, networks[0])
-    uow.audit(AuditRecord(action="auth:login", allowed=True, actor=actor, target=f"user:{user.id}"))
+    info = _new_session(uow, user, network.id)
+    actor = uow.repo.actor_for(user, network)
+    uow.audit(
+        AuditRecord(
+            action="auth:login", allowed=True, actor=actor, target=f"user:{user.id}", change=change
+        )
+    )
     uow.commit()
-    log.info("signed_in", user_id=user.id)
+    log.info("signed_in", user_id=user.id, method=(change or {}).get("method", "password"))
     return info
 
 

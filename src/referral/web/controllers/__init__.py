@@ -16,6 +16,7 @@ from referral.web.controllers import (
     provider,
     referrer,
     register,
+    sso,
     subjects,
 )
 
@@ -34,6 +35,7 @@ PAGE_ROUTES: list[Any] = [
     *register.ROUTES,
     *subjects.ROUTES,
     *admin.ROUTES,
+    *sso.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]

@@ -9,6 +9,7 @@ from referral.config import Settings
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Role
 from referral.services import auth
+from referral.web.controllers import sso
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, viewer_in_one_step
 from referral.web.render import page, see_other
 from referral.web.session import COOKIE, current_session, set_session_cookie
@@ -27,15 +28,25 @@ HOME_BY_ROLE = [
 ]
 
 
+def _login_page(request: Request[Any, Any, Any], **context: Any) -> Template:
+    settings: Settings = request.app.state.settings
+    return page(
+        request,
+        "login.html",
+        csrf=current_session(request).csrf_token,
+        providers=sso.providers(settings),
+        **context,
+    )
+
+
 @get("/login", name="login")
 async def login_form(request: Request[Any, Any, Any]) -> Template:
-    return page(request, "login.html", csrf=current_session(request).csrf_token)
+    return _login_page(request)
 
 
 @post("/login", name="login_submit", sync_to_thread=True, status_code=303)
 def login(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Any:
     settings: Settings = request.app.state.settings
-    session = current_session(request)
     command = auth.SignIn(
         username=str(form.get("username", "")),
         password=str(form.get("password", "")),
@@ -45,14 +56,7 @@ def login(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Any:
     try:
         info = auth.sign_in(uow, command, settings)
     except PermissionDenied as exc:
-        return page(
-            request,
-            "login.html",
-            csrf=session.csrf_token,
-            error=exc.message,
-            username=command.username,
-            status_code=400,
-        )
+        return _login_page(request, error=exc.message, username=command.username, status_code=400)
     response = see_other("/")
     set_session_cookie(response, info.token, settings)
     return response
