@@ -11,6 +11,7 @@ its ID tokens carry) and `nonce_override` (the nonce they carry).
 
 import logging
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,12 @@ from joserfc.jwk import KeySet, RSAKey
 from markupsafe import escape
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from tests.browser.conftest import free_port
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass
