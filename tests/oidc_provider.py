@@ -30,7 +30,6 @@ from markupsafe import escape
 from werkzeug.serving import BaseWSGIServer, make_server
 
 
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

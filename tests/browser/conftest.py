@@ -49,7 +49,9 @@ def live_world(
     fresh_database: object, authz: object, workflows: object
 ) -> Iterator[tuple[str, DemoWorld]]:
     """The app served over HTTP on 127.0.0.1, on its own database with the demo people."""
-    with serve_live(fresh_database, authz, workflows, lambda _: Settings(cookie_secure=True)) as live:
+    with serve_live(
+        fresh_database, authz, workflows, lambda _: Settings(cookie_secure=True)
+    ) as live:
         yield live
 
 

@@ -6,6 +6,8 @@ JWKS and token endpoint over real sockets too. A first sign-in waits, with no se
 and no data, until an administrator approves it; then the next one opens a session.
 """
 
+import io
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +16,7 @@ import requests
 from litestar import Litestar
 from pydantic import SecretStr
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from referral.config import OidcProvider, Settings
 from referral.db.tables import (
@@ -115,7 +118,9 @@ def through_provider(b: Browser, idp: TestProvider, username: str, network: str 
     assert "code_challenge_method=S256" in authorize and "nonce=" in authorize
     form = requests.get(authorize, timeout=10)
     assert form.status_code == 200 and "Username" in form.text
-    answer = requests.post(authorize, data={"username": username}, allow_redirects=False, timeout=10)
+    answer = requests.post(
+        authorize, data={"username": username}, allow_redirects=False, timeout=10
+    )
     assert answer.status_code == 302, answer.text
     return answer.headers["location"]
 
@@ -197,8 +202,8 @@ def test_an_approved_identity_signs_in_with_a_normal_session(
     admin = browser("admin")
     listing = admin.get("/admin/sign-ins").text
     assert "Olly Example" in listing and "Waiting for approval" in listing
-    assert approve_as_new_user(admin, identity.id, world).headers["location"].endswith(
-        "done=approved"
+    assert (
+        approve_as_new_user(admin, identity.id, world).headers["location"].endswith("done=approved")
     )
     # Approving again is a conflict, not a second user.
     assert approve_as_new_user(admin, identity.id, world).status_code == 409
@@ -227,7 +232,10 @@ def test_an_identity_approved_as_an_existing_user_acts_with_their_roles(
     admin = browser("admin")
     admin.get(f"/admin/sign-ins/{identity.id}")
     coordinator = str(world.actors["coordinator"].user_id)
-    assert admin.post(f"/admin/sign-ins/{identity.id}/approve", {"user_id": coordinator}).status_code == 303
+    assert (
+        admin.post(f"/admin/sign-ins/{identity.id}/approve", {"user_id": coordinator}).status_code
+        == 303
+    )
     assert sign_in(person, idp, "pat").status_code == 303
     assert person.get("/account").status_code == 200
     assert "Casey Coordinator" in person.get("/queue").text
@@ -267,7 +275,9 @@ def test_only_an_administrator_sees_or_approves_sign_ins(
     b = browser(who)
     assert b.get("/admin/sign-ins").status_code == 403
     b.get("/account")
-    answer = b.post(f"/admin/sign-ins/{identity.id}/approve", {"user_id": str(world.actors[who].user_id)})
+    answer = b.post(
+        f"/admin/sign-ins/{identity.id}/approve", {"user_id": str(world.actors[who].user_id)}
+    )
     assert answer.status_code == 403
     assert identity_of(runtime, world.actors["admin"].network_id).user_id is None
 
@@ -386,3 +396,44 @@ def test_an_unknown_network_has_no_sign_in(browser: Callable[..., Browser], sso:
     b = browser()
     assert b.client.get("/sso/nowhere/start", follow_redirects=False).status_code == 404
     assert b.client.get("/sso/nowhere/callback?code=x&state=y").status_code == 404
+
+
+def test_a_sign_in_logs_neither_the_secret_nor_who_signed_in(
+    browser: Callable[..., Browser], sso: Settings, idp: TestProvider, world: DemoWorld,
+    runtime: Runtime,
+) -> None:  # fmt: skip
+    stdlib = io.StringIO()
+    handler = logging.StreamHandler(stdlib)
+    # The provider's own lines (its threads) are the provider's business, not ours.
+    handler.addFilter(lambda record: "process_request_thread" not in record.threadName)
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        with capture_logs() as events:
+            person = browser()
+            sign_in(person, idp, "olly")
+            approve_as_new_user(
+                browser("admin"), identity_of(runtime, world.actors["admin"].network_id).id, world
+            )
+            sign_in(person, idp, "olly")
+            idp.nonce_override = "another"
+            sign_in(browser(), idp, "olly")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+    names = [event["event"] for event in events]
+    assert {"sso_pending", "signed_in", "sso_refused"} <= set(names)
+    logged = repr(events) + stdlib.getvalue()
+    person = idp.people["olly"]
+    for secret in ("secret-here", person.name, person.email, person.subject, "eyJ"):
+        assert secret not in logged, secret
+
+
+def test_a_person_the_provider_turns_away_is_told_so(
+    browser: Callable[..., Browser], sso: Settings, idp: TestProvider
+) -> None:
+    response = sign_in(browser(), idp, "nobody")  # the provider knows no such person
+    assert response.status_code == 400
+    assert "did not sign you in (access_denied)" in response.text

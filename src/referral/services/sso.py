@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from referral.audit.chain import AuditRecord
 from referral.db.tables import RoleAssignment, SsoIdentity, User
@@ -125,11 +125,24 @@ class IdentityRow:
 
 def identities(uow: UnitOfWork, actor: Actor) -> list[IdentityRow]:
     """The network's single sign-on identities: pending first, oldest first."""
+    return _rows(uow, actor)
+
+
+def identity(uow: UnitOfWork, actor: Actor, identity_id: int) -> IdentityRow:
+    """One identity of the actor's network; another network's is not found."""
+    rows = _rows(uow, actor, SsoIdentity.id == identity_id)
+    if not rows:
+        raise NotFound(f"sign-in identity {identity_id} not found")
+    return rows[0]
+
+
+def _rows(uow: UnitOfWork, actor: Actor, *criteria: ColumnElement[bool]) -> list[IdentityRow]:
     admin.manage(uow, actor)
     scope = uow.scoped(actor)
     rows = scope.execute(
         scope.select(SsoIdentity, User.display_name, User.username)
         .outerjoin(User, User.id == SsoIdentity.user_id)
+        .where(*criteria)
         .order_by(SsoIdentity.user_id.is_not(None), SsoIdentity.first_seen_at, SsoIdentity.id)
     )
     return [

@@ -203,14 +203,11 @@ def _identity_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Template:
-    found = [row for row in sso.identities(uow, viewer.actor) if row.id == identity_id]
-    if not found:
-        raise NotFoundException()
     return page(
         request,
         "admin/sign_in.html",
         viewer,
-        identity=found[0],
+        identity=sso.identity(uow, viewer.actor, identity_id),
         directory=admin.directory(uow, viewer.actor),
         roles=list(admin.ASSIGNABLE_ROLES),
         values=values or {},
