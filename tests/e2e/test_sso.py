@@ -437,3 +437,23 @@ def test_a_person_the_provider_turns_away_is_told_so(
     response = sign_in(browser(), idp, "nobody")  # the provider knows no such person
     assert response.status_code == 400
     assert "did not sign you in (access_denied)" in response.text
+
+
+def test_a_deactivated_users_identity_is_refused(
+    browser: Callable[..., Browser], sso: Settings, idp: TestProvider, runtime: Runtime,
+    world: DemoWorld,
+) -> None:  # fmt: skip
+    person = browser()
+    sign_in(person, idp, "olly")
+    identity = identity_of(runtime, world.actors["admin"].network_id)
+    admin = browser("admin")
+    approve_as_new_user(admin, identity.id, world)
+    with runtime.session_factory() as session:
+        user_id = session.scalar(select(User.id).where(User.username == "olly.officer"))
+    admin.get("/admin/users")
+    assert admin.post(f"/admin/users/{user_id}/deactivate").status_code == 303
+    response = sign_in(person, idp, "olly")
+    assert response.status_code == 403
+    assert "not active" in response.text
+    assert "referral_session" not in person.client.cookies
+    assert ("auth:login", False, f"user:{user_id}") in actions(runtime)
