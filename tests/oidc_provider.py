@@ -5,8 +5,9 @@ username), token endpoint with client authentication, the authorization code gra
 PKCE (required) and nonce, ID tokens signed RS256 with a key made at start. Nothing of
 the protocol is faked on the relying party's side: it talks to this over real sockets.
 
-Two knobs make the provider misbehave for the refusal tests: `token_issuer` (the `iss`
-its ID tokens carry) and `nonce_override` (the nonce they carry).
+Three knobs make the provider misbehave for the refusal tests: `token_issuer` (the `iss`
+its ID tokens carry), `nonce_override` (the nonce they carry) and `forge_signature` (sign
+with a key of the same id that the JWKS does not publish).
 """
 
 import logging
@@ -116,6 +117,7 @@ class TestProvider:
         self.codes: dict[str, Code] = {}
         self.token_issuer: str | None = None
         self.nonce_override: str | None = None
+        self.forge_signature = False
         self.app = self._build()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -188,6 +190,8 @@ class TestProvider:
                 return any(c.nonce == nonce for c in provider.codes.values())
 
             def resolve_client_private_key(self, client: Client) -> RSAKey:
+                if provider.forge_signature:
+                    return RSAKey.generate_key(2048, parameters={"kid": provider.key.kid})
                 return provider.key
 
             def get_client_algorithm(self, client: Client) -> str:

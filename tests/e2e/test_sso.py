@@ -34,7 +34,7 @@ from referral.oidc import forget_providers
 from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser, _hash
 from tests.factories import submit
-from tests.oidc_provider import TestProvider
+from tests.oidc_provider import TestProvider, free_port
 
 BASE = "https://testserver.local"
 HERE, THERE = "demo-city", "other-city"
@@ -105,6 +105,7 @@ def sso(
     )
     shared_app.state.settings = settings
     idp.token_issuer = idp.nonce_override = None
+    idp.forge_signature = False
     yield settings
     shared_app.state.settings = app_settings
 
@@ -457,3 +458,26 @@ def test_a_deactivated_users_identity_is_refused(
     assert "not active" in response.text
     assert "referral_session" not in person.client.cookies
     assert ("auth:login", False, f"user:{user_id}") in actions(runtime)
+
+
+def test_an_id_token_signed_with_a_key_the_provider_does_not_publish_is_refused(
+    browser: Callable[..., Browser], sso: Settings, idp: TestProvider, runtime: Runtime
+) -> None:
+    idp.forge_signature = True
+    response = sign_in(browser(), idp, "olly")
+    assert response.status_code == 400
+    assert "could not be verified" in response.text
+    with runtime.session_factory() as session:
+        assert session.scalar(select(SsoIdentity.id).limit(1)) is None
+
+
+def test_a_provider_that_cannot_be_reached_is_said_so(
+    browser: Callable[..., Browser], sso: Settings, idp: TestProvider, shared_app: Litestar
+) -> None:
+    gone = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    shared_app.state.settings = sso.model_copy(
+        update={"oidc_providers": {HERE: configured(idp, "client-here", issuer=gone)}}
+    )
+    response = browser().client.get(f"/sso/{HERE}/start", follow_redirects=False)
+    assert response.status_code == 502
+    assert "could not be reached" in response.text
