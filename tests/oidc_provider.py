@@ -5,9 +5,9 @@ username), token endpoint with client authentication, the authorization code gra
 PKCE (required) and nonce, ID tokens signed RS256 with a key made at start. Nothing of
 the protocol is faked on the relying party's side: it talks to this over real sockets.
 
-Three knobs make the provider misbehave for the refusal tests: `token_issuer` (the `iss`
-its ID tokens carry), `nonce_override` (the nonce they carry) and `forge_signature` (sign
-with a key of the same id that the JWKS does not publish).
+Knobs make the provider misbehave for the refusal tests: `token_issuer` (the `iss` its
+ID tokens carry), `token_audience` (their `aud`), `nonce_override` (their nonce) and
+`forge_signature` (sign with a key of the same id that the JWKS does not publish).
 """
 
 import logging
@@ -118,6 +118,7 @@ class TestProvider:
         self.token_issuer: str | None = None
         self.nonce_override: str | None = None
         self.forge_signature = False
+        self.token_audience: list[str] | None = None
         self.app = self._build()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -203,7 +204,7 @@ class TestProvider:
             def get_client_claims(self, client: Client) -> dict[str, Any]:
                 return {
                     "iss": provider.token_issuer or provider.issuer,
-                    "aud": [client.client_id],
+                    "aud": provider.token_audience or [client.client_id],
                     "exp": int(time.time()) + 300,
                 }
 

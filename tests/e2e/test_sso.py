@@ -106,6 +106,7 @@ def sso(
     shared_app.state.settings = settings
     idp.token_issuer = idp.nonce_override = None
     idp.forge_signature = False
+    idp.token_audience = None
     yield settings
     shared_app.state.settings = app_settings
 
@@ -481,3 +482,14 @@ def test_a_provider_that_cannot_be_reached_is_said_so(
     response = browser().client.get(f"/sso/{HERE}/start", follow_redirects=False)
     assert response.status_code == 502
     assert "could not be reached" in response.text
+
+
+def test_an_id_token_meant_for_another_networks_client_is_refused(
+    browser: Callable[..., Browser], sso: Settings, idp: TestProvider, runtime: Runtime
+) -> None:
+    idp.token_audience = ["client-there"]
+    response = sign_in(browser(), idp, "olly")
+    assert response.status_code == 400
+    assert "wrong audience" in response.text
+    with runtime.session_factory() as session:
+        assert session.scalar(select(SsoIdentity.id).limit(1)) is None
