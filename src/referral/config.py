@@ -5,11 +5,13 @@ Nothing else in the code base reads os.environ.
 
 from datetime import time
 from functools import lru_cache
+from ipaddress import ip_address
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from referral.domain.vocabulary import Role
@@ -23,6 +25,50 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # A development machine keeps its generated master key here (`referral keys init`);
 # real deployments set REFERRAL_MASTER_KEYS in the environment instead.
 LOCAL_ENV_FILE = PROJECT_ROOT / "var" / "referral.env"
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OidcProvider(BaseModel):
+    """One network's OpenID Connect provider (docs/operations.md, single sign-on)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str = Field(min_length=1, max_length=80, description='"Sign in with <label>".')
+    issuer: str = Field(description="The provider's issuer, exactly as its tokens name it.")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    organisation_claim: str = Field(
+        default="organisation",
+        min_length=1,
+        description="The ID token claim that names the person's organisation.",
+    )
+    scopes: str = "openid profile email"
+
+    @field_validator("issuer")
+    @classmethod
+    def _https_issuer(cls, value: str) -> str:
+        # Plain http only on this machine (a provider in the tests or a local trial):
+        # anything else would carry the client secret and the tokens in the clear.
+        parts = urlsplit(value)
+        secure = parts.scheme == "https" or (
+            parts.scheme == "http" and _loopback(parts.hostname or "")
+        )
+        if not parts.hostname or not secure or parts.query or parts.fragment:
+            raise ValueError("the issuer is an https:// address without query or fragment")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, value: str) -> str:
+        if "openid" not in value.split():
+            raise ValueError("the scopes must include openid")
+        return value
 
 
 class Settings(BaseSettings):
@@ -200,6 +246,15 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="How long one POST may take."
     )
     webhooks_batch: int = Field(default=100, ge=1, description="Deliveries one tick makes at most.")
+    # Single sign-on: a provider per network, by network slug (docs/operations.md).
+    oidc_providers: dict[str, OidcProvider] = Field(
+        default_factory=dict,
+        description="OpenID Connect providers by network slug, as JSON: "
+        '{"demo-city": {"label": ..., "issuer": ..., "client_id": ..., "client_secret": ...}}.',
+    )
+    oidc_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long a call to a provider may take."
+    )
 
     @field_validator("working_days")
     @classmethod

@@ -9,7 +9,8 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,13 +49,27 @@ def live_world(
     fresh_database: object, authz: object, workflows: object
 ) -> Iterator[tuple[str, DemoWorld]]:
     """The app served over HTTP on 127.0.0.1, on its own database with the demo people."""
+    with serve_live(
+        fresh_database, authz, workflows, lambda _: Settings(cookie_secure=True)
+    ) as live:
+        yield live
+
+
+@contextmanager
+def serve_live(
+    fresh_database: object,
+    authz: object,
+    workflows: object,
+    settings_for: Callable[[str], Settings],
+) -> Iterator[tuple[str, DemoWorld]]:
+    """`live_world` with the settings `settings_for(base_url)` gives."""
     engine: Engine = fresh_database()  # type: ignore[operator]
     runtime = Runtime(
         make_session_factory(engine, TEST_KEYRING), authz, workflows, WorkflowEngine()
     )  # type: ignore[arg-type]
     world = make_world(runtime)
     port = free_port()
-    app = create_app(Settings(cookie_secure=True), runtime)
+    app = create_app(settings_for(f"http://127.0.0.1:{port}"), runtime)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -525,6 +525,32 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class SsoIdentity(Base):
+    """A person as one network's OpenID Connect provider knows them (issuer and subject).
+
+    First seen: pending, with no user and so no roles. An administrator of the network
+    approves it by naming the user it becomes; from then on a sign-in through the
+    provider opens that user's session in this network, and in no other. The name, e-mail
+    and organisation the provider asserted are kept to help the administrator decide.
+    """
+
+    __tablename__ = "sso_identities"
+    __table_args__ = (UniqueConstraint("network_id", "issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    claimed_name: Mapped[str] = mapped_column(String(200), default="")
+    claimed_email: Mapped[str] = mapped_column(String(254), default="")
+    claimed_organisation: Mapped[str] = mapped_column(String(200), default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
 class NetworkHoliday(Base):
     """A day that is not a working day in one network: working-day deadlines skip it."""
 

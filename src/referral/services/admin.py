@@ -60,7 +60,8 @@ class Directory:
     organisations: list[OrganisationRow]
 
 
-def _manage(uow: UnitOfWork, actor: Actor) -> Decision:
+def manage(uow: UnitOfWork, actor: Actor) -> Decision:
+    """The administrator's permission, or PermissionDenied."""
     return authorise(uow, actor, MANAGE, None)
 
 
@@ -111,7 +112,7 @@ def _users(uow: UnitOfWork, actor: Actor) -> list[UserRow]:
 
 def directory(uow: UnitOfWork, actor: Actor) -> Directory:
     """Everyone and every organisation of the actor's network (no case data at all)."""
-    _manage(uow, actor)
+    manage(uow, actor)
     return Directory(_users(uow, actor), _organisations(uow, actor))
 
 
@@ -168,7 +169,13 @@ def _user_errors(uow: UnitOfWork, actor: Actor, command: CreateUser) -> dict[str
 
 def create_user(uow: UnitOfWork, actor: Actor, command: CreateUser) -> int:
     """A new user of an organisation in the actor's network, with roles in the network."""
-    decision = _manage(uow, actor)
+    user = add_user(uow, actor, manage(uow, actor), command)
+    uow.commit()
+    return user.id
+
+
+def add_user(uow: UnitOfWork, actor: Actor, decision: Decision, command: CreateUser) -> User:
+    """`create_user` within a larger change: added and audited, not committed."""
     errors = _user_errors(uow, actor, command)
     if errors:
         raise InvalidInput("the new user has errors", errors)
@@ -196,8 +203,7 @@ def create_user(uow: UnitOfWork, actor: Actor, command: CreateUser) -> int:
         "email_set": bool(user.email),
     }
     uow.audit(record(actor, "admin:user_create", decision, target=f"user:{user.id}", change=change))
-    uow.commit()
-    return user.id
+    return user
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,7 @@ class ChangeRole:
 
 def change_role(uow: UnitOfWork, actor: Actor, command: ChangeRole) -> bool:
     """Grant or revoke one role in the actor's network; False when nothing changed."""
-    decision = _manage(uow, actor)
+    decision = manage(uow, actor)
     if command.role not in ASSIGNABLE_ROLES:
         raise InvalidInput("Choose a role from the list.", {"role": "Choose a role from the list."})
     user = _user_in_network(uow, actor, command.user_id)
@@ -242,7 +248,7 @@ class SetActive:
 
 def set_active(uow: UnitOfWork, actor: Actor, command: SetActive) -> bool:
     """Activate or deactivate a user; a deactivated user can no longer sign in or act."""
-    decision = _manage(uow, actor)
+    decision = manage(uow, actor)
     user = _user_in_network(uow, actor, command.user_id)
     if not command.active and user.id == actor.user_id:
         raise Conflict(
@@ -275,7 +281,7 @@ def _password_problem(password: str) -> str | None:
 def set_password(uow: UnitOfWork, actor: Actor, command: SetPassword) -> None:
     """An administrator sets a user's password: the first one of an imported account, or a
     new one for a person who lost theirs. Their sessions elsewhere end with it."""
-    decision = _manage(uow, actor)
+    decision = manage(uow, actor)
     user = _user_in_network(uow, actor, command.user_id)
     problem = _password_problem(command.password)
     if problem:
@@ -291,7 +297,7 @@ def set_password(uow: UnitOfWork, actor: Actor, command: SetPassword) -> None:
 
 
 def list_organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationRow]:
-    _manage(uow, actor)
+    manage(uow, actor)
     return _organisations(uow, actor)
 
 
@@ -303,7 +309,7 @@ class CreateOrganisation:
 
 def create_organisation(uow: UnitOfWork, actor: Actor, command: CreateOrganisation) -> int:
     """A new organisation (agency) of the actor's network."""
-    decision = _manage(uow, actor)
+    decision = manage(uow, actor)
     name = command.name.strip()
     errors: dict[str, str] = {}
     if not name:

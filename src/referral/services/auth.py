@@ -191,21 +191,50 @@ def sign_in(uow: UnitOfWork, command: SignIn, settings: Settings) -> SessionInfo
     if limited or user is None or not user.active or not password_ok or not networks:
         _refuse_sign_in(uow, counted, user, limited, GENERIC_FAILURE)
     assert user is not None  # for the type checker: refuse() raised otherwise
-    if command.previous_token:
-        uow.session.execute(
-            delete(WebSession).where(WebSession.token_hash == digest(command.previous_token))
-        )
     if _second_factor_wanted(uow, user, settings):
-        second_factor.start_enrolment(uow, user.id)  # a secret waits if none is confirmed
-        info = _new_session(uow, None, networks[0].id, pending=user)
-        uow.commit()
-        log.info("password_accepted", user_id=user.id)
-        return info
-    info = _new_session(uow, user, networks[0].id)
-    actor = uow.repo.actor_for(user, networks[0])
-    uow.audit(AuditRecord(action="auth:login", allowed=True, actor=actor, target=f"user:{user.id}"))
+        return _half_signed_in(uow, user, networks[0], command.previous_token)
+    return open_session(uow, user, networks[0], command.previous_token)
+
+
+def _half_signed_in(
+    uow: UnitOfWork, user: User, network: Network, previous_token: str | None
+) -> SessionInfo:
+    """The password was right; the code (or, the first time, enrolment) comes next."""
+    _forget(uow, previous_token)
+    second_factor.start_enrolment(uow, user.id)  # a secret waits if none is confirmed
+    info = _new_session(uow, None, network.id, pending=user)
     uow.commit()
-    log.info("signed_in", user_id=user.id)
+    log.info("password_accepted", user_id=user.id)
+    return info
+
+
+def _forget(uow: UnitOfWork, previous_token: str | None) -> None:
+    if previous_token:
+        uow.session.execute(
+            delete(WebSession).where(WebSession.token_hash == digest(previous_token))
+        )
+
+
+def open_session(
+    uow: UnitOfWork,
+    user: User,
+    network: Network,
+    previous_token: str | None,
+    change: dict[str, str] | None = None,
+) -> SessionInfo:
+    """A fresh session for a user whose sign-in succeeded (password or single sign-on):
+    a new id at sign-in, the visitor's old one gone, the login audited. (Single sign-on
+    leaves the second factor to the network's provider.)"""
+    _forget(uow, previous_token)
+    info = _new_session(uow, user, network.id)
+    actor = uow.repo.actor_for(user, network)
+    uow.audit(
+        AuditRecord(
+            action="auth:login", allowed=True, actor=actor, target=f"user:{user.id}", change=change
+        )
+    )
+    uow.commit()
+    log.info("signed_in", user_id=user.id, method=(change or {}).get("method", "password"))
     return info
 
 

@@ -60,6 +60,8 @@ def _library_logging(settings: Settings) -> LoggingConfig:
         loggers={
             "transitions": {"level": "WARNING"},
             "casbin": {"level": "ERROR"},
+            # A line per call to an identity provider says nothing the logs need.
+            "urllib3": {"level": "WARNING"},
         },
     )
 

@@ -43,12 +43,23 @@ async def provide_uow(request: Request[Any, Any, Any]) -> AsyncIterator[UnitOfWo
     refused goes to the group committer, awaited without holding a thread: so no
     transaction ever waits for a free worker thread while it holds a lock others queue on.
     """
-    runtime: Runtime = request.app.state.runtime
-    request_id = _bind_request_id(request)
     reading = request.method in SAFE_METHODS
-    uow = UnitOfWork(runtime, request_id=request_id, read_only=reading)
     if not reading:
         await request.body()  # received before the writer's turn: a slow upload holds no one
+    async with request_unit(request, reading=reading) as uow:
+        yield uow
+
+
+@asynccontextmanager
+async def request_unit(
+    request: Request[Any, Any, Any], *, reading: bool
+) -> AsyncIterator[UnitOfWork]:
+    """The unit of work `provide_uow` hands out. A handler whose GET must write (the
+    single sign-on callback, after its calls to the provider) opens one itself with
+    `reading=False`, so that it too takes its turn among the writers."""
+    runtime: Runtime = request.app.state.runtime
+    request_id = _bind_request_id(request)
+    uow = UnitOfWork(runtime, request_id=request_id, read_only=reading)
     pending = None
     try:
         async with _admitted(runtime), _writer_turn(runtime, reading):

@@ -19,6 +19,7 @@ from referral.web.controllers import (
     referrer,
     register,
     second_factor,
+    sso,
     subjects,
     webhooks,
 )
@@ -42,6 +43,7 @@ PAGE_ROUTES: list[Any] = [
     *changes.ROUTES,
     *webhooks.ROUTES,
     *operations.ROUTES,
+    *sso.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]

@@ -12,6 +12,7 @@ from referral.domain.vocabulary import Role
 from referral.services import auth, second_factor, tokens
 from referral.services.tokens import TokenRow
 from referral.services.uow import UnitOfWork
+from referral.web.controllers import sso
 from referral.web.deps import (
     ONE_STEP,
     CurrentViewer,
@@ -38,15 +39,25 @@ HOME_BY_ROLE = [
 ]
 
 
+def _login_page(request: Request[Any, Any, Any], **context: Any) -> Template:
+    settings: Settings = request.app.state.settings
+    return page(
+        request,
+        "login.html",
+        csrf=current_session(request).csrf_token,
+        providers=sso.providers(settings),
+        **context,
+    )
+
+
 @get("/login", name="login")
 async def login_form(request: Request[Any, Any, Any]) -> Template:
-    return page(request, "login.html", csrf=current_session(request).csrf_token)
+    return _login_page(request)
 
 
 @post("/login", name="login_submit", sync_to_thread=True, status_code=303)
 def login(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Any:
     settings: Settings = request.app.state.settings
-    session = current_session(request)
     command = auth.SignIn(
         username=str(form.get("username", "")),
         password=str(form.get("password", "")),
@@ -56,14 +67,7 @@ def login(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Any:
     try:
         info = auth.sign_in(uow, command, settings)
     except PermissionDenied as exc:
-        return page(
-            request,
-            "login.html",
-            csrf=session.csrf_token,
-            error=exc.message,
-            username=command.username,
-            status_code=400,
-        )
+        return _login_page(request, error=exc.message, username=command.username, status_code=400)
     # Half signed in: the second factor comes next (or, the first time, its enrolment).
     response = see_other("/" if info.signed_in else "/login/code")
     set_session_cookie(response, info.token, settings)
