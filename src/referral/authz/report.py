@@ -82,6 +82,8 @@ PERMISSION_WORDS: dict[Permission, str] = {
         "export everything held about a person and every access to it (subject access)"
     ),
     Permission.ADMIN_MANAGE: "manage users, organisations and networks",
+    Permission.POLICY_REVIEW: "preview a proposed sharing policy's impact, and approve it",
+    Permission.WORKFLOW_MIGRATE: "see how running cases would move to a new workflow version",
     Permission.STATISTICS_READ: "read aggregate statistics (no case)",
 }
 
