@@ -111,6 +111,8 @@ class Runtime:
 
     # How many requests a process lets work on the database at once (see db.engine).
     requests_at_once: int = REQUESTS_AT_ONCE
+    # network id -> (has an active webhook endpoint, when seen): services.webhooks.
+    webhook_networks: dict[int, tuple[bool, float]] = field(default_factory=dict, repr=False)
 
     def __setattr__(self, name: str, value: object) -> None:
         # Built or swapped with a plain {name: workflow} (tests, scripts): one version each.

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -165,6 +166,7 @@ def register_endpoint(uow: UnitOfWork, actor: Actor, command: RegisterEndpoint) 
         )
     )
     uow.commit()
+    uow.runtime.webhook_networks.pop(actor.network_id, None)  # this process: at once
     log.info("webhook_registered", endpoint_id=endpoint.id)
     return Registered(endpoint.id, secret)
 
@@ -234,10 +236,31 @@ _DELIVERY_COLUMNS = (
 )  # fmt: skip
 
 
+# Whether a network has an active endpoint, as each process last saw it (the runtime's
+# `webhook_networks`): a move in a network without any, most of them, costs no statement.
+# A registration is seen at once by the process that made it, by others within this.
+ENDPOINTS_FRESH_SECONDS = 5.0
+
+
+def _has_endpoints(uow: UnitOfWork, network_id: int) -> bool:
+    known = uow.runtime.webhook_networks
+    now = time.monotonic()
+    seen = known.get(network_id)
+    if seen is not None and now - seen[1] <= ENDPOINTS_FRESH_SECONDS:
+        return seen[0]
+    query = select(WebhookEndpoint.id).where(
+        WebhookEndpoint.network_id == network_id, WebhookEndpoint.active == true()
+    )
+    found = uow.unscoped(DELIVERIES).scalar(query.limit(1)) is not None
+    known[network_id] = (found, now)
+    return found
+
+
 def enqueue(uow: UnitOfWork, network_id: int, event: str, payload: dict[str, Any]) -> None:
     """A delivery for each active endpoint of the network that wants `event`: one INSERT
-    ... SELECT in the caller's transaction (no endpoint wanting it: no row, no round trip
-    more than the statement)."""
+    ... SELECT in the caller's transaction, and nothing in a network without endpoints."""
+    if not _has_endpoints(uow, network_id):
+        return
     body = json.dumps({"event": event, "occurred_at": uow.now.isoformat(), **payload})
     chosen = select(
         WebhookEndpoint.network_id,
