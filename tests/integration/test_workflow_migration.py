@@ -274,7 +274,9 @@ def test_the_command_reports_each_case_and_moves_them_for_real(
         "REFERRAL_WORKFLOWS_DIR": str(folder),
         "REFERRAL_POLICIES_DIR": str(policies),
     }
-    assert referral("workflows", "check", env=env).returncode == 0  # both versions verified
+    checked = referral("workflows", "check", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip() == "6 workflow file(s) valid and verified"  # 3 and 4 too
     maps = ("--map", "screening=triage", "--map", "support=support_planned")
 
     unmapped = referral(
