@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Select, and_, case, func, not_, select, union
+from sqlalchemy import Select, and_, case, func, literal, not_, select, union, union_all
 
 from referral.authz.enforcer import Authorizer, Permission, Rule
 from referral.authz.filters import case_filter
@@ -168,7 +168,12 @@ def policy_impact(
         subject = f"{obj}:{act}" if (obj, act) in permissions else f"{obj} ({act})"
         for found in _classes(groups, current, proposed, obj, act):
             roles, kind = found.who
-            for direction, was, becomes in ((LOSES, current, proposed), (GAINS, proposed, current)):
+            for direction, was, becomes, allows in (
+                (LOSES, current, proposed, found.old),
+                (GAINS, proposed, current, found.new),
+            ):
+                if not any(rule.allows for rule in allows):
+                    continue  # a policy that allows this nobody in the class takes nothing
                 changes = _changes(session, found, (obj, act), uow.now, (was, becomes))
                 impact.lines += [
                     ImpactLine(direction, names[net], roles, kind, subject, state, *numbers)
@@ -237,33 +242,33 @@ def _groups(session: Any, network_id: int | None) -> list[_Group]:
 # The conditions that tell users of one group apart, and the (user, case) pairs each may
 # hold for: a superset (the condition's own SQL face then judges each pair exactly).
 def _own_referrals(users: Any) -> Select[Any]:
-    return select(users.c.user_id, users.c.org_id, Case.id.label("case_id")).join(
+    return select(users, Case.id.label("case_id")).join(
         Case, Case.referrer_user_id == users.c.user_id
     )
 
 
 def _coordinated(users: Any) -> Select[Any]:
-    return select(users.c.user_id, users.c.org_id, Case.id.label("case_id")).join(
+    return select(users, Case.id.label("case_id")).join(
         Case, Case.coordinator_user_id == users.c.user_id
     )
 
 
 def _agendas(users: Any) -> Select[Any]:
     return (
-        select(users.c.user_id, users.c.org_id, AgendaItem.case_id)
+        select(users, AgendaItem.case_id)
         .join(MeetingAttendee, MeetingAttendee.user_id == users.c.user_id)
         .join(AgendaItem, AgendaItem.meeting_id == MeetingAttendee.meeting_id)
     )
 
 
 def _interventions(users: Any) -> Select[Any]:
-    return select(users.c.user_id, users.c.org_id, Intervention.case_id).join(
+    return select(users, Intervention.case_id).join(
         Intervention, Intervention.provider_org_id == users.c.org_id
     )
 
 
 def _requests(users: Any) -> Select[Any]:
-    return select(users.c.user_id, users.c.org_id, InformationRequest.case_id).join(
+    return select(users, InformationRequest.case_id).join(
         InformationRequest, InformationRequest.organisation_id == users.c.org_id
     )
 
@@ -313,17 +318,26 @@ def _changes(
         samples[(net, state)].update((low, high))
     relations = _relations_read((*found.old, *found.new))
     for net in networks if relations else ():
-        pairs = _pairs(found.members(net), relations)
+        # A network at a time: its cases by their network's index, its users' pairs.
+        pairs = _pairs({net: found.members(net)}, relations)
         related = changed(found.actor(net, pairs.c.user_id, pairs.c.org_id))
-        joined = select(Case.state).join(pairs, pairs.c.case_id == Case.id)
-        joined = joined.where(Case.network_id == net)
-        # Pairs whose case changes for everybody were counted with the unrelated; they
-        # are judged again here, exactly, so they come out of the first count.
-        for state, n in session.execute(
-            joined.add_columns(func.count()).where(unrelated).group_by(Case.state)
-        ):
-            counts[(net, state)][0] -= n
-        only_here = func.count(case((not_(unrelated), Case.id)).distinct())
+        joined = (
+            select(Case.network_id, Case.state)
+            .join(pairs, pairs.c.case_id == Case.id)
+            .where(Case.network_id == net)
+        )
+        by_network_state = (Case.network_id, Case.state)
+        everybody = any(key[0] == net for key in counts)  # cases changing for the whole class
+        if everybody:
+            # Pairs whose case changes for everybody were counted with the unrelated; they
+            # are judged again here, exactly, so they come out of the first count.
+            for _, state, n in session.execute(
+                joined.add_columns(func.count()).where(unrelated).group_by(*by_network_state)
+            ):
+                counts[(net, state)][0] -= n
+            only_here = func.count(case((not_(unrelated), Case.id)).distinct())
+        else:
+            only_here = func.count(Case.id.distinct())
         query = joined.add_columns(
             func.count(),
             func.count(pairs.c.user_id.distinct()),
@@ -331,8 +345,8 @@ def _changes(
             func.min(Case.id),
             func.max(Case.id),
         )
-        for state, n, users, cases, low, high in session.execute(
-            query.where(related).group_by(Case.state)
+        for _, state, n, users, cases, low, high in session.execute(
+            query.where(related).group_by(*by_network_state)
         ):
             pairs_n, users_n, cases_n = counts[(net, state)]
             counts[(net, state)] = [pairs_n + n, max(users_n, users), cases_n + cases]
@@ -344,13 +358,19 @@ def _changes(
     ]
 
 
-def _pairs(user_ids: Sequence[int], relations: Sequence[str]) -> Any:
-    """(user_id, org_id, case_id) for these users and every case a relation the rules
-    read ties them to."""
-    users = (
-        select(User.id.label("user_id"), User.organisation_id.label("org_id"))
-        .where(User.id.in_(user_ids))
-        .subquery("class_users")
+def _pairs(members: dict[int, tuple[int, ...]], relations: Sequence[str]) -> Any:
+    """(network_id, user_id, org_id, case_id): the class's users of each network, and every
+    case a relation the rules read ties them to."""
+    per_network = [
+        select(
+            User.id.label("user_id"),
+            User.organisation_id.label("org_id"),
+            literal(net).label("network_id"),
+        ).where(User.id.in_(user_ids))
+        for net, user_ids in members.items()
+    ]
+    users = (per_network[0] if len(per_network) == 1 else union_all(*per_network)).subquery(
+        "class_users"
     )
     parts = [RELATIONAL[name](users) for name in relations]
     combined = parts[0] if len(parts) == 1 else union(*parts)
