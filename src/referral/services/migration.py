@@ -15,13 +15,13 @@ migration neither extends nor cuts anyone's time. Guards need nothing: they are 
 afresh at each move, against the version the case then runs.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import lazyload
 
 from referral.audit.chain import AuditRecord
@@ -109,7 +109,12 @@ def plan(uow: UnitOfWork, command: MigrateCases) -> MigrationReport:
     report = MigrationReport(command)
     names = _network_names(uow)
     for case in _cases(uow, command):
-        report.lines.append(_plan_case(uow, versions, command, case, names[case.network_id]))
+        live = _live_records(uow, case.id)
+        line = _plan_case(
+            uow, versions, command, case, names[case.network_id], live,
+            lambda: _pending_timers(uow, case.id),  # noqa: B023 - called at once, in the loop
+        )  # fmt: skip
+        report.lines.append(line)
     return report
 
 
@@ -130,18 +135,17 @@ def migrate(
     request_id: str = "migrate",
     progress: Callable[[CaseMigration], None] | None = None,
 ) -> MigrationReport:
-    """Plan, then (unless a dry run) move each case that may go in its own transaction.
-
-    A case that changed between the plan and its move is planned again in its own
-    transaction, so what is written is always judged on what is there."""
+    """A dry run's plan; or each case of the old version judged and, if it may go, moved
+    in a transaction of its own, so what is written is judged on what is there."""
     with UnitOfWork(runtime, request_id=request_id) as uow:
-        planned = plan(uow, command)
-    if command.dry_run:
-        return planned
+        if command.dry_run:
+            return plan(uow, command)
+        versions = _versions(uow, command)
+        names = _network_names(uow)
+        ids = [case.id for case in _cases(uow, command)]
     report = MigrationReport(command)
-    for line in planned.lines:
-        if line.moves:
-            line = _move(runtime, command, line.case_id, request_id)
+    for case_id in ids:
+        line = _move(runtime, command, versions, case_id, names, request_id)
         report.lines.append(line)
         if progress is not None:
             progress(line)
@@ -239,14 +243,22 @@ def _cases(uow: UnitOfWork, command: MigrateCases) -> Sequence[Case]:
 
 
 def _plan_case(
-    uow: UnitOfWork, versions: _Versions, command: MigrateCases, case: Case, network: str
+    uow: UnitOfWork,
+    versions: _Versions,
+    command: MigrateCases,
+    case: Case,
+    network: str,
+    live: dict["_Live", int],
+    pending_timers: Callable[[], Iterable[str]],
 ) -> CaseMigration:
+    """Where the case goes and what becomes of its deadline and timers, or why it stays.
+    `pending_timers` is asked only for a case that may go (a move cancels them as it asks)."""
     target_wf = versions.target
     target = command.mapping.get(case.state, case.state)
-    refused = _refusal(uow, versions, command, case, target)
+    refused = _refusal(versions, command, case, target, live)
     if refused:
         return CaseMigration(case.id, network, case.state, None, refused, case.due_at)
-    pending = set(_pending_timers(uow, case.id))
+    pending = set(pending_timers())
     timed = {t.trigger for t in schedule.timed_transitions(target_wf, target)}
     if schedule.drifts(target_wf, target):
         timed.add(schedule.DRIFT)
@@ -267,7 +279,7 @@ def _plan_case(
 
 
 def _refusal(
-    uow: UnitOfWork, versions: _Versions, command: MigrateCases, case: Case, target: str
+    versions: _Versions, command: MigrateCases, case: Case, target: str, live: dict["_Live", int]
 ) -> str:
     """Why the case may not go to `target` in the new version; empty when it may."""
     new, version = versions.target, command.to_version
@@ -280,11 +292,11 @@ def _refusal(
     if closed != closes:
         done = "close the open case" if closes else "reopen the closed case"
         return f"'{target}' would {done}: a migration only changes where a case stands"
-    for live, count in _live_records(uow, case.id).items():
-        could = versions.source is None or versions.source.allows(live.operation, case.state)
-        if count and could and not new.allows(live.operation, target):
+    for kind, count in live.items():
+        could = versions.source is None or versions.source.allows(kind.operation, case.state)
+        if count and could and not new.allows(kind.operation, target):
             return (
-                f"its {count} {live.words} could no longer be acted on in"
+                f"its {count} {kind.words} could no longer be acted on in"
                 f" '{target}' of version {version}"
             )
     return ""
@@ -292,28 +304,35 @@ def _refusal(
 
 def _live_records(uow: UnitOfWork, case_id: int) -> dict[_Live, int]:
     """How many records of each kind still hang open off the case: one statement."""
+    session = uow.unscoped("the case was found by the migration; these hang off it")
+    row = session.execute(select(*_live_columns(uow)), {"case_id": case_id}).one()
+    return _live_counts(row)
+
+
+def _live_counts(row: Sequence[Any]) -> dict[_Live, int]:
+    return {_REQUESTS: row[0], _INTERVENTIONS: row[1], _CONSENTS: row[2]}
+
+
+def _live_columns(uow: UnitOfWork) -> tuple[Any, ...]:
     intervention = uow.workflow("intervention")
     live_interventions = tuple(
         s for s in intervention.state_names if intervention.one_via(Via.CASE_CLOSURE, s)
     )
     requested = states.name(states.CONSENT, "requested")
-    statement = _live_statement(states.open_requests(), live_interventions, requested)
-    session = uow.unscoped("the case was found by the migration; these hang off it")
-    row = session.execute(statement, {"case_id": case_id}).one()
-    return {_REQUESTS: row[0], _INTERVENTIONS: row[1], _CONSENTS: row[2]}
+    return _live_columns_of(states.open_requests(), live_interventions, requested)
 
 
 @lru_cache(maxsize=8)
-def _live_statement(
+def _live_columns_of(
     open_requests: tuple[str, ...], live_interventions: tuple[str, ...], requested: str
-) -> Select[Any]:
-    """Built once per set of state names: a migration asks it twice for every case."""
+) -> tuple[Any, ...]:
+    """Built once per set of state names: a migration asks them for every case."""
 
     def count(model: type[InformationRequest | Intervention | Consent], where: Any) -> Any:
         query = select(func.count()).select_from(model)
         return query.where(model.case_id == bindparam("case_id"), where).scalar_subquery()
 
-    return select(
+    return (
         count(InformationRequest, InformationRequest.state.in_(open_requests)),
         count(Intervention, Intervention.state.in_(live_interventions)),
         count(Consent, Consent.state == requested),
@@ -332,30 +351,58 @@ def _pending_timers(uow: UnitOfWork, case_id: int) -> list[str]:
     return list(session.scalars(_PENDING_TIMERS, {"case_id": case_id}))
 
 
-def _move(runtime: Runtime, command: MigrateCases, case_id: int, request_id: str) -> CaseMigration:
-    """Move one case in a transaction of its own; a refusal or a race leaves it as it was."""
+def _move(
+    runtime: Runtime,
+    command: MigrateCases,
+    versions: _Versions,
+    case_id: int,
+    names: dict[int, str],
+    request_id: str,
+) -> CaseMigration:
+    """Judge and move one case in a transaction of its own: the case and what hangs open
+    off it in one statement, its pending timers cancelled as they are read; a refusal or
+    a race leaves it as it was."""
     try:
         with UnitOfWork(runtime, request_id=request_id) as uow:
-            versions = _versions(uow, command)
             session = uow.unscoped("an operator's migration moves the case it planned")
-            case = session.scalars(
-                select(Case)
+            statement = (
+                select(Case, *_live_columns(uow))
                 .options(lazyload(Case.subject))
-                .where(Case.id == case_id)
+                .where(Case.id == bindparam("case_id"))
                 .with_for_update(of=Case)
-            ).one_or_none()
-            if case is None or case.workflow_version != command.from_version:
+            )
+            row = session.execute(statement, {"case_id": case_id}).one_or_none()
+            if row is None or row[0].workflow_version != command.from_version:
                 return CaseMigration(case_id, "", "", None, "the case changed; run it again")
-            network = session.get(Network, case.network_id)
-            assert network is not None
-            line = _plan_case(uow, versions, command, case, network.slug)
-            if not line.moves:
-                return line
-            _write(uow, versions.target, case, line, network, command.from_version)
-            uow.commit()
+            case, network = row[0], names[row[0].network_id]
+            note = f"migrated to {versions.target.name} v{versions.target.version}"
+            line = _plan_case(
+                uow, versions, command, case, network, _live_counts(row[1:]),
+                lambda: _cancel_pending(uow, case_id, note),
+            )  # fmt: skip
+            if line.moves:
+                _write(uow, versions.target, case, line, network, command.from_version)
+                uow.commit()
             return line
     except Conflict as exc:
         return CaseMigration(case_id, "", "", None, exc.message)
+
+
+def _cancel_pending(uow: UnitOfWork, case_id: int, note: str) -> list[str]:
+    """Cancel the case's pending timers; their triggers (the new state's are made anew)."""
+    session = uow.unscoped("the case was found by the migration; these are its timers")
+    cancelled = session.execute(
+        update(Timer)
+        .where(
+            Timer.object_kind == str(WorkflowObject.CASE),
+            Timer.object_id == case_id,
+            Timer.state == schedule.PENDING,
+        )
+        .values(state=schedule.CANCELLED, note=note[:200])
+        .returning(Timer.trigger)
+        .execution_options(synchronize_session=False)
+    )
+    return list(cancelled.scalars())
 
 
 def _write(
@@ -363,7 +410,7 @@ def _write(
     target_wf: Workflow,
     case: Case,
     line: CaseMigration,
-    network: Network,
+    network: str,
     from_version: int,
 ) -> None:
     assert line.to_state is not None
@@ -389,15 +436,14 @@ def _write(
         state=line.to_state,
         network_id=case.network_id,
         case_id=case.id,
-        left=line.from_state,
+        left=None,  # its pending timers were cancelled as they were read
         since=case.state_entered_at,
-        cancel_note=f"migrated to {target_wf.name} v{target_wf.version}",
     )
     uow.audit(
         AuditRecord(
             action=ACTION,
             allowed=True,
-            actor=system_actor(network.id, network.slug),
+            actor=system_actor(case.network_id, network),
             case_id=case.id,
             categories=("status",),
             rule=OPERATOR_RULE,

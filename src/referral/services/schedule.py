@@ -105,19 +105,17 @@ def enter(
     case_id: int | None,
     left: str | None,
     since: datetime | None = None,
-    cancel_note: str = "",
 ) -> None:
     """Schedule the timers of `state` for an object entering it (from `left`, if any:
-    the timers still pending are cancelled, with `cancel_note` or "left X for Y"),
-    counted from `since` (default now: a migrated case's timers count from when it
-    entered its state)."""
+    the timers still pending are cancelled), counted from `since` (default now: a
+    migrated case's timers count from when it entered its state)."""
     kind = str(workflow.object)
     # The object entering the state was found through its mover's scope (a person's, or
     # the system's of the object's network): its timers are that network's.
     why = "the timers belong to the object's network, given by the caller"
     connection = uow.unscoped(why).connection()
     if left is not None:
-        note = (cancel_note or f"left {left} for {state}")[:200]
+        note = f"left {left} for {state}"[:200]
         prepared.write(connection, _CANCEL, [{"kind_of": kind, "id_of": object_id, "why": note}])
     now = uow.now
     start = since or now
