@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import lazyload
 
 from referral.audit.chain import AuditRecord
@@ -388,20 +388,37 @@ def _move(
         return CaseMigration(case_id, "", "", None, exc.message)
 
 
+_TIMERS = cast(Table, Timer.__table__)
+_CASES = cast(Table, Case.__table__)
+# Core statements built once (a migration runs them for every case): the ORM's bulk
+# UPDATE path would cost a case more than the statements themselves.
+_CANCEL_PENDING = (
+    update(_TIMERS)
+    .where(
+        _TIMERS.c.object_kind == str(WorkflowObject.CASE),
+        _TIMERS.c.object_id == bindparam("moving"),
+        _TIMERS.c.state == schedule.PENDING,
+    )
+    .values(state=schedule.CANCELLED, note=bindparam("note"))
+    .returning(_TIMERS.c.trigger)
+)
+_MOVE_CASE = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("moving"), _CASES.c.version == bindparam("seen"))
+    .values(
+        state=bindparam("state"),
+        workflow_version=bindparam("workflow_version"),
+        workflow_hash=bindparam("workflow_hash"),
+        due_at=bindparam("due_at"),
+        version=bindparam("new_version"),
+    )
+)
+
+
 def _cancel_pending(uow: UnitOfWork, case_id: int, note: str) -> list[str]:
     """Cancel the case's pending timers; their triggers (the new state's are made anew)."""
-    session = uow.unscoped("the case was found by the migration; these are its timers")
-    cancelled = session.execute(
-        update(Timer)
-        .where(
-            Timer.object_kind == str(WorkflowObject.CASE),
-            Timer.object_id == case_id,
-            Timer.state == schedule.PENDING,
-        )
-        .values(state=schedule.CANCELLED, note=note[:200])
-        .returning(Timer.trigger)
-        .execution_options(synchronize_session=False)
-    )
+    connection = uow.unscoped("the case was found by the migration").connection()
+    cancelled = connection.execute(_CANCEL_PENDING, {"moving": case_id, "note": note[:200]})
     return list(cancelled.scalars())
 
 
@@ -414,20 +431,17 @@ def _write(
     from_version: int,
 ) -> None:
     assert line.to_state is not None
-    session = uow.unscoped("an operator's migration moves the case it planned")
-    written = session.execute(
-        update(Case)
-        .where(Case.id == case.id, Case.version == case.version)
-        .values(
-            state=line.to_state,
-            workflow_version=target_wf.version,
-            workflow_hash=target_wf.content_hash,
-            due_at=line.due_after,
-            version=case.version + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if written.rowcount != 1:  # type: ignore[attr-defined]
+    connection = uow.unscoped("an operator's migration moves the case it planned").connection()
+    values = {
+        "moving": case.id,
+        "seen": case.version,
+        "state": line.to_state,
+        "workflow_version": target_wf.version,
+        "workflow_hash": target_wf.content_hash,
+        "due_at": line.due_after,
+        "new_version": case.version + 1,
+    }
+    if connection.execute(_MOVE_CASE, values).rowcount != 1:
         raise Conflict(STALE_MESSAGE)
     schedule.enter(
         uow,
