@@ -16,7 +16,7 @@ afresh at each move, against the version the case then runs.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -121,11 +121,7 @@ def plan(uow: UnitOfWork, command: MigrateCases) -> MigrationReport:
 def plan_for(uow: UnitOfWork, actor: Actor, command: MigrateCases) -> MigrationReport:
     """A dry run over the actor's own network (a coordinator's or an admin's page)."""
     authorise(uow, actor, Permission.WORKFLOW_MIGRATE, None)
-    mine = MigrateCases(
-        command.workflow, command.from_version, command.to_version, command.mapping,
-        actor.network_id, dry_run=True,
-    )  # fmt: skip
-    return plan(uow, mine)
+    return plan(uow, replace(command, network_id=actor.network_id, dry_run=True))
 
 
 def migrate(
@@ -212,9 +208,8 @@ def _versions(uow: UnitOfWork, command: MigrateCases) -> _Versions:
     if source is not None:
         problems += [
             f"--map {old}={new}: version {command.from_version} has no state '{old}'"
-            for old in command.mapping
+            for old, new in command.mapping.items()
             if old not in source.state_names
-            for new in (command.mapping[old],)
         ]
     if problems:
         raise InvalidInput("\n".join(problems))
