@@ -29,11 +29,23 @@ from referral.domain.vocabulary import Category as C
 
 
 class Network(Base):
+    """A prevention network. `kind` says what its data may feed: a `city` network runs
+    cases; the `national` tier holds national roles and sees across cities at status level
+    or in aggregate only; a `training` network holds synthetic practice cases that never
+    reach statistics or linkage."""
+
     __tablename__ = "networks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="city", server_default="city")
+    # IANA zone for dates and meeting times shown and entered in this network.
+    time_zone: Mapped[str] = mapped_column(
+        String(64), default="Europe/London", server_default="Europe/London"
+    )
+    # Language tags the network works in, comma-separated, its default first.
+    languages: Mapped[str] = mapped_column(String(200), default="en", server_default="en")
 
 
 class Organisation(Base):
