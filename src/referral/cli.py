@@ -293,7 +293,8 @@ def holidays_list(network: str) -> None:
 
 @main.group()
 def users() -> None:
-    """Accounts: import organisations, users and roles from a CSV file."""
+    """Accounts: import organisations, users and roles from a CSV file; reset a lost
+    second factor."""
 
 
 @users.command("import")
@@ -321,6 +322,23 @@ def users_import(file: Path, dry_run: bool) -> None:
         f"{file}: {done} {len(report.users)} users and "
         f"{len(report.new_organisations)} new organisations"
     )
+
+
+@users.command("reset-second-factor")
+@click.argument("username")
+@click.option("--network", "network", required=True, help="The user's network (its slug).")
+@reports_errors
+def users_reset_second_factor(username: str, network: str) -> None:
+    """Forget USERNAME's second factor (a lost phone): their app and recovery codes stop
+    working, their sessions end, and their next sign-in sets a new one up. Audited as the
+    network's `system` actor (admin:second_factor_reset)."""
+    from referral.bootstrap import build_runtime
+    from referral.services.admin import reset_second_factor_as_operator
+    from referral.services.uow import UnitOfWork
+
+    with UnitOfWork(build_runtime(_settings()), request_id="cli") as uow:
+        reset_second_factor_as_operator(uow, username, network)
+    click.echo(f"the second factor of {username} ({network}) was reset; they set one up again")
 
 
 @main.group()

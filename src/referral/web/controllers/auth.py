@@ -23,7 +23,13 @@ from referral.web.deps import (
     viewer_in_one_step,
 )
 from referral.web.render import page, see_other
-from referral.web.session import COOKIE, current_session, reading, set_session_cookie
+from referral.web.session import (
+    COOKIE,
+    confirmation,
+    current_session,
+    reading,
+    set_session_cookie,
+)
 
 # Where each role starts, most specific first.
 HOME_BY_ROLE = [
@@ -155,6 +161,31 @@ def issue_token(
     return _account_page(request, viewer, _own_tokens(uow, viewer), token=token, enrolled=enrolled)
 
 
+@post(
+    "/account/second-factor/recovery-codes",
+    name="renew_recovery_codes",
+    sync_to_thread=True,
+    status_code=200,
+)
+def renew_recovery_codes(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form
+) -> Template:
+    """New recovery codes, shown once, for a current code from the app; the old ones stop
+    working at once."""
+    offered = confirmation(request, str(form.get(second_factor.CODE_FIELD, "")))
+    try:
+        codes = second_factor.renew_recovery_codes(uow, viewer.actor, offered)
+    except InvalidInput as exc:
+        enrolled = second_factor.enrolled(uow, viewer.actor.user_id)
+        return _account_page(
+            request, viewer, _own_tokens(uow, viewer), errors=second_factor.sentence(exc),
+            status_code=422, enrolled=enrolled,
+        )  # fmt: skip
+    return page(
+        request, "login_recovery.html", viewer, codes=codes, next_url="/account", renewed=True
+    )
+
+
 def _own_tokens(uow: UnitOfWork, viewer: Viewer) -> list[TokenRow]:
     with reading(uow) as reader:
         return tokens.own_tokens(reader, viewer.actor)
@@ -171,4 +202,13 @@ def revoke_own_token(uow: Uow, viewer: CurrentViewer, token_id: FromPath[int]) -
     return see_other(f"/account?done={'revoked' if changed else 'unchanged'}")
 
 
-ROUTES = [login_form, login, logout, home, account, issue_token, revoke_own_token]
+ROUTES = [
+    login_form,
+    login,
+    logout,
+    home,
+    account,
+    issue_token,
+    revoke_own_token,
+    renew_recovery_codes,
+]
