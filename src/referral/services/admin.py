@@ -12,8 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from referral.authz.enforcer import Decision, Permission
 from referral.audit.chain import AuditRecord
+from referral.authz.enforcer import Decision, Permission
 from referral.db.tables import Network, Organisation, RoleAssignment, User, WebSession
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
