@@ -55,7 +55,7 @@ def db_upgrade() -> None:
     """Apply every migration to the configured database."""
     from referral.config import keyring_of
     from referral.db.engine import make_engine
-    from referral.db.legacy import seal_clear_fields
+    from referral.db.legacy import seal_clear_fields, seal_webhook_secrets
     from referral.db.migrate import upgrade
 
     settings = _settings()
@@ -66,6 +66,10 @@ def db_upgrade() -> None:
     sealed = seal_clear_fields(engine, keyring_of(settings))
     if sealed:
         click.echo(f"sealed {sealed} personal fields written before encryption")
+    with engine.begin() as connection:
+        hooks = seal_webhook_secrets(connection, keyring_of(settings))
+    if hooks:
+        click.echo(f"sealed {hooks} webhook secrets stored in clear before migration 0023")
 
 
 def _ensure_sqlite_directory(url: str) -> None:
@@ -375,28 +379,49 @@ def keys_init() -> None:
 
 
 @keys.command("rotate")
+@click.option("--as", "username", required=True, help="You: an administrator with a second factor.")
+@click.option("--network", default=None, help="Your network (if you hold roles in several).")
+@click.option(
+    "--code",
+    envvar="REFERRAL_SECOND_FACTOR_CODE",
+    default=None,
+    help="The current code of your authenticator app (asked for when not given).",
+)
 @reports_errors
-def keys_rotate() -> None:
-    """Re-wrap every data key with the current master key (REFERRAL_MASTER_KEY_ID)."""
+def keys_rotate(username: str, network: str | None, code: str | None) -> None:
+    """Re-wrap every data key and sealed secret with the current master key
+    (REFERRAL_MASTER_KEY_ID). Run as yourself, an administrator, confirming with your
+    second factor; the audit log records who rotated (keys:rotate)."""
+    from referral.bootstrap import build_runtime
     from referral.config import keyring_of
-    from referral.db.engine import make_engine, make_session_factory
-    from referral.db.rotation import master_key_use, rotate_data_keys, rotate_second_factors
+    from referral.services import key_rotation, second_factor, throttle
+    from referral.services.uow import UnitOfWork
 
     settings = _settings()
-    keyring = keyring_of(settings)
-    factory = make_session_factory(make_engine(settings.database_url), keyring)
-    with factory.begin() as session:
-        count = rotate_data_keys(session, keyring)
-        secrets = rotate_second_factors(session, keyring)
-    with factory() as session:
-        use = master_key_use(session)
-    click.echo(f"{count} data keys re-wrapped with master key {keyring.current_id}")
-    click.echo(f"{secrets} second-factor secrets re-wrapped with master key {keyring.current_id}")
-    for master_id, live in sorted(use.items()):
-        click.echo(f"  {master_id}: wraps {live} live data keys and second-factor secrets")
-    retired = sorted(set(keyring.master_keys) - set(use))
+    keyring_of(settings).require()
+    runtime = build_runtime(settings)
+    with UnitOfWork(runtime, request_id="cli") as uow:
+        actor = key_rotation.operator(uow, username, network)
+        if code is None:
+            code = click.prompt("Code from your authenticator app", hide_input=True)
+        offered = second_factor.Confirmation(
+            code=code,
+            client="cli",
+            limits=throttle.Limits.of(settings),
+        )
+        rotated = key_rotation.rotate(uow, actor, offered)
+    current = rotated.master_key_id
+    click.echo(f"{rotated.data_keys} data keys re-wrapped with master key {current}")
+    click.echo(
+        f"{rotated.second_factors} second-factor secrets re-wrapped with master key {current}"
+    )
+    click.echo(f"{rotated.webhook_secrets} webhook secrets re-wrapped with master key {current}")
+    for master_id, live in sorted(rotated.use.items()):
+        click.echo(f"  {master_id}: wraps {live} live data keys and sealed secrets")
+    retired = sorted(set(keyring_of(settings).master_keys) - set(rotated.use))
     if retired:
         click.echo(f"no data key needs {', '.join(retired)} any more; it may be retired")
+    click.echo(f"recorded in the audit log as rotated by {username}")
 
 
 @main.group()

@@ -664,8 +664,11 @@ class WebhookEndpoint(Base):
     """An HTTPS address a network registered to be told of events (referral.services.webhooks).
 
     `events` holds the event names, each between commas (",case.moved,"), so one LIKE finds
-    the endpoints of an event. `secret` signs each delivery (HMAC-SHA256); it is shown to
-    the administrator once, when the endpoint is registered.
+    the endpoints of an event. Its secret signs each delivery (HMAC-SHA256); it is shown to
+    the administrator once, when the endpoint is registered, and kept only sealed with the
+    current master key (`sealed_secret`, bound to the endpoint's id; `master_key_id` for
+    rotation). `secret` held it in clear before migration 0023; `referral db upgrade` seals
+    such rows and empties it.
     """
 
     __tablename__ = "webhook_endpoints"
@@ -674,7 +677,9 @@ class WebhookEndpoint(Base):
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
     url: Mapped[str] = mapped_column(String(500))
     events: Mapped[str] = mapped_column(String(200))
-    secret: Mapped[str] = mapped_column(String(100))
+    secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    master_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[int] = mapped_column(Integer)

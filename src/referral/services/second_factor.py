@@ -276,12 +276,7 @@ def renew_recovery_codes(uow: UnitOfWork, actor: Actor, offered: "Confirmation")
     current code from their app (a recovery code will not do: the old set may be what
     leaked). The old codes stop working in the same transaction; the new ones are shown
     once. Audited."""
-    if not enrolled(uow, actor.user_id):
-        _refuse(uow, actor, NO_FACTOR)
-    code = _normal(offered.code)
-    if not (code.isdigit() and len(code) == 6):
-        _refuse(uow, actor, APP_CODE_ONLY)
-    _spend_or_refuse(uow, actor, offered)
+    check_app_code(uow, actor, offered)
     codes = new_recovery_codes(uow, actor.user_id)
     uow.audit(
         AuditRecord(
@@ -294,6 +289,18 @@ def renew_recovery_codes(uow: UnitOfWork, actor: Actor, offered: "Confirmation")
     uow.commit()
     log.info("recovery_codes_renewed", user_id=actor.user_id)
     return codes
+
+
+def check_app_code(uow: UnitOfWork, actor: Actor, offered: "Confirmation") -> None:
+    """Pass only on a current code from the actor's authenticator app, spent now (in the
+    caller's transaction); refuse otherwise, as `require_fresh` does. A recovery code is
+    refused: re-authenticating for new codes or a key rotation wants the device."""
+    if not enrolled(uow, actor.user_id):
+        _refuse(uow, actor, NO_FACTOR)
+    code = _normal(offered.code)
+    if not (code.isdigit() and len(code) == 6):
+        _refuse(uow, actor, APP_CODE_ONLY)
+    _spend_or_refuse(uow, actor, offered)
 
 
 def remove(uow: UnitOfWork, user_id: int) -> bool:
