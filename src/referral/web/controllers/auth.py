@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -81,11 +81,14 @@ def login(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Any:
 
 
 @post("/logout", name="logout", sync_to_thread=True, status_code=303)
-def logout(request: Request[Any, Any, Any], uow: Uow) -> Redirect:
-    token = request.cookies.get(COOKIE)
+def logout(request: Request[Any, Any, Any], uow: Uow) -> Response[Any]:
+    """End our session; then, for one opened through a provider that offers it, sign out
+    there too (single sign-out, see controllers.sso)."""
+    token = request.cookies.get(COOKIE) or ""
+    hint = sso.sign_out_hint(request, token)
     if token:
         auth.sign_out(uow, token)
-    response = see_other("/login")
+    response = sso.signed_out(request, hint)
     response.delete_cookie(COOKIE, path="/")
     return response
 
