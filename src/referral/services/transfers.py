@@ -302,7 +302,9 @@ def accept_transfer(uow: UnitOfWork, actor: Actor, command: DecideTransfer) -> A
     """Take the case over, in one transaction (see the module's docstring)."""
     proposal = _incoming(uow, actor, command.proposal_id, for_update=True)
     decision = authorise(uow, actor, RECEIVE, None, target=f"transfer:{proposal.id}")
-    case = _sending_case(uow, proposal, for_update=True)
+    # Not locked: the case's move below checks its version, so a concurrent move in the
+    # sending network makes this a conflict (409), and the proposal row is locked.
+    case = _sending_case(uow, proposal)
     workflow = case_workflow(uow, case)
     transition = _handover_from(workflow, case.state)
     continues_at = workflow.continues_at(case.state)
