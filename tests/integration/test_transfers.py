@@ -49,9 +49,8 @@ def nets(runtime: Runtime) -> Networks:
 
 
 def propose(nets: Networks, case_id: int, to: str = "harbour", reason: str = REASON) -> int:
-    return int(
-        nets.world.run("coordinator", transfers.propose_transfer, ProposeTransfer(case_id, to, reason))
-    )
+    command = ProposeTransfer(case_id, to, reason)
+    return int(nets.world.run("coordinator", transfers.propose_transfer, command))
 
 
 def as_harbour(runtime: Runtime, nets: Networks, service: object, command: object) -> object:
