@@ -16,9 +16,11 @@ another network's care; and the sending network's data key of the subject is des
 so nothing it held of the person can be read there again. Both networks' audit chains
 record the handover. Declined, withdrawn or expired proposals leave the case where it was.
 
-A proposal belongs to two networks, so it has no `network_id`: every query here names the
-actor's own network in its clause (`from_network_id` or `to_network_id`), and nothing of
-the sending network but the preview is ever shown to the receiving one.
+A proposal belongs to two networks, so it has no `network_id`: the actor's scope hands
+out the proposals of the side its network is on (`Scope.transfer(s)`), and nothing of the
+sending network but the preview is ever shown to the receiving one. The sending case is
+reached through the proposal only, and the national list and the clock, which are no one
+network's, say why they work unscoped.
 """
 
 import dataclasses
@@ -30,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from referral.audit.chain import AuditRecord
-from referral.authz.enforcer import Decision
+from referral.authz.enforcer import Decision, Permission
 from referral.db.fields import categorised_columns
 from referral.db.sealing import sealed_columns
 from referral.db.tables import (
@@ -69,13 +71,26 @@ PROPOSED, ACCEPTED, DECLINED, EXPIRED, WITHDRAWN = (
     "withdrawn",
 )
 CITY = "city"
-RECEIVE = "transfer:receive"
-LIST = "transfer:list"
-HANDOVER = "handover"  # the resource of the `handover:<category>` permissions
+RECEIVE = Permission.TRANSFER_RECEIVE
+LIST = Permission.TRANSFER_LIST
+# What moves with a handed-over case, category by category (policies/default.csv).
+HANDOVER: dict[Category, Permission] = {
+    Category.STATUS: Permission.HANDOVER_STATUS,
+    Category.IDENTITY: Permission.HANDOVER_IDENTITY,
+    Category.CONTACT: Permission.HANDOVER_CONTACT,
+    Category.CONCERN: Permission.HANDOVER_CONCERN,
+    Category.NARRATIVE: Permission.HANDOVER_NARRATIVE,
+    Category.SPECIAL: Permission.HANDOVER_SPECIAL,
+    Category.CRIMINAL: Permission.HANDOVER_CRIMINAL,
+    Category.ASSESSMENT: Permission.HANDOVER_ASSESSMENT,
+    Category.DELIBERATION: Permission.HANDOVER_DELIBERATION,
+    Category.SUPPORT: Permission.HANDOVER_SUPPORT,
+    Category.CONSENT: Permission.HANDOVER_CONSENT,
+}
 REASON_LIMIT = 2000
 # Why the queries here run on the plain session: a proposal is two networks', and each
 # query names the actor's own network in its clause.
-TWO_NETWORKS = "a transfer proposal belongs to two networks; each query names the actor's"
+TWO_NETWORKS = "the other network is reached through a proposal the scope found"
 # Sealed columns of a case that are not case data moved by category (none today).
 _CASE_SEALED = tuple(sealed_columns(Case))
 
@@ -166,7 +181,7 @@ def propose_transfer(uow: UnitOfWork, actor: Actor, command: ProposeTransfer) ->
             " over a case",
             {"to_network": "not a city network"},
         )
-    if _open_proposal(uow, case.id) is not None:
+    if _open_proposal(uow, actor, case.id) is not None:
         raise Conflict(f"case {case.id} already has an open transfer proposal")
     handover = workflow.spec.handover
     assert handover is not None  # the schema refuses a handover transition without it
@@ -182,7 +197,7 @@ def propose_transfer(uow: UnitOfWork, actor: Actor, command: ProposeTransfer) ->
         status=PROPOSED,
         decline_reason="",
     )
-    uow.unscoped(TWO_NETWORKS).add(proposal)
+    uow.scoped(actor).add(proposal)
     uow.flush()
     uow.audit(
         record(
@@ -238,15 +253,11 @@ def withdraw_transfer(uow: UnitOfWork, actor: Actor, command: DecideTransfer) ->
 def incoming_transfers(uow: UnitOfWork, actor: Actor) -> list[Incoming]:
     """Open proposals to the actor's network, oldest first: networks, states and dates."""
     authorise(uow, actor, RECEIVE, None)
-    session = uow.unscoped(TWO_NETWORKS)
-    rows = session.execute(
-        select(TransferProposal, Network.name)
+    scope = uow.scoped(actor)
+    rows = scope.execute(
+        scope.transfers("receiving", TransferProposal, Network.name)
         .join(Network, Network.id == TransferProposal.from_network_id)
-        .where(
-            TransferProposal.to_network_id == actor.network_id,
-            TransferProposal.status == PROPOSED,
-            TransferProposal.expires_at > uow.now,
-        )
+        .where(TransferProposal.status == PROPOSED, TransferProposal.expires_at > uow.now)
         .order_by(TransferProposal.id)
     ).all()
     labels = uow.workflow("referral")
@@ -500,34 +511,29 @@ def _network_by_slug(uow: UnitOfWork, slug: str) -> Network:
     return found
 
 
-def _open_proposal(uow: UnitOfWork, case_id: int) -> TransferProposal | None:
-    return (
-        uow.unscoped(TWO_NETWORKS)
-        .scalars(
-            select(TransferProposal).where(
-                TransferProposal.case_id == case_id, TransferProposal.status == PROPOSED
-            )
-        )
-        .first()
+def _open_proposal(uow: UnitOfWork, actor: Actor, case_id: int) -> TransferProposal | None:
+    scope = uow.scoped(actor)
+    statement = scope.transfers("sending", TransferProposal).where(
+        TransferProposal.case_id == case_id, TransferProposal.status == PROPOSED
     )
+    found: TransferProposal | None = scope.scalars(statement).first()
+    return found
 
 
 def _incoming(
     uow: UnitOfWork, actor: Actor, proposal_id: int, *, for_update: bool = False
 ) -> TransferProposal:
     """An open proposal to the actor's network; any other is "not found"."""
-    proposal = uow.unscoped(TWO_NETWORKS).get(
-        TransferProposal, proposal_id, with_for_update=for_update or None
-    )
-    if proposal is None or proposal.to_network_id != actor.network_id:
+    proposal = uow.scoped(actor).transfer(proposal_id, "receiving", for_update=for_update)
+    if proposal is None:
         raise NotFound(f"transfer {proposal_id} not found")
     _require_open(uow, proposal)
     return proposal
 
 
 def _outgoing(uow: UnitOfWork, actor: Actor, proposal_id: int) -> TransferProposal:
-    proposal = uow.unscoped(TWO_NETWORKS).get(TransferProposal, proposal_id, with_for_update=True)
-    if proposal is None or proposal.from_network_id != actor.network_id:
+    proposal = uow.scoped(actor).transfer(proposal_id, "sending", for_update=True)
+    if proposal is None:
         raise NotFound(f"transfer {proposal_id} not found")
     _require_open(uow, proposal)
     return proposal
@@ -560,7 +566,7 @@ def _handover_decisions(uow: UnitOfWork, actor: Actor, case: Case) -> dict[Categ
     """Each category's `handover:<category>` decision for the receiving coordinator, on the
     case as it is now (its state, its current consent), judged as if it were theirs."""
     facts = dataclasses.replace(uow.repo.case_facts(case, actor), network_id=actor.network_id)
-    return {c: uow.authz.decide(actor, HANDOVER, c, facts, uow.now) for c in Category}
+    return {c: uow.authz.permission(actor, p, facts, uow.now) for c, p in HANDOVER.items()}
 
 
 def _values_of(case: Case, category: str) -> list[tuple[str, Any]]:
