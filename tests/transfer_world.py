@@ -40,6 +40,7 @@ def add_person(
     kind: OrgKind,
     *roles: Role,
     email: str = "",
+    password_hash: str = FAKE_HASH,
 ) -> Actor:
     """A user in an organisation of their own in the network, holding `roles` there."""
     with runtime.session_factory() as session, session.begin():
@@ -51,7 +52,7 @@ def add_person(
             display_name=username,
             email=email,
             organisation_id=org.id,
-            password_hash=FAKE_HASH,
+            password_hash=password_hash,
         )
         session.add(user)
         session.flush()
@@ -61,7 +62,10 @@ def add_person(
         return Actor(user.id, org.id, kind, network_id, slug, frozenset(roles))
 
 
-def make_networks(runtime: Runtime, world: DemoWorld) -> Networks:
+def make_networks(runtime: Runtime, world: DemoWorld, password_hash: str = FAKE_HASH) -> Networks:
+    """City B, a training network and the national tier; `password_hash` for users who
+    sign in through the pages (the browser tests)."""
+    hashed = {"password_hash": password_hash}
     harbour = add_network(runtime, "harbour", "Harbour Prevention Network")
     practice = add_network(runtime, "practice", "Practice Network", kind="training")
     national = add_network(runtime, "national", "National Prevention Centre", kind="national")
@@ -69,17 +73,17 @@ def make_networks(runtime: Runtime, world: DemoWorld) -> Networks:
         world=world,
         harbour=add_person(
             runtime, harbour, "harbour", "harbour-coordinator", OrgKind.LOCAL_AUTHORITY,
-            Role.COORDINATOR,
+            Role.COORDINATOR, **hashed,
         ),
         harbour_referrer=add_person(
             runtime, harbour, "harbour", "harbour-teacher", OrgKind.EDUCATION, Role.REFERRER
         ),
         practice=add_person(
             runtime, practice, "practice", "practice-coordinator", OrgKind.LOCAL_AUTHORITY,
-            Role.COORDINATOR,
+            Role.COORDINATOR, **hashed,
         ),
         national=add_person(
             runtime, national, "national", "national-lead", OrgKind.NATIONAL,
-            Role.NATIONAL_COORDINATOR,
+            Role.NATIONAL_COORDINATOR, **hashed,
         ),
     )  # fmt: skip

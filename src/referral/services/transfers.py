@@ -45,7 +45,7 @@ from referral.db.tables import (
 )
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
-from referral.domain.vocabulary import Category, LegalBasis, Purpose
+from referral.domain.vocabulary import Category, LegalBasis, Purpose, Role
 from referral.logging import get_logger
 from referral.services import notifications, schedule, webhooks
 from referral.services.access import authorise, read_record, record
@@ -171,6 +171,8 @@ def propose_transfer(uow: UnitOfWork, actor: Actor, command: ProposeTransfer) ->
     here = _network(uow, actor.network_id)
     if here.kind != CITY:
         raise InvalidInput(f"only a city network hands cases over; this one is {here.kind}")
+    if not command.to_network.strip():
+        raise InvalidInput("choose the receiving network", {"to_network": "Choose a network."})
     there = _network_by_slug(uow, command.to_network)
     if there.id == actor.network_id:
         raise InvalidInput("a case is handed over to another network, not its own",
@@ -245,6 +247,16 @@ def withdraw_transfer(uow: UnitOfWork, actor: Actor, command: DecideTransfer) ->
         )
     )
     uow.commit()
+
+
+def receiving_networks(uow: UnitOfWork, actor: Actor) -> list[tuple[str, str]]:
+    """The networks a case may be handed over to, as (slug, name): every other city."""
+    rows = uow.unscoped("the names of the other city networks, offered as destinations").execute(
+        select(Network.slug, Network.name)
+        .where(Network.kind == CITY, Network.id != actor.network_id)
+        .order_by(Network.name)
+    )
+    return [(slug, name) for slug, name in rows]
 
 
 # -- the receiving network ----------------------------------------------------------------
@@ -402,6 +414,21 @@ def decline_transfer(uow: UnitOfWork, actor: Actor, command: DecideTransfer) -> 
         )
     _tell_proposer(uow, actor, proposal, "declined")
     uow.commit()
+
+
+@dataclass(frozen=True)
+class TransfersPage:
+    """The transfers page: a network's incoming proposals, or the national list."""
+
+    incoming: list[Incoming] | None = None
+    national: list[TransferRow] | None = None
+
+
+def transfers_page(uow: UnitOfWork, actor: Actor) -> TransfersPage:
+    """What the transfers page shows this actor: decided here, not in the template."""
+    if actor.holds(Role.NATIONAL_COORDINATOR):
+        return TransfersPage(national=national_transfers(uow, actor))
+    return TransfersPage(incoming=incoming_transfers(uow, actor))
 
 
 # -- the clock and the national view ------------------------------------------------------
