@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from referral.db.tables import TransferProposal
 from referral.demo import DemoWorld
 from referral.services.uow import Runtime, UnitOfWork
-from tests.e2e.conftest import Browser, _hash
+from tests.e2e.conftest import Api, Browser, _hash
 from tests.factories import closed_no_action, submit, to_information_gathering
 from tests.transfer_world import Networks, make_networks
 
@@ -110,3 +110,35 @@ def test_the_national_page_lists_transfers_by_network_names_only(
     # A referrer may not list transfers at all.
     referrer = browser("referrer")
     assert referrer.get("/transfers").status_code == 403
+
+
+def test_the_json_api_proposes_previews_and_accepts_with_clear_errors(
+    api: Api, world: DemoWorld, nets: Networks
+) -> None:
+    world.actors["harbour-coordinator"] = nets.harbour
+    world.actors["national-lead"] = nets.national
+    case_id = to_information_gathering(world)
+    url = f"/api/cases/{case_id}/transfers"
+    for network, status in (("practice", 422), ("national", 422), ("nowhere", 404)):
+        refused = api.post("coordinator", url, {"to_network": network, "reason": "x"})
+        assert refused.status_code == status, refused.text
+    assert api.post("coordinator", url, {"to_network": "harbour"}).status_code == 400
+    made = api.post("coordinator", url, {"to_network": "harbour", "reason": "Moved."})
+    assert made.status_code == 201, made.text
+    proposal_id = made.json()["id"]
+    second = api.post("coordinator", url, {"to_network": "harbour", "reason": "Moved."})
+    assert second.status_code == 409 and "open transfer proposal" in second.json()["message"]
+
+    assert [t["id"] for t in api.get("harbour-coordinator", "/api/transfers").json()] == [
+        proposal_id
+    ]
+    preview = api.get("harbour-coordinator", f"/api/transfers/{proposal_id}").json()
+    assert "criminal" in preview["withheld"] and "narrative" in preview["fields"]
+    assert api.get("coordinator", f"/api/transfers/{proposal_id}").status_code == 404
+    accepted = api.post("harbour-coordinator", f"/api/transfers/{proposal_id}/accept")
+    assert accepted.status_code == 200 and accepted.json()["state"] == "screening"
+    new_case = accepted.json()["case_id"]
+    assert api.get("harbour-coordinator", f"/api/cases/{new_case}").status_code == 200
+    assert api.get("coordinator", f"/api/cases/{new_case}").status_code == 404
+    rows = api.get("national-lead", "/api/transfers/national").json()
+    assert [r["status"] for r in rows] == ["accepted"] and "case_id" not in rows[0]
