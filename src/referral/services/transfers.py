@@ -57,6 +57,7 @@ from referral.services.flow import (
     load_case,
     write_case,
 )
+from referral.services.referrals import REFERRAL_WORKFLOW
 from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.operations import Via, via_refusal
 from referral.workflow.schema import Transition, Workflow
@@ -272,7 +273,7 @@ def incoming_transfers(uow: UnitOfWork, actor: Actor) -> list[Incoming]:
         .where(TransferProposal.status == PROPOSED, TransferProposal.expires_at > uow.now)
         .order_by(TransferProposal.id)
     ).all()
-    labels = uow.workflow("referral")
+    labels = uow.workflow(REFERRAL_WORKFLOW)
     return [
         Incoming(p.id, name, labels.state_label(p.from_state), p.proposed_at, p.expires_at)
         for p, name in rows
@@ -492,7 +493,7 @@ def national_transfers(uow: UnitOfWork, actor: Actor, limit: int = 200) -> list[
         )
         .all()
     )
-    labels = uow.workflow("referral")
+    labels = uow.workflow(REFERRAL_WORKFLOW)
     return [
         TransferRow(a, b, status, labels.state_label(state), at, decided)
         for a, b, status, state, at, decided in rows
