@@ -8,8 +8,9 @@ built (SQLite, or PostgreSQL when REFERRAL_TEST_DATABASE_URL is set).
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from referral.audit import ledger
 from referral.audit.verify import verify
 from referral.db.tables import (
     AuditEntry,
@@ -23,12 +24,17 @@ from referral.db.tables import (
 from referral.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose
-from referral.services import transfers
+from referral.services import lifecycle, transfers
 from referral.services.referrals import read_case
 from referral.services.timers import tick
 from referral.services.transfers import DecideTransfer, ProposeTransfer
 from referral.services.uow import Runtime, UnitOfWork
-from referral.services.webhooks import CASE_TRANSFER_PROPOSED, RegisterEndpoint, register_endpoint
+from referral.services.webhooks import (
+    CASE_TRANSFER_PROPOSED,
+    CASE_TRANSFERRED,
+    RegisterEndpoint,
+    register_endpoint,
+)
 from tests.conftest import TestClock
 from tests.factories import (
     closed_no_action,
@@ -358,3 +364,68 @@ def test_a_proposal_fires_the_transfer_proposed_webhook_with_ids_and_states_only
         "state": "submitted",
         "status": "proposed",
     }
+
+
+def test_the_handover_move_is_no_bare_button(runtime: Runtime, nets: Networks) -> None:
+    case_id = submit(nets.world)
+    with pytest.raises(InvalidInput, match="use its own form"):
+        nets.world.run("coordinator", lifecycle.move_case, lifecycle.MoveCase(case_id, "hand_over"))
+    assert nets.world.run("coordinator", read_case, case_id).state == "submitted"
+
+
+def test_a_case_closed_meanwhile_cannot_be_accepted(runtime: Runtime, nets: Networks) -> None:
+    case_id = submit(nets.world)
+    proposal_id = propose(nets, case_id)
+    nets.world.run("coordinator", lifecycle.move_case, lifecycle.MoveCase(case_id, "transfer"))
+    with pytest.raises(Conflict, match="cannot be handed over"):
+        as_harbour(runtime, nets, transfers.accept_transfer, DecideTransfer(proposal_id))
+    with runtime.session_factory() as session:
+        proposal = session.get(TransferProposal, proposal_id)
+        assert proposal is not None and proposal.status == "proposed"
+        assert session.scalar(select(func.count()).select_from(Case)) == 1  # nothing in B
+
+
+def test_the_preview_is_ledgered_per_category_in_both_chains(
+    runtime: Runtime, nets: Networks
+) -> None:
+    case_id = to_information_gathering(nets.world)
+    proposal_id = propose(nets, case_id)
+    as_harbour(runtime, nets, transfers.preview_transfer, proposal_id)
+    with runtime.session_factory() as session:
+        entries = session.execute(
+            select(AuditEntry.network_id, AuditEntry.categories, AuditEntry.rule).where(
+                AuditEntry.action.in_(("transfer:preview", "transfer:disclosed"))
+            )
+        ).all()
+    networks = {network for network, _, _ in entries}
+    assert networks == {nets.harbour.network_id, nets.world.actors["coordinator"].network_id}
+    for _, categories, rule in entries:
+        assert set(categories.split(",")) == {
+            "status", "identity", "contact", "concern", "narrative", "assessment", "consent"
+        }  # fmt: skip
+        body = json.loads(rule)
+        assert "criminal" in body[ledger.REFUSED] and "criminal" not in body[ledger.READ]
+        assert body[ledger.READ]["identity"][1:] == ["screening", "public_task"]
+
+
+def test_acceptance_tells_the_senders_partners_the_case_was_transferred(
+    runtime: Runtime, nets: Networks
+) -> None:
+    nets.world.run(
+        "admin",
+        register_endpoint,
+        RegisterEndpoint("https://partner.example/hook", (CASE_TRANSFERRED,)),
+    )
+    case_id = submit(nets.world)
+    proposal_id = propose(nets, case_id)
+    as_harbour(runtime, nets, transfers.accept_transfer, DecideTransfer(proposal_id))
+    with runtime.session_factory() as session:
+        payloads = session.scalars(
+            select(WebhookDelivery.payload).where(WebhookDelivery.event == CASE_TRANSFERRED)
+        ).all()
+    assert len(payloads) == 1
+    body = json.loads(payloads[0])
+    assert (body["case_id"], body["to_state"], body["trigger"]) == (
+        case_id, "transferred", "hand_over"
+    )  # fmt: skip
+    assert "harbour" not in payloads[0]
