@@ -28,6 +28,7 @@ ROLE_WORDS: dict[Role, str] = {
     Role.ADMIN: "Administrator",
     Role.ANALYST: "Analyst",
     Role.AGENCY_CONTACT: "Partner agency contact",
+    Role.NATIONAL_COORDINATOR: "National coordinator",
     Role.SYSTEM: "The system's own timers",
 }
 
@@ -85,6 +86,20 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.POLICY_REVIEW: "preview a proposed sharing policy's impact, and approve it",
     Permission.WORKFLOW_MIGRATE: "see how running cases would move to a new workflow version",
     Permission.STATISTICS_READ: "read aggregate statistics (no case)",
+    Permission.CASE_TRANSFER: "propose handing a case over to another network",
+    Permission.TRANSFER_RECEIVE: "see, preview, accept or decline cases other networks hand over",
+    Permission.TRANSFER_LIST: "list transfers between networks (names, states, dates only)",
+    Permission.HANDOVER_STATUS: "receive status data with a case handed over",
+    Permission.HANDOVER_IDENTITY: "receive identity data with a case handed over",
+    Permission.HANDOVER_CONTACT: "receive contact data with a case handed over",
+    Permission.HANDOVER_CONCERN: "receive concern data with a case handed over",
+    Permission.HANDOVER_NARRATIVE: "receive narrative data with a case handed over",
+    Permission.HANDOVER_SPECIAL: "receive special data with a case handed over",
+    Permission.HANDOVER_CRIMINAL: "receive criminal data with a case handed over",
+    Permission.HANDOVER_ASSESSMENT: "receive assessment data with a case handed over",
+    Permission.HANDOVER_DELIBERATION: "receive deliberation data with a case handed over",
+    Permission.HANDOVER_SUPPORT: "receive support data with a case handed over",
+    Permission.HANDOVER_CONSENT: "receive consent data with a case handed over",
 }
 
 PURPOSE_WORDS: dict[Purpose, str] = {

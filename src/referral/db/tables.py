@@ -660,6 +660,49 @@ class WorkflowVersion(Base):
     first_loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class TransferProposal(Base):
+    """A proposal to hand a case over to another network (referral.services.transfers).
+
+    It belongs to two networks, so it has no `network_id`: the sending network finds it by
+    `from_network_id`, the receiving one by `to_network_id`, through the transfer service
+    only. The reasons are sealed with the case's subject's key, so once the case is handed
+    over (and the sending network's key destroyed) they read as erased, like the rest.
+    """
+
+    __tablename__ = "transfer_proposals"
+    __table_args__ = (
+        # One open proposal per case (migration 0019).
+        Index(
+            "ix_transfer_proposals_open_case",
+            "case_id",
+            unique=True,
+            sqlite_where=text("status = 'proposed'"),
+            postgresql_where=text("status = 'proposed'"),
+        ),
+        Index("ix_transfer_proposals_to", "to_network_id", "status", "id"),
+        Index("ix_transfer_proposals_from", "from_network_id", "status", "id"),
+        # The worker expires proposals nobody answered.
+        Index("ix_transfer_proposals_due", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    from_network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    to_network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    from_state: Mapped[str] = mapped_column(String(40))  # the case's state when proposed
+    reason: Mapped[str] = sealed(None, Kind.TEXT)
+    proposed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # proposed, accepted, declined, expired or withdrawn.
+    status: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decline_reason: Mapped[str] = sealed(None, Kind.TEXT, default="")
+    # The case the receiving network continues with, once accepted.
+    received_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+
+
 class WebhookEndpoint(Base):
     """An HTTPS address a network registered to be told of events (referral.services.webhooks).
 

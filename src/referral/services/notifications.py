@@ -177,6 +177,27 @@ def notify_assignment(
     return _write(uow, actor, case.network_id, case.id, event, [audience])
 
 
+def notify_people(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    network_id: int,
+    case_id: int | None,
+    event: str,
+    user_ids: frozenset[int],
+    message: str,
+    link: str,
+) -> int:
+    """Notices of one fixed phrase to named people of one network (a transfer's parties),
+    in the caller's transaction; how many were written."""
+    return _write(uow, actor, network_id, case_id, event, [Audience(user_ids, message, link)])
+
+
+def coordinators_of(uow: UnitOfWork, network_id: int) -> frozenset[int]:
+    """The users holding the coordinator role in a network."""
+    return _role_holders(uow, network_id, Role.COORDINATOR)
+
+
 def organisation_members(
     uow: UnitOfWork, network_id: int, organisation_id: int, roles: Iterable[Role]
 ) -> frozenset[int]:

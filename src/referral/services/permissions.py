@@ -30,5 +30,19 @@ ASKED_BY_SERVICES: frozenset[str] = frozenset(
         Permission.POLICY_REVIEW,
         Permission.SUBJECT_EXPORT,
         Permission.WORKFLOW_MIGRATE,
+        # services.transfers: a handover is not a bare transition of one network's case.
+        Permission.TRANSFER_RECEIVE,
+        Permission.TRANSFER_LIST,
+        Permission.HANDOVER_STATUS,
+        Permission.HANDOVER_IDENTITY,
+        Permission.HANDOVER_CONTACT,
+        Permission.HANDOVER_CONCERN,
+        Permission.HANDOVER_NARRATIVE,
+        Permission.HANDOVER_SPECIAL,
+        Permission.HANDOVER_CRIMINAL,
+        Permission.HANDOVER_ASSESSMENT,
+        Permission.HANDOVER_DELIBERATION,
+        Permission.HANDOVER_SUPPORT,
+        Permission.HANDOVER_CONSENT,
     }
 )

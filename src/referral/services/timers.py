@@ -45,6 +45,7 @@ from referral.services.flow import case_workflow, fire_case, fire_linked
 from referral.services.outbox import Mailroom
 from referral.services.retention import retention_rules, run_retention
 from referral.services.schedule import CANCELLED, DRIFT, FAILED, FIRED, PENDING
+from referral.services.transfers import expire_transfers
 from referral.services.uow import Runtime, UnitOfWork
 from referral.services.webhook_delivery import HookRules
 from referral.workflow.schema import Workflow, WorkflowObject
@@ -110,20 +111,23 @@ class TickReport:
     alerts: int = 0
     rechecked: int = 0
     erased: int = 0  # cases past their retention period
+    transfers_expired: int = 0  # transfer proposals nobody answered in time
 
     @property
     def handled(self) -> int:
         return self.fired + self.cancelled + self.failed + self.alerts + self.rechecked
 
     def add(self, other: "TickReport") -> None:
-        for name in ("fired", "cancelled", "failed", "alerts", "rechecked", "erased"):
+        names = ("fired", "cancelled", "failed", "alerts", "rechecked", "erased",
+                 "transfers_expired")  # fmt: skip
+        for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def __str__(self) -> str:
         return (
             f"{self.fired} fired, {self.cancelled} cancelled, {self.failed} failed, "
             f"{self.alerts} drift alert(s), {self.rechecked} drift check(s) deferred, "
-            f"{self.erased} case(s) erased"
+            f"{self.erased} case(s) erased, {self.transfers_expired} transfer(s) expired"
         )
 
 
@@ -143,6 +147,8 @@ def tick(
         if outcome is None:
             break
         setattr(report, outcome, getattr(report, outcome) + 1)
+    if not should_stop():
+        report.transfers_expired = expire_transfers(runtime, request_id=request_id)
     if rules.retention_months and not should_stop():
         retained = run_retention(runtime, rules.retention_months)
         report.erased = len(retained.erased_cases)

@@ -54,10 +54,12 @@ MANAGE = Permission.ADMIN_MANAGE.value
 
 CASE_MOVED = "case.moved"
 CASE_TRANSFERRED = "case.transferred"
+CASE_TRANSFER_PROPOSED = "case.transfer_proposed"
 REQUEST_ANSWERED = "information_request.answered"
 EVENTS = {
     CASE_MOVED: "A case moved from one state to another.",
     CASE_TRANSFERRED: "A case was transferred: the person moved to another network.",
+    CASE_TRANSFER_PROPOSED: "A coordinator proposed handing a case over to another network.",
     REQUEST_ANSWERED: "An agency answered an information request.",
 }
 # A case state that `means: transferred` in its workflow file (or is so named) is a transfer.
@@ -325,3 +327,19 @@ def request_answered(
         "state": request.state,
     }
     enqueue(uow, network_id, REQUEST_ANSWERED, payload)
+
+
+def transfer_proposed(
+    uow: UnitOfWork, network_id: int, network: str, case_id: int, proposal: Any
+) -> None:
+    """The event of a proposed handover (services.transfers), to the sending network's
+    endpoints: ids and states only."""
+    payload = {
+        "network": network,
+        "case_id": case_id,
+        "transfer_proposal_id": proposal.id,
+        "to_network_id": proposal.to_network_id,
+        "state": proposal.from_state,
+        "status": proposal.status,
+    }
+    enqueue(uow, network_id, CASE_TRANSFER_PROPOSED, payload)

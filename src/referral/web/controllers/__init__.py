@@ -21,6 +21,7 @@ from referral.web.controllers import (
     second_factor,
     sso,
     subjects,
+    transfers,
     webhooks,
 )
 
@@ -44,6 +45,7 @@ PAGE_ROUTES: list[Any] = [
     *webhooks.ROUTES,
     *operations.ROUTES,
     *sso.ROUTES,
+    *transfers.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]
