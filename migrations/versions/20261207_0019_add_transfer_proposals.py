@@ -1,7 +1,7 @@
 """Add transfer proposals: a case's handover from one network to another.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0023
 Create Date: 2026-12-07 17:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
