@@ -40,6 +40,7 @@ from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import ReferralError
 from referral.domain.facts import GuardFacts
 from referral.logging import get_logger
+from referral.services import summons
 from referral.services.access import authorise, record
 from referral.services.flow import case_workflow, fire_case, fire_linked
 from referral.services.outbox import Mailroom
@@ -110,20 +111,29 @@ class TickReport:
     alerts: int = 0
     rechecked: int = 0
     erased: int = 0  # cases past their retention period
+    summons_ended: int = 0  # summoned officials whose window has passed
 
     @property
     def handled(self) -> int:
         return self.fired + self.cancelled + self.failed + self.alerts + self.rechecked
 
     def add(self, other: "TickReport") -> None:
-        for name in ("fired", "cancelled", "failed", "alerts", "rechecked", "erased"):
+        for name in (
+            "fired",
+            "cancelled",
+            "failed",
+            "alerts",
+            "rechecked",
+            "erased",
+            "summons_ended",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def __str__(self) -> str:
         return (
             f"{self.fired} fired, {self.cancelled} cancelled, {self.failed} failed, "
             f"{self.alerts} drift alert(s), {self.rechecked} drift check(s) deferred, "
-            f"{self.erased} case(s) erased"
+            f"{self.erased} case(s) erased, {self.summons_ended} summons ended"
         )
 
 
@@ -147,6 +157,8 @@ def tick(
         retained = run_retention(runtime, rules.retention_months)
         report.erased = len(retained.erased_cases)
         report.failed += len(retained.failures)
+    if not should_stop():
+        report.summons_ended = summons.end_lapsed(runtime)  # windows passed: access ends
     if rules.mail is not None and not should_stop():
         rules.mail.deliver(runtime)  # docs/notifications.md
     if rules.hooks is not None and not should_stop():
