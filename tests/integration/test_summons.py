@@ -186,9 +186,7 @@ def test_access_ends_when_the_window_passes_and_the_clock_records_it(
     clock: TestClock,
 ) -> None:
     meeting_id, _, _, _ = agenda
-    _summon(
-        world, "chair", meeting_id, "harbour_police", window_end=clock() + timedelta(hours=2)
-    )
+    _summon(world, "chair", meeting_id, "harbour_police", window_end=clock() + timedelta(hours=2))
     official = _in_meeting_network(runtime, world, harbour_police)
     assert _show(runtime, official, meeting_id).agenda[0].view is not None
     clock.advance(hours=2, minutes=1)
@@ -238,9 +236,7 @@ def test_summoning_an_unknown_user_or_without_a_reason_says_why(
 ) -> None:
     meeting_id = agenda[0]
     with pytest.raises(InvalidInput) as raised:
-        world.run(
-            "chair", summons.summon, summons.Summon(meeting_id, "nobody-by-that-name", "  ")
-        )
+        world.run("chair", summons.summon, summons.Summon(meeting_id, "nobody-by-that-name", "  "))
     assert raised.value.errors == {
         "reason": "Say why the official is summoned.",
         "username": "No active user has that username.",

@@ -27,8 +27,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, delete, select, update
 
 from referral.audit.chain import AuditRecord
-from referral.authz.enforcer import Permission
 from referral.authz.conditions import MEETING_WINDOW
+from referral.authz.enforcer import Permission
 from referral.db.tables import (
     MeetingAttendee,
     MeetingSummons,
@@ -342,11 +342,6 @@ def own_summons(uow: UnitOfWork, user_id: int) -> list[OwnSummons]:
             )
         )  # fmt: skip
     return found
-
-
-def has_open_summons(uow: UnitOfWork, user_id: int) -> bool:
-    """Whether the user has a summons open now (the home page leads them to it)."""
-    return any(s.open_at(uow.now) for s in own_summons(uow, user_id))
 
 
 def enter(uow: UnitOfWork, user_id: int, token: str, summons_id: int) -> int:
