@@ -133,7 +133,8 @@ class TickReport:
         return (
             f"{self.fired} fired, {self.cancelled} cancelled, {self.failed} failed, "
             f"{self.alerts} drift alert(s), {self.rechecked} drift check(s) deferred, "
-            f"{self.erased} case(s) erased, {self.summons_ended} summons ended"
+            f"{self.erased} case(s) erased"
+            + (f", {self.summons_ended} summons ended" if self.summons_ended else "")
         )
 
 
