@@ -6,12 +6,13 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
+from referral.config import Settings
 from referral.db.tables import AuditEntry, WebSession
 from referral.demo import DemoWorld
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import OrgKind, Role
-from referral.services import panel
-from referral.services.uow import Runtime
+from referral.services import auth, panel
+from referral.services.uow import Runtime, UnitOfWork
 from tests.conftest import TestClock
 from tests.e2e.conftest import Browser, _hash
 from tests.factories import add_network_user, schedule, to_awaiting_panel
@@ -195,3 +196,28 @@ def test_someone_else_cannot_enter_an_officials_invitation(
     b = browser("referrer")
     b.get("/invitations")
     assert b.post("/invitations/1/enter").status_code == 404
+
+
+def test_through_the_api_the_official_reaches_no_case_and_contributes_nothing(
+    browser: Browse,
+    runtime: Runtime,
+    world: DemoWorld,
+    agenda: tuple[int, int, int],
+    official: Actor,
+    app_settings: Settings,
+) -> None:
+    meeting_id, case_id, _ = agenda
+    _summon(browser, meeting_id)
+    with UnitOfWork(runtime) as uow:
+        actor = uow.repo.actor_in(official.user_id, world.actors["chair"].network_id)
+        assert actor is not None and actor.roles == {Role.INVITED_OFFICIAL}
+        token = auth.issue_api_token(uow, actor, auth.IssueToken("official"), app_settings)
+    client = browser().client
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/api/cases/{case_id}", headers=headers).status_code == 404
+    contribution = client.post(
+        f"/api/meetings/{meeting_id}/cases/{case_id}/contributions",
+        json={"body": "From the harbour."},
+        headers=headers,
+    )
+    assert contribution.status_code == 404
