@@ -4,10 +4,12 @@ official's organisation kind, within the window), what it never opens, how it en
 its audit trail."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
+from referral.db.migrate import upgrade
 from referral.db.tables import AuditEntry, MeetingSummons, RoleAssignment
 from referral.demo import DemoWorld
 from referral.domain.actors import Actor
@@ -15,7 +17,7 @@ from referral.domain.errors import Conflict, InvalidInput, NotFound, PermissionD
 from referral.domain.vocabulary import Category, OrgKind, Role
 from referral.services import meetings, panel, queue, referrals, summons, timers
 from referral.services.uow import Runtime, UnitOfWork
-from tests.conftest import TestClock
+from tests.conftest import TestClock, database_at, downgrade
 from tests.factories import (
     add_network_user,
     add_user,
@@ -277,6 +279,8 @@ def test_a_chair_summons_only_to_a_meeting_they_chair(
     meeting_id = int(world.run("coordinator", panel.schedule_meeting, command))
     with pytest.raises(PermissionDenied, match="chair"):
         _summon(world, "chair", meeting_id, "harbour_police")
+    (refused,) = _entries(runtime, "meeting:summon")
+    assert not refused.allowed and refused.actor_user_id == world.actors["chair"].user_id
 
 
 def test_the_same_official_is_summoned_once_and_an_attendee_not_at_all(
@@ -302,3 +306,12 @@ def test_two_summons_in_one_network_keep_the_role_until_the_last_ends(
     assert _show(runtime, official, other_meeting).agenda[0].view is not None
     world.run("coordinator", panel.move_meeting, panel.MoveMeeting(other_meeting, "cancel"))
     assert _in_meeting_network(runtime, world, harbour_police).roles == frozenset()
+
+
+def test_the_migration_adds_and_removes_the_summons_table(tmp_path: Path) -> None:
+    with database_at(tmp_path, "head") as engine:
+        assert "meeting_summons" in inspect(engine).get_table_names()
+        downgrade(engine, "0017")
+        assert "meeting_summons" not in inspect(engine).get_table_names()
+        upgrade(engine, "head")
+        assert "meeting_summons" in inspect(engine).get_table_names()

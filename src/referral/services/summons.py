@@ -21,7 +21,7 @@ networks are an official's own summons (`own_summons`, for their landing page) a
 clock's, each on the plain session with its reason.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, select, update
@@ -93,8 +93,10 @@ def summon(uow: UnitOfWork, actor: Actor, command: Summon) -> int:
     target = f"meeting:{meeting.id}"
     decision = authorise(uow, actor, PERMISSION, None, target=target)
     if Role.COORDINATOR not in actor.roles and meeting.chair_user_id != actor.user_id:
+        # The policy allows chairs to summon; this meeting is not theirs: a refusal.
+        refused = replace(record(actor, PERMISSION, decision, target=target), allowed=False)
         uow.refuse(
-            record(actor, PERMISSION, decision, target=target),
+            refused,
             PermissionDenied("only the meeting's chair or a coordinator may summon an official"),
         )
     if meeting.state not in states.names(states.MEETING, "scheduled", "agenda_set"):
