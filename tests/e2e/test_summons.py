@@ -74,6 +74,8 @@ def test_the_chair_summons_and_the_official_sees_the_agenda_as_police_may(
     assert "MARK-CRIMINAL" in page.text and "Synthetic concern for a test." in page.text
     assert "MARK-SPECIAL" not in page.text
     assert "Add to the agenda" not in page.text and 'name="trigger"' not in page.text
+    assert 'href="/invitations">My invitations' in page.text  # their way back
+    assert 'href="/queue"' not in page.text
 
 
 def test_everything_but_that_meeting_answers_not_found_to_the_official(
