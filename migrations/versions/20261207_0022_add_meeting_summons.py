@@ -2,7 +2,7 @@
 level invited to one panel meeting, for a window, until its minutes are approved.
 
 Revision ID: 0022
-Revises: 0017
+Revises: 0023
 Create Date: 2026-12-07 16:30:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022"
-down_revision: str | None = "0017"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -311,7 +311,7 @@ def test_two_summons_in_one_network_keep_the_role_until_the_last_ends(
 def test_the_migration_adds_and_removes_the_summons_table(tmp_path: Path) -> None:
     with database_at(tmp_path, "head") as engine:
         assert "meeting_summons" in inspect(engine).get_table_names()
-        downgrade(engine, "0017")
+        downgrade(engine, "0023")
         assert "meeting_summons" not in inspect(engine).get_table_names()
         upgrade(engine, "head")
         assert "meeting_summons" in inspect(engine).get_table_names()
