@@ -58,6 +58,7 @@ class Permission(StrEnum):
     MEETING_CANCEL = "meeting:cancel"
     MEETING_HOLD = "meeting:hold"
     MEETING_APPROVE_MINUTES = "meeting:approve_minutes"
+    MEETING_SUMMON = "meeting:summon"  # an official from elsewhere, to one meeting
     INTERVENTION_ASSIGN = "intervention:assign"
     INTERVENTION_WITHDRAW = "intervention:withdraw"
     INTERVENTION_ACCEPT = "intervention:accept"

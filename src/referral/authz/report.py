@@ -29,6 +29,7 @@ ROLE_WORDS: dict[Role, str] = {
     Role.ANALYST: "Analyst",
     Role.AGENCY_CONTACT: "Partner agency contact",
     Role.NATIONAL_COORDINATOR: "National coordinator",
+    Role.INVITED_OFFICIAL: "Official summoned to one meeting",
     Role.SYSTEM: "The system's own timers",
 }
 
@@ -70,6 +71,7 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.MEETING_CANCEL: "cancel a panel meeting",
     Permission.MEETING_HOLD: "hold a panel meeting",
     Permission.MEETING_APPROVE_MINUTES: "approve a panel meeting's minutes",
+    Permission.MEETING_SUMMON: "summon an official from elsewhere to one panel meeting",
     Permission.INTERVENTION_ASSIGN: "assign an intervention to a provider",
     Permission.INTERVENTION_WITHDRAW: "withdraw an intervention",
     Permission.INTERVENTION_ACCEPT: "accept an intervention",

@@ -248,6 +248,34 @@ class MeetingAttendee(Base):
     attended: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class MeetingSummons(Base):
+    """An official summoned to one meeting from another organisation, another network or
+    the national level: they read that meeting's agenda, as their organisation's kind may
+    at panel, within the window and until the summons ends (minutes approved, meeting
+    cancelled, window passed). `network_id` is the meeting's network."""
+
+    __tablename__ = "meeting_summons"
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "user_id"),
+        Index("ix_meeting_summons_user_meeting", "user_id", "meeting_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("panel_meetings.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The organisation kind the policy reads for them, fixed when summoned: a summons
+    # whose official's organisation changes kind since opens nothing.
+    org_kind: Mapped[str] = mapped_column(String(32))
+    invited_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reason: Mapped[str] = mapped_column(String(500))
+
+
 class AgendaItem(Base):
     __tablename__ = "agenda_items"
     __table_args__ = (UniqueConstraint("meeting_id", "case_id"),)

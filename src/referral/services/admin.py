@@ -25,7 +25,8 @@ from referral.services.uow import UnitOfWork
 
 MANAGE = Permission.ADMIN_MANAGE.value
 # `system` acts for timers and the worker, never for a person.
-ASSIGNABLE_ROLES = tuple(role for role in Role if role != Role.SYSTEM)
+# A summons grants `invited_official` and takes it back (services.summons); nobody assigns it.
+ASSIGNABLE_ROLES = tuple(role for role in Role if role not in {Role.SYSTEM, Role.INVITED_OFFICIAL})
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MIN_PASSWORD = 12

@@ -27,6 +27,7 @@ ASKED_BY_SERVICES: frozenset[str] = frozenset(
         Permission.INTERVENTION_RECORD,
         Permission.MEETING_SCHEDULE,
         Permission.MEETING_SET_AGENDA,
+        Permission.MEETING_SUMMON,
         Permission.POLICY_REVIEW,
         Permission.SUBJECT_EXPORT,
         Permission.WORKFLOW_MIGRATE,

@@ -40,6 +40,7 @@ from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import ReferralError
 from referral.domain.facts import GuardFacts
 from referral.logging import get_logger
+from referral.services import summons
 from referral.services.access import authorise, record
 from referral.services.flow import case_workflow, fire_case, fire_linked
 from referral.services.outbox import Mailroom
@@ -112,6 +113,7 @@ class TickReport:
     rechecked: int = 0
     erased: int = 0  # cases past their retention period
     transfers_expired: int = 0  # transfer proposals nobody answered in time
+    summons_ended: int = 0  # summoned officials whose window has passed
 
     @property
     def handled(self) -> int:
@@ -119,7 +121,7 @@ class TickReport:
 
     def add(self, other: "TickReport") -> None:
         names = ("fired", "cancelled", "failed", "alerts", "rechecked", "erased",
-                 "transfers_expired")  # fmt: skip
+                 "transfers_expired", "summons_ended")  # fmt: skip
         for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -128,6 +130,7 @@ class TickReport:
             f"{self.fired} fired, {self.cancelled} cancelled, {self.failed} failed, "
             f"{self.alerts} drift alert(s), {self.rechecked} drift check(s) deferred, "
             f"{self.erased} case(s) erased, {self.transfers_expired} transfer(s) expired"
+            + (f", {self.summons_ended} summons ended" if self.summons_ended else "")
         )
 
 
@@ -153,6 +156,8 @@ def tick(
         retained = run_retention(runtime, rules.retention_months)
         report.erased = len(retained.erased_cases)
         report.failed += len(retained.failures)
+    if not should_stop():
+        report.summons_ended = summons.end_lapsed(runtime)  # windows passed: access ends
     if rules.mail is not None and not should_stop():
         rules.mail.deliver(runtime)  # docs/notifications.md
     if rules.hooks is not None and not should_stop():

@@ -21,6 +21,7 @@ from referral.web.controllers import (
     second_factor,
     sso,
     subjects,
+    summons,
     transfers,
     webhooks,
 )
@@ -32,6 +33,7 @@ PAGE_ROUTES: list[Any] = [
     *referrer.ROUTES,
     *cases.ROUTES,
     *meetings.ROUTES,
+    *summons.ROUTES,
     *provider.ROUTES,
     *agency.ROUTES,
     *notifications.ROUTES,

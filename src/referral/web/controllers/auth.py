@@ -9,7 +9,7 @@ from litestar.response import Redirect, Template
 from referral.config import Settings
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Role
-from referral.services import auth, second_factor, tokens
+from referral.services import auth, second_factor, summons, tokens
 from referral.services.tokens import TokenRow
 from referral.services.uow import UnitOfWork
 from referral.web.controllers import sso
@@ -20,7 +20,6 @@ from referral.web.deps import (
     Uow,
     Viewer,
     read_as_viewer,
-    viewer_in_one_step,
 )
 from referral.web.render import page, see_other
 from referral.web.session import (
@@ -95,11 +94,18 @@ def logout(request: Request[Any, Any, Any], uow: Uow) -> Response[Any]:
 
 @get("/", name="home", opt=ONE_STEP)
 async def home(request: Request[Any, Any, Any]) -> Redirect:
-    viewer = await viewer_in_one_step(request)
-    for role, path in HOME_BY_ROLE:
-        if role in viewer.actor.roles:
-            return Redirect(path)
-    return Redirect("/account")
+    def work(uow: UnitOfWork, viewer: Viewer) -> Redirect:
+        # A summons open now comes first: the official's way into the meeting's network.
+        own = summons.own_summons(uow, viewer.actor.user_id)
+        if any(s.open_at(uow.now) for s in own):
+            return Redirect("/invitations")
+        for role, path in HOME_BY_ROLE:
+            if role in viewer.actor.roles:
+                return Redirect(path)
+        # No role here (a summons has ended): their landing page says so.
+        return Redirect("/invitations" if own else "/account")
+
+    return await read_as_viewer(request, work)
 
 
 # What `?done=` after a change on the account page may say: fixed texts only.
