@@ -72,6 +72,9 @@ class Permission(StrEnum):
     POLICY_REVIEW = "policy:review"  # a proposed policy's impact, and its approval
     WORKFLOW_MIGRATE = "workflow:migrate"  # a migration of running cases, dry-run
     STATISTICS_READ = "statistics:read"
+    NETWORK_CREATE = "network:create"  # a national admin creates networks
+    NETWORK_OVERSEE = "network:oversee"  # the national tier's status-level view of networks
+    PROTOCOL_PUBLISH = "protocol:publish"  # a network's information-sharing protocol
 
 
 CATEGORY_ACTIONS = ("read", "write")

@@ -85,6 +85,9 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.POLICY_REVIEW: "preview a proposed sharing policy's impact, and approve it",
     Permission.WORKFLOW_MIGRATE: "see how running cases would move to a new workflow version",
     Permission.STATISTICS_READ: "read aggregate statistics (no case)",
+    Permission.NETWORK_CREATE: "create networks (from the national tier)",
+    Permission.NETWORK_OVERSEE: "see the networks of the country at status level (no case)",
+    Permission.PROTOCOL_PUBLISH: "publish a new version of the network's sharing protocol",
 }
 
 PURPOSE_WORDS: dict[Purpose, str] = {

@@ -27,7 +27,11 @@ ASKED_BY_SERVICES: frozenset[str] = frozenset(
         Permission.INTERVENTION_RECORD,
         Permission.MEETING_SCHEDULE,
         Permission.MEETING_SET_AGENDA,
+        Permission.NETWORK_CREATE,
+        Permission.NETWORK_OVERSEE,
+        Permission.PROTOCOL_PUBLISH,
         Permission.POLICY_REVIEW,
+        Permission.STATISTICS_READ,
         Permission.SUBJECT_EXPORT,
         Permission.WORKFLOW_MIGRATE,
     }

@@ -43,6 +43,7 @@ from referral.logging import get_logger
 from referral.services.access import authorise, record
 from referral.services.flow import case_workflow, fire_case, fire_linked
 from referral.services.outbox import Mailroom
+from referral.services.protocols import remind_due_reviews
 from referral.services.retention import retention_rules, run_retention
 from referral.services.schedule import CANCELLED, DRIFT, FAILED, FIRED, PENDING
 from referral.services.uow import Runtime, UnitOfWork
@@ -110,13 +111,15 @@ class TickReport:
     alerts: int = 0
     rechecked: int = 0
     erased: int = 0  # cases past their retention period
+    reminders: int = 0  # protocols and sharing agreements past their review date
 
     @property
     def handled(self) -> int:
         return self.fired + self.cancelled + self.failed + self.alerts + self.rechecked
 
     def add(self, other: "TickReport") -> None:
-        for name in ("fired", "cancelled", "failed", "alerts", "rechecked", "erased"):
+        names = ("fired", "cancelled", "failed", "alerts", "rechecked", "erased", "reminders")
+        for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def __str__(self) -> str:
@@ -124,6 +127,7 @@ class TickReport:
             f"{self.fired} fired, {self.cancelled} cancelled, {self.failed} failed, "
             f"{self.alerts} drift alert(s), {self.rechecked} drift check(s) deferred, "
             f"{self.erased} case(s) erased"
+            + (f", {self.reminders} review reminder(s)" if self.reminders else "")
         )
 
 
@@ -147,6 +151,8 @@ def tick(
         retained = run_retention(runtime, rules.retention_months)
         report.erased = len(retained.erased_cases)
         report.failed += len(retained.failures)
+    if not should_stop():  # before the mail goes: the dpo's e-mail leaves in this tick
+        report.reminders = remind_due_reviews(runtime, request_id=request_id)
     if rules.mail is not None and not should_stop():
         rules.mail.deliver(runtime)  # docs/notifications.md
     if rules.hooks is not None and not should_stop():

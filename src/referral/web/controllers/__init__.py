@@ -13,6 +13,7 @@ from referral.web.controllers import (
     cases,
     changes,
     meetings,
+    networks,
     notifications,
     operations,
     provider,
@@ -44,6 +45,7 @@ PAGE_ROUTES: list[Any] = [
     *webhooks.ROUTES,
     *operations.ROUTES,
     *sso.ROUTES,
+    *networks.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]
