@@ -28,6 +28,7 @@ ROLE_WORDS: dict[Role, str] = {
     Role.ADMIN: "Administrator",
     Role.ANALYST: "Analyst",
     Role.AGENCY_CONTACT: "Partner agency contact",
+    Role.NATIONAL_COORDINATOR: "National coordinator",
     Role.SYSTEM: "The system's own timers",
 }
 

@@ -85,16 +85,11 @@ def page(uow: UnitOfWork, actor: Actor) -> ProtocolPage:
     current = _current_row(uow, actor.network_id)
     session = uow.unscoped("a network's protocol is read by everyone who acts in it")
     network = session.get(Network, actor.network_id)
-    versions = session.scalar(
-        select(func.count())
-        .select_from(NetworkProtocol)
-        .where(NetworkProtocol.network_id == actor.network_id)
-    )
     return ProtocolPage(
         current=_row(current) if current is not None else None,
         acknowledged=current is None or not needs_acknowledgement(uow, actor),
         agreement_review_on=network.agreement_review_on if network is not None else None,
-        versions=versions or 0,
+        versions=current.version if current is not None else 0,
     )
 
 
