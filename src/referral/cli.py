@@ -712,7 +712,9 @@ def policy_report(fmt: str, out: Path | None) -> None:
         files=[f"{path.parent.name}/{path.name}" for path in files],
         state_label=lambda state: state_label(state).lower(),
     )
-    text = RENDERERS[fmt](report) + _review_dates(fmt)
+    text = RENDERERS[fmt](report)
+    dates = _review_dates(fmt)
+    text = text.replace("</body>", dates + "</body>", 1) if fmt == "html" else text + dates
     if out is None:
         click.echo(text, nl=False)
         return
