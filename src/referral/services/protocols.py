@@ -20,8 +20,9 @@ protocol version once (`reminded_at`), an agreement once per review date
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import Table, bindparam, exists, func, select, update
 from sqlalchemy.sql.elements import BindParameter
 
 from referral.audit.chain import AuditRecord
@@ -38,6 +39,8 @@ from referral.services.access import authorise, record
 from referral.services.uow import Runtime, UnitOfWork
 
 log = get_logger(__name__)
+NETWORKS = cast(Table, Network.__table__)
+PROTOCOLS = cast(Table, NetworkProtocol.__table__)
 
 MAX_TEXT = 100_000
 PUBLISH = Permission.PROTOCOL_PUBLISH.value
@@ -251,54 +254,97 @@ AGREEMENT_DUE = "The network's sharing agreement has passed its review date."
 
 def remind_due_reviews(runtime: Runtime, *, request_id: str = "clock") -> int:
     """Tell each network's dpos once about each protocol version and each sharing
-    agreement past its review date; how many reminders were sent (one per object)."""
+    agreement past its review date; how many reminders were sent (one per object).
+
+    Each tick asks first in a reading unit (no write lock when nothing is due, the usual
+    case); a reminder is then claimed by a conditional UPDATE, so two workers racing on
+    PostgreSQL send it once between them."""
+    with UnitOfWork(runtime, request_id=request_id, read_only=True) as reader:
+        today = reader.now.date()
+        session = reader.unscoped("the clock reminds every network of its reviews")
+        protocol_ids = list(session.scalars(_due_protocols(today)))
+        network_ids = list(session.scalars(_due_agreements(today)))
+    if not protocol_ids and not network_ids:
+        return 0
     sent = 0
     with UnitOfWork(runtime, request_id=request_id) as uow:
-        today = uow.now.date()
         session = uow.unscoped("the clock reminds every network of its reviews")
         networks = {n.id: n for n in session.scalars(select(Network))}
-        newest = (
-            select(NetworkProtocol.network_id, func.max(NetworkProtocol.version).label("v"))
-            .group_by(NetworkProtocol.network_id)
-            .subquery()
-        )
-        due = session.scalars(
-            select(NetworkProtocol)
-            .join(
-                newest,
-                (newest.c.network_id == NetworkProtocol.network_id)
-                & (newest.c.v == NetworkProtocol.version),
-            )
-            .where(NetworkProtocol.review_on <= today, NetworkProtocol.reminded_at.is_(None))
-        ).all()
-        for protocol in due:
-            network = networks[protocol.network_id]
-            system = system_actor(network.id, network.slug)
-            protocol.reminded_at = uow.now
-            notifications.notify_review_due(
-                uow, system, network.id, "protocol:review_due", PROTOCOL_DUE, PAGE
-            )
-            uow.audit(_reminded(system, f"protocol:{protocol.id}", protocol.review_on))
+        for protocol_id in protocol_ids:
+            # Core statements: the ORM's UPDATE ... RETURNING would refresh objects
+            # outside any session's load (and nothing here needs them).
+            claimed = session.execute(
+                update(PROTOCOLS)
+                .where(PROTOCOLS.c.id == protocol_id, PROTOCOLS.c.reminded_at.is_(None))
+                .values(reminded_at=uow.now)
+                .returning(PROTOCOLS.c.network_id, PROTOCOLS.c.review_on)
+            ).first()
+            if claimed is None:
+                continue
+            network = networks[claimed[0]]
+            _remind(uow, network, "protocol", f"protocol:{protocol_id}", claimed[1])
             sent += 1
-        for network in networks.values():
-            review_on = network.agreement_review_on
-            if review_on is None or review_on > today:
+        for network_id in network_ids:
+            agreed = session.execute(
+                update(NETWORKS)
+                .where(NETWORKS.c.id == network_id, _agreement_due(today))
+                .values(agreement_reminded_on=today)
+                .returning(NETWORKS.c.agreement_review_on)
+            ).first()
+            if agreed is None or agreed[0] is None:
                 continue
-            if network.agreement_reminded_on is not None and (
-                network.agreement_reminded_on >= review_on
-            ):
-                continue
-            system = system_actor(network.id, network.slug)
-            network.agreement_reminded_on = today
-            notifications.notify_review_due(
-                uow, system, network.id, "agreement:review_due", AGREEMENT_DUE, PAGE
-            )
-            uow.audit(_reminded(system, f"network:{network.id}", review_on))
+            network = networks[network_id]
+            _remind(uow, network, "agreement", f"network:{network_id}", agreed[0])
             sent += 1
         uow.commit()
     if sent:
         log.info("review_reminders_sent", count=sent)
     return sent
+
+
+def _due_protocols(today: date) -> Any:
+    """The current version of each network's protocol, past its review date, unreminded."""
+    newest = (
+        select(NetworkProtocol.network_id, func.max(NetworkProtocol.version).label("v"))
+        .group_by(NetworkProtocol.network_id)
+        .subquery()
+    )
+    return (
+        select(NetworkProtocol.id)
+        .join(
+            newest,
+            (newest.c.network_id == NetworkProtocol.network_id)
+            & (newest.c.v == NetworkProtocol.version),
+        )
+        .where(NetworkProtocol.review_on <= today, NetworkProtocol.reminded_at.is_(None))
+    )
+
+
+def _agreement_due(today: date) -> Any:
+    """A sharing agreement past its review date, not yet reminded of for that date."""
+    return (
+        Network.agreement_review_on.is_not(None)
+        & (Network.agreement_review_on <= today)
+        & (
+            Network.agreement_reminded_on.is_(None)
+            | (Network.agreement_reminded_on < Network.agreement_review_on)
+        )
+    )
+
+
+def _due_agreements(today: date) -> Any:
+    return select(NETWORKS.c.id).where(_agreement_due(today))
+
+
+MESSAGES = {"protocol": PROTOCOL_DUE, "agreement": AGREEMENT_DUE}
+
+
+def _remind(uow: UnitOfWork, network: Network, what: str, target: str, review_on: date) -> None:
+    system = system_actor(network.id, network.slug)
+    notifications.notify_review_due(
+        uow, system, network.id, f"{what}:review_due", MESSAGES[what], PAGE
+    )
+    uow.audit(_reminded(system, target, review_on))
 
 
 def _reminded(system: Actor, target: str, review_on: date) -> AuditRecord:
