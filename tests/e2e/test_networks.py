@@ -372,3 +372,35 @@ def test_the_dpo_is_reminded_once_when_a_protocol_or_agreement_passes_its_review
     runtime.clock.advance(days=2)  # type: ignore[attr-defined]
     assert tick(runtime).reminders == 1
     assert len(_notices(runtime, "protocol:review_due")) == 2
+
+
+def test_a_training_network_says_so_on_every_page(
+    runtime: Runtime, browser: Callable[..., Browser]
+) -> None:
+    network_id, org_id = _network(runtime, "training", "Training Network", "training")
+    _person(runtime, "trainee", org_id, (network_id, Role.COORDINATOR))
+    trainee = browser("trainee")
+    assert "every case here is synthetic practice data" in trainee.get("/queue").text
+    assert (
+        "every case here is synthetic practice data"
+        not in browser("coordinator").get("/queue").text
+    )
+
+
+def test_the_national_tier_starts_at_the_networks_and_sees_no_case(
+    runtime: Runtime, world: DemoWorld, national: int, browser: Callable[..., Browser]
+) -> None:
+    with runtime.session_factory() as session:
+        org_id = session.scalar(select(Organisation.id).where(Organisation.network_id == national))
+    assert org_id is not None
+    _person(runtime, "nat-analyst", org_id, (national, Role.ANALYST))
+    _person(runtime, "nat-coord", org_id, (national, Role.NATIONAL_COORDINATOR))
+    case_id = submit(world)
+    for username in ("nat-analyst", "nat-coord"):
+        person = browser(username)
+        home = person.get("/", follow_redirects=False)
+        assert home.headers["location"] == "/networks"
+        page = person.get("/networks")
+        assert page.status_code == 200 and "Demo City Prevention Network" in page.text
+        assert "Create a network" not in page.text  # only the national admin creates
+        assert person.get(f"/cases/{case_id}").status_code == 404

@@ -191,3 +191,35 @@ def test_demo_training_adds_the_training_network_to_a_seeded_demo(
     assert kind == "training" and cases >= 3
     again = referral("demo", "--training", env=demo_copy)
     assert again.returncode != 0 and "already has users" in again.stderr
+
+
+def test_networks_create_names_each_bad_option_then_creates_and_lists(
+    demo_copy: dict[str, str],
+) -> None:
+    bad = referral(
+        "networks", "create", "--name", " ", "--slug", "harbour", "--time-zone", "Mars/Base",
+        env=demo_copy,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert "error: --name: Enter the network's name." in bad.stderr
+    assert "error: --slug: The short name 'harbour' is already used" in bad.stderr
+    assert "error: --time-zone: Enter a time zone by its IANA name" in bad.stderr
+    made = referral(
+        "networks", "create", "--name", "North Coast", "--slug", "north-coast",
+        "--languages", "nl,en", "--admin", "national-admin", env=demo_copy,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    listed = referral("networks", "list", env=demo_copy)
+    assert "north-coast\tcity\tEurope/London\tnl,en\tNorth Coast" in listed.stdout
+    assert "national\tnational\t" in listed.stdout
+
+
+def test_policy_report_ends_with_every_networks_review_dates(
+    demo_database: dict[str, str],
+) -> None:
+    result = referral("policy", "report", env=demo_database)
+    assert result.returncode == 0, result.stderr
+    dates = result.stdout.split("## Review dates", 1)[1]
+    assert "| harbour | protocol (version 1) |" in dates
+    assert "| demo-city | sharing agreement |" in dates
+    assert "| national | protocol | not set |" in dates
