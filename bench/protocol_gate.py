@@ -55,7 +55,7 @@ def main() -> int:
                         username=f"bench-{n}",
                         display_name="B",
                         organisation_id=actor.organisation_id,
-                        password_hash="x",
+                        password_hash="not-a-hash",  # noqa: S106 - nobody signs in
                     )
                 )
             first_user = actor.user_id
