@@ -82,14 +82,19 @@ def _ensure_sqlite_directory(url: str) -> None:
 
 @main.command()
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+@click.option(
+    "--training",
+    is_flag=True,
+    help="Also seed the training network of practice cases (alone, if the demo is there).",
+)
 @reports_errors
-def demo(if_empty: bool) -> None:
-    """Seed a synthetic demo network (demo only: every password is 'demo-password')."""
+def demo(if_empty: bool, training: bool) -> None:
+    """Seed synthetic demo networks (demo only: every password is 'demo-password')."""
     from referral.bootstrap import build_runtime
     from referral.demo import seed_demo
 
     runtime = build_runtime(_settings())
-    summary = seed_demo(runtime, skip_if_populated=if_empty)
+    summary = seed_demo(runtime, skip_if_populated=if_empty, training=training)
     click.echo(summary)
 
 
@@ -293,6 +298,58 @@ def holidays_list(network: str) -> None:
         days = list_holidays(uow, network)
     for holiday in days:
         click.echo(f"{holiday.day.isoformat()},{holiday.label}")
+
+
+@main.group()
+def networks() -> None:
+    """Networks of the deployment: create and list them (the operator's, or national)."""
+
+
+@networks.command("create")
+@click.option("--name", required=True, help="The network's name, as people see it.")
+@click.option("--slug", required=True, help="Short name: lower-case letters, digits, hyphens.")
+@click.option(
+    "--kind",
+    type=click.Choice(["city", "national", "training"]),
+    default="city",
+    show_default=True,
+)
+@click.option("--time-zone", default="Europe/London", show_default=True, help="IANA name.")
+@click.option("--languages", default="en", show_default=True, help="Tags, default first.")
+@click.option("--admin", "admin_username", default="", help="An existing user to administer it.")
+@reports_errors
+def networks_create(
+    name: str, slug: str, kind: str, time_zone: str, languages: str, admin_username: str
+) -> None:
+    """Create a network (audited, as the operator)."""
+    from referral.bootstrap import build_runtime
+    from referral.domain.errors import InvalidInput
+    from referral.services.networks import CreateNetwork, create_network
+    from referral.services.uow import UnitOfWork
+
+    command = CreateNetwork(name, slug, kind, time_zone, languages, admin_username)
+    with UnitOfWork(build_runtime(_settings()), request_id="networks-create") as uow:
+        try:
+            network_id = create_network(uow, None, command)
+        except InvalidInput as exc:
+            for option, message in exc.errors.items():
+                click.echo(f"error: --{option.replace('_', '-')}: {message}", err=True)
+            sys.exit(1)
+    click.echo(f"network '{slug}' created (id {network_id})")
+
+
+@networks.command("list")
+@reports_errors
+def networks_list() -> None:
+    """Print every network: slug, kind, time zone, languages, name."""
+    from referral.bootstrap import build_runtime
+    from referral.services.networks import all_networks
+    from referral.services.uow import UnitOfWork
+
+    with UnitOfWork(build_runtime(_settings()), request_id="networks-list") as uow:
+        rows = all_networks(uow, None)
+    for row in rows:
+        click.echo(f"{row.slug}\t{row.kind}\t{row.time_zone}\t{row.languages}\t{row.name}")
 
 
 @main.group()
@@ -699,11 +756,47 @@ def policy_report(fmt: str, out: Path | None) -> None:
         state_label=lambda state: state_label(state).lower(),
     )
     text = RENDERERS[fmt](report)
+    dates = _review_dates(fmt)
+    text = text.replace("</body>", dates + "</body>", 1) if fmt == "html" else text + dates
     if out is None:
         click.echo(text, nl=False)
         return
     out.write_text(text, encoding="utf-8")
     click.echo(f"policy report written to {out} (policy {authorizer.policy_hash[:12]})")
+
+
+def _review_dates(fmt: str) -> str:
+    """The review dates of every network's protocol and sharing agreement, from the
+    database (services.protocols); a note instead when it cannot be read."""
+    import html
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from referral.bootstrap import build_runtime
+    from referral.services.protocols import review_dates
+    from referral.services.uow import UnitOfWork
+
+    try:
+        with UnitOfWork(build_runtime(_settings()), request_id="policy-report") as uow:
+            lines = review_dates(uow)
+        rows = [
+            f"{line.network} | {line.what}"
+            f"{f' (version {line.version})' if line.version else ''} |"
+            f" {line.review_on.isoformat() if line.review_on else 'not set'}"
+            f"{' (overdue)' if line.overdue else ''}"
+            for line in lines
+        ]
+    except SQLAlchemyError:
+        rows = []
+        note = "The database could not be read: run `referral db upgrade` first."
+    else:
+        note = "" if rows else "No networks yet."
+    if fmt == "html":
+        items = "".join(f"<li>{html.escape(row)}</li>" for row in rows)
+        return f"<h2>Review dates</h2><p>{html.escape(note)}</p><ul>{items}</ul>\n"
+    table = "".join(f"| {row} |\n" for row in rows)
+    header = "| network | what | review date |\n|---|---|---|\n" if rows else ""
+    return f"\n## Review dates\n\n{note}\n{header}{table}"
 
 
 @main.group()

@@ -90,6 +90,9 @@ class Permission(StrEnum):
     HANDOVER_DELIBERATION = "handover:deliberation"
     HANDOVER_SUPPORT = "handover:support"
     HANDOVER_CONSENT = "handover:consent"
+    NETWORK_CREATE = "network:create"  # a national admin creates networks
+    NETWORK_OVERSEE = "network:oversee"  # the national tier's status-level view of networks
+    PROTOCOL_PUBLISH = "protocol:publish"  # a network's information-sharing protocol
 
 
 CATEGORY_ACTIONS = ("read", "write")

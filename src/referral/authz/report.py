@@ -102,6 +102,9 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.HANDOVER_DELIBERATION: "receive deliberation data with a case handed over",
     Permission.HANDOVER_SUPPORT: "receive support data with a case handed over",
     Permission.HANDOVER_CONSENT: "receive consent data with a case handed over",
+    Permission.NETWORK_CREATE: "create networks (from the national tier)",
+    Permission.NETWORK_OVERSEE: "see the networks of the country at status level (no case)",
+    Permission.PROTOCOL_PUBLISH: "publish a new version of the network's sharing protocol",
 }
 
 PURPOSE_WORDS: dict[Purpose, str] = {

@@ -46,6 +46,42 @@ class Network(Base):
     )
     # Language tags the network works in, comma-separated, its default first.
     languages: Mapped[str] = mapped_column(String(200), default="en", server_default="en")
+    # The sharing agreement's (the policy's) review date for this network, and the day the
+    # dpo was last reminded that it passed: one reminder per review date (services/protocols).
+    agreement_review_on: Mapped[date | None] = mapped_column(nullable=True)
+    agreement_reminded_on: Mapped[date | None] = mapped_column(nullable=True)
+
+
+class NetworkProtocol(Base):
+    """One published version of a network's information-sharing protocol. The newest
+    version is the current one; every user acknowledges it before reaching a case."""
+
+    __tablename__ = "network_protocols"
+    __table_args__ = (UniqueConstraint("network_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(200))
+    review_on: Mapped[date] = mapped_column()
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # When the dpo was reminded that its review date passed: once per version.
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ProtocolAcknowledgement(Base):
+    """A user read and accepted one version of a network's protocol (also audited)."""
+
+    __tablename__ = "protocol_acknowledgements"
+    __table_args__ = (UniqueConstraint("protocol_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    protocol_id: Mapped[int] = mapped_column(ForeignKey("network_protocols.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Organisation(Base):

@@ -165,6 +165,15 @@ def notify_request_sent(
     return _write(uow, actor, case.network_id, case.id, event, [audience])
 
 
+def notify_review_due(
+    uow: UnitOfWork, actor: Actor, network_id: int, event: str, message: str, link: str
+) -> int:
+    """Tell a network's dpos that a protocol or sharing agreement passed its review date
+    (services.protocols, from the clock): fixed words and a link, no case at all."""
+    ids = _role_holders(uow, network_id, Role.DPO)
+    return _write(uow, actor, network_id, None, event, [Audience(ids, message, link)])
+
+
 def notify_assignment(
     uow: UnitOfWork, actor: Actor, case: AnyCase, intervention: Intervention
 ) -> int:

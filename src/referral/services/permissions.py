@@ -28,7 +28,11 @@ ASKED_BY_SERVICES: frozenset[str] = frozenset(
         Permission.MEETING_SCHEDULE,
         Permission.MEETING_SET_AGENDA,
         Permission.MEETING_SUMMON,
+        Permission.NETWORK_CREATE,
+        Permission.NETWORK_OVERSEE,
+        Permission.PROTOCOL_PUBLISH,
         Permission.POLICY_REVIEW,
+        Permission.STATISTICS_READ,
         Permission.SUBJECT_EXPORT,
         Permission.WORKFLOW_MIGRATE,
         # services.transfers: a handover is not a bare transition of one network's case.

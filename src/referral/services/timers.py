@@ -44,6 +44,7 @@ from referral.services import summons
 from referral.services.access import authorise, record
 from referral.services.flow import case_workflow, fire_case, fire_linked
 from referral.services.outbox import Mailroom
+from referral.services.protocols import remind_due_reviews
 from referral.services.retention import retention_rules, run_retention
 from referral.services.schedule import CANCELLED, DRIFT, FAILED, FIRED, PENDING
 from referral.services.transfers import expire_transfers
@@ -114,6 +115,7 @@ class TickReport:
     erased: int = 0  # cases past their retention period
     transfers_expired: int = 0  # transfer proposals nobody answered in time
     summons_ended: int = 0  # summoned officials whose window has passed
+    reminders: int = 0  # protocols and sharing agreements past their review date
 
     @property
     def handled(self) -> int:
@@ -121,7 +123,7 @@ class TickReport:
 
     def add(self, other: "TickReport") -> None:
         names = ("fired", "cancelled", "failed", "alerts", "rechecked", "erased",
-                 "transfers_expired", "summons_ended")  # fmt: skip
+                 "transfers_expired", "summons_ended", "reminders")  # fmt: skip
         for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -131,6 +133,7 @@ class TickReport:
             f"{self.alerts} drift alert(s), {self.rechecked} drift check(s) deferred, "
             f"{self.erased} case(s) erased, {self.transfers_expired} transfer(s) expired"
             + (f", {self.summons_ended} summons ended" if self.summons_ended else "")
+            + (f", {self.reminders} review reminder(s)" if self.reminders else "")
         )
 
 
@@ -158,6 +161,8 @@ def tick(
         report.failed += len(retained.failures)
     if not should_stop():
         report.summons_ended = summons.end_lapsed(runtime)  # windows passed: access ends
+    if not should_stop():  # before the mail goes: the dpo's e-mail leaves in this tick
+        report.reminders = remind_due_reviews(runtime, request_id=request_id)
     if rules.mail is not None and not should_stop():
         rules.mail.deliver(runtime)  # docs/notifications.md
     if rules.hooks is not None and not should_stop():

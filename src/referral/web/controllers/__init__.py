@@ -13,6 +13,7 @@ from referral.web.controllers import (
     cases,
     changes,
     meetings,
+    networks,
     notifications,
     operations,
     provider,
@@ -48,6 +49,7 @@ PAGE_ROUTES: list[Any] = [
     *operations.ROUTES,
     *sso.ROUTES,
     *transfers.ROUTES,
+    *networks.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]

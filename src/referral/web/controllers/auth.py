@@ -41,6 +41,9 @@ HOME_BY_ROLE = [
     (Role.DPO, "/audit"),
     (Role.ADMIN, "/admin/users"),
     (Role.REFERRER, "/referrals"),
+    # The national tier's people start at the list of networks (no case anywhere).
+    (Role.NATIONAL_COORDINATOR, "/networks"),
+    (Role.ANALYST, "/networks"),
 ]
 
 
