@@ -28,11 +28,11 @@ from referral.db.tables import (
 from referral.demo import DemoWorld
 from referral.domain.actors import Actor
 from referral.domain.vocabulary import OrgKind, Role
-from referral.services import auth, breakglass, information
+from referral.services import auth, breakglass, information, summons, transfers
 from referral.services.admin import ASSIGNABLE_ROLES
 from referral.services.uow import Runtime, UnitOfWork
 from tests.e2e.conftest import Browser, _hash
-from tests.factories import schedule, to_information_gathering, to_support
+from tests.factories import schedule, submit, to_information_gathering, to_support
 
 PARAM = re.compile(r"\{(\w+):(\w+)\}")
 OUTSIDER = "outsider"
@@ -86,6 +86,21 @@ def _demo_objects(runtime: Runtime, world: DemoWorld, app_settings: object) -> O
         breakglass.open_break_glass,
         breakglass.OpenBreakGlass(case_id, "special", "Isolation test: checking a record.", 60),
     )
+    # A transfer proposed to a third network (not the outsider's: they would receive it), and
+    # an official summoned to a meeting not yet held.
+    with runtime.session_factory() as session, session.begin():
+        third = Network(slug="third-city", name="Third City Prevention Network")
+        session.add(third)
+    proposal_id = world.run(
+        "coordinator",
+        transfers.propose_transfer,
+        transfers.ProposeTransfer(submit(world), "third-city", "Moving to the third city."),
+    )
+    summons_id = world.run(
+        "chair",
+        summons.summon,
+        summons.Summon(schedule(world, runtime), "referrer", "Isolation test: an official."),
+    )
     with UnitOfWork(runtime) as uow:
         auth.issue_api_token(uow, world.actors["coordinator"], auth.IssueToken("b"), app_settings)  # type: ignore[arg-type]
     network_id = world.actors["coordinator"].network_id
@@ -127,6 +142,8 @@ def _demo_objects(runtime: Runtime, world: DemoWorld, app_settings: object) -> O
             "token_id": token_id,
             "endpoint_id": endpoint.id,
             "identity_id": identity.id,
+            "proposal_id": proposal_id,
+            "summons_id": summons_id,
         }
     assert all(isinstance(v, int) for v in ids.values()), ids
     return Other(ids)  # type: ignore[arg-type]
