@@ -14,7 +14,7 @@ from referral.domain.errors import InvalidInput
 from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.vocabulary import Category, ConcernType
 from referral.logging import get_logger
-from referral.services import breakglass, case_operations, linked
+from referral.services import breakglass, case_operations, linked, search
 from referral.services.access import authorise, read_record, record, visible_case
 from referral.services.flow import Moved, fire_case, trigger_via
 from referral.services.queue import case_rows, parse_position, position_of
@@ -92,6 +92,7 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
     subject = Subject(network_id=actor.network_id, **vars(command.subject))
     case = Case(
         network_id=actor.network_id,
+        reference=search.allocate_reference(uow, actor.network_id, uow.now),
         subject=subject,
         state=workflow.initial,
         workflow_name=workflow.name,
@@ -108,6 +109,14 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
     )
     uow.scoped(actor).add(case)
     uow.flush()
+    search.index_case(
+        uow,
+        case,
+        given_name=command.subject.given_name,
+        family_name=command.subject.family_name,
+        born=command.subject.date_of_birth,
+        concern_types=case.concern_types,
+    )
     written = sorted({*categorised_columns(Subject).values(), Category.CONCERN, Category.NARRATIVE})
     uow.audit(
         record(
