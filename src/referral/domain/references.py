@@ -39,7 +39,7 @@ def name_tokens(text: str) -> set[str]:
 
 
 def initials(given_name: str | None, family_name: str | None) -> str:
-    """"A. B." from a name, for beside a reference; empty when there is no name."""
+    """ "A. B." from a name, for beside a reference; empty when there is no name."""
     letters = [part.strip()[:1].upper() for part in (given_name, family_name) if part]
     return " ".join(f"{letter}." for letter in letters if letter)
 

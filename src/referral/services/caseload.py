@@ -50,6 +50,7 @@ class InterventionRow:
     created_at: datetime
     triggers: list[str]
     may_record: bool  # a progress note, the intervention active and the case in support
+    case_reference: str = ""
 
 
 def _progress_open(uow: UnitOfWork, intervention: Intervention, case: Case) -> bool:
@@ -135,6 +136,7 @@ def list_interventions(
                 intervention.created_at,
                 _triggers(uow, actor, intervention, case),
                 _progress_open(uow, intervention, case),
+                case.reference,
             )
         )
     uow.commit()

@@ -188,6 +188,7 @@ class CaseOption:
     case_id: int
     referring_org_kind: str
     due_at: datetime | None
+    reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,8 @@ def _candidates(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[Ca
         & _waiting_for_panel(uow)
     )
     return [
-        CaseOption(c.id, c.referring_org_kind, c.due_at) for c in scope.repo.cases(where, limit=200)
+        CaseOption(c.id, c.referring_org_kind, c.due_at, c.reference)
+        for c in scope.repo.cases(where, limit=200)
     ]
 
 

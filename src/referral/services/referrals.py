@@ -8,10 +8,12 @@ from typing import Any
 from referral.authz import explain
 from referral.authz.enforcer import Decision
 from referral.db.fields import categorised_columns
+from referral.db.sealing import ERASED_TEXT
 from referral.db.tables import Case, Subject
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.domain.facts import CaseFacts, RecordFacts
+from referral.domain.references import initials
 from referral.domain.vocabulary import Category, ConcernType
 from referral.logging import get_logger
 from referral.services import breakglass, case_operations, linked, search
@@ -183,6 +185,18 @@ class CaseView:
         view = self.fields[name]
         return view.value if view.visible else None
 
+    @property
+    def reference(self) -> str:
+        return str(self.value("reference") or "")
+
+    @property
+    def initials(self) -> str:
+        """The person's initials, for beside the reference: only when the viewer reads
+        their identity (an erased person has none)."""
+        if self.fields["given_name"].visible and self.value("given_name") != ERASED_TEXT:
+            return initials(self.value("given_name"), self.value("family_name"))
+        return ""
+
 
 def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
     """Every field the actor may read now; the rest hidden with the reason. Audited."""
@@ -297,6 +311,7 @@ class CaseSummary:
     version: int
     submitted_at: datetime | None = None
     outcome_for_referrer: str = ""
+    reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -318,6 +333,7 @@ LIST_COLUMNS = (
     Case.version,
     Case.submitted_at,
     Case.outcome_for_referrer,
+    Case.reference,
 )
 
 
@@ -360,6 +376,7 @@ def case_page(uow: UnitOfWork, actor: Actor, query: ListCases) -> CasePage:
             version=c.version,
             submitted_at=c.submitted_at,
             outcome_for_referrer=c.outcome_for_referrer,
+            reference=c.reference,
         )
         for c in found[: query.limit]
     ]
