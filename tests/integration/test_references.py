@@ -7,7 +7,7 @@ import threading
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 
 from referral.db.engine import make_session_factory
 from referral.db.sealing import DataKeys
@@ -156,3 +156,22 @@ def test_erasure_removes_the_subjects_index_rows(runtime: Runtime) -> None:
     assert [r.case_id for r in found.rows] == [kept]  # the other person's case still found
     # The reference stays: it is status data, kept with the skeleton.
     assert reference_of(runtime, case_id).startswith("DEMO-")
+
+
+def test_reindex_indexes_the_cases_from_before_the_index_and_skips_the_erased(
+    runtime: Runtime,
+) -> None:
+    world = make_world(runtime)
+    old = submit(world, **named("Robin", "Example", date(2009, 5, 17)))
+    erased = closed_no_action(world, **named("Robin", "Example", date(2009, 5, 17)))
+    with UnitOfWork(runtime) as uow:
+        erase_subject(uow, None, EraseSubject(subject_of(runtime, erased), "asked"))
+    with runtime.session_factory() as session, session.begin():  # as before migration 0024
+        session.execute(delete(SearchToken))
+    assert find(world, "coordinator", "Robin Example").rows == []
+    with UnitOfWork(runtime) as uow:
+        assert search.reindex(uow) == 1
+        uow.commit()
+    assert [r.case_id for r in find(world, "coordinator", "Robin Example").rows] == [old]
+    with UnitOfWork(runtime) as uow:
+        assert search.reindex(uow) == 0  # nothing left to do

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from referral.db.sealing import data_keys
+from referral.db.sealing import ERASED_TEXT, WITH_SEALED, data_keys
 from referral.db.tables import Case, CaseReference, Network, SearchToken
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
@@ -96,6 +96,43 @@ def index_case(
     ]
     if rows:
         session.execute(insert(SearchToken), rows)
+
+
+REINDEX_BATCH = 200
+
+
+def reindex(uow: UnitOfWork) -> int:
+    """The operator's `referral search reindex`: index the cases that have no entries yet
+    (those from before the index existed), opening each one's subject once; an erased
+    subject has nothing to index. How many cases were indexed; the caller commits."""
+    session = uow.unscoped("the operator's reindex runs across every network")
+    indexed = 0
+    after = 0
+    while True:
+        batch = session.scalars(
+            select(Case)
+            .where(Case.id > after, ~Case.id.in_(select(SearchToken.case_id)))
+            .order_by(Case.id)
+            .limit(REINDEX_BATCH)
+            .options(WITH_SEALED)
+        ).all()
+        if not batch:
+            return indexed
+        for case in batch:
+            after = case.id
+            subject = case.subject
+            if subject.given_name == ERASED_TEXT:
+                continue
+            index_case(
+                uow,
+                case,
+                given_name=subject.given_name,
+                family_name=subject.family_name,
+                born=subject.date_of_birth,
+                concern_types=case.concern_types,
+            )
+            indexed += 1
+        uow.flush()
 
 
 def forget_subject(uow: UnitOfWork, subject_id: int) -> None:
