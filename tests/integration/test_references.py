@@ -14,7 +14,7 @@ from referral.db.sealing import DataKeys
 from referral.db.tables import Case, CaseReference, SearchToken
 from referral.demo import DemoWorld
 from referral.domain.references import name_tokens, normal_reference
-from referral.services import referrals, search
+from referral.services import queue, referrals, search
 from referral.services.erasure import EraseSubject, erase_subject
 from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.machine import WorkflowEngine
@@ -175,3 +175,21 @@ def test_reindex_indexes_the_cases_from_before_the_index_and_skips_the_erased(
     assert [r.case_id for r in find(world, "coordinator", "Robin Example").rows] == [old]
     with UnitOfWork(runtime) as uow:
         assert search.reindex(uow) == 0  # nothing left to do
+
+
+def test_the_queue_pages_through_a_concern_filter_without_gaps(runtime: Runtime) -> None:
+    world = make_world(runtime)
+    wanted = [submit(world, concern_types=("islamist",)) for _ in range(3)]
+    submit(world)  # a case of another type of concern
+    seen: list[int] = []
+    after = ""
+    for _ in range(10):
+        asked = queue.ListQueue(concern="islamist", limit=1, after=after)
+        page = world.run("coordinator", queue.work_queue, asked)
+        assert page.base == "/queue?concern=islamist&"  # the next page's link keeps it
+        assert page.total == 3
+        seen += [row.case_id for row in page.rows]
+        after = page.next_after
+        if not after:
+            break
+    assert seen == wanted  # same deadline order as submitted, each once

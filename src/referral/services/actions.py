@@ -157,7 +157,7 @@ def _summary(uow: UnitOfWork, actor: Actor, view: CaseView, case: Case) -> dict[
         and t.via != Via.ERASURE
         and not workflow.open_states <= set(t.source)
     ]
-    holder = "Not assigned yet"
+    holder = "No one named: the network's coordinators"
     if case.coordinator_user_id is not None:
         user = uow.scoped(actor).get(User, case.coordinator_user_id)
         holder = user.display_name if user is not None else "A coordinator of another network"

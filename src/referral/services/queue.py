@@ -267,7 +267,7 @@ def _filters(uow: UnitOfWork, scope: Scope, actor: Actor, query: ListQueue) -> C
         clauses.append(Case.due_at < now)
     elif query.deadline == "week":
         clauses.append(Case.due_at >= now)
-        clauses.append(Case.due_at < now + timedelta(days=7))
+        clauses.append(Case.due_at <= now + timedelta(days=7))
     elif query.deadline:
         raise InvalidInput("choose a deadline from the list", {"deadline": "Choose from the list."})
     if query.assignee == "me":

@@ -175,7 +175,10 @@ def search_cases(uow: UnitOfWork, actor: Actor, query: SearchCases) -> SearchRes
     read needed: for anyone else the same question simply finds nothing)."""
     text = query.text.strip()
     if len(text) > MAX_QUERY:
-        raise InvalidInput(f"keep a search under {MAX_QUERY} characters", {"q": "Too long."})
+        raise InvalidInput(
+            f"keep a search under {MAX_QUERY} characters",
+            {"q": f"Keep a search under {MAX_QUERY} characters."},
+        )
     if not 1 <= query.limit <= 200:
         raise InvalidInput("limit must be between 1 and 200", {"limit": "out of range"})
     scope = uow.scoped(actor)
