@@ -3,6 +3,7 @@ and gap-free per network and year under concurrent submissions; the index holds 
 tokens only, is written at submission and goes with the subject's erasure; a search
 never opens a subject."""
 
+import base64
 import threading
 from datetime import date
 
@@ -10,15 +11,16 @@ import pytest
 from sqlalchemy import Engine, delete, func, select
 
 from referral.db.engine import make_session_factory
-from referral.db.sealing import DataKeys
+from referral.db.sealing import KEYRING_INFO, DataKeys
 from referral.db.tables import Case, CaseReference, SearchToken
 from referral.demo import DemoWorld
 from referral.domain.references import name_tokens, normal_reference
 from referral.services import queue, referrals, search
 from referral.services.erasure import EraseSubject, erase_subject
+from referral.keyring import Keyring
 from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.machine import WorkflowEngine
-from tests.conftest import TEST_KEYRING
+from tests.conftest import TEST_KEYRING, TEST_MASTER_KEYS
 from tests.factories import (
     closed_no_action,
     make_world,
@@ -193,3 +195,23 @@ def test_the_queue_pages_through_a_concern_filter_without_gaps(runtime: Runtime)
         if not after:
             break
     assert seen == wanted  # same deadline order as submitted, each once
+
+
+def test_a_rebuild_after_a_new_search_key_finds_people_again(runtime: Runtime) -> None:
+    world = make_world(runtime)
+    case_id = submit(world, **named("Robin", "Example", date(2009, 5, 17)))
+    new_key = Keyring.from_config(TEST_MASTER_KEYS, None, base64.b64encode(b"k" * 32).decode())
+    assert new_key.search_key != TEST_KEYRING.search_key
+    with runtime.session_factory() as session:
+        before = set(session.scalars(select(SearchToken.token)))
+    runtime.session_factory.kw["info"][KEYRING_INFO] = new_key
+    try:
+        assert find(world, "coordinator", "Robin Example").rows == []  # old tokens, new key
+        with UnitOfWork(runtime) as uow:
+            assert search.reindex(uow, rebuild=True) == 1
+            uow.commit()
+        assert [r.case_id for r in find(world, "coordinator", "Robin Example").rows] == [case_id]
+        with runtime.session_factory() as session:
+            assert not set(session.scalars(select(SearchToken.token))) & before
+    finally:
+        runtime.session_factory.kw["info"][KEYRING_INFO] = TEST_KEYRING

@@ -425,14 +425,31 @@ def unread_count(uow: UnitOfWork, actor: Actor) -> int:
 
 def list_notifications(uow: UnitOfWork, actor: Actor, limit: int = LIST_LIMIT) -> list[Notice]:
     """The actor's latest notices in this network, newest first."""
+    return notice_page(uow, actor, limit=limit).notices
+
+
+@dataclass(frozen=True)
+class NoticePage:
+    notices: list[Notice]
+    older: int | None = None  # the next page holds the notices before this id
+
+
+PAGE_SIZE = 25
+
+
+def notice_page(
+    uow: UnitOfWork, actor: Actor, *, before: int | None = None, limit: int = PAGE_SIZE
+) -> NoticePage:
+    """A page of the actor's notices in this network, newest first, and where the next
+    (older) page starts: by id, so a page costs the same however far back it is."""
     scope = uow.scoped(actor)
-    rows = scope.scalars(
-        scope.select(Notification)
-        .where(Notification.user_id == actor.user_id)
-        .order_by(Notification.id.desc())
-        .limit(limit)
-    )
-    return [Notice(n.id, n.message, n.link, n.created_at, n.read_at) for n in rows]
+    query = scope.select(Notification).where(Notification.user_id == actor.user_id)
+    if before is not None:
+        query = query.where(Notification.id < before)
+    rows = list(scope.scalars(query.order_by(Notification.id.desc()).limit(limit + 1)))
+    notices = [Notice(n.id, n.message, n.link, n.created_at, n.read_at) for n in rows[:limit]]
+    older = notices[-1].id if len(rows) > limit else None
+    return NoticePage(notices, older)
 
 
 @dataclass(frozen=True)

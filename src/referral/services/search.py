@@ -101,11 +101,14 @@ def index_case(
 REINDEX_BATCH = 200
 
 
-def reindex(uow: UnitOfWork) -> int:
+def reindex(uow: UnitOfWork, *, rebuild: bool = False) -> int:
     """The operator's `referral search reindex`: index the cases that have no entries yet
     (those from before the index existed), opening each one's subject once; an erased
-    subject has nothing to index. How many cases were indexed; the caller commits."""
+    subject has nothing to index. `rebuild`: drop every entry first (after a new search
+    key). How many cases were indexed; the caller commits."""
     session = uow.unscoped("the operator's reindex runs across every network")
+    if rebuild:
+        session.execute(delete(SearchToken))
     indexed = 0
     after = 0
     while True:
