@@ -15,9 +15,9 @@ from referral.db.sealing import KEYRING_INFO, DataKeys
 from referral.db.tables import Case, CaseReference, SearchToken
 from referral.demo import DemoWorld
 from referral.domain.references import name_tokens, normal_reference
+from referral.keyring import Keyring
 from referral.services import queue, referrals, search
 from referral.services.erasure import EraseSubject, erase_subject
-from referral.keyring import Keyring
 from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.machine import WorkflowEngine
 from tests.conftest import TEST_KEYRING, TEST_MASTER_KEYS

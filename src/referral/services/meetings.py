@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 
 from referral.db.tables import (
     AgendaItem,
@@ -22,6 +22,7 @@ from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import Category, Role
 from referral.services import case_operations, panel, referrals
 from referral.services.access import record
+from referral.services.queue import parse_position, position_of
 from referral.services.uow import UnitOfWork
 from referral.workflow.operations import Via
 from referral.workflow.schema import WorkflowObject
@@ -78,11 +79,15 @@ class ScheduleOptions:
 class MeetingsOverview:
     meetings: list[MeetingRow]
     schedule: ScheduleOptions | None
+    past_after: str = ""  # this page of past meetings starts after that position
+    next_past: str = ""  # the next page of past meetings starts after this one
 
 
 @dataclass(frozen=True)
 class ListMeetings:
-    limit: int = 200
+    limit: int = 200  # upcoming meetings: every one, up to this many
+    past_limit: int = 25  # past meetings: a page at a time, latest first
+    past_after: str = ""  # a position from a previous page's `next_past`
 
 
 def _require_meeting_role(actor: Actor) -> None:
@@ -108,21 +113,48 @@ def meetings_overview(uow: UnitOfWork, actor: Actor, query: ListMeetings) -> Mee
         .scalar_subquery()
     )
     scope = uow.scoped(actor)
-    rows = scope.execute(
+    visible = (
         scope.select(PanelMeeting, User.display_name, agenda_size)
         .join(User, User.id == PanelMeeting.chair_user_id)
         .where(_visible_meetings(actor))
-        .order_by(PanelMeeting.scheduled_for)
-        .limit(query.limit)
+    )
+    position = parse_position(query.past_after)
+    upcoming = (
+        scope.execute(
+            visible.where(PanelMeeting.scheduled_for >= uow.now)
+            .order_by(PanelMeeting.scheduled_for, PanelMeeting.id)
+            .limit(query.limit)
+        ).all()
+        if position is None  # the upcoming ones head the first page only
+        else []
+    )
+    past = visible.where(PanelMeeting.scheduled_for < uow.now)
+    if position is not None and position.due_at is not None:
+        at, meeting_id = position.due_at, position.case_id
+        past = past.where(
+            or_(
+                PanelMeeting.scheduled_for < at,
+                and_(PanelMeeting.scheduled_for == at, PanelMeeting.id < meeting_id),
+            )
+        )
+    earlier = scope.execute(
+        past.order_by(PanelMeeting.scheduled_for.desc(), PanelMeeting.id.desc()).limit(
+            query.past_limit + 1
+        )
     ).all()
+    more, earlier = len(earlier) > query.past_limit, earlier[: query.past_limit]
     meetings = [
         MeetingRow(m.id, m.state, m.scheduled_for, m.location, chair, size or 0,
                    m.scheduled_for >= uow.now)
-        for m, chair, size in rows
+        for m, chair, size in [*upcoming, *earlier]
     ]  # fmt: skip
-    upcoming = [m for m in meetings if m.upcoming]
-    past = sorted((m for m in meetings if not m.upcoming), key=lambda m: m.scheduled_for)
-    return MeetingsOverview(upcoming + past[::-1], _schedule_options(uow, actor))
+    last = meetings[-1] if more and meetings else None
+    return MeetingsOverview(
+        meetings,
+        _schedule_options(uow, actor),
+        past_after=query.past_after,
+        next_past=position_of(last.scheduled_for, last.meeting_id) if last else "",
+    )
 
 
 def _people(uow: UnitOfWork, actor: Actor, roles: Sequence[Role]) -> list[Person]:
