@@ -118,6 +118,7 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
         family_name=command.subject.family_name,
         born=command.subject.date_of_birth,
         concern_types=case.concern_types,
+        replace=False,
     )
     written = sorted({*categorised_columns(Subject).values(), Category.CONCERN, Category.NARRATIVE})
     uow.audit(

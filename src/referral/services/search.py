@@ -77,12 +77,15 @@ def index_case(
     family_name: str,
     born: date | None,
     concern_types: list[str],
+    replace: bool = True,
 ) -> None:
-    """(Re)write the case's blind-index rows, in the caller's transaction: at submission,
-    and whenever the identity or concern types it indexes change."""
+    """(Re)write the case's blind-index rows, in the caller's transaction: at submission
+    (`replace=False`: a new case has none yet), and whenever the identity or concern
+    types it indexes change."""
     keyring = _keyring(uow)
     session = uow.unscoped(INDEX)
-    session.execute(delete(SearchToken).where(SearchToken.case_id == case.id))
+    if replace:
+        session.execute(delete(SearchToken).where(SearchToken.case_id == case.id))
     values = search_values(given_name, family_name, born)
     values |= {concern_value(kind) for kind in concern_types}
     rows = [
