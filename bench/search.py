@@ -22,9 +22,11 @@ from collections.abc import Callable
 from datetime import date
 
 from scratch import database, shipped_runtime  # bench/scratch.py, on sys.path
+from sqlalchemy import select
 
 from referral.config import Settings
 from referral.db.migrate import upgrade
+from referral.db.tables import Case
 from referral.demo import DemoWorld, seed_people
 from referral.keyring import Keyring, new_master_key
 from referral.logging import configure_logging
@@ -60,9 +62,9 @@ def grow(world: DemoWorld, start: int, stop: int) -> None:
 
 def figures(world: DemoWorld, size: int, runs: int) -> dict[str, float]:
     runtime, coordinator = world.runtime, world.actors["coordinator"]
-    with UnitOfWork(runtime) as uow:  # a reference from the middle of the network
-        page = referrals.case_page(uow, coordinator, referrals.ListCases(limit=size // 2 + 1))
-    reference = page.rows[-1].reference
+    with runtime.session_factory() as session:  # a reference from the middle of the network
+        reference = session.scalar(select(Case.reference).where(Case.id == size // 2 + 1))
+    assert reference
     wanted = size // 2 + 1  # a referral with a name of its own
     asked = {
         "search by reference": search.SearchCases(reference),
