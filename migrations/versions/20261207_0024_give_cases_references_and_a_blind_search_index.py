@@ -9,7 +9,7 @@ Existing cases get their references here, in creation order; their search tokens
 written by `referral search reindex`, which holds the deployment's key.
 
 Revision ID: 0024
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07 16:40:00.000000
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0024"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

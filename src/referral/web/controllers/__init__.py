@@ -13,6 +13,7 @@ from referral.web.controllers import (
     cases,
     changes,
     meetings,
+    networks,
     notifications,
     operations,
     provider,
@@ -22,6 +23,8 @@ from referral.web.controllers import (
     second_factor,
     sso,
     subjects,
+    summons,
+    transfers,
     webhooks,
 )
 
@@ -33,6 +36,7 @@ PAGE_ROUTES: list[Any] = [
     *cases.ROUTES,
     *search.ROUTES,
     *meetings.ROUTES,
+    *summons.ROUTES,
     *provider.ROUTES,
     *agency.ROUTES,
     *notifications.ROUTES,
@@ -46,6 +50,8 @@ PAGE_ROUTES: list[Any] = [
     *webhooks.ROUTES,
     *operations.ROUTES,
     *sso.ROUTES,
+    *transfers.ROUTES,
+    *networks.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]
