@@ -13,7 +13,13 @@ from referral.services import panel
 from referral.services.uow import Runtime
 from tests.conftest import TestClock
 from tests.e2e.conftest import Browser, _hash
-from tests.factories import add_user, schedule, to_awaiting_panel, to_information_gathering
+from tests.factories import (
+    add_user,
+    reference_of,
+    schedule,
+    to_awaiting_panel,
+    to_information_gathering,
+)
 
 Browse = Callable[..., Browser]
 
@@ -336,3 +342,15 @@ def test_only_cases_waiting_for_a_panel_are_offered_for_the_agenda(
     page = browser("coordinator").get(f"/meetings/{meeting_id}").text
     assert f'id="agenda-{waiting}"' in page
     assert f'id="agenda-{gathering}"' not in page
+
+
+def test_an_agenda_item_names_its_case_by_reference_and_links_to_its_page(
+    browser: Browse, on_agenda: tuple[int, int], world: DemoWorld
+) -> None:
+    meeting_id, case_id = on_agenda
+    panel = browser("panel")
+    page = panel.get(f"/meetings/{meeting_id}").text
+    assert reference_of(world.runtime, case_id) in page
+    assert f'<a class="agenda-case-link" href="/cases/{case_id}">' in page
+    assert '<details class="agenda-details">' in page  # folded until opened
+    assert panel.get(f"/cases/{case_id}").status_code == 200

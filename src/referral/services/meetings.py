@@ -219,6 +219,8 @@ class AgendaCase:
     decisions: list[dict[str, object]] = field(default_factory=list)
     may_contribute: bool = False
     may_decide: bool = False
+    # Whether the case's own page is open to the viewer (a summons opens the agenda only).
+    may_open: bool = False
 
 
 @dataclass(frozen=True)
@@ -284,7 +286,8 @@ def _agenda_case(uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool)
     view = referrals.read_case(uow, actor, item.case_id, at_meeting=item.meeting_id)
     case = uow.scoped(actor).repo.case(item.case_id)
     assert case is not None  # read_case found it a moment ago
-    facts = uow.repo.case_facts(case, actor).at(item.meeting_id)
+    outside = uow.repo.case_facts(case, actor)
+    facts = outside.at(item.meeting_id)
     mine = [r for r in view.linked.get("contributions", []) if r["meeting_id"] == item.meeting_id]
     decided = [r for r in view.linked.get("decisions", []) if r["meeting_id"] == item.meeting_id]
     writes = uow.authz.decide(actor, Category.DELIBERATION, "write", facts, uow.now).allowed
@@ -297,6 +300,7 @@ def _agenda_case(uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool)
         decisions=decided,
         may_contribute=writes and case_operations.allowed(uow, case, "contribute"),
         may_decide=decides and case_operations.allowed(uow, case, "decide"),
+        may_open=uow.authz.decide(actor, Category.STATUS, "read", outside, uow.now).allowed,
     )
 
 
