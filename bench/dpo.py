@@ -203,6 +203,7 @@ def export_world(engine: Engine) -> tuple[Runtime, Actor, int, list[int], list[i
                 Case(
                     network_id=case.network_id,
                     subject_id=subject_id,
+                    reference=f"{case.reference}-{_}",
                     state="submitted",
                     workflow_name=case.workflow_name,
                     workflow_version=case.workflow_version,

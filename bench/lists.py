@@ -219,6 +219,7 @@ def load(engine: Engine, cases: int, rng: random.Random, keyring: Keyring) -> Pe
                         "id": i,
                         "network_id": network_of[i - 1],
                         "subject_id": i,
+                        "reference": f"BENCH-{i}",
                         "state": states[i - 1],
                         "workflow_name": "referral",
                         "workflow_version": 1,

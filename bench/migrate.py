@@ -114,6 +114,7 @@ def load(engine: Engine, cases: int, rng: random.Random, keyring: Keyring) -> No
                         "id": cid,
                         "network_id": 1,
                         "subject_id": cid,
+                        "reference": f"BENCH-{cid}",
                         "state": state,
                         "workflow_name": "referral",
                         "workflow_version": 3,

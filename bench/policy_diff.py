@@ -179,6 +179,7 @@ def load(
                             "id": cid,
                             "network_id": n,
                             "subject_id": cid,
+                            "reference": f"BENCH-{cid}",
                             "state": rng.choice(STATES),
                             "workflow_name": "referral",
                             "workflow_version": 3,

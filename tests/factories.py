@@ -221,6 +221,12 @@ def subject_of(runtime: Runtime, case_id: int) -> int:
         return int(session.scalars(select(Case.subject_id).where(Case.id == case_id)).one())
 
 
+def reference_of(runtime: Runtime, case_id: int) -> str:
+    """The reference people know a case by (`DEMO-2026-0001`)."""
+    with runtime.session_factory() as session:
+        return str(session.scalars(select(Case.reference).where(Case.id == case_id)).one())
+
+
 def closed_no_action(world: DemoWorld, **overrides: object) -> int:
     """A submitted case screened out with no further action."""
     case_id = submit(world, **overrides)

@@ -1106,6 +1106,31 @@ def subjects() -> None:
     """The people referrals are about: subject access and erasure."""
 
 
+@main.group()
+def search() -> None:
+    """The keyed blind index that finds cases by a person's name and date of birth."""
+
+
+@search.command("reindex")
+@click.option(
+    "--rebuild", is_flag=True, help="Drop every entry first: after setting a new search key."
+)
+@reports_errors
+def search_reindex(rebuild: bool) -> None:
+    """Index the cases that have no index entries yet (those from before `referral db
+    upgrade` added the index). Run once after the upgrade, and with --rebuild after
+    setting a new REFERRAL_SEARCH_KEY (see docs/operations.md)."""
+    from referral.bootstrap import build_runtime
+    from referral.services.search import reindex
+    from referral.services.uow import UnitOfWork
+
+    runtime = build_runtime(_settings())
+    with UnitOfWork(runtime, request_id="cli") as uow:
+        count = reindex(uow, rebuild=rebuild)
+        uow.commit()
+    click.echo(f"{count} case(s) indexed")
+
+
 @subjects.command("erase")
 @click.argument("subject_id", type=int)
 @click.option("--reason", required=True, help="Why (e.g. the request's reference); no names.")

@@ -9,6 +9,8 @@ with it unreadable for good (crypto-shredding), wherever copies of the rows are.
 """
 
 import base64
+import hashlib
+import hmac
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 WRAP_CONTEXT = b"referral data key"
+SEARCH_CONTEXT = b"referral search index"
 
 MISSING_KEY_HELP = (
     "no master key is configured: set REFERRAL_MASTER_KEYS (see docs/configuration.md), "
@@ -78,9 +81,14 @@ class Keyring:
 
     master_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
     current_id: str = ""
+    # The key of the search index's HMACs (services.search). It does not rotate with the
+    # master keys: a new one makes every blind-index entry unfindable until reindexed.
+    search_key: bytes = field(default=b"", repr=False)
 
     @classmethod
-    def from_config(cls, master_keys: str, current_id: str | None) -> "Keyring":
+    def from_config(
+        cls, master_keys: str, current_id: str | None, search_key: str = ""
+    ) -> "Keyring":
         keys = parse_master_keys(master_keys)
         if not keys:
             return cls()
@@ -89,7 +97,7 @@ class Keyring:
             raise ConfigurationError(
                 f"REFERRAL_MASTER_KEY_ID is {chosen!r}, which REFERRAL_MASTER_KEYS does not hold"
             )
-        return cls(keys, chosen)
+        return cls(keys, chosen, _search_key(search_key, keys))
 
     @property
     def configured(self) -> bool:
@@ -98,6 +106,12 @@ class Keyring:
     def require(self) -> None:
         if not self.configured:
             raise ConfigurationError(MISSING_KEY_HELP)
+
+    def blind(self, value: str) -> str:
+        """A keyed blind-index token of `value`: equal values give equal tokens, and
+        without the deployment's search key nobody can tell what a token stands for."""
+        self.require()
+        return hmac.new(self.search_key, value.encode(), hashlib.sha256).hexdigest()
 
     def new_data_key(self) -> tuple[bytes, bytes, str]:
         """A fresh data key: (the key, the key wrapped, the wrapping master key's id)."""
@@ -132,3 +146,21 @@ class Keyring:
                 f"master key {master_id!r} does not open the data keys it is said to wrap: "
                 "the configured key is not the one they were wrapped with"
             ) from exc
+
+
+def _search_key(text: str, master_keys: dict[str, bytes]) -> bytes:
+    """REFERRAL_SEARCH_KEY (base64, 32 bytes), or, when it is not set, one derived from the
+    first master key listed: enough for a pilot, but a deployment that will retire that
+    master key sets its own search key first (docs/configuration.md)."""
+    if not text.strip():
+        first = next(iter(master_keys.values()))
+        return hmac.new(first, SEARCH_CONTEXT, hashlib.sha256).digest()
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except ValueError as exc:
+        raise ConfigurationError("REFERRAL_SEARCH_KEY is not base64") from exc
+    if len(key) != KEY_BYTES:
+        raise ConfigurationError(
+            f"REFERRAL_SEARCH_KEY is {KEY_BYTES} bytes once decoded, this one is {len(key)}"
+        )
+    return key

@@ -11,7 +11,7 @@ from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind
 from referral.services import information, screening
 from tests.browser.conftest import Visit, new_page, sign_in
-from tests.factories import submit
+from tests.factories import reference_of, submit
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +42,10 @@ def test_the_health_agency_answers_its_request_and_the_coordinator_reads_it(
     h.get_by_role("link", name=re.compile(r"^Notifications")).click()
     h.wait_for_load_state()
     expect(
-        h.get_by_text(f"Case #{case_id}: an information request for your organisation")
+        h.get_by_text(
+            f"Case {reference_of(world.runtime, case_id)}: "
+            "an information request for your organisation"
+        )
     ).to_be_visible()
     h.get_by_role("link", name="Open").first.click()
     h.wait_for_load_state()

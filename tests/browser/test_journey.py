@@ -39,7 +39,7 @@ JOURNEY_ACTIONS = [
 ]
 
 
-def submit_referral(page: Page, visit: Visit) -> int:
+def submit_referral(page: Page, visit: Visit) -> tuple[int, str]:
     page.goto("/referrals/new")
     page.get_by_role("button", name="Submit referral").click()
     expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
@@ -53,22 +53,25 @@ def submit_referral(page: Page, visit: Visit) -> int:
     page.get_by_label("Health").fill("Synthetic health note")
     visit.check(page, "new-referral")
     page.get_by_role("button", name="Submit referral").click()
-    notice = page.get_by_text(re.compile(r"Referral \d+ received"))
+    notice = page.get_by_text(re.compile(r"Referral [A-Z]+-\d{4}-\d{4} received"))
     expect(notice).to_be_visible()
-    match = re.search(r"Referral (\d+) received", notice.inner_text())
+    match = re.search(r"Referral ([A-Z]+-\d{4}-\d{4}) received", notice.inner_text())
     assert match
-    return int(match.group(1))
+    reference = match.group(1)
+    href = page.get_by_role("link", name=f"Referral {reference}").get_attribute("href")
+    assert href
+    return int(href.rsplit("/", 1)[1]), reference
 
 
 class Referrer:
     """The referrer's own view, reloaded after each stage."""
 
-    def __init__(self, page: Page, case_id: int, visit: Visit) -> None:
-        self.page, self.case_id, self.visit = page, case_id, visit
+    def __init__(self, page: Page, reference: str, visit: Visit) -> None:
+        self.page, self.reference, self.visit = page, reference, visit
 
     def sees(self, status: str, screenshot: str | None = None) -> None:
         self.page.goto("/referrals")
-        row = self.page.get_by_role("row", name=re.compile(rf"Referral {self.case_id}\b"))
+        row = self.page.get_by_role("row", name=re.compile(rf"Referral {self.reference}\b"))
         expect(row).to_contain_text(status)
         self.visit.check(self.page, screenshot)
 
@@ -89,8 +92,8 @@ def test_a_referral_from_submission_to_closure(
     for name, page in pages.items():
         sign_in(page, name)
 
-    case_id = submit_referral(pages["referrer"], visit)
-    referrer = Referrer(pages["referrer"], case_id, visit)
+    case_id, reference = submit_referral(pages["referrer"], visit)
+    referrer = Referrer(pages["referrer"], reference, visit)
     referrer.sees("Submitted", "my-referrals")
     case_url = f"/cases/{case_id}"
 
@@ -102,6 +105,7 @@ def test_a_referral_from_submission_to_closure(
     press(s, "Start screening")
     s.get_by_label("Deconfliction result").fill("No match on police systems.")
     press(s, "Record deconfliction")
+    s.locator("#section-criminal summary").click()  # the page opens on its summary
     expect(s.get_by_text("No match on police systems.")).to_be_visible()
     visit.check(s)
     referrer.sees("Screening")
@@ -139,8 +143,9 @@ def test_a_referral_from_submission_to_closure(
 
     h = pages["chair"]
     h.goto(meeting_href)
-    h.get_by_label(re.compile(rf"^Case {case_id} ")).check()
+    h.get_by_label(re.compile(rf"^{reference} ")).check()
     press(h, "Add to the agenda")
+    h.locator(f"#case-{case_id} summary").click()  # each agenda item opens on demand
     h.locator(f"#decision-{case_id} input[name=outcome][value=support]").check()
     h.get_by_label("Rationale").fill("Consensus: mentoring is proportionate.")
     h.get_by_label("Message to the referrer (optional)").fill("The panel has offered support.")

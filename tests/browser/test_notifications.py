@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, expect
 from referral.demo import DemoWorld
 from referral.services import screening
 from tests.browser.conftest import Visit, new_page, sign_in
-from tests.factories import submit
+from tests.factories import reference_of, submit
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,10 @@ def test_the_referrer_reads_the_outcome_behind_the_bell_and_marks_it_read(
     page.wait_for_load_state()
     expect(page.get_by_role("heading", name="Notifications", exact=True)).to_be_visible()
     expect(
-        page.get_by_text(f"Referral #{case_id}: screened: signposted to another service")
+        page.get_by_text(
+            f"Referral {reference_of(world.runtime, case_id)}: "
+            "screened: signposted to another service"
+        )
     ).to_be_visible()
     visit.check(page, "notifications")
     page.get_by_role("button", name="Mark all read").click()

@@ -13,7 +13,7 @@ from referral.domain.vocabulary import OrgKind, Role
 from referral.security import hash_password
 from referral.services import panel
 from tests.browser.conftest import Visit, new_page, sign_in
-from tests.factories import add_network_user, schedule, to_awaiting_panel
+from tests.factories import add_network_user, reference_of, schedule, to_awaiting_panel
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +56,9 @@ def test_the_chair_summons_an_official_who_sees_only_what_police_may_at_panel(
     o.get_by_role("button", name=f"Open meeting {meeting_id}").click()
     o.wait_for_load_state()
     expect(o.get_by_role("heading", name=f"Panel meeting {meeting_id}")).to_be_visible()
-    expect(o.get_by_role("heading", name=re.compile(rf"Case {case_id}"))).to_be_visible()
+    reference = reference_of(world.runtime, case_id)
+    expect(o.get_by_role("heading", name=re.compile(reference))).to_be_visible()
+    o.locator(f"#case-{case_id} summary").click()  # each agenda item opens on demand
     expect(o.get_by_text("MARK-CRIMINAL")).to_be_visible()
     assert "MARK-SPECIAL" not in o.content()
     visit.check(o, "meeting-summoned-official")

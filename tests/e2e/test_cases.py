@@ -100,7 +100,7 @@ def test_queue_marks_overdue_once_the_clock_passes_the_deadline(
 ) -> None:
     submit(world)
     before = browser("coordinator").get("/queue").text
-    assert 'class="overdue"' not in before and "Overdue" not in before
+    assert 'class="overdue"' not in before and 'tag-overdue">Overdue' not in before
     clock.advance(days=10)
     after = browser("coordinator").get("/queue").text  # a new sign-in: the old one timed out
     assert 'class="overdue"' in after
@@ -114,7 +114,7 @@ def test_queue_marks_a_deadline_within_two_days_as_due_soon(
     clock.advance(days=5)
     response = browser("coordinator").get("/queue")
     assert 'class="due-soon"' in response.text and "Due soon" in response.text
-    assert "Overdue" not in response.text
+    assert 'tag-overdue">Overdue' not in response.text
 
 
 def test_queue_filters_by_state_and_htmx_gets_only_the_table(

@@ -13,7 +13,13 @@ from referral.services import panel
 from referral.services.uow import Runtime
 from tests.conftest import TestClock
 from tests.e2e.conftest import Browser, _hash
-from tests.factories import add_user, schedule, to_awaiting_panel, to_information_gathering
+from tests.factories import (
+    add_user,
+    reference_of,
+    schedule,
+    to_awaiting_panel,
+    to_information_gathering,
+)
 
 Browse = Callable[..., Browser]
 
@@ -127,7 +133,8 @@ def test_case_data_is_gone_once_the_meeting_window_has_passed(
     clock.advance(days=9)
     response = browser("panel").get(f"/meetings/{meeting_id}")
     assert response.status_code == 200
-    assert f"Case {case_id} (not available to you now)" in response.text
+    assert "A case not available to you now" in response.text
+    assert f'href="/cases/{case_id}"' not in response.text
     for marker in ("MARK-SPECIAL", "MARK-NARRATIVE", "MARK-ASSESSMENT", "Testy", "Fixture"):
         assert marker not in response.text
 
@@ -335,3 +342,15 @@ def test_only_cases_waiting_for_a_panel_are_offered_for_the_agenda(
     page = browser("coordinator").get(f"/meetings/{meeting_id}").text
     assert f'id="agenda-{waiting}"' in page
     assert f'id="agenda-{gathering}"' not in page
+
+
+def test_an_agenda_item_names_its_case_by_reference_and_links_to_its_page(
+    browser: Browse, on_agenda: tuple[int, int], world: DemoWorld
+) -> None:
+    meeting_id, case_id = on_agenda
+    panel = browser("panel")
+    page = panel.get(f"/meetings/{meeting_id}").text
+    assert reference_of(world.runtime, case_id) in page
+    assert f'<a class="agenda-case-link" href="/cases/{case_id}">' in page
+    assert '<details class="agenda-details">' in page  # folded until opened
+    assert panel.get(f"/cases/{case_id}").status_code == 200

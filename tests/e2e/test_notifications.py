@@ -11,7 +11,7 @@ from referral.demo import DemoWorld
 from referral.services import screening
 from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser
-from tests.factories import submit
+from tests.factories import reference_of, submit
 
 Browse = Callable[..., Browser]
 BELL = re.compile(
@@ -67,7 +67,7 @@ def test_the_list_shows_each_notice_with_its_link_and_state_in_words(
 ) -> None:
     case_id = submit(world)
     page = browser("referrer").get("/notifications").text
-    assert f"Referral #{case_id}: received" in page
+    assert f"Referral {reference_of(world.runtime, case_id)}: received" in page
     assert f'<a href="/cases/{case_id}"' in page
     assert '<span class="tag">Unread</span>' in page
     assert "Mark all read" in page

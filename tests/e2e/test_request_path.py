@@ -38,7 +38,7 @@ def test_a_visitors_sign_in_page_touches_no_table(
 
 # The busiest reads look their session up in the one step that does all their reading
 # (web.deps.read_as_viewer): the session's rules hold there as on every other page.
-ONE_STEP_PAGES = ("/queue", "/cases/{case_id}")
+ONE_STEP_PAGES = ("/queue", "/cases/{case_id}", "/search?q=Testy+Fixture", "/referrals")
 
 
 def test_a_one_step_page_keeps_a_busy_session_and_ends_an_idle_one(

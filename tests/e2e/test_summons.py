@@ -70,7 +70,10 @@ def test_the_chair_summons_and_the_official_sees_the_agenda_as_police_may(
     b, location = _enter(browser)
     assert location == f"/meetings/{meeting_id}"
     page = b.get(location)
-    assert page.status_code == 200 and f"Case {case_id}" in page.text
+    assert page.status_code == 200 and "Synthetic concern for a test." in page.text
+    # The summons opens the meeting's agenda, not the case's own page: no link to it.
+    assert f'href="/cases/{case_id}"' not in page.text
+    assert b.get(f"/cases/{case_id}").status_code == 404
     assert "MARK-CRIMINAL" in page.text and "Synthetic concern for a test." in page.text
     assert "MARK-SPECIAL" not in page.text
     assert "Add to the agenda" not in page.text and 'name="trigger"' not in page.text

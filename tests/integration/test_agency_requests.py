@@ -13,7 +13,7 @@ from referral.domain.errors import NotFound, PermissionDenied
 from referral.domain.vocabulary import Category, OrgKind, Role
 from referral.services import actions, information, notifications, referrals, screening
 from referral.services.uow import Runtime, UnitOfWork
-from tests.factories import add_user, make_world, schedule, submit, to_support
+from tests.factories import add_user, make_world, reference_of, schedule, submit, to_support
 
 QUESTION = "MARK-QUESTION: is the person known to your service?"
 
@@ -72,7 +72,7 @@ def test_the_asked_organisations_contact_and_screener_are_told_of_the_request_no
     with UnitOfWork(runtime) as uow:
         notices = notifications.list_notifications(uow, world.actors["health_contact"])
     assert [n.message for n in notices] == [
-        f"Case #{case_id}: an information request for your organisation"
+        f"Case {reference_of(world.runtime, case_id)}: an information request for your organisation"
     ]
 
 
@@ -223,7 +223,10 @@ def test_an_assignment_tells_the_providers_of_the_assigned_organisation_only(
         messages = [
             n.message for n in notifications.list_notifications(uow, world.actors["provider"])
         ]
-    assert f"Case #{case_id}: an intervention was assigned to your organisation" in messages
+    assert (
+        f"Case {reference_of(world.runtime, case_id)}: "
+        "an intervention was assigned to your organisation"
+    ) in messages
 
 
 def test_the_referrer_is_told_the_panels_decision_on_support_in_words(
@@ -236,7 +239,7 @@ def test_the_referrer_is_told_the_panels_decision_on_support_in_words(
             n.message for n in notifications.list_notifications(uow, world.actors["referrer"])
         ]
     assert (
-        f"Referral #{case_id}: panel: support offered; the person will be asked to consent"
-        in messages
-    )
+        f"Referral {reference_of(world.runtime, case_id)}: "
+        "panel: support offered; the person will be asked to consent"
+    ) in messages
     assert not any("MARK-" in m for m in messages)

@@ -91,7 +91,7 @@ def _random_case(
     subject = Subject(network_id=network.id, given_name="M", family_name="Irror")
     _add(session, subject)
     case = Case(
-        network_id=network.id, subject_id=subject.id,
+        network_id=network.id, subject_id=subject.id, reference=f"M-{subject.id}",
         state=rng.choice(["screening", "panel_review", "support", "closed"]),
         workflow_name="referral", workflow_version=1, workflow_hash="x",
         referrer_user_id=rng.choice(people).id, referring_org_kind="education",

@@ -13,7 +13,7 @@ from referral.domain.errors import NotFound
 from referral.domain.vocabulary import OrgKind
 from referral.services import consent, information, lifecycle, referrals, support
 from referral.services.uow import Runtime, UnitOfWork
-from tests.factories import make_world, schedule, to_information_gathering, to_support
+from tests.factories import make_world, reference_of, schedule, to_information_gathering, to_support
 
 
 @pytest.fixture
@@ -78,7 +78,16 @@ def test_withdrawn_consent_ends_the_interventions_still_open(
                 Notification.event == "intervention:end_with_case",
             )
         ).all()
-    assert told == [f"Case #{case_id}: an intervention ended because the case closed"] * 2
+    assert (
+        told
+        == [
+            (
+                f"Case {reference_of(world.runtime, case_id)}: "
+                "an intervention ended because the case closed"
+            )
+        ]
+        * 2
+    )
     with UnitOfWork(runtime) as uow, pytest.raises(NotFound):
         referrals.read_case(uow, world.actors["provider"], case_id)
 

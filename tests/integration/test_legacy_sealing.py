@@ -78,3 +78,19 @@ def test_upgrade_seals_what_was_written_in_clear(old_database: Engine) -> None:
         assert case.concern_types == ["far_right"] and case.consent_discussed is True
         assert (case.narrative, case.risk_rating, review.notes) == ("story", "low", "went well")
     assert seal_clear_fields(old_database, TEST_KEYRING) == 0  # a second run changes nothing
+
+
+def test_upgrade_gives_existing_cases_references_in_their_networks_sequence(
+    old_database: Engine,
+) -> None:
+    with old_database.begin() as connection:  # a second case, later the same year
+        connection.execute(
+            text(ROWS[-2].replace("VALUES (1, 1, 1,", "VALUES (2, 1, 1,")),
+            {"yes": True, "at": "2025-03-01 10:00:00+00:00", "types": "[]"},
+        )
+    upgrade(old_database)
+    with old_database.connect() as connection:
+        references = connection.execute(text("SELECT id, reference FROM cases ORDER BY id")).all()
+        last = connection.execute(text("SELECT network_id, year, last FROM case_references")).all()
+    assert [tuple(r) for r in references] == [(1, "OLDC-2025-0001"), (2, "OLDC-2025-0002")]
+    assert [tuple(r) for r in last] == [(1, 2025, 2)]  # the next case of 2025 is the third

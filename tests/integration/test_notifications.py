@@ -25,6 +25,7 @@ from tests.conftest import TestClock
 from tests.factories import (
     add_user,
     make_world,
+    reference_of,
     referral_command,
     schedule,
     submit,
@@ -265,7 +266,9 @@ def test_a_referrer_who_is_also_a_coordinator_gets_the_referrers_words(
     case_id = int(world.run("both", referrals.submit_referral, referral_command()))
     with UnitOfWork(runtime) as uow:
         notices = notifications.list_notifications(uow, world.actors["both"])
-    assert [n.message for n in notices] == [f"Referral #{case_id}: received"]
+    assert [n.message for n in notices] == [
+        f"Referral {reference_of(world.runtime, case_id)}: received"
+    ]
     assert told(runtime, "case:submit", case_id) == {"both", "coordinator"}
 
 
@@ -322,17 +325,26 @@ def test_the_referrer_is_told_each_outcome_in_words_and_nothing_else(
     with UnitOfWork(runtime) as uow:
         messages = [n.message for n in notifications.list_notifications(uow, referrer)][::-1]
     assert messages == [
-        f"Referral #{closed}: received",
-        f"Referral #{closed}: being screened",
-        f"Referral #{closed}: screened: closed with no further action",
-        f"Referral #{signposted}: received",
-        f"Referral #{signposted}: being screened",
-        f"Referral #{signposted}: screened: signposted to another service",
-        f"Referral #{supported}: received",
-        f"Referral #{supported}: being screened",
-        f"Referral #{supported}: screened: accepted; partner agencies are being consulted",
-        f"Referral #{supported}: taken to panel",
-        f"Referral #{supported}: panel: support offered; the person will be asked to consent",
+        f"Referral {reference_of(world.runtime, closed)}: received",
+        f"Referral {reference_of(world.runtime, closed)}: being screened",
+        f"Referral {reference_of(world.runtime, closed)}: screened: closed with no further action",
+        f"Referral {reference_of(world.runtime, signposted)}: received",
+        f"Referral {reference_of(world.runtime, signposted)}: being screened",
+        (
+            f"Referral {reference_of(world.runtime, signposted)}: "
+            "screened: signposted to another service"
+        ),
+        f"Referral {reference_of(world.runtime, supported)}: received",
+        f"Referral {reference_of(world.runtime, supported)}: being screened",
+        (
+            f"Referral {reference_of(world.runtime, supported)}: "
+            "screened: accepted; partner agencies are being consulted"
+        ),
+        f"Referral {reference_of(world.runtime, supported)}: taken to panel",
+        (
+            f"Referral {reference_of(world.runtime, supported)}: "
+            "panel: support offered; the person will be asked to consent"
+        ),
     ]
 
 

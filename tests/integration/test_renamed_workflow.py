@@ -25,7 +25,7 @@ from referral.services import actions, consent, information, lifecycle, panel, s
 from referral.services.linked_states import configure_states, missing_states
 from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.loader import load_workflows
-from tests.factories import make_world, schedule, submit
+from tests.factories import make_world, reference_of, schedule, submit
 from tests.renaming import PREFIX, renamed_name, use_renamed_workflows
 
 
@@ -125,7 +125,7 @@ def test_a_case_runs_its_whole_course_on_renamed_states_and_triggers(renamed: Ru
             )
         ).all()
     # The referrer heard each stage in the file's words, never a renamed identifier.
-    assert f"Referral #{case_id}: closed: consent was withdrawn" in told
+    assert f"Referral {reference_of(world.runtime, case_id)}: closed: consent was withdrawn" in told
     assert not [m for m in told if PREFIX in m]
 
     # Erasure by the button is erasure: the person's key goes with their last case.

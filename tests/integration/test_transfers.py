@@ -24,7 +24,7 @@ from referral.db.tables import (
 from referral.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose
-from referral.services import lifecycle, transfers
+from referral.services import lifecycle, search, transfers
 from referral.services.referrals import read_case
 from referral.services.timers import tick
 from referral.services.transfers import DecideTransfer, ProposeTransfer
@@ -429,3 +429,24 @@ def test_acceptance_tells_the_senders_partners_the_case_was_transferred(
         case_id, "transferred", "hand_over"
     )  # fmt: skip
     assert "harbour" not in payloads[0]
+
+
+def test_a_transferred_case_gets_the_receiving_networks_reference_and_is_found_there(
+    runtime: Runtime, nets: Networks
+) -> None:
+    case_id = to_information_gathering(nets.world)
+    with runtime.session_factory() as session:
+        sent_as = session.scalar(select(Case.reference).where(Case.id == case_id))
+    proposal_id = propose(nets, case_id)
+    accepted = as_harbour(runtime, nets, transfers.accept_transfer, DecideTransfer(proposal_id))
+    assert isinstance(accepted, transfers.Accepted)
+    with runtime.session_factory() as session:
+        received_as = session.scalar(select(Case.reference).where(Case.id == accepted.case_id))
+    assert sent_as and received_as and received_as != sent_as
+    assert received_as.startswith("HARB-")  # the receiving network's letters and numbers
+    found = as_harbour(runtime, nets, search.search_cases, search.SearchCases("Testy Fixture"))
+    assert isinstance(found, search.SearchResult)
+    assert [r.case_id for r in found.rows] == [accepted.case_id]
+    # In the sending network the person's copy is destroyed: a name finds nothing there.
+    sent = nets.world.run("coordinator", search.search_cases, search.SearchCases("Testy Fixture"))
+    assert sent.rows == []

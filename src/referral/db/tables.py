@@ -165,10 +165,13 @@ class Case(Base):
         # the page's end: the index hands them over in that order, with no sort.
         Index("ix_cases_network_due", "network_id", "due_at", "id"),
         Index("ix_cases_referrer", "referrer_user_id"),
+        UniqueConstraint("network_id", "reference", name="uq_cases_network_reference"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     network_id: Mapped[int] = personal(C.STATUS, ForeignKey("networks.id"))
+    # What people call the case (`DEMO-2026-0025`): services.references allocates it.
+    reference: Mapped[str] = personal(C.STATUS, String(32))
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
     state: Mapped[str] = personal(C.STATUS, String(40))
     workflow_name: Mapped[str] = personal(C.STATUS, String(64))
@@ -201,6 +204,30 @@ class Case(Base):
     subject: Mapped[Subject] = relationship(lazy="joined")
 
     __mapper_args__: dict[str, Any] = {"version_id_col": version}
+
+
+class CaseReference(Base):
+    """A network's last case number in a year: the row a new reference's upsert takes."""
+
+    __tablename__ = "case_references"
+
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class SearchToken(Base):
+    """One keyed blind-index entry of a case's subject: an HMAC of a name token, the date
+    of birth or a concern type (services.search), never the value. Erasure removes them."""
+
+    __tablename__ = "search_tokens"
+    __table_args__ = (Index("ix_search_tokens_network_token", "network_id", "token"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    token: Mapped[str] = mapped_column(String(64))
 
 
 class InformationRequest(Base):

@@ -7,7 +7,7 @@ runs: a template only shows what this module offers.
 from dataclasses import dataclass, field
 from typing import Any
 
-from referral.db.tables import Case, InformationRequest
+from referral.db.tables import Case, InformationRequest, User
 from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import NotFound
@@ -89,6 +89,11 @@ class CasePage:
     consent_methods: tuple[str, ...] = METHODS
     consent_categories: tuple[str, ...] = CONSENT_CATEGORIES
     break_glass_categories: list[str] = field(default_factory=list)  # hidden, may be opened
+    # The summary the page opens on: what the state means, what the workflow does next
+    # from it, and who holds the case (None: the viewer may not read its status).
+    state_description: str = ""
+    next_steps: list[str] = field(default_factory=list)
+    holder: str | None = None
     # (slug, name) of the networks a handover may go to, when the form is offered.
     transfer_networks: list[tuple[str, str]] = field(default_factory=list)
 
@@ -132,10 +137,39 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         break_glass_categories=breakglass.openable(uow, actor, facts, set(view.hidden))
         if case_operations.allowed(uow, case, "break_glass")
         else [],
+        **_summary(uow, actor, view, case),
         transfer_networks=transfers.receiving_networks(uow, actor) if "hand_over" in forms else [],
     )
     uow.commit()
     return page
+
+
+def _summary(uow: UnitOfWork, actor: Actor, view: CaseView, case: Case) -> dict[str, Any]:
+    """The page's opening lines, from the status fields the viewer reads and the
+    workflow's own words: the state's description and the steps it leads to."""
+    if Category.STATUS in view.hidden:
+        return {}
+    workflow = uow.workflow_read(case.workflow_name, case.workflow_version)
+    state = next((s for s in workflow.states if s.name == case.state), None)
+    # Where the case goes next, in the states' words: not the exits open from every state
+    # (withdrawal, transfer), nor erasure or what a timer does by itself.
+    steps = [
+        workflow.state_label(t.dest)
+        for t in workflow.transitions_from(case.state)
+        if not t.destructive
+        and t.timer is None
+        and t.via != Via.ERASURE
+        and not workflow.open_states <= set(t.source)
+    ]
+    holder = "No one named: the network's coordinators"
+    if case.coordinator_user_id is not None:
+        user = uow.scoped(actor).get(User, case.coordinator_user_id)
+        holder = user.display_name if user is not None else "A coordinator of another network"
+    return {
+        "state_description": state.description if state is not None else "",
+        "next_steps": list(dict.fromkeys(steps)),
+        "holder": holder,
+    }
 
 
 def _sections(view: CaseView) -> list[Section]:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Decision, Permission
@@ -62,6 +62,11 @@ class Directory:
 
     users: list[UserRow]
     organisations: list[OrganisationRow]
+    after: str = ""  # this page of users starts after that position ("" for the first)
+    next_after: str = ""  # the next page starts after this one ("" when this is the last)
+
+
+USERS_PAGE = 50
 
 
 def manage(uow: UnitOfWork, actor: Actor) -> Decision:
@@ -80,21 +85,34 @@ def _organisations(uow: UnitOfWork, actor: Actor) -> list[OrganisationRow]:
     return [OrganisationRow(*row) for row in rows]
 
 
-def _users(uow: UnitOfWork, actor: Actor) -> list[UserRow]:
+def _users(
+    uow: UnitOfWork,
+    actor: Actor,
+    after: tuple[str, int] | None,
+    limit: int,
+    only: int | None = None,
+) -> list[UserRow]:
     scope = uow.scoped(actor)
     # A user is the network's through their organisation: the scope filters on it.
-    users = scope.all(
+    query = (
         scope.select(User)
         .join(Organisation, Organisation.id == User.organisation_id)
         .where(scope.where(Organisation))
-        .order_by(User.display_name, User.id)
     )
+    if only is not None:
+        query = query.where(User.id == only)
+    if after is not None:
+        name, user_id = after
+        query = query.where(
+            or_(User.display_name > name, and_(User.display_name == name, User.id > user_id))
+        )
+    users = scope.all(query.order_by(User.display_name, User.id).limit(limit))
     roles: dict[int, list[str]] = {}
     for user_id, role in scope.execute(
         scope.select(RoleAssignment.user_id, RoleAssignment.role)
         .join(User, User.id == RoleAssignment.user_id)
         .join(Organisation, Organisation.id == User.organisation_id)
-        .where(scope.where(Organisation))
+        .where(scope.where(Organisation), RoleAssignment.user_id.in_([u.id for u in users]))
     ):
         roles.setdefault(user_id, []).append(role)
     factors = second_factor.enrolled_among(uow, [u.id for u in users])
@@ -116,10 +134,30 @@ def _users(uow: UnitOfWork, actor: Actor) -> list[UserRow]:
     ]
 
 
-def directory(uow: UnitOfWork, actor: Actor) -> Directory:
-    """Everyone and every organisation of the actor's network (no case data at all)."""
+def directory(
+    uow: UnitOfWork, actor: Actor, *, after: str = "", limit: int = USERS_PAGE
+) -> Directory:
+    """A page of the actor's network's users, by name, and every organisation of the
+    network (no case data at all)."""
     manage(uow, actor)
-    return Directory(_users(uow, actor), _organisations(uow, actor))
+    users = _users(uow, actor, _user_position(after), limit + 1)
+    more = len(users) > limit
+    users = users[:limit]
+    next_after = f"{users[-1].display_name}~{users[-1].id}" if more else ""
+    return Directory(users, _organisations(uow, actor), after, next_after)
+
+
+def _user_position(after: str) -> tuple[str, int] | None:
+    """A position in the users' order (name, then id): `name~id`, the name as it is."""
+    if not after:
+        return None
+    name, sep, number = after.rpartition("~")
+    if not sep or not number.isdigit() or int(number) > 2**31 - 1:
+        raise InvalidInput(
+            "This page link is out of date or damaged. Start again from the first page.",
+            {"after": "Start from the first page."},
+        )
+    return name, int(number)
 
 
 def _user_in_network(uow: UnitOfWork, actor: Actor, user_id: int) -> User:
@@ -306,7 +344,7 @@ def user_row(uow: UnitOfWork, actor: Actor, user_id: int) -> UserRow:
     """One user of the network, for a page about them (the reset's confirmation)."""
     manage(uow, actor)
     _user_in_network(uow, actor, user_id)
-    return next(row for row in _users(uow, actor) if row.id == user_id)
+    return _users(uow, actor, None, 1, only=user_id)[0]
 
 
 def reset_second_factor(

@@ -18,6 +18,7 @@ from referral.db.tables import Case
 class CaseStatus:
     id: int
     network_id: int
+    reference: str
     subject_id: int
     state: str
     workflow_name: str

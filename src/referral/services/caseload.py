@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import true
 from sqlalchemy.orm import Load, aliased
 
 from referral.db.sealing import SEALED_GROUP
@@ -50,6 +51,7 @@ class InterventionRow:
     created_at: datetime
     triggers: list[str]
     may_record: bool  # a progress note, the intervention active and the case in support
+    case_reference: str = ""
 
 
 def _progress_open(uow: UnitOfWork, intervention: Intervention, case: Case) -> bool:
@@ -61,6 +63,7 @@ def _progress_open(uow: UnitOfWork, intervention: Intervention, case: Case) -> b
 @dataclass(frozen=True)
 class ListInterventions:
     limit: int = 200
+    before: int | None = None  # the page starts below this intervention id (newest first)
 
 
 def _triggers(uow: UnitOfWork, actor: Actor, intervention: Intervention, case: Case) -> list[str]:
@@ -87,14 +90,27 @@ def _about(intervention: Intervention) -> RecordFacts:
 def list_interventions(
     uow: UnitOfWork, actor: Actor, query: ListInterventions
 ) -> list[InterventionRow]:
+    """One page of `intervention_page`, without where the next one starts."""
+    return intervention_page(uow, actor, query).rows
+
+
+@dataclass(frozen=True)
+class InterventionsPage:
+    rows: list[InterventionRow]
+    older: int | None = None  # the next page starts below this intervention id
+
+
+def intervention_page(uow: UnitOfWork, actor: Actor, query: ListInterventions) -> InterventionsPage:
     """Live interventions assigned to the actor's organisation on cases whose support plan
-    the actor may read now, filtered in SQL by the policy; newest first."""
+    the actor may read now, filtered in SQL by the policy; newest first, a page at a time.
+    Only the page's rows are audited as read."""
     if not 1 <= query.limit <= 500:
         raise InvalidInput("limit must be between 1 and 500", {"limit": "out of range"})
     scope = uow.scoped(actor)
     # Aliased: the policy's SQL has its own subqueries over `interventions`, which must
     # correlate with `cases` only, not with this row.
     mine = aliased(Intervention)
+    older = mine.id < query.before if query.before is not None else true()
     rows: Sequence[Any] = scope.execute(
         scope.select(mine, Case, readable=(Category.SUPPORT, "read"))
         .join(Case, Case.id == mine.case_id)
@@ -103,11 +119,16 @@ def list_interventions(
         .where(
             mine.provider_org_id == actor.organisation_id,
             mine.state.not_in(states.inactive_interventions()),
+            older,
         )
-        .order_by(mine.created_at.desc(), mine.id.desc())
-        .limit(query.limit)
+        # Newest first by id (ids grow with creation): a page starts where the last
+        # ended, at the same cost however far back.
+        .order_by(mine.id.desc())
+        .limit(query.limit + 1)  # one past the page says whether another follows
         .options(Load(mine).undefer_group(SEALED_GROUP))
     ).all()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
     result = []
     audited: set[int] = set()
     for intervention, case in rows:
@@ -135,10 +156,11 @@ def list_interventions(
                 intervention.created_at,
                 _triggers(uow, actor, intervention, case),
                 _progress_open(uow, intervention, case),
+                case.reference,
             )
         )
     uow.commit()
-    return result
+    return InterventionsPage(result, result[-1].intervention_id if more and result else None)
 
 
 @dataclass(frozen=True)

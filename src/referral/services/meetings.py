@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 
 from referral.db.tables import (
     AgendaItem,
@@ -23,6 +23,7 @@ from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import Category, Role
 from referral.services import case_operations, panel, referrals, summons
 from referral.services.access import record
+from referral.services.queue import parse_position, position_of
 from referral.services.uow import UnitOfWork
 from referral.workflow.operations import Via
 from referral.workflow.schema import WorkflowObject
@@ -81,11 +82,15 @@ class ScheduleOptions:
 class MeetingsOverview:
     meetings: list[MeetingRow]
     schedule: ScheduleOptions | None
+    past_after: str = ""  # this page of past meetings starts after that position
+    next_past: str = ""  # the next page of past meetings starts after this one
 
 
 @dataclass(frozen=True)
 class ListMeetings:
-    limit: int = 200
+    limit: int = 200  # upcoming meetings: every one, up to this many
+    past_limit: int = 25  # past meetings: a page at a time, latest first
+    past_after: str = ""  # a position from a previous page's `next_past`
 
 
 def _require_meeting_role(actor: Actor) -> None:
@@ -114,21 +119,48 @@ def meetings_overview(uow: UnitOfWork, actor: Actor, query: ListMeetings) -> Mee
         .scalar_subquery()
     )
     scope = uow.scoped(actor)
-    rows = scope.execute(
+    visible = (
         scope.select(PanelMeeting, User.display_name, agenda_size)
         .join(User, User.id == PanelMeeting.chair_user_id)
         .where(_visible_meetings(actor, uow.now))
-        .order_by(PanelMeeting.scheduled_for)
-        .limit(query.limit)
+    )
+    position = parse_position(query.past_after)
+    upcoming = (
+        scope.execute(
+            visible.where(PanelMeeting.scheduled_for >= uow.now)
+            .order_by(PanelMeeting.scheduled_for, PanelMeeting.id)
+            .limit(query.limit)
+        ).all()
+        if position is None  # the upcoming ones head the first page only
+        else []
+    )
+    past = visible.where(PanelMeeting.scheduled_for < uow.now)
+    if position is not None and position.due_at is not None:
+        at, meeting_id = position.due_at, position.case_id
+        past = past.where(
+            or_(
+                PanelMeeting.scheduled_for < at,
+                and_(PanelMeeting.scheduled_for == at, PanelMeeting.id < meeting_id),
+            )
+        )
+    earlier = scope.execute(
+        past.order_by(PanelMeeting.scheduled_for.desc(), PanelMeeting.id.desc()).limit(
+            query.past_limit + 1
+        )
     ).all()
+    more, earlier = len(earlier) > query.past_limit, earlier[: query.past_limit]
     meetings = [
         MeetingRow(m.id, m.state, m.scheduled_for, m.location, chair, size or 0,
                    m.scheduled_for >= uow.now)
-        for m, chair, size in rows
+        for m, chair, size in [*upcoming, *earlier]
     ]  # fmt: skip
-    upcoming = [m for m in meetings if m.upcoming]
-    past = sorted((m for m in meetings if not m.upcoming), key=lambda m: m.scheduled_for)
-    return MeetingsOverview(upcoming + past[::-1], _schedule_options(uow, actor))
+    last = meetings[-1] if more and meetings else None
+    return MeetingsOverview(
+        meetings,
+        _schedule_options(uow, actor),
+        past_after=query.past_after,
+        next_past=position_of(last.scheduled_for, last.meeting_id) if last else "",
+    )
 
 
 def _people(uow: UnitOfWork, actor: Actor, roles: Sequence[Role]) -> list[Person]:
@@ -187,6 +219,8 @@ class AgendaCase:
     decisions: list[dict[str, object]] = field(default_factory=list)
     may_contribute: bool = False
     may_decide: bool = False
+    # Whether the case's own page is open to the viewer (a summons opens the agenda only).
+    may_open: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,6 +228,7 @@ class CaseOption:
     case_id: int
     referring_org_kind: str
     due_at: datetime | None
+    reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -251,7 +286,8 @@ def _agenda_case(uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool)
     view = referrals.read_case(uow, actor, item.case_id, at_meeting=item.meeting_id)
     case = uow.scoped(actor).repo.case(item.case_id)
     assert case is not None  # read_case found it a moment ago
-    facts = uow.repo.case_facts(case, actor).at(item.meeting_id)
+    outside = uow.repo.case_facts(case, actor)
+    facts = outside.at(item.meeting_id)
     mine = [r for r in view.linked.get("contributions", []) if r["meeting_id"] == item.meeting_id]
     decided = [r for r in view.linked.get("decisions", []) if r["meeting_id"] == item.meeting_id]
     writes = uow.authz.decide(actor, Category.DELIBERATION, "write", facts, uow.now).allowed
@@ -264,6 +300,7 @@ def _agenda_case(uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool)
         decisions=decided,
         may_contribute=writes and case_operations.allowed(uow, case, "contribute"),
         may_decide=decides and case_operations.allowed(uow, case, "decide"),
+        may_open=uow.authz.decide(actor, Category.STATUS, "read", outside, uow.now).allowed,
     )
 
 
@@ -311,7 +348,8 @@ def _candidates(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[Ca
         & _waiting_for_panel(uow)
     )
     return [
-        CaseOption(c.id, c.referring_org_kind, c.due_at) for c in scope.repo.cases(where, limit=200)
+        CaseOption(c.id, c.referring_org_kind, c.due_at, c.reference)
+        for c in scope.repo.cases(where, limit=200)
     ]
 
 

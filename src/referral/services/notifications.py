@@ -110,12 +110,12 @@ def notify_transition(
         ids = recipients(uow, kind, case=case)
         if kind is Recipient.REFERRER:
             phrase = transition.tell.referrer or _moved_to(to_state)
-            message = f"Referral #{case.id}: {phrase}"
+            message = f"Referral {case.reference}: {phrase}"
             audiences.append(Audience(ids, message, staff_link, told_of_own_moves=True))
         else:
             phrase = transition.tell.staff or _moved_to(to_state)
             link = "/interventions" if kind is Recipient.PROVIDER else staff_link
-            audiences.append(Audience(ids, f"Case #{case.id}: {phrase}", link))
+            audiences.append(Audience(ids, f"Case {case.reference}: {phrase}", link))
     return _write(uow, actor, case.network_id, case.id, event, audiences)
 
 
@@ -134,7 +134,7 @@ def notify_linked(
     event = f"{workflow.object}:{transition.trigger}"
     phrase = transition.tell.staff or _moved_to(str(obj.state))
     if case is not None:
-        subject, link = f"Case #{case.id}", f"/cases/{case.id}"
+        subject, link = f"Case {case.reference}", f"/cases/{case.id}"
     else:
         subject, link = f"Meeting #{obj.id}", f"/meetings/{obj.id}"
     audiences = []
@@ -160,7 +160,7 @@ def notify_request_sent(
     in the transaction that sends it; the link goes to their own page of requests."""
     event = "information_request:send"
     ids = organisation_members(uow, case.network_id, request.organisation_id, ANSWERING_ROLES)
-    message = f"Case #{case.id}: {EVENT_MESSAGES[event]}"
+    message = f"Case {case.reference}: {EVENT_MESSAGES[event]}"
     audience = Audience(ids, message, f"/information-requests/{request.id}")
     return _write(uow, actor, case.network_id, case.id, event, [audience])
 
@@ -181,7 +181,7 @@ def notify_assignment(
     transaction that assigns it (an assignment is not a transition: no `notify` says so)."""
     event = "intervention:assign"
     ids = organisation_members(uow, case.network_id, intervention.provider_org_id, PROVIDING_ROLES)
-    message = f"Case #{case.id}: {EVENT_MESSAGES[event]}"
+    message = f"Case {case.reference}: {EVENT_MESSAGES[event]}"
     audience = Audience(ids, message, f"/interventions/{intervention.id}")
     return _write(uow, actor, case.network_id, case.id, event, [audience])
 
@@ -455,14 +455,31 @@ def unread_count(uow: UnitOfWork, actor: Actor) -> int:
 
 def list_notifications(uow: UnitOfWork, actor: Actor, limit: int = LIST_LIMIT) -> list[Notice]:
     """The actor's latest notices in this network, newest first."""
+    return notice_page(uow, actor, limit=limit).notices
+
+
+@dataclass(frozen=True)
+class NoticePage:
+    notices: list[Notice]
+    older: int | None = None  # the next page holds the notices before this id
+
+
+PAGE_SIZE = 25
+
+
+def notice_page(
+    uow: UnitOfWork, actor: Actor, *, before: int | None = None, limit: int = PAGE_SIZE
+) -> NoticePage:
+    """A page of the actor's notices in this network, newest first, and where the next
+    (older) page starts: by id, so a page costs the same however far back it is."""
     scope = uow.scoped(actor)
-    rows = scope.scalars(
-        scope.select(Notification)
-        .where(Notification.user_id == actor.user_id)
-        .order_by(Notification.id.desc())
-        .limit(limit)
-    )
-    return [Notice(n.id, n.message, n.link, n.created_at, n.read_at) for n in rows]
+    query = scope.select(Notification).where(Notification.user_id == actor.user_id)
+    if before is not None:
+        query = query.where(Notification.id < before)
+    rows = list(scope.scalars(query.order_by(Notification.id.desc()).limit(limit + 1)))
+    notices = [Notice(n.id, n.message, n.link, n.created_at, n.read_at) for n in rows[:limit]]
+    older = notices[-1].id if len(rows) > limit else None
+    return NoticePage(notices, older)
 
 
 @dataclass(frozen=True)

@@ -2,23 +2,25 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
+from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Label, Row, func, or_, select, union_all
+from sqlalchemy import ColumnElement, Label, Row, and_, func, or_, select, true, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from referral.db.base import AnySelect
 from referral.db.repositories import CasePosition
-from referral.db.tables import Case, InformationRequest, Organisation, Timer
+from referral.db.tables import Case, InformationRequest, Organisation, SearchToken, Timer
 from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.calendar import add_days
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
-from referral.domain.vocabulary import Category, Role
+from referral.domain.vocabulary import Category, ConcernType, Role
 from referral.services.access import record
 from referral.services.scope import Scope, prepared_select
+from referral.services.search import concern_value, tokens_of
 from referral.services.uow import UnitOfWork
 from referral.workflow.schema import WorkflowObject
 
@@ -31,6 +33,7 @@ QUEUE_COLUMNS = (
     Case.referring_org_kind,
     Case.submitted_at,
     Case.version,
+    Case.reference,
 )
 # Counting every open case of a large network on each view costs more than the page: the
 # count stops here and the page says "more than".
@@ -63,6 +66,34 @@ class QueueRow:
     idle_since: datetime | None = None
     # Information requests past their deadline with no answer yet.
     overdue_requests: int = 0
+    reference: str = ""
+
+
+# The queue's filters' choices, in the words the page shows.
+DEADLINES = {"overdue": "Overdue", "week": "Due within 7 days"}
+ASSIGNEES = {"me": "Assigned to me", "none": "Not assigned yet"}
+CONCERNS = tuple(ConcernType)
+
+
+@dataclass(frozen=True)
+class ListQueue:
+    state: str = ""
+    limit: int = QUEUE_LIMIT
+    due_soon_days: int = DUE_SOON_DAYS
+    after: str = ""  # a position from a previous page's `next_after`
+    deadline: str = ""  # a key of DEADLINES, or "" for any
+    assignee: str = ""  # a key of ASSIGNEES, or "" for anyone
+    concern: str = ""  # a concern type, or "" for any
+
+    def filters(self) -> dict[str, str]:
+        """The filters in force, as the page's query names them (for its links)."""
+        chosen = {
+            "state": self.state,
+            "deadline": self.deadline,
+            "assignee": self.assignee,
+            "concern": self.concern,
+        }
+        return {name: value for name, value in chosen.items() if value}
 
 
 @dataclass(frozen=True)
@@ -75,14 +106,20 @@ class WorkQueue:
     total_capped: bool = False  # there are more than `total`
     after: str = ""  # this page starts after that position ("" for the first page)
     next_after: str = ""  # the next page starts after this one ("" when this is the last)
+    asked: ListQueue = ListQueue()
+    deadlines: tuple[tuple[str, str], ...] = tuple(DEADLINES.items())
+    assignees: tuple[tuple[str, str], ...] = tuple(ASSIGNEES.items())
+    concerns: tuple[str, ...] = CONCERNS
 
+    @property
+    def filtered(self) -> bool:
+        return bool(self.asked.filters())
 
-@dataclass(frozen=True)
-class ListQueue:
-    state: str = ""
-    limit: int = QUEUE_LIMIT
-    due_soon_days: int = DUE_SOON_DAYS
-    after: str = ""  # a position from a previous page's `next_after`
+    @property
+    def base(self) -> str:
+        """The queue's address with its filters, ready for `after=`."""
+        query = urlencode(self.asked.filters())
+        return f"/queue?{query}&" if query else "/queue?"
 
 
 def position_of(due_at: datetime | None, case_id: int) -> str:
@@ -182,6 +219,7 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
     scope = uow.scoped(actor)
     where = scope.case_filter(Category.STATUS, "read")
     where = where & Case.state.in_([query.state] if query.state else states)
+    where = where & _filters(uow, scope, actor, query)
     after = parse_position(query.after)
     columns = (*QUEUE_COLUMNS, _overdue_requests(), _last_drift_alert())
     page = case_rows(scope, columns, where, limit=query.limit + 1, after=after)
@@ -203,6 +241,7 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
             due_soon=c.due_at is not None and now <= c.due_at <= soon,
             idle_since=idle.get(c.id),
             overdue_requests=c.overdue_requests,
+            reference=c.reference,
         )
         for c in cases
     ]
@@ -218,7 +257,43 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
         total_capped=total > COUNT_CAP,
         after=query.after,
         next_after=position_of(cases[-1].due_at, cases[-1].id) if more and cases else "",
+        asked=query,
     )
+
+
+def _filters(uow: UnitOfWork, scope: Scope, actor: Actor, query: ListQueue) -> ColumnElement[bool]:
+    """The deadline, assignee and concern-type filters, in SQL. A concern type is sealed
+    with the case: it is matched through the blind index (services.search), and only on
+    cases whose concern the actor may read."""
+    clauses: list[ColumnElement[bool]] = []
+    now = uow.now
+    if query.deadline == "overdue":
+        clauses.append(Case.due_at < now)
+    elif query.deadline == "week":
+        clauses.append(Case.due_at >= now)
+        clauses.append(Case.due_at <= now + timedelta(days=7))
+    elif query.deadline:
+        raise InvalidInput("choose a deadline from the list", {"deadline": "Choose from the list."})
+    if query.assignee == "me":
+        clauses.append(Case.coordinator_user_id == actor.user_id)
+    elif query.assignee == "none":
+        clauses.append(Case.coordinator_user_id.is_(None))
+    elif query.assignee:
+        raise InvalidInput(
+            "choose whose cases from the list", {"assignee": "Choose from the list."}
+        )
+    if query.concern:
+        if query.concern not in CONCERNS:
+            raise InvalidInput(
+                "choose a type of concern from the list", {"concern": "Choose from the list."}
+            )
+        token = tokens_of(uow, actor.network_id, {concern_value(query.concern)})[0]
+        tagged = select(SearchToken.case_id).where(
+            scope.where(SearchToken), SearchToken.token == token
+        )
+        clauses.append(scope.case_filter(Category.CONCERN, "read"))
+        clauses.append(Case.id.in_(tagged))
+    return and_(true(), *clauses)
 
 
 # Two per-row facts of the queue, as correlated subqueries of the page's one statement

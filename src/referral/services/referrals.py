@@ -8,13 +8,15 @@ from typing import Any
 from referral.authz import explain
 from referral.authz.enforcer import Decision
 from referral.db.fields import categorised_columns
+from referral.db.sealing import ERASED_TEXT
 from referral.db.tables import Case, Subject
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.domain.facts import CaseFacts, RecordFacts
+from referral.domain.references import initials
 from referral.domain.vocabulary import Category, ConcernType
 from referral.logging import get_logger
-from referral.services import breakglass, case_operations, linked
+from referral.services import breakglass, case_operations, linked, search
 from referral.services.access import authorise, read_record, record, visible_case
 from referral.services.flow import Moved, fire_case, trigger_via
 from referral.services.queue import case_rows, parse_position, position_of
@@ -92,6 +94,7 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
     subject = Subject(network_id=actor.network_id, **vars(command.subject))
     case = Case(
         network_id=actor.network_id,
+        reference=search.allocate_reference(uow, actor.network_id, uow.now),
         subject=subject,
         state=workflow.initial,
         workflow_name=workflow.name,
@@ -108,6 +111,15 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
     )
     uow.scoped(actor).add(case)
     uow.flush()
+    search.index_case(
+        uow,
+        case,
+        given_name=command.subject.given_name,
+        family_name=command.subject.family_name,
+        born=command.subject.date_of_birth,
+        concern_types=case.concern_types,
+        replace=False,
+    )
     written = sorted({*categorised_columns(Subject).values(), Category.CONCERN, Category.NARRATIVE})
     uow.audit(
         record(
@@ -173,6 +185,18 @@ class CaseView:
     def value(self, name: str) -> Any:
         view = self.fields[name]
         return view.value if view.visible else None
+
+    @property
+    def reference(self) -> str:
+        return str(self.value("reference") or "")
+
+    @property
+    def initials(self) -> str:
+        """The person's initials, for beside the reference: only when the viewer reads
+        their identity (an erased person has none)."""
+        if self.fields["given_name"].visible and self.value("given_name") != ERASED_TEXT:
+            return initials(self.value("given_name"), self.value("family_name"))
+        return ""
 
 
 def read_case(
@@ -297,6 +321,7 @@ class CaseSummary:
     version: int
     submitted_at: datetime | None = None
     outcome_for_referrer: str = ""
+    reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -318,6 +343,7 @@ LIST_COLUMNS = (
     Case.version,
     Case.submitted_at,
     Case.outcome_for_referrer,
+    Case.reference,
 )
 
 
@@ -360,6 +386,7 @@ def case_page(uow: UnitOfWork, actor: Actor, query: ListCases) -> CasePage:
             version=c.version,
             submitted_at=c.submitted_at,
             outcome_for_referrer=c.outcome_for_referrer,
+            reference=c.reference,
         )
         for c in found[: query.limit]
     ]

@@ -1,6 +1,6 @@
 """A case's history, read from the audit log: ids, roles and categories, never content."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 
@@ -59,6 +59,7 @@ class HistoryPage:
     entries: list[TimelineEntry]
     older: int | None  # the next page starts before this entry; None at the start
     everything: bool  # False: the viewer's own reads are left out
+    reference: str = ""  # the case's reference, for the page's title
 
 
 # How far back the case page looks for moves and disclosures to others: a bounded scan,
@@ -191,7 +192,7 @@ def load_timeline(
         return None
     page = entries_for(uow, case, actor, before=before, everything=everything, limit=limit)
     uow.audit(record(actor, "case:timeline", decision, case_id=case.id, categories=("status",)))
-    return page
+    return replace(page, reference=case.reference)
 
 
 @dataclass(frozen=True)

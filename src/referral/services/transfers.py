@@ -47,7 +47,7 @@ from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.vocabulary import Category, LegalBasis, Purpose, Role
 from referral.logging import get_logger
-from referral.services import notifications, schedule, webhooks
+from referral.services import notifications, schedule, search, webhooks
 from referral.services.access import authorise, read_record, record
 from referral.services.erasure import destroy_key
 from referral.services.flow import (
@@ -633,6 +633,8 @@ def _receive(
     }
     received = Case(
         network_id=actor.network_id,
+        # A reference of the receiving network: its numbers are its own.
+        reference=search.allocate_reference(uow, actor.network_id, uow.now),
         subject=Subject(network_id=actor.network_id, **person),
         state=continues_at,
         workflow_name=case.workflow_name,
@@ -650,6 +652,16 @@ def _receive(
     )
     uow.scoped(actor).add(received)
     uow.flush()
+    # Found by name in the receiving network as far as what moved lets it be.
+    search.index_case(
+        uow,
+        received,
+        given_name=str(person.get("given_name", "")),
+        family_name=str(person.get("family_name", "")),
+        born=person.get("date_of_birth"),
+        concern_types=list(content.get("concern_types", [])),
+        replace=False,
+    )
     enter_state(uow, received, workflow, continues_at)
     if Category.CONSENT in moved:
         _copy_consent(uow, actor, case.id, received.id)

@@ -7,7 +7,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import JSONBody, QueryParameter
 
 from referral.config import Settings
-from referral.services import auth, fhir, lifecycle, referrals
+from referral.services import auth, fhir, lifecycle, referrals, search
 from referral.web.api.models import (
     After,
     CaseCreatedOut,
@@ -19,12 +19,14 @@ from referral.web.api.models import (
     MovedOut,
     Offset,
     PathId,
+    SearchOut,
     SubmitReferralIn,
     TokenIn,
     TokenOut,
     TransitionIn,
     errors,
 )
+from referral.web.controllers.search import search_command
 from referral.web.deps import ONE_STEP, CurrentActor, Uow, read_as_actor
 from referral.web.session import confirmation
 
@@ -159,4 +161,37 @@ def move_case(
     return MovedOut.of(lifecycle.move_case(uow, actor, move))
 
 
-ROUTES = [me, issue_token, list_cases, submit_referral, read_case, export_fhir, move_case]
+@get(
+    "/api/search",
+    tags=CASES,
+    summary="Find cases by reference, or by name and date of birth",
+    responses=errors(400, 422),
+    opt=ONE_STEP,
+)
+async def search_cases(
+    request: Request[Any, Any, Any],
+    q: Annotated[str, QueryParameter(max_length=200, description="A reference or a name")] = "",
+    born: Annotated[
+        str, QueryParameter(max_length=10, description="A date of birth, YYYY-MM-DD")
+    ] = "",
+) -> SearchOut:
+    """A reference (`DEMO-2026-0025`) finds that case if you may see its status. A name,
+    with a date of birth if given, finds the cases whose person matches, among those whose
+    identity you may read: through a keyed index, never by opening each person's record.
+    Status data only; where you may not read identity, a name finds nothing."""
+    return await read_as_actor(
+        request,
+        lambda uow, actor: SearchOut.of(search.search_cases(uow, actor, search_command(q, born))),
+    )
+
+
+ROUTES = [
+    me,
+    issue_token,
+    list_cases,
+    search_cases,
+    submit_referral,
+    read_case,
+    export_fhir,
+    move_case,
+]

@@ -15,7 +15,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from referral.domain.actors import Actor
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose
-from referral.services import information, referrals
+from referral.services import information, referrals, search
 from referral.services.flow import Moved
 from referral.web.input_guard import MAX_ID, TEXT_PATTERN, date_problem
 
@@ -125,6 +125,7 @@ class CaseSummaryOut(Struct):
     """A row of a case list: status data only."""
 
     case_id: int
+    reference: Annotated[str, Meta(description="What people call the case: DEMO-2026-0025")]
     state: str
     version: int
     referring_org_kind: str
@@ -137,6 +138,7 @@ class CaseSummaryOut(Struct):
     def of(cls, row: referrals.CaseSummary) -> "CaseSummaryOut":
         return cls(
             case_id=row.case_id,
+            reference=row.reference,
             state=row.state,
             version=row.version,
             referring_org_kind=row.referring_org_kind,
@@ -213,6 +215,29 @@ class SubmitReferralIn(Body):
         )
 
 
+class FoundOut(Struct):
+    """A case a search found: status data only."""
+
+    case_id: int
+    reference: str
+    state: str
+    due_at: datetime | None
+    submitted_at: datetime | None
+
+
+class SearchOut(Struct):
+    by: Annotated[str, Meta(description="What the search matched on: reference or name")]
+    cases: list[FoundOut]
+    more: Annotated[bool, Meta(description="More cases match than were returned")] = False
+
+    @classmethod
+    def of(cls, result: search.SearchResult) -> "SearchOut":
+        rows = [
+            FoundOut(r.case_id, r.reference, r.state, r.due_at, r.submitted_at) for r in result.rows
+        ]
+        return cls(result.by, rows, result.more)
+
+
 class CaseCreatedOut(Struct):
     case_id: int
 
@@ -229,6 +254,7 @@ class FieldOut(Struct, omit_defaults=True):
 
 class CaseOut(Struct):
     case_id: int
+    reference: str
     state: str
     version: int
     workflow: str
@@ -256,6 +282,7 @@ class CaseOut(Struct):
         }
         return cls(
             case_id=view.case_id,
+            reference=view.reference,
             state=view.state,
             version=view.version,
             workflow=view.workflow,

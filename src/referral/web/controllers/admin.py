@@ -57,8 +57,10 @@ def _users_page(
 
 @get("/admin/users", name="admin_users", opt=ONE_STEP)
 async def users(request: Request[Any, Any, Any]) -> Template:
+    after = str(request.query_params.get("after", ""))[:300]
+
     def work(uow: UnitOfWork, viewer: Viewer) -> Template:
-        return _users_page(request, viewer, admin.directory(uow, viewer.actor))
+        return _users_page(request, viewer, admin.directory(uow, viewer.actor, after=after))
 
     return await read_as_viewer(request, work)
 

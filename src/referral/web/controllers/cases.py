@@ -69,11 +69,16 @@ def org_options(organisations: list[queue.OrganisationOption]) -> list[tuple[str
 
 @get("/queue", name="work_queue", opt=ONE_STEP)
 async def work_queue(request: Request[Any, Any, Any]) -> Template:
-    chosen = str(request.query_params.get("state", "")).strip()
+    def asked(name: str) -> str:
+        return str(request.query_params.get(name, "")).strip()[:80]
+
     command = queue.ListQueue(
-        state=chosen,
+        state=asked("state"),
         due_soon_days=_settings(request).due_soon_days,
-        after=str(request.query_params.get("after", ""))[:80],
+        after=asked("after"),
+        deadline=asked("deadline"),
+        assignee=asked("assignee"),
+        concern=asked("concern"),
     )
     viewer, result = await read_as_viewer(
         request, lambda uow, viewer: (viewer, queue.work_queue(uow, viewer.actor, command))
@@ -128,7 +133,14 @@ async def case_history(request: Request[Any, Any, Any], case_id: FromPath[int]) 
         history = timeline.case_history(uow, viewer.actor, command)
         if history is None:  # the case is theirs to see, its history is not
             raise NotFoundException()
-        return page(request, "cases/history.html", viewer, case_id=case_id, history=history)
+        return page(
+            request,
+            "cases/history.html",
+            viewer,
+            partial="cases/_history_page.html",
+            case_id=case_id,
+            history=history,
+        )
 
     return await read_as_viewer(request, work)
 

@@ -26,8 +26,10 @@ def outcomes(uow: UnitOfWork) -> dict[str, str]:
 
 @get("/meetings", name="meetings", opt=ONE_STEP)
 async def list_meetings(request: Request[Any, Any, Any]) -> Template:
+    asked = meetings.ListMeetings(past_after=str(request.query_params.get("after", ""))[:80])
+
     def work(uow: UnitOfWork, viewer: Viewer) -> Template:
-        overview = meetings.meetings_overview(uow, viewer.actor, meetings.ListMeetings())
+        overview = meetings.meetings_overview(uow, viewer.actor, asked)
         return page(request, "meetings/list.html", viewer, overview=overview, values={}, errors={})
 
     return await read_as_viewer(request, work)

@@ -8,15 +8,25 @@ from litestar.response import Redirect, Template
 
 from referral.services import notifications
 from referral.services.uow import UnitOfWork
+from referral.web.controllers.binding import whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
 
 
 @get("/notifications", name="notifications", opt=ONE_STEP)
 async def list_notices(request: Request[Any, Any, Any]) -> Template:
+    before = whole_number(str(request.query_params.get("before", "")))
+
     def work(uow: UnitOfWork, viewer: Viewer) -> Template:
-        notices = notifications.list_notifications(uow, viewer.actor)
-        return page(request, "notifications/list.html", viewer, notices=notices)
+        listed = notifications.notice_page(uow, viewer.actor, before=before)
+        return page(
+            request,
+            "notifications/list.html",
+            viewer,
+            notices=listed.notices,
+            older=listed.older,
+            paged=before is not None,
+        )
 
     return await read_as_viewer(request, work)
 

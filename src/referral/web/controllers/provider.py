@@ -9,21 +9,29 @@ from litestar.response import Template
 from referral.domain.errors import InvalidInput
 from referral.services import caseload, support
 from referral.services.uow import UnitOfWork
+from referral.web.controllers.binding import whole_number
 from referral.web.controllers.meetings import messages
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
 
+INTERVENTIONS_PAGE = 25
+
 
 @get("/interventions", name="interventions", opt=ONE_STEP)
 async def list_interventions(request: Request[Any, Any, Any]) -> Template:
+    before = whole_number(str(request.query_params.get("before", "")))
+    asked = caseload.ListInterventions(limit=INTERVENTIONS_PAGE, before=before)
+
     def work(uow: UnitOfWork, viewer: Viewer) -> Template:
-        rows = caseload.list_interventions(uow, viewer.actor, caseload.ListInterventions())
+        listed = caseload.intervention_page(uow, viewer.actor, asked)
         workflow = uow.workflow(support.WORKFLOW)
         return page(
             request,
             "provider/list.html",
             viewer,
-            interventions=rows,
+            interventions=listed.rows,
+            older=listed.older,
+            paged=before is not None,
             trigger_labels=workflow.trigger_labels,
             destructive=workflow.destructive_triggers,
         )

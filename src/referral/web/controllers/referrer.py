@@ -10,7 +10,7 @@ from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import ConcernType
 from referral.services import referrals
 from referral.services.uow import UnitOfWork
-from referral.web.controllers.binding import form_date
+from referral.web.controllers.binding import form_date, whole_number
 from referral.web.deps import (
     ONE_STEP,
     CurrentViewer,
@@ -22,14 +22,30 @@ from referral.web.deps import (
 )
 from referral.web.render import page, see_other
 
+MY_REFERRALS_PAGE = 25
 SUBJECT_FIELDS = [f for f in referrals.SubjectDetails.__dataclass_fields__ if f != "date_of_birth"]
 
 
 @get("/referrals", name="my_referrals", opt=ONE_STEP)
 async def my_referrals(request: Request[Any, Any, Any]) -> Template:
+    after = str(request.query_params.get("after", ""))[:80]
+    submitted = whole_number(str(request.query_params.get("submitted", "")))
+
     def work(uow: UnitOfWork, viewer: Viewer) -> Template:
-        cases = referrals.list_cases(uow, viewer.actor, referrals.ListCases(limit=200))
-        return page(request, "referrer/list.html", viewer, cases=cases)
+        listed = referrals.case_page(
+            uow, viewer.actor, referrals.ListCases(limit=MY_REFERRALS_PAGE, after=after)
+        )
+        just_sent = next((c for c in listed.rows if c.case_id == submitted), None)
+        return page(
+            request,
+            "referrer/list.html",
+            viewer,
+            cases=listed.rows,
+            after=after,
+            next_after=listed.next_after,
+            just_sent=just_sent,
+            submitted=submitted,
+        )
 
     return await read_as_viewer(request, work)
 
