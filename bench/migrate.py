@@ -2,9 +2,9 @@
 
     python bench/migrate.py [--cases N] [--database-url URL] [--quick]
 
-Loads `--cases` (10,000) cases of the shipped referral workflow (version 3) in every
-state, closed ones closed, open ones with their pending timers, then loads a version 4
-that renames `screening` to `triage` beside it and migrates every case: each in its own
+Loads `--cases` (10,000) cases of the shipped referral workflow's version in every
+state, closed ones closed, open ones with their pending timers, then loads the next version,
+which renames `screening` to `triage`, beside it and migrates every case: each in its own
 transaction, with its deadline and timers recomputed and an audit entry queued. The audit
 entries are then placed in the chain (timed apart). Beside it, in the same run, the floor:
 a transaction per case that only bumps the case's version and inserts one row. Every
@@ -44,13 +44,15 @@ from referral.workflow.machine import WorkflowEngine
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def version_4(folder: Path) -> None:
+def next_version(folder: Path) -> int:
+    """Copy the shipped workflows to `folder`, the current referral version kept under
+    earlier/ and the next one (`screening` renamed) as referral.yaml; return its number."""
     shutil.copytree(PROJECT_ROOT / "workflows", folder)
     current = folder / "referral.yaml"
-    (folder / "earlier").mkdir()
-    shutil.copy(current, folder / "earlier" / "referral-v3.yaml")
     spec = yaml.safe_load(current.read_text(encoding="utf-8"))
-    spec["version"] = 4
+    (folder / "earlier").mkdir(exist_ok=True)
+    shutil.copy(current, folder / "earlier" / f"referral-v{spec['version']}.yaml")
+    spec["version"] += 1
 
     def rename(name: str) -> str:
         return "triage" if name == "screening" else name
@@ -66,7 +68,11 @@ def version_4(folder: Path) -> None:
     spec["operations"] = {
         op: [rename(s) for s in states] for op, states in spec["operations"].items()
     }
+    if "handover" in spec:
+        continues_at = spec["handover"]["continues_at"].items()
+        spec["handover"]["continues_at"] = {rename(k): rename(v) for k, v in continues_at}
     current.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return int(spec["version"])
 
 
 def load(engine: Engine, cases: int, rng: random.Random, keyring: Keyring) -> None:
@@ -117,7 +123,7 @@ def load(engine: Engine, cases: int, rng: random.Random, keyring: Keyring) -> No
                         "reference": f"BENCH-{cid}",
                         "state": state,
                         "workflow_name": "referral",
-                        "workflow_version": 3,
+                        "workflow_version": workflow.version,
                         "workflow_hash": workflow.content_hash,
                         "version": 1,
                         "referrer_user_id": 1,
@@ -203,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(engine)
         load(engine, args.cases, random.Random(args.seed), keyring)
         folder = Path(tmp) / "workflows"
-        version_4(folder)
+        to = next_version(folder)
         runtime = Runtime(
             make_session_factory(engine, keyring),
             Authorizer(PROJECT_ROOT / "policies"),
@@ -213,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         start = time.perf_counter()
         report = migrate(
-            runtime, MigrateCases("referral", 3, 4, {"screening": "triage"}, dry_run=False)
+            runtime, MigrateCases("referral", to - 1, to, {"screening": "triage"}, dry_run=False)
         )
         moved_in = time.perf_counter() - start
         start = time.perf_counter()
@@ -222,8 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             placed += batch
         sequenced_in = time.perf_counter() - start
         with runtime.session_factory() as session:
-            on_4 = session.scalar(
-                select(func.count()).select_from(Case).where(Case.workflow_version == 4)
+            moved = session.scalar(
+                select(func.count()).select_from(Case).where(Case.workflow_version == to)
             )
             entries = session.scalar(
                 select(func.count())
@@ -246,8 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"target: 10,000 cases <= 60 s, each with its audit entry: {target}"
         + (" (at this size, pro rata)" if args.cases != 10_000 else "")
     )
-    if report.refused or on_4 != args.cases or entries != args.cases:
-        print(f"!!! expected every case moved and audited: {on_4} on version 4, {entries} entries")
+    if report.refused or moved != args.cases or entries != args.cases:
+        print(
+            f"!!! expected every case moved and audited: {moved} on version {to}, {entries} entries"
+        )
         return 1
     return 0
 

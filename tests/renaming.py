@@ -46,6 +46,11 @@ def rename_referral_workflow(folder: Path) -> None:
     spec["operations"] = {
         op: [renamed_name(s) for s in _names(states)] for op, states in spec["operations"].items()
     }
+    if "handover" in spec:  # where a handed-over case continues, state for state
+        continues_at = spec["handover"]["continues_at"].items()
+        spec["handover"]["continues_at"] = {
+            renamed_name(left): renamed_name(entered) for left, entered in continues_at
+        }
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
 
 

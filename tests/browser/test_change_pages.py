@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, expect
 from referral.demo import DemoWorld
 from tests.browser.conftest import Visit, new_page, sign_in
 from tests.factories import submit
-from tests.integration.test_workflow_migration import load_versions_3_and_4
+from tests.integration.test_workflow_migration import CURRENT, NEXT, load_current_and_next
 
 pytestmark = pytest.mark.browser
 
@@ -35,12 +35,12 @@ def test_the_dpo_previews_a_policy_and_the_coordinator_a_migration(
     expect(page.get_by_role("button", name="Approve and apply")).to_be_visible()
     visit.check(page, "policy-impact")
 
-    load_versions_3_and_4(world.runtime, tmp_path)
+    load_current_and_next(world.runtime, tmp_path)
     page = new_page(chromium, base_url)
     sign_in(page, "coordinator")
     page.goto("/workflows/migrate")
-    page.get_by_label("From version").fill("3")
-    page.get_by_label("To version").fill("4")
+    page.get_by_label("From version").fill(str(CURRENT))
+    page.get_by_label("To version").fill(str(NEXT))
     page.get_by_label("Where states go").fill("support=support_planned")
     page.get_by_role("button", name="Show the dry run").click()
     page.wait_for_load_state()

@@ -15,7 +15,7 @@ from referral.demo import DemoWorld
 from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser
 from tests.factories import submit
-from tests.integration.test_workflow_migration import load_versions_3_and_4
+from tests.integration.test_workflow_migration import CURRENT, NEXT, load_current_and_next
 
 CRIMINAL = "p, coordinator, *, criminal, read, !in_state(draft), screening, crime_prevention, allow"
 
@@ -77,20 +77,16 @@ def test_a_coordinator_sees_the_migration_dry_run_of_their_network(
     browser: Callable[..., Browser], world: DemoWorld, runtime: Runtime, tmp_path: Path
 ) -> None:
     case_id = submit(world)
-    load_versions_3_and_4(runtime, tmp_path)
+    load_current_and_next(runtime, tmp_path)
     coordinator = browser("coordinator")
     page = coordinator.get("/workflows/migrate")
-    assert page.status_code == 200 and "3, 4" in page.text
-    dry = coordinator.get(
-        "/workflows/migrate?workflow=referral&from=3&to=4&map=support%3Dsupport_planned"
-    )
+    assert page.status_code == 200 and f"{CURRENT}, {NEXT}" in page.text
+    versions = f"workflow=referral&from={CURRENT}&to={NEXT}"
+    dry = coordinator.get(f"/workflows/migrate?{versions}&map=support%3Dsupport_planned")
     assert dry.status_code == 200, dry.text
     assert (
         "1 case(s) would move, 0 would stay" in dry.text and f'href="/cases/{case_id}"' in dry.text
     )
-    bad = coordinator.get("/workflows/migrate?workflow=referral&from=3&to=4&map=nowhere%3Dnothing")
-    assert bad.status_code == 422 and "version 4 has no state" in bad.text
-    assert (
-        browser("referrer").get("/workflows/migrate?workflow=referral&from=3&to=4").status_code
-        == 403
-    )
+    bad = coordinator.get(f"/workflows/migrate?{versions}&map=nowhere%3Dnothing")
+    assert bad.status_code == 422 and f"version {NEXT} has no state" in bad.text
+    assert browser("referrer").get(f"/workflows/migrate?{versions}").status_code == 403

@@ -1,8 +1,9 @@
 """Running cases moved to a new version of their workflow (issue 14): the demo's cases, one
-in every state of the reference workflow, migrated to a version 4 that renames one state
-(screening becomes triage, with a shorter deadline) and splits another (support is
-preceded by a new support_planned, which a timer leaves). Real commits, so each case's
-own transaction, its timers and its audit entry are what the database holds."""
+in every state of the reference workflow, migrated from the shipped version to the next
+one, which renames one state (screening becomes triage, with a shorter deadline) and splits
+another (support is preceded by a new support_planned, which a timer leaves). Real commits,
+so each case's own transaction, its timers and its audit entry are what the database
+holds."""
 
 import re
 import shutil
@@ -37,15 +38,18 @@ RENAMED, SPLIT, BEFORE_SPLIT = ("screening", "triage"), "support", "support_plan
 MAPPING = {RENAMED[0]: RENAMED[1], SPLIT: BEFORE_SPLIT}
 PLANNING_DAYS = 14
 TRIAGE_DAYS = 3
+# The shipped referral version, which the demo's cases start on, and the one derived here.
+CURRENT = yaml.safe_load((PROJECT_ROOT / "workflows" / "referral.yaml").read_text())["version"]
+NEXT = CURRENT + 1
 
 
-def version_4(folder: Path) -> None:
-    """Keep version 3 under earlier/ and write version 4 as referral.yaml."""
+def next_version(folder: Path) -> None:
+    """Keep the current version under earlier/ and write the next one as referral.yaml."""
     current = folder / "referral.yaml"
-    (folder / "earlier").mkdir()
-    shutil.copy(current, folder / "earlier" / "referral-v3.yaml")
+    (folder / "earlier").mkdir(exist_ok=True)
+    shutil.copy(current, folder / "earlier" / f"referral-v{CURRENT}.yaml")
     spec = yaml.safe_load(current.read_text(encoding="utf-8"))
-    spec["version"] = 4
+    spec["version"] = NEXT
 
     def rename(name: str) -> str:
         return RENAMED[1] if name == RENAMED[0] else name
@@ -82,11 +86,17 @@ def version_4(folder: Path) -> None:
     spec["operations"] = {
         op: with_split([rename(s) for s in states]) for op, states in spec["operations"].items()
     }
+    if "handover" in spec:  # a case handed over from the new state continues as from support
+        continues_at = spec["handover"]["continues_at"]
+        continues_at = {rename(left): rename(entered) for left, entered in continues_at.items()}
+        if SPLIT in continues_at:
+            continues_at[BEFORE_SPLIT] = continues_at[SPLIT]
+        spec["handover"]["continues_at"] = continues_at
     current.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
 
 
-def policy_for_version_4(folder: Path) -> None:
-    """The policy's states of both versions: cases on 3 run on while others are on 4."""
+def policy_for_next_version(folder: Path) -> None:
+    """The policy's states of both versions: cases on the current one run on beside the next."""
 
     def follow(match: re.Match[str]) -> str:
         names = match.group(1).split(";")
@@ -99,13 +109,13 @@ def policy_for_version_4(folder: Path) -> None:
         path.write_text(re.sub(r"in_state\(([^)]*)\)", follow, text), encoding="utf-8")
 
 
-def load_versions_3_and_4(runtime: Runtime, tmp_path: Path) -> None:
+def load_current_and_next(runtime: Runtime, tmp_path: Path) -> None:
     folder = tmp_path / "workflows"
     shutil.copytree(PROJECT_ROOT / "workflows", folder)
-    version_4(folder)
+    next_version(folder)
     policies = tmp_path / "policies"
     shutil.copytree(PROJECT_ROOT / "policies", policies, ignore=shutil.ignore_patterns("tests"))
-    policy_for_version_4(policies)
+    policy_for_next_version(policies)
     runtime.workflows = load_workflows(folder)
     runtime.authz = Authorizer(policies)
     runtime.engine = WorkflowEngine()
@@ -122,11 +132,12 @@ def runtime_on(engine: Engine, authz: Authorizer, workflows: Any) -> Runtime:
 def deployment(
     fresh_database: Any, authz: Authorizer, workflows: Any, tmp_path: Path
 ) -> tuple[Engine, Runtime]:
-    """The demo's cases on version 3, then the runtime of a deployment that loads 3 and 4."""
+    """The demo's cases on the current version, then the runtime of a deployment that loads
+    it and the next."""
     engine: Engine = fresh_database()
     runtime = runtime_on(engine, authz, workflows)
     seed_demo(runtime)
-    load_versions_3_and_4(runtime, tmp_path)
+    load_current_and_next(runtime, tmp_path)
     runtime.clock.advance(days=2)  # type: ignore[attr-defined]  # the migration comes later
     return engine, runtime
 
@@ -152,20 +163,20 @@ def test_every_state_of_the_reference_workflow_migrates_with_deadlines_timers_an
     before, timers_before = snapshot(runtime)
     occupied = {state for state, *_ in before.values()}
     assert occupied == set(TARGETS), "the demo puts a case in every state"
-    version_4_hash = runtime.workflows["referral"].content_hash
+    next_hash = runtime.workflows["referral"].content_hash
 
-    dry = migrate(runtime, MigrateCases("referral", 3, 4, MAPPING, dry_run=True))
+    dry = migrate(runtime, MigrateCases("referral", CURRENT, NEXT, MAPPING, dry_run=True))
     assert (dry.moved, dry.refused) == (len(before), 0)
     assert snapshot(runtime) == (before, timers_before)  # a dry run writes nothing
 
-    report = migrate(runtime, MigrateCases("referral", 3, 4, MAPPING, dry_run=False))
+    report = migrate(runtime, MigrateCases("referral", CURRENT, NEXT, MAPPING, dry_run=False))
     assert [line.refused for line in report.lines if line.refused] == []
     assert report.moved == len(before)
     after, timers_after = snapshot(runtime)
     for case_id, (state, _, due, entered, version) in before.items():
         new_state, new_version, new_due, new_entered, row_version = after[case_id]
         assert new_state == MAPPING.get(state, state)
-        assert (new_version, new_entered, row_version) == (4, entered, version + 1)
+        assert (new_version, new_entered, row_version) == (NEXT, entered, version + 1)
         if state == RENAMED[0]:  # the new, shorter deadline, counted from when it entered
             assert new_due == add_days(entered, TRIAGE_DAYS, working=True, holidays=frozenset())
             assert new_due != due
@@ -173,7 +184,7 @@ def test_every_state_of_the_reference_workflow_migrates_with_deadlines_timers_an
             assert new_due == due, state
     with runtime.session_factory() as session:
         hashes = set(session.scalars(select(Case.workflow_hash)))
-    assert hashes == {version_4_hash}
+    assert hashes == {next_hash}
 
     by_state = {before[c][0]: c for c in before}
     split = by_state[SPLIT]
@@ -193,34 +204,34 @@ def test_every_state_of_the_reference_workflow_migrates_with_deadlines_timers_an
         changes = {e.case_id: e for e in entries}
         assert set(changes) == set(before)
         entry = changes[by_state[RENAMED[0]]]
-        assert entry.actor_role == "system" and entry.workflow_hash == version_4_hash
+        assert entry.actor_role == "system" and entry.workflow_hash == next_hash
         assert entry.rule == OPERATOR_RULE and entry.change_digest  # what moved, digested
         result = verify(session)
         assert result.ok, result.problem
 
-    again = migrate(runtime, MigrateCases("referral", 3, 4, MAPPING, dry_run=False))
-    assert again.lines == []  # nothing is left on version 3
+    again = migrate(runtime, MigrateCases("referral", CURRENT, NEXT, MAPPING, dry_run=False))
+    assert again.lines == []  # nothing is left on the current version
 
 
 def test_refused_cases_say_why_and_stay_as_they_were(deployment: tuple[Engine, Runtime]) -> None:
     _, runtime = deployment
     before = snapshot(runtime)
     mapping = {"panel_review": "closed", "information_gathering": BEFORE_SPLIT}
-    report = migrate(runtime, MigrateCases("referral", 3, 4, mapping, dry_run=False))
+    report = migrate(runtime, MigrateCases("referral", CURRENT, NEXT, mapping, dry_run=False))
     refused = {line.from_state: line.refused for line in report.lines if line.refused}
     assert refused == {
-        "screening": "version 4 has no state 'screening': map it with --map screening=STATE",
+        "screening": f"version {NEXT} has no state 'screening': map it with --map screening=STATE",
         "panel_review": (
             "'closed' would close the open case: a migration only changes where a case stands"
         ),
         "information_gathering": (
             "its 2 open information request(s) could no longer be acted on in"
-            " 'support_planned' of version 4"
+            f" 'support_planned' of version {NEXT}"
         ),
     }
     cases_after, _ = snapshot(runtime)
     for case_id, (state, *_rest) in before[0].items():
-        expected = 3 if state in refused else 4
+        expected = CURRENT if state in refused else NEXT
         assert cases_after[case_id][1] == expected
         if state in refused:
             assert cases_after[case_id] == before[0][case_id]
@@ -233,24 +244,27 @@ def test_a_mapping_naming_unknown_states_or_versions_is_refused_before_anything(
     _, runtime = deployment
     before = snapshot(runtime)
     with pytest.raises(InvalidInput) as caught:
-        migrate(runtime, MigrateCases("referral", 3, 4, {"screnning": "triag"}, dry_run=False))
+        migrate(
+            runtime, MigrateCases("referral", CURRENT, NEXT, {"screnning": "triag"}, dry_run=False)
+        )
     assert caught.value.message.splitlines() == [
-        "--map screnning=triag: version 4 has no state 'triag'",
-        "--map screnning=triag: version 3 has no state 'screnning'",
+        f"--map screnning=triag: version {NEXT} has no state 'triag'",
+        f"--map screnning=triag: version {CURRENT} has no state 'screnning'",
     ]
-    with pytest.raises(NotFound, match=r"referral version 5 is not loaded \(loaded: 3, 4\)"):
-        migrate(runtime, MigrateCases("referral", 3, 5, dry_run=False))
+    unloaded = rf"referral version {NEXT + 1} is not loaded \(loaded: (\d+, )*{CURRENT}, {NEXT}\)"
+    with pytest.raises(NotFound, match=unloaded):
+        migrate(runtime, MigrateCases("referral", CURRENT, NEXT + 1, dry_run=False))
     assert snapshot(runtime) == before
 
 
-def test_cases_on_version_3_run_on_beside_new_cases_starting_on_version_4(
+def test_cases_on_the_current_version_run_on_beside_new_cases_starting_on_the_next(
     fresh_database: Any, authz: Authorizer, workflows: Any, tmp_path: Path
 ) -> None:
     runtime = runtime_on(fresh_database(), authz, workflows)
     world = make_world(runtime)
     earlier = submit(world)
     world.run("screener", screening.start_screening, screening.StartScreening(earlier))
-    load_versions_3_and_4(runtime, tmp_path)
+    load_current_and_next(runtime, tmp_path)
 
     outcome = screening.RecordScreeningOutcome(earlier, "gather_information")
     world.run("coordinator", screening.record_screening_outcome, outcome)
@@ -258,7 +272,7 @@ def test_cases_on_version_3_run_on_beside_new_cases_starting_on_version_4(
     world.run("screener", screening.start_screening, screening.StartScreening(later))
     with runtime.session_factory() as session:
         rows = {c.id: (c.workflow_version, c.state) for c in session.scalars(select(Case))}
-    assert rows == {earlier: (3, "information_gathering"), later: (4, "triage")}
+    assert rows == {earlier: (CURRENT, "information_gathering"), later: (NEXT, "triage")}
 
 
 def test_the_command_reports_each_case_and_moves_them_for_real(
@@ -266,9 +280,9 @@ def test_the_command_reports_each_case_and_moves_them_for_real(
 ) -> None:
     folder, policies = tmp_path / "workflows", tmp_path / "policies"
     shutil.copytree(PROJECT_ROOT / "workflows", folder)
-    version_4(folder)
+    next_version(folder)
     shutil.copytree(PROJECT_ROOT / "policies", policies, ignore=shutil.ignore_patterns("tests"))
-    policy_for_version_4(policies)
+    policy_for_next_version(policies)
     env = {
         **demo_copy,
         "REFERRAL_WORKFLOWS_DIR": str(folder),
@@ -276,18 +290,21 @@ def test_the_command_reports_each_case_and_moves_them_for_real(
     }
     checked = referral("workflows", "check", env=env)
     assert checked.returncode == 0, checked.stderr
-    assert checked.stdout.strip() == "6 workflow file(s) valid and verified"  # 3 and 4 too
+    shipped = len(list((PROJECT_ROOT / "workflows").rglob("*.yaml")))
+    # The shipped files, and the current referral version kept beside the next one.
+    assert checked.stdout.strip() == f"{shipped + 1} workflow file(s) valid and verified"
     maps = ("--map", "screening=triage", "--map", "support=support_planned")
+    versions = ("--from", str(CURRENT), "--to", str(NEXT))
 
-    unmapped = referral(
-        "workflows", "migrate", "referral", "--from", "3", "--to", "4", "--dry-run", env=env
-    )
+    unmapped = referral("workflows", "migrate", "referral", *versions, "--dry-run", env=env)
     assert unmapped.returncode == 1  # one case would be refused: the operator is told
-    refused = unmapped.stdout.count(": screening: refused: version 4 has no state 'screening'")
+    refused = unmapped.stdout.count(
+        f": screening: refused: version {NEXT} has no state 'screening'"
+    )
     assert refused >= 1 and unmapped.stdout.count(": refused: ") == refused
     assert f" {refused} refused (dry run: nothing written)" in unmapped.stdout
 
-    real = referral("workflows", "migrate", "referral", "--from", "3", "--to", "4", *maps, env=env)
+    real = referral("workflows", "migrate", "referral", *versions, *maps, env=env)
     assert real.returncode == 0, real.stderr
     assert "(demo-city): screening -> triage; deadline" in real.stdout
     assert (
@@ -296,11 +313,9 @@ def test_the_command_reports_each_case_and_moves_them_for_real(
     )
     assert real.stdout.rstrip().endswith("case(s) moved, 0 refused")
     with sqlite3.connect(env["path"]) as db:
-        assert db.execute("SELECT DISTINCT workflow_version FROM cases").fetchall() == [(4,)]
+        assert db.execute("SELECT DISTINCT workflow_version FROM cases").fetchall() == [(NEXT,)]
     assert referral("audit", "verify", env=env).returncode == 0
 
-    bad = referral(
-        "workflows", "migrate", "referral", "--from", "3", "--to", "4", "--map", "x", env=env
-    )
+    bad = referral("workflows", "migrate", "referral", *versions, "--map", "x", env=env)
     assert bad.returncode == 1
     assert bad.stderr.strip() == "error: --map 'x': write it as OLD_STATE=NEW_STATE"
