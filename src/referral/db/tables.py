@@ -711,3 +711,23 @@ class WebhookDelivery(Base):
 
 
 install(Base)
+
+
+class CaseStatistics(Base):
+    """What national statistics count about a case that its sealed fields hold: the age
+    band at referral and the concern types, taken at submission, so that aggregates need
+    no subject's key and never a date of birth; and when the case first reached screening,
+    panel and support. Not a category of the case: nothing here names or dates a person
+    (an age band, a set of concern types from the fixed list, three times). Read only by
+    services.statistics, in aggregate; kept after erasure, like the case's skeleton."""
+
+    __tablename__ = "case_statistics"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
+    age_band: Mapped[str] = mapped_column(String(16), default="unknown")
+    # One bit per concern type, in domain.statistics.CONCERN_BITS' order.
+    concern_mask: Mapped[int] = mapped_column(Integer, default=0)
+    screening_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    panel_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    support_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -159,9 +159,7 @@ def _close_cycles(table: Table, values: Mapping[Entry, int], hidden: set[Entry])
         side_a, side_b = _reachable(a, rest), _reachable(b, rest)
         # A published edge between the bridge's two sides closes a cycle through it.
         candidates = [
-            e
-            for x, y, e in edges
-            if e not in hidden and ({x, y} & side_a) and ({x, y} & side_b)
+            e for x, y, e in edges if e not in hidden and ({x, y} & side_a) and ({x, y} & side_b)
         ]
         if not candidates:  # one side is a lone node: grow it by its smallest edge
             candidates = [

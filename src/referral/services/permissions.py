@@ -28,6 +28,7 @@ ASKED_BY_SERVICES: frozenset[str] = frozenset(
         Permission.MEETING_SCHEDULE,
         Permission.MEETING_SET_AGENDA,
         Permission.POLICY_REVIEW,
+        Permission.STATISTICS_READ,
         Permission.SUBJECT_EXPORT,
         Permission.WORKFLOW_MIGRATE,
     }

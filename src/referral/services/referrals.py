@@ -14,7 +14,7 @@ from referral.domain.errors import InvalidInput
 from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.vocabulary import Category, ConcernType
 from referral.logging import get_logger
-from referral.services import breakglass, case_operations, linked
+from referral.services import breakglass, case_operations, linked, statistics
 from referral.services.access import authorise, read_record, record, visible_case
 from referral.services.flow import Moved, fire_case, trigger_via
 from referral.services.queue import case_rows, parse_position, position_of
@@ -108,6 +108,9 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
     )
     uow.scoped(actor).add(case)
     uow.flush()
+    statistics.record_referral_facts(
+        uow, actor, case, command.subject.date_of_birth, command.concern_types
+    )
     written = sorted({*categorised_columns(Subject).values(), Category.CONCERN, Category.NARRATIVE})
     uow.audit(
         record(

@@ -1,0 +1,451 @@
+"""National statistics: counts and times across networks, small cells suppressed.
+
+What is published (docs/statistics.md): one two-way table per dimension, networks down
+the side - referrals by quarter of submission, by referring organisation kind, by outcome
+(the case's state now), by age band at referral, and mentions of each concern type - each
+with its totals; and, per network and quarter, how long cases took to reach screening,
+panel and support (quartiles, in days). Counts come from SQL aggregates over the cases'
+clear skeleton and `case_statistics` (age band and concern types taken at submission,
+since both are sealed with the subject's key), so no row of a case ever reaches Python.
+Training networks are left out. Suppression is domain.disclosure's; a filter only picks
+rows and tables out of the one suppressed publication, never a recomputed one, so that
+two filtered views cannot be differenced into a hidden cell.
+"""
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from referral.authz.enforcer import Permission
+from referral.db.tables import Case, CaseStatistics, Network
+from referral.domain import disclosure
+from referral.domain.actors import Actor
+from referral.domain.errors import InvalidInput, PermissionDenied
+from referral.domain.statistics import AGE_BAND_LABELS, CONCERN_BITS, UNKNOWN, concern_mask
+from referral.domain.statistics import age_band as band_of
+from referral.domain.vocabulary import OrgKind
+from referral.services.access import authorise, record
+from referral.services.uow import UnitOfWork
+from referral.workflow.schema import Workflow
+
+PERMISSION = Permission.STATISTICS_READ
+WHY = "national statistics: aggregates across networks, never a case's row"
+REFERRAL_WORKFLOW = "referral"
+
+# The stages timed, by what their state means to the workflow (a network may rename them).
+STAGES: dict[str, str] = {"screening": "screening", "panel_review": "panel", "support": "support"}
+_STAGE_COLUMNS = {
+    "screening": CaseStatistics.screening_at,
+    "panel": CaseStatistics.panel_at,
+    "support": CaseStatistics.support_at,
+}
+
+# The published tables, in page order: key -> title.
+DIMENSIONS: dict[str, str] = {
+    "quarter": "Referrals by quarter of submission",
+    "org_kind": "Referrals by kind of referring organisation",
+    "outcome": "Referrals by outcome (state now)",
+    "age_band": "Referrals by age band at referral",
+    "concern": "Concern types named (a referral may name several)",
+}
+
+
+# -- facts taken as the case goes ---------------------------------------------------------
+
+
+def record_referral_facts(
+    uow: UnitOfWork, actor: Actor, case: Case, date_of_birth: Any, concern_types: Iterable[str]
+) -> None:
+    """At submission: the age band and concern types, in clear, for statistics only."""
+    uow.scoped(actor).add(
+        CaseStatistics(
+            case_id=case.id,
+            network_id=case.network_id,
+            age_band=band_of(date_of_birth, uow.now.date()),
+            concern_mask=concern_mask(list(concern_types)),
+        )
+    )
+
+
+def reach_stage(uow: UnitOfWork, case_id: int, workflow: Workflow, state: str) -> None:
+    """When a case enters a state meaning screening, panel review or support: the first
+    time it did, kept (a case back in support keeps when it first got there)."""
+    meaning = next((m for m, name in workflow.meanings.items() if name == state), None)
+    stage = STAGES.get(meaning or "")
+    if stage is None:
+        return
+    column = _STAGE_COLUMNS[stage]
+    uow.unscoped("a stage time of the case in hand, by its id").execute(
+        update(CaseStatistics)
+        .where(CaseStatistics.case_id == case_id)
+        .values({column.key: func.coalesce(column, uow.now)})
+    )
+
+
+# -- the publication ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    network: str  # the network's name
+    slug: str
+    cells: tuple[int | None, ...]  # None: suppressed
+    total: int | None
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    key: str
+    title: str
+    columns: tuple[tuple[str, str], ...]  # (key, label)
+    rows: tuple[Row, ...]
+    totals: tuple[int | None, ...]
+    grand_total: int | None
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    network: str
+    slug: str
+    quarter: str
+    stage: str
+    quartiles: tuple[int, int, int] | None  # days: 25th, 50th, 75th percentile; None: too few
+
+
+@dataclass(frozen=True)
+class StatisticsQuery:
+    threshold: int = 5
+    networks: tuple[str, ...] = ()  # slugs; empty: all
+    tables: tuple[str, ...] = ()  # DIMENSIONS keys; empty: all
+    since: str = ""  # quarter "2026-Q1", inclusive
+    until: str = ""
+
+
+@dataclass(frozen=True)
+class Publication:
+    threshold: int
+    tables: tuple[PublishedTable, ...]
+    times: tuple[StageTimes, ...]
+    suppressed: int = 0
+    networks: tuple[tuple[str, str], ...] = field(default=())  # (slug, name) of every row
+
+
+def query_from_params(params: dict[str, str], threshold: int) -> StatisticsQuery:
+    """The filters of the page and the API, checked: a clear 422 for a bad one."""
+    errors: dict[str, str] = {}
+    tables = tuple(t for t in params.get("tables", "").split(",") if t)
+    unknown = [t for t in tables if t not in DIMENSIONS]
+    if unknown:
+        errors["tables"] = (
+            f"Unknown table: {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}."
+        )
+    for end in ("since", "until"):
+        value = params.get(end, "")
+        if value and not _is_quarter(value):
+            errors[end] = "Give a quarter as YYYY-Qn, for example 2026-Q1."
+    if errors:
+        raise InvalidInput("the statistics filters have errors", errors)
+    networks = tuple(n for n in params.get("networks", "").split(",") if n)
+    return StatisticsQuery(
+        threshold=threshold,
+        networks=networks,
+        tables=tables,
+        since=params.get("since", ""),
+        until=params.get("until", ""),
+    )
+
+
+def _is_quarter(value: str) -> bool:
+    year, sep, q = value.partition("-Q")
+    return bool(sep) and len(year) == 4 and year.isdigit() and q in {"1", "2", "3", "4"}
+
+
+def national_statistics(uow: UnitOfWork, actor: Actor, query: StatisticsQuery) -> Publication:
+    """The analyst's publication, filtered; audited as a read of aggregates (no case)."""
+    decision = authorise(uow, actor, PERMISSION, None)
+    session = uow.unscoped(WHY)
+    kind = session.scalar(select(Network.kind).where(Network.id == actor.network_id))
+    if kind != "national":
+        raise PermissionDenied("national statistics are read in the national network")
+    full = publish(session, uow.workflow(REFERRAL_WORKFLOW), query.threshold)
+    uow.audit(
+        record(
+            actor,
+            PERMISSION,
+            decision,
+            target="statistics",
+            change={
+                "networks": list(query.networks),
+                "tables": list(query.tables),
+                "since": query.since,
+                "until": query.until,
+            },
+        )
+    )
+    return select_from(full, query)
+
+
+def select_from(full: Publication, query: StatisticsQuery) -> Publication:
+    """Rows, tables and quarters picked out of the suppressed whole: nothing recomputed."""
+    wanted = set(query.networks)
+    unknown = wanted - {slug for slug, _ in full.networks}
+    if unknown:
+        raise InvalidInput(
+            "the statistics filters have errors",
+            {"networks": f"No such network in the statistics: {', '.join(sorted(unknown))}."},
+        )
+
+    def in_range(quarter: str) -> bool:
+        return (not query.since or quarter >= query.since) and (
+            not query.until or quarter <= query.until
+        )
+
+    tables = []
+    for table in full.tables:
+        if query.tables and table.key not in query.tables:
+            continue
+        rows = tuple(r for r in table.rows if not wanted or r.slug in wanted)
+        keep = [
+            i for i, (key, _) in enumerate(table.columns)
+            if table.key != "quarter" or in_range(key)
+        ]  # fmt: skip
+        tables.append(
+            PublishedTable(
+                key=table.key,
+                title=table.title,
+                columns=tuple(table.columns[i] for i in keep),
+                rows=tuple(
+                    Row(r.network, r.slug, tuple(r.cells[i] for i in keep), r.total) for r in rows
+                ),
+                totals=tuple(table.totals[i] for i in keep),
+                grand_total=table.grand_total,
+            )
+        )
+    times = tuple(t for t in full.times if (not wanted or t.slug in wanted) and in_range(t.quarter))
+    return Publication(full.threshold, tuple(tables), times, full.suppressed, full.networks)
+
+
+def publish(session: Session, workflow: Workflow, threshold: int) -> Publication:
+    """The whole publication: every table of every non-training network, suppressed."""
+    networks = {
+        nid: (slug, name)
+        for nid, slug, name in session.execute(
+            select(Network.id, Network.slug, Network.name)
+            .where(Network.kind != "training", Network.kind != "national")
+            .order_by(Network.name)
+        )
+    }
+    counts = _counts(session)
+    labels = _column_labels(workflow)
+    tables: list[disclosure.Table] = []
+    values: dict[disclosure.Entry, int] = {}
+    layout: list[tuple[str, tuple[str, ...]]] = []
+    for key in DIMENSIONS:
+        found = counts.get(key, {})
+        columns = _columns(key, {c for (_, c) in found}, workflow)
+        rows = tuple(str(n) for n in networks)
+        # A referral counts once per network: every table's row totals are one entry, but
+        # concern mentions total differently, so theirs are their own.
+        row_totals = "concern_by_network" if key == "concern" else "referrals_by_network"
+        grand = "concern_mentions" if key == "concern" else "referrals"
+        table = disclosure.Table(key, rows, columns, row_totals, key, grand)
+        tables.append(table)
+        layout.append((key, columns))
+        for nid in networks:
+            line = [found.get((nid, c), 0) for c in columns]
+            for c, v in zip(columns, line, strict=True):
+                values[table.cell(str(nid), c)] = v
+            values[table.row_total(str(nid))] = sum(line)
+        for c in columns:
+            values[table.column_total(c)] = sum(found.get((nid, c), 0) for nid in networks)
+        values[table.total] = sum(v for (nid, _), v in found.items() if nid in networks)
+    if not networks:
+        tables, values = [], {}
+    hidden = disclosure.suppress(tables, values, threshold)
+
+    def shown(entry: disclosure.Entry) -> int | None:
+        return None if entry in hidden else values[entry]
+
+    published = []
+    for table, (key, columns) in zip(tables, layout, strict=True):
+        published.append(
+            PublishedTable(
+                key=key,
+                title=DIMENSIONS[key],
+                columns=tuple((c, labels.get(c, c)) for c in columns),
+                rows=tuple(
+                    Row(
+                        networks[nid][1],
+                        networks[nid][0],
+                        tuple(shown(table.cell(str(nid), c)) for c in columns),
+                        shown(table.row_total(str(nid))),
+                    )
+                    for nid in networks
+                ),
+                totals=tuple(shown(table.column_total(c)) for c in columns),
+                grand_total=shown(table.total),
+            )
+        )
+    times = _stage_times(session, networks, threshold)
+    return Publication(
+        threshold,
+        tuple(published),
+        times,
+        suppressed=len(hidden),
+        networks=tuple(networks.values()),
+    )
+
+
+def _columns(key: str, found: set[str], workflow: Workflow) -> tuple[str, ...]:
+    """A dimension's columns: its whole fixed list where it has one (so an empty column
+    is published as a suppressed zero rather than left out), else what was found."""
+    if key == "org_kind":
+        return tuple(str(k) for k in OrgKind)
+    if key == "age_band":
+        return AGE_BAND_LABELS
+    if key == "concern":
+        return tuple(CONCERN_BITS)
+    if key == "outcome":
+        states = [s for s in workflow.state_labels if s != workflow.initial]
+        return (*states, *sorted(found - set(states)))
+    return _quarter_range(found)
+
+
+def _quarter_range(found: set[str]) -> tuple[str, ...]:
+    """Every quarter from the first to the last found, the empty ones included."""
+    if not found:
+        return ()
+    first, last = min(found), max(found)
+    year, q = int(first[:4]), int(first[-1])
+    out = []
+    while (quarter := f"{year}-Q{q}") <= last:
+        out.append(quarter)
+        year, q = (year + 1, 1) if q == 4 else (year, q + 1)
+    return tuple(out)
+
+
+def _column_labels(workflow: Workflow) -> dict[str, str]:
+    labels = dict(workflow.state_labels)
+    labels.update({str(k): str(k).replace("_", " ") for k in OrgKind})
+    labels.update({k: k.replace("_", " ") for k in CONCERN_BITS})
+    return labels
+
+
+# -- SQL ------------------------------------------------------------------------------------
+
+
+def _referred(*columns: Any) -> Select[Any]:
+    """Submitted cases of the counted networks, with their statistics facts."""
+    return (
+        select(*columns)
+        .select_from(Case)
+        .join(Network, Network.id == Case.network_id)
+        .outerjoin(CaseStatistics, CaseStatistics.case_id == Case.id)
+        .where(
+            Case.submitted_at.is_not(None),
+            Network.kind != "training",
+            Network.kind != "national",
+        )
+    )
+
+
+def _quarter(session: Session, column: Any) -> ColumnElement[str]:
+    """'2026-Q4' of a UTC time, in the database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), 'YYYY-"Q"Q')
+    month = cast(func.strftime("%m", column), Integer)
+    year = func.strftime("%Y", column, type_=String)
+    return year.op("||")(literal("-Q")).op("||")(cast((month + 2) // 3, String))
+
+
+def _days(session: Session, later: Any, earlier: Any) -> ColumnElement[int]:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", later - earlier) / 86400), Integer)
+    return cast(func.julianday(later) - func.julianday(earlier), Integer)
+
+
+def _counts(session: Session) -> dict[str, dict[tuple[int, str], int]]:
+    """{dimension: {(network id, column): referrals}}, one grouped query per dimension,
+    and the concern mentions summed bit by bit in one more."""
+    dims: dict[str, Any] = {
+        "quarter": _quarter(session, Case.submitted_at),
+        "org_kind": Case.referring_org_kind,
+        "outcome": Case.state,
+        "age_band": func.coalesce(CaseStatistics.age_band, UNKNOWN),
+    }
+    out: dict[str, dict[tuple[int, str], int]] = {}
+    for key, expression in dims.items():
+        column = expression.label("value")
+        stmt = _referred(Case.network_id, column, func.count()).group_by(Case.network_id, column)
+        out[key] = {(nid, str(value)): int(n) for nid, value, n in session.execute(stmt)}
+    mask = func.coalesce(CaseStatistics.concern_mask, 0)
+    sums = [func.sum(case(((mask.op("&")(bit)) != 0, 1), else_=0)) for bit in CONCERN_BITS.values()]
+    concern: dict[tuple[int, str], int] = {}
+    for nid, *mentions in session.execute(
+        _referred(Case.network_id, *sums).group_by(Case.network_id)
+    ):
+        for name, n in zip(CONCERN_BITS, mentions, strict=True):
+            concern[(nid, name)] = int(n or 0)
+    out["concern"] = concern
+    return out
+
+
+def _stage_times(
+    session: Session, networks: dict[int, tuple[str, str]], threshold: int
+) -> tuple[StageTimes, ...]:
+    """Quartiles of whole days from submission to each stage, per network and quarter,
+    from a histogram of days grouped in SQL; fewer than `threshold` cases: not shown."""
+    quarter = _quarter(session, Case.submitted_at).label("quarter")
+    out: list[StageTimes] = []
+    for stage, column in _STAGE_COLUMNS.items():
+        days = _days(session, column, Case.submitted_at).label("days")
+        stmt = (
+            _referred(Case.network_id, quarter, days, func.count())
+            .where(column.is_not(None))
+            .group_by(Case.network_id, quarter, days)
+        )
+        histograms: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+        for nid, q, d, n in session.execute(stmt):
+            histograms[(nid, str(q))].append((int(d), int(n)))
+        for (nid, q), histogram in sorted(histograms.items()):
+            if nid not in networks:
+                continue
+            slug, name = networks[nid]
+            out.append(StageTimes(name, slug, q, stage, _quartiles(histogram, threshold)))
+    return tuple(
+        sorted(out, key=lambda t: (t.network, t.quarter, list(STAGES.values()).index(t.stage)))
+    )
+
+
+def _quartiles(histogram: list[tuple[int, int]], threshold: int) -> tuple[int, int, int] | None:
+    """Nearest-rank quartiles of a histogram of (days, cases)."""
+    histogram.sort()
+    total = sum(n for _, n in histogram)
+    if total < threshold:
+        return None
+    running, ends = 0, []
+    for _, n in histogram:
+        running += n
+        ends.append(running)
+
+    def at(p: float) -> int:
+        rank = max(1, -(-int(p * total * 1000) // 1000))  # ceil(p * total), at least 1
+        return histogram[bisect.bisect_left(ends, rank)][0]
+
+    return (at(0.25), at(0.5), at(0.75))
