@@ -32,14 +32,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Permission
 from referral.db.tables import Case, CaseStatistics, Network
 from referral.domain import disclosure
-from referral.domain.actors import Actor
+from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.statistics import AGE_BAND_LABELS, CONCERN_BITS, UNKNOWN, concern_mask
 from referral.domain.statistics import age_band as band_of
-from referral.domain.vocabulary import OrgKind
+from referral.domain.vocabulary import LegalBasis, OrgKind, Purpose
 from referral.services.access import authorise, record
 from referral.services.uow import UnitOfWork
 from referral.workflow.schema import Workflow
@@ -199,6 +200,58 @@ def national_statistics(uow: UnitOfWork, actor: Actor, query: StatisticsQuery) -
         )
     )
     return select_from(full, query)
+
+
+def export_as_operator(uow: UnitOfWork, threshold: int) -> Publication:
+    """The whole publication for `referral stats export`: no one signed in, so it is
+    recorded in the national network's audit log (when there is one) as its `system`
+    actor, with a rule naming the command line."""
+    session = uow.unscoped("the operator's `referral stats export` counts every network")
+    full = publish(session, uow.workflow(REFERRAL_WORKFLOW), threshold)
+    national = session.execute(
+        select(Network.id, Network.slug).where(Network.kind == "national").order_by(Network.id)
+    ).first()
+    if national is not None:
+        uow.audit(
+            AuditRecord(
+                action=PERMISSION,
+                allowed=True,
+                actor=system_actor(national.id, national.slug),
+                target="statistics",
+                rule="statistics export by the operator (command line)",
+                purpose=Purpose.STATISTICS,
+                legal_basis=LegalBasis.PUBLIC_TASK,
+                change={"format": "csv", "threshold": threshold},
+            )
+        )
+    uow.commit()
+    return full
+
+
+CSV_HEADER = ("table", "network", "column", "count", "quarter", "stage", "p25_days",
+              "median_days", "p75_days")  # fmt: skip
+
+
+def csv_rows(publication: Publication) -> Iterable[tuple[str, ...]]:
+    """The publication as CSV rows: every count (`suppressed` where hidden), each table's
+    totals (network `all`, column `total`), then the stage times."""
+
+    def shown(value: int | None) -> str:
+        return "suppressed" if value is None else str(value)
+
+    yield CSV_HEADER
+    for table in publication.tables:
+        columns = [c for c, _ in table.columns]
+        for row in table.rows:
+            for column, value in zip(columns, row.cells, strict=True):
+                yield (table.key, row.slug, column, shown(value), "", "", "", "", "")
+            yield (table.key, row.slug, "total", shown(row.total), "", "", "", "", "")
+        for column, value in zip(columns, table.totals, strict=True):
+            yield (table.key, "all", column, shown(value), "", "", "", "", "")
+        yield (table.key, "all", "total", shown(table.grand_total), "", "", "", "", "")
+    for t in publication.times:
+        q = [str(d) for d in t.quartiles] if t.quartiles else ["suppressed"] * 3
+        yield ("stage_times", t.slug, "", "", t.quarter, t.stage, *q)
 
 
 def select_from(full: Publication, query: StatisticsQuery) -> Publication:

@@ -20,6 +20,7 @@ from referral.web.controllers import (
     register,
     second_factor,
     sso,
+    statistics,
     subjects,
     webhooks,
 )
@@ -44,6 +45,7 @@ PAGE_ROUTES: list[Any] = [
     *webhooks.ROUTES,
     *operations.ROUTES,
     *sso.ROUTES,
+    *statistics.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]

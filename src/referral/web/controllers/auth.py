@@ -35,6 +35,7 @@ HOME_BY_ROLE = [
     (Role.AGENCY_CONTACT, "/information-requests"),
     (Role.DPO, "/audit"),
     (Role.ADMIN, "/admin/users"),
+    (Role.ANALYST, "/statistics"),
     (Role.REFERRER, "/referrals"),
 ]
 
