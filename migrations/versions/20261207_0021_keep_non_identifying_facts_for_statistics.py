@@ -3,7 +3,8 @@ and when a case first reached screening, panel and support (case_statistics).
 
 The age band and concern types are otherwise sealed with the subject's key; they are
 taken at submission, so that aggregates never open a sealed field. Cases submitted
-before this migration count under "unknown" (no age band, no concern types).
+before this migration are not counted (their facts are sealed); stage times count from
+the cases submitted after it.
 
 Revision ID: 0021
 Revises: 0017
@@ -26,6 +27,9 @@ def upgrade() -> None:
         "case_statistics",
         sa.Column("case_id", sa.Integer(), nullable=False),
         sa.Column("network_id", sa.Integer(), nullable=False),
+        sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("quarter", sa.String(8), nullable=False),
+        sa.Column("org_kind", sa.String(32), nullable=False),
         sa.Column("age_band", sa.String(16), nullable=False),
         sa.Column("concern_mask", sa.Integer(), nullable=False),
         sa.Column("screening_at", sa.DateTime(timezone=True), nullable=True),

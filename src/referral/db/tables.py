@@ -714,8 +714,8 @@ install(Base)
 
 
 class CaseStatistics(Base):
-    """What national statistics count about a case that its sealed fields hold: the age
-    band at referral and the concern types, taken at submission, so that aggregates need
+    """What national statistics count about a submitted case. What its sealed fields hold
+    (the age band at referral and the concern types) is taken at submission, so that aggregates need
     no subject's key and never a date of birth; and when the case first reached screening,
     panel and support. Not a category of the case: nothing here names or dates a person
     (an age band, a set of concern types from the fixed list, three times). Read only by
@@ -725,6 +725,11 @@ class CaseStatistics(Base):
 
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
+    # Copied from the case at submission (they never change after), so that the national
+    # page reads this one narrow table instead of joining every case (bench/statistics.py).
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    quarter: Mapped[str] = mapped_column(String(8))  # "2026-Q4", UTC
+    org_kind: Mapped[str] = mapped_column(String(32))
     age_band: Mapped[str] = mapped_column(String(16), default="unknown")
     # One bit per concern type, in domain.statistics.CONCERN_BITS' order.
     concern_mask: Mapped[int] = mapped_column(Integer, default=0)

@@ -108,9 +108,6 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
     )
     uow.scoped(actor).add(case)
     uow.flush()
-    statistics.record_referral_facts(
-        uow, actor, case, command.subject.date_of_birth, command.concern_types
-    )
     written = sorted({*categorised_columns(Subject).values(), Category.CONCERN, Category.NARRATIVE})
     uow.audit(
         record(
@@ -127,6 +124,9 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
         facts = uow.repo.case_facts(case, actor)
         fire_case(uow, actor, case, facts, trigger_via(uow, case, Via.SUBMISSION))
         case.submitted_at = uow.now
+        statistics.record_referral_facts(
+            uow, actor, case, command.subject.date_of_birth, command.concern_types
+        )
     uow.commit()
     log.info("referral_submitted", case_id=case.id, draft=command.as_draft)
     return case.id
@@ -144,6 +144,9 @@ def submit_draft(uow: UnitOfWork, actor: Actor, command: SubmitDraft) -> Moved:
     trigger = trigger_via(uow, case, Via.SUBMISSION)
     moved = fire_case(uow, actor, case, facts, trigger, expected_version=command.expected_version)
     case.submitted_at = uow.now
+    statistics.record_referral_facts(
+        uow, actor, case, case.subject.date_of_birth, case.concern_types
+    )
     uow.commit()
     return moved
 

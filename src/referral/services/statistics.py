@@ -13,21 +13,21 @@ two filtered views cannot be differenced into a hidden cell.
 """
 
 import bisect
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
-    String,
-    case,
     cast,
     func,
-    literal,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -38,7 +38,7 @@ from referral.db.tables import Case, CaseStatistics, Network
 from referral.domain import disclosure
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import InvalidInput, PermissionDenied
-from referral.domain.statistics import AGE_BAND_LABELS, CONCERN_BITS, UNKNOWN, concern_mask
+from referral.domain.statistics import AGE_BAND_LABELS, CONCERN_BITS, concern_mask, quarter_of
 from referral.domain.statistics import age_band as band_of
 from referral.domain.vocabulary import LegalBasis, OrgKind, Purpose
 from referral.services.access import authorise, record
@@ -73,11 +73,15 @@ DIMENSIONS: dict[str, str] = {
 def record_referral_facts(
     uow: UnitOfWork, actor: Actor, case: Case, date_of_birth: Any, concern_types: Iterable[str]
 ) -> None:
-    """At submission: the age band and concern types, in clear, for statistics only."""
+    """At submission: the age band and concern types, in clear, for statistics only, with
+    the case's network, time and referring organisation kind beside them."""
     uow.scoped(actor).add(
         CaseStatistics(
             case_id=case.id,
             network_id=case.network_id,
+            submitted_at=uow.now,
+            quarter=quarter_of(uow.now.year, uow.now.month),
+            org_kind=case.referring_org_kind,
             age_band=band_of(date_of_birth, uow.now.date()),
             concern_mask=concern_mask(list(concern_types)),
         )
@@ -304,7 +308,8 @@ def publish(session: Session, workflow: Workflow, threshold: int) -> Publication
             .order_by(Network.name)
         )
     }
-    counts = _counts(session)
+    grouped = _grouped(session)
+    counts = _counts(session, grouped)
     labels = _column_labels(workflow)
     tables: list[disclosure.Table] = []
     values: dict[disclosure.Entry, int] = {}
@@ -355,7 +360,7 @@ def publish(session: Session, workflow: Workflow, threshold: int) -> Publication
                 grand_total=shown(table.total),
             )
         )
-    times = _stage_times(session, networks, threshold)
+    times = _stage_times(grouped, networks, threshold)
     return Publication(
         threshold,
         tuple(published),
@@ -401,30 +406,22 @@ def _column_labels(workflow: Workflow) -> dict[str, str]:
 
 
 # -- SQL ------------------------------------------------------------------------------------
+#
+# One pass over `case_statistics` (narrow: one row a submitted case) gives every count but
+# the outcome's, and the stage times' histograms: on PostgreSQL as GROUPING SETS, elsewhere
+# as one grouped query per set. The outcome (the case's state now) joins the cases.
+
+_UNCOUNTED = ("training", "national")
 
 
-def _referred(*columns: Any) -> Select[Any]:
-    """Submitted cases of the counted networks, with their statistics facts."""
+def _facts(*columns: Any) -> Select[Any]:
+    """The statistics rows of the counted networks."""
     return (
         select(*columns)
-        .select_from(Case)
-        .join(Network, Network.id == Case.network_id)
-        .outerjoin(CaseStatistics, CaseStatistics.case_id == Case.id)
-        .where(
-            Case.submitted_at.is_not(None),
-            Network.kind != "training",
-            Network.kind != "national",
-        )
+        .select_from(CaseStatistics)
+        .join(Network, Network.id == CaseStatistics.network_id)
+        .where(Network.kind.not_in(_UNCOUNTED))
     )
-
-
-def _quarter(session: Session, column: Any) -> ColumnElement[str]:
-    """'2026-Q4' of a UTC time, in the database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), 'YYYY-"Q"Q')
-    month = cast(func.strftime("%m", column), Integer)
-    year = func.strftime("%Y", column, type_=String)
-    return year.op("||")(literal("-Q")).op("||")(cast((month + 2) // 3, String))
 
 
 def _days(session: Session, later: Any, earlier: Any) -> ColumnElement[int]:
@@ -433,57 +430,89 @@ def _days(session: Session, later: Any, earlier: Any) -> ColumnElement[int]:
     return cast(func.julianday(later) - func.julianday(earlier), Integer)
 
 
-def _counts(session: Session) -> dict[str, dict[tuple[int, str], int]]:
-    """{dimension: {(network id, column): referrals}}, one grouped query per dimension,
-    and the concern mentions summed bit by bit in one more."""
-    dims: dict[str, Any] = {
-        "quarter": _quarter(session, Case.submitted_at),
-        "org_kind": Case.referring_org_kind,
-        "outcome": Case.state,
-        "age_band": func.coalesce(CaseStatistics.age_band, UNKNOWN),
+def _grouped(session: Session) -> dict[str, list[tuple[Any, ...]]]:
+    """{set: [(network id, *keys, cases)]} for every grouping set."""
+    facts = CaseStatistics
+    days = {
+        stage: _days(session, column, facts.submitted_at).label(f"{stage}_days")
+        for stage, column in _STAGE_COLUMNS.items()
     }
+    keys: dict[str, tuple[Any, ...]] = {
+        "quarter": (facts.quarter,),
+        "org_kind": (facts.org_kind,),
+        "age_band": (facts.age_band,),
+        "concern": (facts.concern_mask,),  # few distinct sets of concern types
+        **{stage: (facts.quarter, days[stage]) for stage in _STAGE_COLUMNS},
+    }
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    if session.get_bind().dialect.name != "postgresql":
+        for name, columns in keys.items():
+            stmt = _facts(facts.network_id, *columns, func.count()).group_by(
+                facts.network_id, *columns
+            )
+            out[name] = [tuple(r) for r in session.execute(stmt)]
+        return out
+    grouped = [facts.quarter, facts.org_kind, facts.age_band, facts.concern_mask, *days.values()]
+    width = len(grouped)
+
+    # Columns by identity: SQL expressions overload ==, so they cannot be dict keys.
+    positions = {id(c): i for i, c in enumerate(grouped)}
+
+    def tag(columns: tuple[Any, ...]) -> int:  # GROUPING(...): a 1 bit per column left out
+        kept = {positions[id(c)] for c in columns}
+        return sum(1 << (width - 1 - i) for i in range(width) if i not in kept)
+
+    tags = {tag(columns): name for name, columns in keys.items()}
+    stmt = _facts(func.grouping(*grouped), facts.network_id, *grouped, func.count()).group_by(
+        func.grouping_sets(*(tuple_(facts.network_id, *columns) for columns in keys.values()))
+    )
+    for g, nid, *rest in session.execute(stmt):
+        name = tags[g]
+        values, count = rest[:width], rest[width]
+        picked = [values[positions[id(c)]] for c in keys[name]]
+        out.setdefault(name, []).append((nid, *picked, count))
+    return out
+
+
+def _counts(
+    session: Session, grouped: dict[str, list[tuple[Any, ...]]]
+) -> dict[str, dict[tuple[int, str], int]]:
+    """{dimension: {(network id, column): referrals}}; a concern type's mentions are the
+    cases of every set of concern types that holds it."""
     out: dict[str, dict[tuple[int, str], int]] = {}
-    for key, expression in dims.items():
-        column = expression.label("value")
-        stmt = _referred(Case.network_id, column, func.count()).group_by(Case.network_id, column)
-        out[key] = {(nid, str(value)): int(n) for nid, value, n in session.execute(stmt)}
-    mask = func.coalesce(CaseStatistics.concern_mask, 0)
-    sums = [func.sum(case(((mask.op("&")(bit)) != 0, 1), else_=0)) for bit in CONCERN_BITS.values()]
-    concern: dict[tuple[int, str], int] = {}
-    for nid, *mentions in session.execute(
-        _referred(Case.network_id, *sums).group_by(Case.network_id)
-    ):
-        for name, n in zip(CONCERN_BITS, mentions, strict=True):
-            concern[(nid, name)] = int(n or 0)
-    out["concern"] = concern
+    for key in ("quarter", "org_kind", "age_band"):
+        out[key] = {(nid, str(value)): int(n) for nid, value, n in grouped.get(key, [])}
+    concern: dict[tuple[int, str], int] = defaultdict(int)
+    for nid, mask, n in grouped.get("concern", []):
+        for name, bit in CONCERN_BITS.items():
+            if int(mask or 0) & bit:
+                concern[(nid, name)] += int(n)
+    out["concern"] = dict(concern)
+    stmt = (
+        _facts(CaseStatistics.network_id, Case.state, func.count())
+        .join(Case, Case.id == CaseStatistics.case_id)
+        .group_by(CaseStatistics.network_id, Case.state)
+    )
+    out["outcome"] = {(nid, str(state)): int(n) for nid, state, n in session.execute(stmt)}
     return out
 
 
 def _stage_times(
-    session: Session, networks: dict[int, tuple[str, str]], threshold: int
+    grouped: dict[str, list[tuple[Any, ...]]], networks: dict[int, tuple[str, str]], threshold: int
 ) -> tuple[StageTimes, ...]:
     """Quartiles of whole days from submission to each stage, per network and quarter,
-    from a histogram of days grouped in SQL; fewer than `threshold` cases: not shown."""
-    quarter = _quarter(session, Case.submitted_at).label("quarter")
+    from the histograms of days; fewer than `threshold` cases: not shown."""
     out: list[StageTimes] = []
-    for stage, column in _STAGE_COLUMNS.items():
-        days = _days(session, column, Case.submitted_at).label("days")
-        stmt = (
-            _referred(Case.network_id, quarter, days, func.count())
-            .where(column.is_not(None))
-            .group_by(Case.network_id, quarter, days)
-        )
+    for stage in _STAGE_COLUMNS:
         histograms: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
-        for nid, q, d, n in session.execute(stmt):
-            histograms[(nid, str(q))].append((int(d), int(n)))
-        for (nid, q), histogram in sorted(histograms.items()):
-            if nid not in networks:
-                continue
+        for nid, quarter, days, n in grouped.get(stage, []):
+            if days is not None and nid in networks:
+                histograms[(nid, str(quarter))].append((int(days), int(n)))
+        for (nid, quarter), histogram in histograms.items():
             slug, name = networks[nid]
-            out.append(StageTimes(name, slug, q, stage, _quartiles(histogram, threshold)))
-    return tuple(
-        sorted(out, key=lambda t: (t.network, t.quarter, list(STAGES.values()).index(t.stage)))
-    )
+            out.append(StageTimes(name, slug, quarter, stage, _quartiles(histogram, threshold)))
+    order = list(_STAGE_COLUMNS)
+    return tuple(sorted(out, key=lambda t: (t.network, t.quarter, order.index(t.stage))))
 
 
 def _quartiles(histogram: list[tuple[int, int]], threshold: int) -> tuple[int, int, int] | None:
@@ -497,8 +526,8 @@ def _quartiles(histogram: list[tuple[int, int]], threshold: int) -> tuple[int, i
         running += n
         ends.append(running)
 
-    def at(p: float) -> int:
-        rank = max(1, -(-int(p * total * 1000) // 1000))  # ceil(p * total), at least 1
+    def at(share: Fraction) -> int:
+        rank = max(1, math.ceil(share * total))
         return histogram[bisect.bisect_left(ends, rank)][0]
 
-    return (at(0.25), at(0.5), at(0.75))
+    return (at(Fraction(1, 4)), at(Fraction(1, 2)), at(Fraction(3, 4)))
