@@ -726,7 +726,7 @@ class CaseStatistics(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
     # Copied from the case at submission (they never change after), so that the national
-    # page reads this one narrow table instead of joining every case (bench/statistics.py).
+    # page reads this one narrow table instead of joining every case (bench/national_statistics.py).
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     quarter: Mapped[str] = mapped_column(String(8))  # "2026-Q4", UTC
     org_kind: Mapped[str] = mapped_column(String(32))

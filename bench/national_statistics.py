@@ -1,6 +1,9 @@
 """The national statistics page at country scale, beside the naive per-case count.
 
-    python bench/statistics.py [--networks N] [--cases N] [--database-url URL] [--quick]
+(Not `bench/statistics.py`: that name would shadow the standard library's `statistics`,
+which the other scripts here import.)
+
+    python bench/national_statistics.py [--networks N] [--cases N] [--database-url URL] [--quick]
 
 Loads `--networks` (100) city networks, three of them tiny (small cells to suppress), a
 training network and the national tier, and `--cases` (1,000,000) submitted cases over
@@ -50,7 +53,7 @@ from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-PASSWORD = "bench-password"
+PASSWORD = "bench-password"  # noqa: S105 (a scratch database's synthetic analyst)
 TINY = 3  # networks with a handful of cases each
 
 
@@ -130,8 +133,8 @@ def load(engine: Engine, networks: int, cases: int) -> None:
             for column in columns:
                 if column.name not in values and isinstance(column.type, Sealed):
                     values[column.name] = "NULL" if column.nullable else blob
-            names = ", ".join(values)
-            return f"INSERT INTO {table} ({names}) SELECT {', '.join(values.values())} FROM {series}"
+            names, selected = ", ".join(values), ", ".join(values.values())
+            return f"INSERT INTO {table} ({names}) SELECT {selected} FROM {series}"
 
         db.execute(
             text(filled("subjects", {"id": "g", "network_id": network, "created_at": submitted})),
@@ -162,6 +165,9 @@ def load(engine: Engine, networks: int, cases: int) -> None:
             {"n": cases},
         )
         bits = list(CONCERN_BITS.values())
+        mask = "CASE (g * 13) % {n} {arms} END".format(
+            n=len(bits), arms=" ".join(f"WHEN {i} THEN {b}" for i, b in enumerate(bits))
+        )
         db.execute(
             text(
                 filled(
@@ -173,8 +179,7 @@ def load(engine: Engine, networks: int, cases: int) -> None:
                         "quarter": quarter,
                         "org_kind": org_kind,
                         "age_band": _case_when("g * 11", AGE_BAND_LABELS),
-                        "concern_mask": f"({_case_when('g * 13', [str(b) for b in bits])})"
-                        .replace("'", ""),
+                        "concern_mask": mask,
                         "screening_at": f"CASE WHEN g % 5 <> 0 THEN"
                         f" {days(submitted, '24 + (g * 13) % 240')} END",
                         "panel_at": f"CASE WHEN g % 5 IN (1, 2) THEN"
