@@ -18,7 +18,7 @@ to the grand total). Two steps, repeated until nothing changes:
    smallest published entry that closes a cycle through it (the classic "each row and
    column with one hidden cell hides its next smallest", made exact).
 2. Across tables, exactly: the equations of all tables together, restricted to the hidden
-   entries, reduced with exact fractions; an entry is determined when its unit vector lies
+   entries, reduced exactly (integers); an entry is determined when its unit vector lies
    in the span of the equations. Shared totals couple the tables, so this catches what the
    per-table step cannot see; any determined entry has a published neighbour hidden.
 
@@ -27,10 +27,10 @@ by the linear equations of what is published. (Bounds from counts being non-nega
 narrow a hidden entry to a range; that is the usual, accepted residue of this method.)
 """
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 
 # An entry: ("cell", table, row, column), or a total's own key, e.g. ("total", "network", "n1").
 Entry = tuple[str, ...]
@@ -90,6 +90,7 @@ def suppress(tables: list[Table], values: Mapping[Entry, int], threshold: int) -
     hidden = {entry for entry, value in values.items() if value < threshold}
     if not hidden:
         return hidden
+    equations = [equation for table in tables for equation in table.equations()]
     while True:
         for table in tables:
             _close_cycles(table, values, hidden)
@@ -98,7 +99,7 @@ def suppress(tables: list[Table], values: Mapping[Entry, int], threshold: int) -
             return hidden
         before = len(hidden)
         for entry in sorted(determined):
-            _hide_a_neighbour(tables, values, hidden, entry)
+            _hide_a_neighbour(equations, values, hidden, entry)
         if len(hidden) == before:  # every neighbour hidden already: widen, or give up whole
             published = [e for e in values if e not in hidden]
             if not published:
@@ -109,48 +110,73 @@ def suppress(tables: list[Table], values: Mapping[Entry, int], threshold: int) -
 def determined_entries(tables: list[Table], hidden: set[Entry]) -> set[Entry]:
     """The hidden entries that the equations of all `tables` fix, given every published
     entry: those whose unit vector is in the span of the equations restricted to `hidden`.
-    Exact (fractions), by Gauss-Jordan elimination on sparse rows."""
-    pivots: dict[Entry, dict[Entry, Fraction]] = {}
+    Exact: Gauss-Jordan elimination on sparse rows of integers (each row kept divided by
+    the gcd of its coefficients, so they stay small), no floating point."""
+    pivots: dict[Entry, dict[Entry, int]] = {}
     for table in tables:
         for equation in table.equations():
-            row = {e: Fraction(c) for e, c in equation.items() if e in hidden}
-            _reduce_into(pivots, row)
+            row = {e: c for e, c in equation.items() if e in hidden}
+            if row:
+                _reduce_into(pivots, row)
     return {e for e, row in pivots.items() if len(row) == 1}
 
 
-def _reduce_into(pivots: dict[Entry, dict[Entry, Fraction]], row: dict[Entry, Fraction]) -> None:
-    """Add one equation to a reduced basis whose every row is zero at the others' pivots."""
+def _combine(row: dict[Entry, int], by: int, other: dict[Entry, int], times: int) -> None:
+    """row := by * row - times * other, in place, then divided by its coefficients' gcd."""
+    for e in list(row):
+        row[e] *= by
+    for e, c in other.items():
+        value = row.get(e, 0) - times * c
+        if value:
+            row[e] = value
+        else:
+            row.pop(e, None)
+    divisor = math.gcd(*row.values()) if row else 1
+    if divisor > 1:
+        for e in row:
+            row[e] //= divisor
+
+
+def _reduce_into(pivots: dict[Entry, dict[Entry, int]], row: dict[Entry, int]) -> None:
+    """Add one equation to a reduced basis whose every row is zero at the others' pivots
+    (so a row with a single entry left fixes that entry)."""
     for pivot in [e for e in row if e in pivots]:
-        factor = row.get(pivot)
-        if not factor:
-            continue
-        for e, c in pivots[pivot].items():
-            value = row.get(e, Fraction(0)) - factor * c
-            if value:
-                row[e] = value
-            else:
-                row.pop(e, None)
+        if row.get(pivot):
+            basis = pivots[pivot]
+            _combine(row, basis[pivot], basis, row[pivot])
     if not row:
         return
     pivot = min(row)
-    scale = row[pivot]
-    row = {e: c / scale for e, c in row.items()}
     for other in pivots.values():
-        factor = other.get(pivot)
-        if factor:
-            for e, c in row.items():
-                value = other.get(e, Fraction(0)) - factor * c
-                if value:
-                    other[e] = value
-                else:
-                    other.pop(e, None)
+        if other.get(pivot):
+            _combine(other, row[pivot], row, other[pivot])
     pivots[pivot] = row
 
 
 def _close_cycles(table: Table, values: Mapping[Entry, int], hidden: set[Entry]) -> None:
     """Hide entries of `table` until no hidden edge of its graph is a bridge."""
     edges = list(table.edges())
+    at_node: dict[str, list[Entry]] = defaultdict(list)
+    for a, b, e in edges:
+        at_node[a].append(e)
+        at_node[b].append(e)
+
+    def cheapest(entries: Iterable[Entry]) -> Entry:
+        return min(entries, key=lambda e: (values.get(e, 0), e[0] != "cell", e))
+
     while True:
+        # A node with one hidden edge makes it a bridge: hide its next smallest, for every
+        # such node in one sweep (most of the work, without a search for bridges).
+        swept = False
+        for entries in at_node.values():
+            inside = [e for e in entries if e in hidden]
+            if len(inside) == 1:
+                outside = [e for e in entries if e not in hidden]
+                if outside:
+                    hidden.add(cheapest(outside))
+                    swept = True
+        if swept:
+            continue
         bridge = _first_bridge([(a, b, e) for a, b, e in edges if e in hidden])
         if bridge is None:
             return
@@ -169,7 +195,7 @@ def _close_cycles(table: Table, values: Mapping[Entry, int], hidden: set[Entry])
             candidates = [e for _, _, e in edges if e not in hidden]
         if not candidates:
             return
-        hidden.add(min(candidates, key=lambda e: (values.get(e, 0), e[0] != "cell", e)))
+        hidden.add(cheapest(candidates))
 
 
 def _first_bridge(edges: list[tuple[str, str, Entry]]) -> tuple[str, str, Entry] | None:
@@ -222,16 +248,14 @@ def _reachable(start: str, edges: list[tuple[str, str, Entry]]) -> set[str]:
 
 
 def _hide_a_neighbour(
-    tables: list[Table], values: Mapping[Entry, int], hidden: set[Entry], entry: Entry
+    equations: list[dict[Entry, int]],
+    values: Mapping[Entry, int],
+    hidden: set[Entry],
+    entry: Entry,
 ) -> None:
     """Hide the smallest published entry sharing an equation with `entry`."""
     neighbours = {
-        e
-        for table in tables
-        for equation in table.equations()
-        if entry in equation
-        for e in equation
-        if e not in hidden
+        e for equation in equations if entry in equation for e in equation if e not in hidden
     }
     if neighbours:
         hidden.add(min(neighbours, key=lambda e: (values.get(e, 0), e[0] != "cell", e)))

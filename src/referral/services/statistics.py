@@ -316,7 +316,13 @@ def publish(session: Session, workflow: Workflow, threshold: int) -> Publication
     layout: list[tuple[str, tuple[str, ...]]] = []
     for key in DIMENSIONS:
         found = counts.get(key, {})
-        columns = _columns(key, {c for (_, c) in found}, workflow)
+        # A column no network has a case in is left out: it counts nobody, and hiding a
+        # whole column of zeros would cost a second hidden cell in every row.
+        columns = tuple(
+            c
+            for c in _columns(key, {c for (_, c) in found}, workflow)
+            if any(found.get((nid, c)) for nid in networks)
+        )
         rows = tuple(str(n) for n in networks)
         # A referral counts once per network: every table's row totals are one entry, but
         # concern mentions total differently, so theirs are their own.
@@ -371,8 +377,7 @@ def publish(session: Session, workflow: Workflow, threshold: int) -> Publication
 
 
 def _columns(key: str, found: set[str], workflow: Workflow) -> tuple[str, ...]:
-    """A dimension's columns: its whole fixed list where it has one (so an empty column
-    is published as a suppressed zero rather than left out), else what was found."""
+    """A dimension's columns in their order: its fixed list where it has one."""
     if key == "org_kind":
         return tuple(str(k) for k in OrgKind)
     if key == "age_band":
@@ -382,20 +387,7 @@ def _columns(key: str, found: set[str], workflow: Workflow) -> tuple[str, ...]:
     if key == "outcome":
         states = [s for s in workflow.state_labels if s != workflow.initial]
         return (*states, *sorted(found - set(states)))
-    return _quarter_range(found)
-
-
-def _quarter_range(found: set[str]) -> tuple[str, ...]:
-    """Every quarter from the first to the last found, the empty ones included."""
-    if not found:
-        return ()
-    first, last = min(found), max(found)
-    year, q = int(first[:4]), int(first[-1])
-    out = []
-    while (quarter := f"{year}-Q{q}") <= last:
-        out.append(quarter)
-        year, q = (year + 1, 1) if q == 4 else (year, q + 1)
-    return tuple(out)
+    return tuple(sorted(found))
 
 
 def _column_labels(workflow: Workflow) -> dict[str, str]:
