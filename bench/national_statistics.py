@@ -126,6 +126,7 @@ def load(engine: Engine, networks: int, cases: int) -> None:
             f" ((CAST(strftime('%m', {submitted}) AS INTEGER) + 2) / 3)"
         )
         org_kind = _case_when("g * 3", [str(k) for k in OrgKind])
+        state = _case_when("g * 7", states)
 
         def filled(table: str, values: dict[str, str]) -> str:
             """INSERT ... SELECT naming every NOT NULL column: sealed ones a placeholder."""
@@ -148,7 +149,7 @@ def load(engine: Engine, networks: int, cases: int) -> None:
                         "id": "g",
                         "network_id": network,
                         "subject_id": "g",
-                        "state": _case_when("g * 7", states),
+                        "state": state,
                         "workflow_name": "'referral'",
                         "workflow_version": str(workflow.version),
                         "workflow_hash": f"'{workflow.content_hash}'",
@@ -178,6 +179,7 @@ def load(engine: Engine, networks: int, cases: int) -> None:
                         "submitted_at": submitted,
                         "quarter": quarter,
                         "org_kind": org_kind,
+                        "state": state,
                         "age_band": _case_when("g * 11", AGE_BAND_LABELS),
                         "concern_mask": mask,
                         "screening_at": f"CASE WHEN g % 5 <> 0 THEN"

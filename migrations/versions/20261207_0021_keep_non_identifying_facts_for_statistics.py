@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("quarter", sa.String(8), nullable=False),
         sa.Column("org_kind", sa.String(32), nullable=False),
+        sa.Column("state", sa.String(40), nullable=False),
         sa.Column("age_band", sa.String(16), nullable=False),
         sa.Column("concern_mask", sa.Integer(), nullable=False),
         sa.Column("screening_at", sa.DateTime(timezone=True), nullable=True),

@@ -106,6 +106,9 @@ def test_time_to_screening_is_published_in_days_once_enough_cases_have_it(
     (times,) = [t for t in result.times if t.stage == "screening"]
     assert (times.slug, times.quartiles) == ("demo-city", (3, 3, 3))
     assert not [t for t in result.times if t.stage != "screening"]  # none reached panel
+    with runtime.session_factory() as session:  # the outcome counted: the state followed
+        states = session.execute(select(CaseStatistics.case_id, CaseStatistics.state)).all()
+    assert sorted(states) == [(i, "screening") for i in ids[:5]] + [(ids[5], "submitted")]
 
 
 def test_too_few_cases_at_a_stage_publish_no_times(

@@ -730,6 +730,8 @@ class CaseStatistics(Base):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     quarter: Mapped[str] = mapped_column(String(8))  # "2026-Q4", UTC
     org_kind: Mapped[str] = mapped_column(String(32))
+    # The case's state, followed as it moves (services.flow.enter_state, a migration).
+    state: Mapped[str] = mapped_column(String(40))
     age_band: Mapped[str] = mapped_column(String(16), default="unknown")
     # One bit per concern type, in domain.statistics.CONCERN_BITS' order.
     concern_mask: Mapped[int] = mapped_column(Integer, default=0)

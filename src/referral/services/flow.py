@@ -545,7 +545,7 @@ def enter_state(uow: UnitOfWork, case: AnyCase, workflow: Workflow, state: str) 
     case.due_at = schedule.deadline(uow, case.network_id, workflow.due_for(state))
     if state in workflow.closed_states or state in workflow.final_states:
         case.closed_at = case.closed_at or uow.now
-    statistics.reach_stage(uow, case.id, workflow, state)
+    statistics.follow_case(uow, case.id, workflow, state)
     schedule.enter(
         uow,
         workflow,

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    bindparam,
     cast,
     func,
     select,
@@ -82,25 +83,34 @@ def record_referral_facts(
             submitted_at=uow.now,
             quarter=quarter_of(uow.now.year, uow.now.month),
             org_kind=case.referring_org_kind,
+            state=case.state,
             age_band=band_of(date_of_birth, uow.now.date()),
             concern_mask=concern_mask(list(concern_types)),
         )
     )
 
 
-def reach_stage(uow: UnitOfWork, case_id: int, workflow: Workflow, state: str) -> None:
-    """When a case enters a state meaning screening, panel review or support: the first
-    time it did, kept (a case back in support keeps when it first got there)."""
+def follow_case(uow: UnitOfWork, case_id: int, workflow: Workflow, state: str) -> None:
+    """As a case enters `state`: its state here too, and, for a state meaning screening,
+    panel review or support, the first time it got there (kept: a case back in support
+    keeps when it first got there). One UPDATE by primary key."""
     meaning = next((m for m, name in workflow.meanings.items() if name == state), None)
     stage = STAGES.get(meaning or "")
-    if stage is None:
-        return
-    column = _STAGE_COLUMNS[stage]
-    uow.unscoped("a stage time of the case in hand, by its id").execute(
-        update(CaseStatistics)
-        .where(CaseStatistics.case_id == case_id)
-        .values({column.key: func.coalesce(column, uow.now)})
+    values: dict[str, Any] = {"state": state}
+    if stage is not None:
+        column = _STAGE_COLUMNS[stage]
+        values[column.key] = func.coalesce(column, uow.now)
+    uow.unscoped("the statistics row of the case in hand, by its id").execute(
+        update(CaseStatistics).where(CaseStatistics.case_id == case_id).values(values)
     )
+
+
+# A migration's move of a case's state, built once (it runs for every case migrated).
+FOLLOW_MIGRATION = (
+    update(CaseStatistics)
+    .where(CaseStatistics.case_id == bindparam("moving"))
+    .values(state=bindparam("state"))
+)
 
 
 # -- the publication ------------------------------------------------------------------------
@@ -399,9 +409,9 @@ def _column_labels(workflow: Workflow) -> dict[str, str]:
 
 # -- SQL ------------------------------------------------------------------------------------
 #
-# One pass over `case_statistics` (narrow: one row a submitted case) gives every count but
-# the outcome's, and the stage times' histograms: on PostgreSQL as GROUPING SETS, elsewhere
-# as one grouped query per set. The outcome (the case's state now) joins the cases.
+# One pass over `case_statistics` (narrow: one row a submitted case) gives every count and
+# the stage times' histograms: on PostgreSQL as GROUPING SETS, elsewhere as one grouped
+# query per set. No case row is read.
 
 _UNCOUNTED = ("training", "national")
 
@@ -434,6 +444,7 @@ def _grouped(session: Session) -> dict[str, list[tuple[Any, ...]]]:
         "org_kind": (facts.org_kind,),
         "age_band": (facts.age_band,),
         "concern": (facts.concern_mask,),  # few distinct sets of concern types
+        "outcome": (facts.state,),
         **{stage: (facts.quarter, days[stage]) for stage in _STAGE_COLUMNS},
     }
     out: dict[str, list[tuple[Any, ...]]] = {}
@@ -444,7 +455,10 @@ def _grouped(session: Session) -> dict[str, list[tuple[Any, ...]]]:
             )
             out[name] = [tuple(r) for r in session.execute(stmt)]
         return out
-    grouped = [facts.quarter, facts.org_kind, facts.age_band, facts.concern_mask, *days.values()]
+    grouped = [
+        facts.quarter, facts.org_kind, facts.age_band, facts.concern_mask, facts.state,
+        *days.values(),
+    ]  # fmt: skip
     width = len(grouped)
 
     # Columns by identity: SQL expressions overload ==, so they cannot be dict keys.
@@ -472,7 +486,7 @@ def _counts(
     """{dimension: {(network id, column): referrals}}; a concern type's mentions are the
     cases of every set of concern types that holds it."""
     out: dict[str, dict[tuple[int, str], int]] = {}
-    for key in ("quarter", "org_kind", "age_band"):
+    for key in ("quarter", "org_kind", "age_band", "outcome"):
         out[key] = {(nid, str(value)): int(n) for nid, value, n in grouped.get(key, [])}
     concern: dict[tuple[int, str], int] = defaultdict(int)
     for nid, mask, n in grouped.get("concern", []):
@@ -480,12 +494,6 @@ def _counts(
             if int(mask or 0) & bit:
                 concern[(nid, name)] += int(n)
     out["concern"] = dict(concern)
-    stmt = (
-        _facts(CaseStatistics.network_id, Case.state, func.count())
-        .join(Case, Case.id == CaseStatistics.case_id)
-        .group_by(CaseStatistics.network_id, Case.state)
-    )
-    out["outcome"] = {(nid, str(state)): int(n) for nid, state, n in session.execute(stmt)}
     return out
 
 
