@@ -1,5 +1,6 @@
 """Keep the non-identifying facts national statistics count: age band, concern types,
-and when a case first reached screening, panel and support (case_statistics).
+and when a case first reached screening, panel and support (case_statistics); and the
+last publication, which the page reads (statistics_publications).
 
 The age band and concern types are otherwise sealed with the subject's key; they are
 taken at submission, so that aggregates never open a sealed field. Cases submitted
@@ -47,8 +48,17 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_case_statistics_network_id"), "case_statistics", ["network_id"], unique=False
     )
+    op.create_table(
+        "statistics_publications",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("threshold", sa.Integer(), nullable=False),
+        sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("body", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_statistics_publications")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("statistics_publications")
     op.drop_index(op.f("ix_case_statistics_network_id"), table_name="case_statistics")
     op.drop_table("case_statistics")

@@ -1034,6 +1034,21 @@ def stats() -> None:
     """National statistics: aggregates across networks, small cells suppressed."""
 
 
+@stats.command("refresh")
+@reports_errors
+def stats_refresh() -> None:
+    """Publish the national statistics anew (run it from cron, e.g. hourly): the page and
+    the API then read this publication instead of counting every case per request."""
+    from referral.bootstrap import build_runtime
+    from referral.services.statistics import refresh
+    from referral.services.uow import UnitOfWork
+
+    settings = _settings()
+    with UnitOfWork(build_runtime(settings), request_id="stats-refresh") as uow:
+        publication = refresh(uow, settings.statistics_threshold)
+    click.echo(f"statistics published; {publication.suppressed} count(s) suppressed")
+
+
 @stats.command("export")
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV to write."

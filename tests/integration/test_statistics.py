@@ -146,3 +146,19 @@ def test_a_filter_picks_rows_out_of_the_one_suppressed_publication(
     (table,) = only.tables
     assert table.rows == tuple(r for r in whole.tables[0].rows if r.slug == "harbour")
     assert table.grand_total == whole.tables[0].grand_total  # the same margins, not recomputed
+
+
+def test_a_refreshed_publication_is_what_the_analyst_reads_until_the_next(
+    runtime: Runtime, country: dict[str, Actor], clock: TestClock
+) -> None:
+    submit_as(runtime, country["demo"], 12)
+    with UnitOfWork(runtime, request_id="test") as uow:
+        made = statistics.refresh(uow, THRESHOLD)
+    submit_as(runtime, country["demo"], 3)  # after the refresh: not in what is read
+    read = published(runtime, country["analyst"])
+    assert read.as_of == clock.now and read.tables == made.tables
+    quarter = next(t for t in read.tables if t.key == "quarter")
+    assert quarter.grand_total == 12
+    with UnitOfWork(runtime, request_id="test") as uow:
+        statistics.refresh(uow, THRESHOLD)
+    assert next(t for t in published(runtime, country["analyst"]).tables).grand_total == 15

@@ -738,3 +738,16 @@ class CaseStatistics(Base):
     screening_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     panel_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     support_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StatisticsPublication(Base):
+    """The national statistics as last published (`referral stats refresh`): the page
+    reads this one row rather than aggregating every case per request. Aggregates only,
+    small cells already suppressed with `threshold`."""
+
+    __tablename__ = "statistics_publications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    threshold: Mapped[int] = mapped_column(Integer)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)

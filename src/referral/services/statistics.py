@@ -16,7 +16,8 @@ import bisect
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Select,
     bindparam,
     cast,
+    delete,
     func,
     select,
     tuple_,
@@ -35,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Permission
-from referral.db.tables import Case, CaseStatistics, Network
+from referral.db.tables import Case, CaseStatistics, Network, StatisticsPublication
 from referral.domain import disclosure
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import InvalidInput, PermissionDenied
@@ -159,6 +161,8 @@ class Publication:
     times: tuple[StageTimes, ...]
     suppressed: int = 0
     networks: tuple[tuple[str, str], ...] = field(default=())  # (slug, name) of every row
+    # When it was published (`referral stats refresh`); None: counted for this request.
+    as_of: datetime | None = None
 
 
 def query_from_params(params: dict[str, str], threshold: int) -> StatisticsQuery:
@@ -198,7 +202,9 @@ def national_statistics(uow: UnitOfWork, actor: Actor, query: StatisticsQuery) -
     kind = session.scalar(select(Network.kind).where(Network.id == actor.network_id))
     if kind != "national":
         raise PermissionDenied("national statistics are read in the national network")
-    full = publish(session, uow.workflow(REFERRAL_WORKFLOW), query.threshold)
+    full = stored(session, query.threshold) or publish(
+        session, uow.workflow(REFERRAL_WORKFLOW), query.threshold
+    )
     uow.audit(
         record(
             actor,
@@ -214,6 +220,59 @@ def national_statistics(uow: UnitOfWork, actor: Actor, query: StatisticsQuery) -
         )
     )
     return select_from(full, query)
+
+
+def refresh(uow: UnitOfWork, threshold: int) -> Publication:
+    """Publish anew (`referral stats refresh`, from cron): the page then reads this one
+    row instead of aggregating every case per request. The previous one is replaced."""
+    session = uow.unscoped("the operator's `referral stats refresh` counts every network")
+    full = publish(session, uow.workflow(REFERRAL_WORKFLOW), threshold)
+    session.execute(delete(StatisticsPublication))
+    session.add(StatisticsPublication(threshold=threshold, refreshed_at=uow.now, body=asdict(full)))
+    uow.commit()
+    return replace(full, as_of=uow.now)
+
+
+def stored(session: Session, threshold: int) -> Publication | None:
+    """The last publication made with this threshold, if any."""
+    row = session.scalars(
+        select(StatisticsPublication)
+        .where(StatisticsPublication.threshold == threshold)
+        .order_by(StatisticsPublication.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    body = row.body
+    return Publication(
+        threshold=body["threshold"],
+        tables=tuple(
+            PublishedTable(
+                key=t["key"],
+                title=t["title"],
+                columns=tuple((c, label) for c, label in t["columns"]),
+                rows=tuple(
+                    Row(r["network"], r["slug"], tuple(r["cells"]), r["total"]) for r in t["rows"]
+                ),
+                totals=tuple(t["totals"]),
+                grand_total=t["grand_total"],
+            )
+            for t in body["tables"]
+        ),
+        times=tuple(
+            StageTimes(
+                t["network"],
+                t["slug"],
+                t["quarter"],
+                t["stage"],
+                tuple(t["quartiles"]) if t["quartiles"] else None,
+            )
+            for t in body["times"]
+        ),
+        suppressed=body["suppressed"],
+        networks=tuple((slug, name) for slug, name in body["networks"]),
+        as_of=row.refreshed_at,
+    )
 
 
 def export_as_operator(uow: UnitOfWork, threshold: int) -> Publication:
@@ -305,7 +364,7 @@ def select_from(full: Publication, query: StatisticsQuery) -> Publication:
             )
         )
     times = tuple(t for t in full.times if (not wanted or t.slug in wanted) and in_range(t.quarter))
-    return Publication(full.threshold, tuple(tables), times, full.suppressed, full.networks)
+    return replace(full, tables=tuple(tables), times=times)
 
 
 def publish(session: Session, workflow: Workflow, threshold: int) -> Publication:
@@ -320,6 +379,9 @@ def publish(session: Session, workflow: Workflow, threshold: int) -> Publication
     }
     grouped = _grouped(session)
     counts = _counts(session, grouped)
+    # A network with no referral counted is left out, as an empty column is.
+    referring = {nid for nid, _ in counts["quarter"]}
+    networks = {nid: names for nid, names in networks.items() if nid in referring}
     labels = _column_labels(workflow)
     tables: list[disclosure.Table] = []
     values: dict[disclosure.Entry, int] = {}

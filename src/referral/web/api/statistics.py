@@ -1,5 +1,6 @@
 """National statistics as JSON: the analyst's aggregates, small cells suppressed."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Request, get
@@ -41,6 +42,7 @@ class StageTimesOut(Struct):
 
 class StatisticsOut(Struct):
     threshold: int
+    as_of: datetime | None  # when published (`referral stats refresh`); null: counted now
     tables: list[TableOut]
     stage_times: list[StageTimesOut]
 
@@ -48,6 +50,7 @@ class StatisticsOut(Struct):
     def of(cls, p: statistics.Publication) -> "StatisticsOut":
         return cls(
             threshold=p.threshold,
+            as_of=p.as_of,
             tables=[
                 TableOut(
                     key=t.key,
