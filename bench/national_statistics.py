@@ -12,11 +12,13 @@ types, most screened, some at panel and support. Rows are generated in the datab
 (generate_series / a recursive CTE): the sealed columns hold a placeholder, since
 statistics never open them. Then, in the same run:
 
-- the page: `GET /statistics` as the analyst, through the app (SQL aggregates, small-cell
-  suppression, charts and tables rendered), best of three;
-- the publication alone (services.statistics.publish), best of three;
+- `referral stats refresh`'s work: SQL aggregates over `case_statistics` and small-cell
+  suppression, stored as the publication (and the same counted live, as the page does
+  before the first refresh), once each;
+- the page: `GET /statistics` as the analyst, through the app (the published row read,
+  filtered, charts and tables rendered), best of three;
 - the baseline: every case and its statistics row read into Python and counted there
-  (the per-case way), once.
+  (the per-case way, per request), once.
 
 Target: the page <= 1 s for 100 networks and 1,000,000 cases on PostgreSQL. `--quick`
 (10 networks, 20,000 cases) keeps the script from rotting in CI.
@@ -47,8 +49,8 @@ from referral.domain.vocabulary import OrgKind
 from referral.keyring import Keyring, new_master_key
 from referral.logging import configure_logging
 from referral.security import configure_hashing, hash_password
-from referral.services.statistics import publish
-from referral.services.uow import Runtime
+from referral.services.statistics import publish, refresh
+from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.loader import load_workflows
 from referral.workflow.machine import WorkflowEngine
 
@@ -265,8 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         workflow = runtime.workflows["referral"]
         with runtime.session_factory() as session:
-            published = publish(session, workflow, 5)
-            alone = best_of(3, lambda: publish(session, workflow, 5))
+            alone = best_of(1, lambda: publish(session, workflow, 5))
+        start = time.perf_counter()
+        with UnitOfWork(runtime, request_id="bench") as uow:
+            published = refresh(uow, 5)
+        refreshed_in = time.perf_counter() - start
         app = create_app(Settings(cookie_secure=False), runtime)
         with TestClient(app, base_url="http://testserver.local") as client:
             form = client.get("/login").text
@@ -295,10 +300,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" {published.suppressed} entries suppressed"
     )
     print(
-        f"page GET /statistics: {paged * 1000:.0f} ms ({size / 1024:.0f} KiB);"
-        f" publication alone: {alone * 1000:.0f} ms;"
-        f" baseline (every case read and counted in Python): {per_case * 1000:.0f} ms"
-        f" = {per_case / paged:.1f}x the page"
+        f"page GET /statistics (the published row): {paged * 1000:.0f} ms ({size / 1024:.0f} KiB)"
+        f"; baseline (every case read and counted in Python, per request):"
+        f" {per_case * 1000:.0f} ms = {per_case / paged:.1f}x the page"
+    )
+    print(
+        f"counted live (SQL aggregates + suppression, the page before a refresh):"
+        f" {alone * 1000:.0f} ms; `referral stats refresh` (the same, stored):"
+        f" {refreshed_in * 1000:.0f} ms"
     )
     at_scale = args.networks == 100 and args.cases == 1_000_000
     verdict = "met" if paged <= 1.0 else "NOT met"
