@@ -30,6 +30,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     tuple_,
     update,
 )
@@ -531,6 +532,10 @@ def _grouped(session: Session) -> dict[str, list[tuple[Any, ...]]]:
         return sum(1 << (width - 1 - i) for i in range(width) if i not in kept)
 
     tags = {tag(columns): name for name, columns in keys.items()}
+    # One scan hashing eight sets: PostgreSQL's JIT compiles it for seconds at a million
+    # rows (more than it saves), and the default work_mem sends its sorts to disk.
+    session.execute(text("SET LOCAL jit = off"))
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
     stmt = _facts(func.grouping(*grouped), facts.network_id, *grouped, func.count()).group_by(
         func.grouping_sets(*(tuple_(facts.network_id, *columns) for columns in keys.values()))
     )
