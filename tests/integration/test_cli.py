@@ -151,15 +151,17 @@ def test_a_workflow_edited_without_a_new_version_stops_the_command_naming_the_fi
 
 
 def test_workflows_check_names_a_granted_permission_nobody_asks_for(tmp_path: Path) -> None:
-    policies = tmp_path / "policies"
-    shutil.copytree(PROJECT_ROOT / "policies", policies)
-    shipped = (policies / "default.csv").read_text()
-    extra = "p, analyst, *, statistics, read, true, statistics, public_task, allow\n"
-    (policies / "default.csv").write_text(shipped + extra)
-    lines = len((shipped + extra).splitlines())
-    result = referral("workflows", "check", env={"REFERRAL_POLICIES_DIR": str(policies)})
+    # Every shipped permission is asked for, so take one away: a copy of the workflows in
+    # which cancelling a meeting asks for `meeting:hold` instead of `meeting:cancel`.
+    workflows = tmp_path / "workflows"
+    shutil.copytree(PROJECT_ROOT / "workflows", workflows)
+    meeting = workflows / "panel_meeting.yaml"
+    meeting.write_text(meeting.read_text().replace("meeting:cancel", "meeting:hold"))
+    shipped = (PROJECT_ROOT / "policies" / "default.csv").read_text().splitlines()
+    line = next(i for i, text in enumerate(shipped, 1) if "meeting, cancel" in text)
+    result = referral("workflows", "check", env={"REFERRAL_WORKFLOWS_DIR": str(workflows)})
     assert result.returncode == 1
     assert (
-        f"default.csv: line {lines}: permission 'statistics:read' is granted (to analyst)"
+        f"default.csv: line {line}: permission 'meeting:cancel' is granted (to coordinator)"
         " but no workflow transition or service asks for it"
     ) in result.stderr
