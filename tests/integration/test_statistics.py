@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from referral.db.tables import CaseStatistics
 from referral.domain.actors import Actor
+from referral.domain.disclosure import Table
 from referral.domain.errors import NotFound, PermissionDenied
 from referral.domain.vocabulary import OrgKind, Role
 from referral.services import referrals, screening, statistics
@@ -14,6 +15,7 @@ from referral.services.uow import Runtime, UnitOfWork
 from tests.conftest import TestClock
 from tests.factories import make_world
 from tests.national import add_member, add_network, submit_as
+from tests.unit.test_disclosure import _recoverable as recoverable
 
 THRESHOLD = 5
 
@@ -162,3 +164,39 @@ def test_a_refreshed_publication_is_what_the_analyst_reads_until_the_next(
     with UnitOfWork(runtime, request_id="test") as uow:
         statistics.refresh(uow, THRESHOLD)
     assert next(t for t in published(runtime, country["analyst"]).tables).grand_total == 15
+
+
+def test_no_hidden_count_of_the_real_publication_follows_from_what_it_shows(
+    runtime: Runtime, country: dict[str, Actor], clock: TestClock
+) -> None:
+    demo, harbour = country["demo"], country["harbour"]
+    submit_as(runtime, demo, 9)
+    no_birth_date = referrals.SubjectDetails(given_name="A", family_name="B")
+    submit_as(runtime, harbour, 6, subject=no_birth_date)  # the age band: unknown
+    clock.advance(days=95)  # the next quarter
+    submit_as(runtime, demo, 2, concern_types=("islamist", "other"))
+    submit_as(runtime, harbour, 7)
+    result = published(runtime, country["analyst"])
+    tables, hidden = [], set()
+    for t in result.tables:
+        shared = t.key != "concern"  # a referral's totals, shared; concern counts mentions
+        table = Table(
+            t.key,
+            tuple(r.slug for r in t.rows),
+            tuple(c for c, _ in t.columns),
+            "referrals_by_network" if shared else "concern_by_network",
+            t.key,
+            "referrals" if shared else "concern_mentions",
+        )
+        tables.append(table)
+        for r in t.rows:
+            cells = zip(t.columns, r.cells, strict=True)
+            hidden |= {table.cell(r.slug, c) for (c, _), v in cells if v is None}
+            if r.total is None:
+                hidden.add(table.row_total(r.slug))
+        totals = zip(t.columns, t.totals, strict=True)
+        hidden |= {table.column_total(c) for (c, _), v in totals if v is None}
+        if t.grand_total is None:
+            hidden.add(table.total)
+    assert hidden  # there is something to protect...
+    assert not recoverable(tables, hidden)  # ...and no equation of the tables gives it away
