@@ -8,7 +8,7 @@ before this migration are not counted (their facts are sealed); stage times coun
 the cases submitted after it.
 
 Revision ID: 0021
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07 17:00:00.000000
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,6 +14,9 @@ class Role(StrEnum):
     ADMIN = "admin"
     ANALYST = "analyst"
     AGENCY_CONTACT = "agency_contact"
+    NATIONAL_COORDINATOR = "national_coordinator"
+    # Held only while summoned to a meeting of the network (services.summons).
+    INVITED_OFFICIAL = "invited_official"
     SYSTEM = "system"
 
 

@@ -19,6 +19,7 @@ from referral.services import (
     information,
     lifecycle,
     referrals,
+    transfers,
 )
 from referral.services.consent import METHODS
 from referral.services.flow import available_transitions
@@ -88,6 +89,8 @@ class CasePage:
     consent_methods: tuple[str, ...] = METHODS
     consent_categories: tuple[str, ...] = CONSENT_CATEGORIES
     break_glass_categories: list[str] = field(default_factory=list)  # hidden, may be opened
+    # (slug, name) of the networks a handover may go to, when the form is offered.
+    transfer_networks: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def org_names(self) -> dict[int, str]:
@@ -129,6 +132,7 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         break_glass_categories=breakglass.openable(uow, actor, facts, set(view.hidden))
         if case_operations.allowed(uow, case, "break_glass")
         else [],
+        transfer_networks=transfers.receiving_networks(uow, actor) if "hand_over" in forms else [],
     )
     uow.commit()
     return page
@@ -187,6 +191,8 @@ def _forms(
         and consent_state == states.name(states.CONSENT, "requested")
         and _may(uow, actor, "consent", "record", facts),
         "consent_withdrawal": Via.CONSENT_WITHDRAWAL in vias,
+        # A handover is proposed here; the move itself waits for the other network.
+        "hand_over": Via.HANDOVER in vias,
         "assign_intervention": allowed("assign_intervention")
         and _may(uow, actor, "intervention", "assign", facts),
         "record_review": allowed("record_review") and _may(uow, actor, "case", "manage", facts),

@@ -13,6 +13,7 @@ from referral.web.controllers import (
     cases,
     changes,
     meetings,
+    networks,
     notifications,
     operations,
     provider,
@@ -22,6 +23,8 @@ from referral.web.controllers import (
     sso,
     statistics,
     subjects,
+    summons,
+    transfers,
     webhooks,
 )
 
@@ -32,6 +35,7 @@ PAGE_ROUTES: list[Any] = [
     *referrer.ROUTES,
     *cases.ROUTES,
     *meetings.ROUTES,
+    *summons.ROUTES,
     *provider.ROUTES,
     *agency.ROUTES,
     *notifications.ROUTES,
@@ -45,6 +49,8 @@ PAGE_ROUTES: list[Any] = [
     *webhooks.ROUTES,
     *operations.ROUTES,
     *sso.ROUTES,
+    *transfers.ROUTES,
+    *networks.ROUTES,
     *statistics.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.

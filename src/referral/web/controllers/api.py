@@ -2,12 +2,13 @@
 
 from typing import Any
 
-from referral.web.api import breakglass, cases, casework, meetings, statistics
+from referral.web.api import breakglass, cases, casework, meetings, statistics, transfers
 
 ROUTES: list[Any] = [
     *cases.ROUTES,
     *casework.ROUTES,
     *meetings.ROUTES,
     *breakglass.ROUTES,
+    *transfers.ROUTES,
     *statistics.ROUTES,
 ]
