@@ -1188,3 +1188,49 @@ def subjects_export(subject_id: int, out: Path) -> None:
     paths[1].write_text(bundle_html(bundle, state_labeller(runtime.workflows)), encoding="utf-8")
     for path in paths:
         click.echo(path)
+
+
+@main.group()
+def stats() -> None:
+    """National statistics: aggregates across networks, small cells suppressed."""
+
+
+@stats.command("refresh")
+@reports_errors
+def stats_refresh() -> None:
+    """Publish the national statistics anew (run it from cron, e.g. hourly): the page and
+    the API then read this publication instead of counting every case per request."""
+    from referral.bootstrap import build_runtime
+    from referral.services.statistics import refresh
+    from referral.services.uow import UnitOfWork
+
+    settings = _settings()
+    with UnitOfWork(build_runtime(settings), request_id="stats-refresh") as uow:
+        publication = refresh(uow, settings.statistics_threshold)
+    click.echo(f"statistics published; {publication.suppressed} count(s) suppressed")
+
+
+@stats.command("export")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV to write."
+)
+@reports_errors
+def stats_export(out: Path) -> None:
+    """Every published table and stage time as CSV (docs/statistics.md): counts below
+    REFERRAL_STATISTICS_THRESHOLD, and those that would give one away, read `suppressed`;
+    training networks are left out. Recorded in the national network's audit log."""
+    import csv
+
+    from referral.bootstrap import build_runtime
+    from referral.services.statistics import csv_rows, export_as_operator
+    from referral.services.uow import UnitOfWork
+
+    settings = _settings()
+    with UnitOfWork(build_runtime(settings), request_id="stats-export") as uow:
+        publication = export_as_operator(uow, settings.statistics_threshold)
+    try:
+        with out.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(csv_rows(publication))
+    except OSError as exc:
+        _fail(f"{out}: cannot write: {exc.strerror}")
+    click.echo(f"{out}: {publication.suppressed} count(s) suppressed", err=True)

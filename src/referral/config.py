@@ -198,6 +198,13 @@ class Settings(BaseSettings):
     )
     timer_batch: int = Field(default=500, ge=1, description="Timers one tick handles at most.")
 
+    statistics_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="National statistics hide every count below this (small-cell "
+        "suppression), and enough others that none can be worked out from the totals; a "
+        "time-to-stage figure needs this many cases. See docs/statistics.md.",
+    )
     report_denial_burst_count: int = Field(
         default=5, ge=2, description="Access reports flag this many denials by one user..."
     )

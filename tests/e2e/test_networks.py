@@ -396,10 +396,11 @@ def test_the_national_tier_starts_at_the_networks_and_sees_no_case(
     _person(runtime, "nat-analyst", org_id, (national, Role.ANALYST))
     _person(runtime, "nat-coord", org_id, (national, Role.NATIONAL_COORDINATOR))
     case_id = submit(world)
-    for username in ("nat-analyst", "nat-coord"):
+    # The analyst starts at the national statistics (issue 12, deliverable 4).
+    for username, start in (("nat-analyst", "/statistics"), ("nat-coord", "/networks")):
         person = browser(username)
         home = person.get("/", follow_redirects=False)
-        assert home.headers["location"] == "/networks"
+        assert home.headers["location"] == start
         page = person.get("/networks")
         assert page.status_code == 200 and "Demo City Prevention Network" in page.text
         assert "Create a network" not in page.text  # only the national admin creates

@@ -160,6 +160,23 @@ def test_a_workflow_edited_without_a_new_version_stops_the_command_naming_the_fi
     assert "Traceback" not in result.stderr
 
 
+def test_workflows_check_names_a_granted_permission_nobody_asks_for(tmp_path: Path) -> None:
+    # Every shipped permission is asked for, so take one away: a copy of the workflows in
+    # which cancelling a meeting asks for `meeting:hold` instead of `meeting:cancel`.
+    workflows = tmp_path / "workflows"
+    shutil.copytree(PROJECT_ROOT / "workflows", workflows)
+    meeting = workflows / "panel_meeting.yaml"
+    meeting.write_text(meeting.read_text().replace("meeting:cancel", "meeting:hold"))
+    shipped = (PROJECT_ROOT / "policies" / "default.csv").read_text().splitlines()
+    line = next(i for i, text in enumerate(shipped, 1) if "meeting, cancel" in text)
+    result = referral("workflows", "check", env={"REFERRAL_WORKFLOWS_DIR": str(workflows)})
+    assert result.returncode == 1
+    assert (
+        f"default.csv: line {line}: permission 'meeting:cancel' is granted (to coordinator)"
+        " but no workflow transition or service asks for it"
+    ) in result.stderr
+
+
 def test_workflows_check_names_a_rule_no_state_can_satisfy(tmp_path: Path) -> None:
     """The fit checks run from the command. (Every permission is asked for now, the
     analyst's statistics:read included: tests/unit/test_authz_fit.py covers a permission

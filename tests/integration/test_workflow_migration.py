@@ -21,7 +21,7 @@ from referral.audit.verify import verify
 from referral.authz.enforcer import Authorizer
 from referral.config import PROJECT_ROOT
 from referral.db.engine import make_session_factory
-from referral.db.tables import AuditEntry, Case, Timer
+from referral.db.tables import AuditEntry, Case, CaseStatistics, Timer
 from referral.demo import TARGETS, seed_demo
 from referral.domain.calendar import add_days, add_period
 from referral.domain.errors import InvalidInput, NotFound
@@ -184,7 +184,13 @@ def test_every_state_of_the_reference_workflow_migrates_with_deadlines_timers_an
             assert new_due == due, state
     with runtime.session_factory() as session:
         hashes = set(session.scalars(select(Case.workflow_hash)))
+        followed = {
+            r[0]: r[1]
+            for r in session.execute(select(CaseStatistics.case_id, CaseStatistics.state))
+        }
     assert hashes == {next_hash}
+    # National statistics count outcomes by the state they follow: it moved with the case.
+    assert followed and {c: after[c][0] for c in followed} == followed
 
     by_state = {before[c][0]: c for c in before}
     split = by_state[SPLIT]

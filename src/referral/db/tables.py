@@ -850,3 +850,43 @@ class WebhookDelivery(Base):
 
 
 install(Base)
+
+
+class CaseStatistics(Base):
+    """What national statistics count about a submitted case. What its sealed fields hold
+    (the age band at referral and the concern types) is taken at submission, so that aggregates need
+    no subject's key and never a date of birth; and when the case first reached screening,
+    panel and support. Not a category of the case: nothing here names or dates a person
+    (an age band, a set of concern types from the fixed list, three times). Read only by
+    services.statistics, in aggregate; kept after erasure, like the case's skeleton."""
+
+    __tablename__ = "case_statistics"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
+    # Copied from the case at submission (they never change after), so that the national
+    # page reads this one narrow table instead of joining every case (bench/national_statistics.py).
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    quarter: Mapped[str] = mapped_column(String(8))  # "2026-Q4", UTC
+    org_kind: Mapped[str] = mapped_column(String(32))
+    # The case's state, followed as it moves (services.flow.enter_state, a migration).
+    state: Mapped[str] = mapped_column(String(40))
+    age_band: Mapped[str] = mapped_column(String(16), default="unknown")
+    # One bit per concern type, in domain.statistics.CONCERN_BITS' order.
+    concern_mask: Mapped[int] = mapped_column(Integer, default=0)
+    screening_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    panel_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    support_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StatisticsPublication(Base):
+    """The national statistics as last published (`referral stats refresh`): the page
+    reads this one row rather than aggregating every case per request. Aggregates only,
+    small cells already suppressed with `threshold`."""
+
+    __tablename__ = "statistics_publications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    threshold: Mapped[int] = mapped_column(Integer)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)

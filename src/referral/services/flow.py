@@ -57,7 +57,7 @@ from referral.domain.facts import (
 )
 from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.logging import get_logger
-from referral.services import notifications, schedule, webhooks
+from referral.services import notifications, schedule, statistics, webhooks
 from referral.services.access import authorise, record, refuse_unless_visible
 from referral.services.case_status import STATUS_COLUMNS, AnyCase, CaseStatus
 from referral.services.uow import STALE_MESSAGE, UnitOfWork
@@ -545,6 +545,7 @@ def enter_state(uow: UnitOfWork, case: AnyCase, workflow: Workflow, state: str) 
     case.due_at = schedule.deadline(uow, case.network_id, workflow.due_for(state))
     if state in workflow.closed_states or state in workflow.final_states:
         case.closed_at = case.closed_at or uow.now
+    statistics.follow_case(uow, case.id, workflow, state)
     schedule.enter(
         uow,
         workflow,

@@ -30,7 +30,7 @@ from referral.db.tables import Case, Consent, InformationRequest, Intervention, 
 from referral.domain import states
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
-from referral.services import schedule
+from referral.services import schedule, statistics
 from referral.services.access import authorise
 from referral.services.uow import STALE_MESSAGE, Runtime, UnitOfWork
 from referral.workflow.operations import Via
@@ -438,6 +438,7 @@ def _write(
     }
     if connection.execute(_MOVE_CASE, values).rowcount != 1:
         raise Conflict(STALE_MESSAGE)
+    connection.execute(statistics.FOLLOW_MIGRATION, values)  # the outcome national counts
     schedule.enter(
         uow,
         target_wf,

@@ -22,6 +22,7 @@ from referral.web.controllers import (
     search,
     second_factor,
     sso,
+    statistics,
     subjects,
     summons,
     transfers,
@@ -52,6 +53,7 @@ PAGE_ROUTES: list[Any] = [
     *sso.ROUTES,
     *transfers.ROUTES,
     *networks.ROUTES,
+    *statistics.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]

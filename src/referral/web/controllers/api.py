@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from referral.web.api import breakglass, cases, casework, meetings, transfers
+from referral.web.api import breakglass, cases, casework, meetings, statistics, transfers
 
 ROUTES: list[Any] = [
     *cases.ROUTES,
@@ -10,4 +10,5 @@ ROUTES: list[Any] = [
     *meetings.ROUTES,
     *breakglass.ROUTES,
     *transfers.ROUTES,
+    *statistics.ROUTES,
 ]

@@ -41,9 +41,10 @@ HOME_BY_ROLE = [
     (Role.DPO, "/audit"),
     (Role.ADMIN, "/admin/users"),
     (Role.REFERRER, "/referrals"),
-    # The national tier's people start at the list of networks (no case anywhere).
+    # The national tier's people: the analyst at the statistics, the coordinator at the
+    # list of networks (no case anywhere).
+    (Role.ANALYST, "/statistics"),
     (Role.NATIONAL_COORDINATOR, "/networks"),
-    (Role.ANALYST, "/networks"),
 ]
 
 
