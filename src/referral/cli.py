@@ -346,14 +346,19 @@ def keys_init() -> None:
     from referral.config import LOCAL_ENV_FILE, keyring_of
     from referral.keyring import new_master_key
 
-    if keyring_of(_settings()).configured:
-        click.echo("a master key is already configured")
+    keyring = keyring_of(_settings())
+    lines = [] if keyring.configured else [f"REFERRAL_MASTER_KEYS=dev-1:{new_master_key()}"]
+    if keyring.linkage is None:
+        lines.append(f"REFERRAL_LINKAGE_KEY=link-1:{new_master_key()}")
+    if not lines:
+        click.echo("a master key and a linkage key are already configured")
         return
     LOCAL_ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
     with LOCAL_ENV_FILE.open("a") as env_file:
-        env_file.write(f"REFERRAL_MASTER_KEYS=dev-1:{new_master_key()}\n")
+        env_file.write("".join(f"{line}\n" for line in lines))
     LOCAL_ENV_FILE.chmod(0o600)
-    click.echo(f"master key written to {LOCAL_ENV_FILE} (development only: see docs/security.md)")
+    written = " and ".join(line.partition("=")[0] for line in lines)
+    click.echo(f"{written} written to {LOCAL_ENV_FILE} (development only: see docs/security.md)")
 
 
 @keys.command("rotate")

@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     master_key_id: str | None = Field(
         default=None, description="The master key that wraps new data keys (default: the last)."
     )
+    linkage_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="The secret repeat-referral linkage tokens are keyed with: ID:BASE64 "
+        "(32 bytes; `referral keys generate`). Unset: no linkage (docs/linkage.md).",
+    )
     retention_months: dict[str, int] = Field(
         default_factory=dict,
         description="Months after closing before erasure, per closed state, as JSON: "
@@ -316,7 +321,11 @@ class Settings(BaseSettings):
 def keyring_of(settings: Settings) -> "Keyring":
     from referral.keyring import Keyring
 
-    return Keyring.from_config(settings.master_keys.get_secret_value(), settings.master_key_id)
+    return Keyring.from_config(
+        settings.master_keys.get_secret_value(),
+        settings.master_key_id,
+        settings.linkage_key.get_secret_value(),
+    )
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -711,3 +712,54 @@ class WebhookDelivery(Base):
 
 
 install(Base)
+
+
+class LinkageToken(Base):
+    """One keyed linkage token of a submitted case's subject (domain.linkage).
+
+    Apart from the sealed data and without any personal data in clear: an HMAC under the
+    deployment's linkage key, the case it came from, its network and year. Erasure deletes
+    a subject's tokens; a new linkage key means new tokens (`referral linkage rebuild`).
+    """
+
+    __tablename__ = "linkage_tokens"
+    __table_args__ = (
+        # The one lookup: which cases hold any of these tokens (covering, no table visit).
+        Index("ix_linkage_tokens_token", "token", "case_id", "network_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    token: Mapped[str] = mapped_column(String(32))
+    year: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkageAlert(Base):
+    """A possible earlier referral of a case's subject, found by linkage, and its answer.
+
+    `network_id`/`case_id`: the new referral; `earlier_*`: the one it resembles, in the same
+    or another network. Status: `possible` (found), `asked` (the new case's coordinator
+    asked the earlier network to confirm), `confirmed` or `rejected` (its answer).
+    """
+
+    __tablename__ = "linkage_alerts"
+    __table_args__ = (
+        UniqueConstraint("case_id", "earlier_case_id"),
+        Index("ix_linkage_alerts_earlier", "earlier_network_id", "earlier_case_id"),
+        Index("ix_linkage_alerts_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    earlier_network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    earlier_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    similarity: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="possible")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    asked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

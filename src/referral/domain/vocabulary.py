@@ -14,6 +14,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     ANALYST = "analyst"
     AGENCY_CONTACT = "agency_contact"
+    NATIONAL_COORDINATOR = "national_coordinator"
     SYSTEM = "system"
 
 

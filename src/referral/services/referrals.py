@@ -14,7 +14,7 @@ from referral.domain.errors import InvalidInput
 from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.vocabulary import Category, ConcernType
 from referral.logging import get_logger
-from referral.services import breakglass, case_operations, linked
+from referral.services import breakglass, case_operations, linkage, linked
 from referral.services.access import authorise, read_record, record, visible_case
 from referral.services.flow import Moved, fire_case, trigger_via
 from referral.services.queue import case_rows, parse_position, position_of
@@ -124,6 +124,7 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
         facts = uow.repo.case_facts(case, actor)
         fire_case(uow, actor, case, facts, trigger_via(uow, case, Via.SUBMISSION))
         case.submitted_at = uow.now
+        linkage.record_submission(uow, actor, case)
     uow.commit()
     log.info("referral_submitted", case_id=case.id, draft=command.as_draft)
     return case.id
@@ -141,6 +142,7 @@ def submit_draft(uow: UnitOfWork, actor: Actor, command: SubmitDraft) -> Moved:
     trigger = trigger_via(uow, case, Via.SUBMISSION)
     moved = fire_case(uow, actor, case, facts, trigger, expected_version=command.expected_version)
     case.submitted_at = uow.now
+    linkage.record_submission(uow, actor, case)
     uow.commit()
     return moved
 

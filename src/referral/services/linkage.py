@@ -1,0 +1,353 @@
+"""Repeat referrals: possible earlier referrals of a case's subject, found without names.
+
+At submission the subject's name and date of birth become keyed tokens (domain.linkage)
+in `linkage_tokens`, and the tokens of earlier cases, in any network but a training one,
+that resemble them become alerts. Nothing personal crosses a network: the coordinator of
+the new case sees the other case's network, year, state and the similarity, and may ask
+that network's coordinator to confirm; they confirm or reject. Both networks' audit chains
+record the question and the answer.
+
+Every read or write of the other network's case is here, on the plain session with its
+reason said, and audited: the actor's scope is never widened. Erasure deletes a subject's
+tokens and the alerts not yet confirmed (`forget`).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from sqlalchemy import delete, func, or_, select
+
+from referral.audit.chain import AuditRecord
+from referral.authz.enforcer import Decision, Permission
+from referral.db.sealing import KEYRING_INFO
+from referral.db.tables import Case, LinkageAlert, LinkageToken, Network
+from referral.domain import linkage
+from referral.domain.actors import Actor
+from referral.domain.errors import Conflict, NotFound
+from referral.domain.vocabulary import Category
+from referral.keyring import Keyring
+from referral.logging import get_logger
+from referral.services.access import authorise, record, visible_case
+from referral.services.uow import UnitOfWork
+
+log = get_logger(__name__)
+
+TRAINING = "training"
+# How many possible earlier referrals a new case keeps: the most similar.
+MOST_ALERTS = 5
+POSSIBLE, ASKED, CONFIRMED, REJECTED = "possible", "asked", "confirmed", "rejected"
+# Why linkage reads the plain session: matching and answering reach other networks' tokens
+# and alerts by design, and only here.
+ACROSS = "linkage matches tokens and answers alerts across networks, status level only"
+
+
+def _secret(uow: UnitOfWork) -> bytes | None:
+    keyring: Keyring | None = uow.session.info.get(KEYRING_INFO)
+    return keyring.linkage[1] if keyring is not None and keyring.linkage else None
+
+
+def subject_tokens(
+    secret: bytes, given_name: str, family_name: str, date_of_birth: date | None
+) -> set[str]:
+    return linkage.tokens(secret, given_name, family_name, date_of_birth)
+
+
+def record_submission(uow: UnitOfWork, actor: Actor, case: Case) -> int:
+    """Store the tokens of a case just submitted and raise alerts for the earlier cases they
+    resemble; in the caller's transaction. Returns how many alerts were raised.
+
+    A training network's cases are never tokenised; with no linkage key configured,
+    nothing is (logged once per submission, without personal data)."""
+    network = uow.unscoped(ACROSS).get(Network, case.network_id)
+    if network is None or network.kind == TRAINING:
+        return 0
+    secret = _secret(uow)
+    if secret is None:
+        log.warning("linkage_skipped_no_key", case_id=case.id)
+        return 0
+    subject = case.subject
+    tokens = subject_tokens(secret, subject.given_name, subject.family_name, subject.date_of_birth)
+    scope = uow.scoped(actor)
+    scope.add_all(
+        LinkageToken(
+            network_id=case.network_id,
+            case_id=case.id,
+            token=t,
+            year=uow.now.year,
+            created_at=uow.now,
+        )
+        for t in sorted(tokens)
+    )
+    found = match(uow, tokens, exclude_case=case.id)
+    for earlier_case, (earlier_network, score) in found.items():
+        scope.add(
+            LinkageAlert(
+                network_id=case.network_id,
+                case_id=case.id,
+                earlier_network_id=earlier_network,
+                earlier_case_id=earlier_case,
+                similarity=round(score, 3),
+                status=POSSIBLE,
+                created_at=uow.now,
+            )
+        )
+    if found:
+        uow.audit(
+            AuditRecord(
+                action="linkage:found",
+                allowed=True,
+                actor=actor,
+                case_id=case.id,
+                categories=(Category.STATUS,),
+                rule="repeat-referral linkage at submission",
+                change={"earlier_cases": sorted(found)},
+            )
+        )
+    return len(found)
+
+
+def match(
+    uow: UnitOfWork, tokens: set[str], *, exclude_case: int | None = None
+) -> dict[int, tuple[int, float]]:
+    """Earlier cases whose tokens resemble `tokens`: case id -> (network id, similarity),
+    the most similar MOST_ALERTS at or above the threshold. One indexed lookup of the
+    tokens (no scan), across networks but never a training network's."""
+    if not tokens:
+        return {}
+    statement = (
+        select(LinkageToken.case_id, LinkageToken.network_id, LinkageToken.token)
+        .join(Network, Network.id == LinkageToken.network_id)
+        .where(LinkageToken.token.in_(sorted(tokens)), Network.kind != TRAINING)
+    )
+    if exclude_case is not None:
+        statement = statement.where(LinkageToken.case_id != exclude_case)
+    shared: dict[int, list[str]] = defaultdict(list)
+    networks: dict[int, int] = {}
+    for case_id, network_id, token in uow.unscoped(ACROSS).execute(statement):
+        shared[case_id].append(token)
+        networks[case_id] = network_id
+    scored = {case_id: linkage.similarity(found) for case_id, found in shared.items()}
+    best = sorted(
+        (c for c, s in scored.items() if s >= linkage.THRESHOLD), key=lambda c: -scored[c]
+    )
+    return {c: (networks[c], scored[c]) for c in best[:MOST_ALERTS]}
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """One possible link as a coordinator sees it: status level, nothing of the person."""
+
+    alert_id: int
+    # "earlier": the other case is an earlier referral of this case's subject; "later": a
+    # later referral elsewhere asks whether this case is its subject's earlier one.
+    direction: str
+    network: str
+    year: int
+    state: str
+    similarity: float
+    status: str
+    may_ask: bool = False
+    may_answer: bool = False
+
+
+def links_of_case(uow: UnitOfWork, actor: Actor, case_id: int) -> list[LinkView]:
+    """The possible earlier referrals of a case in the actor's scope, and the questions
+    other networks asked about it; status level only. Audited, the other cases named."""
+    case, facts = visible_case(uow, actor, case_id)
+    decision = authorise(uow, actor, Permission.LINKAGE_READ.value, facts, case_id=case.id)
+    session = uow.unscoped(ACROSS)
+    other = select(LinkageAlert).where(
+        or_(
+            LinkageAlert.case_id == case.id,
+            # Another network's later case asked about this one (never before it asked).
+            (LinkageAlert.earlier_case_id == case.id)
+            & (LinkageAlert.earlier_network_id == actor.network_id)
+            & (LinkageAlert.status != POSSIBLE),
+        )
+    )
+    alerts = list(session.scalars(other.order_by(LinkageAlert.similarity.desc())))
+    views: list[LinkView] = []
+    for alert in alerts:
+        earlier = alert.case_id == case.id
+        other_case = alert.earlier_case_id if earlier else alert.case_id
+        other_network = alert.earlier_network_id if earlier else alert.network_id
+        state, created = _status_of(uow, other_case)
+        views.append(
+            LinkView(
+                alert_id=alert.id,
+                direction="earlier" if earlier else "later",
+                network=_network_name(uow, other_network),
+                year=created.year,
+                state=state,
+                similarity=alert.similarity,
+                status=alert.status,
+                may_ask=earlier and alert.status == POSSIBLE,
+                may_answer=not earlier and alert.status == ASKED,
+            )
+        )
+    uow.audit(
+        record(
+            actor,
+            "linkage:read",
+            decision,
+            case_id=case.id,
+            categories=(Category.STATUS,),
+            change={"alerts": [v.alert_id for v in views]} if views else None,
+        )
+    )
+    uow.commit()
+    return views
+
+
+def _status_of(uow: UnitOfWork, case_id: int) -> tuple[str, datetime]:
+    """The other case's state and creation date: status data, read across networks here."""
+    row = (
+        uow.unscoped(ACROSS)
+        .execute(select(Case.state, Case.created_at).where(Case.id == case_id))
+        .one()
+    )
+    return str(row.state), row.created_at
+
+
+def _network_name(uow: UnitOfWork, network_id: int) -> str:
+    network = uow.unscoped(ACROSS).get(Network, network_id)
+    return network.name if network is not None else "another network"
+
+
+@dataclass(frozen=True)
+class AskToConfirm:
+    alert_id: int
+
+
+@dataclass(frozen=True)
+class AnswerLink:
+    alert_id: int
+    confirm: bool
+
+
+def ask_to_confirm(uow: UnitOfWork, actor: Actor, command: AskToConfirm) -> None:
+    """The new case's coordinator asks the earlier case's network to confirm the link."""
+    alert = uow.scoped(actor).get(LinkageAlert, command.alert_id)
+    if alert is None:
+        raise NotFound(f"possible link {command.alert_id} not found")
+    _, facts = visible_case(uow, actor, alert.case_id)
+    decision = authorise(uow, actor, Permission.LINKAGE_ASK.value, facts, case_id=alert.case_id)
+    if alert.status != POSSIBLE:
+        raise Conflict(f"this possible link was already {alert.status}")
+    alert.status, alert.asked_by, alert.asked_at = ASKED, actor.user_id, uow.now
+    _audit_both(uow, actor, decision, alert, "linkage:ask", alert.earlier_network_id)
+    uow.commit()
+
+
+def answer_link(uow: UnitOfWork, actor: Actor, command: AnswerLink) -> str:
+    """The earlier case's coordinator confirms or rejects a link another case asked about;
+    recorded on both cases and in both networks' audit logs. Returns the new status."""
+    alert = uow.unscoped(ACROSS).get(LinkageAlert, command.alert_id)
+    # Only the network that holds the earlier case is asked, and only once asked.
+    if alert is None or alert.earlier_network_id != actor.network_id or alert.status == POSSIBLE:
+        raise NotFound(f"possible link {command.alert_id} not found")
+    _, facts = visible_case(uow, actor, alert.earlier_case_id)
+    decision = authorise(
+        uow, actor, Permission.LINKAGE_ANSWER.value, facts, case_id=alert.earlier_case_id
+    )
+    if alert.status != ASKED:
+        raise Conflict(f"this link was already {alert.status}")
+    alert.status = CONFIRMED if command.confirm else REJECTED
+    alert.answered_by, alert.answered_at = actor.user_id, uow.now
+    _audit_both(uow, actor, decision, alert, f"linkage:{alert.status[:-2]}", alert.network_id)
+    uow.commit()
+    return alert.status
+
+
+def _audit_both(
+    uow: UnitOfWork,
+    actor: Actor,
+    decision: Decision,
+    alert: LinkageAlert,
+    action: str,
+    other_network_id: int,
+) -> None:
+    """One entry in the actor's network, and its twin in the other network's chain (the
+    same person and act, filed where that network's dpo audits its own cases)."""
+    change = {
+        "alert": alert.id,
+        "case": alert.case_id,
+        "earlier_case": alert.earlier_case_id,
+        "status": alert.status,
+    }
+    own_case = alert.case_id if actor.network_id == alert.network_id else alert.earlier_case_id
+    other_case = alert.earlier_case_id if own_case == alert.case_id else alert.case_id
+    entry = record(actor, action, decision, case_id=own_case, categories=(Category.STATUS,))
+    uow.audit(replace(entry, change=change))
+    if other_network_id != actor.network_id:
+        other = uow.unscoped(ACROSS).get(Network, other_network_id)
+        assert other is not None
+        twin = replace(actor, network_id=other.id, network=other.slug)
+        uow.audit(replace(entry, actor=twin, case_id=other_case, change=change))
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    """A match alert as the national coordinator sees it: states, dates, network names."""
+
+    alert_id: int
+    network: str
+    year: int
+    state: str
+    earlier_network: str
+    earlier_year: int
+    earlier_state: str
+    similarity: float
+    status: str
+    created_at: datetime
+
+
+def national_alerts(uow: UnitOfWork, actor: Actor, limit: int = 200) -> list[AlertSummary]:
+    """Match alerts across networks, newest first, at status level; audited."""
+    decision = authorise(uow, actor, Permission.LINKAGE_ALERTS.value, None)
+    session = uow.unscoped(ACROSS)
+    alerts = list(
+        session.scalars(select(LinkageAlert).order_by(LinkageAlert.id.desc()).limit(limit))
+    )
+    out = []
+    for a in alerts:
+        state, created = _status_of(uow, a.case_id)
+        earlier_state, earlier_created = _status_of(uow, a.earlier_case_id)
+        out.append(
+            AlertSummary(
+                a.id,
+                _network_name(uow, a.network_id),
+                created.year,
+                state,
+                _network_name(uow, a.earlier_network_id),
+                earlier_created.year,
+                earlier_state,
+                a.similarity,
+                a.status,
+                a.created_at,
+            )
+        )
+    uow.audit(record(actor, "linkage:alerts", decision, categories=(Category.STATUS,)))
+    uow.commit()
+    return out
+
+
+def forget(uow: UnitOfWork, case_ids: list[int]) -> int:
+    """Erasure: delete the cases' tokens, and the links not confirmed that name them; in the
+    caller's transaction. Returns how many tokens went. A confirmed link stays: it holds
+    two case ids and an answer, the record of a decision, nothing of the person."""
+    if not case_ids:
+        return 0
+    session = uow.unscoped(ACROSS)
+    count = session.scalar(
+        select(func.count()).select_from(LinkageToken).where(LinkageToken.case_id.in_(case_ids))
+    )
+    session.execute(delete(LinkageToken).where(LinkageToken.case_id.in_(case_ids)))
+    session.execute(
+        delete(LinkageAlert).where(
+            or_(LinkageAlert.case_id.in_(case_ids), LinkageAlert.earlier_case_id.in_(case_ids)),
+            LinkageAlert.status != CONFIRMED,
+        )
+    )
+    return int(count or 0)
