@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0020"
 down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
@@ -34,8 +33,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("network_id", sa.Integer(), sa.ForeignKey("networks.id"), nullable=False),
         sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id"), nullable=False),
-        sa.Column("earlier_network_id", sa.Integer(), sa.ForeignKey("networks.id"), nullable=False),
-        sa.Column("earlier_case_id", sa.Integer(), sa.ForeignKey("cases.id"), nullable=False),
+        sa.Column("side", sa.String(8), nullable=False),
+        sa.Column("other_network_id", sa.Integer(), sa.ForeignKey("networks.id"), nullable=False),
+        sa.Column("other_case_id", sa.Integer(), sa.ForeignKey("cases.id"), nullable=False),
         sa.Column("similarity", sa.Float(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -43,13 +43,13 @@ def upgrade() -> None:
         sa.Column("asked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("answered_by", sa.Integer(), sa.ForeignKey("users.id"), nullable=True),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
-        sa.UniqueConstraint("case_id", "earlier_case_id"),
+        sa.UniqueConstraint("case_id", "other_case_id"),
     )
     op.create_index("ix_linkage_alerts_case_id", "linkage_alerts", ["case_id"])
     op.create_index(
-        "ix_linkage_alerts_earlier", "linkage_alerts", ["earlier_network_id", "earlier_case_id"]
+        "ix_linkage_alerts_network_status", "linkage_alerts", ["network_id", "status", "id"]
     )
-    op.create_index("ix_linkage_alerts_status", "linkage_alerts", ["status", "id"])
+    op.create_index("ix_linkage_alerts_other_case", "linkage_alerts", ["other_case_id"])
 
 
 def downgrade() -> None:

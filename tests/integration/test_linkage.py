@@ -91,9 +91,7 @@ def run(runtime: Runtime, actor: Actor, service, command):  # type: ignore[no-un
 
 
 def harbour(runtime: Runtime) -> City:
-    return add_network(
-        runtime, "harbour", coordinator=Role.COORDINATOR, referrer=Role.REFERRER
-    )
+    return add_network(runtime, "harbour", coordinator=Role.COORDINATOR, referrer=Role.REFERRER)
 
 
 def earlier_in_demo(world: DemoWorld) -> int:
@@ -122,7 +120,7 @@ def test_a_referral_in_another_city_finds_the_earlier_one_without_names(
     assert link.similarity >= 0.5
     with UnitOfWork(runtime) as uow:
         alert = uow.session.scalars(select(LinkageAlert)).one()
-        assert (alert.earlier_case_id, alert.case_id) == (earlier, later)
+        assert (alert.case_id, alert.other_case_id, alert.side) == (later, earlier, "later")
 
 
 def test_different_people_raise_no_alert(runtime: Runtime) -> None:
@@ -180,7 +178,7 @@ def test_the_confirm_flow_is_recorded_on_both_sides_and_in_both_audits(
         runtime,
         world.actors["coordinator"],
         linkage.answer_link,
-        linkage.AnswerLink(alert_id, confirm=True),
+        linkage.AnswerLink(asked[0].alert_id, confirm=True),
     )
     assert status == "confirmed"
     later_side = run(runtime, city.actors["coordinator"], linkage.links_of_case, later)
@@ -207,19 +205,24 @@ def test_the_confirm_flow_is_recorded_on_both_sides_and_in_both_audits(
 def test_only_the_earlier_network_answers_and_only_once_asked(runtime: Runtime) -> None:
     world = make_world(runtime)
     city = harbour(runtime)
-    earlier_in_demo(world)
+    assert earlier_in_demo(world) == 1
     later = run(
         runtime, city.actors["referrer"], submit_referral, referral(person("Youssef", "Shami"))
     )
     alert_id = run(runtime, city.actors["coordinator"], linkage.links_of_case, later)[0].alert_id
     answer = linkage.AnswerLink(alert_id, confirm=True)
-    with pytest.raises(NotFound):  # not yet asked: the earlier network knows of nothing
+    with pytest.raises(NotFound):  # the earlier network holds no side of it yet
         run(runtime, world.actors["coordinator"], linkage.answer_link, answer)
     run(runtime, city.actors["coordinator"], linkage.ask_to_confirm, linkage.AskToConfirm(alert_id))
     with pytest.raises(NotFound):  # the asking network cannot answer its own question
         run(runtime, city.actors["coordinator"], linkage.answer_link, answer)
-    with pytest.raises(PermissionDenied):  # a referrer of the earlier network may not
-        run(runtime, world.actors["referrer"], linkage.answer_link, answer)
+    earlier_side = run(runtime, world.actors["coordinator"], linkage.links_of_case, 1)
+    question = linkage.AnswerLink(earlier_side[0].alert_id, confirm=False)
+    with pytest.raises(PermissionDenied):  # the referrer sees their case, may not answer
+        run(runtime, world.actors["referrer"], linkage.answer_link, question)
+    assert run(runtime, world.actors["coordinator"], linkage.answer_link, question) == ("rejected")
+    later_side = run(runtime, city.actors["coordinator"], linkage.links_of_case, later)
+    assert later_side[0].status == "rejected"
 
 
 def test_a_coordinator_asking_about_a_case_outside_their_network_gets_404(
@@ -289,9 +292,7 @@ def test_erasing_a_subject_removes_their_tokens_and_the_match_disappears(
 def test_the_national_coordinator_lists_alerts_at_status_level(runtime: Runtime) -> None:
     world = make_world(runtime)
     city = harbour(runtime)
-    national = add_network(
-        runtime, "national", kind="national", lead=Role.NATIONAL_COORDINATOR
-    )
+    national = add_network(runtime, "national", kind="national", lead=Role.NATIONAL_COORDINATOR)
     earlier_in_demo(world)
     run(runtime, city.actors["referrer"], submit_referral, referral(person("Youssef", "Shami")))
     alerts = run(runtime, national.actors["lead"], linkage.national_alerts, 50)

@@ -28,6 +28,7 @@ ROLE_WORDS: dict[Role, str] = {
     Role.ADMIN: "Administrator",
     Role.ANALYST: "Analyst",
     Role.AGENCY_CONTACT: "Partner agency contact",
+    Role.NATIONAL_COORDINATOR: "National coordinator",
     Role.SYSTEM: "The system's own timers",
 }
 
@@ -85,6 +86,13 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.POLICY_REVIEW: "preview a proposed sharing policy's impact, and approve it",
     Permission.WORKFLOW_MIGRATE: "see how running cases would move to a new workflow version",
     Permission.STATISTICS_READ: "read aggregate statistics (no case)",
+    Permission.LINKAGE_READ: (
+        "see a case's possible earlier referrals (network, year, state, similarity; never the"
+        " person)"
+    ),
+    Permission.LINKAGE_ASK: "ask another network to confirm a possible earlier referral",
+    Permission.LINKAGE_ANSWER: "confirm or reject a link another network asks about",
+    Permission.LINKAGE_ALERTS: "list repeat-referral alerts across networks, status level only",
 }
 
 PURPOSE_WORDS: dict[Purpose, str] = {

@@ -737,25 +737,28 @@ class LinkageToken(Base):
 
 
 class LinkageAlert(Base):
-    """A possible earlier referral of a case's subject, found by linkage, and its answer.
+    """A possible link between two referrals of one person, as one side of it holds it.
 
-    `network_id`/`case_id`: the new referral; `earlier_*`: the one it resembles, in the same
-    or another network. Status: `possible` (found), `asked` (the new case's coordinator
-    asked the earlier network to confirm), `confirmed` or `rejected` (its answer).
+    Each network holds its own side, read through its scope: the new referral's side
+    (`side` "later": `other_case_id` is a possible earlier referral) from the match at
+    submission; the earlier case's side ("earlier") only once the new case's coordinator
+    asks that network to confirm. Status: `possible`, `asked`, then `confirmed` or
+    `rejected`, the same on both sides. Ids, a score, states and dates: no personal data.
     """
 
     __tablename__ = "linkage_alerts"
     __table_args__ = (
-        UniqueConstraint("case_id", "earlier_case_id"),
-        Index("ix_linkage_alerts_earlier", "earlier_network_id", "earlier_case_id"),
-        Index("ix_linkage_alerts_status", "status", "id"),
+        UniqueConstraint("case_id", "other_case_id"),
+        Index("ix_linkage_alerts_network_status", "network_id", "status", "id"),
+        Index("ix_linkage_alerts_other_case", "other_case_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    earlier_network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
-    earlier_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    side: Mapped[str] = mapped_column(String(8))  # "later" or "earlier": this case's side
+    other_network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     similarity: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="possible")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -37,13 +37,17 @@ TRAINING = "training"
 # How many possible earlier referrals a new case keeps: the most similar.
 MOST_ALERTS = 5
 POSSIBLE, ASKED, CONFIRMED, REJECTED = "possible", "asked", "confirmed", "rejected"
+# A side of a link: this case is the later referral, or the earlier one asked about.
+LATER, EARLIER = "later", "earlier"
 # Why linkage reads the plain session: matching and answering reach other networks' tokens
 # and alerts by design, and only here.
 ACROSS = "linkage matches tokens and answers alerts across networks, status level only"
 
 
 def _secret(uow: UnitOfWork) -> bytes | None:
-    keyring: Keyring | None = uow.session.info.get(KEYRING_INFO)
+    keyring: Keyring | None = uow.unscoped("the keyring rides on the session").info.get(
+        KEYRING_INFO
+    )
     return keyring.linkage[1] if keyring is not None and keyring.linkage else None
 
 
@@ -85,8 +89,9 @@ def record_submission(uow: UnitOfWork, actor: Actor, case: Case) -> int:
             LinkageAlert(
                 network_id=case.network_id,
                 case_id=case.id,
-                earlier_network_id=earlier_network,
-                earlier_case_id=earlier_case,
+                side=LATER,
+                other_network_id=earlier_network,
+                other_case_id=earlier_case,
                 similarity=round(score, 3),
                 status=POSSIBLE,
                 created_at=uow.now,
@@ -139,51 +144,48 @@ class LinkView:
     """One possible link as a coordinator sees it: status level, nothing of the person."""
 
     alert_id: int
-    # "earlier": the other case is an earlier referral of this case's subject; "later": a
-    # later referral elsewhere asks whether this case is its subject's earlier one.
+    # "earlier": the other case is a possible earlier referral of this case's subject;
+    # "later": another case, referred later, asks whether this one is its earlier referral.
     direction: str
     network: str
     year: int
     state: str
     similarity: float
     status: str
-    may_ask: bool = False
-    may_answer: bool = False
+
+    @property
+    def may_ask(self) -> bool:
+        return self.direction == EARLIER and self.status == POSSIBLE
+
+    @property
+    def may_answer(self) -> bool:
+        return self.direction == LATER and self.status == ASKED
 
 
 def links_of_case(uow: UnitOfWork, actor: Actor, case_id: int) -> list[LinkView]:
-    """The possible earlier referrals of a case in the actor's scope, and the questions
-    other networks asked about it; status level only. Audited, the other cases named."""
+    """A case's possible earlier referrals, and the questions other cases asked about it,
+    each with the other case's network, year and state; audited, the links named."""
     case, facts = visible_case(uow, actor, case_id)
     decision = authorise(uow, actor, Permission.LINKAGE_READ.value, facts, case_id=case.id)
-    session = uow.unscoped(ACROSS)
-    other = select(LinkageAlert).where(
-        or_(
-            LinkageAlert.case_id == case.id,
-            # Another network's later case asked about this one (never before it asked).
-            (LinkageAlert.earlier_case_id == case.id)
-            & (LinkageAlert.earlier_network_id == actor.network_id)
-            & (LinkageAlert.status != POSSIBLE),
-        )
-    )
-    alerts = list(session.scalars(other.order_by(LinkageAlert.similarity.desc())))
+    scope = uow.scoped(actor)
+    alerts = scope.scalars(
+        scope.select(LinkageAlert)
+        .where(LinkageAlert.case_id == case.id)
+        .order_by(LinkageAlert.similarity.desc(), LinkageAlert.id)
+    ).all()
     views: list[LinkView] = []
     for alert in alerts:
-        earlier = alert.case_id == case.id
-        other_case = alert.earlier_case_id if earlier else alert.case_id
-        other_network = alert.earlier_network_id if earlier else alert.network_id
-        state, created = _status_of(uow, other_case)
+        state, created = _status_of(uow, alert.other_case_id)
         views.append(
             LinkView(
                 alert_id=alert.id,
-                direction="earlier" if earlier else "later",
-                network=_network_name(uow, other_network),
+                # My side is "later": the other case is the earlier referral.
+                direction=EARLIER if alert.side == LATER else LATER,
+                network=_network_name(uow, alert.other_network_id),
                 year=created.year,
                 state=state,
                 similarity=alert.similarity,
                 status=alert.status,
-                may_ask=earlier and alert.status == POSSIBLE,
-                may_answer=not earlier and alert.status == ASKED,
             )
         )
     uow.audit(
@@ -227,64 +229,87 @@ class AnswerLink:
 
 
 def ask_to_confirm(uow: UnitOfWork, actor: Actor, command: AskToConfirm) -> None:
-    """The new case's coordinator asks the earlier case's network to confirm the link."""
+    """The new case's coordinator asks the earlier case's network to confirm the link: the
+    earlier side's row is written in that network, and both audit chains record it."""
     alert = uow.scoped(actor).get(LinkageAlert, command.alert_id)
-    if alert is None:
-        raise NotFound(f"possible link {command.alert_id} not found")
+    if alert is None or alert.side != LATER:
+        raise NotFound(f"possible earlier referral {command.alert_id} not found")
     _, facts = visible_case(uow, actor, alert.case_id)
     decision = authorise(uow, actor, Permission.LINKAGE_ASK.value, facts, case_id=alert.case_id)
     if alert.status != POSSIBLE:
-        raise Conflict(f"this possible link was already {alert.status}")
+        raise Conflict(f"this possible earlier referral was already {alert.status}")
     alert.status, alert.asked_by, alert.asked_at = ASKED, actor.user_id, uow.now
-    _audit_both(uow, actor, decision, alert, "linkage:ask", alert.earlier_network_id)
+    twin = LinkageAlert(
+        network_id=alert.other_network_id,
+        case_id=alert.other_case_id,
+        side=EARLIER,
+        other_network_id=alert.network_id,
+        other_case_id=alert.case_id,
+        similarity=alert.similarity,
+        status=ASKED,
+        created_at=uow.now,
+        asked_by=actor.user_id,
+        asked_at=uow.now,
+    )
+    # The other network's side, written across networks on purpose (see ACROSS).
+    uow.unscoped(ACROSS).add(twin)
+    uow.flush()
+    _audit_both(uow, actor, decision, alert, twin, "linkage:ask")
     uow.commit()
 
 
 def answer_link(uow: UnitOfWork, actor: Actor, command: AnswerLink) -> str:
-    """The earlier case's coordinator confirms or rejects a link another case asked about;
-    recorded on both cases and in both networks' audit logs. Returns the new status."""
-    alert = uow.unscoped(ACROSS).get(LinkageAlert, command.alert_id)
-    # Only the network that holds the earlier case is asked, and only once asked.
-    if alert is None or alert.earlier_network_id != actor.network_id or alert.status == POSSIBLE:
-        raise NotFound(f"possible link {command.alert_id} not found")
-    _, facts = visible_case(uow, actor, alert.earlier_case_id)
-    decision = authorise(
-        uow, actor, Permission.LINKAGE_ANSWER.value, facts, case_id=alert.earlier_case_id
-    )
+    """The earlier case's coordinator confirms or rejects the link another case asked about;
+    the answer lands on both sides and in both networks' audit chains. Returns the status."""
+    alert = uow.scoped(actor).get(LinkageAlert, command.alert_id)
+    if alert is None or alert.side != EARLIER:
+        raise NotFound(f"question about a possible link {command.alert_id} not found")
+    _, facts = visible_case(uow, actor, alert.case_id)
+    decision = authorise(uow, actor, Permission.LINKAGE_ANSWER.value, facts, case_id=alert.case_id)
     if alert.status != ASKED:
         raise Conflict(f"this link was already {alert.status}")
-    alert.status = CONFIRMED if command.confirm else REJECTED
-    alert.answered_by, alert.answered_at = actor.user_id, uow.now
-    _audit_both(uow, actor, decision, alert, f"linkage:{alert.status[:-2]}", alert.network_id)
+    twin = _twin(uow, alert)
+    status = CONFIRMED if command.confirm else REJECTED
+    for side in (alert, twin):
+        side.status, side.answered_by, side.answered_at = status, actor.user_id, uow.now
+    _audit_both(uow, actor, decision, alert, twin, f"linkage:{status[:-2]}")
     uow.commit()
-    return alert.status
+    return status
+
+
+def _twin(uow: UnitOfWork, alert: LinkageAlert) -> LinkageAlert:
+    """The other side of a link, in the other network (read across networks: ACROSS)."""
+    twin = (
+        uow.unscoped(ACROSS)
+        .scalars(
+            select(LinkageAlert).where(
+                LinkageAlert.case_id == alert.other_case_id,
+                LinkageAlert.other_case_id == alert.case_id,
+            )
+        )
+        .one()
+    )
+    return twin
 
 
 def _audit_both(
     uow: UnitOfWork,
     actor: Actor,
     decision: Decision,
-    alert: LinkageAlert,
+    mine: LinkageAlert,
+    twin: LinkageAlert,
     action: str,
-    other_network_id: int,
 ) -> None:
-    """One entry in the actor's network, and its twin in the other network's chain (the
-    same person and act, filed where that network's dpo audits its own cases)."""
-    change = {
-        "alert": alert.id,
-        "case": alert.case_id,
-        "earlier_case": alert.earlier_case_id,
-        "status": alert.status,
-    }
-    own_case = alert.case_id if actor.network_id == alert.network_id else alert.earlier_case_id
-    other_case = alert.earlier_case_id if own_case == alert.case_id else alert.case_id
-    entry = record(actor, action, decision, case_id=own_case, categories=(Category.STATUS,))
+    """The entry in the actor's network, on their case, and its twin in the other
+    network's chain, on that network's case: the same person and act, filed where that
+    network's data-protection officer audits its own cases."""
+    change = {"link": [mine.id, twin.id], "status": mine.status}
+    entry = record(actor, action, decision, case_id=mine.case_id, categories=(Category.STATUS,))
     uow.audit(replace(entry, change=change))
-    if other_network_id != actor.network_id:
-        other = uow.unscoped(ACROSS).get(Network, other_network_id)
-        assert other is not None
-        twin = replace(actor, network_id=other.id, network=other.slug)
-        uow.audit(replace(entry, actor=twin, case_id=other_case, change=change))
+    other = uow.unscoped(ACROSS).get(Network, twin.network_id)
+    assert other is not None
+    there = replace(actor, network_id=other.id, network=other.slug)
+    uow.audit(replace(entry, actor=there, case_id=twin.case_id, change=change))
 
 
 @dataclass(frozen=True)
@@ -307,20 +332,27 @@ def national_alerts(uow: UnitOfWork, actor: Actor, limit: int = 200) -> list[Ale
     """Match alerts across networks, newest first, at status level; audited."""
     decision = authorise(uow, actor, Permission.LINKAGE_ALERTS.value, None)
     session = uow.unscoped(ACROSS)
+    # Each link once, from its later side (every link has one; the earlier side's row
+    # exists only once asked).
     alerts = list(
-        session.scalars(select(LinkageAlert).order_by(LinkageAlert.id.desc()).limit(limit))
+        session.scalars(
+            select(LinkageAlert)
+            .where(LinkageAlert.side == LATER)
+            .order_by(LinkageAlert.id.desc())
+            .limit(limit)
+        )
     )
     out = []
     for a in alerts:
         state, created = _status_of(uow, a.case_id)
-        earlier_state, earlier_created = _status_of(uow, a.earlier_case_id)
+        earlier_state, earlier_created = _status_of(uow, a.other_case_id)
         out.append(
             AlertSummary(
                 a.id,
                 _network_name(uow, a.network_id),
                 created.year,
                 state,
-                _network_name(uow, a.earlier_network_id),
+                _network_name(uow, a.other_network_id),
                 earlier_created.year,
                 earlier_state,
                 a.similarity,
@@ -346,7 +378,7 @@ def forget(uow: UnitOfWork, case_ids: list[int]) -> int:
     session.execute(delete(LinkageToken).where(LinkageToken.case_id.in_(case_ids)))
     session.execute(
         delete(LinkageAlert).where(
-            or_(LinkageAlert.case_id.in_(case_ids), LinkageAlert.earlier_case_id.in_(case_ids)),
+            or_(LinkageAlert.case_id.in_(case_ids), LinkageAlert.other_case_id.in_(case_ids)),
             LinkageAlert.status != CONFIRMED,
         )
     )
