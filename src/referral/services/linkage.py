@@ -279,7 +279,7 @@ def answer_link(uow: UnitOfWork, actor: Actor, command: AnswerLink) -> str:
 
 def _twin(uow: UnitOfWork, alert: LinkageAlert) -> LinkageAlert:
     """The other side of a link, in the other network (read across networks: ACROSS)."""
-    twin = (
+    return (
         uow.unscoped(ACROSS)
         .scalars(
             select(LinkageAlert).where(
@@ -289,7 +289,6 @@ def _twin(uow: UnitOfWork, alert: LinkageAlert) -> LinkageAlert:
         )
         .one()
     )
-    return twin
 
 
 def _audit_both(
