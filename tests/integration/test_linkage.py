@@ -5,7 +5,6 @@ a referral in one city finds the same person's earlier referral in the other wit
 name crossing; the confirm flow lands in both audit chains; erasure makes the match go.
 """
 
-from dataclasses import dataclass
 from datetime import date
 
 import pytest
@@ -16,20 +15,17 @@ from referral.db.tables import (
     AuditEntry,
     LinkageAlert,
     LinkageToken,
-    Network,
-    Organisation,
-    RoleAssignment,
-    User,
 )
 from referral.demo import DemoWorld
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, NotFound, PermissionDenied
-from referral.domain.vocabulary import OrgKind, Role
+from referral.domain.vocabulary import Role
 from referral.services import linkage
 from referral.services.erasure import EraseSubject, erase_subject
 from referral.services.referrals import SubjectDetails, SubmitReferral, submit_referral
 from referral.services.uow import Runtime, UnitOfWork
-from tests.factories import FAKE_HASH, closed_no_action, make_world, subject_of, submit
+from tests.factories import closed_no_action, make_world, subject_of, submit
+from tests.networks import City, add_network
 
 BORN = date(2009, 3, 14)
 
@@ -44,45 +40,6 @@ def referral(subject: SubjectDetails) -> SubmitReferral:
         concern_summary="Synthetic concern.",
         concern_types=("hate_targeting_a_group",),
     )
-
-
-@dataclass
-class City:
-    """Another network's people, by role."""
-
-    network_id: int
-    actors: dict[str, Actor]
-
-
-def add_network(runtime: Runtime, slug: str, kind: str = "city", **roles: Role) -> City:
-    """A network of its own with one user per named role (local authority organisation)."""
-    with runtime.session_factory() as session, session.begin():
-        network = Network(slug=slug, name=f"{slug.title()} Prevention Network", kind=kind)
-        session.add(network)
-        session.flush()
-        org = Organisation(network_id=network.id, name=f"{slug} council", kind="local_authority")
-        session.add(org)
-        session.flush()
-        actors = {}
-        for name, role in roles.items():
-            user = User(
-                username=f"{slug}-{name}",
-                display_name=name,
-                organisation_id=org.id,
-                password_hash=FAKE_HASH,
-            )
-            session.add(user)
-            session.flush()
-            session.add(RoleAssignment(user_id=user.id, network_id=network.id, role=role))
-            actors[name] = Actor(
-                user.id,
-                org.id,
-                OrgKind.LOCAL_AUTHORITY,
-                network.id,
-                slug,
-                frozenset({role}),
-            )
-    return City(network.id, actors)
 
 
 def run(runtime: Runtime, actor: Actor, service, command):  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ from referral.services import (
     case_operations,
     information,
     lifecycle,
+    linkage,
     referrals,
 )
 from referral.services.consent import METHODS
@@ -88,6 +89,9 @@ class CasePage:
     consent_methods: tuple[str, ...] = METHODS
     consent_categories: tuple[str, ...] = CONSENT_CATEGORIES
     break_glass_categories: list[str] = field(default_factory=list)  # hidden, may be opened
+    # Possible earlier referrals of the subject, and other networks' questions about this
+    # case (services.linkage): status level only.
+    links: list[linkage.LinkView] = field(default_factory=list)
 
     @property
     def org_names(self) -> dict[int, str]:
@@ -129,6 +133,7 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         break_glass_categories=breakglass.openable(uow, actor, facts, set(view.hidden))
         if case_operations.allowed(uow, case, "break_glass")
         else [],
+        links=linkage.links_on_page(uow, actor, case, facts),
     )
     uow.commit()
     return page

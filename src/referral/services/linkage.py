@@ -25,6 +25,7 @@ from referral.db.tables import Case, LinkageAlert, LinkageToken, Network
 from referral.domain import linkage
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, NotFound
+from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category
 from referral.keyring import Keyring
 from referral.logging import get_logger
@@ -167,10 +168,23 @@ def links_of_case(uow: UnitOfWork, actor: Actor, case_id: int) -> list[LinkView]
     each with the other case's network, year and state; audited, the links named."""
     case, facts = visible_case(uow, actor, case_id)
     decision = authorise(uow, actor, Permission.LINKAGE_READ.value, facts, case_id=case.id)
+    views = _links(uow, actor, case.id, decision)
+    uow.commit()
+    return views
+
+
+def links_on_page(uow: UnitOfWork, actor: Actor, case: Case, facts: CaseFacts) -> list[LinkView]:
+    """What the case page shows of linkage: the case's links if the policy lets the actor
+    read them (nothing, and no refusal, otherwise); audited in the page's commit."""
+    decision = uow.authz.decide(actor, "linkage", "read", facts, uow.now)
+    return _links(uow, actor, case.id, decision) if decision.allowed else []
+
+
+def _links(uow: UnitOfWork, actor: Actor, case_id: int, decision: Decision) -> list[LinkView]:
     scope = uow.scoped(actor)
     alerts = scope.scalars(
         scope.select(LinkageAlert)
-        .where(LinkageAlert.case_id == case.id)
+        .where(LinkageAlert.case_id == case_id)
         .order_by(LinkageAlert.similarity.desc(), LinkageAlert.id)
     ).all()
     views: list[LinkView] = []
@@ -193,12 +207,11 @@ def links_of_case(uow: UnitOfWork, actor: Actor, case_id: int) -> list[LinkView]
             actor,
             "linkage:read",
             decision,
-            case_id=case.id,
+            case_id=case_id,
             categories=(Category.STATUS,),
             change={"alerts": [v.alert_id for v in views]} if views else None,
         )
     )
-    uow.commit()
     return views
 
 
