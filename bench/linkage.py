@@ -38,8 +38,8 @@ from linkage_people import Record, population  # bench/: the script's folder is 
 from scratch import database, shipped_runtime
 from sqlalchemy import Engine, insert, select, text
 
-from referral.db.migrate import upgrade
 from referral.config import Settings
+from referral.db.migrate import upgrade
 from referral.db.tables import LinkageToken, Network
 from referral.demo import seed_people
 from referral.domain import linkage
