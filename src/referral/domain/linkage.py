@@ -190,6 +190,9 @@ KINDS = {
     k.code: k for k in (EXACT, SKELETON, SOUND, TYPO, PART, PAIR, ADJACENT, MONTH_DAY, YEAR, NAMES)
 }
 CERTAIN = 2.0  # points at which similarity is 1
+# Kinds too weak to reach the threshold even together (0.5 points): matching looks them up
+# only for cases another kind found (services.linkage.match).
+WEAK = frozenset({NAMES.code, YEAR.code})
 
 
 def features(given: str, family: str, dob: date | None) -> set[tuple[str, str]]:

@@ -117,22 +117,36 @@ def match(
     uow: UnitOfWork, tokens: set[str], *, exclude_case: int | None = None
 ) -> dict[int, tuple[int, float]]:
     """Earlier cases whose tokens resemble `tokens`: case id -> (network id, similarity),
-    the most similar MOST_ALERTS at or above the threshold. One indexed lookup of the
-    tokens (no scan), across networks but never a training network's."""
-    if not tokens:
+    the most similar MOST_ALERTS at or above the threshold, across networks but never a
+    training network's.
+
+    Two indexed lookups, never a scan. The weak kinds (names alone, names and year) cannot
+    reach the threshold by themselves and a common name holds many of them, so the first
+    lookup finds candidates by the other kinds, and the second adds the weak kinds' points
+    for those candidates only."""
+    strong = sorted(t for t in tokens if t[0] not in linkage.WEAK)
+    weak = sorted(t for t in tokens if t[0] in linkage.WEAK)
+    if not strong:
         return {}
+    session = uow.unscoped(ACROSS)
     statement = (
         select(LinkageToken.case_id, LinkageToken.network_id, LinkageToken.token)
         .join(Network, Network.id == LinkageToken.network_id)
-        .where(LinkageToken.token.in_(sorted(tokens)), Network.kind != TRAINING)
+        .where(LinkageToken.token.in_(strong), Network.kind != TRAINING)
     )
     if exclude_case is not None:
         statement = statement.where(LinkageToken.case_id != exclude_case)
     shared: dict[int, list[str]] = defaultdict(list)
     networks: dict[int, int] = {}
-    for case_id, network_id, token in uow.unscoped(ACROSS).execute(statement):
+    for case_id, network_id, token in session.execute(statement):
         shared[case_id].append(token)
         networks[case_id] = network_id
+    if weak and shared:
+        more = select(LinkageToken.case_id, LinkageToken.token).where(
+            LinkageToken.token.in_(weak), LinkageToken.case_id.in_(sorted(shared))
+        )
+        for case_id, token in session.execute(more):
+            shared[case_id].append(token)
     scored = {case_id: linkage.similarity(found) for case_id, found in shared.items()}
     best = sorted(
         (c for c, s in scored.items() if s >= linkage.THRESHOLD), key=lambda c: -scored[c]
