@@ -387,6 +387,26 @@ def keys_rotate() -> None:
 
 
 @main.group()
+def linkage() -> None:
+    """Repeat-referral linkage tokens (docs/linkage.md)."""
+
+
+@linkage.command("rebuild")
+@reports_errors
+def linkage_rebuild() -> None:
+    """Key every submitted case's linkage tokens again with REFERRAL_LINKAGE_KEY (after
+    changing it): the old tokens go, new ones come from the sealed names and dates."""
+    from referral.bootstrap import build_runtime
+    from referral.services.linkage import rebuild
+    from referral.services.uow import UnitOfWork
+
+    runtime = build_runtime(_settings())
+    with UnitOfWork(runtime, request_id="cli") as uow:
+        count = rebuild(uow)
+    click.echo(f"linkage tokens rebuilt for {count} cases with the configured linkage key")
+
+
+@main.group()
 def retention() -> None:
     """Retention rules: erase cases whose retention period is over."""
 

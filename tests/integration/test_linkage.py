@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 from referral.audit.verify import verify
+from referral.db.sealing import KEYRING_INFO
 from referral.db.tables import (
     AuditEntry,
     LinkageAlert,
@@ -20,10 +21,12 @@ from referral.demo import DemoWorld
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, NotFound, PermissionDenied
 from referral.domain.vocabulary import Role
+from referral.keyring import Keyring
 from referral.services import linkage
 from referral.services.erasure import EraseSubject, erase_subject
 from referral.services.referrals import SubjectDetails, SubmitReferral, submit_referral
 from referral.services.uow import Runtime, UnitOfWork
+from tests.conftest import TEST_MASTER_KEYS
 from tests.factories import closed_no_action, make_world, subject_of, submit
 from tests.networks import City, add_network
 
@@ -258,3 +261,26 @@ def test_the_national_coordinator_lists_alerts_at_status_level(runtime: Runtime)
     ]
     with pytest.raises(PermissionDenied):
         run(runtime, city.actors["coordinator"], linkage.national_alerts, 50)
+
+
+def test_a_new_linkage_key_takes_effect_once_the_tokens_are_rebuilt(runtime: Runtime) -> None:
+    world = make_world(runtime)
+    earlier = earlier_in_demo(world)
+    info = runtime.session_factory.kw["info"]
+    old = info[KEYRING_INFO]
+    info[KEYRING_INFO] = Keyring.from_config(TEST_MASTER_KEYS, None, f"rotated:{'A' * 43}=")
+    try:
+        with UnitOfWork(runtime) as uow:
+            secret = linkage._secret(uow)
+            assert secret is not None
+            probe = linkage.subject_tokens(secret, "Yusuf", "Al-Shami", BORN)
+            assert linkage.match(uow, probe) == {}  # the old tokens mean nothing now
+        with UnitOfWork(runtime) as uow:
+            assert linkage.rebuild(uow) == 1
+        with UnitOfWork(runtime) as uow:
+            assert earlier in linkage.match(uow, probe)
+            assert uow.session.scalars(
+                select(AuditEntry.action).where(AuditEntry.action == "linkage:rebuild")
+            ).all() == ["linkage:rebuild"]
+    finally:
+        info[KEYRING_INFO] = old

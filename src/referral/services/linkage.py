@@ -21,10 +21,10 @@ from sqlalchemy import delete, func, or_, select
 from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Decision, Permission
 from referral.db.sealing import KEYRING_INFO
-from referral.db.tables import Case, LinkageAlert, LinkageToken, Network
+from referral.db.tables import Case, DataKey, LinkageAlert, LinkageToken, Network, Subject
 from referral.domain import linkage
 from referral.domain.actors import Actor
-from referral.domain.errors import Conflict, NotFound
+from referral.domain.errors import ConfigurationError, Conflict, NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category
 from referral.keyring import Keyring
@@ -409,3 +409,56 @@ def forget(uow: UnitOfWork, case_ids: list[int]) -> int:
         )
     )
     return int(count or 0)
+
+
+def rebuild(uow: UnitOfWork) -> int:
+    """Every token again under the linkage key configured now (`referral linkage rebuild`,
+    after changing REFERRAL_LINKAGE_KEY): the submitted cases of live subjects, outside
+    training networks. Alerts and confirmed links stay. Returns how many cases it keyed.
+    The operator's command, across every network as the system: not a person's act."""
+    secret = _secret(uow)
+    if secret is None:
+        raise ConfigurationError("set REFERRAL_LINKAGE_KEY before rebuilding linkage tokens")
+    session = uow.unscoped("the operator rebuilds every network's linkage tokens")
+    session.execute(delete(LinkageToken))
+    cases = session.scalars(
+        select(Case)
+        .join(Network, Network.id == Case.network_id)
+        .join(Subject, Subject.id == Case.subject_id)
+        .join(DataKey, DataKey.id == Subject.data_key_id)
+        .where(
+            Case.submitted_at.is_not(None),
+            Network.kind != TRAINING,
+            DataKey.wrapped.is_not(None),
+        )
+        .order_by(Case.id)
+    )
+    count = 0
+    for case in cases:
+        subject = case.subject
+        tokens = subject_tokens(
+            secret, subject.given_name, subject.family_name, subject.date_of_birth
+        )
+        assert case.submitted_at is not None
+        session.add_all(
+            LinkageToken(
+                network_id=case.network_id,
+                case_id=case.id,
+                token=t,
+                year=case.submitted_at.year,
+                created_at=uow.now,
+            )
+            for t in sorted(tokens)
+        )
+        count += 1
+    uow.audit(
+        AuditRecord(
+            action="linkage:rebuild",
+            allowed=True,
+            actor=None,
+            rule="the operator's `referral linkage rebuild`",
+            change={"cases": count},
+        )
+    )
+    uow.commit()
+    return count
