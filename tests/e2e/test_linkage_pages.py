@@ -8,7 +8,7 @@ from referral.demo import DemoWorld
 from referral.domain.vocabulary import Role
 from referral.services.referrals import SubjectDetails, SubmitReferral, submit_referral
 from referral.services.uow import Runtime, UnitOfWork
-from tests.e2e.conftest import Browser, _hash
+from tests.e2e.conftest import Api, Browser, _hash
 from tests.factories import submit
 from tests.networks import add_network
 
@@ -72,3 +72,45 @@ def test_an_answer_that_is_neither_confirm_nor_reject_is_refused_in_words(
     response = browser("coordinator").post(f"/cases/{case_id}/links/1/answer", {"answer": "maybe"})
     assert response.status_code in (400, 422)
     assert "confirm or reject" in response.text
+
+
+def test_the_api_lists_links_and_the_national_coordinator_sees_alerts_at_status_level(
+    api: Api, world: DemoWorld, runtime: Runtime
+) -> None:
+    city = add_network(runtime, "harbour", coordinator=Role.COORDINATOR, referrer=Role.REFERRER)
+    national = add_network(runtime, "national", kind="national", lead=Role.NATIONAL_COORDINATOR)
+    world.actors["harbour-coordinator"] = city.actors["coordinator"]
+    world.actors["national-lead"] = national.actors["lead"]
+    earlier = submit(
+        world,
+        subject=SubjectDetails(given_name="Bilal", family_name="Haddad", date_of_birth=BORN),
+    )
+    command = SubmitReferral(
+        subject=SubjectDetails(given_name="Bilal", family_name="Hadad", date_of_birth=BORN),
+        concern_summary="Synthetic concern.",
+        concern_types=("hate_targeting_a_group",),
+    )
+    with UnitOfWork(runtime) as uow:
+        later = submit_referral(uow, city.actors["referrer"], command)
+
+    links = api.get("harbour-coordinator", f"/api/cases/{later}/links")
+    assert links.status_code == 200, links.text
+    [link] = links.json()["links"]
+    assert link["network"] == "Demo City Prevention Network" and link["may_ask"]
+    assert api.post("harbour-coordinator", f"/api/links/{link['alert_id']}/ask").status_code == 204
+    assert api.get("harbour-coordinator", f"/api/cases/{earlier}/links").status_code == 404
+
+    alerts = api.get("national-lead", "/api/linkage/alerts")
+    assert alerts.status_code == 200, alerts.text
+    [alert] = alerts.json()["alerts"]
+    assert alert["status"] == "asked" and alert["earlier_network"] == "Demo City Prevention Network"
+    assert "Bilal" not in alerts.text and "Haddad" not in alerts.text
+    assert api.get("coordinator", "/api/linkage/alerts").status_code == 403
+
+    [question] = api.get("coordinator", f"/api/cases/{earlier}/links").json()["links"]
+    answered = api.post(
+        "coordinator", f"/api/links/{question['alert_id']}/answer", {"confirm": False}
+    )
+    assert answered.status_code == 200 and answered.json() == {"status": "rejected"}
+    bad = api.post("coordinator", f"/api/links/{question['alert_id']}/answer", {"confirm": "maybe"})
+    assert bad.status_code in (400, 422)

@@ -2,6 +2,12 @@
 
 from typing import Any
 
-from referral.web.api import breakglass, cases, casework, meetings
+from referral.web.api import breakglass, cases, casework, linkage, meetings
 
-ROUTES: list[Any] = [*cases.ROUTES, *casework.ROUTES, *meetings.ROUTES, *breakglass.ROUTES]
+ROUTES: list[Any] = [
+    *cases.ROUTES,
+    *casework.ROUTES,
+    *meetings.ROUTES,
+    *breakglass.ROUTES,
+    *linkage.ROUTES,
+]
