@@ -104,9 +104,9 @@ def test_the_token_table_holds_no_personal_data(runtime: Runtime) -> None:
             text("SELECT * FROM linkage_tokens WHERE case_id = :c"), {"c": case_id}
         ).all()
     assert len(rows) > 10
-    dumped = " ".join(str(value) for row in rows for value in row).lower()
-    for clear in ("quillon", "vantablack", "2009-03-14", "qln", "fntblk", "14"):
-        assert clear not in dumped.replace(f"{case_id}", ""), clear
+    tokens = " ".join(row.token for row in rows).lower()
+    for clear in ("quillon", "vantablack", "2009-03-14", "qln", "fntblk", "0314"):
+        assert clear not in tokens, clear
     columns = set(rows[0]._mapping)
     assert columns == {"id", "network_id", "case_id", "token", "year", "created_at"}
 
@@ -165,7 +165,7 @@ def test_the_confirm_flow_is_recorded_on_both_sides_and_in_both_audits(
 def test_only_the_earlier_network_answers_and_only_once_asked(runtime: Runtime) -> None:
     world = make_world(runtime)
     city = harbour(runtime)
-    assert earlier_in_demo(world) == 1
+    earlier = earlier_in_demo(world)
     later = run(
         runtime, city.actors["referrer"], submit_referral, referral(person("Youssef", "Shami"))
     )
@@ -176,7 +176,7 @@ def test_only_the_earlier_network_answers_and_only_once_asked(runtime: Runtime) 
     run(runtime, city.actors["coordinator"], linkage.ask_to_confirm, linkage.AskToConfirm(alert_id))
     with pytest.raises(NotFound):  # the asking network cannot answer its own question
         run(runtime, city.actors["coordinator"], linkage.answer_link, answer)
-    earlier_side = run(runtime, world.actors["coordinator"], linkage.links_of_case, 1)
+    earlier_side = run(runtime, world.actors["coordinator"], linkage.links_of_case, earlier)
     question = linkage.AnswerLink(earlier_side[0].alert_id, confirm=False)
     with pytest.raises(PermissionDenied):  # the referrer sees their case, may not answer
         run(runtime, world.actors["referrer"], linkage.answer_link, question)
