@@ -45,6 +45,16 @@ LATER, EARLIER = "later", "earlier"
 ACROSS = "linkage matches tokens and answers alerts across networks, status level only"
 
 
+_warned: list[bool] = []
+
+
+def _warn_once() -> None:
+    """Say once per process that linkage is off, not once per referral."""
+    if not _warned:
+        _warned.append(True)
+        log.warning("linkage_off_no_key", setting="REFERRAL_LINKAGE_KEY")
+
+
 def _secret(uow: UnitOfWork) -> bytes | None:
     keyring: Keyring | None = uow.unscoped("the keyring rides on the session").info.get(
         KEYRING_INFO
@@ -63,13 +73,13 @@ def record_submission(uow: UnitOfWork, actor: Actor, case: Case) -> int:
     resemble; in the caller's transaction. Returns how many alerts were raised.
 
     A training network's cases are never tokenised; with no linkage key configured,
-    nothing is (logged once per submission, without personal data)."""
+    nothing is (logged once per process)."""
     network = uow.unscoped(ACROSS).get(Network, case.network_id)
     if network is None or network.kind == TRAINING:
         return 0
     secret = _secret(uow)
     if secret is None:
-        log.warning("linkage_skipped_no_key", case_id=case.id)
+        _warn_once()
         return 0
     subject = case.subject
     tokens = subject_tokens(secret, subject.given_name, subject.family_name, subject.date_of_birth)
