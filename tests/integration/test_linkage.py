@@ -159,6 +159,12 @@ def test_the_confirm_flow_is_recorded_on_both_sides_and_in_both_audits(
                 ("linkage:confirm", city.network_id, later),
             ]
         )
+        reads = uow.session.execute(
+            select(AuditEntry.network_id, AuditEntry.case_id).where(
+                AuditEntry.action == "linkage:read"
+            )
+        ).all()
+        assert (city.network_id, later) in reads and (demo_network, earlier) in reads
         assert verify(uow.session).ok
 
 

@@ -226,16 +226,19 @@ def _links(uow: UnitOfWork, actor: Actor, case_id: int, decision: Decision) -> l
                 status=alert.status,
             )
         )
-    uow.audit(
-        record(
-            actor,
-            "linkage:read",
-            decision,
-            case_id=case_id,
-            categories=(Category.STATUS,),
-            change={"alerts": [v.alert_id for v in views]} if views else None,
+    # Another case's state and year were read, across networks: audited, the links named.
+    # A case without links read nothing beyond itself (its own read is audited already).
+    if views:
+        uow.audit(
+            record(
+                actor,
+                "linkage:read",
+                decision,
+                case_id=case_id,
+                categories=(Category.STATUS,),
+                change={"alerts": [v.alert_id for v in views]},
+            )
         )
-    )
     return views
 
 
