@@ -16,6 +16,7 @@ from referral.db.tables import (
     AuditEntry,
     LinkageAlert,
     LinkageToken,
+    Notification,
 )
 from referral.demo import DemoWorld
 from referral.domain.actors import Actor
@@ -157,6 +158,17 @@ def test_the_confirm_flow_is_recorded_on_both_sides_and_in_both_audits(
                 ("linkage:ask", demo_network, earlier),
                 ("linkage:confirm", demo_network, earlier),
                 ("linkage:confirm", city.network_id, later),
+            ]
+        )
+        told = uow.session.execute(
+            select(Notification.user_id, Notification.event, Notification.case_id).where(
+                Notification.event.like("linkage:%")
+            )
+        ).all()
+        assert sorted(told) == sorted(
+            [
+                (world.actors["coordinator"].user_id, "linkage:ask", earlier),
+                (city.actors["coordinator"].user_id, "linkage:confirm", later),
             ]
         )
         reads = uow.session.execute(

@@ -29,6 +29,7 @@ from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category
 from referral.keyring import Keyring
 from referral.logging import get_logger
+from referral.services import notifications
 from referral.services.access import authorise, record, visible_case
 from referral.services.uow import UnitOfWork
 
@@ -295,6 +296,7 @@ def ask_to_confirm(uow: UnitOfWork, actor: Actor, command: AskToConfirm) -> None
     uow.unscoped(ACROSS).add(twin)
     uow.flush()
     _audit_both(uow, actor, decision, alert, twin, "linkage:ask")
+    _notify_other_side(uow, actor, twin, "linkage:ask")
     uow.commit()
 
 
@@ -313,8 +315,16 @@ def answer_link(uow: UnitOfWork, actor: Actor, command: AnswerLink) -> str:
     for side in (alert, twin):
         side.status, side.answered_by, side.answered_at = status, actor.user_id, uow.now
     _audit_both(uow, actor, decision, alert, twin, f"linkage:{status[:-2]}")
+    _notify_other_side(uow, actor, twin, f"linkage:{status[:-2]}")
     uow.commit()
     return status
+
+
+def _notify_other_side(uow: UnitOfWork, actor: Actor, twin: LinkageAlert, event: str) -> None:
+    """The other network's coordinator is told, on their own case (read across: ACROSS)."""
+    case = uow.unscoped(ACROSS).get(Case, twin.case_id)
+    assert case is not None
+    notifications.notify_link(uow, actor, case, event)
 
 
 def _twin(uow: UnitOfWork, alert: LinkageAlert) -> LinkageAlert:
