@@ -302,3 +302,19 @@ def test_a_new_linkage_key_takes_effect_once_the_tokens_are_rebuilt(runtime: Run
             ).all() == ["linkage:rebuild"]
     finally:
         info[KEYRING_INFO] = old
+
+
+def test_a_shared_identifier_links_referrals_whose_names_differ(runtime: Runtime) -> None:
+    world = make_world(runtime)
+    city = harbour(runtime)
+    earlier = submit(
+        world,
+        subject=SubjectDetails(
+            given_name="Quillon", family_name="Vantablack", identifiers="NHS 943 476 5919"
+        ),
+    )
+    known_as = SubjectDetails(given_name="Q", family_name="V", identifiers="nhs 9434765919")
+    later = run(runtime, city.actors["referrer"], submit_referral, referral(known_as))
+    with UnitOfWork(runtime) as uow:
+        alert = uow.session.scalars(select(LinkageAlert).where(LinkageAlert.case_id == later)).one()
+        assert alert.other_case_id == earlier

@@ -124,3 +124,18 @@ def test_one_name_counts_once_however_many_date_readings_share_it() -> None:
 def test_weak_kinds_cannot_reach_the_threshold_together() -> None:
     weak = sum(linkage.KINDS[code].points for code in linkage.WEAK)
     assert weak / linkage.CERTAIN < linkage.THRESHOLD
+
+
+def test_identifier_numbers_are_read_from_free_text_and_short_numbers_left_out() -> None:
+    assert linkage.identifier_numbers("NHS 123 456 7890; UPN A1234567") == {
+        "1234567890",
+        "1234567",
+    }
+    assert linkage.identifier_numbers("NHS number: 123-456-7890") == {"1234567890"}
+    assert linkage.identifier_numbers("flat 12, born 2009, school Hill Road") == set()
+
+
+def test_a_shared_identifier_reaches_the_threshold_whatever_the_names() -> None:
+    first = linkage.tokens(SECRET, "Youssef", "Haddad", BORN, "NHS 123 456 7890")
+    again = linkage.tokens(SECRET, "Jo", "Smith", None, "nhs no. 1234567890")
+    assert linkage.similarity(first & again) >= linkage.THRESHOLD

@@ -186,20 +186,50 @@ ADJACENT = Kind("a", 0.6)
 MONTH_DAY = Kind("d", 0.8)
 YEAR = Kind("y", 0.3)  # name skeletons and the year only
 NAMES = Kind("n", 0.2)  # name skeletons without any date
-KINDS = {
-    k.code: k for k in (EXACT, SKELETON, SOUND, TYPO, PART, PAIR, ADJACENT, MONTH_DAY, YEAR, NAMES)
-}
+# An identifier (a health, school or case number) written in the subject's identifiers:
+# its digits, when there are at least six. Alone, one point: as strong as a whole name and
+# date, since two people do not share a number, but a mistyped one does not hide a match.
+IDENTIFIER = Kind("i", 1.0)
+ALL_KINDS = (
+    EXACT, SKELETON, SOUND, TYPO, PART, PAIR, ADJACENT, MONTH_DAY, YEAR, NAMES, IDENTIFIER
+)  # fmt: skip
+KINDS = {k.code: k for k in ALL_KINDS}
 CERTAIN = 2.0  # points at which similarity is 1
 # Kinds too weak to reach the threshold even together (0.5 points): matching looks them up
 # only for cases another kind found (services.linkage.match).
 WEAK = frozenset({NAMES.code, YEAR.code})
 
 
-def features(given: str, family: str, dob: date | None) -> set[tuple[str, str]]:
+IDENTIFIER_RUN = re.compile(r"[A-Za-z0-9]+")
+MIN_IDENTIFIER_DIGITS = 6
+
+
+def identifier_numbers(identifiers: str) -> set[str]:
+    """The numbers in a free-text identifiers field, spaces and dashes inside a number
+    ignored and letters around it dropped: "NHS 123 456 7890; UPN A1234567" gives
+    {"1234567890", "1234567"}. Shorter runs of digits (a year, a house) are left out."""
+    numbers = set()
+    for piece in re.split(r"[;,/\n]+", identifiers):
+        squeezed = re.sub(r"[\s.\-]+", "", piece)
+        for run in IDENTIFIER_RUN.findall(squeezed):
+            digits = "".join(c for c in run if c.isdigit())
+            if len(digits) >= MIN_IDENTIFIER_DIGITS:
+                numbers.add(digits)
+    return numbers
+
+
+def features(
+    given: str, family: str, dob: date | None, identifiers: str = ""
+) -> set[tuple[str, str]]:
     """The (kind, value) pairs a person's tokens are made of: the personal data in clear.
 
     Never stored: `tokens` keys them with the deployment secret. Day/month swaps enter only
     the whole-name kinds, so that one name part is never counted twice."""
+    out: set[tuple[str, str]] = {(IDENTIFIER.code, n) for n in identifier_numbers(identifiers)}
+    return out | _name_features(given, family, dob)
+
+
+def _name_features(given: str, family: str, dob: date | None) -> set[tuple[str, str]]:
     written = name_tokens(given, family, nicknames=False)
     tokens = name_tokens(given, family)
     if not tokens:
@@ -232,9 +262,11 @@ def token(secret: bytes, kind: str, value: str) -> str:
     return f"{kind}{digest[: TOKEN_HEX - 1]}"
 
 
-def tokens(secret: bytes, given: str, family: str, dob: date | None) -> set[str]:
+def tokens(
+    secret: bytes, given: str, family: str, dob: date | None, identifiers: str = ""
+) -> set[str]:
     """A person's linkage tokens under `secret`: what the linkage table stores."""
-    return {token(secret, kind, value) for kind, value in features(given, family, dob)}
+    return {token(secret, kind, value) for kind, value in features(given, family, dob, identifiers)}
 
 
 def kind_of(stored: str) -> Kind:

@@ -64,9 +64,13 @@ def _secret(uow: UnitOfWork) -> bytes | None:
 
 
 def subject_tokens(
-    secret: bytes, given_name: str, family_name: str, date_of_birth: date | None
+    secret: bytes,
+    given_name: str,
+    family_name: str,
+    date_of_birth: date | None,
+    identifiers: str = "",
 ) -> set[str]:
-    return linkage.tokens(secret, given_name, family_name, date_of_birth)
+    return linkage.tokens(secret, given_name, family_name, date_of_birth, identifiers)
 
 
 def record_submission(uow: UnitOfWork, actor: Actor, case: Case) -> int:
@@ -83,7 +87,13 @@ def record_submission(uow: UnitOfWork, actor: Actor, case: Case) -> int:
         _warn_once()
         return 0
     subject = case.subject
-    tokens = subject_tokens(secret, subject.given_name, subject.family_name, subject.date_of_birth)
+    tokens = subject_tokens(
+        secret,
+        subject.given_name,
+        subject.family_name,
+        subject.date_of_birth,
+        subject.identifiers,
+    )
     scope = uow.scoped(actor)
     scope.add_all(
         LinkageToken(
@@ -460,7 +470,11 @@ def rebuild(uow: UnitOfWork) -> int:
     for case in cases:
         subject = case.subject
         tokens = subject_tokens(
-            secret, subject.given_name, subject.family_name, subject.date_of_birth
+            secret,
+            subject.given_name,
+            subject.family_name,
+            subject.date_of_birth,
+            subject.identifiers,
         )
         assert case.submitted_at is not None
         session.add_all(
