@@ -8,7 +8,7 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from referral.db.tables import Case, Organisation, RoleAssignment, User
+from referral.db.tables import Case, Network, Organisation, RoleAssignment, User
 from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld, seed_people
 from referral.domain.actors import Actor
 from referral.domain.facts import ConsentScope
@@ -252,3 +252,37 @@ def enrol_second_factor(runtime: Runtime, user_id: int) -> tuple[str, list[str]]
 def totp_code(secret: str, at: datetime, steps_later: int = 0) -> str:
     """The code an authenticator app shows at `at` (or that many 30-second steps later)."""
     return str(pyotp.TOTP(secret).at(at + timedelta(seconds=30 * steps_later)))
+
+
+def add_network_user(
+    runtime: Runtime,
+    slug: str,
+    username: str,
+    kind: OrgKind,
+    *roles: Role,
+    network_kind: str = "city",
+    password_hash: str = FAKE_HASH,
+) -> Actor:
+    """A user of an organisation in network `slug` (created, of `network_kind`, if new),
+    holding `roles` there: someone from another city, or from the national tier."""
+    with runtime.session_factory() as session, session.begin():
+        network = session.scalars(select(Network).where(Network.slug == slug)).first()
+        if network is None:
+            network = Network(slug=slug, name=f"{slug.title()} Network", kind=network_kind)
+            session.add(network)
+            session.flush()
+        org = Organisation(network_id=network.id, name=f"{slug.title()} {kind}", kind=kind)
+        session.add(org)
+        session.flush()
+        user = User(
+            username=username,
+            display_name=username,
+            organisation_id=org.id,
+            password_hash=password_hash,
+        )
+        session.add(user)
+        session.flush()
+        session.add_all(
+            RoleAssignment(user_id=user.id, network_id=network.id, role=r) for r in roles
+        )
+        return Actor(user.id, org.id, kind, network.id, network.slug, frozenset(roles))

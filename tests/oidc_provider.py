@@ -2,12 +2,16 @@
 
 Discovery document, JWKS, authorization endpoint (a trivial login form: type a known
 username), token endpoint with client authentication, the authorization code grant with
-PKCE (required) and nonce, ID tokens signed RS256 with a key made at start. Nothing of
-the protocol is faked on the relying party's side: it talks to this over real sockets.
+PKCE (required) and nonce, ID tokens signed RS256 with a key made at start, and an
+end-session endpoint (RP-Initiated Logout 1.0: it verifies the `id_token_hint` against
+its own key and the client, accepts only a registered `post_logout_redirect_uri`, records
+the sign-out and sends the browser back with the `state`). Nothing of the protocol is
+faked on the relying party's side: it talks to this over real sockets.
 
 Knobs make the provider misbehave for the refusal tests: `token_issuer` (the `iss` its
 ID tokens carry), `token_audience` (their `aud`), `nonce_override` (their nonce) and
-`forge_signature` (sign with a key of the same id that the JWKS does not publish).
+`forge_signature` (sign with a key of the same id that the JWKS does not publish);
+`end_session` (False: the discovery document names no end-session endpoint).
 """
 
 import logging
@@ -26,6 +30,8 @@ from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.models import AuthorizationCodeMixin
 from flask import Flask, Response, jsonify, request
+from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from markupsafe import escape
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -51,6 +57,7 @@ class Client(ClientMixin):  # type: ignore[misc]
     client_id: str
     client_secret: str
     redirect_uris: list[str]
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -119,12 +126,18 @@ class TestProvider:
         self.nonce_override: str | None = None
         self.forge_signature = False
         self.token_audience: list[str] | None = None
+        self.end_session = True
+        # (subject, client id) of each sign-out the end-session endpoint accepted.
+        self.signed_out: list[tuple[str, str]] = []
         self.app = self._build()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
-    def add_client(self, client_id: str, secret: str, redirect_uri: str) -> None:
-        self.clients[client_id] = Client(client_id, secret, [redirect_uri])
+    def add_client(
+        self, client_id: str, secret: str, redirect_uri: str, post_logout_redirect_uri: str = ""
+    ) -> None:
+        after = [post_logout_redirect_uri] if post_logout_redirect_uri else []
+        self.clients[client_id] = Client(client_id, secret, [redirect_uri], after)
 
     def add_person(self, username: str, organisation: str = "Demo police") -> Person:
         person = Person(
@@ -226,7 +239,9 @@ class TestProvider:
 
         @app.get("/.well-known/openid-configuration")
         def discovery() -> Response:
+            logout = {"end_session_endpoint": f"{provider.issuer}/logout"}
             return jsonify(
+                **(logout if provider.end_session else {}),
                 issuer=provider.issuer,
                 authorization_endpoint=f"{provider.issuer}/authorize",
                 token_endpoint=f"{provider.issuer}/token",
@@ -264,5 +279,26 @@ class TestProvider:
         @app.post("/token")
         def token() -> Any:
             return server.create_token_response()
+
+        @app.get("/logout")
+        def end_session() -> Any:
+            hint = request.args.get("id_token_hint", "")
+            client_id = request.args.get("client_id", "")
+            after = request.args.get("post_logout_redirect_uri", "")
+            try:
+                claims = jwt.decode(hint, KeySet([provider.key])).claims
+            except (JoseError, ValueError):
+                return Response("id_token_hint is not an ID token of ours", status=400)
+            audience = claims.get("aud")
+            audiences = audience if isinstance(audience, list) else [audience]
+            client = provider.clients.get(client_id)
+            if client is None or client_id not in audiences:
+                return Response("client_id is not the ID token's audience", status=400)
+            if after not in client.post_logout_redirect_uris:
+                return Response("post_logout_redirect_uri is not registered", status=400)
+            provider.signed_out.append((str(claims["sub"]), client_id))
+            state = request.args.get("state")
+            back = f"{after}?{urlencode({'state': state})}" if state else after
+            return Response(status=302, headers={"Location": back})
 
         return app

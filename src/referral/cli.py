@@ -55,7 +55,7 @@ def db_upgrade() -> None:
     """Apply every migration to the configured database."""
     from referral.config import keyring_of
     from referral.db.engine import make_engine
-    from referral.db.legacy import seal_clear_fields
+    from referral.db.legacy import seal_clear_fields, seal_webhook_secrets
     from referral.db.migrate import upgrade
 
     settings = _settings()
@@ -66,6 +66,10 @@ def db_upgrade() -> None:
     sealed = seal_clear_fields(engine, keyring_of(settings))
     if sealed:
         click.echo(f"sealed {sealed} personal fields written before encryption")
+    with engine.begin() as connection:
+        hooks = seal_webhook_secrets(connection, keyring_of(settings))
+    if hooks:
+        click.echo(f"sealed {hooks} webhook secrets stored in clear before migration 0023")
 
 
 def _ensure_sqlite_directory(url: str) -> None:
@@ -78,14 +82,19 @@ def _ensure_sqlite_directory(url: str) -> None:
 
 @main.command()
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+@click.option(
+    "--training",
+    is_flag=True,
+    help="Also seed the training network of practice cases (alone, if the demo is there).",
+)
 @reports_errors
-def demo(if_empty: bool) -> None:
-    """Seed a synthetic demo network (demo only: every password is 'demo-password')."""
+def demo(if_empty: bool, training: bool) -> None:
+    """Seed synthetic demo networks (demo only: every password is 'demo-password')."""
     from referral.bootstrap import build_runtime
     from referral.demo import seed_demo
 
     runtime = build_runtime(_settings())
-    summary = seed_demo(runtime, skip_if_populated=if_empty)
+    summary = seed_demo(runtime, skip_if_populated=if_empty, training=training)
     click.echo(summary)
 
 
@@ -292,8 +301,61 @@ def holidays_list(network: str) -> None:
 
 
 @main.group()
+def networks() -> None:
+    """Networks of the deployment: create and list them (the operator's, or national)."""
+
+
+@networks.command("create")
+@click.option("--name", required=True, help="The network's name, as people see it.")
+@click.option("--slug", required=True, help="Short name: lower-case letters, digits, hyphens.")
+@click.option(
+    "--kind",
+    type=click.Choice(["city", "national", "training"]),
+    default="city",
+    show_default=True,
+)
+@click.option("--time-zone", default="Europe/London", show_default=True, help="IANA name.")
+@click.option("--languages", default="en", show_default=True, help="Tags, default first.")
+@click.option("--admin", "admin_username", default="", help="An existing user to administer it.")
+@reports_errors
+def networks_create(
+    name: str, slug: str, kind: str, time_zone: str, languages: str, admin_username: str
+) -> None:
+    """Create a network (audited, as the operator)."""
+    from referral.bootstrap import build_runtime
+    from referral.domain.errors import InvalidInput
+    from referral.services.networks import CreateNetwork, create_network
+    from referral.services.uow import UnitOfWork
+
+    command = CreateNetwork(name, slug, kind, time_zone, languages, admin_username)
+    with UnitOfWork(build_runtime(_settings()), request_id="networks-create") as uow:
+        try:
+            network_id = create_network(uow, None, command)
+        except InvalidInput as exc:
+            for option, message in exc.errors.items():
+                click.echo(f"error: --{option.replace('_', '-')}: {message}", err=True)
+            sys.exit(1)
+    click.echo(f"network '{slug}' created (id {network_id})")
+
+
+@networks.command("list")
+@reports_errors
+def networks_list() -> None:
+    """Print every network: slug, kind, time zone, languages, name."""
+    from referral.bootstrap import build_runtime
+    from referral.services.networks import all_networks
+    from referral.services.uow import UnitOfWork
+
+    with UnitOfWork(build_runtime(_settings()), request_id="networks-list") as uow:
+        rows = all_networks(uow, None)
+    for row in rows:
+        click.echo(f"{row.slug}\t{row.kind}\t{row.time_zone}\t{row.languages}\t{row.name}")
+
+
+@main.group()
 def users() -> None:
-    """Accounts: import organisations, users and roles from a CSV file."""
+    """Accounts: import organisations, users and roles from a CSV file; reset a lost
+    second factor."""
 
 
 @users.command("import")
@@ -321,6 +383,23 @@ def users_import(file: Path, dry_run: bool) -> None:
         f"{file}: {done} {len(report.users)} users and "
         f"{len(report.new_organisations)} new organisations"
     )
+
+
+@users.command("reset-second-factor")
+@click.argument("username")
+@click.option("--network", "network", required=True, help="The user's network (its slug).")
+@reports_errors
+def users_reset_second_factor(username: str, network: str) -> None:
+    """Forget USERNAME's second factor (a lost phone): their app and recovery codes stop
+    working, their sessions end, and their next sign-in sets a new one up. Audited as the
+    network's `system` actor (admin:second_factor_reset)."""
+    from referral.bootstrap import build_runtime
+    from referral.services.admin import reset_second_factor_as_operator
+    from referral.services.uow import UnitOfWork
+
+    with UnitOfWork(build_runtime(_settings()), request_id="cli") as uow:
+        reset_second_factor_as_operator(uow, username, network)
+    click.echo(f"the second factor of {username} ({network}) was reset; they set one up again")
 
 
 @main.group()
@@ -362,28 +441,49 @@ def keys_init() -> None:
 
 
 @keys.command("rotate")
+@click.option("--as", "username", required=True, help="You: an administrator with a second factor.")
+@click.option("--network", default=None, help="Your network (if you hold roles in several).")
+@click.option(
+    "--code",
+    envvar="REFERRAL_SECOND_FACTOR_CODE",
+    default=None,
+    help="The current code of your authenticator app (asked for when not given).",
+)
 @reports_errors
-def keys_rotate() -> None:
-    """Re-wrap every data key with the current master key (REFERRAL_MASTER_KEY_ID)."""
+def keys_rotate(username: str, network: str | None, code: str | None) -> None:
+    """Re-wrap every data key and sealed secret with the current master key
+    (REFERRAL_MASTER_KEY_ID). Run as yourself, an administrator, confirming with your
+    second factor; the audit log records who rotated (keys:rotate)."""
+    from referral.bootstrap import build_runtime
     from referral.config import keyring_of
-    from referral.db.engine import make_engine, make_session_factory
-    from referral.db.rotation import master_key_use, rotate_data_keys, rotate_second_factors
+    from referral.services import key_rotation, second_factor, throttle
+    from referral.services.uow import UnitOfWork
 
     settings = _settings()
-    keyring = keyring_of(settings)
-    factory = make_session_factory(make_engine(settings.database_url), keyring)
-    with factory.begin() as session:
-        count = rotate_data_keys(session, keyring)
-        secrets = rotate_second_factors(session, keyring)
-    with factory() as session:
-        use = master_key_use(session)
-    click.echo(f"{count} data keys re-wrapped with master key {keyring.current_id}")
-    click.echo(f"{secrets} second-factor secrets re-wrapped with master key {keyring.current_id}")
-    for master_id, live in sorted(use.items()):
-        click.echo(f"  {master_id}: wraps {live} live data keys and second-factor secrets")
-    retired = sorted(set(keyring.master_keys) - set(use))
+    keyring_of(settings).require()
+    runtime = build_runtime(settings)
+    with UnitOfWork(runtime, request_id="cli") as uow:
+        actor = key_rotation.operator(uow, username, network)
+        if code is None:
+            code = click.prompt("Code from your authenticator app", hide_input=True)
+        offered = second_factor.Confirmation(
+            code=code,
+            client="cli",
+            limits=throttle.Limits.of(settings),
+        )
+        rotated = key_rotation.rotate(uow, actor, offered)
+    current = rotated.master_key_id
+    click.echo(f"{rotated.data_keys} data keys re-wrapped with master key {current}")
+    click.echo(
+        f"{rotated.second_factors} second-factor secrets re-wrapped with master key {current}"
+    )
+    click.echo(f"{rotated.webhook_secrets} webhook secrets re-wrapped with master key {current}")
+    for master_id, live in sorted(rotated.use.items()):
+        click.echo(f"  {master_id}: wraps {live} live data keys and sealed secrets")
+    retired = sorted(set(keyring_of(settings).master_keys) - set(rotated.use))
     if retired:
         click.echo(f"no data key needs {', '.join(retired)} any more; it may be retired")
+    click.echo(f"recorded in the audit log as rotated by {username}")
 
 
 @main.group()
@@ -681,11 +781,47 @@ def policy_report(fmt: str, out: Path | None) -> None:
         state_label=lambda state: state_label(state).lower(),
     )
     text = RENDERERS[fmt](report)
+    dates = _review_dates(fmt)
+    text = text.replace("</body>", dates + "</body>", 1) if fmt == "html" else text + dates
     if out is None:
         click.echo(text, nl=False)
         return
     out.write_text(text, encoding="utf-8")
     click.echo(f"policy report written to {out} (policy {authorizer.policy_hash[:12]})")
+
+
+def _review_dates(fmt: str) -> str:
+    """The review dates of every network's protocol and sharing agreement, from the
+    database (services.protocols); a note instead when it cannot be read."""
+    import html
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from referral.bootstrap import build_runtime
+    from referral.services.protocols import review_dates
+    from referral.services.uow import UnitOfWork
+
+    try:
+        with UnitOfWork(build_runtime(_settings()), request_id="policy-report") as uow:
+            lines = review_dates(uow)
+        rows = [
+            f"{line.network} | {line.what}"
+            f"{f' (version {line.version})' if line.version else ''} |"
+            f" {line.review_on.isoformat() if line.review_on else 'not set'}"
+            f"{' (overdue)' if line.overdue else ''}"
+            for line in lines
+        ]
+    except SQLAlchemyError:
+        rows = []
+        note = "The database could not be read: run `referral db upgrade` first."
+    else:
+        note = "" if rows else "No networks yet."
+    if fmt == "html":
+        items = "".join(f"<li>{html.escape(row)}</li>" for row in rows)
+        return f"<h2>Review dates</h2><p>{html.escape(note)}</p><ul>{items}</ul>\n"
+    table = "".join(f"| {row} |\n" for row in rows)
+    header = "| network | what | review date |\n|---|---|---|\n" if rows else ""
+    return f"\n## Review dates\n\n{note}\n{header}{table}"
 
 
 @main.group()

@@ -1,4 +1,9 @@
-"""A synthetic demo network, built through the services so the audit log holds its history.
+"""Synthetic demo networks, built through the services so the audit log holds their history.
+
+`referral demo` seeds two city networks (`demo-city`, the full walk through every state,
+and `harbour`, with its own organisations, people and a few cases), the `national` tier
+(a national admin, a national coordinator and an analyst) and one person who works in
+both cities. `referral demo --training` adds a `training` network of practice cases.
 
 Every name here is invented. Every demo password is 'demo-password': demo only, never
 for a real deployment.
@@ -20,7 +25,16 @@ from referral.domain.errors import ConfigurationError, Conflict
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, ConcernType, OrgKind, Purpose, Role
 from referral.security import hash_password
-from referral.services import consent, information, lifecycle, panel, referrals, screening, support
+from referral.services import (
+    consent,
+    information,
+    lifecycle,
+    panel,
+    protocols,
+    referrals,
+    screening,
+    support,
+)
 from referral.services.erasure import EraseCase, erase_case
 from referral.services.screening import StartScreening
 from referral.services.uow import Runtime, UnitOfWork
@@ -75,13 +89,28 @@ class DemoWorld:
             return service(uow, self.actors[who], command)
 
 
-def seed_demo(runtime: Runtime, *, skip_if_populated: bool = False) -> str:
+def seed_demo(runtime: Runtime, *, skip_if_populated: bool = False, training: bool = False) -> str:
+    """The demo networks; with `training`, the training network too (alone, when the
+    demo is already there)."""
     with runtime.session_factory() as session:
-        if session.scalar(select(func.count()).select_from(User)):
-            if skip_if_populated:
-                return "demo skipped: the database already has users"
-            raise Conflict("the database already has users: the demo needs an empty database")
+        populated = bool(session.scalar(select(func.count()).select_from(User)))
+        has_training = session.scalar(select(Network.id).where(Network.slug == TRAINING_SLUG))
+    if populated and training and not has_training:
+        _require_the_scripted_workflow(runtime)
+        return seed_training(runtime)
+    if populated:
+        if skip_if_populated:
+            return "demo skipped: the database already has users"
+        raise Conflict("the database already has users: the demo needs an empty database")
     _require_the_scripted_workflow(runtime)
+    summary = _seed_demo_city(runtime)
+    summary += "\n" + seed_harbour_and_national(runtime)
+    if training:
+        summary += "\n" + seed_training(runtime)
+    return summary
+
+
+def _seed_demo_city(runtime: Runtime) -> str:
     world = seed_people(runtime)
     invited = (world.actors["panel"].user_id, world.actors["coordinator"].user_id)
     meeting = panel.ScheduleMeeting(
@@ -93,7 +122,186 @@ def seed_demo(runtime: Runtime, *, skip_if_populated: bool = False) -> str:
     world.meeting_id = world.run("coordinator", panel.schedule_meeting, meeting)
     for target in TARGETS:
         _walk_to(world, target)
+    # The city's protocol, already acknowledged by its people, so that the demo's walks
+    # (and the tests that sign in as them) reach their cases at once.
+    _publish_protocol(world, acknowledged_by=tuple(DEMO_USERS))
+    with runtime.session_factory() as session, session.begin():
+        city = session.scalars(select(Network).where(Network.slug == NETWORK_SLUG)).one()
+        city.agreement_review_on = runtime.clock().date() + timedelta(days=365)
     return f"demo seeded: {len(DEMO_USERS)} users, {len(TARGETS)} cases in network '{NETWORK_SLUG}'"
+
+
+# -- the second city, the national tier, the person in two cities, training ---------------
+
+HARBOUR_SLUG = "harbour"
+NATIONAL_SLUG = "national"
+TRAINING_SLUG = "training"
+BOTH_CITIES = "two-cities"  # a coordinator in demo-city and in harbour
+
+# The few people a city of the demo needs for its cases, by the demo's role names (the
+# keys `_walk_to` runs them by), each with its username in that city.
+CITY_PEOPLE: dict[str, tuple[str, OrgKind, tuple[Role, ...]]] = {
+    "referrer": ("Referrer (teacher)", OrgKind.EDUCATION, (Role.REFERRER,)),
+    "coordinator": ("Coordinator", OrgKind.LOCAL_AUTHORITY, (Role.COORDINATOR,)),
+    "screener": ("Screener (police gateway)", OrgKind.POLICE, (Role.SCREENER,)),
+    "health_contact": ("Health agency contact", OrgKind.HEALTH, (Role.AGENCY_CONTACT,)),
+    "dpo": ("DPO", OrgKind.LOCAL_AUTHORITY, (Role.DPO,)),
+    "admin": ("Admin", OrgKind.LOCAL_AUTHORITY, (Role.ADMIN,)),
+}
+NATIONAL_PEOPLE: dict[str, tuple[str, OrgKind, tuple[Role, ...]]] = {
+    "national-admin": ("Nico National Admin", OrgKind.NATIONAL, (Role.ADMIN,)),
+    "national-coordinator": (
+        "Noor National Coordinator",
+        OrgKind.NATIONAL,
+        (Role.NATIONAL_COORDINATOR,),
+    ),
+    "analyst": ("Ana Analyst", OrgKind.NATIONAL, (Role.ANALYST,)),
+}
+# A city's few cases: a prefix of the main walk and one exit off it.
+CITY_TARGETS = ["submitted", "screening", "information_gathering", "closed_no_action"]
+TRAINING_TARGETS = ["submitted", "screening", "information_gathering", "awaiting_panel"]
+
+PROTOCOL_TEXT = (
+    "This protocol sets out how the partners of {name} share information about people"
+    " referred to the network.\n\nShare only what the sharing agreement allows for the"
+    " purpose at hand, record why, and never copy case information outside this"
+    " service.\n\nSynthetic demo text: a real network writes its own."
+)
+
+
+def _network_with_people(
+    runtime: Runtime,
+    slug: str,
+    name: str,
+    kind: str,
+    people: dict[str, tuple[str, str, OrgKind, tuple[Role, ...]]],
+    *,
+    time_zone: str = "Europe/London",
+    languages: str = "en",
+) -> DemoWorld:
+    """A network with an organisation of each kind its people need, and its people:
+    `people` maps the name the script runs them by to (username, display, kind, roles)."""
+    with runtime.session_factory() as session, session.begin():
+        network = Network(slug=slug, name=name, kind=kind, time_zone=time_zone, languages=languages)
+        network.agreement_review_on = runtime.clock().date() + timedelta(days=365)
+        session.add(network)
+        session.flush()
+        kinds = sorted({person[2] for person in people.values()})
+        organisations = {
+            k: Organisation(network_id=network.id, name=f"{name}: {k.replace('_', ' ')}", kind=k)
+            for k in kinds
+        }
+        session.add_all(organisations.values())
+        session.flush()
+        password_hash = hash_password(DEMO_PASSWORD)
+        actors = {}
+        for key, (username, display, org_kind, roles) in people.items():
+            user = User(
+                username=username,
+                display_name=display,
+                email=f"{username}@demo.invalid",
+                organisation_id=organisations[org_kind].id,
+                password_hash=password_hash,
+            )
+            session.add(user)
+            session.flush()
+            session.add_all(
+                RoleAssignment(user_id=user.id, network_id=network.id, role=r) for r in roles
+            )
+            actors[key] = Actor(
+                user.id, user.organisation_id, org_kind, network.id, slug, frozenset(roles)
+            )
+        org_ids = {k: org.id for k, org in organisations.items()}
+    return DemoWorld(runtime, actors, org_ids)
+
+
+def _city_people(prefix: str, title: str) -> dict[str, tuple[str, str, OrgKind, tuple[Role, ...]]]:
+    return {
+        key: (f"{prefix}-{key.replace('_', '-')}", f"{title} {display}", kind, roles)
+        for key, (display, kind, roles) in CITY_PEOPLE.items()
+    }
+
+
+def _publish_protocol(world: DemoWorld, *, acknowledged_by: tuple[str, ...] = ()) -> None:
+    """Version 1 of the network's protocol, published by its coordinator; acknowledged
+    by the people named (the others are asked before their first case)."""
+    with world.runtime.session_factory() as session:
+        name = session.scalar(
+            select(Network.name).where(Network.id == world.actors["coordinator"].network_id)
+        )
+    review_on = world.runtime.clock().date() + timedelta(days=365)
+    text = PROTOCOL_TEXT.format(name=name)
+    command = protocols.Publish(text, "The network's information governance lead", review_on)
+    version = world.run("coordinator", protocols.publish, command)
+    for who in acknowledged_by:
+        world.run(who, protocols.acknowledge, protocols.Acknowledge(version))
+
+
+def _walk_cases(world: DemoWorld, targets: list[str]) -> None:
+    for target in targets:
+        _walk_to(world, target)
+
+
+def seed_harbour_and_national(runtime: Runtime) -> str:
+    """The second city (its people and a few cases, its protocol not yet acknowledged:
+    they are asked at their first case), the national tier, and the person in both."""
+    harbour = _network_with_people(
+        runtime,
+        HARBOUR_SLUG,
+        "Harbour City Prevention Network",
+        "city",
+        _city_people("harbour", "Harbour"),
+        languages="en,nl",
+    )
+    _walk_cases(harbour, CITY_TARGETS)
+    _publish_protocol(harbour)
+    national = {
+        key: (key, display, kind, roles) for key, (display, kind, roles) in NATIONAL_PEOPLE.items()
+    }
+    _network_with_people(runtime, NATIONAL_SLUG, "National Prevention Office", "national", national)
+    with runtime.session_factory() as session, session.begin():
+        demo_org = session.scalar(
+            select(Organisation.id)
+            .join(Network, Network.id == Organisation.network_id)
+            .where(Network.slug == NETWORK_SLUG, Organisation.kind == OrgKind.LOCAL_AUTHORITY)
+        )
+        assert demo_org is not None  # seeded first
+        user = User(
+            username=BOTH_CITIES,
+            display_name="Tam Two-Cities (coordinator in Demo City and Harbour)",
+            email=f"{BOTH_CITIES}@demo.invalid",
+            organisation_id=demo_org,
+            password_hash=hash_password(DEMO_PASSWORD),
+        )
+        session.add(user)
+        session.flush()
+        for slug in (NETWORK_SLUG, HARBOUR_SLUG):
+            network_id = session.scalar(select(Network.id).where(Network.slug == slug))
+            assert network_id is not None
+            session.add(RoleAssignment(user_id=user.id, network_id=network_id, role="coordinator"))
+    people = len(CITY_PEOPLE) + len(NATIONAL_PEOPLE) + 1
+    return (
+        f"demo seeded: {len(CITY_TARGETS)} cases in network '{HARBOUR_SLUG}', the"
+        f" '{NATIONAL_SLUG}' tier, {people} more users (one of them, '{BOTH_CITIES}', in both"
+        " cities)"
+    )
+
+
+def seed_training(runtime: Runtime) -> str:
+    """A training network of synthetic practice cases (never in statistics or linkage)."""
+    world = _network_with_people(
+        runtime,
+        TRAINING_SLUG,
+        "Training Network (practice cases)",
+        "training",
+        _city_people("trainee", "Trainee"),
+    )
+    _walk_cases(world, TRAINING_TARGETS)
+    _publish_protocol(world)
+    return (
+        f"training seeded: {len(CITY_PEOPLE)} users (trainee-*), {len(TRAINING_TARGETS)}"
+        f" practice cases in network '{TRAINING_SLUG}'"
+    )
 
 
 # The referral workflow's triggers the demo's script fires by name, beside the states of

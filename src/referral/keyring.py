@@ -34,6 +34,11 @@ def second_factor_context(user_id: int) -> bytes:
     return f"referral totp secret of user {user_id}; ".encode()
 
 
+def webhook_secret_context(endpoint_id: int) -> bytes:
+    """What a sealed webhook signing secret is bound to: its use and its endpoint."""
+    return f"referral webhook secret of endpoint {endpoint_id}; ".encode()
+
+
 def new_master_key() -> str:
     """A fresh master key, base64-encoded, for configuration."""
     return base64.b64encode(os.urandom(KEY_BYTES)).decode()

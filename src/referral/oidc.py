@@ -10,6 +10,10 @@ The authorization code flow with PKCE (S256), state and nonce, on authlib's clie
   not seen before fetches the set once more: providers rotate keys), its issuer,
   audience (this client), expiry, issue time, nonce, authorised party and access-token
   hash. Only then does it say who the person is.
+- `end_session_url` is where to send a browser whose session we ended, to sign out at
+  the provider too (OpenID Connect RP-Initiated Logout 1.0): the discovery document's
+  `end_session_endpoint` with `id_token_hint`, `client_id`, `post_logout_redirect_uri`
+  and `state`; None when the provider offers no such endpoint.
 
 Nothing here touches the database; every call to the provider happens before the
 caller's unit of work begins. Errors are `SsoRefused`, whose message a person may read
@@ -19,8 +23,9 @@ and whose `reason` is a short code for the logs: never a token, a code or the se
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
@@ -58,6 +63,7 @@ class Metadata:
     token_endpoint: str
     jwks_uri: str
     algorithms: tuple[str, ...]
+    end_session_endpoint: str = ""  # RP-Initiated Logout; "" when the provider has none
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ class Identity:
     name: str
     email: str
     organisation: str
+    # The verified ID token itself: the hint a later sign-out gives the provider.
+    id_token: str = field(default="", repr=False)
 
 
 @dataclass
@@ -151,7 +159,23 @@ class RelyingParty:
             name=_text(claims.get("name"), 200),
             email=_text(claims.get("email"), 254),
             organisation=_text(organisation, 200),
+            id_token=id_token,
         )
+
+    def end_session_url(self, id_token: str, post_logout_redirect_uri: str) -> str | None:
+        """Where to send the browser to end the provider's session too; None if the
+        provider has no end_session_endpoint. SsoRefused if it cannot be reached."""
+        endpoint = self._metadata().end_session_endpoint
+        if not endpoint:
+            return None
+        params = {
+            "id_token_hint": id_token,
+            "client_id": self.provider.client_id,
+            "post_logout_redirect_uri": post_logout_redirect_uri,
+            "state": secrets.token_urlsafe(16),
+        }
+        joiner = "&" if urlsplit(endpoint).query else "?"
+        return f"{endpoint}{joiner}{urlencode(params)}"
 
     def _client(self) -> OAuth2Session:
         return OAuth2Session(
@@ -259,7 +283,19 @@ def _metadata_of(document: dict[str, Any], issuer: str) -> Metadata:
         raise SsoRefused(
             "bad_discovery", "The identity provider signs ID tokens in no way accepted here.", 502
         )
-    return Metadata(issuer=issuer, algorithms=algorithms, **endpoints)
+    end_session = document.get("end_session_endpoint")
+    # Only an https address (or the issuer's own scheme and host, as in a test) is used.
+    if not isinstance(end_session, str) or not _same_trust(end_session, issuer):
+        end_session = ""
+    return Metadata(
+        issuer=issuer, algorithms=algorithms, end_session_endpoint=end_session, **endpoints
+    )
+
+
+def _same_trust(url: str, issuer: str) -> bool:
+    """An end-session address we may send a browser to: https, or the issuer's scheme."""
+    scheme = urlsplit(url).scheme
+    return scheme == "https" or scheme == urlsplit(issuer).scheme
 
 
 def _bad_claim(claim: str) -> SsoRefused:

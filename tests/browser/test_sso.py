@@ -1,6 +1,7 @@
 """Single sign-on in a real browser, every page of ours checked with axe-core: a first
 sign-in through the network's provider waits for approval, the administrator approves
-it, and the next sign-in lands on the person's start page."""
+it, the next sign-in lands on the person's start page, and signing out signs out at the
+provider too (its end-session endpoint), back on our sign-in page."""
 
 from collections.abc import Iterator
 
@@ -34,7 +35,9 @@ def sso_world(
     fresh_database: object, authz: object, workflows: object, idp: TestProvider
 ) -> Iterator[tuple[str, DemoWorld]]:
     def settings_for(base_url: str) -> Settings:
-        idp.add_client("referral", "referral-secret", f"{base_url}/sso/{NETWORK}/callback")
+        idp.add_client(
+            "referral", "referral-secret", f"{base_url}/sso/{NETWORK}/callback", f"{base_url}/login"
+        )
         provider = OidcProvider(
             label="Demo City ID",
             issuer=idp.issuer,
@@ -50,7 +53,7 @@ def sso_world(
 
 
 def test_a_person_signs_in_through_the_provider_once_an_admin_approved_them(
-    chromium: Browser, sso_world: tuple[str, DemoWorld], visit: Visit
+    chromium: Browser, sso_world: tuple[str, DemoWorld], visit: Visit, idp: TestProvider
 ) -> None:
     base_url, _ = sso_world
     person = new_page(chromium, base_url)
@@ -92,5 +95,14 @@ def test_a_person_signs_in_through_the_provider_once_an_admin_approved_them(
     person.wait_for_load_state()
     assert person.url.endswith("/queue"), person.url
     expect(person.get_by_role("link", name="Olly Example")).to_be_visible()
+
+    # Single sign-out: our page sends the browser (a Refresh header, no script) to the
+    # provider's end-session endpoint, which sends it back to our sign-in page.
+    person.get_by_role("button", name="Sign out").click()
+    person.wait_for_url("**/login?state=*")
+    expect(person.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
+    assert [client for _, client in idp.signed_out] == ["referral"]
+    person.goto("/queue")
+    assert person.url.endswith("/login"), "the session ended"
     assert person.console_errors == []  # type: ignore[attr-defined]
     assert admin.console_errors == []  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from fhir.resources.R4B.bundle import Bundle
 from referral.demo import DemoWorld
 from tests.e2e.conftest import Api, Browser
 from tests.factories import submit
+from tests.fhir_r4 import r4_valid
 
 
 def test_the_fhir_export_answers_fhir_json_by_the_readers_policy(
@@ -18,6 +19,7 @@ def test_the_fhir_export_answers_fhir_json_by_the_readers_policy(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/fhir+json")
     bundle = Bundle.model_validate_json(response.text)
+    r4_valid(response.json())
     kinds = [entry.resource.get_resource_type() for entry in bundle.entry or []]
     assert kinds[:2] == ["ServiceRequest", "Patient"]
     assert "MARK-NARRATIVE" in response.text

@@ -10,6 +10,7 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -44,7 +45,9 @@ HERE, THERE = "demo-city", "other-city"
 def idp() -> Iterator[TestProvider]:
     forget_providers()
     provider = TestProvider()
-    provider.add_client("client-here", "secret-here", f"{BASE}/sso/{HERE}/callback")
+    provider.add_client(
+        "client-here", "secret-here", f"{BASE}/sso/{HERE}/callback", f"{BASE}/login"
+    )
     provider.add_client("client-there", "secret-there", f"{BASE}/sso/{THERE}/callback")
     provider.add_person("olly", organisation="Demo police")
     provider.add_person("pat", organisation="Demo health")
@@ -107,6 +110,9 @@ def sso(
     idp.token_issuer = idp.nonce_override = None
     idp.forge_signature = False
     idp.token_audience = None
+    idp.end_session = True
+    idp.signed_out.clear()
+    forget_providers()  # each test reads the discovery document afresh
     yield settings
     shared_app.state.settings = app_settings
 
@@ -493,3 +499,83 @@ def test_an_id_token_meant_for_another_networks_client_is_refused(
     assert "wrong audience" in response.text
     with runtime.session_factory() as session:
         assert session.scalar(select(SsoIdentity.id).limit(1)) is None
+
+
+# -- single sign-out ------------------------------------------------------------------------
+
+SIGN_OUT_COOKIE = "referral_sso_session"
+
+
+def _approved_and_signed_in(
+    browser: Callable[..., Browser], idp: TestProvider, world: DemoWorld, runtime: Runtime
+) -> Browser:
+    person = browser()
+    sign_in(person, idp, "olly")
+    admin = browser("admin")
+    approve_as_new_user(admin, identity_of(runtime, world.actors["admin"].network_id).id, world)
+    assert sign_in(person, idp, "olly").headers["location"] == "/"
+    person.get("/queue")  # the page's CSRF token, for the sign-out form
+    return person
+
+
+def _sessions(runtime: Runtime) -> list[int]:
+    with runtime.session_factory() as session:
+        return list(session.scalars(select(WebSession.user_id)))
+
+
+def test_signing_out_ends_our_session_then_sends_the_browser_to_the_providers_end_session(
+    browser: Callable[..., Browser], sso: Settings, idp: TestProvider, runtime: Runtime,
+    world: DemoWorld,
+) -> None:  # fmt: skip
+    person = _approved_and_signed_in(browser, idp, world, runtime)
+    assert person.client.cookies.get(SIGN_OUT_COOKIE, path="/logout")
+    signed_in = set(_sessions(runtime))
+
+    out = person.post("/logout")
+    assert out.status_code == 200, out.text
+    url = out.headers["refresh"].split("url=", 1)[1]
+    assert url.startswith(f"{idp.issuer}/logout?")
+    assert "Sign out of Test ID (client-here)" in out.text and "You are signed out" in out.text
+    query = parse_qs(urlsplit(url).query)
+    assert set(query) == {"id_token_hint", "client_id", "post_logout_redirect_uri", "state"}
+    assert query["client_id"] == ["client-here"]
+    assert query["post_logout_redirect_uri"] == [f"{BASE}/login"]
+    # Our session ended before the browser left: the page and the database say so.
+    assert person.client.get("/queue", follow_redirects=False).status_code in (302, 303)
+    assert len(set(_sessions(runtime))) == len(signed_in) - 1
+    assert SIGN_OUT_COOKIE not in person.client.cookies
+
+    # The provider, over HTTP, accepts the hint and sends the browser back with the state.
+    forged = url.replace("id_token_hint=", "id_token_hint=x", 1)
+    assert requests.get(forged, allow_redirects=False, timeout=10).status_code == 400
+    back = requests.get(url, allow_redirects=False, timeout=10)
+    assert back.status_code == 302, back.text
+    assert back.headers["location"] == f"{BASE}/login?state={query['state'][0]}"
+    assert idp.signed_out == [(idp.people["olly"].subject, "client-here")]
+    assert person.get(back.headers["location"].removeprefix(BASE)).status_code == 200
+
+
+def test_without_an_end_session_endpoint_signing_out_stays_here(
+    browser: Callable[..., Browser], sso: Settings, idp: TestProvider, runtime: Runtime,
+    world: DemoWorld,
+) -> None:  # fmt: skip
+    idp.end_session = False
+    person = _approved_and_signed_in(browser, idp, world, runtime)
+    out = person.post("/logout")
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert idp.signed_out == []
+
+
+def test_a_password_session_is_never_sent_to_the_provider(
+    browser: Callable[..., Browser], sso: Settings, idp: TestProvider, runtime: Runtime,
+    world: DemoWorld,
+) -> None:  # fmt: skip
+    person = _approved_and_signed_in(browser, idp, world, runtime)
+    planted = person.client.cookies.get(SIGN_OUT_COOKIE, path="/logout")
+    other = browser("coordinator")
+    # Another session's sign-out cookie speaks for that session only.
+    other.client.cookies.set(SIGN_OUT_COOKIE, planted, domain="testserver.local", path="/logout")
+    assert other.client.cookies.get(SIGN_OUT_COOKIE, path="/logout") == planted
+    out = other.post("/logout")
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert idp.signed_out == []

@@ -1,6 +1,7 @@
 """The administrator's webhooks page: register (the secret shown once), the delivery log,
 disable; nobody else may reach it; no case content."""
 
+import re
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -8,6 +9,7 @@ from sqlalchemy import select
 from referral.db.tables import AuditEntry, WebhookEndpoint
 from referral.demo import DemoWorld
 from referral.services.uow import Runtime
+from tests.conftest import TEST_KEYRING
 from tests.e2e.conftest import Browser
 from tests.factories import submit
 
@@ -25,12 +27,18 @@ def test_an_admin_registers_an_endpoint_sees_its_deliveries_and_disables_it(
         audited = session.scalars(
             select(AuditEntry.target).where(AuditEntry.action == "admin:webhook_register")
         ).all()
-    assert endpoint.secret in response.text  # shown once, on this answer only
+    shown = re.search(r"whsec_[A-Za-z0-9_-]{43}", response.text)
+    assert shown, "the secret is shown once, on this answer"
+    secret = shown.group(0)
+    # Stored sealed only: no column holds the secret, in clear or in base64.
+    assert endpoint.secret is None and endpoint.sealed_secret is not None
+    assert secret.encode() not in endpoint.sealed_secret
+    assert endpoint.master_key_id == TEST_KEYRING.current_id
     assert audited == [f"webhook:{endpoint.id}"]
 
     submit(world)
     page = b.get("/admin/webhooks").text
-    assert endpoint.secret not in page
+    assert secret not in page
     assert "case.moved" in page and "Pending" in page
     assert "Testy" not in page and "MARK" not in page
 

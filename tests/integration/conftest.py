@@ -10,10 +10,13 @@ import pytest
 from tests.conftest import TEST_MASTER_KEYS
 
 
-def referral(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def referral(
+    *args: str, env: dict[str, str], input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "referral", *args],
         env={**os.environ, "REFERRAL_MASTER_KEYS": TEST_MASTER_KEYS, **env},
+        input=input,
         capture_output=True,
         text=True,
         timeout=300,

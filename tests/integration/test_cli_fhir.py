@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fhir.resources.R4B.bundle import Bundle
 
+from tests.fhir_r4 import r4_valid
 from tests.integration.conftest import referral
 
 
@@ -25,6 +26,7 @@ def test_export_fhir_follows_the_named_users_policy(
     result = referral(*args, "--as", "coordinator", env=demo_copy)
     assert result.returncode == 0, result.stderr
     coordinator = Bundle.model_validate_json(out.read_text())
+    r4_valid(json.loads(out.read_text()))
     result = referral(*args, "--as", "provider", env=demo_copy)
     assert result.returncode == 0, result.stderr
     provider = Bundle.model_validate_json(out.read_text())

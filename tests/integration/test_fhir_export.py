@@ -1,6 +1,6 @@
 """The FHIR export: a valid R4 Bundle holding only what the reader may see, itself a
-ledgered read; out of scope is 404. Validated with fhir.resources (its R4B models: R4B
-keeps R4's ServiceRequest, Task, Consent, AuditEvent and Bundle)."""
+ledgered read; out of scope is 404. Validated with fhir.resources (its R4B models) and
+with fhirclient's R4 (4.0.1) models (tests/fhir_r4.py)."""
 
 import json
 from typing import Any
@@ -14,11 +14,14 @@ from referral.domain.errors import NotFound
 from referral.services.fhir import export_case
 from referral.services.uow import Runtime
 from tests.factories import make_world, schedule, submit, to_support
+from tests.fhir_r4 import r4_valid
 
 
 def _validated(bundle: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """The bundle, parsed by the R4B models (raises on any structural error), by type."""
+    """The bundle, parsed by the R4B models and by fhirclient's R4 (4.0.1) models (each
+    raises on any structural error), by type."""
     Bundle.model_validate_json(json.dumps(bundle))
+    r4_valid(bundle)
     found: dict[str, list[dict[str, Any]]] = {}
     for entry in bundle["entry"]:
         found.setdefault(entry["resource"]["resourceType"], []).append(entry["resource"])

@@ -1,6 +1,7 @@
 """Webhooks: enqueued in the change's transaction, delivered by the worker to a real local
 HTTP server, signed, retried with back-off after a failure; ids and states only."""
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -10,11 +11,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from referral.db.tables import WebhookDelivery
-from referral.domain.errors import InvalidInput, PermissionDenied
+from referral.db.engine import make_session_factory
+from referral.db.legacy import seal_webhook_secrets
+from referral.db.rotation import master_key_use, rotate_webhook_secrets
+from referral.db.tables import WebhookDelivery, WebhookEndpoint
+from referral.domain.errors import ConfigurationError, InvalidInput, PermissionDenied
 from referral.domain.vocabulary import OrgKind
+from referral.keyring import Keyring, new_master_key, webhook_secret_context
 from referral.services import information, lifecycle
 from referral.services.access import visible_case
 from referral.services.flow import fire_case
@@ -32,9 +37,10 @@ from referral.services.webhooks import (
     register_endpoint,
     verify_signature,
 )
-from tests.conftest import TestClock
+from tests.conftest import TEST_KEYRING, TEST_MASTER_KEYS, TestClock
 from tests.factories import make_world, submit, to_information_gathering
 
+NEW_KEY = f"k2:{new_master_key()}"
 RULES = HookRules(max_attempts=3, retry_after=timedelta(seconds=30), allow_http_localhost=True)
 
 
@@ -198,3 +204,74 @@ def test_a_moves_deliveries_commit_with_it_or_not_at_all(runtime: Runtime) -> No
     with pytest.raises(PermissionDenied):
         world.run("referrer", lifecycle.move_case, lifecycle.MoveCase(case_id, "transfer"))
     assert len(_deliveries(runtime)) == 1
+
+
+def _endpoint(runtime: Runtime) -> WebhookEndpoint:
+    with runtime.session_factory() as session:
+        row = session.scalars(select(WebhookEndpoint)).one()
+        session.expunge(row)
+        return row
+
+
+def test_secrets_are_stored_sealed_and_deliveries_still_verify_after_rotation(
+    runtime: Runtime, clock: TestClock, receiver: Receiver
+) -> None:
+    world = make_world(runtime)
+    secret = _register(world, receiver.url, CASE_MOVED)
+    stored = _endpoint(runtime)
+    assert stored.secret is None and stored.sealed_secret is not None
+    assert secret.encode() not in stored.sealed_secret
+    assert stored.master_key_id == TEST_KEYRING.current_id
+    # Bound to its endpoint: the sealed value opens for no other endpoint's id.
+    with pytest.raises(ConfigurationError):
+        TEST_KEYRING.unwrap(
+            stored.sealed_secret, stored.master_key_id, webhook_secret_context(stored.id + 1)
+        )
+
+    # A new master key, current: rotation re-wraps the secret; the old key may go.
+    both = Keyring.from_config(f"{TEST_MASTER_KEYS},{NEW_KEY}", "k2")
+    with runtime.session_factory() as session, session.begin():
+        assert rotate_webhook_secrets(session, both) == 1
+        assert rotate_webhook_secrets(session, both) == 0
+        assert master_key_use(session).get("k2") == 1
+    rewrapped = _endpoint(runtime)
+    assert rewrapped.master_key_id == "k2" and rewrapped.sealed_secret != stored.sealed_secret
+
+    only_new = Keyring.from_config(NEW_KEY, None)
+    engine = runtime.session_factory.kw["bind"]
+    rotated = dataclasses.replace(runtime, session_factory=make_session_factory(engine, only_new))
+    submit(world)
+    assert deliver_webhooks(rotated, clock(), RULES).sent == 1
+    headers, body = receiver.received[-1]
+    assert verify_signature(secret, headers["X-Referral-Signature"], body, int(clock().timestamp()))
+
+
+def test_db_upgrade_seals_the_secrets_stored_in_clear_before_0023(
+    runtime: Runtime, clock: TestClock, receiver: Receiver
+) -> None:
+    world = make_world(runtime)
+    _register(world, receiver.url, CASE_MOVED)
+    legacy = "whsec_stored-in-clear-before-migration-0023"
+    with runtime.session_factory() as session, session.begin():
+        session.execute(
+            update(WebhookEndpoint).values(secret=legacy, sealed_secret=None, master_key_id=None)
+        )
+    submit(world)
+    # Not sealed yet (`db upgrade` has not run): the worker still signs with it.
+    assert deliver_webhooks(runtime, clock(), RULES).sent == 1
+    headers, body = receiver.received[-1]
+    now = int(clock().timestamp())
+    assert verify_signature(legacy, headers["X-Referral-Signature"], body, now)
+
+    connection = runtime.session_factory.kw["bind"]
+    with pytest.raises(ConfigurationError, match="1 webhook secrets are stored in clear"):
+        seal_webhook_secrets(connection, Keyring())
+    assert seal_webhook_secrets(connection, TEST_KEYRING) == 1
+    assert seal_webhook_secrets(connection, TEST_KEYRING) == 0
+    sealed = _endpoint(runtime)
+    assert sealed.secret is None and sealed.sealed_secret is not None
+    assert legacy.encode() not in sealed.sealed_secret
+    submit(world)
+    assert deliver_webhooks(runtime, clock(), RULES).sent == 1
+    headers, body = receiver.received[-1]
+    assert verify_signature(legacy, headers["X-Referral-Signature"], body, now)

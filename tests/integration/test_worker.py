@@ -151,7 +151,7 @@ def test_tick_fires_each_due_timer_once_and_says_what_it_did(
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == (
         "3 fired, 0 cancelled, 0 failed, 0 drift alert(s), 0 drift check(s) deferred, "
-        "0 case(s) erased"
+        "0 case(s) erased, 0 transfer(s) expired"
     )
     again = run(url_of(engine), "tick")
     assert again.returncode == 0 and fired(again.stdout) == 0

@@ -84,7 +84,7 @@ def test_trigger_from_wrong_state_lists_the_allowed_ones(
         engine.fire(referral, "awaiting_panel", "submit", NO_FACTS)
     assert caught.value.message == (
         "cannot submit a case in state “Awaiting panel”; "
-        "allowed: take_to_panel, transfer, withdraw_consent"
+        "allowed: hand_over, take_to_panel, transfer, withdraw_consent"
     )
 
 
@@ -149,7 +149,7 @@ def test_available_leaves_out_transitions_whose_guards_fail(
 ) -> None:
     refused = GuardFacts(consent_state="refused")
     triggers = [t.trigger for t in engine.available(referral, "consent_pending", refused)]
-    assert triggers == ["consent_refused", "withdraw_consent", "transfer"]
+    assert triggers == ["consent_refused", "withdraw_consent", "transfer", "hand_over"]
 
 
 def test_one_machine_is_shared_and_left_without_models(

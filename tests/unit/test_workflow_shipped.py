@@ -169,6 +169,7 @@ def test_reference_permissions(referral: Workflow) -> None:
         "case:decide",
         "case:consent",
         "case:erase",
+        "case:transfer",
     }
 
 
@@ -229,6 +230,8 @@ def test_nothing_linked_happens_before_the_panel_decides(referral: Workflow) -> 
 def test_the_buttons_that_end_or_discard_something_are_marked_destructive(
     shipped: dict[str, Workflow],
 ) -> None:
-    assert shipped["referral"].destructive_triggers == {"discard", "transfer", "close", "erase"}
+    assert shipped["referral"].destructive_triggers == {
+        "discard", "transfer", "hand_over", "close", "erase"
+    }  # fmt: skip
     assert shipped["intervention"].destructive_triggers == {"decline"}
     assert shipped["panel_meeting"].destructive_triggers == {"cancel"}

@@ -24,7 +24,15 @@ from referral.domain.vocabulary import Category
 READ, REFUSED = "read", "refused"
 # Actions that record what a person was shown: their categories are said as "read ...".
 READ_ACTIONS = frozenset(
-    {"case:read", "case:timeline", "breakglass:read", "intervention:list", "meeting:read_minutes"}
+    {
+        "case:read",
+        "case:timeline",
+        "breakglass:read",
+        "intervention:list",
+        "meeting:read_minutes",
+        "transfer:preview",
+        "transfer:disclosed",
+    }
 )
 _ORDER = {str(c): i for i, c in enumerate(Category)}
 

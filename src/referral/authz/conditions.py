@@ -13,6 +13,8 @@ the SQL face uses:
 - `consent_state`: the state of the case's current consent, the one with the
   highest id ("not_sought" if none); `consent_scope`: its scopes if it is given,
   else empty;
+- `meetings[].summons`: the actor's summons to that meeting whose `ended_at` is NULL
+  (services.summons); `at_meeting`: the meeting whose page asks (None elsewhere);
 - `asked_org_ids`: the organisations the case's information requests are addressed
   to, except those in `states.settled_by_agency()`; for a question about one request,
   the service narrows it to that request (`CaseFacts.about_request`).
@@ -232,6 +234,35 @@ class OnAgenda(CaseCondition):
                 PanelMeeting.scheduled_for <= now + MEETING_WINDOW,
             )
         )
+
+
+@register
+class Summoned(CaseCondition):
+    """Asked on a meeting's page, the case is on that meeting's agenda and the actor holds
+    a live summons to that meeting, within its window, as the organisation kind they were
+    summoned as. Per meeting: a summons opens nothing anywhere else (the case page, lists,
+    the API, another meeting), so its SQL face selects no case.
+    """
+
+    name = "summoned"
+    words = (
+        "only on the page of the one panel meeting they are summoned to, while the case is"
+        " on its agenda, within the summons' window and until the minutes are approved"
+    )
+
+    def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
+        return case.at_meeting is not None and any(
+            m.meeting_id == case.at_meeting
+            and m.summons is not None
+            and m.summons.open_at(q.now, q.actor.org_kind)
+            for m in case.meetings
+        )
+
+    def sql(self, actor: Actor, category: str, now: datetime, *args: str) -> ColumnElement[bool]:
+        # A list is never a meeting's page: the Python face says no to every question
+        # without `at_meeting`, which is every question a list asks. Under `!summoned` the
+        # SQL keeps every row, as the Python face does.
+        return false()
 
 
 @register

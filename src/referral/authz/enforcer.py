@@ -58,6 +58,7 @@ class Permission(StrEnum):
     MEETING_CANCEL = "meeting:cancel"
     MEETING_HOLD = "meeting:hold"
     MEETING_APPROVE_MINUTES = "meeting:approve_minutes"
+    MEETING_SUMMON = "meeting:summon"  # an official from elsewhere, to one meeting
     INTERVENTION_ASSIGN = "intervention:assign"
     INTERVENTION_WITHDRAW = "intervention:withdraw"
     INTERVENTION_ACCEPT = "intervention:accept"
@@ -78,6 +79,26 @@ class Permission(StrEnum):
     LINKAGE_ASK = "linkage:ask"
     LINKAGE_ANSWER = "linkage:answer"
     LINKAGE_ALERTS = "linkage:alerts"
+    # Transfers between networks (services.transfers): proposing one, receiving one, the
+    # national list, and per category what moves with a case handed over (`handover:<category>`,
+    # judged for the receiving coordinator as if the case were already theirs).
+    CASE_TRANSFER = "case:transfer"
+    TRANSFER_RECEIVE = "transfer:receive"
+    TRANSFER_LIST = "transfer:list"
+    HANDOVER_STATUS = "handover:status"
+    HANDOVER_IDENTITY = "handover:identity"
+    HANDOVER_CONTACT = "handover:contact"
+    HANDOVER_CONCERN = "handover:concern"
+    HANDOVER_NARRATIVE = "handover:narrative"
+    HANDOVER_SPECIAL = "handover:special"
+    HANDOVER_CRIMINAL = "handover:criminal"
+    HANDOVER_ASSESSMENT = "handover:assessment"
+    HANDOVER_DELIBERATION = "handover:deliberation"
+    HANDOVER_SUPPORT = "handover:support"
+    HANDOVER_CONSENT = "handover:consent"
+    NETWORK_CREATE = "network:create"  # a national admin creates networks
+    NETWORK_OVERSEE = "network:oversee"  # the national tier's status-level view of networks
+    PROTOCOL_PUBLISH = "protocol:publish"  # a network's information-sharing protocol
 
 
 CATEGORY_ACTIONS = ("read", "write")

@@ -28,14 +28,16 @@ actor's kind of organisation, for support), `consent_grants` (further grants, ea
 `{category, to: actor | other, purpose}`: to the actor's kind of organisation or to
 another kind), `intervention` (the question is about one intervention of the case,
 the one the operation touches: `mine`, `another_org`'s or `mine_withdrawn`), `asked`
-(an open information request to the actor's organisation). Keys starting with `x-` are
-ignored, for YAML anchors.
+(an open information request to the actor's organisation), `summons` ({at_meeting,
+window, as}: the actor holds a live summons to the case's meeting; asked on that
+meeting's page or not, its window `open` or `past`, summoned `as` their own kind of
+organisation or another). Keys starting with `x-` are ignored, for YAML anchors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,7 +48,7 @@ from referral.authz.enforcer import CATEGORY_ACTIONS, Authorizer, Decision, Perm
 from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import ConfigurationError
-from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot, RecordFacts
+from referral.domain.facts import CaseFacts, ConsentScope, MeetingSlot, RecordFacts, Summons
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
 
 NOW = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
@@ -82,6 +84,7 @@ class Situation:
     consent_grants: tuple[tuple[Category, bool, Purpose], ...] = ()  # (category, to actor, why)
     intervention: str | None = None  # mine | another_org | mine_withdrawn
     asked: bool = False
+    summons: tuple[bool, str, str] | None = None  # (at the meeting's page, window, as)
 
     def record(self) -> RecordFacts | None:
         """The intervention the question is about, if the situation names one."""
@@ -97,6 +100,15 @@ class Situation:
         if self.meeting is not None:
             invited, days_after = self.meeting
             meetings = (MeetingSlot(1, NOW - timedelta(days=days_after), invited),)
+        at_meeting = None
+        if self.summons is not None:
+            at_page, window, summoned_as = self.summons
+            ends = NOW + timedelta(hours=1) if window == "open" else NOW - timedelta(hours=1)
+            kind = org_kind if summoned_as == "actor" else _another(org_kind)
+            slot = meetings[0] if meetings else MeetingSlot(1, NOW, False)
+            summons = Summons(ends - timedelta(days=2), ends, kind)
+            meetings = (replace(slot, summons=summons),)
+            at_meeting = 1 if at_page else None
         users = {"actor": ACTOR_USER, "other": OTHER_USER, "none": None}
         return CaseFacts(
             case_id=1,
@@ -115,6 +127,7 @@ class Situation:
                 for c, to_actor, purpose in self.consent_grants
             ),
             asked_org_ids=frozenset({ACTOR_ORG if self.asked else OTHER_ORG}),
+            at_meeting=at_meeting,
         )
 
 
@@ -217,7 +230,7 @@ def load_table(path: Path) -> Table:
 
 _FACTS = frozenset(
     {"case", "network", "state", "referrer", "coordinator", "meeting", "assigned", "consent"}
-    | {"consent_covers", "consent_grants", "intervention", "asked"}
+    | {"consent_covers", "consent_grants", "intervention", "asked", "summons"}
 )
 
 
@@ -251,6 +264,20 @@ def _situation(name: str, facts: dict[str, Any] | None, default_state: str) -> S
         if "intervention" not in facts
         else _choice(facts.pop("intervention"), ("mine", "another_org", "mine_withdrawn")),
         asked=bool(facts.pop("asked", False)),
+        summons=_summons(facts.pop("summons", None)),
+    )
+
+
+def _summons(summons: dict[str, Any] | None) -> tuple[bool, str, str] | None:
+    if summons is None:
+        return None
+    unknown = set(summons) - {"at_meeting", "window", "as"}
+    if unknown:
+        raise ValueError(f"a summons has unknown keys {sorted(unknown)}")
+    return (
+        bool(summons["at_meeting"]),
+        _choice(summons["window"], ("open", "past")),
+        _choice(summons["as"], ("actor", "other")),
     )
 
 

@@ -29,6 +29,7 @@ ROLE_WORDS: dict[Role, str] = {
     Role.ANALYST: "Analyst",
     Role.AGENCY_CONTACT: "Partner agency contact",
     Role.NATIONAL_COORDINATOR: "National coordinator",
+    Role.INVITED_OFFICIAL: "Official summoned to one meeting",
     Role.SYSTEM: "The system's own timers",
 }
 
@@ -70,6 +71,7 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.MEETING_CANCEL: "cancel a panel meeting",
     Permission.MEETING_HOLD: "hold a panel meeting",
     Permission.MEETING_APPROVE_MINUTES: "approve a panel meeting's minutes",
+    Permission.MEETING_SUMMON: "summon an official from elsewhere to one panel meeting",
     Permission.INTERVENTION_ASSIGN: "assign an intervention to a provider",
     Permission.INTERVENTION_WITHDRAW: "withdraw an intervention",
     Permission.INTERVENTION_ACCEPT: "accept an intervention",
@@ -93,6 +95,23 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.LINKAGE_ASK: "ask another network to confirm a possible earlier referral",
     Permission.LINKAGE_ANSWER: "confirm or reject a link another network asks about",
     Permission.LINKAGE_ALERTS: "list repeat-referral alerts across networks, status level only",
+    Permission.CASE_TRANSFER: "propose handing a case over to another network",
+    Permission.TRANSFER_RECEIVE: "see, preview, accept or decline cases other networks hand over",
+    Permission.TRANSFER_LIST: "list transfers between networks (names, states, dates only)",
+    Permission.HANDOVER_STATUS: "receive status data with a case handed over",
+    Permission.HANDOVER_IDENTITY: "receive identity data with a case handed over",
+    Permission.HANDOVER_CONTACT: "receive contact data with a case handed over",
+    Permission.HANDOVER_CONCERN: "receive concern data with a case handed over",
+    Permission.HANDOVER_NARRATIVE: "receive narrative data with a case handed over",
+    Permission.HANDOVER_SPECIAL: "receive special data with a case handed over",
+    Permission.HANDOVER_CRIMINAL: "receive criminal data with a case handed over",
+    Permission.HANDOVER_ASSESSMENT: "receive assessment data with a case handed over",
+    Permission.HANDOVER_DELIBERATION: "receive deliberation data with a case handed over",
+    Permission.HANDOVER_SUPPORT: "receive support data with a case handed over",
+    Permission.HANDOVER_CONSENT: "receive consent data with a case handed over",
+    Permission.NETWORK_CREATE: "create networks (from the national tier)",
+    Permission.NETWORK_OVERSEE: "see the networks of the country at status level (no case)",
+    Permission.PROTOCOL_PUBLISH: "publish a new version of the network's sharing protocol",
 }
 
 PURPOSE_WORDS: dict[Purpose, str] = {

@@ -28,9 +28,9 @@ from sqlalchemy import (
 
 from referral.db.base import Base
 from referral.db.sealing import TOKEN_PREFIX, DataKeys, Kind, sealed_columns
-from referral.db.tables import Case, Intervention, ProgressNote, Subject
+from referral.db.tables import Case, Intervention, ProgressNote, Subject, WebhookEndpoint
 from referral.domain.errors import ConfigurationError
-from referral.keyring import Keyring
+from referral.keyring import Keyring, webhook_secret_context
 
 TRUE_WORDS = frozenset({"1", "true", "t", "yes"})
 
@@ -135,3 +135,28 @@ def _seal_table(connection: Connection, keys: DataKeys, model: type[Base]) -> No
             if (stored := getattr(row, name)) is not None and not stored.startswith(TOKEN_PREFIX)
         }
         connection.execute(update(table).where(table.c.id == row.id).values(**values))
+
+
+def seal_webhook_secrets(connection: Connection, keyring: Keyring) -> int:
+    """Seal the webhook signing secrets stored in clear before migration 0023 and empty
+    the clear column, in the caller's transaction; returns how many. Nothing to do: one
+    query."""
+    endpoints: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
+    clear = connection.execute(
+        select(endpoints.c.id, endpoints.c.secret).where(endpoints.c.secret.is_not(None))
+    ).all()
+    if not clear:
+        return 0
+    if not keyring.configured:
+        raise ConfigurationError(
+            f"{len(clear)} webhook secrets are stored in clear from before migration "
+            "0023; set REFERRAL_MASTER_KEYS and run `referral db upgrade` again to seal them"
+        )
+    for endpoint_id, secret in clear:
+        sealed = keyring.wrap(secret.encode(), context=webhook_secret_context(endpoint_id))
+        connection.execute(
+            update(endpoints)
+            .where(endpoints.c.id == endpoint_id)
+            .values(sealed_secret=sealed, master_key_id=keyring.current_id, secret=None)
+        )
+    return len(clear)

@@ -39,6 +39,7 @@ from referral.db.tables import (
     InformationRequest,
     Intervention,
     MeetingAttendee,
+    MeetingSummons,
     Network,
     NetworkHoliday,
     Organisation,
@@ -56,6 +57,7 @@ from referral.domain.facts import (
     ConsentScope,
     GuardFacts,
     MeetingSlot,
+    Summons,
 )
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
 
@@ -162,9 +164,23 @@ def _facts_queries() -> tuple[AnySelect, ...]:
         MeetingAttendee.meeting_id == PanelMeeting.id,
         MeetingAttendee.user_id == bindparam("user_id"),
     )
+    # The viewer's live summons to the meeting, if any (one at most: unique per meeting).
+    summons = and_(
+        MeetingSummons.meeting_id == PanelMeeting.id,
+        MeetingSummons.user_id == bindparam("user_id"),
+        MeetingSummons.ended_at.is_(None),
+    )
     meetings = (
-        select(PanelMeeting.id, PanelMeeting.scheduled_for, invited)
+        select(
+            PanelMeeting.id,
+            PanelMeeting.scheduled_for,
+            invited,
+            MeetingSummons.window_start,
+            MeetingSummons.window_end,
+            MeetingSummons.org_kind,
+        )
         .join(AgendaItem, AgendaItem.meeting_id == PanelMeeting.id)
+        .outerjoin(MeetingSummons, summons)
         .where(AgendaItem.case_id == case_id, meeting_active(PanelMeeting.state))
     )
     providers = select(Intervention.provider_org_id).where(
@@ -194,6 +210,12 @@ def _facts_queries() -> tuple[AnySelect, ...]:
         *(InformationRequest.state != state for state in states.settled_by_agency()),
     )
     return meetings, providers, grants, asked
+
+
+def _summons(starts: datetime | None, ends: datetime | None, kind: str | None) -> Summons | None:
+    if starts is None or ends is None or kind is None:
+        return None
+    return Summons(starts, ends, OrgKind(kind))
 
 
 @cache
@@ -401,7 +423,9 @@ class Repositories:
             state=case.state,
             referrer_user_id=case.referrer_user_id,
             coordinator_user_id=case.coordinator_user_id,
-            meetings=tuple(MeetingSlot(m[0], m[1], bool(m[2])) for m in meetings),
+            meetings=tuple(
+                MeetingSlot(m[0], m[1], bool(m[2]), _summons(m[3], m[4], m[5])) for m in meetings
+            ),
             provider_org_ids=frozenset(row[0] for row in provider_orgs),
             consent_state=consent_state,
             consent_scope=scope,

@@ -2,14 +2,14 @@
 
 Only the small wrapped keys change; no sealed field is touched, so rotation takes
 seconds even for a large database. Destroyed keys stay destroyed. The users' sealed TOTP
-secrets are re-wrapped the same way.
+secrets and the webhooks' sealed signing secrets are re-wrapped the same way.
 """
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from referral.db.tables import DataKey, SecondFactor
-from referral.keyring import Keyring, second_factor_context
+from referral.db.tables import DataKey, SecondFactor, WebhookEndpoint
+from referral.keyring import Keyring, second_factor_context, webhook_secret_context
 
 BATCH = 1000
 
@@ -46,8 +46,28 @@ def rotate_second_factors(session: Session, keyring: Keyring) -> int:
     return count
 
 
+def rotate_webhook_secrets(session: Session, keyring: Keyring) -> int:
+    """Re-wrap, in the caller's transaction, the webhook secrets not sealed by the current
+    key."""
+    keyring.require()
+    stale = select(WebhookEndpoint).where(
+        WebhookEndpoint.sealed_secret.is_not(None),
+        WebhookEndpoint.master_key_id != keyring.current_id,
+    )
+    count = 0
+    for endpoint in session.scalars(stale):
+        assert endpoint.sealed_secret is not None and endpoint.master_key_id is not None
+        context = webhook_secret_context(endpoint.id)
+        secret = keyring.unwrap(endpoint.sealed_secret, endpoint.master_key_id, context)
+        endpoint.sealed_secret = keyring.wrap(secret, context=context)
+        endpoint.master_key_id = keyring.current_id
+        count += 1
+    return count
+
+
 def master_key_use(session: Session) -> dict[str, int]:
-    """How many live data keys and TOTP secrets each master key wraps (what may be retired)."""
+    """How many live data keys, TOTP and webhook secrets each master key wraps (what may
+    be retired)."""
     rows = session.execute(
         select(DataKey.master_key_id, func.count())
         .where(DataKey.wrapped.is_not(None))
@@ -57,6 +77,11 @@ def master_key_use(session: Session) -> dict[str, int]:
     secrets = session.execute(
         select(SecondFactor.master_key_id, func.count()).group_by(SecondFactor.master_key_id)
     ).all()
-    for master_id, count in secrets:
+    hooks = session.execute(
+        select(WebhookEndpoint.master_key_id, func.count())
+        .where(WebhookEndpoint.sealed_secret.is_not(None))
+        .group_by(WebhookEndpoint.master_key_id)
+    ).all()
+    for master_id, count in [*secrets, *hooks]:
         use[str(master_id)] = use.get(str(master_id), 0) + int(count)
     return use

@@ -47,6 +47,42 @@ class Network(Base):
     )
     # Language tags the network works in, comma-separated, its default first.
     languages: Mapped[str] = mapped_column(String(200), default="en", server_default="en")
+    # The sharing agreement's (the policy's) review date for this network, and the day the
+    # dpo was last reminded that it passed: one reminder per review date (services/protocols).
+    agreement_review_on: Mapped[date | None] = mapped_column(nullable=True)
+    agreement_reminded_on: Mapped[date | None] = mapped_column(nullable=True)
+
+
+class NetworkProtocol(Base):
+    """One published version of a network's information-sharing protocol. The newest
+    version is the current one; every user acknowledges it before reaching a case."""
+
+    __tablename__ = "network_protocols"
+    __table_args__ = (UniqueConstraint("network_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(200))
+    review_on: Mapped[date] = mapped_column()
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # When the dpo was reminded that its review date passed: once per version.
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ProtocolAcknowledgement(Base):
+    """A user read and accepted one version of a network's protocol (also audited)."""
+
+    __tablename__ = "protocol_acknowledgements"
+    __table_args__ = (UniqueConstraint("protocol_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    protocol_id: Mapped[int] = mapped_column(ForeignKey("network_protocols.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Organisation(Base):
@@ -247,6 +283,34 @@ class MeetingAttendee(Base):
     meeting_id: Mapped[int] = mapped_column(ForeignKey("panel_meetings.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     attended: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MeetingSummons(Base):
+    """An official summoned to one meeting from another organisation, another network or
+    the national level: they read that meeting's agenda, as their organisation's kind may
+    at panel, within the window and until the summons ends (minutes approved, meeting
+    cancelled, window passed). `network_id` is the meeting's network."""
+
+    __tablename__ = "meeting_summons"
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "user_id"),
+        Index("ix_meeting_summons_user_meeting", "user_id", "meeting_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("panel_meetings.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The organisation kind the policy reads for them, fixed when summoned: a summons
+    # whose official's organisation changes kind since opens nothing.
+    org_kind: Mapped[str] = mapped_column(String(32))
+    invited_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reason: Mapped[str] = mapped_column(String(500))
 
 
 class AgendaItem(Base):
@@ -661,12 +725,58 @@ class WorkflowVersion(Base):
     first_loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class TransferProposal(Base):
+    """A proposal to hand a case over to another network (referral.services.transfers).
+
+    It belongs to two networks, so it has no `network_id`: the sending network finds it by
+    `from_network_id`, the receiving one by `to_network_id`, through the transfer service
+    only. The reasons are sealed with the case's subject's key, so once the case is handed
+    over (and the sending network's key destroyed) they read as erased, like the rest.
+    """
+
+    __tablename__ = "transfer_proposals"
+    __table_args__ = (
+        # One open proposal per case (migration 0019).
+        Index(
+            "ix_transfer_proposals_open_case",
+            "case_id",
+            unique=True,
+            sqlite_where=text("status = 'proposed'"),
+            postgresql_where=text("status = 'proposed'"),
+        ),
+        Index("ix_transfer_proposals_to", "to_network_id", "status", "id"),
+        Index("ix_transfer_proposals_from", "from_network_id", "status", "id"),
+        # The worker expires proposals nobody answered.
+        Index("ix_transfer_proposals_due", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    from_network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    to_network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    from_state: Mapped[str] = mapped_column(String(40))  # the case's state when proposed
+    reason: Mapped[str] = sealed(None, Kind.TEXT)
+    proposed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # proposed, accepted, declined, expired or withdrawn.
+    status: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decline_reason: Mapped[str] = sealed(None, Kind.TEXT, default="")
+    # The case the receiving network continues with, once accepted.
+    received_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+
+
 class WebhookEndpoint(Base):
     """An HTTPS address a network registered to be told of events (referral.services.webhooks).
 
     `events` holds the event names, each between commas (",case.moved,"), so one LIKE finds
-    the endpoints of an event. `secret` signs each delivery (HMAC-SHA256); it is shown to
-    the administrator once, when the endpoint is registered.
+    the endpoints of an event. Its secret signs each delivery (HMAC-SHA256); it is shown to
+    the administrator once, when the endpoint is registered, and kept only sealed with the
+    current master key (`sealed_secret`, bound to the endpoint's id; `master_key_id` for
+    rotation). `secret` held it in clear before migration 0023; `referral db upgrade` seals
+    such rows and empties it.
     """
 
     __tablename__ = "webhook_endpoints"
@@ -675,7 +785,9 @@ class WebhookEndpoint(Base):
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
     url: Mapped[str] = mapped_column(String(500))
     events: Mapped[str] = mapped_column(String(200))
-    secret: Mapped[str] = mapped_column(String(100))
+    secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    master_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[int] = mapped_column(Integer)

@@ -23,6 +23,11 @@ class PermissionDenied(ReferralError):
     status_code = 403
 
 
+class AcknowledgementRequired(PermissionDenied):
+    """The actor must first acknowledge the network's current information-sharing protocol
+    (pages send them to it; the API answers 403 with this message)."""
+
+
 class Conflict(ReferralError):
     """The object changed underneath the request, or is in the wrong state for it."""
 

@@ -22,11 +22,26 @@ class ConsentScope:
 
 @dataclass(frozen=True, slots=True)
 class MeetingSlot:
-    """A panel meeting the case is on the agenda of, and whether the actor is invited."""
+    """A panel meeting the case is on the agenda of, and whether the actor is invited;
+    `summons` is the actor's live summons to it (an official from elsewhere), if any."""
 
     meeting_id: int
     scheduled_for: datetime
     actor_invited: bool
+    summons: "Summons | None" = None
+
+
+@dataclass(frozen=True, slots=True)
+class Summons:
+    """An official's live summons to one meeting: its window, and the organisation kind
+    the policy reads for them (fixed when summoned)."""
+
+    starts: datetime
+    ends: datetime
+    org_kind: OrgKind
+
+    def open_at(self, now: datetime, org_kind: OrgKind) -> bool:
+        return self.starts <= now <= self.ends and self.org_kind == org_kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +76,13 @@ class CaseFacts:
     # The organisations an open information request of the case is addressed to; for a
     # question about one request (`about_request`), that request's organisation alone.
     asked_org_ids: frozenset[int] = field(default_factory=frozenset)
+    # The meeting whose page asks (its agenda read there): a summons opens a case only
+    # through its meeting's page, never the case page, a list or the API.
+    at_meeting: int | None = None
+
+    def at(self, meeting_id: int) -> "CaseFacts":
+        """The facts for a question asked on one meeting's page."""
+        return replace(self, at_meeting=meeting_id)
 
     def about_request(self, organisation_id: int, state: str) -> "CaseFacts":
         """The facts for a question about one information request: the `asked` condition

@@ -15,6 +15,8 @@ class Role(StrEnum):
     ANALYST = "analyst"
     AGENCY_CONTACT = "agency_contact"
     NATIONAL_COORDINATOR = "national_coordinator"
+    # Held only while summoned to a meeting of the network (services.summons).
+    INVITED_OFFICIAL = "invited_official"
     SYSTEM = "system"
 
 

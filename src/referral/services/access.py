@@ -86,15 +86,23 @@ def read_record(
 
 
 def visible_case(
-    uow: UnitOfWork, actor: Actor, case_id: int, *, sealed: bool = False
+    uow: UnitOfWork,
+    actor: Actor,
+    case_id: int,
+    *,
+    sealed: bool = False,
+    at_meeting: int | None = None,
 ) -> tuple[Case, CaseFacts]:
     """The case, if the actor may see it at all; otherwise "not found", never "forbidden".
-    With `sealed`, its sealed fields are opened in the same query (a page showing them)."""
+    With `sealed`, its sealed fields are opened in the same query (a page showing them);
+    `at_meeting`: asked on that meeting's page (where a summons opens its agenda)."""
     scope = uow.scoped(actor)
     case = scope.repo.case(case_id, sealed=sealed)
     if case is None:
         raise NotFound(f"case {case_id} not found")
     facts = scope.repo.case_facts(case, actor)
+    if at_meeting is not None:
+        facts = facts.at(at_meeting)
     refuse_unless_visible(uow, actor, facts)
     return case, facts
 

@@ -38,7 +38,11 @@ PAGE_SIZE = 100
 EXPORT_BATCH = 1000
 READ = "audit:read"
 BREAK_GLASS = "breakglass:"
-READ_ACTIONS = frozenset({"case:read", "case:timeline", "breakglass:read"})
+# A transfer's preview shows the receiving network what would move: a read, entered in
+# both networks' chains (services.transfers).
+READ_ACTIONS = frozenset(
+    {"case:read", "case:timeline", "breakglass:read", "transfer:preview", "transfer:disclosed"}
+)
 NO_CATEGORY = ""
 
 

@@ -20,6 +20,7 @@ from referral.services import (
     lifecycle,
     linkage,
     referrals,
+    transfers,
 )
 from referral.services.consent import METHODS
 from referral.services.flow import available_transitions
@@ -92,6 +93,8 @@ class CasePage:
     # Possible earlier referrals of the subject, and other networks' questions about this
     # case (services.linkage): status level only.
     links: list[linkage.LinkView] = field(default_factory=list)
+    # (slug, name) of the networks a handover may go to, when the form is offered.
+    transfer_networks: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def org_names(self) -> dict[int, str]:
@@ -134,6 +137,7 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         if case_operations.allowed(uow, case, "break_glass")
         else [],
         links=linkage.links_on_page(uow, actor, case, facts),
+        transfer_networks=transfers.receiving_networks(uow, actor) if "hand_over" in forms else [],
     )
     uow.commit()
     return page
@@ -192,6 +196,8 @@ def _forms(
         and consent_state == states.name(states.CONSENT, "requested")
         and _may(uow, actor, "consent", "record", facts),
         "consent_withdrawal": Via.CONSENT_WITHDRAWAL in vias,
+        # A handover is proposed here; the move itself waits for the other network.
+        "hand_over": Via.HANDOVER in vias,
         "assign_intervention": allowed("assign_intervention")
         and _may(uow, actor, "intervention", "assign", facts),
         "record_review": allowed("record_review") and _may(uow, actor, "case", "manage", facts),

@@ -12,18 +12,21 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Decision, Permission
-from referral.db.tables import Organisation, RoleAssignment, User, WebSession
-from referral.domain.actors import Actor
+from referral.db.tables import Network, Organisation, RoleAssignment, User, WebSession
+from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.vocabulary import OrgKind, Role
 from referral.security import has_password, hash_password
+from referral.services import second_factor
 from referral.services.access import authorise, record
 from referral.services.uow import UnitOfWork
 
 MANAGE = Permission.ADMIN_MANAGE.value
 # `system` acts for timers and the worker, never for a person.
-ASSIGNABLE_ROLES = tuple(role for role in Role if role != Role.SYSTEM)
+# A summons grants `invited_official` and takes it back (services.summons); nobody assigns it.
+ASSIGNABLE_ROLES = tuple(role for role in Role if role not in {Role.SYSTEM, Role.INVITED_OFFICIAL})
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MIN_PASSWORD = 12
@@ -42,6 +45,7 @@ class UserRow:
     active: bool
     created_at: datetime
     has_password: bool = True  # False: imported, cannot sign in until one is set
+    has_second_factor: bool = False  # confirmed: the administrator may reset it
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ def _users(uow: UnitOfWork, actor: Actor) -> list[UserRow]:
         .where(scope.where(Organisation))
     ):
         roles.setdefault(user_id, []).append(role)
+    factors = second_factor.enrolled_among(uow, [u.id for u in users])
     return [
         UserRow(
             id=u.id,
@@ -105,6 +110,7 @@ def _users(uow: UnitOfWork, actor: Actor) -> list[UserRow]:
             active=u.active,
             created_at=u.created_at,
             has_password=has_password(u.password_hash),
+            has_second_factor=u.id in factors,
         )
         for u in users
     ]
@@ -293,6 +299,59 @@ def set_password(uow: UnitOfWork, actor: Actor, command: SetPassword) -> None:
     change = {"first_password": first}
     target = f"user:{user.id}"
     uow.audit(record(actor, "admin:user_password", decision, target=target, change=change))
+    uow.commit()
+
+
+def user_row(uow: UnitOfWork, actor: Actor, user_id: int) -> UserRow:
+    """One user of the network, for a page about them (the reset's confirmation)."""
+    manage(uow, actor)
+    _user_in_network(uow, actor, user_id)
+    return next(row for row in _users(uow, actor) if row.id == user_id)
+
+
+def reset_second_factor(
+    uow: UnitOfWork, actor: Actor, user_id: int, offered: second_factor.Confirmation
+) -> None:
+    """An administrator forgets a user's second factor (a lost phone): the user's sessions
+    end and their next sign-in enrols anew. The administrator confirms with their own
+    fresh second factor when they have one or must have one. Audited, the administrator as
+    actor. Conflict if the user has none."""
+    decision = manage(uow, actor)
+    user = _user_in_network(uow, actor, user_id)
+    second_factor.require_fresh(uow, actor, offered)
+    if not second_factor.remove(uow, user.id):
+        raise Conflict(f"{user.display_name} has no second factor to reset.")
+    target = f"user:{user.id}"
+    uow.audit(record(actor, "admin:second_factor_reset", decision, target=target))
+    uow.commit()
+
+
+def reset_second_factor_as_operator(uow: UnitOfWork, username: str, network_slug: str) -> None:
+    """The operator's `referral users reset-second-factor USERNAME --network SLUG`: the
+    same reset, recorded by that network's `system` actor, as other operator commands are.
+    The user must belong to the network (through their organisation)."""
+    session = uow.unscoped("the operator names a network and a user")
+    network = session.scalar(select(Network).where(Network.slug == network_slug))
+    if network is None:
+        raise NotFound(f"no network '{network_slug}'")
+    user = session.scalar(
+        select(User)
+        .join(Organisation, Organisation.id == User.organisation_id)
+        .where(User.username == username, Organisation.network_id == network.id)
+    )
+    if user is None:
+        raise NotFound(f"no user '{username}' in network '{network_slug}'")
+    if not second_factor.remove(uow, user.id):
+        raise Conflict(f"user '{username}' has no second factor to reset")
+    uow.audit(
+        AuditRecord(
+            action="admin:second_factor_reset",
+            allowed=True,
+            actor=system_actor(network.id, network.slug),
+            target=f"user:{user.id}",
+            change={"operator": True},
+        )
+    )
     uow.commit()
 
 

@@ -238,6 +238,43 @@ def open_session(
     return info
 
 
+NOT_YOUR_NETWORK = "You hold no roles in that network."
+
+
+def switch_network(uow: UnitOfWork, token: str, network_id: int) -> SessionInfo:
+    """Act in another of the user's networks: a fresh session (new id, new CSRF token) in
+    that network, as at sign-in, keeping the moment of the last second-factor code. The
+    old session ends; the switch is audited in the network the user now acts in."""
+    session = uow.unscoped("a session is found before its network is known")
+    row = session.scalars(select(WebSession).where(WebSession.token_hash == digest(token))).first()
+    if row is None or row.user_id is None:
+        raise NotFound("sign in to continue")
+    user = session.get(User, row.user_id)
+    network = session.get(Network, network_id)
+    if user is None or not user.active:
+        raise NotFound("your account is no longer active")
+    if network is None or network not in uow.repo.networks_of(user):
+        raise NotFound(NOT_YOUR_NETWORK)
+    came_from = row.network_id
+    second_factor_at = row.second_factor_at
+    session.delete(row)
+    info = _new_session(uow, user, network.id, second_factor_at=second_factor_at)
+    actor = uow.repo.actor_for(user, network)
+    change = {"from_network_id": str(came_from)}
+    uow.audit(
+        AuditRecord(
+            action="auth:network_switched",
+            allowed=True,
+            actor=actor,
+            target=f"user:{user.id}",
+            change=change,
+        )
+    )
+    uow.commit()
+    log.info("network_switched", user_id=user.id, network_id=network.id)
+    return info
+
+
 def _second_factor_wanted(uow: UnitOfWork, user: User, settings: Settings) -> bool:
     if second_factor.enrolled(uow, user.id):
         return True

@@ -446,7 +446,7 @@ def fire_case(
         )
     )
     if from_state in workflow.open_states and to_state not in workflow.open_states:
-        _end_with_case(uow, actor, case)
+        end_with_case(uow, actor, case)
     log.info(
         "case_moved", case_id=case.id, trigger=trigger, from_state=from_state, to_state=to_state
     )
@@ -457,7 +457,7 @@ def fire_case(
 _ENDED_WITH_CASE = ((Intervention, "intervention"), (InformationRequest, "information_request"))
 
 
-def _end_with_case(uow: UnitOfWork, actor: Actor, case: AnyCase) -> None:
+def end_with_case(uow: UnitOfWork, actor: Actor, case: AnyCase) -> None:
     """A case that closes ends what still hangs open off it, in the same transaction: each
     linked record in a state its workflow ends via the case's closure (an intervention
     planned or under way, a request the agency has not answered). The network's system

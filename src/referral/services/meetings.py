@@ -11,6 +11,7 @@ from referral.db.tables import (
     AgendaItem,
     Case,
     MeetingAttendee,
+    MeetingSummons,
     Organisation,
     PanelMeeting,
     RoleAssignment,
@@ -20,13 +21,15 @@ from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import Category, Role
-from referral.services import case_operations, panel, referrals
+from referral.services import case_operations, panel, referrals, summons
 from referral.services.access import record
 from referral.services.uow import UnitOfWork
 from referral.workflow.operations import Via
 from referral.workflow.schema import WorkflowObject
 
-MEETING_ROLES = frozenset({Role.COORDINATOR, Role.PANEL_MEMBER, Role.PANEL_CHAIR})
+MEETING_ROLES = frozenset(
+    {Role.COORDINATOR, Role.PANEL_MEMBER, Role.PANEL_CHAIR, Role.INVITED_OFFICIAL}
+)
 INVITEE_ROLES = (Role.PANEL_MEMBER, Role.PANEL_CHAIR, Role.COORDINATOR)
 # What a panel needs to see of a case, in reading order; each obeys the policy.
 PANEL_FIELDS = (
@@ -90,13 +93,16 @@ def _require_meeting_role(actor: Actor) -> None:
         raise PermissionDenied("only coordinators and panel members see panel meetings")
 
 
-def _visible_meetings(actor: Actor) -> ColumnElement[bool]:
+def _visible_meetings(actor: Actor, now: datetime) -> ColumnElement[bool]:
     """Of the network's meetings (the scope selects those), the ones the actor may see:
-    all for a coordinator, otherwise those they are invited to."""
+    all for a coordinator, otherwise those they are invited to, and those they are
+    summoned to while the summons is open (services.summons)."""
     if Role.COORDINATOR in actor.roles:
         return true()
     invited = select(MeetingAttendee.meeting_id).where(MeetingAttendee.user_id == actor.user_id)
-    return PanelMeeting.id.in_(invited)
+    if Role.INVITED_OFFICIAL not in actor.roles:
+        return PanelMeeting.id.in_(invited)
+    return or_(PanelMeeting.id.in_(invited), summons.live_summons(actor, now))
 
 
 def meetings_overview(uow: UnitOfWork, actor: Actor, query: ListMeetings) -> MeetingsOverview:
@@ -111,7 +117,7 @@ def meetings_overview(uow: UnitOfWork, actor: Actor, query: ListMeetings) -> Mee
     rows = scope.execute(
         scope.select(PanelMeeting, User.display_name, agenda_size)
         .join(User, User.id == PanelMeeting.chair_user_id)
-        .where(_visible_meetings(actor))
+        .where(_visible_meetings(actor, uow.now))
         .order_by(PanelMeeting.scheduled_for)
         .limit(query.limit)
     ).all()
@@ -191,6 +197,17 @@ class CaseOption:
 
 
 @dataclass(frozen=True)
+class SummonedRow:
+    """An official summoned to the meeting, as its chair and coordinators see them."""
+
+    name: str
+    organisation: str
+    window_start: datetime
+    window_end: datetime
+    ended: str | None
+
+
+@dataclass(frozen=True)
 class MeetingPage:
     meeting_id: int
     state: str
@@ -204,6 +221,8 @@ class MeetingPage:
     triggers: list[str]
     candidates: list[CaseOption]
     minutes_trigger: str | None  # the move the minutes form makes, when the actor may
+    may_summon: bool = False  # the actor may summon an official to it now
+    summoned: list[SummonedRow] = field(default_factory=list)
 
     @property
     def may_write_minutes(self) -> bool:
@@ -216,7 +235,9 @@ def _meeting_for(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting
         raise NotFound(f"meeting {meeting_id} not found")
     scope = uow.scoped(actor)
     meeting: PanelMeeting | None = scope.scalars(
-        scope.select(PanelMeeting).where(PanelMeeting.id == meeting_id, _visible_meetings(actor))
+        scope.select(PanelMeeting).where(
+            PanelMeeting.id == meeting_id, _visible_meetings(actor, uow.now)
+        )
     ).first()
     if meeting is None:
         raise NotFound(f"meeting {meeting_id} not found")
@@ -226,10 +247,11 @@ def _meeting_for(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting
 def _agenda_case(uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool) -> AgendaCase:
     if not visible:
         return AgendaCase(item.case_id, item.position)
-    view = referrals.read_case(uow, actor, item.case_id)  # audited there
+    # Read as on this meeting's page: a summons opens its agenda here only. Audited there.
+    view = referrals.read_case(uow, actor, item.case_id, at_meeting=item.meeting_id)
     case = uow.scoped(actor).repo.case(item.case_id)
     assert case is not None  # read_case found it a moment ago
-    facts = uow.repo.case_facts(case, actor)
+    facts = uow.repo.case_facts(case, actor).at(item.meeting_id)
     mine = [r for r in view.linked.get("contributions", []) if r["meeting_id"] == item.meeting_id]
     decided = [r for r in view.linked.get("decisions", []) if r["meeting_id"] == item.meeting_id]
     writes = uow.authz.decide(actor, Category.DELIBERATION, "write", facts, uow.now).allowed
@@ -256,7 +278,7 @@ def _minutes(
         case = uow.scoped(actor).repo.case(case_id)
         if case is None:
             return None
-        facts = uow.repo.case_facts(case, actor)
+        facts = uow.repo.case_facts(case, actor).at(meeting.id)
         decision = uow.authz.decide(actor, Category.DELIBERATION, "read", facts, uow.now)
         if not decision.allowed:
             return None
@@ -346,7 +368,7 @@ def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPa
         scope.scalars(
             scope.select(Case.id, readable=(Category.STATUS, "read")).where(Case.id.in_(case_ids))
         )
-    )
+    ) | _summoned_readable(uow, actor, meeting.id, case_ids)
     agenda = [_agenda_case(uow, actor, item, item.case_id in readable) for item in items]
     attendees = scope.execute(
         scope.select(User.id, User.display_name, Organisation.name)
@@ -380,4 +402,52 @@ def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPa
             (t for t in triggers if uow.workflow(panel.WORKFLOW).vias.get(t) == Via.MINUTES),
             None,
         ),
+        may_summon=_may_summon(uow, actor, meeting),
+        summoned=_summoned(uow, actor, meeting),
     )
+
+
+def _summoned_readable(
+    uow: UnitOfWork, actor: Actor, meeting_id: int, case_ids: list[int]
+) -> set[int]:
+    """The agenda's cases a summons opens to the actor on this page. The list's SQL face
+    cannot say (a summons opens nothing in a list), so each case of the short agenda is
+    asked in Python, as on this page."""
+    if Role.INVITED_OFFICIAL not in actor.roles:
+        return set()
+    opened = set()
+    for case_id in case_ids:
+        case = uow.scoped(actor).repo.case(case_id)
+        if case is None:
+            continue
+        facts = uow.repo.case_facts(case, actor).at(meeting_id)
+        if uow.authz.decide(actor, Category.STATUS, "read", facts, uow.now).allowed:
+            opened.add(case_id)
+    return opened
+
+
+def _may_summon(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> bool:
+    if meeting.state not in states.names(states.MEETING, "scheduled", "agenda_set"):
+        return False
+    if Role.COORDINATOR not in actor.roles and meeting.chair_user_id != actor.user_id:
+        return False
+    return uow.authz.permission(actor, summons.PERMISSION, None, uow.now).allowed
+
+
+def _summoned(uow: UnitOfWork, actor: Actor, meeting: PanelMeeting) -> list[SummonedRow]:
+    """Who is summoned, for those who may summon (the chair, coordinators)."""
+    if Role.COORDINATOR not in actor.roles and meeting.chair_user_id != actor.user_id:
+        return []
+    session = uow.unscoped("officials summoned to the meeting may belong to other networks")
+    rows = session.execute(
+        select(MeetingSummons, User.display_name, Organisation.name)
+        .join(User, User.id == MeetingSummons.user_id)
+        .join(Organisation, Organisation.id == User.organisation_id)
+        .where(MeetingSummons.meeting_id == meeting.id)
+        .order_by(MeetingSummons.id)
+    ).all()
+    return [
+        SummonedRow(name, org, s.window_start, s.window_end,
+                    summons.ENDINGS.get(s.end_reason or "", s.end_reason))
+        for s, name, org in rows
+    ]  # fmt: skip

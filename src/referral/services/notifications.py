@@ -168,6 +168,15 @@ def notify_request_sent(
     return _write(uow, actor, case.network_id, case.id, event, [audience])
 
 
+def notify_review_due(
+    uow: UnitOfWork, actor: Actor, network_id: int, event: str, message: str, link: str
+) -> int:
+    """Tell a network's dpos that a protocol or sharing agreement passed its review date
+    (services.protocols, from the clock): fixed words and a link, no case at all."""
+    ids = _role_holders(uow, network_id, Role.DPO)
+    return _write(uow, actor, network_id, None, event, [Audience(ids, message, link)])
+
+
 def notify_assignment(
     uow: UnitOfWork, actor: Actor, case: AnyCase, intervention: Intervention
 ) -> int:
@@ -187,6 +196,27 @@ def notify_link(uow: UnitOfWork, actor: Actor, case: AnyCase, event: str) -> int
     message = f"Case #{case.id}: {EVENT_MESSAGES[event]}"
     audience = Audience(ids, message, f"/cases/{case.id}#links-title")
     return _write(uow, actor, case.network_id, case.id, event, [audience])
+
+
+def notify_people(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    network_id: int,
+    case_id: int | None,
+    event: str,
+    user_ids: frozenset[int],
+    message: str,
+    link: str,
+) -> int:
+    """Notices of one fixed phrase to named people of one network (a transfer's parties),
+    in the caller's transaction; how many were written."""
+    return _write(uow, actor, network_id, case_id, event, [Audience(user_ids, message, link)])
+
+
+def coordinators_of(uow: UnitOfWork, network_id: int) -> frozenset[int]:
+    """The users holding the coordinator role in a network."""
+    return _role_holders(uow, network_id, Role.COORDINATOR)
 
 
 def organisation_members(

@@ -15,7 +15,7 @@ from referral.db.tables import (
 from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
-from referral.services import case_operations
+from referral.services import case_operations, summons
 from referral.services.access import authorise, record, write_fields
 from referral.services.flow import Moved, case_workflow, fire_case, fire_linked, load_case
 from referral.services.uow import UnitOfWork
@@ -271,6 +271,8 @@ def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
         target=f"meeting:{meeting.id}",
         categories=("deliberation",) if command.minutes.strip() else (),
     )
+    # Minutes approved (or the meeting cancelled): summoned officials' access ends with it.
+    summons.end_for_meeting(uow, actor, meeting)
     uow.commit()
     return state
 

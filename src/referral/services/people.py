@@ -3,16 +3,24 @@
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.sql.elements import BindParameter
 
 from referral.db import prepared
 from referral.db.base import AnySelect
 from referral.db.repositories import current_connection
-from referral.db.tables import Network, User
+from referral.db.tables import Network, RoleAssignment, User
 from referral.domain.actors import Actor
 from referral.services import notifications
 from referral.services.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class NetworkChoice:
+    """A network the viewer holds roles in, for the header's switcher."""
+
+    id: int
+    name: str
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,9 @@ class ViewerDetails:
     display_name: str
     network_name: str
     unread_notices: int
+    network_kind: str = "city"
+    # Every network the viewer may act in (the current one included), in a stable order.
+    networks: tuple[NetworkChoice, ...] = ()
 
 
 def describe_viewer(uow: UnitOfWork, actor: Actor) -> ViewerDetails:
@@ -32,19 +43,31 @@ def describe_viewer(uow: UnitOfWork, actor: Actor) -> ViewerDetails:
     session = uow.unscoped("the viewer's own name, network name and unread notices")
     values = {"user_id": actor.user_id, "network_id": actor.network_id}
     rows = prepared.run(current_connection(session), _viewer_query(), values)
-    found = rows[0] if rows else None
+    found = next((row for row in rows if row[4]), None)
     if found is None:
         return ViewerDetails(display_name="", network_name="", unread_notices=0)
     return ViewerDetails(
-        display_name=found[0] or "", network_name=found[1] or "", unread_notices=found[2] or 0
+        display_name=found[0] or "",
+        network_name=found[2] or "",
+        unread_notices=found[3] or 0,
+        network_kind=found[5] or "city",
+        networks=tuple(NetworkChoice(row[1], row[2]) for row in rows),
     )
 
 
 @cache
 def _viewer_query() -> AnySelect:
-    """Name, network name and unread count in one statement, built once per process."""
+    """Name, unread count and the networks the viewer may act in, in one statement built
+    once per process: a row per network (the user's name and the current network's unread
+    count are uncorrelated subqueries, computed once), the current one flagged."""
     user_id: BindParameter[int] = bindparam("user_id")
     network_id: BindParameter[int] = bindparam("network_id")
     name = select(User.display_name).where(User.id == user_id).scalar_subquery()
     unread = notifications.unread_query().scalar_subquery()
-    return select(name, Network.name, unread).where(Network.id == network_id)
+    held = select(RoleAssignment.network_id).where(RoleAssignment.user_id == user_id)
+    current = (Network.id == network_id).label("current")
+    return (
+        select(name, Network.id, Network.name, unread, current, Network.kind)
+        .where(or_(Network.id == network_id, Network.id.in_(held)))
+        .order_by(Network.name, Network.id)
+    )

@@ -15,8 +15,8 @@ from referral.db.tables import Case, InformationRequest, Organisation, Timer
 from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.calendar import add_days
-from referral.domain.errors import InvalidInput, PermissionDenied
-from referral.domain.vocabulary import Category
+from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
+from referral.domain.vocabulary import Category, Role
 from referral.services.access import record
 from referral.services.scope import Scope, prepared_select
 from referral.services.uow import UnitOfWork
@@ -166,6 +166,10 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
     """Open cases the actor may see, nearest deadline first; overdue, due soon (within
     `due_soon_days` working days of the network), overdue information requests and
     drifting cases marked."""
+    if actor.roles == {Role.INVITED_OFFICIAL}:
+        # An official summoned from elsewhere reaches one meeting's page, nothing more:
+        # not even that the network has a queue.
+        raise NotFound("page not found")
     if not may_work_queue(uow, actor):
         decision = uow.authz.decide(actor, *QUEUE_PERMISSION, None, uow.now)
         uow.refuse(record(actor, "case:queue", decision), PermissionDenied(QUEUE_REFUSED))

@@ -177,20 +177,29 @@ class CaseView:
         return view.value if view.visible else None
 
 
-def read_case(uow: UnitOfWork, actor: Actor, case_id: int) -> CaseView:
-    """Every field the actor may read now; the rest hidden with the reason. Audited."""
-    view, _, _ = case_view(uow, actor, case_id)
+def read_case(
+    uow: UnitOfWork, actor: Actor, case_id: int, *, at_meeting: int | None = None
+) -> CaseView:
+    """Every field the actor may read now; the rest hidden with the reason. Audited.
+    `at_meeting`: read on that meeting's page, and ledgered as `meeting:<id>`."""
+    target = f"meeting:{at_meeting}" if at_meeting is not None else ""
+    view, _, _ = case_view(uow, actor, case_id, target=target, at_meeting=at_meeting)
     uow.commit()
     return view
 
 
 def case_view(
-    uow: UnitOfWork, actor: Actor, case_id: int, *, target: str = ""
+    uow: UnitOfWork,
+    actor: Actor,
+    case_id: int,
+    *,
+    target: str = "",
+    at_meeting: int | None = None,
 ) -> tuple[CaseView, Case, CaseFacts]:
     """What `read_case` answers, with the case and its facts for a page that shows more;
     the read's audit entry queued in `uow`, for the caller's commit. `target`: the form
     the read is ledgered as taking, when another (`fhir`, services.fhir)."""
-    case, facts = visible_case(uow, actor, case_id, sealed=True)
+    case, facts = visible_case(uow, actor, case_id, sealed=True, at_meeting=at_meeting)
     decisions = uow.authz.category_decisions(actor, facts, uow.now)
     readable = {category for category, decision in decisions.items() if decision.allowed}
     opened = breakglass.granted(uow, actor, facts, set(Category) - readable)

@@ -19,7 +19,7 @@ for the plain session, the reason written in the call.
 """
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -56,6 +56,7 @@ from referral.db.tables import (
     PanelMeeting,
     ProgressNote,
     Review,
+    TransferProposal,
     User,
 )
 from referral.domain.actors import Actor
@@ -65,6 +66,8 @@ if TYPE_CHECKING:
     from referral.services.uow import UnitOfWork
 
 T = TypeVar("T", bound=Base)
+# The side of a transfer proposal a network is on: it sends the case, or receives it.
+Side = Literal["sending", "receiving"]
 E = TypeVar("E", bound=Executable)
 
 # The execution option that marks a statement as built by a scope, for which network:
@@ -173,6 +176,8 @@ class Scope:
         model = type(row)
         if model is Network:
             return int(row.id)  # type: ignore[attr-defined]
+        if isinstance(row, TransferProposal):  # written by the sending network
+            return int(row.from_network_id)
         if hasattr(row, "network_id"):
             value = row.network_id
             return int(value) if value is not None else None
@@ -197,6 +202,23 @@ class Scope:
         if self.network_of(row) != self.network_id:
             raise NotFound(f"{type(row).__tablename__}: not found in this network")
         self._session.delete(row)
+
+    # -- transfers: a proposal is two networks', each on its own side of it ----------------
+
+    def transfer(
+        self, proposal_id: int, side: Side, *, for_update: bool = False
+    ) -> TransferProposal | None:
+        """The proposal, if this network is on that side of it; None otherwise."""
+        row = self._session.get(TransferProposal, proposal_id, with_for_update=for_update or None)
+        if row is None or _side_network(side) is None:
+            return None
+        network = row.from_network_id if side == "sending" else row.to_network_id
+        return row if network == self.network_id else None
+
+    def transfers(self, side: Side, *entities: Any) -> AnySelect:
+        """`select(*entities)` of the proposals this network sends or receives; other
+        tables joined in (the other network's name) are the caller's to restrict."""
+        return self._stamp(select(*entities).where(_side_network(side) == self.network_id))
 
     # -- statements -----------------------------------------------------------------------
 
@@ -313,3 +335,10 @@ def _on_entity(entity: Any, model: type[Base]) -> Any:
     if parent is not None and getattr(parent, "is_aliased_class", False):
         return getattr(parent.entity, network_column(model).key)
     return network_column(model)
+
+
+def _side_network(side: Side) -> Any:
+    return {
+        "sending": TransferProposal.from_network_id,
+        "receiving": TransferProposal.to_network_id,
+    }.get(side)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 import pyotp
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Authorizer
@@ -47,6 +47,9 @@ NO_FACTOR = (
     "this needs a second factor, and your account has none yet: sign out and in again to set one up"
 )
 WRONG_CODE = "the code is wrong, expired or used already; wait for the next one and try again"
+APP_CODE_ONLY = (
+    "enter the 6-digit code your authenticator app shows now: a recovery code will not do here"
+)
 STALE = (
     "confirm with a code from your authenticator app: this needs a second factor given "
     "within the last {minutes} minutes"
@@ -82,6 +85,16 @@ def factor_of(uow: UnitOfWork, user_id: int) -> SecondFactor | None:
 def enrolled(uow: UnitOfWork, user_id: int) -> bool:
     factor = factor_of(uow, user_id)
     return factor is not None and factor.confirmed_at is not None
+
+
+def enrolled_among(uow: UnitOfWork, user_ids: list[int]) -> set[int]:
+    """Which of these users have a confirmed second factor (the administrator's list)."""
+    if not user_ids:
+        return set()
+    query = select(SecondFactor.user_id).where(
+        SecondFactor.user_id.in_(user_ids), SecondFactor.confirmed_at.is_not(None)
+    )
+    return set(uow.unscoped(USERS).scalars(query))
 
 
 # -- the secret ----------------------------------------------------------------------------
@@ -255,6 +268,55 @@ def confirm_for(uow: UnitOfWork, actor: Actor, code: str, session_token: str) ->
     return codes
 
 
+# -- a lost device: new recovery codes, and a reset -------------------------------------------
+
+
+def renew_recovery_codes(uow: UnitOfWork, actor: Actor, offered: "Confirmation") -> list[str]:
+    """A fresh set of recovery codes for a signed-in user, who re-authenticates with a
+    current code from their app (a recovery code will not do: the old set may be what
+    leaked). The old codes stop working in the same transaction; the new ones are shown
+    once. Audited."""
+    check_app_code(uow, actor, offered)
+    codes = new_recovery_codes(uow, actor.user_id)
+    uow.audit(
+        AuditRecord(
+            action="auth:recovery_codes_renewed",
+            allowed=True,
+            actor=actor,
+            target=f"user:{actor.user_id}",
+        )
+    )
+    uow.commit()
+    log.info("recovery_codes_renewed", user_id=actor.user_id)
+    return codes
+
+
+def check_app_code(uow: UnitOfWork, actor: Actor, offered: "Confirmation") -> None:
+    """Pass only on a current code from the actor's authenticator app, spent now (in the
+    caller's transaction); refuse otherwise, as `require_fresh` does. A recovery code is
+    refused: re-authenticating for new codes or a key rotation wants the device."""
+    if not enrolled(uow, actor.user_id):
+        _refuse(uow, actor, NO_FACTOR)
+    code = _normal(offered.code)
+    if not (code.isdigit() and len(code) == 6):
+        _refuse(uow, actor, APP_CODE_ONLY)
+    _spend_or_refuse(uow, actor, offered)
+
+
+def remove(uow: UnitOfWork, user_id: int) -> bool:
+    """Forget a user's second factor, its recovery codes and their web sessions, in the
+    caller's transaction: their next sign-in enrols anew (when a role obliges them) or
+    asks for the password only. False if they had none."""
+    session = uow.unscoped(USERS)
+    factor = factor_of(uow, user_id)
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    if factor is None:
+        return False
+    session.delete(factor)
+    return True
+
+
 # -- a fresh code for break-glass and erasure ------------------------------------------------
 
 
@@ -296,18 +358,29 @@ def require_fresh(uow: UnitOfWork, actor: Actor, offered: Confirmation | None) -
             _refuse(uow, actor, NO_FACTOR)
         return
     if offered.code.strip():
-        user = uow.unscoped(USERS).get(User, actor.user_id)
-        assert user is not None
-        counted = throttle.keys(user.username, offered.client, offered.limits)
-        limited = throttle.too_many_failures(uow, counted, offered.limits)
-        if limited or use_code(uow, actor.user_id, offered.code) is None:
-            throttle.record_failure(uow, counted)
-            log.info("second_factor_refused", user_id=actor.user_id, rate_limited=limited)
-            _refuse(uow, actor, WRONG_CODE)
-        _mark_fresh(uow, actor, offered.session_token)
+        _spend_or_refuse(uow, actor, offered)
         return
     if not _fresh(uow, actor, offered):
         _refuse(uow, actor, STALE.format(minutes=offered.fresh_minutes))
+
+
+def _spend_or_refuse(uow: UnitOfWork, actor: Actor, offered: Confirmation) -> None:
+    """Spend the offered code, or refuse it (counted toward the sign-in throttle; once
+    that is full no code is even checked); a code that counts marks the session fresh."""
+    user = uow.unscoped(USERS).get(User, actor.user_id)
+    assert user is not None
+    counted = throttle.keys(user.username, offered.client, offered.limits)
+    limited = throttle.too_many_failures(uow, counted, offered.limits)
+    if limited or use_code(uow, actor.user_id, offered.code) is None:
+        throttle.record_failure(uow, counted)
+        log.info("second_factor_refused", user_id=actor.user_id, rate_limited=limited)
+        _refuse(uow, actor, WRONG_CODE)
+    _mark_fresh(uow, actor, offered.session_token)
+
+
+def sentence(error: InvalidInput) -> dict[str, str]:
+    """A refusal's message as the code field's error: it says what to do."""
+    return {CODE_FIELD: error.message[:1].upper() + error.message[1:] + "."}
 
 
 def _refuse(uow: UnitOfWork, actor: Actor, message: str) -> NoReturn:

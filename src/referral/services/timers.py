@@ -40,11 +40,14 @@ from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import ReferralError
 from referral.domain.facts import GuardFacts
 from referral.logging import get_logger
+from referral.services import summons
 from referral.services.access import authorise, record
 from referral.services.flow import case_workflow, fire_case, fire_linked
 from referral.services.outbox import Mailroom
+from referral.services.protocols import remind_due_reviews
 from referral.services.retention import retention_rules, run_retention
 from referral.services.schedule import CANCELLED, DRIFT, FAILED, FIRED, PENDING
+from referral.services.transfers import expire_transfers
 from referral.services.uow import Runtime, UnitOfWork
 from referral.services.webhook_delivery import HookRules
 from referral.workflow.schema import Workflow, WorkflowObject
@@ -110,20 +113,27 @@ class TickReport:
     alerts: int = 0
     rechecked: int = 0
     erased: int = 0  # cases past their retention period
+    transfers_expired: int = 0  # transfer proposals nobody answered in time
+    summons_ended: int = 0  # summoned officials whose window has passed
+    reminders: int = 0  # protocols and sharing agreements past their review date
 
     @property
     def handled(self) -> int:
         return self.fired + self.cancelled + self.failed + self.alerts + self.rechecked
 
     def add(self, other: "TickReport") -> None:
-        for name in ("fired", "cancelled", "failed", "alerts", "rechecked", "erased"):
+        names = ("fired", "cancelled", "failed", "alerts", "rechecked", "erased",
+                 "transfers_expired", "summons_ended", "reminders")  # fmt: skip
+        for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def __str__(self) -> str:
         return (
             f"{self.fired} fired, {self.cancelled} cancelled, {self.failed} failed, "
             f"{self.alerts} drift alert(s), {self.rechecked} drift check(s) deferred, "
-            f"{self.erased} case(s) erased"
+            f"{self.erased} case(s) erased, {self.transfers_expired} transfer(s) expired"
+            + (f", {self.summons_ended} summons ended" if self.summons_ended else "")
+            + (f", {self.reminders} review reminder(s)" if self.reminders else "")
         )
 
 
@@ -143,10 +153,16 @@ def tick(
         if outcome is None:
             break
         setattr(report, outcome, getattr(report, outcome) + 1)
+    if not should_stop():
+        report.transfers_expired = expire_transfers(runtime, request_id=request_id)
     if rules.retention_months and not should_stop():
         retained = run_retention(runtime, rules.retention_months)
         report.erased = len(retained.erased_cases)
         report.failed += len(retained.failures)
+    if not should_stop():
+        report.summons_ended = summons.end_lapsed(runtime)  # windows passed: access ends
+    if not should_stop():  # before the mail goes: the dpo's e-mail leaves in this tick
+        report.reminders = remind_due_reviews(runtime, request_id=request_id)
     if rules.mail is not None and not should_stop():
         rules.mail.deliver(runtime)  # docs/notifications.md
     if rules.hooks is not None and not should_stop():

@@ -8,7 +8,8 @@ talks to a partner's server:
    so concurrent workers take different rows), count the attempt and push
    `next_attempt_at` a lease ahead, then commit; a delivery whose endpoint was disabled,
    or whose address is no longer allowed, fails there without being sent;
-2. POST each, signed at this attempt (services.webhooks.sign), following no redirect;
+2. POST each, signed at this attempt (services.webhooks.sign) with the endpoint's secret,
+   unsealed with the master keyring for the claim only, following no redirect;
 3. settle each in a transaction of its own: sent on a 2xx; otherwise its error (the
    status, or the exception's type, never its words) and the next try after a back-off
    doubling from `retry_after`; after `max_attempts` tries, failed.
@@ -25,8 +26,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
+from referral.db.sealing import data_keys
 from referral.db.tables import WebhookDelivery, WebhookEndpoint
 from referral.domain.errors import InvalidInput
+from referral.keyring import Keyring, webhook_secret_context
 from referral.logging import get_logger
 from referral.services.uow import Runtime
 from referral.services.webhooks import FAILED, PENDING, SENT, SIGNATURE_HEADER, check_url, sign
@@ -118,8 +121,11 @@ def _claim(runtime: Runtime, now: datetime, rules: HookRules) -> list[_Claimed]:
                 WebhookDelivery.payload,
                 WebhookDelivery.attempts,
                 WebhookEndpoint.url,
-                WebhookEndpoint.secret,
                 WebhookEndpoint.active,
+                WebhookEndpoint.id,
+                WebhookEndpoint.secret,
+                WebhookEndpoint.sealed_secret,
+                WebhookEndpoint.master_key_id,
             )
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
             .where(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now)
@@ -128,7 +134,9 @@ def _claim(runtime: Runtime, now: datetime, rules: HookRules) -> list[_Claimed]:
             .with_for_update(of=WebhookDelivery, skip_locked=True)
         ).all()
         claimed: list[_Claimed] = []
-        for delivery_id, event, payload, attempts, url, secret, active in rows:
+        keyring = data_keys(session).keyring
+        for row in rows:
+            delivery_id, event, payload, attempts, url, active = row[:6]
             reason = "" if active else "endpoint disabled"
             if active:
                 try:
@@ -138,6 +146,7 @@ def _claim(runtime: Runtime, now: datetime, rules: HookRules) -> list[_Claimed]:
             if reason:
                 _update(session, delivery_id, state=FAILED, last_error=reason, next_attempt_at=None)
             else:
+                secret = _secret(keyring, row[6], row[7], row[8], row[9])
                 claimed.append(_Claimed(delivery_id, event, payload, url, secret, attempts + 1))
         if claimed:
             session.execute(
@@ -147,6 +156,16 @@ def _claim(runtime: Runtime, now: datetime, rules: HookRules) -> list[_Claimed]:
                 .execution_options(synchronize_session=False)
             )
     return claimed
+
+
+def _secret(
+    keyring: Keyring, endpoint_id: int, clear: str | None, sealed: bytes | None, master: str | None
+) -> str:
+    """An endpoint's signing secret: unsealed, or (only until `referral db upgrade` seals
+    the rows of before migration 0023) as it was stored in clear."""
+    if sealed is None or master is None:
+        return clear or ""
+    return keyring.unwrap(sealed, master, webhook_secret_context(endpoint_id)).decode()
 
 
 def _post(item: _Claimed, now: datetime, rules: HookRules) -> int:

@@ -1,9 +1,11 @@
 """Webhooks: a network's partners told of events over HTTPS, through an outbox.
 
 An administrator registers an endpoint (an HTTPS address and the EVENTS it wants) and is
-shown its signing secret once. When an event happens, `enqueue` writes one delivery row
-per endpoint that wants it, in the transaction of the change itself: one INSERT ...
-SELECT, so the request path only writes a row and never waits on a partner's server.
+shown its signing secret once; it is kept only sealed with the current master key (bound
+to the endpoint's id) and opened by the worker when it signs. When an event happens,
+`enqueue` writes one delivery row per endpoint that wants it, in the transaction of the
+change itself: one INSERT ... SELECT, so the request path only writes a row and never
+waits on a partner's server.
 The worker POSTs them later (services.webhook_delivery), with retries and back-off.
 
 A payload holds ids and states only, never personal data: the event, when, the network's
@@ -34,9 +36,11 @@ from sqlalchemy import Table, insert, literal, select, true
 
 from referral.authz.enforcer import Permission
 from referral.db.base import UTCDateTime
+from referral.db.sealing import data_keys
 from referral.db.tables import WebhookDelivery, WebhookEndpoint
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
+from referral.keyring import webhook_secret_context
 from referral.logging import get_logger
 from referral.services.access import authorise, record
 from referral.services.uow import UnitOfWork
@@ -50,10 +54,12 @@ MANAGE = Permission.ADMIN_MANAGE.value
 
 CASE_MOVED = "case.moved"
 CASE_TRANSFERRED = "case.transferred"
+CASE_TRANSFER_PROPOSED = "case.transfer_proposed"
 REQUEST_ANSWERED = "information_request.answered"
 EVENTS = {
     CASE_MOVED: "A case moved from one state to another.",
     CASE_TRANSFERRED: "A case was transferred: the person moved to another network.",
+    CASE_TRANSFER_PROPOSED: "A coordinator proposed handing a case over to another network.",
     REQUEST_ANSWERED: "An agency answered an information request.",
 }
 # A case state that `means: transferred` in its workflow file (or is so named) is a transfer.
@@ -149,13 +155,17 @@ def register_endpoint(uow: UnitOfWork, actor: Actor, command: RegisterEndpoint) 
         network_id=actor.network_id,
         url=url,
         events="," + ",".join(events) + ",",
-        secret=secret,
         active=True,
         created_at=uow.now,
         created_by=actor.user_id,
     )
     uow.scoped(actor).add(endpoint)
-    uow.flush()
+    uow.flush()  # the id, which the sealed secret is bound to
+    keyring = data_keys(uow.unscoped(DELIVERIES)).keyring
+    endpoint.sealed_secret = keyring.wrap(
+        secret.encode(), context=webhook_secret_context(endpoint.id)
+    )
+    endpoint.master_key_id = keyring.current_id
     uow.audit(
         record(
             actor,
@@ -317,3 +327,19 @@ def request_answered(
         "state": request.state,
     }
     enqueue(uow, network_id, REQUEST_ANSWERED, payload)
+
+
+def transfer_proposed(
+    uow: UnitOfWork, network_id: int, network: str, case_id: int, proposal: Any
+) -> None:
+    """The event of a proposed handover (services.transfers), to the sending network's
+    endpoints: ids and states only."""
+    payload = {
+        "network": network,
+        "case_id": case_id,
+        "transfer_proposal_id": proposal.id,
+        "to_network_id": proposal.to_network_id,
+        "state": proposal.from_state,
+        "status": proposal.status,
+    }
+    enqueue(uow, network_id, CASE_TRANSFER_PROPOSED, payload)

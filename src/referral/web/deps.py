@@ -18,7 +18,7 @@ from referral.domain.actors import Actor
 from referral.domain.vocabulary import Role
 from referral.services.auth import Upkeep
 from referral.services.committer import Announced, Write
-from referral.services.people import describe_viewer
+from referral.services.people import NetworkChoice, describe_viewer
 from referral.services.uow import Runtime, UnitOfWork
 from referral.web.reads import announced_write, database_read
 from referral.web.session import (
@@ -141,6 +141,9 @@ class Viewer:
     network_name: str
     csrf_token: str
     unread_notices: int = 0
+    network_kind: str = "city"  # city, national or training
+    # The networks the viewer may act in, for the header's switcher (one: no switcher).
+    networks: tuple[NetworkChoice, ...] = ()
 
     def has(self, *roles: str) -> bool:
         return any(Role(role) in self.actor.roles for role in roles)
@@ -158,6 +161,8 @@ def _viewer(request: Request[Any, Any, Any], uow: UnitOfWork) -> Viewer:
         network_name=details.network_name,
         csrf_token=current_session(request).csrf_token,
         unread_notices=details.unread_notices,
+        network_kind=details.network_kind,
+        networks=details.networks,
     )
 
 

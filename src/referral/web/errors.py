@@ -15,7 +15,7 @@ from litestar.exceptions import (
 )
 from litestar.response import Redirect, Template
 
-from referral.domain.errors import InvalidInput, ReferralError
+from referral.domain.errors import AcknowledgementRequired, InvalidInput, ReferralError
 from referral.logging import get_logger
 from referral.services.uow import as_conflict, database_busy
 
@@ -78,6 +78,17 @@ def referral_error(request: Request[Any, Any, Any], exc: ReferralError) -> Respo
     return _respond(request, exc.status_code, exc.message, errors)
 
 
+def acknowledgement_required(
+    request: Request[Any, Any, Any], exc: AcknowledgementRequired
+) -> Response[Any]:
+    """A page sends the user to the protocol to acknowledge it first; the API says so."""
+    if wants_json(request):
+        return _respond(request, 403, exc.message)
+    if request.headers.get("hx-request"):
+        return Response("", status_code=403, headers={"HX-Redirect": "/protocol"})
+    return Redirect("/protocol", status_code=303)
+
+
 def not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
     if wants_json(request):
         return _respond(request, 401, str(exc.detail))
@@ -121,6 +132,7 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    AcknowledgementRequired: acknowledgement_required,
     ReferralError: referral_error,
     NotAuthorizedException: not_authorized,
     HTTPException: http_error,

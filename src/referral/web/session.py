@@ -30,7 +30,8 @@ from litestar.types import Message, Scope
 
 from referral.config import Settings
 from referral.domain.actors import Actor
-from referral.services import auth, second_factor
+from referral.domain.errors import AcknowledgementRequired
+from referral.services import auth, protocols, second_factor
 from referral.services.uow import Runtime, UnitOfWork
 from referral.web.reads import database_read
 
@@ -221,8 +222,29 @@ def provide_actor(request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWo
             actor = auth.actor_for_api_token(reader, header[7:].strip())
             if actor is None:
                 raise NotAuthorizedException("the API token is unknown, revoked or expired")
-            return actor
-        info = current_session(request)
-        if info.user_id is None or info.network_id is None:
-            raise NotAuthorizedException("sign in to continue")
-        return auth.actor_of(reader, info.user_id, info.network_id)
+        else:
+            info = current_session(request)
+            if info.user_id is None or info.network_id is None:
+                raise NotAuthorizedException("sign in to continue")
+            actor = auth.actor_of(reader, info.user_id, info.network_id)
+        if _protocol_gated(request.url.path) and protocols.needs_acknowledgement(reader, actor):
+            raise AcknowledgementRequired(PROTOCOL_FIRST)
+        return actor
+
+
+PROTOCOL_FIRST = (
+    "Read and acknowledge this network's information-sharing protocol first (the Protocol"
+    " page), then try again."
+)
+# What a user reaches before acknowledging the network's protocol: their account, their
+# notices, the protocol itself, switching networks, administration (no case content) and
+# the national tier's pages. Everything else (every case, meeting, request, list, audit
+# and subject page, and the API beyond who-am-I) waits: a new route is gated by default.
+UNGATED = ("/account", "/notifications", "/protocol", "/network", "/networks", "/admin",
+           "/api/me", "/api/tokens")  # fmt: skip
+
+
+def _protocol_gated(path: str) -> bool:
+    if path == "/":
+        return False
+    return not any(path == p or path.startswith(p + "/") for p in UNGATED)

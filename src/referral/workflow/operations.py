@@ -58,6 +58,8 @@ class Via(StrEnum):
     REQUEST_DECLINE = "request_decline"
     # A linked record's move the system makes when its case closes.
     CASE_CLOSURE = "case_closure"
+    # A case handed over to another network, once that network accepts (services.transfers).
+    HANDOVER = "handover"
 
 
 VIAS: dict[str, str] = {
@@ -77,6 +79,7 @@ VIAS: dict[str, str] = {
     Via.REQUEST_ANSWER: "be answered",
     Via.REQUEST_DECLINE: "be declined",
     Via.CASE_CLOSURE: "be ended with its case",
+    Via.HANDOVER: "be handed over to another network",
 }
 CHOICES = frozenset({Via.SCREENING_OUTCOME, Via.PANEL_DECISION})
 # Buttons on the case page that their own service fires (it does a little more than move).

@@ -175,6 +175,18 @@ def _flatten(value: Any) -> Any:
     return value
 
 
+class Handover(_Strict):
+    """How a case handed over to another network continues there (services.transfers).
+
+    `continues_at` maps each state a handover may leave (the sources of the transition
+    `via: handover`) to the state the receiving network's case starts in; a proposal not
+    accepted within `expires_after` expires and the case stays where it was.
+    """
+
+    continues_at: dict[Name, Name] = Field(min_length=1)
+    expires_after: Due = Due(days=14)
+
+
 class WorkflowSpec(_Strict):
     """The contents of one workflow file."""
 
@@ -188,6 +200,8 @@ class WorkflowSpec(_Strict):
     # states it may happen in. Only a case workflow has them; an operation not listed
     # is allowed in no state.
     operations: dict[Name, tuple[Name, ...]] = {}
+    # Only a case workflow with a transition `via: handover` has one.
+    handover: Handover | None = None
 
     @field_validator("operations", mode="before")
     @classmethod
@@ -251,6 +265,33 @@ def reference_problems(spec: WorkflowSpec) -> list[str]:
         for j, name in enumerate(allowed_in):
             if name not in declared:
                 problems.append(f"operations.{operation}[{j}]: unknown state '{name}'")
+    problems.extend(_handover_problems(spec, declared))
+    return problems
+
+
+def _handover_problems(spec: WorkflowSpec, declared: dict[str, int]) -> list[str]:
+    """A handover maps exactly the states it may leave, each to an open state."""
+    leaving = {s for t in spec.transitions if t.via == "handover" for s in t.source}
+    if spec.handover is None:
+        if leaving:
+            return ["handover: a transition `via: handover` needs `handover.continues_at`"]
+        return []
+    ended = {s.name for s in spec.states if s.closed or s.final} | {spec.initial}
+    problems = []
+    for left, entered in spec.handover.continues_at.items():
+        where = f"handover.continues_at.{left}"
+        if left not in declared:
+            problems.append(f"{where}: unknown state '{left}'")
+        elif left not in leaving:
+            problems.append(f"{where}: no transition `via: handover` leaves '{left}'")
+        if entered not in declared:
+            problems.append(f"{where}: unknown state '{entered}'")
+        elif entered in ended:
+            problems.append(f"{where}: '{entered}' is not an open state a case can continue in")
+    for state in sorted(leaving - set(spec.handover.continues_at)):
+        problems.append(
+            f"handover.continues_at: says nothing for '{state}', which a handover leaves"
+        )
     return problems
 
 
@@ -383,6 +424,11 @@ class Workflow:
     @cached_property
     def destructive_triggers(self) -> frozenset[str]:
         return frozenset(t.trigger for t in self.spec.transitions if t.destructive)
+
+    def continues_at(self, state: str) -> str | None:
+        """The state a case handed over from `state` starts in at the receiving network."""
+        handover = self.spec.handover
+        return handover.continues_at.get(state) if handover is not None else None
 
     def allows(self, operation: str, state: str) -> bool:
         """Whether the operation on a linked record may happen while the case is in `state`."""

@@ -13,6 +13,7 @@ from referral.web.controllers import (
     cases,
     changes,
     meetings,
+    networks,
     notifications,
     operations,
     provider,
@@ -21,6 +22,8 @@ from referral.web.controllers import (
     second_factor,
     sso,
     subjects,
+    summons,
+    transfers,
     webhooks,
 )
 
@@ -31,6 +34,7 @@ PAGE_ROUTES: list[Any] = [
     *referrer.ROUTES,
     *cases.ROUTES,
     *meetings.ROUTES,
+    *summons.ROUTES,
     *provider.ROUTES,
     *agency.ROUTES,
     *notifications.ROUTES,
@@ -44,6 +48,8 @@ PAGE_ROUTES: list[Any] = [
     *webhooks.ROUTES,
     *operations.ROUTES,
     *sso.ROUTES,
+    *transfers.ROUTES,
+    *networks.ROUTES,
 ]
 # The JSON API under /api/, documented at /schema.
 API_ROUTES: list[Any] = [*api.ROUTES]

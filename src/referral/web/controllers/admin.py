@@ -9,12 +9,13 @@ from litestar.response import Redirect, Template
 
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import OrgKind
-from referral.services import admin, tokens, user_import
+from referral.services import admin, second_factor, tokens, user_import
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.input_guard import UPLOAD
 from referral.web.render import page, see_other
+from referral.web.session import confirmation
 
 # What `?done=` after a change may say: fixed texts, never text taken from the address.
 MESSAGES = {
@@ -25,6 +26,8 @@ MESSAGES = {
     "activated": "The account was activated.",
     "deactivated": "The account was deactivated. The person can no longer sign in.",
     "password": "The password was set. Tell the person by a channel of your own.",
+    "second_factor_reset": "The second factor was reset. The person sets up a new one at "
+    "their next sign-in; their sessions have ended.",
     "imported": "The users were imported. Each one signs in once you have set their first "
     "password here (Set password).",
 }
@@ -155,6 +158,62 @@ def set_password(
         errors = {f"password-{user_id}": exc.message}
         return _users_page(request, viewer, directory, errors=errors, status_code=422)
     return see_other("/admin/users?done=password")
+
+
+# -- resetting a lost second factor: a confirmation page, then the reset ------------------
+
+
+def _reset_page(
+    request: Request[Any, Any, Any],
+    uow: UnitOfWork,
+    viewer: CurrentViewer,
+    user_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    return page(
+        request,
+        "admin/reset_second_factor.html",
+        viewer,
+        user=admin.user_row(uow, viewer.actor, user_id),
+        own_factor=second_factor.enrolled(uow, viewer.actor.user_id),
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@get(
+    "/admin/users/{user_id:int}/second-factor",
+    name="admin_reset_second_factor_form",
+    sync_to_thread=True,
+)
+def reset_second_factor_form(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, user_id: FromPath[int]
+) -> Template:
+    return _reset_page(request, uow, viewer, user_id)
+
+
+@post(
+    "/admin/users/{user_id:int}/second-factor/reset",
+    name="admin_reset_second_factor",
+    sync_to_thread=True,
+    status_code=303,
+)
+def reset_second_factor(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    user_id: FromPath[int],
+) -> Any:
+    offered = confirmation(request, str(form.get(second_factor.CODE_FIELD, "")))
+    try:
+        admin.reset_second_factor(uow, viewer.actor, user_id, offered)
+    except InvalidInput as exc:
+        errors = second_factor.sentence(exc)
+        return _reset_page(request, uow, viewer, user_id, errors=errors, status_code=422)
+    return see_other("/admin/users?done=second_factor_reset")
 
 
 # -- importing users from a CSV file ------------------------------------------------------
@@ -311,6 +370,8 @@ ROUTES = [
     api_tokens,
     revoke_token,
     set_password,
+    reset_second_factor_form,
+    reset_second_factor,
     import_form,
     import_check,
     import_apply,

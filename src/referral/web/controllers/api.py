@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from referral.web.api import breakglass, cases, casework, linkage, meetings
+from referral.web.api import breakglass, cases, casework, linkage, meetings, transfers
 
 ROUTES: list[Any] = [
     *cases.ROUTES,
@@ -10,4 +10,5 @@ ROUTES: list[Any] = [
     *meetings.ROUTES,
     *breakglass.ROUTES,
     *linkage.ROUTES,
+    *transfers.ROUTES,
 ]

@@ -2,14 +2,14 @@
 
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from referral.config import Settings
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Role
-from referral.services import auth, second_factor, tokens
+from referral.services import auth, second_factor, summons, tokens
 from referral.services.tokens import TokenRow
 from referral.services.uow import UnitOfWork
 from referral.web.controllers import sso
@@ -20,10 +20,15 @@ from referral.web.deps import (
     Uow,
     Viewer,
     read_as_viewer,
-    viewer_in_one_step,
 )
 from referral.web.render import page, see_other
-from referral.web.session import COOKIE, current_session, reading, set_session_cookie
+from referral.web.session import (
+    COOKIE,
+    confirmation,
+    current_session,
+    reading,
+    set_session_cookie,
+)
 
 # Where each role starts, most specific first.
 HOME_BY_ROLE = [
@@ -36,6 +41,9 @@ HOME_BY_ROLE = [
     (Role.DPO, "/audit"),
     (Role.ADMIN, "/admin/users"),
     (Role.REFERRER, "/referrals"),
+    # The national tier's people start at the list of networks (no case anywhere).
+    (Role.NATIONAL_COORDINATOR, "/networks"),
+    (Role.ANALYST, "/networks"),
 ]
 
 
@@ -75,22 +83,32 @@ def login(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Any:
 
 
 @post("/logout", name="logout", sync_to_thread=True, status_code=303)
-def logout(request: Request[Any, Any, Any], uow: Uow) -> Redirect:
-    token = request.cookies.get(COOKIE)
+def logout(request: Request[Any, Any, Any], uow: Uow) -> Response[Any]:
+    """End our session; then, for one opened through a provider that offers it, sign out
+    there too (single sign-out, see controllers.sso)."""
+    token = request.cookies.get(COOKIE) or ""
+    hint = sso.sign_out_hint(request, token)
     if token:
         auth.sign_out(uow, token)
-    response = see_other("/login")
+    response = sso.signed_out(request, hint)
     response.delete_cookie(COOKIE, path="/")
     return response
 
 
 @get("/", name="home", opt=ONE_STEP)
 async def home(request: Request[Any, Any, Any]) -> Redirect:
-    viewer = await viewer_in_one_step(request)
-    for role, path in HOME_BY_ROLE:
-        if role in viewer.actor.roles:
-            return Redirect(path)
-    return Redirect("/account")
+    def work(uow: UnitOfWork, viewer: Viewer) -> Redirect:
+        # A summons open now comes first: the official's way into the meeting's network.
+        own = summons.own_summons(uow, viewer.actor.user_id)
+        if any(s.open_at(uow.now) for s in own):
+            return Redirect("/invitations")
+        for role, path in HOME_BY_ROLE:
+            if role in viewer.actor.roles:
+                return Redirect(path)
+        # No role here (a summons has ended): their landing page says so.
+        return Redirect("/invitations" if own else "/account")
+
+    return await read_as_viewer(request, work)
 
 
 # What `?done=` after a change on the account page may say: fixed texts only.
@@ -155,6 +173,31 @@ def issue_token(
     return _account_page(request, viewer, _own_tokens(uow, viewer), token=token, enrolled=enrolled)
 
 
+@post(
+    "/account/second-factor/recovery-codes",
+    name="renew_recovery_codes",
+    sync_to_thread=True,
+    status_code=200,
+)
+def renew_recovery_codes(
+    request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, form: Form
+) -> Template:
+    """New recovery codes, shown once, for a current code from the app; the old ones stop
+    working at once."""
+    offered = confirmation(request, str(form.get(second_factor.CODE_FIELD, "")))
+    try:
+        codes = second_factor.renew_recovery_codes(uow, viewer.actor, offered)
+    except InvalidInput as exc:
+        enrolled = second_factor.enrolled(uow, viewer.actor.user_id)
+        return _account_page(
+            request, viewer, _own_tokens(uow, viewer), errors=second_factor.sentence(exc),
+            status_code=422, enrolled=enrolled,
+        )  # fmt: skip
+    return page(
+        request, "login_recovery.html", viewer, codes=codes, next_url="/account", renewed=True
+    )
+
+
 def _own_tokens(uow: UnitOfWork, viewer: Viewer) -> list[TokenRow]:
     with reading(uow) as reader:
         return tokens.own_tokens(reader, viewer.actor)
@@ -171,4 +214,13 @@ def revoke_own_token(uow: Uow, viewer: CurrentViewer, token_id: FromPath[int]) -
     return see_other(f"/account?done={'revoked' if changed else 'unchanged'}")
 
 
-ROUTES = [login_form, login, logout, home, account, issue_token, revoke_own_token]
+ROUTES = [
+    login_form,
+    login,
+    logout,
+    home,
+    account,
+    issue_token,
+    revoke_own_token,
+    renew_recovery_codes,
+]

@@ -30,6 +30,7 @@ from referral.services import (
     second_factor,
     support,
     timeline,
+    transfers,
 )
 from referral.services.second_factor import CODE_FIELD
 from referral.services.uow import UnitOfWork
@@ -394,6 +395,27 @@ def withdraw_consent(
     )
 
 
+@post("/cases/{case_id:int}/transfer", name="case_propose_transfer", sync_to_thread=True,
+      status_code=303)  # fmt: skip
+def propose_transfer(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+) -> Any:
+    command = transfers.ProposeTransfer(case_id, _text(form, "to_network"), _text(form, "reason"))
+    return _submit(
+        request,
+        uow,
+        viewer,
+        form,
+        case_id,
+        "hand_over",
+        lambda: transfers.propose_transfer(uow, viewer.actor, command),
+    )
+
+
 @post(
     "/cases/{case_id:int}/interventions",
     name="case_assign_intervention",
@@ -543,6 +565,7 @@ ROUTES: list[Any] = [
     request_consent,
     record_consent,
     withdraw_consent,
+    propose_transfer,
     assign_intervention,
     record_review,
     break_glass,

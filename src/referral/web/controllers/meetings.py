@@ -80,20 +80,37 @@ def schedule(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, f
     return see_other(f"/meetings/{meeting_id}")
 
 
+def meeting_page(
+    request: Request[Any, Any, Any],
+    uow: UnitOfWork,
+    viewer: Viewer,
+    meeting_id: int,
+    *,
+    summon_values: dict[str, Any] | None = None,
+    summon_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    """The meeting page; after a refused summons, with the form's values and errors."""
+    meeting = meetings.show_meeting(uow, viewer.actor, meetings.ShowMeeting(meeting_id))
+    return page(
+        request,
+        "meetings/show.html",
+        viewer,
+        meeting=meeting,
+        outcomes=outcomes(uow),
+        meeting_triggers=uow.workflow(panel.WORKFLOW).trigger_labels,
+        destructive=uow.workflow(panel.WORKFLOW).destructive_triggers,
+        fields=meetings.PANEL_FIELDS,
+        summon_values=summon_values or {},
+        summon_errors=summon_errors or {},
+        status_code=status_code,
+    )
+
+
 @get("/meetings/{meeting_id:int}", name="meeting", opt=ONE_STEP)
 async def show(request: Request[Any, Any, Any], meeting_id: FromPath[int]) -> Template:
     def work(uow: UnitOfWork, viewer: Viewer) -> Template:
-        meeting = meetings.show_meeting(uow, viewer.actor, meetings.ShowMeeting(meeting_id))
-        return page(
-            request,
-            "meetings/show.html",
-            viewer,
-            meeting=meeting,
-            outcomes=outcomes(uow),
-            meeting_triggers=uow.workflow(panel.WORKFLOW).trigger_labels,
-            destructive=uow.workflow(panel.WORKFLOW).destructive_triggers,
-            fields=meetings.PANEL_FIELDS,
-        )
+        return meeting_page(request, uow, viewer, meeting_id)
 
     return await read_as_viewer(request, work)
 

@@ -9,11 +9,20 @@ is sent to the waiting page, an approved one gets the same session a password gi
 
 Both are links and redirects, not form posts: the pages' Content-Security-Policy allows
 forms to post to this site only, and a browser applies that to a post's redirects too.
+
+Single sign-out: a session opened here gets a second HttpOnly cookie, which only
+`/logout` receives, holding the network, a digest of the session's token (so it speaks
+for that session only) and the ID token. Signing out ends our session first; then, if
+the provider's discovery document names an `end_session_endpoint`, the answer is a page
+that sends the browser there (a `Refresh` header and a link: a redirect of the sign-out
+form's POST to another site would break the form-action policy) with `id_token_hint`,
+`client_id`, `post_logout_redirect_uri` (our sign-in page) and `state`.
 """
 
+import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -46,6 +55,9 @@ log = get_logger(__name__)
 SSO_COOKIE = "referral_sso"
 SSO_PATH = "/sso/"
 SSO_COOKIE_SECONDS = 600
+# The single sign-out cookie: sent to /logout only.
+SIGN_OUT_COOKIE = "referral_sso_session"
+SIGN_OUT_PATH = "/logout"
 NO_SESSION = {"no_session": True}
 # What the provider's `error` may show of itself on the page.
 ERROR_CODE = re.compile(r"[a-z_]{1,40}")
@@ -165,7 +177,74 @@ async def callback(request: Request[Any, Any, Any], network: FromPath[str]) -> R
     else:
         response = see_other("/")
         set_session_cookie(response, outcome.session.token, settings)
+        if identity.id_token:
+            _keep_for_sign_out(response, settings, network, outcome.session.token, identity)
     response.delete_cookie(SSO_COOKIE, path=SSO_PATH)
+    return response
+
+
+def _bound(session_token: str) -> str:
+    """A digest of the session's token: the sign-out cookie speaks for that session only."""
+    return hashlib.sha256(f"sso sign-out {session_token}".encode()).hexdigest()[:32]
+
+
+def _keep_for_sign_out(
+    response: Response[Any], settings: Settings, network: str, session_token: str, identity: Any
+) -> None:
+    response.set_cookie(
+        Cookie(
+            key=SIGN_OUT_COOKIE,
+            value=".".join((network, _bound(session_token), identity.id_token)),
+            httponly=True,
+            secure=settings.cookie_secure,
+            samesite="lax",
+            path=SIGN_OUT_PATH,
+            max_age=settings.session_absolute_hours * 3600,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SignOut:
+    """What the sign-out cookie says of the session being ended."""
+
+    network: str
+    id_token: str = field(repr=False)
+
+
+def sign_out_hint(request: Request[Any, Any, Any], session_token: str) -> SignOut | None:
+    """The sign-out cookie, if it was set for this very session by a configured network."""
+    parts = (request.cookies.get(SIGN_OUT_COOKIE) or "").split(".", 2)
+    if len(parts) != 3 or not session_token or not all(parts):
+        return None
+    network, bound, id_token = parts
+    if not hmac.compare_digest(bound, _bound(session_token)):
+        return None
+    if network not in _settings(request).oidc_providers:
+        return None
+    return SignOut(network, id_token)
+
+
+def signed_out(request: Request[Any, Any, Any], hint: SignOut | None) -> Response[Any]:
+    """The answer to a sign-out whose session is already ended: on to the provider's
+    end_session_endpoint when there is one, else (or if it cannot be reached) to the
+    sign-in page. Either way the sign-out cookie goes."""
+    response: Response[Any] = see_other("/login")
+    if hint is not None:
+        settings = _settings(request)
+        return_to = f"{settings.public_base_url}/login"
+        try:
+            url = _party(settings, hint.network).end_session_url(hint.id_token, return_to)
+        except SsoRefused as exc:
+            log.info("sso_sign_out_skipped", network=hint.network, reason=exc.reason)
+            url = None
+        if url is not None:
+            label = settings.oidc_providers[hint.network].label
+            response = page(request, "sso/signed_out.html", label=label, url=url)
+            response.headers["Refresh"] = f"0; url={url}"
+            response.headers["Cache-Control"] = "no-store"
+            log.info("sso_sign_out", network=hint.network)
+    response.delete_cookie(SIGN_OUT_COOKIE, path=SIGN_OUT_PATH)
     return response
 
 
