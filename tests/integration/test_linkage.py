@@ -318,3 +318,28 @@ def test_a_shared_identifier_links_referrals_whose_names_differ(runtime: Runtime
     with UnitOfWork(runtime) as uow:
         alert = uow.session.scalars(select(LinkageAlert).where(LinkageAlert.case_id == later)).one()
         assert alert.other_case_id == earlier
+
+
+def test_a_case_handed_over_takes_its_tokens_to_the_receiving_network(runtime: Runtime) -> None:
+    from referral.services import transfers
+    from referral.services.transfers import DecideTransfer, ProposeTransfer
+    from tests.transfer_world import make_networks
+
+    world = make_world(runtime)
+    nets = make_networks(runtime, world)
+    sent = earlier_in_demo(world)
+    with UnitOfWork(runtime) as uow:
+        proposal = transfers.propose_transfer(
+            uow, world.actors["coordinator"], ProposeTransfer(sent, "harbour", "They moved.")
+        )
+    with UnitOfWork(runtime) as uow:
+        accepted = transfers.accept_transfer(uow, nets.harbour, DecideTransfer(proposal))
+    with UnitOfWork(runtime) as uow:
+        held = uow.session.execute(
+            select(LinkageToken.case_id, LinkageToken.network_id).distinct()
+        ).all()
+        assert held == [(accepted.case_id, nets.harbour.network_id)]
+        secret = linkage._secret(uow)
+        assert secret is not None
+        probe = linkage.subject_tokens(secret, "Yusuf", "Al-Shami", BORN)
+        assert list(linkage.match(uow, probe)) == [accepted.case_id]

@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 
 from referral.audit.chain import AuditRecord
 from referral.authz.enforcer import Decision, Permission
@@ -499,3 +499,18 @@ def rebuild(uow: UnitOfWork) -> int:
     )
     uow.commit()
     return count
+
+
+def carry(uow: UnitOfWork, from_case: int, to_case: Case, moved: tuple[str, ...]) -> int:
+    """A case handed over to another network (services.transfers) takes its tokens along
+    when its identity moves, so later referrals find it where it now is; otherwise they go
+    with the sending copy's key (`forget`). In the caller's transaction; how many moved."""
+    if Category.IDENTITY not in moved:
+        return 0
+    session = uow.unscoped(ACROSS)
+    result = session.execute(
+        update(LinkageToken)
+        .where(LinkageToken.case_id == from_case)
+        .values(case_id=to_case.id, network_id=to_case.network_id)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
