@@ -31,7 +31,9 @@ os.environ.setdefault("REFERRAL_SECOND_FACTOR_ROLES", "[]")
 PG_URL = get_settings().test_database_url
 # A fixed master key for tests (synthetic data only); production keys come from settings.
 TEST_MASTER_KEYS = "test-1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
-TEST_KEYRING = Keyring.from_config(TEST_MASTER_KEYS, None)
+# And a fixed linkage key (services.linkage), held beside the master keys.
+TEST_LINKAGE_KEY = "test-link:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+TEST_KEYRING = Keyring.from_config(TEST_MASTER_KEYS, None, linkage_key=TEST_LINKAGE_KEY)
 POSTGRES_SKIP_REASON = "needs PostgreSQL: set REFERRAL_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

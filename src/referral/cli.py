@@ -425,14 +425,19 @@ def keys_init() -> None:
     from referral.config import LOCAL_ENV_FILE, keyring_of
     from referral.keyring import new_master_key
 
-    if keyring_of(_settings()).configured:
-        click.echo("a master key is already configured")
+    keyring = keyring_of(_settings())
+    lines = [] if keyring.configured else [f"REFERRAL_MASTER_KEYS=dev-1:{new_master_key()}"]
+    if keyring.linkage is None:
+        lines.append(f"REFERRAL_LINKAGE_KEY=link-1:{new_master_key()}")
+    if not lines:
+        click.echo("a master key and a linkage key are already configured")
         return
     LOCAL_ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
     with LOCAL_ENV_FILE.open("a") as env_file:
-        env_file.write(f"REFERRAL_MASTER_KEYS=dev-1:{new_master_key()}\n")
+        env_file.write("".join(f"{line}\n" for line in lines))
     LOCAL_ENV_FILE.chmod(0o600)
-    click.echo(f"master key written to {LOCAL_ENV_FILE} (development only: see docs/security.md)")
+    written = " and ".join(line.partition("=")[0] for line in lines)
+    click.echo(f"{written} written to {LOCAL_ENV_FILE} (development only: see docs/security.md)")
 
 
 @keys.command("rotate")
@@ -479,6 +484,26 @@ def keys_rotate(username: str, network: str | None, code: str | None) -> None:
     if retired:
         click.echo(f"no data key needs {', '.join(retired)} any more; it may be retired")
     click.echo(f"recorded in the audit log as rotated by {username}")
+
+
+@main.group()
+def linkage() -> None:
+    """Repeat-referral linkage tokens (docs/linkage.md)."""
+
+
+@linkage.command("rebuild")
+@reports_errors
+def linkage_rebuild() -> None:
+    """Key every submitted case's linkage tokens again with REFERRAL_LINKAGE_KEY (after
+    changing it): the old tokens go, new ones come from the sealed names and dates."""
+    from referral.bootstrap import build_runtime
+    from referral.services.linkage import rebuild
+    from referral.services.uow import UnitOfWork
+
+    runtime = build_runtime(_settings())
+    with UnitOfWork(runtime, request_id="cli") as uow:
+        count = rebuild(uow)
+    click.echo(f"linkage tokens rebuilt for {count} cases with the configured linkage key")
 
 
 @main.group()

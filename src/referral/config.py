@@ -174,6 +174,11 @@ class Settings(BaseSettings):
         description="The key of the search index's HMACs, base64 (32 bytes); default: "
         "derived from the first master key listed.",
     )
+    linkage_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="The secret repeat-referral linkage tokens are keyed with: ID:BASE64 "
+        "(32 bytes; `referral keys generate`). Unset: no linkage (docs/linkage.md).",
+    )
     retention_months: dict[str, int] = Field(
         default_factory=dict,
         description="Months after closing before erasure, per closed state, as JSON: "
@@ -331,7 +336,8 @@ def keyring_of(settings: Settings) -> "Keyring":
     return Keyring.from_config(
         settings.master_keys.get_secret_value(),
         settings.master_key_id,
-        settings.search_key.get_secret_value(),
+        search_key=settings.search_key.get_secret_value(),
+        linkage_key=settings.linkage_key.get_secret_value(),
     )
 
 

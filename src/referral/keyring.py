@@ -75,29 +75,51 @@ def parse_master_keys(text: str) -> dict[str, bytes]:
     return keys
 
 
+def parse_linkage_key(text: str) -> tuple[str, bytes] | None:
+    """REFERRAL_LINKAGE_KEY, `id:base64` (32 bytes): the secret linkage tokens are keyed
+    with (domain.linkage). Errors name the setting, never the key."""
+    if not text.strip():
+        return None
+    try:
+        keys = parse_master_keys(text)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            str(exc).replace("REFERRAL_MASTER_KEYS", "REFERRAL_LINKAGE_KEY")
+        ) from None
+    if len(keys) != 1:
+        raise ConfigurationError(
+            "REFERRAL_LINKAGE_KEY holds one key, ID:BASE64KEY; to change it, see "
+            "docs/linkage.md (rotation)"
+        )
+    return next(iter(keys.items()))
+
+
 @dataclass(frozen=True)
 class Keyring:
-    """The configured master keys and which one wraps new data keys."""
+    """The configured master keys and which one wraps new data keys; and the linkage key,
+    which keys repeat-referral tokens (never stored in the database, like the master keys)."""
 
     master_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
     current_id: str = ""
     # The key of the search index's HMACs (services.search). It does not rotate with the
     # master keys: a new one makes every blind-index entry unfindable until reindexed.
     search_key: bytes = field(default=b"", repr=False)
+    linkage: tuple[str, bytes] | None = field(default=None, repr=False)
 
     @classmethod
     def from_config(
-        cls, master_keys: str, current_id: str | None, search_key: str = ""
+        cls, master_keys: str, current_id: str | None, search_key: str = "", linkage_key: str = ""
     ) -> "Keyring":
         keys = parse_master_keys(master_keys)
+        linkage = parse_linkage_key(linkage_key)
         if not keys:
-            return cls()
+            return cls(linkage=linkage)
         chosen = current_id or next(reversed(keys))
         if chosen not in keys:
             raise ConfigurationError(
                 f"REFERRAL_MASTER_KEY_ID is {chosen!r}, which REFERRAL_MASTER_KEYS does not hold"
             )
-        return cls(keys, chosen, _search_key(search_key, keys))
+        return cls(keys, chosen, _search_key(search_key, keys), linkage)
 
     @property
     def configured(self) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from referral.db.tables import (
     ApiToken,
     Case,
+    LinkageAlert,
     Network,
     Notification,
     Organisation,
@@ -130,6 +131,10 @@ def _demo_objects(runtime: Runtime, world: DemoWorld, app_settings: object) -> O
             select(Notification.id).where(Notification.network_id == network_id)
         )
         token_id = session.scalar(select(ApiToken.id).where(ApiToken.network_id == network_id))
+        # Two of the cases above are the same (synthetic) person: linkage linked them.
+        alert_id = session.scalar(
+            select(LinkageAlert.id).where(LinkageAlert.network_id == network_id)
+        )
         ids = {
             "case_id": case_id,
             "meeting_id": meeting_id,
@@ -144,6 +149,7 @@ def _demo_objects(runtime: Runtime, world: DemoWorld, app_settings: object) -> O
             "identity_id": identity.id,
             "proposal_id": proposal_id,
             "summons_id": summons_id,
+            "alert_id": alert_id,
         }
     assert all(isinstance(v, int) for v in ids.values()), ids
     return Other(ids)  # type: ignore[arg-type]

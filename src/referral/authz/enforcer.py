@@ -73,6 +73,12 @@ class Permission(StrEnum):
     POLICY_REVIEW = "policy:review"  # a proposed policy's impact, and its approval
     WORKFLOW_MIGRATE = "workflow:migrate"  # a migration of running cases, dry-run
     STATISTICS_READ = "statistics:read"
+    # Repeat-referral linkage (services.linkage): a case's possible earlier referrals, asking
+    # the other network to confirm one, its answer, and the national list of alerts.
+    LINKAGE_READ = "linkage:read"
+    LINKAGE_ASK = "linkage:ask"
+    LINKAGE_ANSWER = "linkage:answer"
+    LINKAGE_ALERTS = "linkage:alerts"
     # Transfers between networks (services.transfers): proposing one, receiving one, the
     # national list, and per category what moves with a case handed over (`handover:<category>`,
     # judged for the receiving coordinator as if the case were already theirs).

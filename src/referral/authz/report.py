@@ -88,6 +88,13 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.POLICY_REVIEW: "preview a proposed sharing policy's impact, and approve it",
     Permission.WORKFLOW_MIGRATE: "see how running cases would move to a new workflow version",
     Permission.STATISTICS_READ: "read aggregate statistics (no case)",
+    Permission.LINKAGE_READ: (
+        "see a case's possible earlier referrals (network, year, state, similarity; never the"
+        " person)"
+    ),
+    Permission.LINKAGE_ASK: "ask another network to confirm a possible earlier referral",
+    Permission.LINKAGE_ANSWER: "confirm or reject a link another network asks about",
+    Permission.LINKAGE_ALERTS: "list repeat-referral alerts across networks, status level only",
     Permission.CASE_TRANSFER: "propose handing a case over to another network",
     Permission.TRANSFER_RECEIVE: "see, preview, accept or decline cases other networks hand over",
     Permission.TRANSFER_LIST: "list transfers between networks (names, states, dates only)",

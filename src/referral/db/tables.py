@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -890,3 +891,57 @@ class StatisticsPublication(Base):
     threshold: Mapped[int] = mapped_column(Integer)
     refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class LinkageToken(Base):
+    """One keyed linkage token of a submitted case's subject (domain.linkage).
+
+    Apart from the sealed data and without any personal data in clear: an HMAC under the
+    deployment's linkage key, the case it came from, its network and year. Erasure deletes
+    a subject's tokens; a new linkage key means new tokens (`referral linkage rebuild`).
+    """
+
+    __tablename__ = "linkage_tokens"
+    __table_args__ = (
+        # The one lookup: which cases hold any of these tokens (covering, no table visit).
+        Index("ix_linkage_tokens_token", "token", "case_id", "network_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    token: Mapped[str] = mapped_column(String(32))
+    year: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkageAlert(Base):
+    """A possible link between two referrals of one person, as one side of it holds it.
+
+    Each network holds its own side, read through its scope: the new referral's side
+    (`side` "later": `other_case_id` is a possible earlier referral) from the match at
+    submission; the earlier case's side ("earlier") only once the new case's coordinator
+    asks that network to confirm. Status: `possible`, `asked`, then `confirmed` or
+    `rejected`, the same on both sides. Ids, a score, states and dates: no personal data.
+    """
+
+    __tablename__ = "linkage_alerts"
+    __table_args__ = (
+        UniqueConstraint("case_id", "other_case_id"),
+        Index("ix_linkage_alerts_network_status", "network_id", "status", "id"),
+        Index("ix_linkage_alerts_other_case", "other_case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    side: Mapped[str] = mapped_column(String(8))  # "later" or "earlier": this case's side
+    other_network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    similarity: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="possible")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    asked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -18,6 +18,7 @@ from referral.services import (
     case_operations,
     information,
     lifecycle,
+    linkage,
     referrals,
     transfers,
 )
@@ -94,6 +95,9 @@ class CasePage:
     state_description: str = ""
     next_steps: list[str] = field(default_factory=list)
     holder: str | None = None
+    # Possible earlier referrals of the subject, and other networks' questions about this
+    # case (services.linkage): status level only.
+    links: list[linkage.LinkView] = field(default_factory=list)
     # (slug, name) of the networks a handover may go to, when the form is offered.
     transfer_networks: list[tuple[str, str]] = field(default_factory=list)
 
@@ -138,6 +142,7 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         if case_operations.allowed(uow, case, "break_glass")
         else [],
         **_summary(uow, actor, view, case),
+        links=linkage.links_on_page(uow, actor, case, facts),
         transfer_networks=transfers.receiving_networks(uow, actor) if "hand_over" in forms else [],
     )
     uow.commit()

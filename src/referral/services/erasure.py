@@ -22,7 +22,7 @@ from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, LegalBasis, Purpose
-from referral.services import search
+from referral.services import linkage, search
 from referral.services.access import authorise, record, visible_case
 from referral.services.flow import Moved, case_workflow, fire_case, trigger_via
 from referral.services.second_factor import Confirmation, require_fresh
@@ -225,6 +225,8 @@ def destroy_key(
     key.wrapped = None
     key.destroyed_at = uow.now
     search.forget_subject(uow, subject.id)
+    # The subject's linkage tokens go with the key: no later referral can match them.
+    linkage.forget(uow, [c.id for c in cases])
     data_keys(uow.unscoped(KEYS)).destroyed(key.id)
     destruction = Destruction(
         subject_id=subject.id,

@@ -74,6 +74,9 @@ LIST_LIMIT = 100
 EVENT_MESSAGES = {
     "information_request:send": "an information request for your organisation",
     "intervention:assign": "an intervention was assigned to your organisation",
+    "linkage:ask": "another network asks whether this is an earlier referral of its case",
+    "linkage:confirm": "the other network confirmed the possible earlier referral",
+    "linkage:reject": "the other network rejected the possible earlier referral",
 }
 
 # Why writing notices is not scoped to the mover: a move's notices go to the people of the
@@ -183,6 +186,15 @@ def notify_assignment(
     ids = organisation_members(uow, case.network_id, intervention.provider_org_id, PROVIDING_ROLES)
     message = f"Case {case.reference}: {EVENT_MESSAGES[event]}"
     audience = Audience(ids, message, f"/interventions/{intervention.id}")
+    return _write(uow, actor, case.network_id, case.id, event, [audience])
+
+
+def notify_link(uow: UnitOfWork, actor: Actor, case: AnyCase, event: str) -> int:
+    """Tell a case's coordinator (its assigned one, else the network's) that another
+    network asked about a possible link, or answered; in that transaction. Ids only."""
+    ids = recipients(uow, Recipient.COORDINATOR, case=case)
+    message = f"Case #{case.id}: {EVENT_MESSAGES[event]}"
+    audience = Audience(ids, message, f"/cases/{case.id}#links-title")
     return _write(uow, actor, case.network_id, case.id, event, [audience])
 
 

@@ -16,7 +16,7 @@ from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.references import initials
 from referral.domain.vocabulary import Category, ConcernType
 from referral.logging import get_logger
-from referral.services import breakglass, case_operations, linked, search, statistics
+from referral.services import breakglass, case_operations, linkage, linked, search, statistics
 from referral.services.access import authorise, read_record, record, visible_case
 from referral.services.flow import Moved, fire_case, trigger_via
 from referral.services.queue import case_rows, parse_position, position_of
@@ -139,6 +139,7 @@ def submit_referral(uow: UnitOfWork, actor: Actor, command: SubmitReferral) -> i
         statistics.record_referral_facts(
             uow, actor, case, command.subject.date_of_birth, command.concern_types
         )
+        linkage.record_submission(uow, actor, case)
     uow.commit()
     log.info("referral_submitted", case_id=case.id, draft=command.as_draft)
     return case.id
@@ -159,6 +160,7 @@ def submit_draft(uow: UnitOfWork, actor: Actor, command: SubmitDraft) -> Moved:
     statistics.record_referral_facts(
         uow, actor, case, case.subject.date_of_birth, case.concern_types
     )
+    linkage.record_submission(uow, actor, case)
     uow.commit()
     return moved
 

@@ -47,7 +47,7 @@ from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.vocabulary import Category, LegalBasis, Purpose, Role
 from referral.logging import get_logger
-from referral.services import notifications, schedule, search, webhooks
+from referral.services import linkage, notifications, schedule, search, webhooks
 from referral.services.access import authorise, read_record, record
 from referral.services.erasure import destroy_key
 from referral.services.flow import (
@@ -347,6 +347,8 @@ def accept_transfer(uow: UnitOfWork, actor: Actor, command: DecideTransfer) -> A
     decisions = _handover_decisions(uow, actor, case)
     moved = tuple(str(c) for c, d in decisions.items() if d.allowed)
     received = _receive(uow, actor, case, workflow, continues_at, moved)
+    # Repeat-referral tokens follow the person's identity to the receiving network.
+    linkage.carry(uow, case.id, received, moved)
     sender = _network(uow, case.network_id)
     in_sender = _as_in(actor, sender.id, sender.slug)
     from_state = _close_as_skeleton(uow, in_sender, case, workflow, transition)

@@ -2,13 +2,14 @@
 
 from typing import Any
 
-from referral.web.api import breakglass, cases, casework, meetings, statistics, transfers
+from referral.web.api import breakglass, cases, casework, linkage, meetings, statistics, transfers
 
 ROUTES: list[Any] = [
     *cases.ROUTES,
     *casework.ROUTES,
     *meetings.ROUTES,
     *breakglass.ROUTES,
+    *linkage.ROUTES,
     *transfers.ROUTES,
     *statistics.ROUTES,
 ]

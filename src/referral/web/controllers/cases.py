@@ -24,6 +24,7 @@ from referral.services import (
     consent,
     information,
     lifecycle,
+    linkage,
     queue,
     screening,
     second_factor,
@@ -505,7 +506,66 @@ def break_glass(
     )
 
 
+@post(
+    "/cases/{case_id:int}/links/{alert_id:int}/ask",
+    name="case_link_ask",
+    sync_to_thread=True,
+    status_code=303,
+)
+def ask_link(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+    alert_id: FromPath[int],
+) -> Any:
+    """Ask the earlier case's network to confirm a possible repeat referral."""
+    command = linkage.AskToConfirm(alert_id)
+    return _submit(
+        request,
+        uow,
+        viewer,
+        form,
+        case_id,
+        "link",
+        lambda: linkage.ask_to_confirm(uow, viewer.actor, command),
+    )
+
+
+@post(
+    "/cases/{case_id:int}/links/{alert_id:int}/answer",
+    name="case_link_answer",
+    sync_to_thread=True,
+    status_code=303,
+)
+def answer_link(
+    request: Request[Any, Any, Any],
+    uow: Uow,
+    viewer: CurrentViewer,
+    form: Form,
+    case_id: FromPath[int],
+    alert_id: FromPath[int],
+) -> Any:
+    """Confirm or reject the link another network asks about."""
+    answer = _text(form, "answer")
+    if answer not in {"confirm", "reject"}:
+        raise InvalidInput("answer confirm or reject", {"answer": "Choose confirm or reject."})
+    command = linkage.AnswerLink(alert_id, confirm=answer == "confirm")
+    return _submit(
+        request,
+        uow,
+        viewer,
+        form,
+        case_id,
+        "link",
+        lambda: linkage.answer_link(uow, viewer.actor, command),
+    )
+
+
 ROUTES: list[Any] = [
+    ask_link,
+    answer_link,
     work_queue,
     case_page,
     case_history,
