@@ -167,6 +167,7 @@ FORM = {
     "notes": "Some notes.",
     "outcome": "support",
     "rationale": "A rationale.",
+    "answer": "confirm",
 }
 # API bodies the schema cannot say enough about: values from the lists the API checks.
 API_VALUES = {

@@ -11,6 +11,7 @@ from referral.db.tables import WorkflowVersion
 from referral.domain.errors import ConfigurationError
 from referral.services.workflow_pins import pin_workflows
 from referral.workflow.loader import load_workflows
+from referral.workflow.versions import WorkflowSet
 
 
 def _copy_workflows(tmp_path: Path) -> Path:
@@ -28,7 +29,10 @@ def test_first_load_pins_every_version_and_a_second_load_passes(runtime, tmp_pat
         pins = {
             (p.name, p.version): p.content_hash for p in session.scalars(select(WorkflowVersion))
         }
-    assert pins == {(w.name, w.version): w.content_hash for w in workflows.values()}
+    # Every version loaded, earlier ones kept beside the newest included (workflows/earlier/).
+    expected = {(w.name, w.version): w.content_hash for w in WorkflowSet.of(workflows).every()}
+    assert pins == expected
+    assert len(expected) > len(workflows)  # the shipped set holds an earlier version
 
 
 def test_an_edit_without_a_new_version_is_refused_naming_the_file(runtime, tmp_path):
