@@ -67,3 +67,19 @@ def test_a_coordinator_asks_another_city_to_confirm_a_repeat_referral(
 
     h.reload()
     expect(h.get_by_text("Confirmed", exact=True)).to_be_visible()
+
+    # The national coordinator's page: the same link, at status level, axe-checked.
+    add_network(
+        runtime,
+        "national",
+        kind="national",
+        password_hash=hash_password(DEMO_PASSWORD),
+        lead=Role.NATIONAL_COORDINATOR,
+    )
+    n = new_page(chromium, base_url)
+    sign_in(n, "national-lead")
+    n.get_by_role("link", name="Repeat referrals").click()
+    expect(n.get_by_role("heading", name="Repeat referrals across networks")).to_be_visible()
+    expect(n.get_by_role("cell", name="Confirmed")).to_be_visible()
+    expect(n.get_by_text("Zainab")).to_have_count(0)
+    visit.check(n, "national-linkage")

@@ -114,3 +114,35 @@ def test_the_api_lists_links_and_the_national_coordinator_sees_alerts_at_status_
     assert answered.status_code == 200 and answered.json() == {"status": "rejected"}
     bad = api.post("coordinator", f"/api/links/{question['alert_id']}/answer", {"confirm": "maybe"})
     assert bad.status_code in (400, 422)
+
+
+def test_the_national_coordinator_has_a_page_of_alerts_and_a_city_coordinator_has_not(
+    browser: Browse, world: DemoWorld, runtime: Runtime
+) -> None:
+    city = add_network(runtime, "harbour", referrer=Role.REFERRER)
+    add_network(
+        runtime, "national", kind="national", password_hash=_hash(), lead=Role.NATIONAL_COORDINATOR
+    )
+    submit(
+        world,
+        subject=SubjectDetails(given_name="Bilal", family_name="Haddad", date_of_birth=BORN),
+    )
+    command = SubmitReferral(
+        subject=SubjectDetails(given_name="Bilal", family_name="Hadad", date_of_birth=BORN),
+        concern_summary="Synthetic concern.",
+        concern_types=("hate_targeting_a_group",),
+    )
+    with UnitOfWork(runtime) as uow:
+        submit_referral(uow, city.actors["referrer"], command)
+
+    national = browser("national-lead")
+    assert 'href="/linkage"' in national.get("/").text or 'href="/linkage"' in (
+        national.get("/networks").text
+    )
+    page = national.get("/linkage")
+    assert page.status_code == 200, page.text
+    row = page.text.split("<tbody>")[1].split("</tbody>")[0]
+    assert "Harbour Prevention Network, 2026" in row
+    assert "Demo City Prevention Network, 2026" in row and "Not yet asked" in row
+    assert "Bilal" not in page.text and "Haddad" not in page.text and "Hadad" not in page.text
+    assert browser("coordinator").get("/linkage").status_code == 403

@@ -12,6 +12,7 @@ from referral.web.controllers import (
     breakglass,
     cases,
     changes,
+    linkage,
     meetings,
     networks,
     notifications,
@@ -52,6 +53,7 @@ PAGE_ROUTES: list[Any] = [
     *operations.ROUTES,
     *sso.ROUTES,
     *transfers.ROUTES,
+    *linkage.ROUTES,
     *networks.ROUTES,
     *statistics.ROUTES,
 ]
