@@ -559,7 +559,13 @@ def _load(policy_dir: Path, cache_size: int) -> _Policy:
     rules: list[Rule] = []
     by_fields: dict[tuple[str, ...], Rule] = {}
     for path in csv_paths:
+        overlay_of = _overlay_network(path)
         for rule in _read_rules(path, _decode(path, contents[path])):
+            if overlay_of is not None and rule.network != overlay_of:
+                raise ConfigurationError(
+                    f"{rule.where}: {path.name} is network {overlay_of!r}'s overlay, so each"
+                    f" of its lines names that network (this one names {rule.network!r})"
+                )
             if rule.fields in by_fields:
                 raise ConfigurationError(
                     f"{rule.where}: the same rule as {by_fields[rule.fields].where}"
@@ -689,6 +695,23 @@ def _smoke_test(model_path: Path, policy: _Policy) -> None:
         shard.enforce_ex(anyone, anyone.network, obj, act, q)
     except Exception as exc:  # simpleeval raises many kinds for a bad matcher
         raise ConfigurationError(f"{_label(model_path)}: the matcher fails: {exc!r}") from None
+
+
+OVERLAY_PREFIX = "network-"
+
+
+def _overlay_network(path: Path) -> str | None:
+    """`network-harbour.csv` is the harbour network's overlay on the shared agreement: its
+    lines apply to that network alone, so a network's own rules sit in one file that
+    `policy diff` can show and the dpo can approve (docs/networks.md)."""
+    if path.stem.startswith(OVERLAY_PREFIX) and len(path.stem) > len(OVERLAY_PREFIX):
+        return path.stem[len(OVERLAY_PREFIX) :]
+    return None
+
+
+def overlay_rules(rules: tuple[Rule, ...], slug: str) -> tuple[Rule, ...]:
+    """A network's own rules: the lines that name it (in its overlay file or elsewhere)."""
+    return tuple(rule for rule in rules if rule.network == slug)
 
 
 def _read_rules(path: Path, text: str) -> list[Rule]:

@@ -18,7 +18,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import func, select
 
 from referral.audit.chain import AuditRecord
-from referral.authz.enforcer import Permission
+from referral.authz.enforcer import Permission, overlay_rules
 from referral.db.tables import Network, RoleAssignment, User
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
@@ -62,6 +62,9 @@ class NetworkRow:
     kind: str
     time_zone: str
     languages: str
+    # How many lines of the sharing agreement apply to this network alone (its overlay,
+    # policies/network-<slug>.csv, or any line naming it).
+    overlay_rules: int = 0
 
 
 def _languages(text: str) -> list[str]:
@@ -165,7 +168,8 @@ def all_networks(uow: UnitOfWork, actor: Actor | None) -> list[NetworkRow]:
             Network.languages,
         ).order_by(Network.name, Network.id)
     )
-    return [NetworkRow(*row) for row in rows]
+    rules = uow.authz.rules
+    return [NetworkRow(*row, overlay_rules=len(overlay_rules(rules, row.slug))) for row in rows]
 
 
 def _national(uow: UnitOfWork, actor: Actor) -> None:
