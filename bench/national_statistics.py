@@ -151,6 +151,7 @@ def load(engine: Engine, networks: int, cases: int) -> None:
                         "id": "g",
                         "network_id": network,
                         "subject_id": "g",
+                        "reference": "'BENCH-' || g",
                         "state": state,
                         "workflow_name": "'referral'",
                         "workflow_version": str(workflow.version),
