@@ -81,6 +81,12 @@ def press(page: Page, name: str) -> None:
     page.wait_for_load_state()
 
 
+def confirm(page: Page, name: str) -> None:
+    """A destructive move asks twice: open its confirmation, then press "Yes, ..."."""
+    page.locator("summary", has_text=name).click()
+    press(page, f"Yes, {name.lower()}")
+
+
 def test_a_referral_from_submission_to_closure(
     chromium: Browser, live_world: tuple[str, DemoWorld], visit: Visit
 ) -> None:
@@ -188,8 +194,9 @@ def test_a_referral_from_submission_to_closure(
     press(h, "Exit support")
     referrer.sees("Support ended")
     c.goto(case_url)
-    for button in ("Record 6-month follow-up", "Record 12-month follow-up", "Close case"):
+    for button in ("Record 6-month follow-up", "Record 12-month follow-up"):
         press(c, button)
+    confirm(c, "Close case")
     referrer.sees("Closed")
 
     # The data-protection officer finds every step and a verified chain.

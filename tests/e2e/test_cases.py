@@ -234,7 +234,8 @@ def test_only_transitions_the_viewer_may_fire_are_buttons(
     assert "Exit support" not in screener and "Withdraw consent" not in screener
     coordinator = browser("coordinator").get(f"/cases/{case_id}").text
     # exit_support is the panel's decision (case:decide): not the coordinator's button.
-    assert move_buttons(coordinator) == {"start_review", "transfer"}
+    # The bare transfer is no button: the handover form replaces it.
+    assert move_buttons(coordinator) == {"start_review"}
     assert "Exit support" not in coordinator
 
 
@@ -490,3 +491,30 @@ def test_withdrawing_consent_closes_the_case(
     assert b.post(f"/cases/{case_id}/consent/withdraw", {"notes": ""}).status_code == 303
     assert state_of(runtime, case_id) == "closed_consent_withdrawn"
     assert not move_buttons(b.get(f"/cases/{case_id}").text)
+
+
+def test_withdraw_consent_is_offered_only_once_consent_was_asked(
+    browser: Browse, world: DemoWorld, runtime: Runtime
+) -> None:
+    case_id = to_consent_pending(world, runtime)
+    b = browser("coordinator")
+    before = b.get(f"/cases/{case_id}").text
+    assert "Withdraw consent and close" not in before
+    assert b.post(f"/cases/{case_id}/consent/request").status_code == 303
+    asked = b.get(f"/cases/{case_id}").text
+    assert "Withdraw consent and close" in asked
+    # ... behind a second, deliberate button, as every destructive move.
+    assert "Yes, withdraw consent and close" in asked
+    assert '<summary class="button button-warning">Withdraw consent and close' in asked
+
+
+def test_no_bare_transfer_and_an_intervention_ends_only_on_a_second_click(
+    browser: Browse, world: DemoWorld, runtime: Runtime
+) -> None:
+    case_id, _ = to_support(world, schedule(world, runtime))
+    page = browser("coordinator").get(f"/cases/{case_id}").text
+    assert "Transfer to another network" not in page and "transfer" not in move_buttons(page)
+    provider = browser("provider").get("/interventions").text
+    confirm = re.search(r'<details class="confirm"><summary[^>]*>([^<]+)…</summary>', provider)
+    assert confirm is not None, "a destructive move is not behind a confirmation"
+    assert f"Yes, {confirm.group(1).lower()}" in provider

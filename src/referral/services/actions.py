@@ -133,7 +133,11 @@ def case_page(uow: UnitOfWork, actor: Actor, case_id: int) -> CasePage:
         timeline=load_timeline(uow, actor, case, facts),
         # A transition its own service fires is a button only where that service needs
         # nothing more than the click; the others have forms (or the meeting's page).
-        moves=[_move_option(t) for t in transitions if t.via is None or t.via in BUTTONS],
+        moves=[
+            _move_option(t)
+            for t in transitions
+            if (t.via is None or t.via in BUTTONS) and not _replaced_by_handover(uow, case, t)
+        ],
         forms=forms,
         screening=_screening_form(uow, actor, facts, transitions),
         open_requests=answerable,
@@ -189,6 +193,15 @@ def _sections(view: CaseView) -> list[Section]:
     return sections
 
 
+def _replaced_by_handover(uow: UnitOfWork, case: Case, transition: Transition) -> bool:
+    """A bare move to where a handover leads (the old "Transfer to another network") is
+    not a button: the handover form, which asks the other network first, replaces it."""
+    if transition.via is not None:
+        return False
+    workflow = uow.workflow_read(case.workflow_name, case.workflow_version)
+    return any(t.via == Via.HANDOVER and t.dest == transition.dest for t in workflow.transitions)
+
+
 def _move_option(transition: Transition) -> MoveOption:
     return MoveOption(
         trigger=transition.trigger,
@@ -229,7 +242,9 @@ def _forms(
         "record_consent": allowed("record_consent")
         and consent_state == states.name(states.CONSENT, "requested")
         and _may(uow, actor, "consent", "record", facts),
-        "consent_withdrawal": Via.CONSENT_WITHDRAWAL in vias,
+        # Withdrawing consent means something only once it was asked for or given.
+        "consent_withdrawal": Via.CONSENT_WITHDRAWAL in vias
+        and consent_state in states.names(states.CONSENT, "requested", "given"),
         # A handover is proposed here; the move itself waits for the other network.
         "hand_over": Via.HANDOVER in vias,
         "assign_intervention": allowed("assign_intervention")
