@@ -238,10 +238,24 @@ def test_empty_agenda_choice_is_refused(
     assert response.status_code == 422
 
 
-def test_coordinator_holds_the_meeting_and_approves_its_minutes(
-    browser: Browse, on_agenda: tuple[int, int]
+def test_a_meeting_is_not_held_before_its_day(
+    browser: Browse, on_agenda: tuple[int, int], clock: TestClock
 ) -> None:
     meeting_id, _ = on_agenda
+    b = browser("coordinator")
+    assert 'value="hold"' not in b.get(f"/meetings/{meeting_id}").text
+    early = b.post(f"/meetings/{meeting_id}/move", {"trigger": "hold"})
+    assert early.status_code == 409
+    assert "mark it as held on or after that day" in early.text
+    clock.advance(days=1)
+    assert 'value="hold"' in browser("coordinator").get(f"/meetings/{meeting_id}").text
+
+
+def test_coordinator_holds_the_meeting_and_approves_its_minutes(
+    browser: Browse, on_agenda: tuple[int, int], clock: TestClock
+) -> None:
+    meeting_id, _ = on_agenda
+    clock.advance(days=1)  # its day
     b = browser("coordinator")
     b.get(f"/meetings/{meeting_id}")
     assert b.post(f"/meetings/{meeting_id}/move", {"trigger": "hold"}).status_code == 303
@@ -255,8 +269,11 @@ def test_coordinator_holds_the_meeting_and_approves_its_minutes(
     assert "Minutes approved" in after.text and "MARK-MINUTES" in after.text
 
 
-def test_minutes_are_not_approved_empty(browser: Browse, on_agenda: tuple[int, int]) -> None:
+def test_minutes_are_not_approved_empty(
+    browser: Browse, on_agenda: tuple[int, int], clock: TestClock
+) -> None:
     meeting_id, _ = on_agenda
+    clock.advance(days=1)
     b = browser("coordinator")
     b.get(f"/meetings/{meeting_id}")
     b.post(f"/meetings/{meeting_id}/move", {"trigger": "hold"})

@@ -23,8 +23,8 @@ WHY = "Harbour police hold an earlier referral."
 
 @pytest.fixture
 def agenda(runtime: Runtime, world: DemoWorld) -> tuple[int, int, int]:
-    """(meeting, case, other meeting): a meeting tomorrow with a case on its agenda."""
-    meeting_id = schedule(world, runtime)
+    """(meeting, case, other meeting): a meeting later today with a case on its agenda."""
+    meeting_id = schedule(world, runtime, days=0.01)  # today: it may be held
     case_id = to_awaiting_panel(world)
     world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
     return meeting_id, case_id, schedule(world, runtime, days=2)

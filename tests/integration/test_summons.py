@@ -154,6 +154,7 @@ def test_access_ends_when_the_minutes_are_approved(
         panel.record_panel_decision,
         panel.RecordDecision(case_id, meeting_id, "support", "Agreed."),
     )
+    runtime.clock.advance(days=1)  # type: ignore[attr-defined]  # the meeting's day
     world.run("coordinator", panel.move_meeting, panel.MoveMeeting(meeting_id, "hold"))
     assert _show(runtime, official, meeting_id).agenda[0].view is not None  # held: still open
     world.run(
@@ -227,6 +228,7 @@ def test_summoning_to_a_held_meeting_is_a_conflict(
     runtime: Runtime, world: DemoWorld, agenda: tuple[int, int, int, int], harbour_police: Actor
 ) -> None:
     meeting_id, _, _, _ = agenda
+    runtime.clock.advance(days=1)  # type: ignore[attr-defined]  # the meeting's day
     world.run("coordinator", panel.move_meeting, panel.MoveMeeting(meeting_id, "hold"))
     with pytest.raises(Conflict, match="before it is held"):
         _summon(world, "chair", meeting_id, "harbour_police")

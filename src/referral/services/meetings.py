@@ -382,11 +382,14 @@ def _triggers(
     minutes only where every case on the agenda is in a state that allows them."""
     workflow = uow.workflow(panel.WORKFLOW)
     minutes_allowed = all(case_operations.allowed(uow, c, "record_minutes") for c in cases)
+    held = states.name(states.MEETING, "held")
     return [
         t.trigger
         for t in workflow.transitions_from(meeting.state)
         if t.via != Via.AGENDA  # the agenda form moves the meeting
         and (t.via != Via.MINUTES or minutes_allowed)
+        # Not held before its day (panel.move_meeting refuses it too).
+        and (t.dest != held or uow.now.date() >= meeting.scheduled_for.date())
         and uow.authz.permission(actor, t.permission, None, uow.now).allowed
     ]
 

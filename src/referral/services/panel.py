@@ -254,6 +254,16 @@ def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
     via = transition.via if transition is not None else None
     if via is not None and via != Via.MINUTES:
         raise InvalidInput(f"'{command.trigger}' is made by its own form", {"trigger": "own form"})
+    if (
+        transition is not None
+        and transition.dest == states.name(states.MEETING, "held")
+        and uow.now.date() < meeting.scheduled_for.date()
+    ):
+        # A meeting is held on its day: one "held" early would open the decisions.
+        raise Conflict(
+            f"this meeting is set for {meeting.scheduled_for:%d %B %Y}: "
+            "mark it as held on or after that day"
+        )
     if command.minutes.strip() or via == Via.MINUTES:
         for case in agenda_cases(uow, actor, meeting.id):
             case_operations.require(uow, case, "record_minutes")
