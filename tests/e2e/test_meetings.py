@@ -371,3 +371,23 @@ def test_an_agenda_item_names_its_case_by_reference_and_links_to_its_page(
     assert f'<a class="agenda-case-link" href="/cases/{case_id}">' in page
     assert '<details class="agenda-details">' in page  # folded until opened
     assert panel.get(f"/cases/{case_id}").status_code == 200
+
+
+def test_no_contribution_once_the_minutes_are_approved(
+    browser: Browse, on_agenda: tuple[int, int], clock: TestClock
+) -> None:
+    meeting_id, case_id = on_agenda
+    form = f"/meetings/{meeting_id}/cases/{case_id}/contributions"
+    assert form in browser("panel").get(f"/meetings/{meeting_id}").text
+    clock.advance(days=1)
+    c = browser("coordinator")
+    c.get(f"/meetings/{meeting_id}")
+    assert c.post(f"/meetings/{meeting_id}/move", {"trigger": "hold"}).status_code == 303
+    approved = c.post(
+        f"/meetings/{meeting_id}/move", {"trigger": "approve_minutes", "minutes": "Noted."}
+    )
+    assert approved.status_code == 303
+    b = browser("panel")
+    assert form not in b.get(f"/meetings/{meeting_id}").text
+    late = b.post(form, {"body": "Too late."})
+    assert late.status_code == 409 and "minutes are approved" in late.text

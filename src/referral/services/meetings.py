@@ -279,7 +279,9 @@ def _meeting_for(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting
     return meeting
 
 
-def _agenda_case(uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool) -> AgendaCase:
+def _agenda_case(
+    uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool, meeting_open: bool
+) -> AgendaCase:
     if not visible:
         return AgendaCase(item.case_id, item.position)
     # Read as on this meeting's page: a summons opens its agenda here only. Audited there.
@@ -298,7 +300,7 @@ def _agenda_case(uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool)
         view,
         contributions=mine,
         decisions=decided,
-        may_contribute=writes and case_operations.allowed(uow, case, "contribute"),
+        may_contribute=writes and meeting_open and case_operations.allowed(uow, case, "contribute"),
         may_decide=decides and case_operations.allowed(uow, case, "decide"),
         may_open=uow.authz.decide(actor, Category.STATUS, "read", outside, uow.now).allowed,
     )
@@ -410,7 +412,10 @@ def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPa
             scope.select(Case.id, readable=(Category.STATUS, "read")).where(Case.id.in_(case_ids))
         )
     ) | _summoned_readable(uow, actor, meeting.id, case_ids)
-    agenda = [_agenda_case(uow, actor, item, item.case_id in readable) for item in items]
+    meeting_open = panel.open_for_contributions(meeting)
+    agenda = [
+        _agenda_case(uow, actor, item, item.case_id in readable, meeting_open) for item in items
+    ]
     attendees = scope.execute(
         scope.select(User.id, User.display_name, Organisation.name)
         .join(MeetingAttendee, MeetingAttendee.user_id == User.id)

@@ -137,6 +137,11 @@ class AddContribution:
     body: str
 
 
+def open_for_contributions(meeting: PanelMeeting) -> bool:
+    """Agencies contribute until the minutes are approved (or the meeting is called off)."""
+    return meeting.state in states.names(states.MEETING, "scheduled", "agenda_set", "held")
+
+
 def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) -> int:
     """An agency's contribution to the deliberation on a case on the agenda."""
     if not command.body.strip():
@@ -144,6 +149,8 @@ def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) ->
     loaded = load_case(uow, actor, command.case_id)
     case, facts = loaded.case, loaded.facts
     meeting = _meeting(uow, actor, command.meeting_id)
+    if not open_for_contributions(meeting):
+        raise Conflict("this meeting's minutes are approved: it takes no more contributions")
     case_operations.require(uow, case, "contribute")
     if not uow.repo.agenda_has(meeting.id, case.id):
         raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
