@@ -49,7 +49,7 @@ def test_dpo_breaks_glass_from_the_case_page_and_sees_the_marked_category(
         f"/cases/{case_id}/break-glass", {"category": "special", "justification": WHY}
     )
     assert response.status_code == 303, response.text
-    assert response.headers["location"] == f"/cases/{case_id}"
+    assert response.headers["location"] == f"/cases/{case_id}?done=break_glass"
 
     page = b.get(f"/cases/{case_id}")
     assert "MARK-SPECIAL" in page.text

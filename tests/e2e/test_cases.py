@@ -280,7 +280,7 @@ def test_screening_outcome_posted_by_the_coordinator_moves_the_case(
         },
     )
     assert response.status_code == 303
-    assert response.headers["location"] == f"/cases/{case_id}"
+    assert response.headers["location"] == f"/cases/{case_id}?done=screening"
     assert state_of(runtime, case_id) == "information_gathering"
     page = b.get(f"/cases/{case_id}").text
     assert "Gathering information" in page and "Send requests" in page
@@ -518,3 +518,21 @@ def test_no_bare_transfer_and_an_intervention_ends_only_on_a_second_click(
     confirm = re.search(r'<details class="confirm"><summary[^>]*>([^<]+)…</summary>', provider)
     assert confirm is not None, "a destructive move is not behind a confirmation"
     assert f"Yes, {confirm.group(1).lower()}" in provider
+
+
+def test_every_case_action_ends_on_a_message_naming_the_case_and_what_is_next(
+    browser: Browse, world: DemoWorld, runtime: Runtime
+) -> None:
+    case_id = to_consent_pending(world, runtime)
+    b = browser("coordinator")
+    b.get(f"/cases/{case_id}")
+    asked = b.post(f"/cases/{case_id}/consent/request")
+    assert asked.status_code == 303 and asked.headers["location"].endswith("?done=request_consent")
+    page = b.get(asked.headers["location"]).text
+    reference = re.search(r"<h1>([^<]+?)\s*(<|$)", page)
+    assert reference is not None
+    assert f"Consent was asked for: {reference.group(1).strip()}." in page
+    assert "Next, it moves on to" in page
+    # Only known keys are shown: a forged one adds nothing to the page.
+    forged = b.get(f"/cases/{case_id}?done=<b>owned</b>").text
+    assert "owned" not in forged and "notice-success" not in forged

@@ -45,7 +45,9 @@ def test_proposing_answers_each_bad_input_clearly_and_saves_nothing(
     assert proposals(runtime) == 0
 
     made = b.post(f"/cases/{case_id}/transfer", {"to_network": "harbour", "reason": "Moved."})
-    assert made.status_code == 303 and made.headers["location"] == f"/cases/{case_id}"
+    assert (
+        made.status_code == 303 and made.headers["location"] == f"/cases/{case_id}?done=hand_over"
+    )
     again = b.post(f"/cases/{case_id}/transfer", {"to_network": "harbour", "reason": "Moved."})
     assert again.status_code == 409 and "already has an open transfer proposal" in again.text
     assert proposals(runtime) == 1

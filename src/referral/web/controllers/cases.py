@@ -34,6 +34,7 @@ from referral.services import (
 )
 from referral.services.second_factor import CODE_FIELD
 from referral.services.uow import UnitOfWork
+from referral.web import done
 from referral.web.controllers.binding import query, version_number, whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.input_guard import MAX_ID
@@ -115,6 +116,7 @@ def _render_case(
         # Break-glass and erasure ask a code of those who have a second factor.
         second_factor=second_factor.enrolled(uow, viewer.actor.user_id),
         fresh_minutes=_settings(request).second_factor_fresh_minutes,
+        done_message="" if error else done.message(done.CASE, request),
     )
 
 
@@ -172,7 +174,7 @@ def _submit(
             if key != "_csrf"
         }
         return _render_case(request, uow, viewer, case_id, failed=name, error=exc, values=values)
-    return see_other(f"/cases/{case_id}")
+    return see_other(f"/cases/{case_id}?done={done.key(name)}")
 
 
 def _text(form: Form, name: str) -> str:
@@ -225,7 +227,7 @@ def move(
         confirmation=confirmation(request, _text(form, CODE_FIELD)),
     )
     lifecycle.move_case(uow, viewer.actor, command)
-    return see_other(f"/cases/{case_id}")
+    return see_other(f"/cases/{case_id}?done=moved")
 
 
 @post(
