@@ -391,3 +391,14 @@ def test_no_contribution_once_the_minutes_are_approved(
     assert form not in b.get(f"/meetings/{meeting_id}").text
     late = b.post(form, {"body": "Too late."})
     assert late.status_code == 409 and "minutes are approved" in late.text
+
+
+def test_meeting_actions_end_on_a_message(browser: Browse, on_agenda: tuple[int, int]) -> None:
+    meeting_id, case_id = on_agenda
+    b = browser("panel")
+    b.get(f"/meetings/{meeting_id}")
+    url = f"/meetings/{meeting_id}/cases/{case_id}/contributions"
+    added = b.post(url, {"body": "Known to us."})
+    assert added.headers["location"] == f"/meetings/{meeting_id}?done=contribution#case-{case_id}"
+    page = b.get(added.headers["location"]).text
+    assert "Your contribution was added: the panel meeting of" in page

@@ -126,8 +126,11 @@ def test_provider_accepts_starts_and_completes_an_intervention(
     assert 'value="accept"' in listing.text and 'value="decline"' in listing.text
     url = f"/interventions/{intervention_id}/move"
     response = b.post(url, {"trigger": "accept", "back": "list"})
-    assert response.status_code == 303 and response.headers["location"] == "/interventions"
-    assert b.post(url, {"trigger": "start"}).status_code == 303
+    assert response.headers["location"] == "/interventions?done=moved"
+    assert "The intervention was updated" in b.get(response.headers["location"]).text
+    started = b.post(url, {"trigger": "start"})
+    assert started.headers["location"] == f"/interventions/{intervention_id}?done=moved"
+    assert "Mentoring on case" in b.get(started.headers["location"]).text
     page = b.get(f"/interventions/{intervention_id}")
     assert "Active" in page.text and 'name="body"' in page.text
     assert b.post(url, {"trigger": "complete"}).status_code == 303

@@ -13,6 +13,7 @@ from referral.domain.errors import InvalidInput
 from referral.services import meetings, panel
 from referral.services.referrals import REFERRAL_WORKFLOW
 from referral.services.uow import UnitOfWork
+from referral.web import done
 from referral.web.controllers.binding import form_datetime, version_number, whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
@@ -106,6 +107,7 @@ def meeting_page(
         summon_values=summon_values or {},
         summon_errors=summon_errors or {},
         status_code=status_code,
+        done_message="" if status_code != 200 else done.message(done.MEETING, request),
     )
 
 
@@ -168,7 +170,7 @@ def contribute(
         panel.add_contribution(uow, viewer.actor, command)
     except InvalidInput as exc:
         return _form_error(request, uow, viewer, "contribution", meeting_id, case_id, form, exc)
-    return see_other(f"/meetings/{meeting_id}#case-{case_id}")
+    return see_other(f"/meetings/{meeting_id}?done=contribution#case-{case_id}")
 
 
 @post(
@@ -198,7 +200,7 @@ def decide(
         panel.record_panel_decision(uow, viewer.actor, command)
     except InvalidInput as exc:
         return _form_error(request, uow, viewer, "decision", meeting_id, case_id, form, exc)
-    return see_other(f"/meetings/{meeting_id}#case-{case_id}")
+    return see_other(f"/meetings/{meeting_id}?done=decision#case-{case_id}")
 
 
 @post("/meetings/{meeting_id:int}/agenda", name="set_agenda", sync_to_thread=True, status_code=303)
@@ -206,7 +208,7 @@ def set_agenda(uow: Uow, viewer: CurrentViewer, form: Form, meeting_id: FromPath
     chosen = (whole_number(str(v)) for v in form.getall("case_ids", []))
     case_ids = tuple(i for i in chosen if i is not None)
     panel.set_agenda(uow, viewer.actor, panel.SetAgenda(meeting_id, case_ids))
-    return see_other(f"/meetings/{meeting_id}")
+    return see_other(f"/meetings/{meeting_id}?done=agenda")
 
 
 @post("/meetings/{meeting_id:int}/move", name="move_meeting", sync_to_thread=True, status_code=303)
@@ -215,7 +217,7 @@ def move(uow: Uow, viewer: CurrentViewer, form: Form, meeting_id: FromPath[int])
         meeting_id, str(form.get("trigger", "")), minutes=str(form.get("minutes", ""))
     )
     panel.move_meeting(uow, viewer.actor, command)
-    return see_other(f"/meetings/{meeting_id}")
+    return see_other(f"/meetings/{meeting_id}?done=moved")
 
 
 ROUTES = [list_meetings, schedule, show, contribute, decide, set_agenda, move]

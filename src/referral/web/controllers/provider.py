@@ -9,6 +9,7 @@ from litestar.response import Template
 from referral.domain.errors import InvalidInput
 from referral.services import caseload, support
 from referral.services.uow import UnitOfWork
+from referral.web import done
 from referral.web.controllers.binding import whole_number
 from referral.web.controllers.meetings import messages
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
@@ -34,6 +35,7 @@ async def list_interventions(request: Request[Any, Any, Any]) -> Template:
             paged=before is not None,
             trigger_labels=workflow.trigger_labels,
             destructive=workflow.destructive_triggers,
+            done_message=done.message(done.INTERVENTION, request),
         )
 
     return await read_as_viewer(request, work)
@@ -51,6 +53,7 @@ async def show(request: Request[Any, Any, Any], intervention_id: FromPath[int]) 
             item=intervention,
             trigger_labels=uow.workflow(support.WORKFLOW).trigger_labels,
             destructive=uow.workflow(support.WORKFLOW).destructive_triggers,
+            done_message=done.message(done.INTERVENTION, request),
             values={},
             errors={},
         )
@@ -68,8 +71,8 @@ def move(uow: Uow, viewer: CurrentViewer, form: Form, intervention_id: FromPath[
     command = support.MoveIntervention(intervention_id, str(form.get("trigger", "")))
     support.move_intervention(uow, viewer.actor, command)
     if form.get("back") == "list":
-        return see_other("/interventions")
-    return see_other(f"/interventions/{intervention_id}")
+        return see_other("/interventions?done=moved")
+    return see_other(f"/interventions/{intervention_id}?done=moved")
 
 
 @post(
@@ -99,7 +102,7 @@ def progress(
             errors=messages(exc, "body"),
             status_code=422,
         )
-    return see_other(f"/interventions/{intervention_id}#progress")
+    return see_other(f"/interventions/{intervention_id}?done=progress#progress")
 
 
 ROUTES = [list_interventions, show, move, progress]
