@@ -536,3 +536,14 @@ def test_every_case_action_ends_on_a_message_naming_the_case_and_what_is_next(
     # Only known keys are shown: a forged one adds nothing to the page.
     forged = b.get(f"/cases/{case_id}?done=<b>owned</b>").text
     assert "owned" not in forged and "notice-success" not in forged
+
+
+def test_htmx_filters_show_progress_with_a_css_only_indicator(
+    browser: Browse, world: DemoWorld
+) -> None:
+    page = browser("coordinator").get("/queue").text
+    form = page[page.index('<form class="queue-filter"') :]
+    form = form[: form.index("</form>")]
+    assert '<span class="htmx-indicator">Loading…</span>' in form
+    css = browser("coordinator").get("/static/app.css").text
+    assert ".htmx-request .htmx-indicator" in css
