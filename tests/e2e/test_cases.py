@@ -433,7 +433,7 @@ def test_coordinator_runs_consent_through_the_forms(
     assert given.status_code == 303
     page = b.get(f"/cases/{case_id}").text
     assert "start_support" in move_buttons(page)
-    assert "identity -&gt; civil society (support)" in page
+    assert "Identity to civil society, for support" in page
 
 
 def test_consent_scope_with_an_unknown_choice_is_refused(

@@ -77,7 +77,7 @@ def test_intervention_page_shows_plan_person_and_consent_scope(
     response = browser("provider").get(f"/interventions/{intervention_id}")
     assert response.status_code == 200
     assert "MARK-SUPPORT" in response.text and "Testy" in response.text
-    assert "identity -&gt; civil_society (support)" in response.text
+    assert "Identity to civil society, for support" in response.text
     assert 'class="redacted"' in response.text
 
 

@@ -90,3 +90,28 @@ class InterventionKind(StrEnum):
     FAMILY = "family_support"
     THEOLOGICAL = "theological_or_ideological"
     DIVERSIONARY = "diversionary_activity"
+
+
+# The words pages show for values whose name alone would read as code (web.templating's
+# `label` filter reads them first; any other value reads as its name in words).
+WORDS: dict[str, str] = {
+    "dpo": "Data-protection officer",
+    "in_person": "In person",
+    "follow_up_6m": "6-month follow-up",
+    "follow_up_12m": "12-month follow-up",
+    "support": "Support",
+    "civil_society": "Civil society",
+    "social_care": "Social care",
+    "national_coordinator": "National coordinator",
+    "panel_member": "Panel member",
+    "not_sought": "Not asked yet",
+    "deconfliction": "Deconfliction check",
+}
+
+# Error codes a service gives a field, in the words a form shows beside it.
+ERROR_WORDS: dict[str, str] = {
+    "required": "Fill this in.",
+    "unknown": "Choose one of the options.",
+    "naive": "Give the time with its time zone.",
+    "own form": "Use its own form.",
+}

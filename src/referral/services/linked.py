@@ -169,11 +169,11 @@ def _position(row: tuple[Any, ...]) -> tuple[int, int]:
 
 
 def _fold_grants(consents: list[Row], grants: list[Row]) -> None:
-    """Each consent's scope, as `category -> org_kind (purpose)` lines, sorted."""
+    """Each consent's scope, as "Identity to civil society, for support" lines, sorted."""
     by_consent: dict[int, list[str]] = defaultdict(list)
     for grant in grants:
-        by_consent[grant["consent_id"]].append(
-            f"{grant['category']} -> {grant['org_kind']} ({grant['purpose']})"
-        )
+        category, kind = (str(grant[k]).replace("_", " ") for k in ("category", "org_kind"))
+        purpose = str(grant["purpose"]).replace("_", " ")
+        by_consent[grant["consent_id"]].append(f"{category.capitalize()} to {kind}, for {purpose}")
     for consent in consents:
         consent["scope"] = sorted(by_consent[consent["id"]])

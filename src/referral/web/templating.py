@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar.plugins.jinja import JinjaTemplateEngine
 
+from referral.domain.vocabulary import ERROR_WORDS, WORDS
 from referral.workflow.schema import Workflow, WorkflowObject
 from referral.workflow.versions import WorkflowSet
 
@@ -54,7 +55,24 @@ def day(value: datetime | None) -> str:
 
 
 def label(value: str) -> str:
-    return value.replace("_", " ").capitalize()
+    """A name from the code (a role, an enum value, a column) in words: the vocabulary's
+    own words where it has them; a column's `_id` is dropped ("meeting_id": "Meeting")."""
+    text = str(value)
+    if text in WORDS:
+        return WORDS[text]
+    if text.endswith("_id"):
+        text = text[: -len("_id")]
+    return text.replace("_", " ").capitalize()
+
+
+def error_text(text: str) -> str:
+    """A field's error as a sentence: a bare code ("required") in words."""
+    return ERROR_WORDS.get(str(text), str(text))
+
+
+def value_words(value: Any) -> Any:
+    """A stored value as it reads on a page: a known code word in words, else as it is."""
+    return WORDS.get(value, value) if isinstance(value, str) else value
 
 
 def configure(engine: JinjaTemplateEngine, workflows: Mapping[str, Workflow]) -> None:
@@ -65,6 +83,8 @@ def configure(engine: JinjaTemplateEngine, workflows: Mapping[str, Workflow]) ->
         when=when,
         day=day,
         label=label,
+        error_text=error_text,
+        words=value_words,
     )
     # Templates ship with the release: no stat of every template file on every render.
     env.auto_reload = False

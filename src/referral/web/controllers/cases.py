@@ -5,6 +5,7 @@ comes back to the case page (303); a refused form re-renders the page with its
 errors (422). What the page offers is decided by services.actions, under policy.
 """
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from litestar.response import Template
 from referral.config import Settings
 from referral.domain.errors import InvalidInput
 from referral.domain.facts import ConsentScope
-from referral.domain.vocabulary import Category, OrgKind, Purpose
+from referral.domain.vocabulary import WORDS, Category, OrgKind, Purpose
 from referral.services import (
     actions,
     breakglass,
@@ -42,6 +43,8 @@ from referral.web.render import page, see_other
 from referral.web.session import confirmation
 from referral.web.templating import label, when
 
+# A value of the form `word_word`: an enum's value, never free text a person wrote.
+CODE_WORD = re.compile(r"[a-z0-9]+(_[a-z0-9]+)+")
 MULTI_VALUED = frozenset({"scope", "organisation_ids"})
 
 
@@ -54,10 +57,17 @@ def show(value: Any) -> str:
     if isinstance(value, date):
         return value.strftime("%d %b %Y")
     if isinstance(value, list | tuple | set | frozenset):
-        return ", ".join(str(v).replace("_", " ") for v in value) or "—"
+        return ", ".join(_words(str(v)) for v in value) or "—"
     if value is None or value == "":
         return "—"
-    return str(value)
+    return _words(str(value))
+
+
+def _words(text: str) -> str:
+    """A code word (an enum's value such as `in_person`) in words; other text as it is."""
+    if text in WORDS or CODE_WORD.fullmatch(text):
+        return label(text)
+    return text
 
 
 def pairs(values: Any, labels: dict[str, str] | None = None) -> list[tuple[str, str]]:
