@@ -233,5 +233,6 @@ def test_the_buttons_that_end_or_discard_something_are_marked_destructive(
     assert shipped["referral"].destructive_triggers == {
         "discard", "transfer", "hand_over", "close", "erase"
     }  # fmt: skip
-    assert shipped["intervention"].destructive_triggers == {"decline"}
+    # Completing or withdrawing an intervention is final too: the pages ask twice.
+    assert shipped["intervention"].destructive_triggers == {"decline", "complete", "withdraw"}
     assert shipped["panel_meeting"].destructive_triggers == {"cancel"}
