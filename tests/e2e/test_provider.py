@@ -197,3 +197,12 @@ def test_another_organisations_intervention_on_the_providers_case_is_not_found(
     for body in ("A note.", " "):
         assert b.post(f"/interventions/{theirs}/progress", {"body": body}).status_code == 404
     assert "MARK-OTHER-PLAN" not in b.get("/interventions").text
+
+
+def test_the_provider_landing_page_calls_them_to_act(
+    browser: Browse, world: DemoWorld, in_support: tuple[int, int]
+) -> None:
+    case_id, _ = in_support
+    assign(world, case_id, OrgKind.CIVIL_SOCIETY, "MARK-WAITING")
+    page = browser("provider").get("/interventions").text
+    assert 'class="call-to-act"' in page and "wait for you" in page
