@@ -402,3 +402,12 @@ def test_meeting_actions_end_on_a_message(browser: Browse, on_agenda: tuple[int,
     assert added.headers["location"] == f"/meetings/{meeting_id}?done=contribution#case-{case_id}"
     page = b.get(added.headers["location"]).text
     assert "Your contribution was added: the panel meeting of" in page
+
+
+def test_the_meetings_landing_page_calls_the_chair_to_the_next_panel(
+    browser: Browse, on_agenda: tuple[int, int]
+) -> None:
+    meeting_id, _ = on_agenda
+    page = browser("chair").get("/meetings").text
+    assert 'class="call-to-act"' in page and f'href="/meetings/{meeting_id}"' in page
+    assert "1 case to read and decide" in page
