@@ -16,6 +16,11 @@ pytestmark = pytest.mark.browser
 
 PHONE = {"width": 375, "height": 740}
 WIDTH_OF = "[document.documentElement.scrollWidth, window.innerWidth]"
+# The innermost elements that reach past the viewport, to say in a failure what is too wide.
+TOO_WIDE = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+               && ![...e.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1))
+  .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))"""
 
 
 def _phone(chromium: Browser, base_url: str, username: str) -> Page:
@@ -32,7 +37,8 @@ def _walk(page: Page, paths: list[str], visit: Visit, wide: list[str]) -> None:
         assert answer is not None and answer.ok, f"{path} answered {answer and answer.status}"
         scroll, inner = page.evaluate(WIDTH_OF)
         if scroll > inner:
-            wide.append(f"{page.url.split('/', 3)[-1]} is {scroll} px wide")
+            culprits = page.evaluate(TOO_WIDE)
+            wide.append(f"{page.url.split('/', 3)[-1]} is {scroll} px wide ({culprits})")
         visit.check(page)
 
 
