@@ -3,12 +3,13 @@ sideways (`scrollWidth` <= the viewport) and axe finds nothing serious or critic
 One browser context per role, its page reused, so the whole walk stays quick."""
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind, Role
 from referral.security import hash_password
-from tests.browser.conftest import Visit, sign_in
+from referral.services import consent
+from tests.browser.conftest import SCREENSHOTS, Visit, settings_for_screenshots, sign_in
 from tests.factories import schedule, submit, to_awaiting_panel, to_consent_pending, to_support
 from tests.national import add_member, add_network
 
@@ -52,6 +53,8 @@ def test_every_page_fits_a_phone(
     awaiting = to_awaiting_panel(world)
     pending = to_consent_pending(world, meeting)
     supported, intervention = to_support(world, meeting)
+    asked = to_consent_pending(world, meeting)
+    world.run("coordinator", consent.request_consent, consent.RequestConsent(asked))
     national = add_network(runtime, "national", kind="national")
     password = hash_password("demo-password")
     for username, role in (("analyst", Role.ANALYST), ("natco", Role.NATIONAL_COORDINATOR)):
@@ -72,6 +75,21 @@ def test_every_page_fits_a_phone(
     _walk(phone, coordinator, visit, wide)
     phone.goto(f"/cases/{pending}")
     visit.check(phone, "phone-case")
+
+    # The consent scope (10 kinds of organisation a category) is chosen in a form that fits:
+    # each box sits inside the screen with its organisation kind written beside it.
+    _walk(phone, [f"/cases/{asked}"], visit, wide)
+    box = phone.get_by_label("Identity to Civil society")
+    box.scroll_into_view_if_needed()
+    place = box.bounding_box()
+    assert place is not None and place["x"] + place["width"] <= PHONE["width"], place
+    expect(phone.locator("#form-record_consent .scope-kind").first).to_be_visible()
+    box.check()
+    expect(box).to_be_checked()
+    if settings_for_screenshots():
+        phone.locator("#form-record_consent").screenshot(
+            path=str(SCREENSHOTS / "phone-consent-scope.png")
+        )
 
     walks = {
         "referrer": ["/", "/referrals", "/referrals/new", f"/cases/{submitted}"],
