@@ -18,10 +18,11 @@ pytestmark = pytest.mark.browser
 PHONE = {"width": 375, "height": 740}
 WIDTH_OF = "[document.documentElement.scrollWidth, window.innerWidth]"
 # The innermost elements that reach past the viewport, to say in a failure what is too wide.
-TOO_WIDE = """() => [...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
-               && ![...e.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1))
-  .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))"""
+TOO_WIDE = """() => { const edge = window.innerWidth + 1;
+  const past = e => e.getBoundingClientRect().right > edge;
+  return [...document.querySelectorAll('body *')]
+    .filter(e => past(e) && ![...e.children].some(past)).slice(0, 3)
+    .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')); }"""
 
 
 def _phone(chromium: Browser, base_url: str, username: str) -> Page:
@@ -68,6 +69,13 @@ def test_every_page_fits_a_phone(
     assert menu.get_attribute("open") is None  # the menu starts folded on a phone
     header = phone.locator("header").bounding_box()
     assert header is not None and header["height"] < PHONE["height"] * 0.2, header
+    queue_link = phone.locator("header").get_by_role("link", name="Work queue")
+    expect(queue_link).to_be_hidden()
+    phone.get_by_text("Menu", exact=True).click()
+    expect(queue_link).to_be_visible()
+    visit.check(phone)
+    queue_link.click()
+    phone.wait_for_load_state()
     visit.check(phone, "phone-queue")
     coordinator = ["/queue", *cases, "/meetings", f"/meetings/{meeting}", "/notifications",
                    "/search?q=DC", "/account", "/transfers", "/protocol",
@@ -98,10 +106,25 @@ def test_every_page_fits_a_phone(
         "chair": [f"/meetings/{meeting}", f"/cases/{pending}"],
         "provider": ["/interventions", f"/interventions/{intervention}"],
         "health_contact": ["/information-requests"],
-        "dpo": ["/audit", "/audit/break-glass", "/audit/chain", "/audit/destructions",
-                "/audit/reports", "/subjects", "/policy/impact", f"/cases/{supported}"],
-        "admin": ["/admin/users", "/admin/organisations", "/admin/import", "/admin/tokens",
-                  "/admin/webhooks", "/admin/sign-ins", "/protocol"],
+        "dpo": [
+            "/audit",
+            "/audit/break-glass",
+            "/audit/chain",
+            "/audit/destructions",
+            "/audit/reports",
+            "/subjects",
+            "/policy/impact",
+            f"/cases/{supported}",
+        ],
+        "admin": [
+            "/admin/users",
+            "/admin/organisations",
+            "/admin/import",
+            "/admin/tokens",
+            "/admin/webhooks",
+            "/admin/sign-ins",
+            "/protocol",
+        ],
         "analyst": ["/statistics", "/networks"],
         "natco": ["/transfers", "/linkage", "/networks"],
     }
