@@ -77,6 +77,11 @@ def test_every_page_fits_a_phone(
     queue_link.click()
     phone.wait_for_load_state()
     visit.check(phone, "phone-queue")
+    # Stacked rows: each cell on its own line, headed by its column's name.
+    deadline = phone.locator("#queue-table td[data-label=Deadline]").first
+    before = deadline.evaluate("td => getComputedStyle(td, '::before').content")
+    assert before == '"Deadline: "', before
+    assert deadline.evaluate("td => getComputedStyle(td).display") == "block"
     coordinator = ["/queue", *cases, "/meetings", f"/meetings/{meeting}", "/notifications",
                    "/search?q=DC", "/account", "/transfers", "/protocol",
                    f"/cases/{supported}/history"]  # fmt: skip
