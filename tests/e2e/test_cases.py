@@ -153,7 +153,8 @@ def test_case_page_shows_the_coordinator_everything_with_history(
     for marker in ("MARK-NARRATIVE", "MARK-SPECIAL", "MARK-CRIMINAL", "MARK-ASSESSMENT"):
         assert marker in response.text
     assert "MARK-DELIBERATION" in response.text and "MARK-SUPPORT" in response.text
-    assert "History" in response.text and "<td>Start support</td>" in response.text
+    assert "History" in response.text
+    assert '<td data-label="Action">Start support</td>' in response.text
 
 
 def test_case_page_is_not_found_for_another_referrer(
@@ -218,7 +219,8 @@ def test_dpo_sees_the_history_but_no_content(browser: Browse, world: DemoWorld) 
     case_id = in_screening(world)
     response = browser("dpo").get(f"/cases/{case_id}")
     assert response.status_code == 200
-    assert "History" in response.text and "<td>Start screening</td>" in response.text
+    assert "History" in response.text
+    assert '<td data-label="Action">Start screening</td>' in response.text
     assert "MARK-NARRATIVE" not in response.text and "MARK-SPECIAL" not in response.text
 
 

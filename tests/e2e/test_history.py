@@ -9,7 +9,9 @@ from tests.e2e.conftest import Browser
 from tests.factories import submit
 
 # A move reads as its button's words (the file's label), a read as the action recorded.
-ROW = re.compile(r"<td>([A-Za-z][A-Za-z:_ ]*)</td>\s*<td>([^<]*)</td>")
+ROW = re.compile(
+    r'<td data-label="Action">([A-Za-z][A-Za-z:_ ]*)</td>\s*<td data-label="By role">([^<]*)</td>'
+)
 
 
 def _actions(html: str) -> list[tuple[str, str]]:
