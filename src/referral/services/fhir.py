@@ -23,7 +23,6 @@ Statuses follow what the states mean in the workflow files (domain.states, a sta
 each resource (an extension on the ServiceRequest, businessStatus on a Task).
 """
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -62,7 +61,6 @@ NOTE_CATEGORIES = (
     Category.SUPPORT,
 )
 CASE = "case"
-_GRANT = re.compile(r"^(\w+) -> (\w+) \((\w+)\)$")
 
 
 def export_case(uow: UnitOfWork, actor: Actor, case_id: int) -> Resource:
@@ -274,7 +272,7 @@ class Exporter:
         status = {"given": "active", "refused": "rejected", "requested": "proposed"}.get(meaning)
         if status is None:
             status = "draft" if row["state"] == workflow.initial else "inactive"
-        grants = [m.groups() for m in map(_GRANT.match, row.get("scope", [])) if m]
+        grants = row.get("scope_codes", [])
         provisions = [
             {
                 "type": "permit",

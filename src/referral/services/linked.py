@@ -171,9 +171,16 @@ def _position(row: tuple[Any, ...]) -> tuple[int, int]:
 def _fold_grants(consents: list[Row], grants: list[Row]) -> None:
     """Each consent's scope, as "Identity to civil society, for support" lines, sorted."""
     by_consent: dict[int, list[str]] = defaultdict(list)
+    # The same grants as codes, for exports that need them (services.fhir): the words are
+    # for people and are not parsed back.
+    codes: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
     for grant in grants:
         category, kind = (str(grant[k]).replace("_", " ") for k in ("category", "org_kind"))
         purpose = str(grant["purpose"]).replace("_", " ")
         by_consent[grant["consent_id"]].append(f"{category.capitalize()} to {kind}, for {purpose}")
+        codes[grant["consent_id"]].append(
+            (str(grant["category"]), str(grant["org_kind"]), str(grant["purpose"]))
+        )
     for consent in consents:
         consent["scope"] = sorted(by_consent[consent["id"]])
+        consent["scope_codes"] = sorted(codes[consent["id"]])
