@@ -73,6 +73,26 @@ def subject_tokens(
     return linkage.tokens(secret, given_name, family_name, date_of_birth, identifiers)
 
 
+def _case_tokens(secret: bytes, case: Case) -> set[str]:
+    """The linkage tokens of a case's subject, from its (unsealed) identity."""
+    subject = case.subject
+    return subject_tokens(
+        secret, subject.given_name, subject.family_name, subject.date_of_birth, subject.identifiers
+    )
+
+
+def _token_rows(case: Case, tokens: set[str], now: datetime) -> list[LinkageToken]:
+    """One row per token, dated by the referral's year (at submission and at a rebuild
+    alike, so a rebuild keeps what the alerts show)."""
+    year = (case.submitted_at or now).year
+    return [
+        LinkageToken(
+            network_id=case.network_id, case_id=case.id, token=t, year=year, created_at=now
+        )
+        for t in sorted(tokens)
+    ]
+
+
 def record_submission(uow: UnitOfWork, actor: Actor, case: Case) -> int:
     """Store the tokens of a case just submitted and raise alerts for the earlier cases they
     resemble; in the caller's transaction. Returns how many alerts were raised.
@@ -86,25 +106,9 @@ def record_submission(uow: UnitOfWork, actor: Actor, case: Case) -> int:
     if secret is None:
         _warn_once()
         return 0
-    subject = case.subject
-    tokens = subject_tokens(
-        secret,
-        subject.given_name,
-        subject.family_name,
-        subject.date_of_birth,
-        subject.identifiers,
-    )
+    tokens = _case_tokens(secret, case)
     scope = uow.scoped(actor)
-    scope.add_all(
-        LinkageToken(
-            network_id=case.network_id,
-            case_id=case.id,
-            token=t,
-            year=uow.now.year,
-            created_at=uow.now,
-        )
-        for t in sorted(tokens)
-    )
+    scope.add_all(_token_rows(case, tokens, uow.now))
     found = match(uow, tokens, exclude_case=case.id)
     for earlier_case, (earlier_network, score) in found.items():
         scope.add(
@@ -468,25 +472,7 @@ def rebuild(uow: UnitOfWork) -> int:
     )
     count = 0
     for case in cases:
-        subject = case.subject
-        tokens = subject_tokens(
-            secret,
-            subject.given_name,
-            subject.family_name,
-            subject.date_of_birth,
-            subject.identifiers,
-        )
-        assert case.submitted_at is not None
-        session.add_all(
-            LinkageToken(
-                network_id=case.network_id,
-                case_id=case.id,
-                token=t,
-                year=case.submitted_at.year,
-                created_at=uow.now,
-            )
-            for t in sorted(tokens)
-        )
+        session.add_all(_token_rows(case, _case_tokens(secret, case), uow.now))
         count += 1
     uow.audit(
         AuditRecord(
