@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run check screenshots test lint typecheck pytest clean bench-tools bench-quick
+.PHONY: install run check screenshots test lint typecheck pytest clean bench-tools bench-quick messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,18 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
+
+# The catalogues: every string people read, extracted (babel.cfg) into messages.pot and
+# merged into each language's messages.po; translators fill in the new entries.
+LOCALES := src/referral/locale
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output \
+		--project referral --copyright-holder "referral contributors" \
+		-o $(LOCALES)/messages.pot .
+	for lang in fr ar ur; do \
+		$(BIN)/pybabel update --quiet --no-fuzzy-matching -i $(LOCALES)/messages.pot \
+			-d $(LOCALES) -l $$lang --ignore-obsolete || exit 1; \
+	done
 
 bench-tools: $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && \

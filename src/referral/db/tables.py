@@ -105,6 +105,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The language the user chose for the pages; None: the browser's, then the network's.
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 

@@ -31,6 +31,11 @@ class ViewerDetails:
     network_kind: str = "city"
     # Every network the viewer may act in (the current one included), in a stable order.
     networks: tuple[NetworkChoice, ...] = ()
+    # How the pages read for them: their own language (None: the browser's, then the
+    # network's default, the first of `network_languages`) and the network's time zone.
+    language: str | None = None
+    network_languages: str = "en"
+    time_zone: str = "Europe/London"
 
 
 def describe_viewer(uow: UnitOfWork, actor: Actor) -> ViewerDetails:
@@ -52,6 +57,9 @@ def describe_viewer(uow: UnitOfWork, actor: Actor) -> ViewerDetails:
         unread_notices=found[3] or 0,
         network_kind=found[5] or "city",
         networks=tuple(NetworkChoice(row[1], row[2]) for row in rows),
+        language=found[6],
+        network_languages=found[7] or "en",
+        time_zone=found[8] or "Europe/London",
     )
 
 
@@ -63,11 +71,22 @@ def _viewer_query() -> AnySelect:
     user_id: BindParameter[int] = bindparam("user_id")
     network_id: BindParameter[int] = bindparam("network_id")
     name = select(User.display_name).where(User.id == user_id).scalar_subquery()
+    language = select(User.language).where(User.id == user_id).scalar_subquery()
     unread = notifications.unread_query().scalar_subquery()
     held = select(RoleAssignment.network_id).where(RoleAssignment.user_id == user_id)
     current = (Network.id == network_id).label("current")
     return (
-        select(name, Network.id, Network.name, unread, current, Network.kind)
+        select(
+            name,
+            Network.id,
+            Network.name,
+            unread,
+            current,
+            Network.kind,
+            language,
+            Network.languages,
+            Network.time_zone,
+        )
         .where(or_(Network.id == network_id, Network.id.in_(held)))
         .order_by(Network.name, Network.id)
     )

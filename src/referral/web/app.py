@@ -105,7 +105,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         template_config=TemplateConfig(
             directory=HERE / "templates",
             engine=JinjaTemplateEngine,
-            engine_callback=partial(templating.configure, workflows=runtime.workflows),
+            engine_callback=partial(
+                templating.configure,
+                workflows=runtime.workflows,
+                labels=settings.policies_dir / "labels.yaml",
+            ),
         ),
         openapi_config=OpenAPIConfig(
             title="referral API",

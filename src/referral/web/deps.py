@@ -144,6 +144,11 @@ class Viewer:
     network_kind: str = "city"  # city, national or training
     # The networks the viewer may act in, for the header's switcher (one: no switcher).
     networks: tuple[NetworkChoice, ...] = ()
+    # How pages read for them (web.language): their chosen language, the network's
+    # languages (its default first) and its time zone.
+    language: str | None = None
+    network_languages: str = "en"
+    time_zone: str = "Europe/London"
 
     def has(self, *roles: str) -> bool:
         return any(Role(role) in self.actor.roles for role in roles)
@@ -163,6 +168,9 @@ def _viewer(request: Request[Any, Any, Any], uow: UnitOfWork) -> Viewer:
         unread_notices=details.unread_notices,
         network_kind=details.network_kind,
         networks=details.networks,
+        language=details.language,
+        network_languages=details.network_languages,
+        time_zone=details.time_zone,
     )
 
 

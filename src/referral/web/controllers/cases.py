@@ -5,9 +5,7 @@ comes back to the case page (303); a refused form re-renders the page with its
 errors (422). What the page offers is decided by services.actions, under policy.
 """
 
-import re
 from collections.abc import Callable
-from datetime import date, datetime
 from typing import Any
 
 from litestar import Request, get, post
@@ -18,7 +16,7 @@ from litestar.response import Template
 from referral.config import Settings
 from referral.domain.errors import InvalidInput
 from referral.domain.facts import ConsentScope
-from referral.domain.vocabulary import WORDS, Category, OrgKind, Purpose
+from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.services import (
     actions,
     breakglass,
@@ -41,33 +39,9 @@ from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_a
 from referral.web.input_guard import MAX_ID
 from referral.web.render import page, see_other
 from referral.web.session import confirmation
-from referral.web.templating import label, when
+from referral.web.templating import label
 
-# A value of the form `word_word`: an enum's value, never free text a person wrote.
-CODE_WORD = re.compile(r"[a-z0-9]+(_[a-z0-9]+)+")
 MULTI_VALUED = frozenset({"scope", "organisation_ids"})
-
-
-def show(value: Any) -> str:
-    """A field's value as text: dates readable, lists joined, booleans in words."""
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, datetime):
-        return when(value)
-    if isinstance(value, date):
-        return value.strftime("%d %b %Y")
-    if isinstance(value, list | tuple | set | frozenset):
-        return ", ".join(_words(str(v)) for v in value) or "—"
-    if value is None or value == "":
-        return "—"
-    return _words(str(value))
-
-
-def _words(text: str) -> str:
-    """A code word (an enum's value such as `in_person`) in words; other text as it is."""
-    if text in WORDS or CODE_WORD.fullmatch(text):
-        return label(text)
-    return text
 
 
 def pairs(values: Any, labels: dict[str, str] | None = None) -> list[tuple[str, str]]:
@@ -115,7 +89,6 @@ def _render_case(
         viewer,
         status_code=422 if error else 200,
         c=case,
-        show=show,
         pairs=pairs,
         org_options=org_options,
         failed=failed,

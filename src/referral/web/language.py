@@ -1,0 +1,32 @@
+"""Which language and time zone a request reads in (referral.i18n.choose), found once
+per request and kept on it: the page, its errors and its fragments all read alike."""
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+
+from referral import i18n
+
+STATE_READING = "reading"
+
+
+def reading_of(connection: ASGIConnection[Any, Any, Any, Any] | None, viewer: Any) -> i18n.Reading:
+    """The viewer's own language, else the browser's, else the network's default. A
+    visitor (the sign-in page) reads in the browser's language."""
+    if connection is None:
+        return i18n.ENGLISH
+    found = connection.state.get(STATE_READING)
+    if isinstance(found, i18n.Reading):
+        return found
+    accept = connection.headers.get("accept-language")
+    if viewer is not None:
+        found = i18n.choose(viewer.language, accept, viewer.network_languages, viewer.time_zone)
+    else:
+        found = i18n.choose(None, accept, None)
+    connection.state[STATE_READING] = found
+    return found
+
+
+def translate(connection: ASGIConnection[Any, Any, Any, Any] | None, message: str) -> str:
+    """A message from the code (an error, a confirmation) in the request's language."""
+    return i18n.gettext(reading_of(connection, None).language, message)
