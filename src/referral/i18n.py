@@ -83,6 +83,12 @@ def translations(language: str) -> NullTranslations:
     return Translations(compiled)
 
 
+def N_(message: str) -> str:  # noqa: N802 (the name extraction tools look for)
+    """Marks a constant for extraction into the catalogues; it is translated where it is
+    shown (a page's `translate` filter, an error's answer), in the reader's language."""
+    return message
+
+
 def gettext(language: str, message: str) -> str:
     return translations(language).gettext(message)
 
