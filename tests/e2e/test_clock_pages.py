@@ -21,7 +21,7 @@ def test_queue_marks_a_case_idle_since_its_last_change_after_a_drift_alert(
     assert tick(runtime, ClockRules(drift_days=30)).alerts == 1
     page = browser("coordinator").get("/queue").text
     row = page[page.index(f'href="/cases/{case_id}"') :]
-    assert '<span class="tag tag-idle">No activity since 02 Mar 2026</span>' in row
+    assert '<span class="tag tag-idle">No activity since 2 Mar 2026</span>' in row
 
 
 def test_queue_counts_a_cases_overdue_information_requests(

@@ -69,7 +69,7 @@ def test_coordinator_schedules_a_meeting(browser: Browse, world: DemoWorld) -> N
     response = b.post("/meetings", form)
     assert response.status_code == 303
     page = b.get(response.headers["location"])
-    assert page.status_code == 200 and "Room 7" in page.text and "05 Mar 2026 14:30" in page.text
+    assert page.status_code == 200 and "Room 7" in page.text and "5 Mar 2026, 14:30" in page.text
 
 
 def test_scheduling_with_a_bad_time_or_chair_says_why(browser: Browse, world: DemoWorld) -> None:
