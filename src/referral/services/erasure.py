@@ -22,6 +22,7 @@ from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, LegalBasis, Purpose
+from referral.i18n import N_
 from referral.services import linkage, search
 from referral.services.access import authorise, record, visible_case
 from referral.services.flow import Moved, case_workflow, fire_case, trigger_via
@@ -322,7 +323,7 @@ def destruction_register(uow: UnitOfWork, actor: Actor, limit: int = 200) -> lis
             d.basis,
             d.rule,
             d.reason,
-            name or ("the operator" if d.basis == "request" else "the retention rules"),
+            name or (N_("the operator") if d.basis == "request" else N_("the retention rules")),
         )
         for d, name in rows
     ]

@@ -40,6 +40,7 @@ from referral.db.sealing import data_keys
 from referral.db.tables import WebhookDelivery, WebhookEndpoint
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
+from referral.i18n import N_
 from referral.keyring import webhook_secret_context
 from referral.logging import get_logger
 from referral.services.access import authorise, record
@@ -57,10 +58,10 @@ CASE_TRANSFERRED = "case.transferred"
 CASE_TRANSFER_PROPOSED = "case.transfer_proposed"
 REQUEST_ANSWERED = "information_request.answered"
 EVENTS = {
-    CASE_MOVED: "A case moved from one state to another.",
-    CASE_TRANSFERRED: "A case was transferred: the person moved to another network.",
-    CASE_TRANSFER_PROPOSED: "A coordinator proposed handing a case over to another network.",
-    REQUEST_ANSWERED: "An agency answered an information request.",
+    CASE_MOVED: N_("A case moved from one state to another."),
+    CASE_TRANSFERRED: N_("A case was transferred: the person moved to another network."),
+    CASE_TRANSFER_PROPOSED: N_("A coordinator proposed handing a case over to another network."),
+    REQUEST_ANSWERED: N_("An agency answered an information request."),
 }
 # A case state that `means: transferred` in its workflow file (or is so named) is a transfer.
 TRANSFERRED = "transferred"

@@ -10,15 +10,16 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from referral.domain.errors import InvalidInput
+from referral.i18n import N_
 from referral.services import breakglass
 from referral.services.uow import UnitOfWork
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.render import page, see_other
 
 OUTCOME_LABELS = {
-    "justified": "Justified",
-    "not_justified": "Not justified: access ends now",
-    "referred": "Referred for further action",
+    "justified": N_("Justified"),
+    "not_justified": N_("Not justified: access ends now"),
+    "referred": N_("Referred for further action"),
 }
 
 
