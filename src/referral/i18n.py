@@ -194,8 +194,3 @@ def zone_name(reading: Reading) -> str:
     """The network's time zone as people name it ("British Time", "heure : Paris")."""
     return dates.get_timezone_location(reading.zone, locale=reading.locale)
 
-
-def N_(message: str) -> str:  # noqa: N802 -- the name Babel's extractor looks for
-    """Marks a constant people read (a confirmation, a label made in Python) for the
-    catalogues; it is translated where it is shown (`{{ text | translate }}`)."""
-    return message

@@ -40,7 +40,7 @@ def _words_outside_trans(source: str) -> Iterator[tuple[int, str]]:
     of Jinja's replaced by a neutral mark, so that an HTML tag an expression splits is
     still one tag. Tags, comments, scripts and styles are then removed, keeping the
     attributes people read (aria-label, title, placeholder, alt)."""
-    env = Environment(extensions=["jinja2.ext.i18n"])
+    env = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
     skeleton: list[str] = []
     lines: list[int] = []  # the template line of each character of the skeleton
     inside_trans = False
