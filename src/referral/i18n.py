@@ -193,4 +193,3 @@ def format_number(value: float | int, reading: Reading) -> str:
 def zone_name(reading: Reading) -> str:
     """The network's time zone as people name it ("British Time", "heure : Paris")."""
     return dates.get_timezone_location(reading.zone, locale=reading.locale)
-
