@@ -19,6 +19,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import Engine
 
+from referral import i18n
 from referral.config import PROJECT_ROOT, Settings
 from referral.db.engine import make_session_factory
 from referral.demo import DemoWorld
@@ -123,8 +124,29 @@ def visit() -> Visit:
     return Visit()
 
 
-def new_page(chromium: Browser, base_url: str) -> Page:
-    context = chromium.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+class Words:
+    """The words a page shows in one language, from the shipped catalogue: a test written
+    once in English runs in any language. Outside English a string the catalogue leaves
+    untranslated fails at once, naming it."""
+
+    def __init__(self, language: str = "en") -> None:
+        self.language = language
+
+    def __call__(self, text: str, **params: object) -> str:
+        found = i18n.gettext(self.language, text)
+        assert self.language == "en" or found != text, f"no {self.language} words: {text!r}"
+        return found % params if params else found
+
+    def screenshot(self, name: str | None) -> str | None:
+        """The README's English screenshot, or its `-<language>` twin."""
+        return name if name is None or self.language == "en" else f"{name}-{self.language}"
+
+
+def new_page(chromium: Browser, base_url: str, language: str = "en") -> Page:
+    """A fresh browser session whose `Accept-Language` asks for `language`."""
+    context = chromium.new_context(
+        base_url=base_url, viewport={"width": 1280, "height": 900}, locale=language
+    )
     page = context.new_page()
     # Script errors and Content-Security-Policy refusals; a 4xx answer the test provokes
     # on purpose also logs "Failed to load resource", which is not a fault of the page.
@@ -142,10 +164,13 @@ def new_page(chromium: Browser, base_url: str) -> Page:
     return page
 
 
-def sign_in(page: Page, username: str, password: str = "demo-password") -> None:
+def sign_in(
+    page: Page, username: str, password: str = "demo-password", words: Words | None = None
+) -> None:
+    t = words or Words()
     page.goto("/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label(t("Username")).fill(username)
+    page.get_by_label(t("Password")).fill(password)
+    page.get_by_role("button", name=t("Sign in")).click()
     page.wait_for_load_state()
     assert "/login" not in page.url, f"{username} could not sign in"
