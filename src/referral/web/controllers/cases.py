@@ -49,10 +49,6 @@ def pairs(values: Any, labels: dict[str, str] | None = None) -> list[tuple[str, 
     return [(str(v), (labels or {}).get(str(v)) or label(str(v))) for v in values]
 
 
-def org_options(organisations: list[queue.OrganisationOption]) -> list[tuple[str, str]]:
-    return [(str(o.id), f"{o.name} ({label(o.kind)})") for o in organisations]
-
-
 @get("/queue", name="work_queue", opt=ONE_STEP)
 async def work_queue(request: Request[Any, Any, Any]) -> Template:
     def asked(name: str) -> str:
@@ -90,7 +86,6 @@ def _render_case(
         status_code=422 if error else 200,
         c=case,
         pairs=pairs,
-        org_options=org_options,
         failed=failed,
         error_message=error.message if error else "",
         errors=(error.errors or {"_": error.message}) if error else {},

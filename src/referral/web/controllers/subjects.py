@@ -11,6 +11,7 @@ from referral.services.uow import UnitOfWork
 from referral.web.controllers import binding
 from referral.web.deps import ONE_STEP, Viewer, read_as_viewer
 from referral.web.input_guard import MAX_ID
+from referral.web.language import reading_of
 from referral.web.render import page, see_other
 from referral.web.subject_bundle import bundle_html
 from referral.web.templating import state_labeller
@@ -76,7 +77,8 @@ async def export_json(request: Request[Any, Any, Any], subject_id: FromPath[int]
 async def export_html(request: Request[Any, Any, Any], subject_id: FromPath[int]) -> Response[str]:
     def work(uow: UnitOfWork, viewer: Viewer) -> Response[str]:
         bundle = subject_export.export_subject(uow, viewer.actor, subject_id, fmt="html")
-        page = bundle_html(bundle, state_labeller(uow.runtime.workflows))
+        language = reading_of(request, viewer).language
+        page = bundle_html(bundle, state_labeller(uow.runtime.workflows), language)
         return _download(page, HTML, f"subject-{subject_id}.html")
 
     return await read_as_viewer(request, work)
