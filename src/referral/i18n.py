@@ -83,6 +83,13 @@ def translations(language: str) -> NullTranslations:
     return Translations(compiled)
 
 
+def N_(message: str) -> str:  # noqa: N802 (the name extraction tools know)
+    """Marks a constant for extraction (`make messages` reads `N_("...")`); it is
+    translated where it is shown (`| translate` in a template, `web.language.translate`
+    in code), in the reader's language, not here."""
+    return message
+
+
 def gettext(language: str, message: str) -> str:
     return translations(language).gettext(message)
 

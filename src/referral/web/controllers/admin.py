@@ -9,6 +9,7 @@ from litestar.response import Redirect, Template
 
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import OrgKind
+from referral.i18n import N_
 from referral.services import admin, second_factor, tokens, user_import
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import whole_number
@@ -19,17 +20,21 @@ from referral.web.session import confirmation
 
 # What `?done=` after a change may say: fixed texts, never text taken from the address.
 MESSAGES = {
-    "created": "The user was added.",
-    "granted": "The role was granted.",
-    "revoked": "The role was revoked.",
-    "unchanged": "Nothing changed: the user already had that setting.",
-    "activated": "The account was activated.",
-    "deactivated": "The account was deactivated. The person can no longer sign in.",
-    "password": "The password was set. Tell the person by a channel of your own.",
-    "second_factor_reset": "The second factor was reset. The person sets up a new one at "
-    "their next sign-in; their sessions have ended.",
-    "imported": "The users were imported. Each one signs in once you have set their first "
-    "password here (Set password).",
+    "created": N_("The user was added."),
+    "granted": N_("The role was granted."),
+    "revoked": N_("The role was revoked."),
+    "unchanged": N_("Nothing changed: the user already had that setting."),
+    "activated": N_("The account was activated."),
+    "deactivated": N_("The account was deactivated. The person can no longer sign in."),
+    "password": N_("The password was set. Tell the person by a channel of your own."),
+    "second_factor_reset": N_(
+        "The second factor was reset. The person sets up a new one at "
+        "their next sign-in; their sessions have ended."
+    ),
+    "imported": N_(
+        "The users were imported. Each one signs in once you have set their first "
+        "password here (Set password)."
+    ),
 }
 
 
@@ -336,8 +341,8 @@ def create_organisation(
 
 
 TOKEN_MESSAGES = {
-    "revoked": "The token was revoked: programs using it are refused from now on.",
-    "unchanged": "That token was already revoked.",
+    "revoked": N_("The token was revoked: programs using it are refused from now on."),
+    "unchanged": N_("That token was already revoked."),
 }
 
 

@@ -8,6 +8,7 @@ from litestar.response import Redirect, Template
 
 from referral.config import Settings
 from referral.domain.errors import InvalidInput
+from referral.i18n import N_
 from referral.services import auth, networks, protocols
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import whole_number
@@ -31,7 +32,7 @@ def switch_network(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Red
     return response
 
 
-NETWORK_MESSAGES = {"created": "The network was created."}
+NETWORK_MESSAGES = {"created": N_("The network was created.")}
 
 
 def _networks_page(
@@ -82,9 +83,11 @@ def create_network(
 
 
 PROTOCOL_MESSAGES = {
-    "acknowledged": "Thank you: your acknowledgement is recorded.",
-    "published": "The new version is published. Everyone acknowledges it before their next case.",
-    "agreement": "The sharing agreement's review date is set.",
+    "acknowledged": N_("Thank you: your acknowledgement is recorded."),
+    "published": N_(
+        "The new version is published. Everyone acknowledges it before their next case."
+    ),
+    "agreement": N_("The sharing agreement's review date is set."),
 }
 
 
