@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from sqlalchemy import select, update
 
-from referral.db.tables import AuditEntry, Network, User
+from referral import i18n
+from referral.db.tables import ApiToken, AuditEntry, Network, User
 from referral.demo import DemoWorld
 from referral.services.uow import Runtime
 from tests.e2e.conftest import Browser
@@ -45,6 +46,30 @@ def test_a_person_chooses_french_and_the_account_page_comes_back_in_it(
         ).all()
     user_id = world.actors["coordinator"].user_id
     assert [tuple(row) for row in audited] == [(user_id, f"user:{user_id}")]
+
+
+def test_a_macro_imported_without_context_reads_in_the_pages_language(
+    browser: Callable[..., Browser], runtime: Runtime, world: DemoWorld
+) -> None:
+    """The token table (a macro of _tokens.html, imported without context) writes its
+    dates the way the reader's language does, in the network's time zone."""
+    coordinator = browser("coordinator")
+    coordinator.get("/account")
+    coordinator.post("/account/language", {"language": "fr"})
+    coordinator.post("/account/tokens", {"label": "nightly export"})
+    with runtime.session_factory() as session:
+        created = session.scalars(
+            select(ApiToken.created_at).where(ApiToken.label == "nightly export")
+        ).one()
+        zone = session.scalars(
+            select(Network.time_zone).where(Network.id == world.actors["coordinator"].network_id)
+        ).one()
+    french = i18n.format_datetime(created, i18n.Reading("fr", i18n.zone(zone)))
+    english = i18n.format_datetime(created, i18n.Reading("en", i18n.zone(zone)))
+    assert french != english
+    page = coordinator.get("/account").text
+    assert f"<td>{french}</td>" in page
+    assert english not in page
 
 
 def test_arabic_reads_right_to_left(browser: Callable[..., Browser]) -> None:
