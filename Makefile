@@ -63,7 +63,7 @@ $(BENCH_STAMP): $(STAMP)
 # merged into each language's messages.po; translators fill in the new entries.
 LOCALES := src/referral/locale
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
 		--project referral --copyright-holder "referral contributors" \
 		-o $(LOCALES)/messages.pot .
 	for lang in fr ar ur; do \

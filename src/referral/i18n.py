@@ -83,9 +83,10 @@ def translations(language: str) -> NullTranslations:
     return Translations(compiled)
 
 
-def N_(message: str) -> str:  # noqa: N802 (the name extraction tools look for)
-    """Marks a constant for extraction into the catalogues; it is translated where it is
-    shown (a page's `translate` filter, an error's answer), in the reader's language."""
+def N_(message: str) -> str:  # noqa: N802 (the name extraction tools know)
+    """Marks a constant for extraction (`make messages` reads `N_("...")`); it is
+    translated where it is shown (`| translate` in a template, `web.language.translate`
+    in code), in the reader's language, not here."""
     return message
 
 

@@ -1,4 +1,5 @@
-"""The signed-in person as the pages show them: their name, their network's, their bell."""
+"""The signed-in person as the pages show them: their name, their network's, their bell,
+and the language they chose to read in."""
 
 from dataclasses import dataclass
 from functools import cache
@@ -6,11 +7,15 @@ from functools import cache
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.sql.elements import BindParameter
 
+from referral import i18n
+from referral.audit.chain import AuditRecord
 from referral.db import prepared
 from referral.db.base import AnySelect
 from referral.db.repositories import current_connection
 from referral.db.tables import Network, RoleAssignment, User
 from referral.domain.actors import Actor
+from referral.domain.errors import InvalidInput, NotFound
+from referral.i18n import N_
 from referral.services import notifications
 from referral.services.uow import UnitOfWork
 
@@ -90,3 +95,28 @@ def _viewer_query() -> AnySelect:
         .where(or_(Network.id == network_id, Network.id.in_(held)))
         .order_by(Network.name, Network.id)
     )
+
+
+UNKNOWN_LANGUAGE = N_("Choose one of the languages offered, or Automatic.")
+
+
+def choose_language(uow: UnitOfWork, actor: Actor, language: str | None) -> None:
+    """The language the actor's pages read in from now on, one of the shipped ones; None
+    (Automatic): their browser's, then their network's default. Audited (the code only)."""
+    if language is not None and language not in i18n.LANGUAGES:
+        raise InvalidInput(UNKNOWN_LANGUAGE, {"language": "unknown"})
+    session = uow.unscoped("a user's own preference, on their own row")
+    user = session.get(User, actor.user_id)
+    if user is None:
+        raise NotFound("your account is no longer active")
+    user.language = language
+    uow.audit(
+        AuditRecord(
+            action="auth:language_chosen",
+            allowed=True,
+            actor=actor,
+            target=f"user:{actor.user_id}",
+            change={"language": language or "automatic"},
+        )
+    )
+    uow.commit()

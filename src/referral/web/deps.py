@@ -20,6 +20,7 @@ from referral.services.auth import Upkeep
 from referral.services.committer import Announced, Write
 from referral.services.people import NetworkChoice, describe_viewer
 from referral.services.uow import Runtime, UnitOfWork
+from referral.web.language import reading_of
 from referral.web.reads import announced_write, database_read
 from referral.web.session import (
     IN_STEP,
@@ -160,7 +161,7 @@ def _viewer(request: Request[Any, Any, Any], uow: UnitOfWork) -> Viewer:
     with reading(uow) as reader:
         actor = provide_actor(request, reader)
         details = describe_viewer(reader, actor)
-    return Viewer(
+    viewer = Viewer(
         actor=actor,
         display_name=details.display_name,
         network_name=details.network_name,
@@ -172,6 +173,9 @@ def _viewer(request: Request[Any, Any, Any], uow: UnitOfWork) -> Viewer:
         network_languages=details.network_languages,
         time_zone=details.time_zone,
     )
+    # The request reads in their language from here on: its error pages and messages too.
+    reading_of(request, viewer)
+    return viewer
 
 
 async def provide_actor_here(

@@ -8,33 +8,36 @@ cannot carry text of its own onto the page.
 
 from typing import Any
 
+from referral.i18n import N_
+
 CASE = {
-    "moved": "The case moved on",
-    "deconfliction": "The deconfliction check was recorded",
-    "screening": "The screening outcome was recorded",
-    "send_requests": "The information requests were sent: each agency is told",
-    "answer": "The agency's answer was recorded",
-    "request_consent": "Consent was asked for",
-    "record_consent": "The consent answer was recorded",
-    "consent_withdrawal": "Consent was withdrawn and the case closed",
-    "hand_over": "The handover was proposed: the case stays here until the other network "
-    "accepts it",
-    "assign_intervention": "The intervention was assigned: the provider is told",
-    "record_review": "The review was recorded",
-    "break_glass": "Break-glass access was opened and recorded for the data-protection officer",
-    "link": "Your answer about the earlier referral was recorded",
-    "transfer_accepted": "The case was accepted from the other network",
+    "moved": N_("The case moved on"),
+    "deconfliction": N_("The deconfliction check was recorded"),
+    "screening": N_("The screening outcome was recorded"),
+    "send_requests": N_("The information requests were sent: each agency is told"),
+    "answer": N_("The agency's answer was recorded"),
+    "request_consent": N_("Consent was asked for"),
+    "record_consent": N_("The consent answer was recorded"),
+    "consent_withdrawal": N_("Consent was withdrawn and the case closed"),
+    "hand_over": N_(
+        "The handover was proposed: the case stays here until the other network accepts it"
+    ),
+    "assign_intervention": N_("The intervention was assigned: the provider is told"),
+    "record_review": N_("The review was recorded"),
+    "break_glass": N_("Break-glass access was opened and recorded for the data-protection officer"),
+    "link": N_("Your answer about the earlier referral was recorded"),
+    "transfer_accepted": N_("The case was accepted from the other network"),
 }
 MEETING = {
-    "scheduled": "The meeting was scheduled: the people invited are told",
-    "agenda": "The agenda was saved: invited members may now read its cases",
-    "contribution": "Your contribution was added",
-    "decision": "The panel's decision was recorded and the case moved on",
-    "moved": "The meeting was updated",
+    "scheduled": N_("The meeting was scheduled: the people invited are told"),
+    "agenda": N_("The agenda was saved: invited members may now read its cases"),
+    "contribution": N_("Your contribution was added"),
+    "decision": N_("The panel's decision was recorded and the case moved on"),
+    "moved": N_("The meeting was updated"),
 }
 INTERVENTION = {
-    "moved": "The intervention was updated: the coordinator is told",
-    "progress": "Your progress note was recorded",
+    "moved": N_("The intervention was updated: the coordinator is told"),
+    "progress": N_("Your progress note was recorded"),
 }
 
 

@@ -16,8 +16,10 @@ from litestar.exceptions import (
 from litestar.response import Redirect, Template
 
 from referral.domain.errors import AcknowledgementRequired, InvalidInput, ReferralError
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.services.uow import as_conflict, database_busy
+from referral.web.language import translate
 
 log = get_logger(__name__)
 
@@ -45,32 +47,41 @@ def _error_page(
 
 
 TITLES = {
-    400: "The request could not be read",
-    401: "Please sign in",
-    403: "Not allowed",
-    404: "Not found",
-    409: "Someone else changed this first",
-    413: "Too much was sent",
-    415: "Sent in a form this address does not read",
-    422: "Please correct the form",
-    429: "Too many attempts",
-    503: "Busy for a moment",
+    400: N_("The request could not be read"),
+    401: N_("Please sign in"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Someone else changed this first"),
+    413: N_("Too much was sent"),
+    415: N_("Sent in a form this address does not read"),
+    422: N_("Please correct the form"),
+    429: N_("Too many attempts"),
+    503: N_("Busy for a moment"),
 }
+ERROR = N_("Error")
+NOTHING_HERE = N_("There is nothing at this address, or you may not see it.")
+OUR_FAULT = N_("Something went wrong on our side.")
+LOGGED = N_("Something went wrong on our side. The error has been logged.")
+SOMETHING_WRONG = N_("Something went wrong")
 
 
 def _respond(
     request: Request[Any, Any, Any], status: int, message: str, errors: dict[str, str] | None = None
 ) -> Response[Any]:
+    """The error in the reader's language (a page's and a program's alike): its title and
+    message as the catalogue has them, else as they are."""
+    message = translate(request, message)
     if wants_json(request):
         body: dict[str, Any] = {
             "status": status,
-            "error": TITLES.get(status, "Error"),
+            "error": translate(request, TITLES.get(status, ERROR)),
             "message": message,
         }
         if errors:
             body["errors"] = errors
         return Response(body, status_code=status, media_type=MediaType.JSON)
-    return _error_page(request, status, TITLES.get(status, "Something went wrong"), message)
+    title = translate(request, TITLES.get(status, SOMETHING_WRONG))
+    return _error_page(request, status, title, message)
 
 
 def referral_error(request: Request[Any, Any, Any], exc: ReferralError) -> Response[Any]:
@@ -100,7 +111,7 @@ def not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException)
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, ValidationException):
-        message = "Some of what was sent is missing or not in the expected form."
+        message = N_("Some of what was sent is missing or not in the expected form.")
         extra = exc.extra if isinstance(exc.extra, list) else None
         errors = {
             str(e.get("key", "")): str(e.get("message", ""))
@@ -109,11 +120,13 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         }
         return _respond(request, 400, message, errors or None)
     if isinstance(exc, NotFoundException):
-        return _respond(request, 404, "There is nothing at this address, or you may not see it.")
+        return _respond(request, 404, NOTHING_HERE)
     if isinstance(exc, PermissionDeniedException):
         return _respond(request, 403, str(exc.detail))
     return _respond(
-        request, status, str(exc.detail) if status < 500 else "Something went wrong on our side."
+        request,
+        status,
+        str(exc.detail) if status < 500 else OUR_FAULT,
     )
 
 
@@ -123,12 +136,14 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
         return referral_error(request, conflict)
     if database_busy(exc):  # every database connection busy for the pool's timeout
         log.warning("database_busy", path=request.url.path)
-        response = _respond(request, 503, "The service is busy. Please try again in a moment.")
+        response = _respond(request, 503, N_("The service is busy. Please try again in a moment."))
         response.headers["Retry-After"] = "5"
         return response
     # The exception's text may hold submitted data: log its type only.
     log.error("request_failed", path=request.url.path, error=type(exc).__name__)
-    return _respond(request, 500, "Something went wrong on our side. The error has been logged.")
+    return _respond(
+        request, 500, N_("Something went wrong on our side. The error has been logged.")
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

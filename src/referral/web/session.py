@@ -31,6 +31,7 @@ from litestar.types import Message, Scope
 from referral.config import Settings
 from referral.domain.actors import Actor
 from referral.domain.errors import AcknowledgementRequired
+from referral.i18n import N_
 from referral.services import auth, protocols, second_factor
 from referral.services.uow import Runtime, UnitOfWork
 from referral.web.reads import database_read
@@ -40,7 +41,7 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATE_SESSION = "web_session"
-CSRF_REFUSED = (
+CSRF_REFUSED = N_(
     "This form has expired or did not come from this site. Reload the page and try again."
 )
 STATE_NEW_CSRF = "new_csrf_cookie"

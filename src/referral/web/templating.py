@@ -7,6 +7,7 @@ filters below, which translate what they return.
 
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,20 @@ def label(value: str) -> str:
     return text.replace("_", " ").capitalize()
 
 
+# The reading of the page being rendered, for a macro's own words and dates: a template
+# imported without context (`{% from "_forms.html" import input %}`) sees the globals only,
+# no request. Set by the page's first use of its request (base.html's `reading()` comes
+# before any block); each request renders in a context of its own.
+_RENDERING: ContextVar[i18n.Reading] = ContextVar("rendering", default=i18n.ENGLISH)
+
+
 def _reading(context: Context) -> i18n.Reading:
-    return reading_of(context.get("request"), context.get("viewer"))
+    request = context.get("request")
+    if request is None:
+        return _RENDERING.get()
+    found = reading_of(request, context.get("viewer"))
+    _RENDERING.set(found)
+    return found
 
 
 def _in_words(context: Context, text: str) -> str:

@@ -9,7 +9,8 @@ from litestar.response import Redirect, Template
 from referral.config import Settings
 from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.vocabulary import Role
-from referral.services import auth, second_factor, summons, tokens
+from referral.i18n import N_
+from referral.services import auth, people, second_factor, summons, tokens
 from referral.services.tokens import TokenRow
 from referral.services.uow import UnitOfWork
 from referral.web.controllers import sso
@@ -114,8 +115,9 @@ async def home(request: Request[Any, Any, Any]) -> Redirect:
 
 # What `?done=` after a change on the account page may say: fixed texts only.
 ACCOUNT_MESSAGES = {
-    "revoked": "The token was revoked: programs using it are refused from now on.",
-    "unchanged": "That token was already revoked.",
+    "revoked": N_("The token was revoked: programs using it are refused from now on."),
+    "unchanged": N_("That token was already revoked."),
+    "language": N_("Your choice of language is saved."),
 }
 
 
@@ -215,6 +217,15 @@ def revoke_own_token(uow: Uow, viewer: CurrentViewer, token_id: FromPath[int]) -
     return see_other(f"/account?done={'revoked' if changed else 'unchanged'}")
 
 
+@post("/account/language", name="choose_language", sync_to_thread=True, status_code=303)
+def choose_language(uow: Uow, viewer: CurrentViewer, form: Form) -> Redirect:
+    """The language the pages read in for this user: one of the shipped ones, or
+    Automatic ("": their browser's, then their network's). An unknown one is refused."""
+    chosen = str(form.get("language", "")).strip()
+    people.choose_language(uow, viewer.actor, chosen or None)
+    return see_other("/account?done=language")
+
+
 ROUTES = [
     login_form,
     login,
@@ -224,4 +235,5 @@ ROUTES = [
     issue_token,
     revoke_own_token,
     renew_recovery_codes,
+    choose_language,
 ]

@@ -34,6 +34,7 @@ from litestar.response import Redirect, Template
 
 from referral.config import OidcProvider, Settings
 from referral.domain.errors import InvalidInput
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.oidc import RelyingParty, SsoRefused
 from referral.services import admin, sso
@@ -258,8 +259,8 @@ async def waiting(request: Request[Any, Any, Any]) -> Template:
 # -- the administrator's approval page -----------------------------------------------------
 
 MESSAGES = {
-    "approved": "The sign-in was approved. The person can now sign in.",
-    "removed": "The sign-in identity was removed.",
+    "approved": N_("The sign-in was approved. The person can now sign in."),
+    "removed": N_("The sign-in identity was removed."),
 }
 
 
