@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import pass_context
+from jinja2 import Template, pass_context
 from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
 
@@ -88,18 +88,30 @@ def label(value: str) -> str:
 
 # The reading of the page being rendered, for a macro's own words and dates: a template
 # imported without context (`{% from "_forms.html" import input %}`) sees the globals only,
-# no request. Set by the page's first use of its request (base.html's `reading()` comes
-# before any block); each request renders in a context of its own.
+# no request. Set for the length of each render by `ReadingTemplate`, so a fragment whose
+# first words are a macro's reads like its page, and nothing carries over to the next
+# request a connection sends.
 _RENDERING: ContextVar[i18n.Reading] = ContextVar("rendering", default=i18n.ENGLISH)
+
+
+class ReadingTemplate(Template):
+    """A page or fragment that renders in its request's language from its first word."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        given = dict(*args, **kwargs)
+        reading = reading_of(given.get("request"), given.get("viewer"))
+        token = _RENDERING.set(reading)
+        try:
+            return super().render(*args, **kwargs)
+        finally:
+            _RENDERING.reset(token)
 
 
 def _reading(context: Context) -> i18n.Reading:
     request = context.get("request")
     if request is None:
         return _RENDERING.get()
-    found = reading_of(request, context.get("viewer"))
-    _RENDERING.set(found)
-    return found
+    return reading_of(request, context.get("viewer"))
 
 
 def _in_words(context: Context, text: str) -> str:
@@ -231,6 +243,7 @@ def page_reading(context: Context) -> i18n.Reading:
 def configure(engine: JinjaTemplateEngine, workflows: Mapping[str, Workflow], labels: Path) -> None:
     env: Any = engine.engine
     LABELS.update(load_labels(labels))
+    env.template_class = ReadingTemplate
     env.add_extension("jinja2.ext.i18n")
     # {% trans %} blocks are one line of words in the catalogue, however they are wrapped.
     env.policies["ext.i18n.trimmed"] = True
