@@ -67,7 +67,7 @@ messages: install
 		--project referral --copyright-holder "referral contributors" \
 		-o $(LOCALES)/messages.pot .
 	for lang in fr ar ur; do \
-		$(BIN)/pybabel update --quiet --no-fuzzy-matching -i $(LOCALES)/messages.pot \
+		$(BIN)/pybabel update --no-fuzzy-matching -i $(LOCALES)/messages.pot \
 			-d $(LOCALES) -l $$lang --ignore-obsolete || exit 1; \
 	done
 
