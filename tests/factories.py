@@ -8,8 +8,9 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from referral.db.tables import Case, Network, Organisation, RoleAssignment, User
+from referral.db.tables import Case, Network, Organisation, PanelMeeting, RoleAssignment, User
 from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld, seed_people
+from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Role
@@ -90,7 +91,9 @@ def submit(world: DemoWorld, **overrides: object) -> int:
     return int(world.run("referrer", referrals.submit_referral, referral_command(**overrides)))
 
 
-def schedule(world: DemoWorld, runtime: Runtime, *invited: str, days: float = 1) -> int:
+def schedule(world: DemoWorld, runtime: Runtime, *invited: str, days: float = 0.25) -> int:
+    """A meeting `days` from now: by default later the same day, so that it may be held
+    (and its decisions recorded) without moving the clock."""
     command = panel.ScheduleMeeting(
         scheduled_for=runtime.clock() + timedelta(days=days),
         chair_user_id=world.actors["chair"].user_id,
@@ -144,12 +147,31 @@ def to_consent_pending(world: DemoWorld, meeting_id: int, contribution: str = ""
             panel.add_contribution,
             panel.AddContribution(case_id, meeting_id, contribution),
         )
+    hold(world, meeting_id)
     world.run(
         "chair",
         panel.record_panel_decision,
         panel.RecordDecision(case_id, meeting_id, "support", "MARK-DELIBERATION"),
     )
     return case_id
+
+
+def hold(world: DemoWorld, meeting_id: int) -> None:
+    """The chair marks the meeting as held (decisions are recorded once it is), unless
+    it is held already."""
+    held = states.name(states.MEETING, "held")
+    with UnitOfWork(world.runtime) as uow:
+        state = uow.unscoped("a test's meeting").scalar(
+            select(PanelMeeting.state).where(PanelMeeting.id == meeting_id)
+        )
+        # By the trigger the workflow file names (tests rename them).
+        to_held = [
+            t.trigger
+            for t in uow.workflow(panel.WORKFLOW).transitions_from(state or "")
+            if t.dest == held
+        ]
+    if state != held and to_held:
+        world.run("chair", panel.move_meeting, panel.MoveMeeting(meeting_id, to_held[0]))
 
 
 def to_support(
