@@ -1,7 +1,7 @@
 """Test data: the demo network's people, plus users and cases built through the services."""
 
 import shutil
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pyotp
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from referral.db.tables import Case, Network, Organisation, PanelMeeting, RoleAssignment, User
 from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld, seed_people
-from referral.domain import states
+from referral.domain import clock, states
 from referral.domain.actors import Actor
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Role
@@ -91,11 +91,19 @@ def submit(world: DemoWorld, **overrides: object) -> int:
     return int(world.run("referrer", referrals.submit_referral, referral_command(**overrides)))
 
 
-def schedule(world: DemoWorld, runtime: Runtime, *invited: str, days: float = 0.25) -> int:
-    """A meeting `days` from now: by default later the same day, so that it may be held
-    (and its decisions recorded) without moving the clock."""
+def later_today(now: datetime, zone: str = "Europe/London") -> datetime:
+    """Some hours from now, but still today in the network's zone (the demo network's):
+    a meeting then may be held, and its decisions recorded, without moving the clock."""
+    local = clock.to_local(now, zone)
+    last_minute = datetime.combine(local.date(), time(23, 59), tzinfo=local.tzinfo)
+    return min(now + timedelta(hours=6), last_minute.astimezone(UTC))
+
+
+def schedule(world: DemoWorld, runtime: Runtime, *invited: str, days: float | None = None) -> int:
+    """A meeting `days` from now; by default later the same day (`later_today`)."""
+    now = runtime.clock()
     command = panel.ScheduleMeeting(
-        scheduled_for=runtime.clock() + timedelta(days=days),
+        scheduled_for=later_today(now) if days is None else now + timedelta(days=days),
         chair_user_id=world.actors["chair"].user_id,
         attendee_user_ids=tuple(world.actors[name].user_id for name in ("panel", *invited)),
     )
