@@ -205,7 +205,7 @@ def test_a_referral_from_submission_to_closure(
     # The data-protection officer finds every step and a verified chain.
     d = pages["dpo"]
     d.goto(f"/audit?case={case_id}")
-    expect(d.get_by_text("case:read").first).to_be_visible()
+    expect(d.get_by_text("Read the case", exact=True).first).to_be_visible()
     visit.check(d, "audit-explorer")
     # The explorer pages 50 entries at a time, most of them reads; the export holds all.
     export = d.request.get(f"/audit/export.csv?case={case_id}")
