@@ -1,15 +1,16 @@
 """Test data: the demo network's people, plus users and cases built through the services."""
 
 import shutil
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from referral.db.tables import Case, Network, Organisation, RoleAssignment, User
+from referral.db.tables import Case, Network, Organisation, PanelMeeting, RoleAssignment, User
 from referral.demo import PROVIDER_CONSENT_SCOPE, DemoWorld, seed_people
+from referral.domain import clock, states
 from referral.domain.actors import Actor
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Role
@@ -90,9 +91,19 @@ def submit(world: DemoWorld, **overrides: object) -> int:
     return int(world.run("referrer", referrals.submit_referral, referral_command(**overrides)))
 
 
-def schedule(world: DemoWorld, runtime: Runtime, *invited: str, days: float = 1) -> int:
+def later_today(now: datetime, zone: str = "Europe/London") -> datetime:
+    """Some hours from now, but still today in the network's zone (the demo network's):
+    a meeting then may be held, and its decisions recorded, without moving the clock."""
+    local = clock.to_local(now, zone)
+    last_minute = datetime.combine(local.date(), time(23, 59), tzinfo=local.tzinfo)
+    return min(now + timedelta(hours=6), last_minute.astimezone(UTC))
+
+
+def schedule(world: DemoWorld, runtime: Runtime, *invited: str, days: float | None = None) -> int:
+    """A meeting `days` from now; by default later the same day (`later_today`)."""
+    now = runtime.clock()
     command = panel.ScheduleMeeting(
-        scheduled_for=runtime.clock() + timedelta(days=days),
+        scheduled_for=later_today(now) if days is None else now + timedelta(days=days),
         chair_user_id=world.actors["chair"].user_id,
         attendee_user_ids=tuple(world.actors[name].user_id for name in ("panel", *invited)),
     )
@@ -144,12 +155,31 @@ def to_consent_pending(world: DemoWorld, meeting_id: int, contribution: str = ""
             panel.add_contribution,
             panel.AddContribution(case_id, meeting_id, contribution),
         )
+    hold(world, meeting_id)
     world.run(
         "chair",
         panel.record_panel_decision,
         panel.RecordDecision(case_id, meeting_id, "support", "MARK-DELIBERATION"),
     )
     return case_id
+
+
+def hold(world: DemoWorld, meeting_id: int) -> None:
+    """The chair marks the meeting as held (decisions are recorded once it is), unless
+    it is held already."""
+    held = states.name(states.MEETING, "held")
+    with UnitOfWork(world.runtime) as uow:
+        state = uow.unscoped("a test's meeting").scalar(
+            select(PanelMeeting.state).where(PanelMeeting.id == meeting_id)
+        )
+        # By the trigger the workflow file names (tests rename them).
+        to_held = [
+            t.trigger
+            for t in uow.workflow(panel.WORKFLOW).transitions_from(state or "")
+            if t.dest == held
+        ]
+    if state != held and to_held:
+        world.run("chair", panel.move_meeting, panel.MoveMeeting(meeting_id, to_held[0]))
 
 
 def to_support(

@@ -11,14 +11,14 @@ for a real deployment.
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TypeVar
 
 from sqlalchemy import func, select
 
 from referral.db.repositories import Repositories
-from referral.db.tables import Network, Organisation, RoleAssignment, User
+from referral.db.tables import Network, Organisation, PanelMeeting, RoleAssignment, User
 from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import ConfigurationError, Conflict
@@ -81,6 +81,10 @@ class DemoWorld:
     actors: dict[str, Actor]
     org_ids: dict[OrgKind, int]
     meeting_id: int = 0
+    # The meeting held yesterday, where the cases beyond the panel were decided (decisions
+    # are recorded once a meeting is held); `meeting_id` is tomorrow's, still to be held.
+    held_meeting_id: int = 0
+    walking_to: str = ""  # the state the case being walked is going to
     rng: random.Random = field(default_factory=lambda: random.Random(20261128))  # noqa: S311
 
     def run(self, who: str, service: Callable[[UnitOfWork, Actor, C], R], command: C) -> R:
@@ -112,6 +116,20 @@ def seed_demo(runtime: Runtime, *, skip_if_populated: bool = False, training: bo
 
 def _seed_demo_city(runtime: Runtime) -> str:
     world = seed_people(runtime)
+    walk_demo_cases(world)
+    # The city's protocol, already acknowledged by its people, so that the demo's walks
+    # (and the tests that sign in as them) reach their cases at once.
+    _publish_protocol(world, acknowledged_by=tuple(DEMO_USERS))
+    with runtime.session_factory() as session, session.begin():
+        city = session.scalars(select(Network).where(Network.slug == NETWORK_SLUG)).one()
+        city.agreement_review_on = runtime.clock().date() + timedelta(days=365)
+    return f"demo seeded: {len(DEMO_USERS)} users, {len(TARGETS)} cases in network '{NETWORK_SLUG}'"
+
+
+def walk_demo_cases(world: DemoWorld) -> None:
+    """The demo city's two meetings (one held yesterday, one tomorrow) and its cases,
+    each walked through the services to its state."""
+    runtime = world.runtime
     invited = (world.actors["panel"].user_id, world.actors["coordinator"].user_id)
     meeting = panel.ScheduleMeeting(
         scheduled_for=runtime.clock() + timedelta(days=1),
@@ -120,15 +138,10 @@ def _seed_demo_city(runtime: Runtime) -> str:
         location="Town hall, room 2",
     )
     world.meeting_id = world.run("coordinator", panel.schedule_meeting, meeting)
+    held = replace(meeting, scheduled_for=runtime.clock() - timedelta(days=1))
+    world.held_meeting_id = world.run("coordinator", panel.schedule_meeting, held)
     for target in TARGETS:
         _walk_to(world, target)
-    # The city's protocol, already acknowledged by its people, so that the demo's walks
-    # (and the tests that sign in as them) reach their cases at once.
-    _publish_protocol(world, acknowledged_by=tuple(DEMO_USERS))
-    with runtime.session_factory() as session, session.begin():
-        city = session.scalars(select(Network).where(Network.slug == NETWORK_SLUG)).one()
-        city.agreement_review_on = runtime.clock().date() + timedelta(days=365)
-    return f"demo seeded: {len(DEMO_USERS)} users, {len(TARGETS)} cases in network '{NETWORK_SLUG}'"
 
 
 # -- the second city, the national tier, the person in two cities, training ---------------
@@ -436,17 +449,26 @@ def _settle(w: DemoWorld, case_id: int) -> None:
 
 
 def _to_panel(w: DemoWorld, case_id: int) -> None:
-    w.run("coordinator", panel.set_agenda, panel.SetAgenda(w.meeting_id, (case_id,)))
+    # A case the walk takes beyond the panel goes to the meeting held yesterday.
+    beyond = w.walking_to != "panel_review" and w.held_meeting_id
+    meeting_id = w.held_meeting_id if beyond else w.meeting_id
+    w.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
 
 
 def _decide(w: DemoWorld, case_id: int) -> None:
+    meeting_id = w.held_meeting_id or w.meeting_id
     contribution = panel.AddContribution(
-        case_id, w.meeting_id, "Health: no current service involvement."
+        case_id, meeting_id, "Health: no current service involvement."
     )
     w.run("panel", panel.add_contribution, contribution)
+    with w.runtime.session_factory() as session:
+        state = session.scalar(select(PanelMeeting.state).where(PanelMeeting.id == meeting_id))
+    if state == states.name(states.MEETING, "agenda_set"):
+        # Decisions are recorded once the meeting is held.
+        w.run("chair", panel.move_meeting, panel.MoveMeeting(meeting_id, "hold"))
     decision = panel.RecordDecision(
         case_id,
-        w.meeting_id,
+        meeting_id,
         "support",
         "Consensus: mentoring is proportionate.",
         outcome_for_referrer="The panel has offered support.",
@@ -564,6 +586,7 @@ def _walk_to(world: DemoWorld, target: str) -> None:
 
 
 def _follow(world: DemoWorld, case_id: int, stop: str) -> None:
+    world.walking_to = stop
     for state, step in MAIN_PATH:
         step(world, case_id)
         if state == stop:

@@ -3,7 +3,8 @@ page checked with axe-core; the referrer follows each status change and the dpo 
 every step in the audit explorer and a verified chain."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -134,8 +135,9 @@ def test_a_referral_from_submission_to_closure(
 
     # The coordinator schedules a panel; the chair puts the case on it and decides.
     c.goto("/meetings")
-    when = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
-    c.get_by_label("Date and time (UTC)").fill(when)
+    # Today, in the network's time zone: the chair marks it as held, then decides.
+    when = datetime.now(ZoneInfo("Europe/London")).strftime("%Y-%m-%dT%H:%M")
+    c.get_by_label("Date and time", exact=True).fill(when)
     c.get_by_label("Location").fill("Town hall, room 2")
     c.get_by_label("Chair", exact=True).select_option(index=1)
     c.get_by_label(re.compile(r"^Pat Panel")).check()
@@ -151,6 +153,7 @@ def test_a_referral_from_submission_to_closure(
     h.goto(meeting_href)
     h.get_by_label(re.compile(rf"^{reference} ")).check()
     press(h, "Add to the agenda")
+    press(h, "Mark the meeting as held")  # decisions are recorded once it is
     h.locator(f"#case-{case_id} summary").click()  # each agenda item opens on demand
     h.locator(f"#decision-{case_id} input[name=outcome][value=support]").check()
     h.get_by_label("Rationale").fill("Consensus: mentoring is proportionate.")
@@ -202,7 +205,7 @@ def test_a_referral_from_submission_to_closure(
     # The data-protection officer finds every step and a verified chain.
     d = pages["dpo"]
     d.goto(f"/audit?case={case_id}")
-    expect(d.get_by_text("case:read").first).to_be_visible()
+    expect(d.get_by_text("Read the case", exact=True).first).to_be_visible()
     visit.check(d, "audit-explorer")
     # The explorer pages 50 entries at a time, most of them reads; the export holds all.
     export = d.request.get(f"/audit/export.csv?case={case_id}")

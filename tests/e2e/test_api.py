@@ -13,6 +13,7 @@ from referral.domain.vocabulary import Category, OrgKind, Purpose
 from referral.services.uow import Runtime
 from tests.e2e.conftest import Api, Browser
 from tests.factories import (
+    hold,
     schedule,
     submit,
     to_awaiting_panel,
@@ -247,7 +248,7 @@ def test_the_case_work_endpoints_walk_a_case_to_support(
 
     people = {name: world.actors[name].user_id for name in ("chair", "panel", "coordinator")}
     meeting = {
-        "scheduled_for": "2026-03-03T10:00:00+01:00",
+        "scheduled_for": "2026-03-02T10:00:00+01:00",  # today: it may be held
         "chair_user_id": people["chair"],
         "attendee_user_ids": [people["panel"], people["coordinator"]],
     }
@@ -257,6 +258,10 @@ def test_the_case_work_endpoints_walk_a_case_to_support(
     on_case = f"/api/meetings/{meeting_id}/cases/{case_id}"
     ok("panel", f"{on_case}/contributions", {"body": "MARK-DELIBERATION"}, 201)
     decision = {"outcome": "support", "rationale": "MARK-DELIBERATION"}
+    not_yet = api.post("chair", f"{on_case}/decision", decision)
+    assert not_yet.status_code == 409
+    assert "The meeting has not been held yet" in not_yet.json()["message"]
+    hold(world, meeting_id)
     assert ok("chair", f"{on_case}/decision", decision)["to_state"] == "consent_pending"
 
     ok("coordinator", f"{base}/consent/request", status=201)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from referral.audit import chain
 from referral.audit.chain import AuditRecord
 from referral.db.tables import AuditEntry
-from referral.demo import DemoWorld
+from referral.demo import DemoWorld, walk_demo_cases
 from referral.domain.errors import PermissionDenied
 from referral.services import referrals, screening
 from referral.services.uow import Runtime
@@ -48,7 +48,7 @@ def test_dpo_sees_the_audit_explorer(browser: Callable[..., Browser], world: Dem
     assert "<h1>Audit log</h1>" in response.text
     assert f'href="/cases/{case_id}"' in response.text
     assert "Riley Referrer (teacher)" in response.text  # user's display name, not an id
-    assert "case:submit" in response.text
+    assert "Submit referral" in response.text  # the action in words, not `case:submit`
 
 
 @pytest.mark.parametrize("who", ["coordinator", "referrer", "admin"])
@@ -79,10 +79,10 @@ def test_filter_by_denied_finds_the_refused_screening(
     b = browser("dpo")
     denied = b.get(f"/audit?decision=denied&case={case_id}")
     assert denied.status_code == 200
-    assert "case:screen" in denied.text and "Denied</span>" in denied.text
+    assert "Screen the case" in denied.text and "Denied</span>" in denied.text
     assert "Allowed</span>" not in denied.text
     allowed = b.get(f"/audit?decision=allowed&case={case_id}&action=case:")
-    assert "case:submit" in allowed.text and "case:screen" not in allowed.text
+    assert "Submit referral" in allowed.text and "Screen the case" not in allowed.text
 
 
 def test_filters_by_user_organisation_and_dates(
@@ -93,11 +93,11 @@ def test_filters_by_user_organisation_and_dates(
     b = browser("dpo")
     by_user = b.get(f"/audit?user={referrer.user_id}")
     assert (
-        "case:submit" in by_user.text
+        "Submit referral" in by_user.text
         and "Casey Coordinator" not in by_user.text.split("<tbody>")[-1]
     )
     by_org = b.get(f"/audit?organisation={referrer.organisation_id}")
-    assert "case:submit" in by_org.text
+    assert "Submit referral" in by_org.text
     today = b.get("/audit?from=2026-03-02&to=2026-03-02&action=case:submit")
     assert len(seqs(today.text)) == 1
     later = b.get("/audit?from=2026-03-03&action=case:submit")
@@ -225,3 +225,27 @@ def test_the_explorer_says_what_a_read_showed_and_refused_per_category(
     assert "<li>read identity information for screening, legal basis: public task</li>" in html
     assert "<li>refused special information: no rule allows it here</li>" in html
     assert "special refused, no rule" in html  # the rule column, by category
+
+
+RAW_CODE = re.compile(r"\b[a-z_]+:[a-z_]+\b")
+ACTION_CELL = re.compile(r'<td data-label="Action">(.*?)(?: <span class="muted">|</td>)')
+OLDER = re.compile(r'href="(/audit\?before=\d+)"[^>]*rel="next"')
+
+
+def test_the_explorer_shows_every_action_of_the_demo_in_words(
+    browser: Callable[..., Browser], world: DemoWorld
+) -> None:
+    walk_demo_cases(world)  # the demo city's cases, every state
+    b = browser("dpo")
+    html, seen = b.get("/audit").text, set()
+    for _ in range(200):  # every page of entries, newest first
+        actions = ACTION_CELL.findall(html)
+        assert actions, "a page of the explorer without actions"
+        seen.update(actions)
+        older = OLDER.search(html)
+        if older is None:
+            break
+        html = b.get(older.group(1).replace("&amp;", "&")).text
+    raw = sorted(a for a in seen if RAW_CODE.search(a))
+    assert raw == [], f"raw action codes on the explorer: {raw}"
+    assert "Submit referral" in seen and len(seen) > 10

@@ -3,6 +3,8 @@
 import re
 from collections.abc import Callable
 
+from sqlalchemy import select
+
 from referral.db.tables import Case, User
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind, Role
@@ -11,7 +13,7 @@ from referral.services import panel, screening
 from referral.services.uow import Runtime
 from tests.conftest import TestClock
 from tests.e2e.conftest import PASSWORD, Browser
-from tests.factories import add_user, schedule, submit, to_awaiting_panel, to_support
+from tests.factories import add_user, hold, schedule, submit, to_awaiting_panel, to_support
 
 Browse = Callable[..., Browser]
 
@@ -37,6 +39,7 @@ def to_consent_pending(world: DemoWorld, runtime: Runtime) -> int:
     meeting_id = schedule(world, runtime)
     case_id = to_awaiting_panel(world)
     world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
+    hold(world, meeting_id)
     world.run(
         "chair",
         panel.record_panel_decision,
@@ -508,6 +511,26 @@ def test_withdraw_consent_is_offered_only_once_consent_was_asked(
     # ... behind a second, deliberate button, as every destructive move.
     assert "Yes, withdraw consent and close" in asked
     assert '<summary class="button button-warning">Withdraw consent and close' in asked
+
+
+def test_withdrawing_consent_never_asked_is_refused_by_the_service(
+    browser: Browse, world: DemoWorld, runtime: Runtime
+) -> None:
+    case_id = to_consent_pending(world, runtime)  # the panel decided; consent not asked
+    b = browser("coordinator")
+    b.get(f"/cases/{case_id}")
+    refused = b.post(f"/cases/{case_id}/consent/withdraw", {"notes": "A direct post."})
+    assert refused.status_code == 409
+    assert "Consent has not been asked for this case yet" in refused.text
+    with runtime.session_factory() as session:
+        assert session.scalar(select(Case.state).where(Case.id == case_id)) == "consent_pending"
+    # Once asked, the same post withdraws it and closes the case.
+    assert b.post(f"/cases/{case_id}/consent/request").status_code == 303
+    b.get(f"/cases/{case_id}")
+    assert b.post(f"/cases/{case_id}/consent/withdraw", {"notes": ""}).status_code == 303
+    with runtime.session_factory() as session:
+        state = session.scalar(select(Case.state).where(Case.id == case_id))
+    assert state == "closed_consent_withdrawn"
 
 
 def test_no_bare_transfer_and_an_intervention_ends_only_on_a_second_click(

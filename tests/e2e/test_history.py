@@ -28,8 +28,8 @@ def test_the_case_page_leaves_out_the_viewers_own_reads(
     for _ in range(3):
         page = coordinator.get(f"/cases/{case_id}")
     rows = _actions(page.text)
-    assert ("case:read", "referrer") in rows
-    assert ("case:read", "coordinator") not in rows
+    assert ("Read the case", "referrer") in rows
+    assert ("Read the case", "coordinator") not in rows
     assert ("Submit referral", "referrer") in rows
     assert f"/cases/{case_id}/history" in page.text
 
@@ -43,7 +43,7 @@ def test_the_full_history_holds_every_read_and_pages_back(
         coordinator.get(f"/cases/{case_id}")
     first = coordinator.get(f"/cases/{case_id}/history")
     assert first.status_code == 200
-    assert ("case:read", "coordinator") in _actions(first.text)
+    assert ("Read the case", "coordinator") in _actions(first.text)
     pages = [_actions(first.text)]
     html = first.text
     while older := re.search(rf'href="/cases/{case_id}/history\?before=(\d+)"', html):

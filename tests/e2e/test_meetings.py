@@ -2,11 +2,12 @@
 agenda case, contributions, decisions and the coordinator's agenda."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, update
 
-from referral.db.tables import AuditEntry, User
+from referral.db.tables import AuditEntry, Network, PanelMeeting, User
 from referral.demo import DemoWorld
 from referral.domain.vocabulary import OrgKind, Role
 from referral.services import panel
@@ -15,6 +16,7 @@ from tests.conftest import TestClock
 from tests.e2e.conftest import Browser, _hash
 from tests.factories import (
     add_user,
+    hold,
     reference_of,
     schedule,
     to_awaiting_panel,
@@ -35,10 +37,19 @@ def add_login(runtime: Runtime, world: DemoWorld, username: str, kind: OrgKind, 
 def on_agenda(runtime: Runtime, world: DemoWorld) -> tuple[int, int]:
     """(meeting, case): a meeting tomorrow, police panel member invited, one case on it."""
     add_login(runtime, world, "police_panel", OrgKind.POLICE, Role.PANEL_MEMBER)
-    meeting_id = schedule(world, runtime, "police_panel")
+    meeting_id = schedule(world, runtime, "police_panel", days=1)
     case_id = to_awaiting_panel(world)
     world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
     return meeting_id, case_id
+
+
+@pytest.fixture
+def held_agenda(on_agenda: tuple[int, int], world: DemoWorld, clock: TestClock) -> tuple[int, int]:
+    """(meeting, case) as `on_agenda`, on the meeting's day, the meeting marked as held:
+    the panel's decisions are recorded now."""
+    clock.advance(days=1)
+    hold(world, on_agenda[0])
+    return on_agenda
 
 
 @pytest.mark.parametrize("who", ["chair", "panel", "coordinator"])
@@ -140,9 +151,9 @@ def test_case_data_is_gone_once_the_meeting_window_has_passed(
 
 
 def test_chair_records_a_decision_and_the_case_awaits_consent(
-    browser: Browse, on_agenda: tuple[int, int]
+    browser: Browse, held_agenda: tuple[int, int]
 ) -> None:
-    meeting_id, case_id = on_agenda
+    meeting_id, case_id = held_agenda
     b = browser("chair")
     page = b.get(f"/meetings/{meeting_id}")
     assert f"/cases/{case_id}/decision" in page.text
@@ -157,9 +168,9 @@ def test_chair_records_a_decision_and_the_case_awaits_consent(
 
 
 def test_panel_member_gets_no_decision_form_and_may_not_decide(
-    browser: Browse, on_agenda: tuple[int, int]
+    browser: Browse, held_agenda: tuple[int, int]
 ) -> None:
-    meeting_id, case_id = on_agenda
+    meeting_id, case_id = held_agenda
     b = browser("panel")
     assert f"/cases/{case_id}/decision" not in b.get(f"/meetings/{meeting_id}").text
     response = b.post(
@@ -332,9 +343,9 @@ def test_form_error_page_keeps_what_was_written(
 
 
 def test_once_decided_a_case_offers_no_contribution_form_and_refuses_one(
-    browser: Browse, on_agenda: tuple[int, int]
+    browser: Browse, held_agenda: tuple[int, int]
 ) -> None:
-    meeting_id, case_id = on_agenda
+    meeting_id, case_id = held_agenda
     form = f"/meetings/{meeting_id}/cases/{case_id}/contributions"
     b = browser("panel")
     assert form in b.get(f"/meetings/{meeting_id}").text
@@ -411,3 +422,82 @@ def test_the_meetings_landing_page_calls_the_chair_to_the_next_panel(
     page = browser("chair").get("/meetings").text
     assert 'class="call-to-act"' in page and f'href="/meetings/{meeting_id}"' in page
     assert "1 case to read and decide" in page
+
+
+def test_no_decision_before_the_meeting_is_held(
+    browser: Browse, world: DemoWorld, on_agenda: tuple[int, int], clock: TestClock
+) -> None:
+    meeting_id, case_id = on_agenda  # tomorrow's meeting, not held
+    chair = browser("chair")
+    page = chair.get(f"/meetings/{meeting_id}").text
+    assert f"/cases/{case_id}/decision" not in page
+    assert "can be recorded once the meeting has been marked as held" in page
+    refused = chair.post(
+        f"/meetings/{meeting_id}/cases/{case_id}/decision",
+        {"outcome": "support", "rationale": "Too early."},
+    )
+    assert refused.status_code == 409
+    assert "The meeting has not been held yet" in refused.text
+    clock.advance(days=1)  # its day: the chair marks it as held, then decides
+    hold(world, meeting_id)
+    held = browser("chair").get(f"/meetings/{meeting_id}").text
+    assert f"/cases/{case_id}/decision" in held
+    assert "once the meeting has been marked as held" not in held
+
+
+def test_the_agenda_picker_and_the_agenda_link_to_their_cases(
+    browser: Browse, runtime: Runtime, world: DemoWorld
+) -> None:
+    meeting_id = schedule(world, runtime)
+    waiting, on_it = to_awaiting_panel(world), to_awaiting_panel(world)
+    world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (on_it,)))
+    page = browser("coordinator").get(f"/meetings/{meeting_id}").text
+    reference = reference_of(runtime, waiting)
+    assert f'href="/cases/{waiting}">Open {reference}</a>' in page
+    assert f'href="/cases/{on_it}">{reference_of(runtime, on_it)}</a>' in page
+
+
+def _in_zone(runtime: Runtime, zone: str) -> None:
+    with runtime.session_factory() as session, session.begin():
+        session.execute(update(Network).values(time_zone=zone))
+
+
+def test_a_meeting_is_entered_and_shown_in_the_networks_local_time(
+    browser: Browse, runtime: Runtime, world: DemoWorld
+) -> None:
+    _in_zone(runtime, "America/New_York")
+    b = browser("coordinator")
+    form = b.get("/meetings").text
+    assert "In the network&#39;s time zone, America/New_York." in form or (
+        "In the network's time zone, America/New_York." in form
+    )
+    chair, panel_member = world.actors["chair"].user_id, world.actors["panel"].user_id
+    response = b.post(
+        "/meetings",
+        {"scheduled_for": "2026-03-10T18:00", "chair_user_id": str(chair),
+         "attendee_user_ids": str(panel_member)},
+    )  # fmt: skip
+    assert response.status_code == 303, response.text
+    with runtime.session_factory() as session:
+        stored = session.scalars(select(PanelMeeting.scheduled_for)).one()
+    assert stored == datetime(2026, 3, 10, 22, 0, tzinfo=UTC)  # EDT (UTC-4) from 8 March
+    shown = b.get(response.headers["location"]).text
+    assert "10 Mar 2026 18:00 (America/New_York)" in shown
+    listed = b.get("/meetings").text
+    assert "When (America/New_York)" in listed and "10 Mar 2026 18:00" in listed
+
+
+def test_a_local_time_the_clocks_skip_is_refused_in_words(
+    browser: Browse, runtime: Runtime, world: DemoWorld
+) -> None:
+    _in_zone(runtime, "America/New_York")
+    b = browser("coordinator")
+    b.get("/meetings")
+    response = b.post(
+        "/meetings",
+        {"scheduled_for": "2026-03-08T02:30", "chair_user_id": str(world.actors["chair"].user_id)},
+    )
+    assert response.status_code == 422
+    assert "does not exist in America/New_York" in response.text
+    with runtime.session_factory() as session:
+        assert session.scalars(select(PanelMeeting.id)).first() is None

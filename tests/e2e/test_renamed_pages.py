@@ -15,7 +15,7 @@ from referral.services import panel
 from referral.services.uow import Runtime
 from referral.web.app import create_app
 from tests.e2e.conftest import Browser
-from tests.factories import make_world, schedule, submit
+from tests.factories import hold, make_world, schedule, submit
 from tests.renaming import PREFIX, renamed_awaiting_panel, renamed_name, use_renamed_workflows
 
 
@@ -74,6 +74,7 @@ def test_the_meeting_page_offers_the_files_outcomes_and_records_one(renamed: Run
     case_id = renamed_awaiting_panel(world)
     meeting_id = schedule(world, renamed)
     world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
+    hold(world, meeting_id)  # decisions are recorded once the meeting is held
     chair = _signed_in(renamed, "chair")
 
     meeting = chair.get(f"/meetings/{meeting_id}")

@@ -123,12 +123,12 @@ def test_after_the_minutes_are_approved_the_meeting_is_gone_and_the_landing_page
     _summon(browser, meeting_id)
     b, location = _enter(browser)
     assert b.get(location).status_code == 200
+    world.run("coordinator", panel.move_meeting, panel.MoveMeeting(meeting_id, "hold"))
     world.run(
         "chair",
         panel.record_panel_decision,
         panel.RecordDecision(case_id, meeting_id, "support", "Agreed."),
     )
-    world.run("coordinator", panel.move_meeting, panel.MoveMeeting(meeting_id, "hold"))
     world.run(
         "coordinator",
         panel.move_meeting,

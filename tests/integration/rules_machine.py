@@ -70,7 +70,7 @@ from referral.services import (
     support,
 )
 from referral.services.uow import Runtime, UnitOfWork
-from tests.factories import add_user, referral_command, schedule
+from tests.factories import add_user, hold, referral_command, schedule
 
 PROVIDERS = ["provider", "other_provider"]  # the demo's (civil society) and a youth service's
 MOST_CASES = 4  # a few cases, each taken further, rather than many drafts
@@ -203,11 +203,15 @@ OPERATIONS: dict[str, Operation] = {
     "add_contribution": lambda m, who, run: m.world.run(
         who, panel.add_contribution, panel.AddContribution(run.case_id, m.meeting_id, "View.")
     ),
-    "decide_support": lambda m, who, run: m.world.run(
-        who,
-        panel.record_panel_decision,
-        panel.RecordDecision(run.case_id, m.meeting_id, "support", "Consensus."),
-    ),
+    # Decisions are recorded once the meeting is held (the chair marks it so).
+    "decide_support": lambda m, who, run: (
+        hold(m.world, m.meeting_id),
+        m.world.run(
+            who,
+            panel.record_panel_decision,
+            panel.RecordDecision(run.case_id, m.meeting_id, "support", "Consensus."),
+        ),
+    )[1],
     "request_consent": lambda m, who, run: m.world.run(
         who, consent.request_consent, consent.RequestConsent(run.case_id)
     ),

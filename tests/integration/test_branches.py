@@ -11,7 +11,7 @@ from referral.domain.errors import Conflict
 from referral.services import consent, lifecycle, panel, screening
 from referral.services.erasure import EraseCase, erase_case
 from referral.services.uow import Runtime
-from tests.factories import make_world, schedule, submit, to_awaiting_panel, to_support
+from tests.factories import hold, make_world, schedule, submit, to_awaiting_panel, to_support
 
 
 def state_of(runtime: Runtime, case_id: int) -> str:
@@ -41,6 +41,7 @@ def panel_decision(decision: str) -> Callable[[DemoWorld, Runtime], int]:
         meeting_id = schedule(world, runtime)
         case_id = to_awaiting_panel(world)
         world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
+        hold(world, meeting_id)
         world.run(
             "chair",
             panel.record_panel_decision,

@@ -20,7 +20,7 @@ from referral.services.holidays import Holiday, ImportHolidays, import_holidays
 from referral.services.timers import MAX_ATTEMPTS, ClockRules, TickReport, tick
 from referral.services.uow import Runtime, UnitOfWork
 from tests.conftest import TestClock
-from tests.factories import make_world, schedule, submit, to_support
+from tests.factories import hold, make_world, schedule, submit, to_support
 
 # Drift alerts have their own tests; elsewhere they would add to every count.
 NO_DRIFT = ClockRules(drift_days=0)
@@ -228,6 +228,7 @@ def test_the_whole_life_of_a_case_fires_each_timer_once_at_its_moment(
     fires_at(runtime, clock, overdue, 1)
     move(world, "coordinator", case_id, "ready_for_panel")
     world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
+    hold(world, meeting_id)  # on its day, 17 March
     world.run(
         "chair",
         panel.record_panel_decision,

@@ -24,6 +24,7 @@ from referral.workflow.schema import Recipient, Workflow
 from tests.conftest import TestClock
 from tests.factories import (
     add_user,
+    hold,
     make_world,
     reference_of,
     referral_command,
@@ -213,6 +214,7 @@ def test_panel_decisions_tell_whom_the_workflow_names(
         trigger = transition.trigger
         case_id = to_awaiting_panel(world)
         world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
+        hold(world, meeting_id)
         command = panel.RecordDecision(case_id, meeting_id, outcome, "MARK-DELIBERATION")
         world.run("chair", panel.record_panel_decision, command)
         decided[trigger] = case_id

@@ -25,7 +25,7 @@ from referral.services import actions, consent, information, lifecycle, panel, s
 from referral.services.linked_states import configure_states, missing_states
 from referral.services.uow import Runtime, UnitOfWork
 from referral.workflow.loader import load_workflows
-from tests.factories import make_world, reference_of, schedule, submit
+from tests.factories import hold, make_world, reference_of, schedule, submit
 from tests.renaming import PREFIX, renamed_name, use_renamed_workflows
 
 
@@ -89,6 +89,7 @@ def test_a_case_runs_its_whole_course_on_renamed_states_and_triggers(renamed: Ru
     meeting_id = schedule(world, renamed)
     moved = world.run("coordinator", panel.set_agenda, panel.SetAgenda(meeting_id, (case_id,)))
     assert [m.to_state for m in moved] == [renamed_name("panel_review")]
+    hold(world, meeting_id)
     decision = panel.RecordDecision(case_id, meeting_id, "support", "MARK-DELIBERATION")
     world.run("chair", panel.record_panel_decision, decision)
     assert state_of(renamed, case_id) == renamed_name("consent_pending")

@@ -149,13 +149,13 @@ def test_access_ends_when_the_minutes_are_approved(
     summons_id = _summon(world, "chair", meeting_id, "harbour_police")
     official = _in_meeting_network(runtime, world, harbour_police)
     assert _show(runtime, official, meeting_id).agenda[0].view is not None
+    runtime.clock.advance(days=1)  # type: ignore[attr-defined]  # the meeting's day
+    world.run("coordinator", panel.move_meeting, panel.MoveMeeting(meeting_id, "hold"))
     world.run(
         "chair",
         panel.record_panel_decision,
         panel.RecordDecision(case_id, meeting_id, "support", "Agreed."),
     )
-    runtime.clock.advance(days=1)  # type: ignore[attr-defined]  # the meeting's day
-    world.run("coordinator", panel.move_meeting, panel.MoveMeeting(meeting_id, "hold"))
     assert _show(runtime, official, meeting_id).agenda[0].view is not None  # held: still open
     world.run(
         "coordinator",

@@ -16,7 +16,7 @@ from referral.domain.vocabulary import OrgKind, Role
 from referral.services import consent, information, lifecycle, panel, referrals, screening, support
 from referral.services.erasure import EraseCase, erase_case
 from referral.services.uow import Runtime
-from tests.factories import add_user, make_world, referral_command, schedule
+from tests.factories import add_user, hold, make_world, referral_command, schedule
 
 Ids = dict[str, Any]
 
@@ -103,11 +103,15 @@ STEPS = [
         )
     ),
     step("decide_support", "chair", "consent_pending")(
-        lambda w, who, ids: w.run(
-            who,
-            panel.record_panel_decision,
-            panel.RecordDecision(ids["case"], ids["meeting"], "support", "Consensus."),
-        )
+        # Decisions are recorded once the meeting is held (the chair marks it so).
+        lambda w, who, ids: (
+            hold(w, ids["meeting"]),
+            w.run(
+                who,
+                panel.record_panel_decision,
+                panel.RecordDecision(ids["case"], ids["meeting"], "support", "Consensus."),
+            ),
+        )[1]
     ),
     step("request_consent", "coordinator")(
         lambda w, who, ids: w.run(who, consent.request_consent, consent.RequestConsent(ids["case"]))

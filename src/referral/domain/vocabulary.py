@@ -122,3 +122,132 @@ ERROR_WORDS: dict[str, str] = {
     "naive": N_("Give the time with its time zone."),
     "own form": N_("Use its own form."),
 }
+
+# Recorded actions (the audit log's `object:verb` codes) in words, for the audit explorer
+# and a case's history; said as the workflow files label their moves ("Submit referral"),
+# so that they read right whether the action was allowed or refused. A workflow's move
+# reads as its file labels the trigger (web.templating.action_labeller); any other action
+# reads as written here, and one not listed as its object and verb in words.
+ACTION_WORDS: dict[str, str] = {
+    "case:read": "Read the case",
+    "case:create": "Create the referral",
+    "case:queue": "Read the case queue",
+    "case:search": "Search the cases",
+    "case:timeline": "Read the case history",
+    "case:history": "Read the case history",
+    "case:screen": "Screen the case",
+    "case:deconflict": "Record the deconfliction check",
+    "case:record_deconfliction": "Record the deconfliction check",
+    "case:review": "Record a review",
+    "case:manage": "Manage the case",
+    "case:contribute": "Contribute to the panel",
+    "case:decide": "Record the panel's decision",
+    "case:consent": "Record consent",
+    "case:schedule": "Put the case on a panel's agenda",
+    "case:transfer": "Transfer the case",
+    "case:migrate": "Move the case to a newer workflow",
+    "case:erase": "Erase the case",
+    "meeting:schedule": "Schedule a panel meeting",
+    "meeting:set_agenda": "Set a meeting's agenda",
+    "meeting:hold": "Mark a meeting as held",
+    "meeting:approve_minutes": "Approve a meeting's minutes",
+    "meeting:cancel": "Cancel a meeting",
+    "meeting:read_minutes": "Read a meeting's minutes",
+    "meeting:summon": "Summon an official to a meeting",
+    "meeting:summons_entered": "Enter a meeting as a summoned official",
+    "meeting:summons_ended": "A summons to a meeting ended",
+    "consent:request": "Ask for consent",
+    "consent:record": "Record the consent answer",
+    "consent:give": "Consent given",
+    "consent:refuse": "Consent refused",
+    "consent:withdraw": "Consent withdrawn",
+    "consent:expire": "Consent expired",
+    "information_request:send": "Ask a partner agency for information",
+    "information_request:answer": "Record an agency's answer",
+    "information_request:read": "Read an information request",
+    "intervention:assign": "Assign an intervention",
+    "intervention:record": "Record an intervention's progress",
+    "intervention:list": "Read the interventions",
+    "auth:login": "Sign in",
+    "auth:logout": "Sign out",
+    "auth:second_factor": "Confirm with the second factor",
+    "auth:second_factor_enrolled": "Set up the second factor",
+    "auth:recovery_code_used": "Use a recovery code",
+    "auth:recovery_codes_renewed": "Renew the recovery codes",
+    "auth:network_switched": "Switch network",
+    "auth:sso_pending": "Sign in through single sign-on (awaiting approval)",
+    "auth:token_issued": "Issue an API token",
+    "auth:token_revoke": "Revoke an API token",
+    "audit:read": "Read the audit log",
+    "audit:export": "Download the audit log",
+    "audit:verify": "Check the audit chain",
+    "audit:report": "Make an access report",
+    "audit:destructions": "Read the destruction register",
+    "admin:user_create": "Add a user",
+    "admin:user_password": "Set a user's password",
+    "admin:user_activate": "Reactivate a user",
+    "admin:user_deactivate": "Deactivate a user",
+    "admin:users_import": "Import users",
+    "admin:role_grant": "Give a role",
+    "admin:role_revoke": "Take away a role",
+    "admin:organisation_create": "Add an organisation",
+    "admin:second_factor_reset": "Reset a user's second factor",
+    "admin:token_revoke": "Revoke a user's API token",
+    "admin:sso_approve": "Approve a single sign-on account",
+    "admin:sso_forget": "Remove a single sign-on account",
+    "admin:webhook_register": "Register a webhook",
+    "admin:webhook_disable": "Turn off a webhook",
+    "breakglass:open": "Open a case in an emergency (break glass)",
+    "breakglass:read": "Read a case in an emergency (break glass)",
+    "breakglass:review": "Review an emergency access",
+    "breakglass:queue": "Read the emergency accesses to review",
+    "subject:export": "Export a person's data",
+    "subject:overview": "Read a person's data overview",
+    "subject:erase": "Erase a person's data",
+    "transfer:propose": "Propose a transfer",
+    "transfer:preview": "Preview a transfer",
+    "transfer:disclosed": "Disclose a case in a transfer",
+    "transfer:accept": "Accept a transfer",
+    "transfer:decline": "Decline a transfer",
+    "transfer:withdraw": "Withdraw a transfer",
+    "transfer:expire": "A transfer expired",
+    "transfer:hand_over": "Hand the case over",
+    "linkage:ask": "Ask about a possible link",
+    "linkage:read": "Read a possible link",
+    "linkage:found": "Find a possible link",
+    "linkage:confirm": "Confirm a link",
+    "linkage:reject": "Reject a link",
+    "linkage:rebuild": "Rebuild the linkage index",
+    "linkage:alerts": "Read the link alerts",
+    "network:create": "Create a network",
+    "network:created": "Create a network",
+    "network:new": "Create a network",
+    "network:holidays": "Change the network's holidays",
+    "protocol:published": "Publish the sharing protocol",
+    "protocol:acknowledged": "Acknowledge the sharing protocol",
+    "agreement:review_date_set": "Set the agreement's review date",
+    "policy:apply": "Apply a policy change",
+    "keys:rotate": "Rotate the encryption keys",
+    "review:reminded": "Reminder: a review is due",
+}
+
+# The verbs of recorded actions not listed above, in words ("read" -> "read").
+_ACTION_VERBS: dict[str, str] = {
+    "read": "read",
+    "write": "changed",
+    "drift": "no activity",
+    "review_due": "review due",
+}
+
+
+def action_words(action: str) -> str:
+    """A recorded action in words: its own words when listed, else its object and verb
+    in words ("identity:read" -> "Identity: read"), never the bare code."""
+    text = str(action)
+    if text in ACTION_WORDS:
+        return ACTION_WORDS[text]
+    if ":" not in text:
+        return WORDS.get(text, text.replace("_", " ").capitalize())
+    obj, _, verb = text.partition(":")
+    thing = WORDS.get(obj, obj.replace("_", " ").capitalize())
+    return f"{thing}: {_ACTION_VERBS.get(verb, verb.replace('_', ' '))}"

@@ -153,6 +153,16 @@ def withdraw_consent(uow: UnitOfWork, actor: Actor, command: WithdrawConsent) ->
     case, facts = loaded.case, loaded.facts
     trigger = trigger_via(uow, case, Via.CONSENT_WITHDRAWAL)  # before anything changes
     consent = uow.repo.current_consent(case.id)
+    # Withdrawing means something only once consent was asked for or given (the case
+    # page offers it only then, services.actions).
+    if consent is None:
+        raise Conflict(
+            "Consent has not been asked for this case yet: there is no consent to withdraw."
+        )
+    if consent.state not in states.names(states.CONSENT, "requested", "given"):
+        raise Conflict(
+            "There is no consent asked for or given on this case now: nothing to withdraw."
+        )
     if consent is not None and consent.state == states.consent_given():
         consent.withdrawn_at = uow.now
         if command.notes.strip():

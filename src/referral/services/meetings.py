@@ -2,7 +2,7 @@
 meeting with its agenda read case by case under the policy."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
@@ -17,7 +17,7 @@ from referral.db.tables import (
     RoleAssignment,
     User,
 )
-from referral.domain import states
+from referral.domain import clock, states
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import Category, Role
@@ -65,11 +65,12 @@ class Person:
 class MeetingRow:
     meeting_id: int
     state: str
-    scheduled_for: datetime
+    scheduled_for: datetime  # in the network's time zone (aware), as the pages show it
     location: str
     chair: str
     agenda_size: int
     upcoming: bool
+    at: datetime | None = None  # the stored (UTC) time: where a page of the list ends
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class MeetingsOverview:
     schedule: ScheduleOptions | None
     past_after: str = ""  # this page of past meetings starts after that position
     next_past: str = ""  # the next page of past meetings starts after this one
+    time_zone: str = "UTC"  # the network's: times are shown and entered in it
 
 
 @dataclass(frozen=True)
@@ -149,9 +151,10 @@ def meetings_overview(uow: UnitOfWork, actor: Actor, query: ListMeetings) -> Mee
         )
     ).all()
     more, earlier = len(earlier) > query.past_limit, earlier[: query.past_limit]
+    zone = panel.time_zone_of(uow, actor.network_id)
     meetings = [
-        MeetingRow(m.id, m.state, m.scheduled_for, m.location, chair, size or 0,
-                   m.scheduled_for >= uow.now)
+        MeetingRow(m.id, m.state, clock.to_local(m.scheduled_for, zone), m.location, chair,
+                   size or 0, m.scheduled_for >= uow.now, at=m.scheduled_for)
         for m, chair, size in [*upcoming, *earlier]
     ]  # fmt: skip
     last = meetings[-1] if more and meetings else None
@@ -159,7 +162,8 @@ def meetings_overview(uow: UnitOfWork, actor: Actor, query: ListMeetings) -> Mee
         meetings,
         _schedule_options(uow, actor),
         past_after=query.past_after,
-        next_past=position_of(last.scheduled_for, last.meeting_id) if last else "",
+        next_past=position_of(last.at or last.scheduled_for, last.meeting_id) if last else "",
+        time_zone=zone,
     )
 
 
@@ -185,7 +189,11 @@ def _schedule_options(uow: UnitOfWork, actor: Actor) -> ScheduleOptions | None:
 
 
 def schedule(uow: UnitOfWork, actor: Actor, command: panel.ScheduleMeeting) -> int:
-    """Schedule a meeting, its chair and invitees chosen from the network's panel people."""
+    """Schedule a meeting, its chair and invitees chosen from the network's panel people.
+    A time without a zone (the form's) is the network's local time; it is stored in UTC."""
+    if command.scheduled_for.tzinfo is None:
+        zone = panel.time_zone_of(uow, actor.network_id)
+        command = replace(command, scheduled_for=clock.to_utc(command.scheduled_for, zone))
     options = _schedule_options(uow, actor)
     if options is not None:
         errors = {}
@@ -219,6 +227,8 @@ class AgendaCase:
     decisions: list[dict[str, object]] = field(default_factory=list)
     may_contribute: bool = False
     may_decide: bool = False
+    # The viewer will record the decision, once the meeting has been marked as held.
+    decides_once_held: bool = False
     # Whether the case's own page is open to the viewer (a summons opens the agenda only).
     may_open: bool = False
 
@@ -246,7 +256,7 @@ class SummonedRow:
 class MeetingPage:
     meeting_id: int
     state: str
-    scheduled_for: datetime
+    scheduled_for: datetime  # in the network's time zone (aware), as the page shows it
     location: str
     chair: Person
     attendees: list[Person]
@@ -258,6 +268,7 @@ class MeetingPage:
     minutes_trigger: str | None  # the move the minutes form makes, when the actor may
     may_summon: bool = False  # the actor may summon an official to it now
     summoned: list[SummonedRow] = field(default_factory=list)
+    time_zone: str = "UTC"  # the network's: the meeting's time is shown in it
 
     @property
     def may_write_minutes(self) -> bool:
@@ -280,7 +291,7 @@ def _meeting_for(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting
 
 
 def _agenda_case(
-    uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool, meeting_open: bool
+    uow: UnitOfWork, actor: Actor, item: AgendaItem, visible: bool, meeting: PanelMeeting
 ) -> AgendaCase:
     if not visible:
         return AgendaCase(item.case_id, item.position)
@@ -294,6 +305,9 @@ def _agenda_case(
     decided = [r for r in view.linked.get("decisions", []) if r["meeting_id"] == item.meeting_id]
     writes = uow.authz.decide(actor, Category.DELIBERATION, "write", facts, uow.now).allowed
     decides = uow.authz.permission(actor, "case:decide", facts, uow.now).allowed
+    decides = decides and case_operations.allowed(uow, case, "decide")
+    meeting_open = panel.open_for_contributions(meeting)
+    not_held = meeting.state in states.names(states.MEETING, "scheduled", "agenda_set")
     return AgendaCase(
         item.case_id,
         item.position,
@@ -301,7 +315,9 @@ def _agenda_case(
         contributions=mine,
         decisions=decided,
         may_contribute=writes and meeting_open and case_operations.allowed(uow, case, "contribute"),
-        may_decide=decides and case_operations.allowed(uow, case, "decide"),
+        # Decisions are recorded once the meeting is held (panel.record_panel_decision).
+        may_decide=decides and panel.decisions_open(meeting),
+        decides_once_held=decides and not_held,
         may_open=uow.authz.decide(actor, Category.STATUS, "read", outside, uow.now).allowed,
     )
 
@@ -390,8 +406,8 @@ def _triggers(
         for t in workflow.transitions_from(meeting.state)
         if t.via != Via.AGENDA  # the agenda form moves the meeting
         and (t.via != Via.MINUTES or minutes_allowed)
-        # Not held before its day (panel.move_meeting refuses it too).
-        and (t.dest != held or uow.now.date() >= meeting.scheduled_for.date())
+        # Not held before its day in the network's time zone (panel.move_meeting too).
+        and (t.dest != held or not panel.before_its_day(uow, meeting))
         and uow.authz.permission(actor, t.permission, None, uow.now).allowed
     ]
 
@@ -412,10 +428,7 @@ def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPa
             scope.select(Case.id, readable=(Category.STATUS, "read")).where(Case.id.in_(case_ids))
         )
     ) | _summoned_readable(uow, actor, meeting.id, case_ids)
-    meeting_open = panel.open_for_contributions(meeting)
-    agenda = [
-        _agenda_case(uow, actor, item, item.case_id in readable, meeting_open) for item in items
-    ]
+    agenda = [_agenda_case(uow, actor, item, item.case_id in readable, meeting) for item in items]
     attendees = scope.execute(
         scope.select(User.id, User.display_name, Organisation.name)
         .join(MeetingAttendee, MeetingAttendee.user_id == User.id)
@@ -432,10 +445,11 @@ def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPa
         scope.execute(scope.select(Organisation.id, Organisation.name)).all()
     )
     triggers = _triggers(uow, actor, meeting, panel.agenda_cases(uow, actor, meeting.id))
+    zone = panel.time_zone_of(uow, meeting.network_id)
     return MeetingPage(
         meeting_id=meeting.id,
         state=meeting.state,
-        scheduled_for=meeting.scheduled_for,
+        scheduled_for=clock.to_local(meeting.scheduled_for, zone),
         location=meeting.location,
         chair=chair,
         attendees=people,
@@ -450,6 +464,7 @@ def show_meeting(uow: UnitOfWork, actor: Actor, query: ShowMeeting) -> MeetingPa
         ),
         may_summon=_may_summon(uow, actor, meeting),
         summoned=_summoned(uow, actor, meeting),
+        time_zone=zone,
     )
 
 

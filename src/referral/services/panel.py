@@ -9,10 +9,11 @@ from referral.db.tables import (
     Contribution,
     Decision,
     MeetingAttendee,
+    Network,
     PanelMeeting,
     RoleAssignment,
 )
-from referral.domain import states
+from referral.domain import clock, states
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.services import case_operations, summons
@@ -69,6 +70,40 @@ def schedule_meeting(uow: UnitOfWork, actor: Actor, command: ScheduleMeeting) ->
     )
     uow.commit()
     return meeting.id
+
+
+def time_zone_of(uow: UnitOfWork, network_id: int) -> str:
+    """The network's time zone (its IANA name): meeting times are entered and read in it."""
+    network = uow.unscoped("a network's time zone, for its meeting times").get(Network, network_id)
+    return network.time_zone if network is not None else "UTC"
+
+
+def before_its_day(uow: UnitOfWork, meeting: PanelMeeting) -> bool:
+    """Whether today, in the network's time zone, is still before the meeting's own day
+    there (a meeting is held on its day, as the people of its network count days)."""
+    zone = time_zone_of(uow, meeting.network_id)
+    return clock.local_day(uow.now, zone) < clock.local_day(meeting.scheduled_for, zone)
+
+
+NOT_HELD_YET = (
+    "The meeting has not been held yet: record decisions once it has been marked as held."
+)
+
+
+def decisions_open(meeting: PanelMeeting) -> bool:
+    """The panel's decisions are recorded once the meeting is held, until its minutes
+    are approved (or it is called off)."""
+    return meeting.state == states.name(states.MEETING, "held")
+
+
+def _require_decisions_open(meeting: PanelMeeting) -> None:
+    if decisions_open(meeting):
+        return
+    if meeting.state in states.names(states.MEETING, "scheduled", "agenda_set"):
+        raise Conflict(NOT_HELD_YET)
+    raise Conflict(
+        "This meeting's minutes are approved or it was cancelled: it takes no more decisions."
+    )
 
 
 def _meeting(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting:
@@ -216,6 +251,11 @@ def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision
     case_operations.require(uow, case, "decide")
     if not uow.repo.agenda_has(meeting.id, case.id):
         raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
+    # Decisions wait for the meeting to be held; one who may not decide at all hears
+    # that instead (fire_case refuses and audits it).
+    transition = outcomes[command.outcome]
+    if uow.authz.permission(actor, transition.permission, facts, uow.now).allowed:
+        _require_decisions_open(meeting)
     decision_row = Decision(
         case_id=case.id,
         meeting_id=meeting.id,
@@ -264,12 +304,13 @@ def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
     if (
         transition is not None
         and transition.dest == states.name(states.MEETING, "held")
-        and uow.now.date() < meeting.scheduled_for.date()
+        and before_its_day(uow, meeting)
     ):
-        # A meeting is held on its day: one "held" early would open the decisions.
+        # A meeting is held on its day (in its network's time zone): one "held" early
+        # would open the decisions.
+        local = clock.to_local(meeting.scheduled_for, time_zone_of(uow, meeting.network_id))
         raise Conflict(
-            f"this meeting is set for {meeting.scheduled_for:%d %B %Y}: "
-            "mark it as held on or after that day"
+            f"this meeting is set for {local:%d %B %Y}: mark it as held on or after that day"
         )
     if command.minutes.strip() or via == Via.MINUTES:
         for case in agenda_cases(uow, actor, meeting.id):

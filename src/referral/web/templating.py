@@ -18,7 +18,7 @@ from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from referral import i18n
-from referral.domain.vocabulary import ERROR_WORDS, WORDS
+from referral.domain.vocabulary import ERROR_WORDS, WORDS, action_words
 from referral.i18n import N_
 from referral.web.language import reading_of
 from referral.workflow.schema import Workflow, WorkflowObject
@@ -48,14 +48,14 @@ def state_labeller(workflows: Mapping[str, Workflow]) -> StateLabel:
 
 def action_labeller(workflows: Mapping[str, Workflow]) -> StateLabel:
     """An audited action in words: a move (`case:submit`, `consent:give`) as its file
-    labels the trigger; any other action (`case:read`) as it is recorded."""
+    labels the trigger; any other action (`case:read`) in the vocabulary's words."""
     labels: dict[str, str] = {}
     for workflow in WorkflowSet.of(workflows).every():
         for trigger, text in workflow.trigger_labels.items():
             labels.setdefault(f"{workflow.object}:{trigger}", text)
 
     def action_label(action: str) -> str:
-        return labels.get(action, action)
+        return labels.get(action) or action_words(action)
 
     return action_label
 

@@ -40,9 +40,10 @@ def schedule_from_form(form: Form) -> tuple[panel.ScheduleMeeting | None, dict[s
     errors: dict[str, str] = {}
     when = form_datetime(str(form.get("scheduled_for", "")))
     if when is None:
-        errors["scheduled_for"] = "Enter the date and time of the meeting, in UTC."
-    else:
-        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        errors["scheduled_for"] = "Enter the date and time of the meeting."
+    elif when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    # A time without a zone is the network's local time: the service reads it so.
     chair = whole_number(str(form.get("chair_user_id", "")))
     if chair is None:
         errors["chair_user_id"] = "Choose who chairs the meeting."
