@@ -19,6 +19,7 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment
 
 from referral import i18n
+from referral.i18n_extract import KEYWORDS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "src" / "referral" / "web" / "templates"
@@ -88,7 +89,9 @@ def _extracted() -> set[str]:
         method_map, options_map = parse_mapping_cfg(config)
     return {
         message if isinstance(message, str) else message[0]
-        for _, _, message, _, _ in extract_from_dir(str(ROOT), method_map, options_map)
+        for _, _, message, _, _ in extract_from_dir(
+            str(ROOT), method_map, options_map, keywords=KEYWORDS
+        )
     }
 
 

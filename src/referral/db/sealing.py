@@ -50,6 +50,7 @@ from referral.db import prepared
 from referral.db.base import AnySelect, reading_connection
 from referral.domain.errors import ConfigurationError, Conflict
 from referral.domain.vocabulary import Category
+from referral.i18n import N_
 from referral.keyring import NONCE_BYTES, Keyring
 
 TOKEN_PREFIX = "s1."  # noqa: S105  (a format marker, not a secret)
@@ -60,7 +61,7 @@ SEALED_GROUP = "sealed"
 # Loader option for queries that read sealed fields of many rows: one query, not one per row.
 WITH_SEALED = undefer_group(SEALED_GROUP)
 
-ERASED_MESSAGE = "this person's data has been erased; nothing more can be recorded about them"
+ERASED_MESSAGE = N_("this person's data has been erased; nothing more can be recorded about them")
 
 
 class Kind(StrEnum):

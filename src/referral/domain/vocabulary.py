@@ -3,6 +3,12 @@
 from enum import StrEnum
 
 
+def N_(message: str) -> str:  # noqa: N802 (the name extraction tools look for)
+    """Marks a constant for extraction into the catalogues (the domain imports nothing of
+    the project, so not referral.i18n's); it is translated where it is shown."""
+    return message
+
+
 class Role(StrEnum):
     REFERRER = "referrer"
     COORDINATOR = "coordinator"
@@ -110,8 +116,8 @@ WORDS: dict[str, str] = {
 
 # Error codes a service gives a field, in the words a form shows beside it.
 ERROR_WORDS: dict[str, str] = {
-    "required": "Fill this in.",
-    "unknown": "Choose one of the options.",
-    "naive": "Give the time with its time zone.",
-    "own form": "Use its own form.",
+    "required": N_("Fill this in."),
+    "unknown": N_("Choose one of the options."),
+    "naive": N_("Give the time with its time zone."),
+    "own form": N_("Use its own form."),
 }

@@ -15,6 +15,7 @@ from referral.db.tables import (
 from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
+from referral.i18n import N_
 from referral.services import case_operations, summons
 from referral.services.access import authorise, record, write_fields
 from referral.services.flow import Moved, case_workflow, fire_case, fire_linked, load_case
@@ -46,7 +47,9 @@ def schedule_meeting(uow: UnitOfWork, actor: Actor, command: ScheduleMeeting) ->
     if invited - known:
         missing = ", ".join(map(str, sorted(invited - known)))
         raise InvalidInput(
-            f"no user with id {missing} in this network", {"attendee_user_ids": "unknown user"}
+            "no user with id {missing} in this network",
+            {"attendee_user_ids": N_("unknown user")},
+            missing=missing,
         )
     meeting = PanelMeeting(
         network_id=actor.network_id,
@@ -74,7 +77,7 @@ def schedule_meeting(uow: UnitOfWork, actor: Actor, command: ScheduleMeeting) ->
 def _meeting(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting:
     meeting = uow.scoped(actor).repo.meeting(meeting_id)
     if meeting is None:
-        raise NotFound(f"meeting {meeting_id} not found")
+        raise NotFound("meeting {meeting} not found", meeting=meeting_id)
     return meeting
 
 
@@ -153,7 +156,11 @@ def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) ->
         raise Conflict("this meeting's minutes are approved: it takes no more contributions")
     case_operations.require(uow, case, "contribute")
     if not uow.repo.agenda_has(meeting.id, case.id):
-        raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
+        raise Conflict(
+            "case {case} is not on the agenda of meeting {meeting}",
+            case=case.id,
+            meeting=meeting.id,
+        )
     contribution = Contribution(
         case_id=case.id,
         meeting_id=meeting.id,
@@ -206,8 +213,10 @@ def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision
     outcomes = decision_outcomes(case_workflow(uow, case))
     if command.outcome not in outcomes:
         raise InvalidInput(
-            f"unknown decision '{command.outcome}'; choose {', '.join(outcomes)}",
+            "unknown decision '{outcome}'; choose {choices}",
             {"outcome": "unknown"},
+            outcome=command.outcome,
+            choices=", ".join(outcomes),
         )
     if not command.rationale.strip():
         raise InvalidInput("record the rationale for the decision", {"rationale": "required"})
@@ -215,7 +224,11 @@ def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision
     meeting = _meeting(uow, actor, command.meeting_id)
     case_operations.require(uow, case, "decide")
     if not uow.repo.agenda_has(meeting.id, case.id):
-        raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
+        raise Conflict(
+            "case {case} is not on the agenda of meeting {meeting}",
+            case=case.id,
+            meeting=meeting.id,
+        )
     decision_row = Decision(
         case_id=case.id,
         meeting_id=meeting.id,
@@ -260,7 +273,9 @@ def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
     transition = uow.workflow(WORKFLOW).transition(command.trigger, meeting.state)
     via = transition.via if transition is not None else None
     if via is not None and via != Via.MINUTES:
-        raise InvalidInput(f"'{command.trigger}' is made by its own form", {"trigger": "own form"})
+        raise InvalidInput(
+            "'{trigger}' is made by its own form", {"trigger": "own form"}, trigger=command.trigger
+        )
     if (
         transition is not None
         and transition.dest == states.name(states.MEETING, "held")
@@ -268,8 +283,9 @@ def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
     ):
         # A meeting is held on its day: one "held" early would open the decisions.
         raise Conflict(
-            f"this meeting is set for {meeting.scheduled_for:%d %B %Y}: "
-            "mark it as held on or after that day"
+            "this meeting is set for {scheduled_for:%d %B %Y}: mark it as held on or after that "
+            "day",
+            scheduled_for=meeting.scheduled_for,
         )
     if command.minutes.strip() or via == Via.MINUTES:
         for case in agenda_cases(uow, actor, meeting.id):

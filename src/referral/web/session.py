@@ -31,6 +31,7 @@ from litestar.types import Message, Scope
 from referral.config import Settings
 from referral.domain.actors import Actor
 from referral.domain.errors import AcknowledgementRequired
+from referral.i18n import N_
 from referral.services import auth, protocols, second_factor
 from referral.services.uow import Runtime, UnitOfWork
 from referral.web.reads import database_read
@@ -232,7 +233,7 @@ def provide_actor(request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWo
         return actor
 
 
-PROTOCOL_FIRST = (
+PROTOCOL_FIRST = N_(
     "Read and acknowledge this network's information-sharing protocol first (the Protocol"
     " page), then try again."
 )

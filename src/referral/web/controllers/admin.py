@@ -9,6 +9,7 @@ from litestar.response import Redirect, Template
 
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import OrgKind
+from referral.i18n import N_
 from referral.services import admin, second_factor, tokens, user_import
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import whole_number
@@ -94,7 +95,7 @@ def create_user(
 def _change(form: Form) -> bool:
     change = str(form.get("change", ""))
     if change not in ("grant", "revoke"):
-        message = "Choose to grant or revoke the role."
+        message = N_("Choose to grant or revoke the role.")
         raise InvalidInput(message, {"change": message})
     return change == "grant"
 

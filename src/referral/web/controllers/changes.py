@@ -9,6 +9,7 @@ from litestar import Request, get, post
 from litestar.response import Template
 
 from referral.domain.errors import ConfigurationError, InvalidInput, NotFound
+from referral.i18n import N_
 from referral.services import migration, policy_impact
 from referral.services.uow import UnitOfWork
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
@@ -21,10 +22,10 @@ MAX_POLICY_BYTES = 200_000  # the agreement is some hundreds of lines, never meg
 def _proposal(form: Any) -> str:
     text = str(form.get("policy", ""))
     if not text.strip():
-        raise InvalidInput("paste the proposed policy", {"policy": "Paste the proposed policy"})
+        raise InvalidInput("paste the proposed policy", {"policy": N_("Paste the proposed policy")})
     if len(text.encode("utf-8")) > MAX_POLICY_BYTES:
         raise InvalidInput(
-            "the proposed policy is too long", {"policy": "The policy is longer than 200 KB"}
+            "the proposed policy is too long", {"policy": N_("The policy is longer than 200 KB")}
         )
     return text
 
@@ -119,7 +120,9 @@ async def migration_dry_run(request: Request[Any, Any, Any]) -> Template:
 
 def _version(text: str, field: str) -> int:
     if not text.strip().isdigit() or not 0 < int(text) < 10_000:
-        raise InvalidInput(f"{field}: a version number", {field: "Give a version number"})
+        raise InvalidInput(
+            "{field}: a version number", {field: N_("Give a version number")}, field=field
+        )
     return int(text)
 
 

@@ -8,6 +8,7 @@ from litestar.response import Redirect, Template
 
 from referral.config import Settings
 from referral.domain.errors import InvalidInput
+from referral.i18n import N_
 from referral.services import auth, networks, protocols
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import whole_number
@@ -23,7 +24,7 @@ def switch_network(request: Request[Any, Any, Any], uow: Uow, form: Form) -> Red
     settings: Settings = request.app.state.settings
     network_id = whole_number(str(form.get("network_id", "")))
     if network_id is None:
-        message = "Choose one of your networks."
+        message = N_("Choose one of your networks.")
         raise InvalidInput(message, {"network_id": message})
     info = auth.switch_network(uow, request.cookies.get(COOKIE, ""), network_id)
     response = see_other("/")
@@ -121,7 +122,7 @@ async def protocol(request: Request[Any, Any, Any]) -> Template:
 def acknowledge(uow: Uow, viewer: CurrentViewer, form: Form) -> Redirect:
     version = whole_number(str(form.get("version", "")))
     if version is None:
-        message = "The form did not say which version you read. Reload the page."
+        message = N_("The form did not say which version you read. Reload the page.")
         raise InvalidInput(message, {"version": message})
     protocols.acknowledge(uow, viewer.actor, protocols.Acknowledge(version))
     return see_other("/protocol?done=acknowledged")

@@ -34,6 +34,7 @@ from litestar.response import Redirect, Template
 
 from referral.config import OidcProvider, Settings
 from referral.domain.errors import InvalidInput
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.oidc import RelyingParty, SsoRefused
 from referral.services import admin, sso
@@ -324,7 +325,7 @@ def approve(
         roles=tuple(str(r) for r in form.getall("roles", [])),
     )
     if existing and command.user_id is None:
-        message = "Choose an active user of this network."
+        message = N_("Choose an active user of this network.")
         errors = {"user_id": message}
     else:
         try:
