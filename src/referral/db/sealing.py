@@ -233,7 +233,8 @@ class DataKeys:
             key_id = found[0][0] if found else None
             if key_id is None:
                 raise ConfigurationError(
-                    f"case {case_id} has no data key; run `referral db upgrade` to seal old rows"
+                    "case {case} has no data key; run `referral db upgrade` to seal old rows",
+                    case=case_id,
                 )
             self._case_keys[case_id] = int(key_id)
         return self._case_keys[case_id]
@@ -275,7 +276,7 @@ class DataKeys:
             plain = aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(key_id))
         except InvalidTag as exc:
             raise ConfigurationError(
-                f"a field sealed with data key {key_id} does not open: it was altered"
+                "a field sealed with data key {key} does not open: it was altered", key=key_id
             ) from exc
         return _decode(kind, plain)
 

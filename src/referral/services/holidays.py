@@ -48,7 +48,8 @@ def parse_holidays(text: str, source: str) -> list[Holiday]:
         else:
             holidays[day] = Holiday(day, label)
     if problems:
-        raise InvalidInput("\n".join(problems))
+        listed = "\n".join(problems)  # each problem is a sentence of its own
+        raise InvalidInput(listed)
     return sorted(holidays.values(), key=lambda h: h.day)
 
 

@@ -220,7 +220,8 @@ def _versions(uow: UnitOfWork, command: MigrateCases) -> _Versions:
             if old not in source.state_names
         ]
     if problems:
-        raise InvalidInput("\n".join(problems))
+        listed = "\n".join(problems)  # each problem is a sentence of its own
+        raise InvalidInput(listed)
     return _Versions(source, target)
 
 

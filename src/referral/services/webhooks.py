@@ -150,7 +150,8 @@ def register_endpoint(uow: UnitOfWork, actor: Actor, command: RegisterEndpoint) 
     if not events or any(event not in EVENTS for event in events):
         problems["events"] = N_("Choose at least one of the listed events.")
     if problems:  # every field's problem at once, each beside its field
-        raise InvalidInput(" ".join(problems.values()), problems)
+        listed = " ".join(problems.values())  # each problem is a sentence of its own
+        raise InvalidInput(listed, problems)
     secret = "whsec_" + secrets.token_urlsafe(32)
     endpoint = WebhookEndpoint(
         network_id=actor.network_id,

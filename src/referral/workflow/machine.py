@@ -61,8 +61,11 @@ def build_machine(workflow: Workflow, guards: Mapping[str, Guard] = GUARDS) -> A
         for j, name in enumerate(t.conditions):
             if name not in guards:
                 raise ConfigurationError(
-                    f"{workflow.path}: transitions[{i}].conditions[{j}]: "
-                    f"guard '{name}' is not registered"
+                    "{path}: transitions[{i}].conditions[{j}]: guard '{name}' is not registered",
+                    path=workflow.path,
+                    i=i,
+                    j=j,
+                    name=name,
                 )
         specs.append(
             {
@@ -146,8 +149,11 @@ class WorkflowEngine:
             )
         if state not in workflow.state_names:
             raise ConfigurationError(
-                f"{workflow.path}: workflow {workflow.name} v{workflow.version} "
-                f"has no state '{state}'"
+                "{path}: workflow {name} v{version} has no state '{state}'",
+                path=workflow.path,
+                name=workflow.name,
+                version=workflow.version,
+                state=state,
             )
         if workflow.transition(trigger, state) is None:
             allowed = sorted({t.trigger for t in workflow.transitions_from(state)})
