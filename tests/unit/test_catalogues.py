@@ -55,7 +55,7 @@ def _words_outside_trans(source: str) -> Iterator[tuple[int, str]]:
         if kind in ("data", "variable_begin", "block_begin") or piece == "\x00":
             piece = value if kind == "data" and not inside_trans else "\x00"
         skeleton.append(piece)
-        lines.extend([lineno + value[:i].count("\n") for i in range(len(piece))])
+        lines.extend([lineno + value[: i].count("\n") for i in range(len(piece))])
     text = "".join(skeleton)
 
     def blank(match: re.Match[str]) -> str:
