@@ -59,17 +59,11 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# The catalogues: every string people read, extracted (babel.cfg) into messages.pot and
-# merged into each language's messages.po; translators fill in the new entries.
-LOCALES := src/referral/locale
+# The catalogues: every string people read, extracted (babel.cfg, and the keywords of
+# referral.i18n_extract: gettext's, N_ and the error classes) into messages.pot and merged
+# into each language's messages.po; translators fill in the new entries.
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
-		--project referral --copyright-holder "referral contributors" \
-		-o $(LOCALES)/messages.pot .
-	for lang in fr ar ur; do \
-		$(BIN)/pybabel update --no-fuzzy-matching -i $(LOCALES)/messages.pot \
-			-d $(LOCALES) -l $$lang --ignore-obsolete || exit 1; \
-	done
+	$(BIN)/python -m referral.i18n_extract
 
 bench-tools: $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && \

@@ -732,7 +732,9 @@ def policy_apply(proposed: Path, dpo: str, network: str, expected: str) -> None:
         user = uow.repo.user_by_username(dpo)
         approver = uow.repo.actor_in(user.id, network_id) if user and network_id else None
         if approver is None:
-            raise NotFound(f"no active user '{dpo}' in network '{network}'")
+            raise NotFound(
+                "no active user '{dpo}' in network '{network}'", dpo=dpo, network=network
+            )
         applied = apply_policy(uow, runtime.authz, ApplyPolicy(proposed, approver, expected))
     click.echo(f"policy {applied} in force, approved by {dpo}")
 
@@ -742,7 +744,7 @@ def _network_id(uow: Any, slug: str | None) -> int | None:
         return None
     found = uow.repo.network_by_slug(slug)
     if found is None:
-        raise NotFound(f"no network '{slug}'")
+        raise NotFound("no network '{slug}'", slug=slug)
     return int(found.id)
 
 

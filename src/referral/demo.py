@@ -336,8 +336,10 @@ def _require_the_scripted_workflow(runtime: Runtime) -> None:
     if lacking:
         missing = ", ".join(sorted(lacking))
         raise ConfigurationError(
-            f"{workflow.path}: the demo scripts the shipped referral workflow, and this file"
-            f" has no {missing}: seed the demo with the shipped workflows"
+            "{path}: the demo scripts the shipped referral workflow, and this file has no "
+            "{missing}: seed the demo with the shipped workflows",
+            path=workflow.path,
+            missing=missing,
         )
 
 

@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from referral.domain.errors import ConfigurationError
+from referral.i18n import N_
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -26,7 +27,7 @@ KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 WRAP_CONTEXT = b"referral data key"
 SEARCH_CONTEXT = b"referral search index"
 
-MISSING_KEY_HELP = (
+MISSING_KEY_HELP = N_(
     "no master key is configured: set REFERRAL_MASTER_KEYS (see docs/configuration.md), "
     "or run `referral keys init` on a development machine"
 )
@@ -55,22 +56,29 @@ def parse_master_keys(text: str) -> dict[str, bytes]:
         key_id = key_id.strip()
         if not sep or not KEY_ID_PATTERN.match(key_id):
             raise ConfigurationError(
-                f"REFERRAL_MASTER_KEYS entry {position}: write it as ID:BASE64KEY, where the id "
-                "is letters, digits, '.', '_' or '-'"
+                "REFERRAL_MASTER_KEYS entry {position}: write it as ID:BASE64KEY, where the id is "
+                "letters, digits, '.', '_' or '-'",
+                position=position,
             )
         try:
             key = base64.b64decode(encoded.strip(), validate=True)
         except ValueError as exc:
             raise ConfigurationError(
-                f"REFERRAL_MASTER_KEYS entry {position} ({key_id}): the key is not base64"
+                "REFERRAL_MASTER_KEYS entry {position} ({key}): the key is not base64",
+                position=position,
+                key=key_id,
             ) from exc
         if len(key) != KEY_BYTES:
             raise ConfigurationError(
-                f"REFERRAL_MASTER_KEYS entry {position} ({key_id}): a key is {KEY_BYTES} bytes, "
-                f"this one is {len(key)}"
+                "REFERRAL_MASTER_KEYS entry {position} ({key}): a key is {size} bytes, this one "
+                "is {length}",
+                position=position,
+                key=key_id,
+                size=KEY_BYTES,
+                length=len(key),
             )
         if key_id in keys:
-            raise ConfigurationError(f"REFERRAL_MASTER_KEYS names {key_id!r} twice")
+            raise ConfigurationError("REFERRAL_MASTER_KEYS names {key!r} twice", key=key_id)
         keys[key_id] = key
     return keys
 
@@ -117,7 +125,8 @@ class Keyring:
         chosen = current_id or next(reversed(keys))
         if chosen not in keys:
             raise ConfigurationError(
-                f"REFERRAL_MASTER_KEY_ID is {chosen!r}, which REFERRAL_MASTER_KEYS does not hold"
+                "REFERRAL_MASTER_KEY_ID is {chosen!r}, which REFERRAL_MASTER_KEYS does not hold",
+                chosen=chosen,
             )
         return cls(keys, chosen, _search_key(search_key, keys), linkage)
 
@@ -156,17 +165,19 @@ class Keyring:
         master = self.master_keys.get(master_id)
         if master is None:
             raise ConfigurationError(
-                f"a data key is wrapped by master key {master_id!r}, which is not configured; "
-                "add it to REFERRAL_MASTER_KEYS (rotate with `referral keys rotate` before "
-                "retiring a master key)"
+                "a data key is wrapped by master key {master!r}, which is not configured; add it "
+                "to REFERRAL_MASTER_KEYS (rotate with `referral keys rotate` before retiring a "
+                "master key)",
+                master=master_id,
             )
         try:
             aad = context + master_id.encode()
             return AESGCM(master).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
         except InvalidTag as exc:
             raise ConfigurationError(
-                f"master key {master_id!r} does not open the data keys it is said to wrap: "
-                "the configured key is not the one they were wrapped with"
+                "master key {master!r} does not open the data keys it is said to wrap: the "
+                "configured key is not the one they were wrapped with",
+                master=master_id,
             ) from exc
 
 
@@ -183,6 +194,8 @@ def _search_key(text: str, master_keys: dict[str, bytes]) -> bytes:
         raise ConfigurationError("REFERRAL_SEARCH_KEY is not base64") from exc
     if len(key) != KEY_BYTES:
         raise ConfigurationError(
-            f"REFERRAL_SEARCH_KEY is {KEY_BYTES} bytes once decoded, this one is {len(key)}"
+            "REFERRAL_SEARCH_KEY is {size} bytes once decoded, this one is {length}",
+            size=KEY_BYTES,
+            length=len(key),
         )
     return key

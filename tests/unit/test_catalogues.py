@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from jinja2 import Environment
 
 from referral import i18n
+from referral.i18n_extract import KEYWORDS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "src" / "referral" / "web" / "templates"
@@ -90,7 +91,7 @@ def _extracted() -> set[str]:
     return {
         message if isinstance(message, str) else message[0]
         for _, _, message, _, _ in extract_from_dir(
-            str(ROOT), method_map, options_map, keywords={**DEFAULT_KEYWORDS, "N_": None}
+            str(ROOT), method_map, options_map, keywords=KEYWORDS
         )
     }
 

@@ -64,7 +64,9 @@ def _raw_key(text: str, setting: str) -> bytes:
     except binascii.Error:
         raw = b""
     if len(raw) != KEY_BYTES:
-        raise ConfigurationError(f"{setting} is not a base64 Ed25519 key of {KEY_BYTES} bytes")
+        raise ConfigurationError(
+            "{setting} is not a base64 Ed25519 key of {size} bytes", setting=setting, size=KEY_BYTES
+        )
     return raw
 
 
@@ -104,7 +106,9 @@ def sign(head: VerifyResult, *, policy_hash: str, at: datetime, key: Ed25519Priv
     """The checkpoint file's text for a head that verified."""
     if not head.ok:
         raise ReferralError(
-            f"no checkpoint of a broken chain: entry {head.first_bad_seq}: {head.problem}"
+            "no checkpoint of a broken chain: entry {entry}: {problem}",
+            entry=head.first_bad_seq,
+            problem=head.problem,
         )
     checkpoint = Checkpoint(
         heads=tuple(sorted(head.heads, key=lambda h: h.chain)),
@@ -137,18 +141,19 @@ def _parse(text: str) -> tuple[Checkpoint, str, bytes, bool]:
         unsigned = bool(set(document) - {*SIGNED_KEYS, "public_key", "signature"})
         return checkpoint, str(document.get("public_key", "")), signature, unsigned
     except (ValueError, TypeError, KeyError, binascii.Error) as exc:
-        raise CheckpointRefused(f"not a checkpoint file: {exc}") from exc
+        raise CheckpointRefused("not a checkpoint file: {exc}", exc=exc) from exc
 
 
 def load(text: str, key: Ed25519PublicKey) -> Checkpoint:
     """The checkpoint in `text`, once its signature checks out with `key`."""
     checkpoint, signer, signature, unsigned = _parse(text)
     if checkpoint.format != FORMAT:
-        raise CheckpointRefused(f"unknown checkpoint format {checkpoint.format!r}")
+        raise CheckpointRefused("unknown checkpoint format {format!r}", format=checkpoint.format)
     if signer != public_text(key):
         raise CheckpointRefused(
-            f"checkpoint refused: signed with another key ({signer or 'none named'}), "
-            f"not the configured {public_text(key)}"
+            "checkpoint refused: signed with another key ({signer}), not the configured {key}",
+            signer=signer or "none named",
+            key=public_text(key),
         )
     try:
         if unsigned:  # fields added beside the signed ones: the file was altered

@@ -36,15 +36,19 @@ def newest_checkpoint(path: Path, key: Ed25519PublicKey) -> tuple[checkpoints.Ch
     """
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     if not files:
-        raise checkpoints.CheckpointRefused(f"{path}: no checkpoint files (*.json) in it")
+        raise checkpoints.CheckpointRefused("{path}: no checkpoint files (*.json) in it", path=path)
     loaded = []
     for file in files:
         try:
             loaded.append((checkpoints.load(file.read_text(encoding="utf-8"), key), file))
         except checkpoints.CheckpointRefused as exc:
-            raise checkpoints.CheckpointRefused(f"{file}: {exc.message}") from exc
+            raise checkpoints.CheckpointRefused(
+                "{file}: {problem}", file=file, problem=exc.message
+            ) from exc
         except (OSError, UnicodeDecodeError) as exc:
-            raise checkpoints.CheckpointRefused(f"{file}: cannot be read ({exc})") from exc
+            raise checkpoints.CheckpointRefused(
+                "{file}: cannot be read ({reason})", file=file, reason=exc
+            ) from exc
     # Newest by time, then by length of the log it records.
     return max(loaded, key=lambda pair: (pair[0].at, sum(h.seq for h in pair[0].heads)))
 

@@ -549,9 +549,9 @@ def _load(policy_dir: Path, cache_size: int) -> _Policy:
     model_path = policy_dir / "model.conf"
     csv_paths = sorted(policy_dir.glob("*.csv"))
     if not model_path.is_file():
-        raise ConfigurationError(f"{_label(model_path)}: missing")
+        raise ConfigurationError("{file}: missing", file=_label(model_path))
     if not csv_paths:
-        raise ConfigurationError(f"{_label(policy_dir)}: no *.csv policy files")
+        raise ConfigurationError("{folder}: no *.csv policy files", folder=_label(policy_dir))
     contents = {path: path.read_bytes() for path in [model_path, *csv_paths]}
     model_text = _decode(model_path, contents[model_path])
     _check_model(model_path, model_text)
@@ -563,12 +563,18 @@ def _load(policy_dir: Path, cache_size: int) -> _Policy:
         for rule in _read_rules(path, _decode(path, contents[path])):
             if overlay_of is not None and rule.network != overlay_of:
                 raise ConfigurationError(
-                    f"{rule.where}: {path.name} is network {overlay_of!r}'s overlay, so each"
-                    f" of its lines names that network (this one names {rule.network!r})"
+                    "{where}: {name} is network {overlay_of!r}'s overlay, so each of its lines "
+                    "names that network (this one names {network!r})",
+                    where=rule.where,
+                    name=path.name,
+                    overlay_of=overlay_of,
+                    network=rule.network,
                 )
             if rule.fields in by_fields:
                 raise ConfigurationError(
-                    f"{rule.where}: the same rule as {by_fields[rule.fields].where}"
+                    "{where}: the same rule as {other}",
+                    where=rule.where,
+                    other=by_fields[rule.fields].where,
                 )
             by_fields[rule.fields] = rule
             rules.append(rule)
@@ -614,13 +620,16 @@ def _check_consent_binds_whole(rules: list[Rule]) -> None:
             continue
         if rule.legal_basis is LegalBasis.CONSENT:
             raise ConfigurationError(
-                f"{rule.where}: a rule on the legal basis of consent must require"
-                " consent_covers (or consent_covers_any): consent binds whole"
+                "{where}: a rule on the legal basis of consent must require consent_covers (or "
+                "consent_covers_any): consent binds whole",
+                where=rule.where,
             )
         if rule.role in bound:
             raise ConfigurationError(
-                f"{rule.where}: {rule.role} reads only as far as consent covers, so this rule"
-                " must require consent_covers (or consent_covers_any): consent binds whole"
+                "{where}: {role} reads only as far as consent covers, so this rule must require "
+                "consent_covers (or consent_covers_any): consent binds whole",
+                where=rule.where,
+                role=rule.role,
             )
 
 
@@ -650,7 +659,9 @@ def _decode(path: Path, raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigurationError(f"{_label(path)}: not UTF-8 ({exc.reason})") from None
+        raise ConfigurationError(
+            "{file}: not UTF-8 ({reason})", file=_label(path), reason=exc.reason
+        ) from None
 
 
 def _hash(contents: dict[Path, bytes]) -> str:
@@ -666,11 +677,12 @@ def _check_model(path: Path, text: str) -> None:
         casbin.Enforcer(model)  # builds the effector: an unsupported effect fails here
         request, policy = model["r"]["r"].tokens, model["p"]["p"].tokens
     except Exception as exc:  # Casbin raises bare RuntimeError/KeyError for bad models
-        raise ConfigurationError(f"{_label(path)}: {exc!r}") from None
+        raise ConfigurationError("{file}: {exc!r}", file=_label(path), exc=exc) from None
     if request != REQUEST_TOKENS or policy != POLICY_TOKENS:
         raise ConfigurationError(
-            f"{_label(path)}: expected r = sub, dom, obj, act, ctx and"
-            " p = sub, dom, obj, act, cond, purpose, basis, eft"
+            "{file}: expected r = sub, dom, obj, act, ctx and p = sub, dom, obj, act, cond, "
+            "purpose, basis, eft",
+            file=_label(path),
         )
 
 
@@ -694,7 +706,9 @@ def _smoke_test(model_path: Path, policy: _Policy) -> None:
     try:
         shard.enforce_ex(anyone, anyone.network, obj, act, q)
     except Exception as exc:  # simpleeval raises many kinds for a bad matcher
-        raise ConfigurationError(f"{_label(model_path)}: the matcher fails: {exc!r}") from None
+        raise ConfigurationError(
+            "{file}: the matcher fails: {exc!r}", file=_label(model_path), exc=exc
+        ) from None
 
 
 OVERLAY_PREFIX = "network-"
@@ -723,7 +737,7 @@ def _read_rules(path: Path, text: str) -> list[Rule]:
             try:
                 rules.append(_parse_rule(line, where, f"{path.name}:{number}"))
             except ValueError as exc:  # ExpressionError included
-                raise ConfigurationError(f"{where}: {exc}") from None
+                raise ConfigurationError("{where}: {exc}", where=where, exc=exc) from None
     return rules
 
 

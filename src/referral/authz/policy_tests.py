@@ -150,7 +150,9 @@ def run_policy_tests(policy_dir: Path | str) -> list[str]:
     policy_dir = Path(policy_dir)
     paths = sorted((policy_dir / "tests").glob("*.yaml"))
     if not paths:
-        raise ConfigurationError(f"{policy_dir.name}/tests: no *.yaml tables of decisions")
+        raise ConfigurationError(
+            "{name}/tests: no *.yaml tables of decisions", name=policy_dir.name
+        )
     authorizer = Authorizer(policy_dir)
     return [m for path in paths for m in run_table(authorizer, path)]
 
@@ -218,13 +220,20 @@ def load_table(path: Path) -> Table:
             for name, facts in data["situations"].items()
         }
     except (yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ConfigurationError(f"{label}: {_describe(exc)}") from None
+        raise ConfigurationError(
+            "{label}: {problem}", label=label, problem=_describe(exc)
+        ) from None
     allowed: set[Cell] = set()
     for number, row in enumerate(data.get("expect") or [], start=1):
         try:
             allowed |= _cells(row, org_kinds, situations)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise ConfigurationError(f"{label}: expect row {number}: {_describe(exc)}") from None
+            raise ConfigurationError(
+                "{label}: expect row {number}: {problem}",
+                label=label,
+                number=number,
+                problem=_describe(exc),
+            ) from None
     return Table(label, org_kinds, situations, frozenset(allowed), roles)
 
 

@@ -29,7 +29,7 @@ from referral.domain.errors import ReferralError
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_CUSTOM_MAGIC = b"PGDMP"
 CHUNK = 1 << 20
-MANUAL = "see docs/operations.md#backup-and-restore for the manual procedure"
+MANUAL = "docs/operations.md#backup-and-restore"  # the manual procedure
 
 
 class BackupError(ReferralError):
@@ -70,8 +70,9 @@ def kind_of_file(path: Path) -> str:
     if head.startswith(PG_CUSTOM_MAGIC):
         return "postgresql"
     raise BackupError(
-        f"{path}: not a backup this command made (neither a SQLite database nor a pg_dump "
-        "custom-format archive)"
+        "{path}: not a backup this command made (neither a SQLite database nor a pg_dump "
+        "custom-format archive)",
+        path=path,
     )
 
 
@@ -82,7 +83,9 @@ def back_up(url: str, out: Path, secrets: Iterable[Secret]) -> str:
     """Write a backup of the database at `url` to `out` (which must not exist); the kind
     of backup made. Nothing is left at `out` unless the backup is whole and key-free."""
     if out.exists():
-        raise BackupError(f"{out} already exists: give a new file name, a backup never overwrites")
+        raise BackupError(
+            "{out} already exists: give a new file name, a backup never overwrites", out=out
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     kind = backend_of(url)
@@ -92,13 +95,14 @@ def back_up(url: str, out: Path, secrets: Iterable[Secret]) -> str:
         elif kind == "postgresql":
             _pg_dump(url, partial)
         else:
-            raise BackupError(f"cannot back up a {kind} database")
+            raise BackupError("cannot back up a {kind} database", kind=kind)
         partial.chmod(0o600)  # personal data, sealed but still personal
         found = keys_inside(partial, kind, secrets)
         if found:
             raise BackupError(
-                f"backup refused: the database holds key material ({', '.join(found)}); "
-                "keys belong in configuration only. Nothing was written."
+                "backup refused: the database holds key material ({found}); keys belong in "
+                "configuration only. Nothing was written.",
+                found=", ".join(found),
             )
         partial.rename(out)
     finally:
@@ -112,7 +116,7 @@ def _sqlite_copy(source: Path, target: Path, *, source_read_only: bool) -> None:
     snapshot, taken while other connections read and write. The copy is left in rollback
     journal mode, so it is one self-contained file."""
     if not source.is_file():
-        raise BackupError(f"{source}: no such SQLite database")
+        raise BackupError("{source}: no such SQLite database", source=source)
     uri = f"file:{source}?mode=ro" if source_read_only else f"file:{source}"
     src = sqlite3.connect(uri, uri=True, timeout=30)
     try:
@@ -125,11 +129,15 @@ def _sqlite_copy(source: Path, target: Path, *, source_read_only: bool) -> None:
             dst.execute("PRAGMA journal_mode = DELETE")
             problem = dst.execute("PRAGMA quick_check").fetchone()[0]
             if problem != "ok":
-                raise BackupError(f"{source}: the copy does not check out: {problem}")
+                raise BackupError(
+                    "{source}: the copy does not check out: {problem}",
+                    source=source,
+                    problem=problem,
+                )
         finally:
             dst.close()
     except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{source}: {exc}") from exc
+        raise BackupError("{source}: {exc}", source=source, exc=exc) from exc
     finally:
         src.close()
 
@@ -150,8 +158,11 @@ def _tool(name: str, server_major: int | None) -> str:
     if found is None:
         package = f"postgresql-client-{server_major}" if server_major else "postgresql-client"
         raise BackupError(
-            f"{name} is not on PATH: install the PostgreSQL client tools of the server's "
-            f"version (Debian: apt-get install {package}), or {MANUAL}"
+            "{name} is not on PATH: install the PostgreSQL client tools of the server's version "
+            "(Debian: apt-get install {package}), or see {manual} for the manual procedure",
+            name=name,
+            package=package,
+            manual=MANUAL,
         )
     return found
 
@@ -180,8 +191,11 @@ def _pg_dump(url: str, target: Path) -> None:
     pg_dump = _tool("pg_dump", major)
     if tool_major(pg_dump) < major:
         raise BackupError(
-            f"{pg_dump} is older than the PostgreSQL {major} server and cannot dump it: "
-            f"install postgresql-client-{major} (Debian), or {MANUAL}"
+            "{pg_dump} is older than the PostgreSQL {major} server and cannot dump it: install "
+            "postgresql-client-{major} (Debian), or see {manual} for the manual procedure",
+            pg_dump=pg_dump,
+            major=major,
+            manual=MANUAL,
         )
     conninfo, env = _libpq(url)
     # Custom format: compressed, and pg_restore can restore it selectively. Owners and
@@ -196,8 +210,9 @@ def _run(command: list[str], env: Mapping[str, str], name: str) -> None:
         command, env=dict(env), capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
-        detail = done.stderr.strip().splitlines()
-        raise BackupError(f"{name} failed: {detail[-1] if detail else f'exit {done.returncode}'}")
+        lines = done.stderr.strip().splitlines()
+        detail = lines[-1] if lines else f"exit {done.returncode}"
+        raise BackupError("{name} failed: {detail}", name=name, detail=detail)
 
 
 # What a backup holds.
@@ -223,7 +238,11 @@ def keys_inside(path: Path, kind: str, secrets: Iterable[Secret]) -> list[str]:
         found = _scan(_chunks(process.stdout), needles)
         process.stdout.read()  # to the end, so that the tool exits on its own
     if process.returncode != 0:
-        raise BackupError(f"pg_restore cannot read {path} back (exit {process.returncode})")
+        raise BackupError(
+            "pg_restore cannot read {path} back (exit {returncode})",
+            path=path,
+            returncode=process.returncode,
+        )
     return found
 
 
@@ -255,13 +274,19 @@ def restore(file: Path, into: str) -> str:
     kind = kind_of_file(file)
     target = backend_of(into)
     if target != kind:
-        raise BackupError(f"{file} is a {kind} backup: it cannot be restored into {target}")
+        raise BackupError(
+            "{file} is a {kind} backup: it cannot be restored into {target}",
+            file=file,
+            kind=kind,
+            target=target,
+        )
     if kind == "sqlite":
         path = sqlite_path(into)
         if path.exists() and path.stat().st_size > 0:
             raise BackupError(
-                f"{path} already exists: a backup is restored into a new database only, "
-                "never over one"
+                "{path} already exists: a backup is restored into a new database only, never over "
+                "one",
+                path=path,
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
@@ -275,9 +300,10 @@ def restore(file: Path, into: str) -> str:
     tables = _pg_relations(into)
     if tables:
         raise BackupError(
-            f"the database at {make_url(into).render_as_string()} is not empty ({tables} "
-            "tables, views or sequences): a backup is restored into a new database only; "
-            "create one with createdb"
+            "the database at {url} is not empty ({tables} tables, views or sequences): a backup "
+            "is restored into a new database only; create one with createdb",
+            url=make_url(into).render_as_string(),
+            tables=tables,
         )
     pg_restore = _tool("pg_restore", server_major(into))
     conninfo, env = _libpq(into)
@@ -301,7 +327,7 @@ def _pg_relations(url: str) -> int:
             ).scalar_one()
     except OperationalError as exc:  # unreachable server, no such database: say which
         reason = str(exc.orig).strip().splitlines()[-1] if exc.orig else str(exc)
-        raise BackupError(f"cannot open the target database: {reason}") from exc
+        raise BackupError("cannot open the target database: {reason}", reason=reason) from exc
     finally:
         engine.dispose()
     return int(count)

@@ -99,8 +99,9 @@ def seal_clear_fields(engine: Engine, keyring: Keyring) -> int:
             return 0
         if not keyring.configured:
             raise ConfigurationError(
-                f"{clear} personal fields are stored in clear from before encryption; set "
-                "REFERRAL_MASTER_KEYS and run `referral db upgrade` again to seal them"
+                "{clear} personal fields are stored in clear from before encryption; set "
+                "REFERRAL_MASTER_KEYS and run `referral db upgrade` again to seal them",
+                clear=clear,
             )
         keys = DataKeys(keyring)
         for subject_id in _subjects_without_keys(connection):
@@ -149,8 +150,9 @@ def seal_webhook_secrets(connection: Connection, keyring: Keyring) -> int:
         return 0
     if not keyring.configured:
         raise ConfigurationError(
-            f"{len(clear)} webhook secrets are stored in clear from before migration "
-            "0023; set REFERRAL_MASTER_KEYS and run `referral db upgrade` again to seal them"
+            "{count} webhook secrets are stored in clear from before migration 0023; set "
+            "REFERRAL_MASTER_KEYS and run `referral db upgrade` again to seal them",
+            count=len(clear),
         )
     for endpoint_id, secret in clear:
         sealed = keyring.wrap(secret.encode(), context=webhook_secret_context(endpoint_id))

@@ -37,8 +37,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                     if broken:
                         raise ConfigurationError(
-                            f"migration left {len(broken)} broken references, first in "
-                            f"table {broken[0][0]}; nothing was changed"
+                            "migration left {count} broken references, first in table {table}; "
+                            "nothing was changed",
+                            count=len(broken),
+                            table=broken[0][0],
                         )
         finally:
             if sqlite:

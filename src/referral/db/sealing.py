@@ -50,6 +50,7 @@ from referral.db import prepared
 from referral.db.base import AnySelect, reading_connection
 from referral.domain.errors import ConfigurationError, Conflict
 from referral.domain.vocabulary import Category
+from referral.i18n import N_
 from referral.keyring import NONCE_BYTES, Keyring
 
 TOKEN_PREFIX = "s1."  # noqa: S105  (a format marker, not a secret)
@@ -60,7 +61,7 @@ SEALED_GROUP = "sealed"
 # Loader option for queries that read sealed fields of many rows: one query, not one per row.
 WITH_SEALED = undefer_group(SEALED_GROUP)
 
-ERASED_MESSAGE = "this person's data has been erased; nothing more can be recorded about them"
+ERASED_MESSAGE = N_("this person's data has been erased; nothing more can be recorded about them")
 
 
 class Kind(StrEnum):
@@ -232,7 +233,8 @@ class DataKeys:
             key_id = found[0][0] if found else None
             if key_id is None:
                 raise ConfigurationError(
-                    f"case {case_id} has no data key; run `referral db upgrade` to seal old rows"
+                    "case {case} has no data key; run `referral db upgrade` to seal old rows",
+                    case=case_id,
                 )
             self._case_keys[case_id] = int(key_id)
         return self._case_keys[case_id]
@@ -274,7 +276,7 @@ class DataKeys:
             plain = aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(key_id))
         except InvalidTag as exc:
             raise ConfigurationError(
-                f"a field sealed with data key {key_id} does not open: it was altered"
+                "a field sealed with data key {key} does not open: it was altered", key=key_id
             ) from exc
         return _decode(kind, plain)
 

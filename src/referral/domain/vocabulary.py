@@ -3,6 +3,12 @@
 from enum import StrEnum
 
 
+def N_(message: str) -> str:  # noqa: N802 (the name extraction tools look for)
+    """Marks a constant for extraction into the catalogues (the domain imports nothing of
+    the project, so not referral.i18n's); it is translated where it is shown."""
+    return message
+
+
 class Role(StrEnum):
     REFERRER = "referrer"
     COORDINATOR = "coordinator"
@@ -107,12 +113,6 @@ WORDS: dict[str, str] = {
     "not_sought": "Not asked yet",
     "deconfliction": "Deconfliction check",
 }
-
-
-def N_(message: str) -> str:  # noqa: N802 (the name `make messages` extracts)
-    """Marks a constant for extraction; the web shows it translated (the domain imports
-    nothing of the project, so this is referral.i18n.N_'s twin)."""
-    return message
 
 
 # Error codes a service gives a field, in the words a form shows beside it.

@@ -99,7 +99,7 @@ def visible_case(
     scope = uow.scoped(actor)
     case = scope.repo.case(case_id, sealed=sealed)
     if case is None:
-        raise NotFound(f"case {case_id} not found")
+        raise NotFound("case {case} not found", case=case_id)
     facts = scope.repo.case_facts(case, actor)
     if at_meeting is not None:
         facts = facts.at(at_meeting)
@@ -113,7 +113,7 @@ def refuse_unless_visible(uow: UnitOfWork, actor: Actor, facts: CaseFacts) -> No
     if not decision.allowed:
         uow.refuse(
             record(actor, "case:read", decision, case_id=facts.case_id, categories=("status",)),
-            NotFound(f"case {facts.case_id} not found"),
+            NotFound("case {case} not found", case=facts.case_id),
         )
 
 
@@ -135,7 +135,7 @@ def refuse_unless_record_visible(
                 target=f"{about.kind}:{about.record_id}",
                 categories=(category,),
             ),
-            NotFound(f"{about.kind} {about.record_id} not found"),
+            NotFound("{kind} {record} not found", kind=about.kind, record=about.record_id),
         )
     return decision
 
@@ -158,7 +158,11 @@ def authorise(
     if not decision.allowed:
         uow.refuse(
             record(actor, permission, decision, case_id=case_id, target=target),
-            PermissionDenied(f"you may not do '{permission}' here: {decision.reason}"),
+            PermissionDenied(
+                "you may not do '{permission}' here: {reason}",
+                permission=permission,
+                reason=decision.reason,
+            ),
         )
     return decision
 
@@ -177,13 +181,19 @@ def write_fields(
     for name, value in values.items():
         category = category_of(type(target), name)
         if category is None:
-            raise InvalidInput(f"'{name}' is not a field that can be written", {name: "unknown"})
+            raise InvalidInput(
+                "'{name}' is not a field that can be written", {name: "unknown"}, name=name
+            )
         if category not in touched:
             decision = uow.authz.decide(actor, category, "write", facts, uow.now)
             if not decision.allowed:
                 uow.refuse(
                     record(actor, action, decision, case_id=facts.case_id, categories=(category,)),
-                    PermissionDenied(f"you may not write {category} data: {decision.reason}"),
+                    PermissionDenied(
+                        "you may not write {category} data: {reason}",
+                        category=category,
+                        reason=decision.reason,
+                    ),
                 )
             touched.add(category)
         setattr(target, name, value)

@@ -22,6 +22,7 @@ from referral.config import Settings
 from referral.db.tables import AuditEntry, Case, Organisation, User
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
+from referral.i18n import N_
 from referral.services.access import authorise, record
 from referral.services.audit_view import (
     AuditRow,
@@ -183,7 +184,7 @@ def query_from_params(
     An unknown kind of report or a malformed id is "not found", like an unknown id.
     """
     if subject not in set(Subject) or not subject_id.isdigit() or len(subject_id) > 18:
-        raise NotFound(f"no report {subject}/{subject_id}")
+        raise NotFound("no report {subject}/{number}", subject=subject, number=subject_id)
     errors: dict[str, str] = {}
     date_from = _date(params.get("from", ""), "from", errors)
     date_to = _date(params.get("to", ""), "to", errors)
@@ -211,7 +212,9 @@ def choice_from_params(params: Mapping[str, str]) -> Choice | None:
         return None
     errors: dict[str, str] = {}
     if kind not in set(Subject):
-        raise InvalidInput("choose a report", {"report": "Choose a user, organisation or case."})
+        raise InvalidInput(
+            "choose a report", {"report": N_("Choose a user, organisation or case.")}
+        )
     subject_id = _int(
         params.get(kind, ""), kind, errors, "A case number is a whole number, like 12."
     )
@@ -247,7 +250,9 @@ def _scope(uow: UnitOfWork, actor: Actor, query: ReportQuery) -> tuple[str, Colu
         name = f"Case {found}" if found is not None else None
         condition = AuditEntry.case_id == query.subject_id
     if name is None:
-        raise NotFound(f"{query.subject} {query.subject_id} not found")
+        raise NotFound(
+            "{subject} {number} not found", subject=query.subject, number=query.subject_id
+        )
     return name, condition
 
 
@@ -392,7 +397,7 @@ def access_report(uow: UnitOfWork, actor: Actor, query: ReportQuery) -> AccessRe
     )
     pages = max(1, -(-total // PAGE_SIZE))
     if not 1 <= query.page <= pages:
-        raise NotFound(f"page {query.page} not found")
+        raise NotFound("page {page} not found", page=query.page)
     bursts, burst_seqs = _bursts(session, actor, where, query.rules)
     stmt = (
         rows_select(where)

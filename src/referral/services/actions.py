@@ -293,7 +293,9 @@ def answer_request(uow: UnitOfWork, actor: Actor, command: AnswerRequest) -> str
     """Record an agency's answer to a request, reached from the case it belongs to."""
     request = uow.scoped(actor).get(InformationRequest, command.request_id)
     if request is None or request.case_id != command.case_id:
-        raise NotFound(f"information request {command.request_id} not found on this case")
+        raise NotFound(
+            "information request {request} not found on this case", request=command.request_id
+        )
     return information.record_answer(
         uow, actor, information.RecordAnswer(command.request_id, command.answer, command.declined)
     )

@@ -18,6 +18,7 @@ from referral.db.tables import Network, Organisation, RoleAssignment, User, WebS
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.vocabulary import OrgKind, Role
+from referral.i18n import N_
 from referral.security import has_password, hash_password
 from referral.services import second_factor
 from referral.services.access import authorise, record
@@ -155,7 +156,7 @@ def _user_position(after: str) -> tuple[str, int] | None:
     if not sep or not number.isdigit() or int(number) > 2**31 - 1:
         raise InvalidInput(
             "This page link is out of date or damaged. Start again from the first page.",
-            {"after": "Start from the first page."},
+            {"after": N_("Start from the first page.")},
         )
     return name, int(number)
 
@@ -163,7 +164,7 @@ def _user_position(after: str) -> tuple[str, int] | None:
 def _user_in_network(uow: UnitOfWork, actor: Actor, user_id: int) -> User:
     user = uow.scoped(actor).get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user} not found", user=user_id)
     return user
 
 
@@ -261,7 +262,9 @@ def change_role(uow: UnitOfWork, actor: Actor, command: ChangeRole) -> bool:
     """Grant or revoke one role in the actor's network; False when nothing changed."""
     decision = manage(uow, actor)
     if command.role not in ASSIGNABLE_ROLES:
-        raise InvalidInput("Choose a role from the list.", {"role": "Choose a role from the list."})
+        raise InvalidInput(
+            "Choose a role from the list.", {"role": N_("Choose a role from the list.")}
+        )
     user = _user_in_network(uow, actor, command.user_id)
     if not command.grant and user.id == actor.user_id and command.role == Role.ADMIN:
         raise Conflict("You cannot remove your own admin role: ask another administrator to do it.")
@@ -358,7 +361,7 @@ def reset_second_factor(
     user = _user_in_network(uow, actor, user_id)
     second_factor.require_fresh(uow, actor, offered)
     if not second_factor.remove(uow, user.id):
-        raise Conflict(f"{user.display_name} has no second factor to reset.")
+        raise Conflict("{name} has no second factor to reset.", name=user.display_name)
     target = f"user:{user.id}"
     uow.audit(record(actor, "admin:second_factor_reset", decision, target=target))
     uow.commit()
@@ -371,16 +374,18 @@ def reset_second_factor_as_operator(uow: UnitOfWork, username: str, network_slug
     session = uow.unscoped("the operator names a network and a user")
     network = session.scalar(select(Network).where(Network.slug == network_slug))
     if network is None:
-        raise NotFound(f"no network '{network_slug}'")
+        raise NotFound("no network '{network}'", network=network_slug)
     user = session.scalar(
         select(User)
         .join(Organisation, Organisation.id == User.organisation_id)
         .where(User.username == username, Organisation.network_id == network.id)
     )
     if user is None:
-        raise NotFound(f"no user '{username}' in network '{network_slug}'")
+        raise NotFound(
+            "no user '{username}' in network '{network}'", username=username, network=network_slug
+        )
     if not second_factor.remove(uow, user.id):
-        raise Conflict(f"user '{username}' has no second factor to reset")
+        raise Conflict("user '{username}' has no second factor to reset", username=username)
     uow.audit(
         AuditRecord(
             action="admin:second_factor_reset",

@@ -22,6 +22,7 @@ from referral.db.repositories import current_connection
 from referral.db.tables import ApiToken, Network, User, WebSession
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.security import hash_password, verify_password
 from referral.services import second_factor, throttle
@@ -29,7 +30,7 @@ from referral.services.throttle import digest
 from referral.services.uow import Runtime, UnitOfWork
 
 log = get_logger(__name__)
-GENERIC_FAILURE = "Sign-in failed. Check your username and password, or wait a few minutes."
+GENERIC_FAILURE = N_("Sign-in failed. Check your username and password, or wait a few minutes.")
 
 TOUCH_EVERY = timedelta(minutes=1)
 
@@ -238,7 +239,7 @@ def open_session(
     return info
 
 
-NOT_YOUR_NETWORK = "You hold no roles in that network."
+NOT_YOUR_NETWORK = N_("You hold no roles in that network.")
 
 
 def switch_network(uow: UnitOfWork, token: str, network_id: int) -> SessionInfo:
@@ -283,8 +284,8 @@ def _second_factor_wanted(uow: UnitOfWork, user: User, settings: Settings) -> bo
 
 
 PENDING_MINUTES = 10  # between the password and the code
-EXPIRED_PENDING = "Your sign-in has timed out. Sign in again."
-GENERIC_CODE_FAILURE = (
+EXPIRED_PENDING = N_("Your sign-in has timed out. Sign in again.")
+GENERIC_CODE_FAILURE = N_(
     "That code did not work. Enter the current code from your authenticator app, or one of "
     "your recovery codes; or wait a few minutes."
 )
@@ -404,11 +405,13 @@ def actor_by_username(uow: UnitOfWork, username: str, network: str | None = None
     session = uow.unscoped("the operator's command names a user before any network")
     user = session.scalar(select(User).where(User.username == username, User.active))
     if user is None:
-        raise NotFound(f"no active user '{username}'")
+        raise NotFound("no active user '{username}'", username=username)
     networks = [n for n in uow.repo.networks_of(user) if network in (None, n.slug)]
     if len(networks) != 1:
         where = f"network '{network}'" if network else "one network (name it with --network)"
-        raise NotFound(f"user '{username}' holds no roles in {where}")
+        raise NotFound(
+            "user '{username}' holds no roles in {where}", username=username, where=where
+        )
     return actor_of(uow, user.id, networks[0].id)
 
 

@@ -21,6 +21,7 @@ from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import PERSONAL_CATEGORIES, Category
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.services import case_operations
 from referral.services.access import authorise, record, visible_case
@@ -66,17 +67,26 @@ def open_break_glass(uow: UnitOfWork, actor: Actor, command: OpenBreakGlass) -> 
     if not decision.allowed:
         uow.refuse(
             record(actor, OPEN, decision, case_id=case.id),
-            PermissionDenied(f"you may not break glass on this case: {decision.reason}"),
+            PermissionDenied(
+                "you may not break glass on this case: {reason}", reason=decision.reason
+            ),
         )
     case_operations.require(uow, case, "break_glass")
     category, justification = _validated(command)
     if uow.authz.decide(actor, category, "read", facts, uow.now).allowed:
-        raise Conflict(f"{category} data of case {case.id} is already visible to you")
+        raise Conflict(
+            "{category} data of case {case} is already visible to you",
+            category=category,
+            case=case.id,
+        )
     current = active_grants(uow, actor, case.id).get(category)
     if current is not None:
         raise Conflict(
-            f"you already have break-glass access to {category} data of case {case.id}"
-            f" until {current.expires_at:%H:%M} UTC"
+            "you already have break-glass access to {category} data of case {case} until "
+            "{expires_at:%H:%M} UTC",
+            category=category,
+            case=case.id,
+            expires_at=current.expires_at,
         )
     require_fresh(uow, actor, command.confirmation)
     grant = BreakGlassGrant(
@@ -301,17 +311,22 @@ def record_outcome(uow: UnitOfWork, actor: Actor, command: RecordOutcome) -> Non
         .execution_options(populate_existing=True)
     ).first()
     if grant is None:
-        raise NotFound(f"break-glass grant {command.grant_id} not found")
+        raise NotFound("break-glass grant {grant} not found", grant=command.grant_id)
     if command.outcome not in OUTCOMES:
         raise InvalidInput(
-            f"unknown outcome {command.outcome[:40]!r}",
-            {"outcome": "Choose whether the access was justified, not justified, or referred."},
+            "unknown outcome {outcome!r}",
+            {"outcome": N_("Choose whether the access was justified, not justified, or referred.")},
+            outcome=command.outcome[:40],
         )
     notes = command.notes.strip()
     if len(notes) > MAX_TEXT:
         raise InvalidInput("the notes are too long", {"notes": f"Keep this under {MAX_TEXT}."})
     if grant.reviewed_at is not None:
-        raise Conflict(f"break-glass grant {grant.id} was already reviewed: {grant.outcome}")
+        raise Conflict(
+            "break-glass grant {grant} was already reviewed: {outcome}",
+            grant=grant.id,
+            outcome=grant.outcome,
+        )
     grant.outcome = command.outcome
     grant.outcome_notes = notes
     grant.reviewed_by = actor.user_id

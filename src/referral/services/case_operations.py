@@ -26,11 +26,14 @@ def require(uow: UnitOfWork, case: AnyCase, operation: str) -> None:
     workflow = uow.workflow_at(case.workflow_name, case.workflow_version)
     if workflow is None:
         raise Conflict(
-            f"case {case.id} runs {case.workflow_name} version {case.workflow_version},"
-            " which is no longer loaded: migrate the case (referral workflows migrate)"
+            "case {case} runs {workflow} version {version}, which is no longer loaded: migrate "
+            "the case (referral workflows migrate)",
+            case=case.id,
+            workflow=case.workflow_name,
+            version=case.workflow_version,
         )
     if not workflow.allows(operation, case.state):
-        raise Conflict(refusal(workflow, operation, case.state))
+        raise refusal(workflow, operation, case.state)
 
 
 def _known(operation: str) -> None:

@@ -16,6 +16,7 @@ from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import GuardFacts, RecordFacts
 from referral.domain.vocabulary import Category
+from referral.i18n import N_
 from referral.services import case_operations, referrals, support
 from referral.services.access import record
 from referral.services.linked import intervention_facts
@@ -105,7 +106,7 @@ def intervention_page(uow: UnitOfWork, actor: Actor, query: ListInterventions) -
     the actor may read now, filtered in SQL by the policy; newest first, a page at a time.
     Only the page's rows are audited as read."""
     if not 1 <= query.limit <= 500:
-        raise InvalidInput("limit must be between 1 and 500", {"limit": "out of range"})
+        raise InvalidInput("limit must be between 1 and 500", {"limit": N_("out of range")})
     scope = uow.scoped(actor)
     # Aliased: the policy's SQL has its own subqueries over `interventions`, which must
     # correlate with `cases` only, not with this row.
@@ -187,10 +188,10 @@ def show_intervention(uow: UnitOfWork, actor: Actor, query: ShowIntervention) ->
     scope = uow.scoped(actor)
     intervention = scope.repo.intervention(query.intervention_id)
     if intervention is None or intervention.provider_org_id != actor.organisation_id:
-        raise NotFound(f"intervention {query.intervention_id} not found")
+        raise NotFound("intervention {intervention} not found", intervention=query.intervention_id)
     view = referrals.read_case(uow, actor, intervention.case_id)  # NotFound, audited there
     if Category.SUPPORT in view.hidden:
-        raise NotFound(f"intervention {query.intervention_id} not found")
+        raise NotFound("intervention {intervention} not found", intervention=query.intervention_id)
     case = scope.repo.case(intervention.case_id)
     assert case is not None  # read_case found it a moment ago
     facts = uow.repo.case_facts(case, actor)

@@ -44,7 +44,9 @@ def request_consent(uow: UnitOfWork, actor: Actor, command: RequestConsent) -> i
     case_operations.require(uow, case, "request_consent")
     current = facts.consent_state  # the state of the case's latest consent
     if current in states.names(states.CONSENT, "requested", "given"):
-        raise Conflict(f"consent is already {current} for case {case.id}")
+        raise Conflict(
+            "consent is already {current} for case {case}", current=current, case=case.id
+        )
     consent = Consent(
         case_id=case.id,
         state=uow.workflow(WORKFLOW).initial,
@@ -105,7 +107,7 @@ def record_consent(uow: UnitOfWork, actor: Actor, command: RecordConsent) -> Mov
         raise InvalidInput("the consent record has errors", errors)
     consent = uow.repo.current_consent(case.id)
     if consent is None or consent.state != states.name(states.CONSENT, "requested"):
-        raise Conflict(f"consent has not been requested for case {case.id}")
+        raise Conflict("consent has not been requested for case {case}", case=case.id)
     consent.method, consent.given_by = command.method, command.given_by
     consent.guardian_name, consent.notes = command.guardian_name.strip(), command.notes
     consent.decided_at = uow.now

@@ -137,14 +137,16 @@ def erase_subject(uow: UnitOfWork, actor: Actor | None, command: EraseSubject) -
         )
     )
     if subject is None:
-        raise NotFound(f"subject {command.subject_id} not found")
+        raise NotFound("subject {subject} not found", subject=command.subject_id)
     # Data keys carry no network: the subject, found above, names its own key.
     key = uow.unscoped(KEYS).get(DataKey, subject.data_key_id) if subject.data_key_id else None
     if key is not None and key.wrapped is None:
+        if key.destroyed_at is None:
+            raise Conflict("subject {subject} was already erased", subject=subject.id)
         raise Conflict(
-            f"subject {subject.id} was already erased on {key.destroyed_at:%Y-%m-%d}"
-            if key.destroyed_at
-            else f"subject {subject.id} was already erased"
+            "subject {subject} was already erased on {day:%Y-%m-%d}",
+            subject=subject.id,
+            day=key.destroyed_at,
         )
     cases = _cases_of(uow, subject.id)
     before = [skeleton(c) for c in cases]
@@ -177,8 +179,9 @@ def _retire(uow: UnitOfWork, actor: Actor, case: Case, reason: str) -> None:
     erasing = workflow.one_via(Via.ERASURE, case.state)
     if erasing is None:
         raise Conflict(
-            f"case {case.id} is still open ({case.state.replace('_', ' ')}); "
-            "close it before erasing the person"
+            "case {case} is still open ({state}); close it before erasing the person",
+            case=case.id,
+            state=case.state.replace("_", " "),
         )
     facts = uow.repo.case_facts(case, actor)
     fire_case(
@@ -219,7 +222,9 @@ def destroy_key(
     state), which is what the register keeps.
     """
     if subject.data_key_id is None:
-        raise Conflict(f"subject {subject.id} has no data key; run `referral db upgrade` first")
+        raise Conflict(
+            "subject {subject} has no data key; run `referral db upgrade` first", subject=subject.id
+        )
     key = uow.unscoped(KEYS).get(DataKey, subject.data_key_id)
     assert key is not None
     cases = _cases_of(uow, subject.id)

@@ -131,7 +131,7 @@ def _load_row(uow: UnitOfWork, actor: Actor, case_id: int, *, orm: bool) -> Any:
     else:  # plain columns: on the cursor (db.prepared), without an execution context
         row = next(iter(prepared.named(current_connection(session), statement, params)), None)
     if row is None:
-        raise NotFound(f"case {case_id} not found")
+        raise NotFound("case {case} not found", case=case_id)
     data_keys(session).remember(case_id, row.key_id, row.key_wrapped, row.key_master)
     return row
 
@@ -322,7 +322,7 @@ def _orm(uow: UnitOfWork, case: AnyCase) -> Case:
         return case
     found = uow.unscoped("the case came through the actor's scope").get(Case, case.id)
     if found is None:
-        raise NotFound(f"case {case.id} not found")
+        raise NotFound("case {case} not found", case=case.id)
     return found
 
 
@@ -331,9 +331,11 @@ def case_workflow(uow: UnitOfWork, case: AnyCase) -> Workflow:
     workflow = uow.workflow_at(case.workflow_name, case.workflow_version)
     if workflow is None:
         raise Conflict(
-            f"case {case.id} runs {case.workflow_name} version {case.workflow_version},"
-            " which is no longer loaded: put its file back beside the newest, or migrate"
-            " the case (referral workflows migrate)"
+            "case {case} runs {workflow} version {version}, which is no longer loaded: put its "
+            "file back beside the newest, or migrate the case (referral workflows migrate)",
+            case=case.id,
+            workflow=case.workflow_name,
+            version=case.workflow_version,
         )
     return workflow
 
@@ -352,14 +354,16 @@ def linked_trigger_via(uow: UnitOfWork, workflow_name: str, via: str, state: str
 def _trigger_via(workflow: Workflow, via: str, state: str) -> str:
     transition = workflow.one_via(via, state)
     if transition is None:
-        raise Conflict(via_refusal(workflow, via, state))
+        raise via_refusal(workflow, via, state)
     return transition.trigger
 
 
 def permission_of(workflow: Workflow, trigger: str) -> str:
     permissions = {t.permission for t in workflow.transitions if t.trigger == trigger}
     if not permissions:
-        raise InvalidInput(f"unknown action '{trigger}' for workflow {workflow.name}")
+        raise InvalidInput(
+            "unknown action '{trigger}' for workflow {name}", trigger=trigger, name=workflow.name
+        )
     return sorted(permissions)[0]
 
 
@@ -399,8 +403,11 @@ def fire_case(
     """
     if expected_version is not None and expected_version != case.version:
         raise Conflict(
-            f"case {case.id} changed since you loaded it (version {expected_version}, "
-            f"now {case.version}); reload it and try again"
+            "case {case} changed since you loaded it (version {loaded}, now {version}); "
+            "reload it and try again",
+            case=case.id,
+            loaded=expected_version,
+            version=case.version,
         )
     workflow = case_workflow(uow, case)
     permission = permission_of(workflow, trigger)
@@ -410,8 +417,10 @@ def fire_case(
         missing = missing_requirements(_orm(uow, case), list(transition.requires))
         if missing:
             raise InvalidInput(
-                f"cannot {trigger}: fill in {', '.join(missing)} first",
+                "cannot {trigger}: fill in {fields} first",
                 dict.fromkeys(missing, "required"),
+                trigger=trigger,
+                fields=", ".join(missing),
             )
     # Read (flushing what the caller changed first) before the case itself changes.
     if guards is None:

@@ -48,7 +48,8 @@ def parse_holidays(text: str, source: str) -> list[Holiday]:
         else:
             holidays[day] = Holiday(day, label)
     if problems:
-        raise InvalidInput("\n".join(problems))
+        listed = "\n".join(problems)  # each problem is a sentence of its own
+        raise InvalidInput(listed)
     return sorted(holidays.values(), key=lambda h: h.day)
 
 
@@ -74,7 +75,7 @@ def import_holidays(uow: UnitOfWork, command: ImportHolidays) -> Imported:
     """
     network = uow.repo.network_by_slug(command.network)
     if network is None:
-        raise NotFound(f"no network '{command.network}'")
+        raise NotFound("no network '{network}'", network=command.network)
     # The operator names the network; from there on it is that network's own work.
     scope = uow.scoped(system_actor(network.id, network.slug))
     existing = {h.day: h for h in scope.scalars(scope.select(NetworkHoliday))}
@@ -109,7 +110,7 @@ def import_holidays(uow: UnitOfWork, command: ImportHolidays) -> Imported:
 def list_holidays(uow: UnitOfWork, network: str) -> list[Holiday]:
     found = uow.repo.network_by_slug(network)
     if found is None:
-        raise NotFound(f"no network '{network}'")
+        raise NotFound("no network '{network}'", network=network)
     scope = uow.scoped(system_actor(found.id, found.slug))
     rows = scope.scalars(scope.select(NetworkHoliday).order_by(NetworkHoliday.day))
     return [Holiday(r.day, r.label) for r in rows]

@@ -19,6 +19,7 @@ from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound
 from referral.domain.facts import CaseFacts, GuardFacts
 from referral.domain.vocabulary import Category
+from referral.i18n import N_
 from referral.services import case_operations, notifications, schedule
 from referral.services.access import authorise, record
 from referral.services.flow import case_linked, fire_linked, linked_trigger_via, load_case
@@ -58,8 +59,9 @@ def send_information_requests(
     unknown = sorted(set(command.organisation_ids) - set(organisations))
     if unknown:
         raise InvalidInput(
-            f"no agency with id {', '.join(map(str, unknown))} in this network",
-            {"organisation_ids": "unknown agency"},
+            "no agency with id {agencies} in this network",
+            {"organisation_ids": N_("unknown agency")},
+            agencies=", ".join(map(str, unknown)),
         )
     workflow = uow.workflow(WORKFLOW)
     due_at = schedule.deadline(uow, case.network_id, workflow.due_for(workflow.initial)) or uow.now
@@ -114,7 +116,7 @@ def record_answer(uow: UnitOfWork, actor: Actor, command: RecordAnswer) -> str:
     """The agency's answer (or its refusal to share), as assessment data on the case."""
     request = case_linked(uow, actor, InformationRequest, command.request_id)
     if request is None:
-        raise NotFound(f"information request {command.request_id} not found")
+        raise NotFound("information request {request} not found", request=command.request_id)
     loaded = load_case(uow, actor, request.case_id)
     case = loaded.case
     # Another organisation's request is "not found" before anything else is said of it.
@@ -166,7 +168,7 @@ def answering_facts(
     ):
         uow.refuse(
             record(actor, ANSWER, decision, case_id=request.case_id, target=_target(request)),
-            NotFound(f"information request {request.id} not found"),
+            NotFound("information request {request} not found", request=request.id),
         )
     return about
 
@@ -227,14 +229,14 @@ def show_agency_request(uow: UnitOfWork, actor: Actor, request_id: int) -> Agenc
     """One request to the actor's organisation that they may answer; otherwise "not found"."""
     request = case_linked(uow, actor, InformationRequest, request_id)
     if request is None or request.organisation_id != actor.organisation_id:
-        raise NotFound(f"information request {request_id} not found")
+        raise NotFound("information request {request} not found", request=request_id)
     loaded = load_case(uow, actor, request.case_id)
     about = loaded.facts.about_request(request.organisation_id, request.state)
     decision = uow.authz.permission(actor, ANSWER, about, uow.now)
     if not decision.allowed:
         uow.refuse(
             record(actor, ANSWER, decision, case_id=request.case_id, target=_target(request)),
-            NotFound(f"information request {request_id} not found"),
+            NotFound("information request {request} not found", request=request_id),
         )
     shown = _shown(uow, actor, request, loaded.case, loaded.facts)
     uow.commit()

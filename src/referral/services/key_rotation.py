@@ -21,17 +21,18 @@ from referral.db.sealing import data_keys
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import Role
+from referral.i18n import N_
 from referral.services import second_factor
 from referral.services.auth import actor_by_username
 from referral.services.uow import UnitOfWork
 
 # Why the rotation's statements are not scoped: the keys serve every network.
 EVERY_NETWORK = "master keys wrap the data keys of every network"
-NOT_ADMIN = (
+NOT_ADMIN = N_(
     "user '{username}' is no administrator of network '{network}': key rotation is run "
     "by an administrator (--as USERNAME, --network SLUG if they hold roles in several)"
 )
-NO_FACTOR = (
+NO_FACTOR = N_(
     "user '{username}' has no second factor: key rotation asks for one; they set it up "
     "on their account page first"
 )
@@ -50,9 +51,9 @@ def operator(uow: UnitOfWork, username: str, network: str | None) -> Actor:
     """The administrator who runs the rotation; InvalidInput saying why not otherwise."""
     actor = actor_by_username(uow, username, network)
     if Role.ADMIN not in actor.roles:
-        raise InvalidInput(NOT_ADMIN.format(username=username, network=actor.network))
+        raise InvalidInput(NOT_ADMIN, username=username, network=actor.network)
     if not second_factor.enrolled(uow, actor.user_id):
-        raise InvalidInput(NO_FACTOR.format(username=username))
+        raise InvalidInput(NO_FACTOR, username=username)
     return actor
 
 

@@ -68,7 +68,7 @@ def _by_its_service(uow: UnitOfWork, actor: Actor, command: MoveCase, via: str) 
             command.case_id, reason, command.expected_version, command.confirmation
         )
         return erasure.erase_case(uow, actor, erase)
-    raise InvalidInput(f"'{command.trigger}' records a decision: use its own form")
+    raise InvalidInput("'{trigger}' records a decision: use its own form", trigger=command.trigger)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class RecordReview:
 def record_review(uow: UnitOfWork, actor: Actor, command: RecordReview) -> int:
     """A review of progress in support, at exit, or a 6- or 12-month follow-up."""
     if command.kind not in REVIEW_KINDS:
-        raise InvalidInput(f"unknown review kind '{command.kind}'", {"kind": "unknown"})
+        raise InvalidInput("unknown review kind '{kind}'", {"kind": "unknown"}, kind=command.kind)
     if not command.notes.strip():
         raise InvalidInput("write the review notes", {"notes": "required"})
     loaded = load_case(uow, actor, command.case_id)

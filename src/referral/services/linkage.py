@@ -288,11 +288,11 @@ def ask_to_confirm(uow: UnitOfWork, actor: Actor, command: AskToConfirm) -> None
     earlier side's row is written in that network, and both audit chains record it."""
     alert = uow.scoped(actor).get(LinkageAlert, command.alert_id)
     if alert is None or alert.side != LATER:
-        raise NotFound(f"possible earlier referral {command.alert_id} not found")
+        raise NotFound("possible earlier referral {alert} not found", alert=command.alert_id)
     _, facts = visible_case(uow, actor, alert.case_id)
     decision = authorise(uow, actor, Permission.LINKAGE_ASK.value, facts, case_id=alert.case_id)
     if alert.status != POSSIBLE:
-        raise Conflict(f"this possible earlier referral was already {alert.status}")
+        raise Conflict("this possible earlier referral was already {status}", status=alert.status)
     alert.status, alert.asked_by, alert.asked_at = ASKED, actor.user_id, uow.now
     twin = LinkageAlert(
         network_id=alert.other_network_id,
@@ -319,11 +319,11 @@ def answer_link(uow: UnitOfWork, actor: Actor, command: AnswerLink) -> str:
     the answer lands on both sides and in both networks' audit chains. Returns the status."""
     alert = uow.scoped(actor).get(LinkageAlert, command.alert_id)
     if alert is None or alert.side != EARLIER:
-        raise NotFound(f"question about a possible link {command.alert_id} not found")
+        raise NotFound("question about a possible link {alert} not found", alert=command.alert_id)
     _, facts = visible_case(uow, actor, alert.case_id)
     decision = authorise(uow, actor, Permission.LINKAGE_ANSWER.value, facts, case_id=alert.case_id)
     if alert.status != ASKED:
-        raise Conflict(f"this link was already {alert.status}")
+        raise Conflict("this link was already {status}", status=alert.status)
     twin = _twin(uow, alert)
     status = CONFIRMED if command.confirm else REJECTED
     for side in (alert, twin):

@@ -36,7 +36,8 @@ def configure_states(workflows: Iterable[Workflow]) -> None:
     loaded = list(workflows)
     problems = missing_states(loaded)
     if problems:
-        raise ConfigurationError("\n".join(problems))
+        listed = "\n".join(problems)  # each problem is a sentence of its own
+        raise ConfigurationError(listed)
     states.configure(
         {
             (workflow.object.value, meaning): name

@@ -278,7 +278,7 @@ class MeetingPage:
 def _meeting_for(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting:
     """The meeting if the actor may see it; otherwise "not found", never "forbidden"."""
     if not MEETING_ROLES & actor.roles:
-        raise NotFound(f"meeting {meeting_id} not found")
+        raise NotFound("meeting {meeting} not found", meeting=meeting_id)
     scope = uow.scoped(actor)
     meeting: PanelMeeting | None = scope.scalars(
         scope.select(PanelMeeting).where(
@@ -286,7 +286,7 @@ def _meeting_for(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting
         )
     ).first()
     if meeting is None:
-        raise NotFound(f"meeting {meeting_id} not found")
+        raise NotFound("meeting {meeting} not found", meeting=meeting_id)
     return meeting
 
 

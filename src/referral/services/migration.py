@@ -177,9 +177,11 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
         old, sep, new = pair.partition("=")
         old, new = old.strip(), new.strip()
         if not sep or not old or not new:
-            raise InvalidInput(f"--map {pair!r}: write it as OLD_STATE=NEW_STATE")
+            raise InvalidInput("--map {pair!r}: write it as OLD_STATE=NEW_STATE", pair=pair)
         if old in mapping:
-            raise InvalidInput(f"--map {pair!r}: state '{old}' is already mapped")
+            raise InvalidInput(
+                "--map {pair!r}: state '{old}' is already mapped", pair=pair, old=old
+            )
         mapping[old] = new
     return mapping
 
@@ -188,17 +190,23 @@ def _versions(uow: UnitOfWork, command: MigrateCases) -> _Versions:
     name = command.workflow
     loaded = uow.runtime.workflows.versions(name)
     if not loaded:
-        raise NotFound(f"no workflow '{name}' is loaded")
+        raise NotFound("no workflow '{name}' is loaded", name=name)
     target = uow.workflow_at(name, command.to_version)
     if target is None:
         raise NotFound(
-            f"{name} version {command.to_version} is not loaded"
-            f" (loaded: {', '.join(map(str, loaded))})"
+            "{name} version {to_version} is not loaded (loaded: {loaded})",
+            name=name,
+            to_version=command.to_version,
+            loaded=", ".join(map(str, loaded)),
         )
     if target.object is not WorkflowObject.CASE:
-        raise InvalidInput(f"{name} is not a case workflow: only cases carry a version")
+        raise InvalidInput("{name} is not a case workflow: only cases carry a version", name=name)
     if command.from_version == command.to_version:
-        raise InvalidInput(f"the cases already run {name} version {command.to_version}")
+        raise InvalidInput(
+            "the cases already run {name} version {to_version}",
+            name=name,
+            to_version=command.to_version,
+        )
     source = uow.workflow_at(name, command.from_version)
     problems = [
         f"--map {old}={new}: version {command.to_version} has no state '{new}'"
@@ -212,7 +220,8 @@ def _versions(uow: UnitOfWork, command: MigrateCases) -> _Versions:
             if old not in source.state_names
         ]
     if problems:
-        raise InvalidInput("\n".join(problems))
+        listed = "\n".join(problems)  # each problem is a sentence of its own
+        raise InvalidInput(listed)
     return _Versions(source, target)
 
 

@@ -23,6 +23,7 @@ from referral.db.tables import Network, RoleAssignment, User
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import Role
+from referral.i18n import N_
 from referral.services.access import authorise, record
 from referral.services.uow import UnitOfWork
 
@@ -32,7 +33,7 @@ KINDS = ("city", "national", "training")
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 # BCP 47 language tags as networks use them: "en", "nl", "pt-BR", "ar".
 LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
-NOT_NATIONAL = (
+NOT_NATIONAL = N_(
     "Only an administrator of the national tier may create networks. Switch to the national"
     " network, or ask its administrator."
 )

@@ -509,7 +509,9 @@ def mark_read(uow: UnitOfWork, actor: Actor, command: MarkRead) -> int:
     if command.notification_id is not None:
         notice = scope.get(Notification, command.notification_id)
         if notice is None or notice.user_id != actor.user_id:
-            raise NotFound(f"notification {command.notification_id} not found")
+            raise NotFound(
+                "notification {notification} not found", notification=command.notification_id
+            )
         query = query.where(Notification.id == command.notification_id)
     result = scope.execute(
         query.values(read_at=uow.now).execution_options(synchronize_session=False)

@@ -16,6 +16,7 @@ from referral.db.tables import (
 from referral.domain import clock, states
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
+from referral.i18n import N_
 from referral.services import case_operations, summons
 from referral.services.access import authorise, record, write_fields
 from referral.services.flow import Moved, case_workflow, fire_case, fire_linked, load_case
@@ -47,7 +48,9 @@ def schedule_meeting(uow: UnitOfWork, actor: Actor, command: ScheduleMeeting) ->
     if invited - known:
         missing = ", ".join(map(str, sorted(invited - known)))
         raise InvalidInput(
-            f"no user with id {missing} in this network", {"attendee_user_ids": "unknown user"}
+            "no user with id {missing} in this network",
+            {"attendee_user_ids": N_("unknown user")},
+            missing=missing,
         )
     meeting = PanelMeeting(
         network_id=actor.network_id,
@@ -109,7 +112,7 @@ def _require_decisions_open(meeting: PanelMeeting) -> None:
 def _meeting(uow: UnitOfWork, actor: Actor, meeting_id: int) -> PanelMeeting:
     meeting = uow.scoped(actor).repo.meeting(meeting_id)
     if meeting is None:
-        raise NotFound(f"meeting {meeting_id} not found")
+        raise NotFound("meeting {meeting} not found", meeting=meeting_id)
     return meeting
 
 
@@ -188,7 +191,11 @@ def add_contribution(uow: UnitOfWork, actor: Actor, command: AddContribution) ->
         raise Conflict("this meeting's minutes are approved: it takes no more contributions")
     case_operations.require(uow, case, "contribute")
     if not uow.repo.agenda_has(meeting.id, case.id):
-        raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
+        raise Conflict(
+            "case {case} is not on the agenda of meeting {meeting}",
+            case=case.id,
+            meeting=meeting.id,
+        )
     contribution = Contribution(
         case_id=case.id,
         meeting_id=meeting.id,
@@ -241,8 +248,10 @@ def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision
     outcomes = decision_outcomes(case_workflow(uow, case))
     if command.outcome not in outcomes:
         raise InvalidInput(
-            f"unknown decision '{command.outcome}'; choose {', '.join(outcomes)}",
+            "unknown decision '{outcome}'; choose {choices}",
             {"outcome": "unknown"},
+            outcome=command.outcome,
+            choices=", ".join(outcomes),
         )
     if not command.rationale.strip():
         raise InvalidInput("record the rationale for the decision", {"rationale": "required"})
@@ -250,7 +259,11 @@ def record_panel_decision(uow: UnitOfWork, actor: Actor, command: RecordDecision
     meeting = _meeting(uow, actor, command.meeting_id)
     case_operations.require(uow, case, "decide")
     if not uow.repo.agenda_has(meeting.id, case.id):
-        raise Conflict(f"case {case.id} is not on the agenda of meeting {meeting.id}")
+        raise Conflict(
+            "case {case} is not on the agenda of meeting {meeting}",
+            case=case.id,
+            meeting=meeting.id,
+        )
     # Decisions wait for the meeting to be held; one who may not decide at all hears
     # that instead (fire_case refuses and audits it).
     transition = outcomes[command.outcome]
@@ -300,7 +313,9 @@ def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
     transition = uow.workflow(WORKFLOW).transition(command.trigger, meeting.state)
     via = transition.via if transition is not None else None
     if via is not None and via != Via.MINUTES:
-        raise InvalidInput(f"'{command.trigger}' is made by its own form", {"trigger": "own form"})
+        raise InvalidInput(
+            "'{trigger}' is made by its own form", {"trigger": "own form"}, trigger=command.trigger
+        )
     if (
         transition is not None
         and transition.dest == states.name(states.MEETING, "held")
@@ -310,7 +325,8 @@ def move_meeting(uow: UnitOfWork, actor: Actor, command: MoveMeeting) -> str:
         # would open the decisions.
         local = clock.to_local(meeting.scheduled_for, time_zone_of(uow, meeting.network_id))
         raise Conflict(
-            f"this meeting is set for {local:%d %B %Y}: mark it as held on or after that day"
+            "this meeting is set for {day:%d %B %Y}: mark it as held on or after that day",
+            day=local,
         )
     if command.minutes.strip() or via == Via.MINUTES:
         for case in agenda_cases(uow, actor, meeting.id):

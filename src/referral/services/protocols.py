@@ -33,6 +33,7 @@ from referral.db.repositories import current_connection
 from referral.db.tables import Network, NetworkProtocol, ProtocolAcknowledgement
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.services import notifications
 from referral.services.access import authorise, record
@@ -137,8 +138,9 @@ def acknowledge(uow: UnitOfWork, actor: Actor, command: Acknowledge) -> None:
         raise NotFound("this network has not published a protocol")
     if current.version != command.version:
         raise Conflict(
-            f"version {current.version} of the protocol was published meanwhile: read it, then"
-            " acknowledge it"
+            "version {version} of the protocol was published meanwhile: read it, then acknowledge "
+            "it",
+            version=current.version,
         )
     session = uow.unscoped("a network's protocol is read by everyone who acts in it")
     done = session.scalar(
@@ -231,10 +233,10 @@ def set_agreement_review(uow: UnitOfWork, actor: Actor, command: SetAgreementRev
     """The date the network next reviews its sharing agreement (the policy)."""
     decision = authorise(uow, actor, PUBLISH, None)
     if command.review_on is None:
-        message = "Enter the review date as YYYY-MM-DD."
+        message = N_("Enter the review date as YYYY-MM-DD.")
         raise InvalidInput(message, {"agreement_review_on": message})
     if command.review_on <= uow.now.date():
-        message = "The review date must be in the future."
+        message = N_("The review date must be in the future.")
         raise InvalidInput(message, {"agreement_review_on": message})
     network = uow.unscoped("the actor's own network's row").get(Network, actor.network_id)
     assert network is not None  # the actor acts in it

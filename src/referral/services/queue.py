@@ -18,6 +18,7 @@ from referral.domain.actors import Actor
 from referral.domain.calendar import add_days
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import Category, ConcernType, Role
+from referral.i18n import N_
 from referral.services.access import record
 from referral.services.scope import Scope, prepared_select
 from referral.services.search import concern_value, tokens_of
@@ -41,10 +42,10 @@ COUNT_CAP = 1000
 # Ids are 32-bit integers in the database: a larger one in a position is no case's, and
 # PostgreSQL would refuse to compare it with an id column.
 MAX_CASE_ID = 2**31 - 1
-STALE_PAGE = "This page link is out of date or damaged. Start again from the first page."
+STALE_PAGE = N_("This page link is out of date or damaged. Start again from the first page.")
 # Who works the queue is the policy's to say: whoever may screen cases at all.
 QUEUE_PERMISSION = ("case", "screen")
-QUEUE_REFUSED = (
+QUEUE_REFUSED = N_(
     "The work queue is for the network's coordinators and screeners. "
     "Your own referrals are under My referrals."
 )
@@ -141,7 +142,7 @@ def parse_position(after: str) -> CasePosition | None:
         if due is not None and due.tzinfo is None:
             raise ValueError(after)  # every position given out names its zone (UTC)
     except ValueError:
-        raise InvalidInput(STALE_PAGE, {"after": "Start from the first page."}) from None
+        raise InvalidInput(STALE_PAGE, {"after": N_("Start from the first page.")}) from None
     return CasePosition(due, int(id_text))
 
 
@@ -213,8 +214,9 @@ def work_queue(uow: UnitOfWork, actor: Actor, query: ListQueue) -> WorkQueue:
     states = open_case_states(uow)
     if query.state and query.state not in states:
         raise InvalidInput(
-            f"'{query.state}' is not an open state; choose one from the list",
-            {"state": "Choose a state from the list."},
+            "'{state}' is not an open state; choose one from the list",
+            {"state": N_("Choose a state from the list.")},
+            state=query.state,
         )
     scope = uow.scoped(actor)
     where = scope.case_filter(Category.STATUS, "read")
@@ -273,19 +275,21 @@ def _filters(uow: UnitOfWork, scope: Scope, actor: Actor, query: ListQueue) -> C
         clauses.append(Case.due_at >= now)
         clauses.append(Case.due_at <= now + timedelta(days=7))
     elif query.deadline:
-        raise InvalidInput("choose a deadline from the list", {"deadline": "Choose from the list."})
+        raise InvalidInput(
+            "choose a deadline from the list", {"deadline": N_("Choose from the list.")}
+        )
     if query.assignee == "me":
         clauses.append(Case.coordinator_user_id == actor.user_id)
     elif query.assignee == "none":
         clauses.append(Case.coordinator_user_id.is_(None))
     elif query.assignee:
         raise InvalidInput(
-            "choose whose cases from the list", {"assignee": "Choose from the list."}
+            "choose whose cases from the list", {"assignee": N_("Choose from the list.")}
         )
     if query.concern:
         if query.concern not in CONCERNS:
             raise InvalidInput(
-                "choose a type of concern from the list", {"concern": "Choose from the list."}
+                "choose a type of concern from the list", {"concern": N_("Choose from the list.")}
             )
         token = tokens_of(uow, actor.network_id, {concern_value(query.concern)})[0]
         tagged = select(SearchToken.case_id).where(

@@ -15,6 +15,7 @@ from referral.domain.errors import InvalidInput
 from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.references import initials
 from referral.domain.vocabulary import Category, ConcernType
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.services import breakglass, case_operations, linkage, linked, search, statistics
 from referral.services.access import authorise, read_record, record, visible_case
@@ -366,10 +367,10 @@ def case_page(uow: UnitOfWork, actor: Actor, query: ListCases) -> CasePage:
     page, and where the next one starts. Nothing is counted: a page costs the same at
     any depth and in a network of any size."""
     if not 1 <= query.limit <= 500:
-        raise InvalidInput("limit must be between 1 and 500", {"limit": "out of range"})
+        raise InvalidInput("limit must be between 1 and 500", {"limit": N_("out of range")})
     if query.after and query.offset:
         raise InvalidInput(
-            "page with either offset or after, not both", {"offset": "leave out with after"}
+            "page with either offset or after, not both", {"offset": N_("leave out with after")}
         )
     scope = uow.scoped(actor)
     where = scope.case_filter(Category.STATUS, "read")

@@ -191,7 +191,7 @@ class Scope:
     def add(self, row: Base) -> None:
         """Stage a new row of this network; a row of another network is refused."""
         if self.network_of(row) != self.network_id:
-            raise NotFound(f"{type(row).__tablename__}: not found in this network")
+            raise NotFound("{table}: not found in this network", table=type(row).__tablename__)
         self._session.add(row)
 
     def add_all(self, rows: Iterable[Base]) -> None:
@@ -200,7 +200,7 @@ class Scope:
 
     def delete(self, row: Base) -> None:
         if self.network_of(row) != self.network_id:
-            raise NotFound(f"{type(row).__tablename__}: not found in this network")
+            raise NotFound("{table}: not found in this network", table=type(row).__tablename__)
         self._session.delete(row)
 
     # -- transfers: a proposal is two networks', each on its own side of it ----------------

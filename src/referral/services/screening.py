@@ -89,8 +89,10 @@ def record_screening_outcome(
     outcomes = [t.trigger for t in case_workflow(uow, case).via(Via.SCREENING_OUTCOME)]
     if command.outcome not in outcomes:
         raise InvalidInput(
-            f"unknown screening outcome '{command.outcome}'; choose one of {', '.join(outcomes)}",
+            "unknown screening outcome '{outcome}'; choose one of {choices}",
             {"outcome": "unknown"},
+            outcome=command.outcome,
+            choices=", ".join(outcomes),
         )
     values = {
         "screening_notes": command.screening_notes.strip(),

@@ -27,6 +27,7 @@ from referral.domain.references import (
     search_values,
 )
 from referral.domain.vocabulary import Category
+from referral.i18n import N_
 from referral.keyring import Keyring
 from referral.services.access import record
 from referral.services.uow import UnitOfWork
@@ -182,11 +183,12 @@ def search_cases(uow: UnitOfWork, actor: Actor, query: SearchCases) -> SearchRes
     text = query.text.strip()
     if len(text) > MAX_QUERY:
         raise InvalidInput(
-            f"keep a search under {MAX_QUERY} characters",
+            "keep a search under {limit} characters",
             {"q": f"Keep a search under {MAX_QUERY} characters."},
+            limit=MAX_QUERY,
         )
     if not 1 <= query.limit <= 200:
-        raise InvalidInput("limit must be between 1 and 200", {"limit": "out of range"})
+        raise InvalidInput("limit must be between 1 and 200", {"limit": N_("out of range")})
     scope = uow.scoped(actor)
     columns = (Case.id, Case.reference, Case.state, Case.due_at, Case.submitted_at)
     reference = normal_reference(text)

@@ -26,6 +26,7 @@ from referral.db.tables import RecoveryCode, RoleAssignment, SecondFactor, User,
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput
 from referral.domain.vocabulary import Category, Role
+from referral.i18n import N_
 from referral.keyring import Keyring, second_factor_context
 from referral.logging import get_logger
 from referral.security import hash_password, verify_password
@@ -43,14 +44,14 @@ RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misrea
 # Why these reads are not scoped: a user's second factor belongs to no network.
 USERS = "a user's second factor belongs to the user, in every network"
 CODE_FIELD = "second_factor_code"
-NO_FACTOR = (
+NO_FACTOR = N_(
     "this needs a second factor, and your account has none yet: sign out and in again to set one up"
 )
-WRONG_CODE = "the code is wrong, expired or used already; wait for the next one and try again"
-APP_CODE_ONLY = (
+WRONG_CODE = N_("the code is wrong, expired or used already; wait for the next one and try again")
+APP_CODE_ONLY = N_(
     "enter the 6-digit code your authenticator app shows now: a recovery code will not do here"
 )
-STALE = (
+STALE = N_(
     "confirm with a code from your authenticator app: this needs a second factor given "
     "within the last {minutes} minutes"
 )
@@ -361,7 +362,7 @@ def require_fresh(uow: UnitOfWork, actor: Actor, offered: Confirmation | None) -
         _spend_or_refuse(uow, actor, offered)
         return
     if not _fresh(uow, actor, offered):
-        _refuse(uow, actor, STALE.format(minutes=offered.fresh_minutes))
+        _refuse(uow, actor, STALE, minutes=offered.fresh_minutes)
 
 
 def _spend_or_refuse(uow: UnitOfWork, actor: Actor, offered: Confirmation) -> None:
@@ -383,12 +384,12 @@ def sentence(error: InvalidInput) -> dict[str, str]:
     return {CODE_FIELD: error.message[:1].upper() + error.message[1:] + "."}
 
 
-def _refuse(uow: UnitOfWork, actor: Actor, message: str) -> NoReturn:
+def _refuse(uow: UnitOfWork, actor: Actor, message: str, **params: object) -> NoReturn:
     record = AuditRecord(
         action="auth:second_factor", allowed=False, actor=actor, target=f"user:{actor.user_id}"
     )
-    field_error = "Enter the current code from your authenticator app."
-    uow.refuse(record, InvalidInput(message, {CODE_FIELD: field_error}))
+    field_error = N_("Enter the current code from your authenticator app.")
+    uow.refuse(record, InvalidInput(message, {CODE_FIELD: field_error}, **params))
 
 
 def _session_row(uow: UnitOfWork, actor: Actor, token: str) -> WebSession | None:

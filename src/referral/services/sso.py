@@ -23,6 +23,7 @@ from referral.audit.chain import AuditRecord
 from referral.db.tables import RoleAssignment, SsoIdentity, User
 from referral.domain.actors import Actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.oidc import Identity
 from referral.services import admin
@@ -31,7 +32,7 @@ from referral.services.auth import SessionInfo, open_session
 from referral.services.uow import UnitOfWork
 
 log = get_logger(__name__)
-NOT_ACTIVE = (
+NOT_ACTIVE = N_(
     "Your account in this network is not active. Ask your network's administrator to check it."
 )
 
@@ -132,7 +133,7 @@ def identity(uow: UnitOfWork, actor: Actor, identity_id: int) -> IdentityRow:
     """One identity of the actor's network; another network's is not found."""
     rows = _rows(uow, actor, SsoIdentity.id == identity_id)
     if not rows:
-        raise NotFound(f"sign-in identity {identity_id} not found")
+        raise NotFound("sign-in identity {identity} not found", identity=identity_id)
     return rows[0]
 
 
@@ -179,19 +180,19 @@ def approve(uow: UnitOfWork, actor: Actor, command: ApproveIdentity) -> int:
     scope = uow.scoped(actor)
     identity = scope.get(SsoIdentity, command.identity_id, for_update=True)
     if identity is None:
-        raise NotFound(f"sign-in identity {command.identity_id} not found")
+        raise NotFound("sign-in identity {identity} not found", identity=command.identity_id)
     if identity.user_id is not None:
         raise Conflict("This identity was approved already.")
     if command.user_id is not None:
         user = scope.get(User, command.user_id)
         if user is None or not user.active:
-            message = "Choose an active user of this network."
+            message = N_("Choose an active user of this network.")
             raise InvalidInput(message, {"user_id": message})
         held = scope.scalar(
             scope.select(RoleAssignment.id).where(RoleAssignment.user_id == user.id).limit(1)
         )
         if held is None:
-            message = "That user holds no role in this network: grant one first."
+            message = N_("That user holds no role in this network: grant one first.")
             raise InvalidInput(message, {"user_id": message})
     else:
         new_user = admin.CreateUser(
@@ -223,7 +224,7 @@ def forget(uow: UnitOfWork, actor: Actor, identity_id: int) -> None:
     scope = uow.scoped(actor)
     identity = scope.get(SsoIdentity, identity_id, for_update=True)
     if identity is None:
-        raise NotFound(f"sign-in identity {identity_id} not found")
+        raise NotFound("sign-in identity {identity} not found", identity=identity_id)
     scope.delete(identity)
     change = {"user_id": identity.user_id}
     uow.audit(

@@ -175,7 +175,7 @@ def _subject(uow: UnitOfWork, actor: Actor | None, subject_id: int) -> Subject:
         )
     )
     if subject is None:
-        raise NotFound(f"subject {subject_id} not found")
+        raise NotFound("subject {subject} not found", subject=subject_id)
     return subject
 
 
@@ -216,7 +216,9 @@ def locate_subject(uow: UnitOfWork, actor: Actor, params: Mapping[str, str]) -> 
     name, text = ("subject", subject_text) if subject_text else ("case", case_text)
     if not text.isdigit() or len(text) > 18:
         raise InvalidInput(
-            f"the {name} number is not valid", {name: f"A {name} number is a whole number."}
+            "the {name} number is not valid",
+            {name: f"A {name} number is a whole number."},
+            name=name,
         )
     number = int(text)
     scope = uow.scoped(actor)
@@ -226,8 +228,10 @@ def locate_subject(uow: UnitOfWork, actor: Actor, params: Mapping[str, str]) -> 
         found = scope.scalar(scope.select(Case.subject_id).where(Case.id == number))
     if found is None:
         raise InvalidInput(
-            f"no {name} {number} in this network",
+            "no {name} {number} in this network",
             {name: f"There is no {name} {number} in your network."},
+            name=name,
+            number=number,
         )
     return int(found)
 

@@ -89,7 +89,7 @@ def summon(uow: UnitOfWork, actor: Actor, command: Summon) -> int:
     scope = uow.scoped(actor)
     meeting = scope.repo.meeting(command.meeting_id)
     if meeting is None or not _sees(uow, actor, meeting):
-        raise NotFound(f"meeting {command.meeting_id} not found")
+        raise NotFound("meeting {meeting} not found", meeting=command.meeting_id)
     target = f"meeting:{meeting.id}"
     decision = authorise(uow, actor, PERMISSION, None, target=target)
     if Role.COORDINATOR not in actor.roles and meeting.chair_user_id != actor.user_id:
@@ -101,7 +101,9 @@ def summon(uow: UnitOfWork, actor: Actor, command: Summon) -> int:
         )
     if meeting.state not in states.names(states.MEETING, "scheduled", "agenda_set"):
         raise Conflict(
-            f"meeting {meeting.id} is {meeting.state}: officials are summoned before it is held"
+            "meeting {meeting} is {state}: officials are summoned before it is held",
+            meeting=meeting.id,
+            state=meeting.state,
         )
     reason = command.reason.strip()
     errors = {}

@@ -92,7 +92,7 @@ def _intervention(uow: UnitOfWork, actor: Actor, intervention_id: int) -> _Visib
     and readable to them asked about this intervention; otherwise "not found" (audited)."""
     intervention = case_linked(uow, actor, Intervention, intervention_id)
     if intervention is None:
-        raise NotFound(f"intervention {intervention_id} not found")
+        raise NotFound("intervention {intervention} not found", intervention=intervention_id)
     loaded = load_case(uow, actor, intervention.case_id)
     about = intervention_facts(intervention.id, intervention.provider_org_id, intervention.state)
     refuse_unless_record_visible(uow, actor, loaded.facts, about, Category.SUPPORT)
@@ -156,9 +156,10 @@ def record_progress(uow: UnitOfWork, actor: Actor, command: RecordProgress) -> i
         # The intervention's state, not the note, is what is wrong: a conflict (409).
         workflow = uow.workflow(WORKFLOW)
         raise Conflict(
-            f"progress can only be recorded on an intervention in state "
-            f"“{workflow.state_label(active)}”; this one is "
-            f"“{workflow.state_label(intervention.state)}”"
+            "progress can only be recorded on an intervention in state “{active}”; this one is "
+            "“{state}”",
+            active=workflow.state_label(active),
+            state=workflow.state_label(intervention.state),
         )
     note = ProgressNote(
         intervention_id=intervention.id, author_user_id=actor.user_id, created_at=uow.now

@@ -84,7 +84,7 @@ def revoke_own_token(uow: UnitOfWork, actor: Actor, command: RevokeToken) -> boo
     Anyone else's token, or one of another network, is not found."""
     token = _token_in_network(uow, actor, command.token_id)
     if token.user_id != actor.user_id:
-        raise NotFound(f"token {command.token_id} not found")
+        raise NotFound("token {token} not found", token=command.token_id)
     if token.revoked_at is not None:
         return False
     token.revoked_at = uow.now
@@ -116,5 +116,5 @@ def _token_in_network(uow: UnitOfWork, actor: Actor, token_id: int) -> ApiToken:
     scope = uow.scoped(actor)
     token = scope.scalars(scope.select(ApiToken).where(ApiToken.id == token_id)).first()
     if not isinstance(token, ApiToken):
-        raise NotFound(f"token {token_id} not found")
+        raise NotFound("token {token} not found", token=token_id)
     return token

@@ -46,6 +46,7 @@ from referral.db.tables import (
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound
 from referral.domain.vocabulary import Category, LegalBasis, Purpose, Role
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.services import linkage, notifications, schedule, search, webhooks
 from referral.services.access import authorise, read_record, record
@@ -171,21 +172,24 @@ def propose_transfer(uow: UnitOfWork, actor: Actor, command: ProposeTransfer) ->
     reason = _reason(command.reason)
     here = _network(uow, actor.network_id)
     if here.kind != CITY:
-        raise InvalidInput(f"only a city network hands cases over; this one is {here.kind}")
+        raise InvalidInput(
+            "only a city network hands cases over; this one is {kind}", kind=here.kind
+        )
     if not command.to_network.strip():
-        raise InvalidInput("choose the receiving network", {"to_network": "Choose a network."})
+        raise InvalidInput("choose the receiving network", {"to_network": N_("Choose a network.")})
     there = _network_by_slug(uow, command.to_network)
     if there.id == actor.network_id:
         raise InvalidInput("a case is handed over to another network, not its own",
-                           {"to_network": "same network"})  # fmt: skip
+                           {"to_network": N_("same network")})  # fmt: skip
     if there.kind != CITY:
         raise InvalidInput(
-            f"network '{there.slug}' is a {there.kind} network: only a city network takes"
-            " over a case",
-            {"to_network": "not a city network"},
+            "network '{slug}' is a {kind} network: only a city network takes over a case",
+            {"to_network": N_("not a city network")},
+            slug=there.slug,
+            kind=there.kind,
         )
     if _open_proposal(uow, actor, case.id) is not None:
-        raise Conflict(f"case {case.id} already has an open transfer proposal")
+        raise Conflict("case {case} already has an open transfer proposal", case=case.id)
     handover = workflow.spec.handover
     assert handover is not None  # the schema refuses a handover transition without it
     proposal = TransferProposal(
@@ -341,8 +345,9 @@ def accept_transfer(uow: UnitOfWork, actor: Actor, command: DecideTransfer) -> A
     )
     if others:
         raise Conflict(
-            f"the person of case {case.id} has other cases in the sending network: their data"
-            " key cannot move while those cases hold it"
+            "the person of case {case} has other cases in the sending network: their data key "
+            "cannot move while those cases hold it",
+            case=case.id,
         )
     decisions = _handover_decisions(uow, actor, case)
     moved = tuple(str(c) for c, d in decisions.items() if d.allowed)
@@ -508,7 +513,7 @@ def national_transfers(uow: UnitOfWork, actor: Actor, limit: int = 200) -> list[
 def _handover_from(workflow: Workflow, state: str) -> Transition:
     transition = workflow.one_via(Via.HANDOVER, state)
     if transition is None:
-        raise Conflict(via_refusal(workflow, Via.HANDOVER, state))
+        raise via_refusal(workflow, Via.HANDOVER, state)
     return transition
 
 
@@ -518,7 +523,9 @@ def _reason(text: str) -> str:
         raise InvalidInput("say why, in a few words", {"reason": "required"})
     if len(reason) > REASON_LIMIT:
         raise InvalidInput(
-            f"keep the reason under {REASON_LIMIT} characters", {"reason": "too long"}
+            "keep the reason under {limit} characters",
+            {"reason": N_("too long")},
+            limit=REASON_LIMIT,
         )
     return reason
 
@@ -526,7 +533,7 @@ def _reason(text: str) -> str:
 def _network(uow: UnitOfWork, network_id: int) -> Network:
     found = uow.unscoped(TWO_NETWORKS).get(Network, network_id)
     if found is None:
-        raise NotFound(f"network {network_id} not found")
+        raise NotFound("network {network} not found", network=network_id)
     return found
 
 
@@ -537,7 +544,7 @@ def _network_by_slug(uow: UnitOfWork, slug: str) -> Network:
         .first()
     )
     if found is None:
-        raise NotFound(f"network '{slug.strip()}' not found")
+        raise NotFound("network '{network}' not found", network=slug.strip())
     return found
 
 
@@ -556,7 +563,7 @@ def _incoming(
     """An open proposal to the actor's network; any other is "not found"."""
     proposal = uow.scoped(actor).transfer(proposal_id, "receiving", for_update=for_update)
     if proposal is None:
-        raise NotFound(f"transfer {proposal_id} not found")
+        raise NotFound("transfer {proposal} not found", proposal=proposal_id)
     _require_open(uow, proposal)
     return proposal
 
@@ -564,16 +571,22 @@ def _incoming(
 def _outgoing(uow: UnitOfWork, actor: Actor, proposal_id: int) -> TransferProposal:
     proposal = uow.scoped(actor).transfer(proposal_id, "sending", for_update=True)
     if proposal is None:
-        raise NotFound(f"transfer {proposal_id} not found")
+        raise NotFound("transfer {proposal} not found", proposal=proposal_id)
     _require_open(uow, proposal)
     return proposal
 
 
 def _require_open(uow: UnitOfWork, proposal: TransferProposal) -> None:
     if proposal.status != PROPOSED:
-        raise Conflict(f"transfer {proposal.id} was already {proposal.status}")
+        raise Conflict(
+            "transfer {proposal} was already {status}", proposal=proposal.id, status=proposal.status
+        )
     if proposal.expires_at <= uow.now:
-        raise Conflict(f"transfer {proposal.id} expired on {proposal.expires_at:%Y-%m-%d}")
+        raise Conflict(
+            "transfer {proposal} expired on {expires_at:%Y-%m-%d}",
+            proposal=proposal.id,
+            expires_at=proposal.expires_at,
+        )
 
 
 def _sending_case(uow: UnitOfWork, proposal: TransferProposal, *, for_update: bool = False) -> Case:
@@ -582,7 +595,7 @@ def _sending_case(uow: UnitOfWork, proposal: TransferProposal, *, for_update: bo
         Case, proposal.case_id, with_for_update=for_update or None
     )
     if case is None or case.network_id != proposal.from_network_id:
-        raise NotFound(f"transfer {proposal.id} not found")
+        raise NotFound("transfer {proposal} not found", proposal=proposal.id)
     return case
 
 

@@ -37,6 +37,7 @@ from referral.db.engine import (
 from referral.db.repositories import Repositories
 from referral.db.sealing import data_keys
 from referral.domain.errors import Conflict, ReferralError
+from referral.i18n import N_
 from referral.services.committer import GroupCommitter
 from referral.services.scope import Scope
 from referral.workflow.versions import WorkflowSet
@@ -47,14 +48,14 @@ if TYPE_CHECKING:
     from referral.workflow.machine import WorkflowEngine
     from referral.workflow.schema import Workflow
 
-STALE_MESSAGE = (
+STALE_MESSAGE = N_(
     "this record was changed by someone else while you were working on it; reload it and try again"
 )
 
 
 # PostgreSQL's deadlock and serialisation failures: the other writer won, try again.
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
-BUSY_MESSAGE = "the database was busy with other changes; try again in a moment"
+BUSY_MESSAGE = N_("the database was busy with other changes; try again in a moment")
 
 
 def database_busy(exc: BaseException) -> bool:

@@ -126,15 +126,15 @@ def check_url(url: str, *, allow_http_localhost: bool) -> str:
     except ValueError:
         host, parts = "", urlsplit("")
     if not host or len(url) > 500:
-        problem = "Give the endpoint's full address, e.g. https://partner.example.org/hooks."
+        problem = N_("Give the endpoint's full address, e.g. https://partner.example.org/hooks.")
     elif parts.username is not None or parts.password is not None:
-        problem = "Leave credentials out of the address: deliveries are signed instead."
+        problem = N_("Leave credentials out of the address: deliveries are signed instead.")
     elif parts.scheme == "https" or (
         parts.scheme == "http" and allow_http_localhost and host in LOCALHOSTS
     ):
         return url
     else:
-        problem = "The address must start with https:// (plain http only to localhost, if set)."
+        problem = N_("The address must start with https:// (plain http only to localhost, if set).")
     raise InvalidInput(problem, {"url": problem})
 
 
@@ -148,9 +148,10 @@ def register_endpoint(uow: UnitOfWork, actor: Actor, command: RegisterEndpoint) 
         problems.update(exc.errors)
     events = sorted(set(command.events))
     if not events or any(event not in EVENTS for event in events):
-        problems["events"] = "Choose at least one of the listed events."
+        problems["events"] = N_("Choose at least one of the listed events.")
     if problems:  # every field's problem at once, each beside its field
-        raise InvalidInput(" ".join(problems.values()), problems)
+        listed = " ".join(problems.values())  # each problem is a sentence of its own
+        raise InvalidInput(listed, problems)
     secret = "whsec_" + secrets.token_urlsafe(32)
     endpoint = WebhookEndpoint(
         network_id=actor.network_id,
@@ -188,7 +189,7 @@ def disable_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: int) -> None:
     scope = uow.scoped(actor)
     endpoint = scope.get(WebhookEndpoint, endpoint_id)
     if endpoint is None:
-        raise NotFound(f"webhook endpoint {endpoint_id} not found")
+        raise NotFound("webhook endpoint {endpoint} not found", endpoint=endpoint_id)
     endpoint.active = False
     uow.audit(record(actor, "admin:webhook_disable", decision, target=f"webhook:{endpoint_id}"))
     uow.commit()

@@ -54,7 +54,8 @@ def pin_workflows(sessions: sessionmaker[Session], workflows: Mapping[str, Workf
         != workflow.content_hash
     ]
     if problems:
-        raise ConfigurationError("\n".join(problems))
+        listed = "\n".join(problems)  # each problem is a sentence of its own
+        raise ConfigurationError(listed)
 
 
 def _pins(session: Session) -> dict[tuple[str, int], str]:

@@ -23,6 +23,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from referral.domain.errors import InvalidInput
+from referral.i18n import N_
 
 # The id columns are 32-bit integers on PostgreSQL: a larger id names no row anywhere.
 MAX_ID = 2**31 - 1
@@ -42,8 +43,8 @@ _PATH_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-JSON_ONLY = "Send the body as JSON, with the header Content-Type: application/json."
-FORM_ONLY = "Send the form as application/x-www-form-urlencoded, as a browser does."
+JSON_ONLY = N_("Send the body as JSON, with the header Content-Type: application/json.")
+FORM_ONLY = N_("Send the form as application/x-www-form-urlencoded, as a browser does.")
 
 
 class UnreadableInput(InvalidInput):
@@ -137,10 +138,12 @@ def _decode(raw: bytes, what: str, field: str | None) -> str:
         text = unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
     except UnicodeDecodeError:
         message = f"{place} is not valid UTF-8 text"
-        raise UnreadableInput(message, {key: "Not valid UTF-8."}) from None
+        raise UnreadableInput(message, {key: N_("Not valid UTF-8.")}) from None
     problem = text_problem(text)
     if problem:
-        raise UnreadableInput(f"{place} {problem}", {key: _sentence(problem)})
+        raise UnreadableInput(
+            "{place} {problem}", {key: _sentence(problem)}, place=place, problem=problem
+        )
     return text
 
 
@@ -162,7 +165,9 @@ def _check_depth(body: bytes) -> None:
     for bracket in _BRACKET.findall(_JSON_STRING.sub(b'""', body)):
         depth += 1 if bracket in b"[{" else -1
         if depth > MAX_JSON_DEPTH:
-            raise UnreadableInput(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+            raise UnreadableInput(
+                "the JSON is nested more than {depth} levels deep", depth=MAX_JSON_DEPTH
+            )
 
 
 def _check_strings(value: Any, path: str) -> None:
@@ -181,4 +186,9 @@ def _refuse_bad_text(text: str, path: str) -> None:
     problem = text_problem(text)
     if problem:
         field = path if text_problem(path) is None else "a field name"
-        raise UnreadableInput(f'the field "{field}" {problem}', {field: _sentence(problem)})
+        raise UnreadableInput(
+            'the field "{field}" {problem}',
+            {field: _sentence(problem)},
+            field=field,
+            problem=problem,
+        )

@@ -233,7 +233,7 @@ def provide_actor(request: Request[Any, Any, Any], uow: NamedDependency[UnitOfWo
         return actor
 
 
-PROTOCOL_FIRST = (
+PROTOCOL_FIRST = N_(
     "Read and acknowledge this network's information-sharing protocol first (the Protocol"
     " page), then try again."
 )

@@ -38,13 +38,16 @@ def load_workflow(path: str | Path) -> Workflow:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigurationError(
+            "{path}: cannot read: {strerror}", path=path, strerror=exc.strerror
+        ) from None
     data = _parse(path, raw)
     try:
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
         lines = (f"{path}: {line}" for err in exc.errors() for line in _describe(err))
-        raise ConfigurationError("\n".join(lines)) from None
+        listed = "\n".join(lines)  # each problem is a sentence of its own
+        raise ConfigurationError(listed) from None
     return Workflow(spec=spec, path=path, content_hash=hashlib.sha256(raw).hexdigest())
 
 
@@ -58,7 +61,9 @@ def load_workflows(directory: str | Path) -> WorkflowSet:
     directory = Path(directory)
     files = sorted(directory.rglob("*.yaml")) if directory.is_dir() else []
     if not files:
-        raise ConfigurationError(f"{directory}: no workflow files (*.yaml) found")
+        raise ConfigurationError(
+            "{directory}: no workflow files (*.yaml) found", directory=directory
+        )
     loaded: dict[tuple[str, int], Workflow] = {}
     problems: list[str] = []
     for file in files:
@@ -76,7 +81,8 @@ def load_workflows(directory: str | Path) -> WorkflowSet:
             )
         loaded.setdefault(key, workflow)
     if problems:
-        raise ConfigurationError("\n".join(problems))
+        listed = "\n".join(problems)  # each problem is a sentence of its own
+        raise ConfigurationError(listed)
     return WorkflowSet(loaded.values())
 
 
@@ -86,11 +92,13 @@ def _parse(path: Path, raw: bytes) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ConfigurationError(f"{path}: {where}{exc.problem or exc.context}") from None
+        raise ConfigurationError(
+            "{path}: {where}{problem}", path=path, where=where, problem=exc.problem or exc.context
+        ) from None
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: {exc}") from None
+        raise ConfigurationError("{path}: {exc}", path=path, exc=exc) from None
     if data is None:
-        raise ConfigurationError(f"{path}: the file is empty")
+        raise ConfigurationError("{path}: the file is empty", path=path)
     return data
 
 

@@ -61,8 +61,11 @@ def build_machine(workflow: Workflow, guards: Mapping[str, Guard] = GUARDS) -> A
         for j, name in enumerate(t.conditions):
             if name not in guards:
                 raise ConfigurationError(
-                    f"{workflow.path}: transitions[{i}].conditions[{j}]: "
-                    f"guard '{name}' is not registered"
+                    "{path}: transitions[{i}].conditions[{j}]: guard '{name}' is not registered",
+                    path=workflow.path,
+                    i=i,
+                    j=j,
+                    name=name,
                 )
         specs.append(
             {
@@ -104,7 +107,11 @@ class WorkflowEngine:
             raise Conflict(str(exc.value)) from None
         if not moved:
             reason = failure_sentence(token.failed_guard or "")
-            raise Conflict(f"{self._cannot(workflow, state, trigger)}: {reason}")
+            raise Conflict(
+                "cannot {trigger} {object} in state “{state}”: {reason}",
+                **self._cannot(workflow, state, trigger),
+                reason=reason,
+            )
         return token.state
 
     def available(self, workflow: Workflow, state: str, facts: GuardFacts) -> list[Transition]:
@@ -135,20 +142,38 @@ class WorkflowEngine:
 
     def _check_move(self, workflow: Workflow, state: str, trigger: str) -> None:
         if trigger not in workflow.triggers:
-            raise InvalidInput(f"unknown action '{trigger}' for workflow {workflow.name}")
+            raise InvalidInput(
+                "unknown action '{trigger}' for workflow {name}",
+                trigger=trigger,
+                name=workflow.name,
+            )
         if state not in workflow.state_names:
             raise ConfigurationError(
-                f"{workflow.path}: workflow {workflow.name} v{workflow.version} "
-                f"has no state '{state}'"
+                "{path}: workflow {name} v{version} has no state '{state}'",
+                path=workflow.path,
+                name=workflow.name,
+                version=workflow.version,
+                state=state,
             )
         if workflow.transition(trigger, state) is None:
             allowed = sorted({t.trigger for t in workflow.transitions_from(state)})
-            hint = f"allowed: {', '.join(allowed)}" if allowed else "no action is allowed there"
-            raise Conflict(f"{self._cannot(workflow, state, trigger)}; {hint}")
+            if not allowed:
+                raise Conflict(
+                    "cannot {trigger} {object} in state “{state}”; no action is allowed there",
+                    **self._cannot(workflow, state, trigger),
+                )
+            raise Conflict(
+                "cannot {trigger} {object} in state “{state}”; allowed: {allowed}",
+                **self._cannot(workflow, state, trigger),
+                allowed=", ".join(allowed),
+            )
 
     @staticmethod
-    def _cannot(workflow: Workflow, state: str, trigger: str) -> str:
-        # The state in the file's words: the trigger stays as the caller sent it.
-        return (
-            f"cannot {trigger} {_NOUNS[workflow.object]} in state “{workflow.state_label(state)}”"
-        )
+    def _cannot(workflow: Workflow, state: str, trigger: str) -> dict[str, object]:
+        # The state in the file's words: the trigger stays as the caller sent it. The noun,
+        # the state's label and the guard's reason stay in English words for now.
+        return {
+            "trigger": trigger,
+            "object": _NOUNS[workflow.object],
+            "state": workflow.state_label(state),
+        }

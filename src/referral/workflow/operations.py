@@ -3,28 +3,37 @@
 A case workflow's `operations:` map names, for each operation here, the case states it
 may happen in (DESIGN.md §3: "everything that hangs off a case follows the case's
 state"). An operation a workflow does not list is allowed in no state. Each operation is
-registered with the words that finish "a case in <state> cannot ...", so a refusal
-explains itself, as a guard's does.
+registered with the sentence "a case in {state} cannot ...", so a refusal explains
+itself, as a guard's does; the sentence is a message of the catalogues (N_), shown in the
+reader's language with the state filled in.
 """
 
 from enum import StrEnum
 
+from referral.domain.errors import Conflict
+from referral.i18n import N_
 from referral.workflow.schema import Workflow
 
 OPERATIONS: dict[str, str] = {
-    "set_agenda": "be put on a panel agenda",
-    "contribute": "take a panel contribution",
-    "decide": "have a panel decision recorded",
-    "record_minutes": "have panel minutes recorded",
-    "send_information_requests": "have information requested from agencies",
-    "answer_information_request": "have an information request answered",
-    "request_consent": "have consent requested",
-    "record_consent": "have consent recorded",
-    "assign_intervention": "have an intervention assigned",
-    "move_intervention": "have an intervention accepted, started, completed or withdrawn",
-    "record_progress": "have progress recorded on an intervention",
-    "record_review": "have a review recorded",
-    "break_glass": "be opened by break-glass",
+    "set_agenda": N_("a case in {state} cannot be put on a panel agenda"),
+    "contribute": N_("a case in {state} cannot take a panel contribution"),
+    "decide": N_("a case in {state} cannot have a panel decision recorded"),
+    "record_minutes": N_("a case in {state} cannot have panel minutes recorded"),
+    "send_information_requests": N_(
+        "a case in {state} cannot have information requested from agencies"
+    ),
+    "answer_information_request": N_(
+        "a case in {state} cannot have an information request answered"
+    ),
+    "request_consent": N_("a case in {state} cannot have consent requested"),
+    "record_consent": N_("a case in {state} cannot have consent recorded"),
+    "assign_intervention": N_("a case in {state} cannot have an intervention assigned"),
+    "move_intervention": N_(
+        "a case in {state} cannot have an intervention accepted, started, completed or withdrawn"
+    ),
+    "record_progress": N_("a case in {state} cannot have progress recorded on an intervention"),
+    "record_review": N_("a case in {state} cannot have a review recorded"),
+    "break_glass": N_("a case in {state} cannot be opened by break-glass"),
 }
 
 
@@ -36,7 +45,7 @@ class Via(StrEnum):
     Services ask the file for "the transition via X from this state", so a network may
     rename any state or trigger. Those in CHOICES offer a choice among several transitions
     from one state; the others fire at most one from any state. VIAS holds the words that
-    finish "a case in <state> cannot ...".
+    say "a <kind> in <state> cannot ...".
     """
 
     SUBMISSION = "submission"
@@ -63,37 +72,47 @@ class Via(StrEnum):
 
 
 VIAS: dict[str, str] = {
-    Via.SUBMISSION: "be submitted",
-    Via.SCREENING_START: "be picked up for screening",
-    Via.SCREENING_OUTCOME: "have a screening outcome recorded",
-    Via.AGENDA: "be taken to a panel",
-    Via.PANEL_DECISION: "have a panel decision recorded",
-    Via.CONSENT_REFUSAL: "be closed for refused consent",
-    Via.CONSENT_WITHDRAWAL: "be closed for withdrawn consent",
-    Via.ERASURE: "be erased",
-    Via.MINUTES: "have its minutes approved",
-    Via.CONSENT_REQUEST: "be asked for",
-    Via.CONSENT_GIVE: "be given",
-    Via.CONSENT_REFUSE: "be refused",
-    Via.CONSENT_WITHDRAW: "be withdrawn",
-    Via.REQUEST_ANSWER: "be answered",
-    Via.REQUEST_DECLINE: "be declined",
-    Via.CASE_CLOSURE: "be ended with its case",
-    Via.HANDOVER: "be handed over to another network",
+    Via.SUBMISSION: N_("a {kind} in {state} cannot be submitted"),
+    Via.SCREENING_START: N_("a {kind} in {state} cannot be picked up for screening"),
+    Via.SCREENING_OUTCOME: N_("a {kind} in {state} cannot have a screening outcome recorded"),
+    Via.AGENDA: N_("a {kind} in {state} cannot be taken to a panel"),
+    Via.PANEL_DECISION: N_("a {kind} in {state} cannot have a panel decision recorded"),
+    Via.CONSENT_REFUSAL: N_("a {kind} in {state} cannot be closed for refused consent"),
+    Via.CONSENT_WITHDRAWAL: N_("a {kind} in {state} cannot be closed for withdrawn consent"),
+    Via.ERASURE: N_("a {kind} in {state} cannot be erased"),
+    Via.MINUTES: N_("a {kind} in {state} cannot have its minutes approved"),
+    Via.CONSENT_REQUEST: N_("a {kind} in {state} cannot be asked for"),
+    Via.CONSENT_GIVE: N_("a {kind} in {state} cannot be given"),
+    Via.CONSENT_REFUSE: N_("a {kind} in {state} cannot be refused"),
+    Via.CONSENT_WITHDRAW: N_("a {kind} in {state} cannot be withdrawn"),
+    Via.REQUEST_ANSWER: N_("a {kind} in {state} cannot be answered"),
+    Via.REQUEST_DECLINE: N_("a {kind} in {state} cannot be declined"),
+    Via.CASE_CLOSURE: N_("a {kind} in {state} cannot be ended with its case"),
+    Via.HANDOVER: N_("a {kind} in {state} cannot be handed over to another network"),
 }
 CHOICES = frozenset({Via.SCREENING_OUTCOME, Via.PANEL_DECISION})
 # Buttons on the case page that their own service fires (it does a little more than move).
 BUTTONS = frozenset({Via.SUBMISSION, Via.SCREENING_START, Via.ERASURE})
 
 
-def refusal(workflow: Workflow, operation: str, state: str) -> str:
-    """Why the operation may not happen now, in words: the state as its file labels it."""
-    phrase = OPERATIONS.get(operation, f"have '{operation}' done")
-    return f"a case in {workflow.state_label(state)} cannot {phrase}"
+def refusal(workflow: Workflow, operation: str, state: str) -> Conflict:
+    """Why the operation may not happen now, in words: the state as its file labels it
+    (the label stays in the file's words)."""
+    label = workflow.state_label(state)
+    if operation not in OPERATIONS:
+        return Conflict(
+            "a case in {state} cannot have '{operation}' done", state=label, operation=operation
+        )
+    return Conflict(OPERATIONS[operation], state=label)
 
 
-def via_refusal(workflow: Workflow, via: str, state: str) -> str:
-    """Why nothing `via` may fire now: the file gives the state no such transition."""
-    phrase = VIAS.get(via, f"be moved by '{via}'")
+def via_refusal(workflow: Workflow, via: str, state: str) -> Conflict:
+    """Why nothing `via` may fire now: the file gives the state no such transition. The
+    kind of record and the state's label stay in English words for now."""
     kind = workflow.object.value.replace("_", " ")
-    return f"a {kind} in {workflow.state_label(state)} cannot {phrase}"
+    label = workflow.state_label(state)
+    if via not in VIAS:
+        return Conflict(
+            "a {kind} in {state} cannot be moved by '{via}'", kind=kind, state=label, via=via
+        )
+    return Conflict(VIAS[via], kind=kind, state=label)

@@ -17,6 +17,7 @@ from referral.config import Settings
 from referral.domain.errors import InvalidInput
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose
+from referral.i18n import N_
 from referral.services import (
     actions,
     breakglass,
@@ -159,10 +160,11 @@ def _text(form: Form, name: str) -> str:
     return str(form.get(name, "") or "")
 
 
-def _int(form: Form, name: str, what: str) -> int:
+def _int(form: Form, name: str, message: str, field_message: str) -> int:
+    """A chosen id: `message` and `field_message` are constants marked N_ (extracted)."""
     number = whole_number(_text(form, name))
     if number is None:
-        raise InvalidInput(f"choose {what}", {name: f"Choose {what}."})
+        raise InvalidInput(message, {name: field_message})
     return number
 
 
@@ -182,7 +184,9 @@ def _scope(form: Form) -> tuple[ConsentScope, ...]:
     for raw in form.getall("scope", []):
         category, _, kind = str(raw).partition(":")
         if category not in set(Category) or kind not in set(OrgKind):
-            raise InvalidInput("the consent scope holds an unknown choice", {"scope": "Unknown."})
+            raise InvalidInput(
+                "the consent scope holds an unknown choice", {"scope": N_("Unknown.")}
+            )
         grants.append(ConsentScope(Category(category), OrgKind(kind), Purpose.SUPPORT))
     return tuple(grants)
 
@@ -272,7 +276,9 @@ def send_requests(
     def call() -> object:
         ids = [whole_number(str(v)) for v in form.getall("organisation_ids", [])]
         if None in ids:
-            raise InvalidInput("choose agencies from the list", {"organisation_ids": "Unknown."})
+            raise InvalidInput(
+                "choose agencies from the list", {"organisation_ids": N_("Unknown.")}
+            )
         command = information.SendInformationRequests(
             case_id, tuple(i for i in ids if i is not None), _text(form, "question")
         )
@@ -347,7 +353,7 @@ def record_consent(
     def call() -> object:
         answer = _text(form, "answer")
         if answer not in ("given", "refused"):
-            raise InvalidInput("say whether consent was given", {"answer": "Choose one."})
+            raise InvalidInput("say whether consent was given", {"answer": N_("Choose one.")})
         command = consent.RecordConsent(
             case_id,
             answer == "given",
@@ -425,7 +431,12 @@ def assign_intervention(
         command = support.AssignIntervention(
             case_id,
             _text(form, "kind"),
-            _int(form, "provider_org_id", "the organisation that provides it"),
+            _int(
+                form,
+                "provider_org_id",
+                N_("choose the organisation that provides it"),
+                N_("Choose the organisation that provides it."),
+            ),
             _text(form, "plan"),
         )
         return support.assign_intervention(uow, viewer.actor, command)
@@ -530,7 +541,7 @@ def answer_link(
     """Confirm or reject the link another network asks about."""
     answer = _text(form, "answer")
     if answer not in {"confirm", "reject"}:
-        raise InvalidInput("answer confirm or reject", {"answer": "Choose confirm or reject."})
+        raise InvalidInput("answer confirm or reject", {"answer": N_("Choose confirm or reject.")})
     command = linkage.AnswerLink(alert_id, confirm=answer == "confirm")
     return _submit(
         request,

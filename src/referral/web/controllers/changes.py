@@ -120,7 +120,9 @@ async def migration_dry_run(request: Request[Any, Any, Any]) -> Template:
 
 def _version(text: str, field: str) -> int:
     if not text.strip().isdigit() or not 0 < int(text) < 10_000:
-        raise InvalidInput(f"{field}: a version number", {field: N_("Give a version number")})
+        raise InvalidInput(
+            "{field}: a version number", {field: N_("Give a version number")}, field=field
+        )
     return int(text)
 
 

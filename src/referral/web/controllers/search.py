@@ -7,13 +7,14 @@ from litestar import Request, get
 from litestar.response import Template
 
 from referral.domain.errors import InvalidInput
+from referral.i18n import N_
 from referral.services import search
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import form_date
 from referral.web.deps import ONE_STEP, Viewer, read_as_viewer
 from referral.web.render import page
 
-BAD_DATE = "Enter the date of birth as a date, for example 2009-05-17."
+BAD_DATE = N_("Enter the date of birth as a date, for example 2009-05-17.")
 
 
 def search_command(text: str, born_text: str) -> search.SearchCases:

@@ -11,6 +11,7 @@ from litestar.response import Redirect
 
 from referral.config import Settings
 from referral.domain.errors import NotFound, PermissionDenied
+from referral.i18n import N_
 from referral.services import auth, second_factor
 from referral.web.deps import CurrentViewer, Form, Uow
 from referral.web.render import page, see_other
@@ -152,7 +153,7 @@ def account_enrol_confirm(
     codes = second_factor.confirm_for(uow, viewer.actor, code, token)
     if codes is None:
         action = "/account/second-factor/confirm"
-        message = "That code did not work. Enter the current code from your authenticator app."
+        message = N_("That code did not work. Enter the current code from your authenticator app.")
         return _enrol_page(
             request, uow, viewer.actor.user_id, action, viewer.csrf_token, viewer=viewer,
             error=message,

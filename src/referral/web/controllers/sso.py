@@ -325,7 +325,7 @@ def approve(
         roles=tuple(str(r) for r in form.getall("roles", [])),
     )
     if existing and command.user_id is None:
-        message = "Choose an active user of this network."
+        message = N_("Choose an active user of this network.")
         errors = {"user_id": message}
     else:
         try:

@@ -9,6 +9,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from referral.domain.errors import InvalidInput
+from referral.i18n import N_
 from referral.services import summons
 from referral.services.uow import UnitOfWork
 from referral.web.controllers.binding import form_datetime
@@ -54,7 +55,9 @@ def summon(
     try:
         if not (starts_ok and ends_ok):
             field = "window_start" if not starts_ok else "window_end"
-            raise InvalidInput("the summons has errors", {field: "Enter a date and time in UTC."})
+            raise InvalidInput(
+                "the summons has errors", {field: N_("Enter a date and time in UTC.")}
+            )
         summons.summon(uow, viewer.actor, command)
     except InvalidInput as exc:
         uow.rollback()
