@@ -31,13 +31,14 @@ def to_utc(local: datetime, zone_name: str, field: str = "scheduled_for") -> dat
     back = placed.astimezone(UTC).astimezone(tz)
     if back.replace(tzinfo=None) != local:
         raise InvalidInput(
-            f"{local:%d %B %Y %H:%M} does not exist in {zone_name}: the clocks go forward "
-            "then. Choose a time outside the skipped hour.",
-            {
-                field: f"{local:%H:%M} on {local:%d %B %Y} does not exist in {zone_name} "
-                "(the clocks go forward): choose another time."
-            },
-        )
+            "{when} does not exist in {zone}: the clocks go forward then. Choose a time "
+            "outside the skipped hour.",
+            {field: "{time} on {day} does not exist in {zone} (the clocks go forward): "
+             "choose another time.".format(
+                time=f"{local:%H:%M}", day=f"{local:%d %B %Y}", zone=zone_name)},
+            when=f"{local:%d %B %Y %H:%M}",
+            zone=zone_name,
+        )  # fmt: skip
     return placed.astimezone(UTC)
 
 
