@@ -15,11 +15,12 @@ from litestar.exceptions import (
 )
 from litestar.response import Redirect, Template
 
+from referral import i18n
 from referral.domain.errors import AcknowledgementRequired, InvalidInput, ReferralError
 from referral.i18n import N_
 from referral.logging import get_logger
 from referral.services.uow import as_conflict, database_busy
-from referral.web.language import translate
+from referral.web.language import reading_of, translate
 
 log = get_logger(__name__)
 
@@ -85,8 +86,15 @@ def _respond(
 
 
 def referral_error(request: Request[Any, Any, Any], exc: ReferralError) -> Response[Any]:
-    errors = exc.errors if isinstance(exc, InvalidInput) else None
-    return _respond(request, exc.status_code, exc.message, errors)
+    """A domain error in the reader's language: its template translated, then its values
+    filled in (`in_language`), so "case {case} ..." reads right in every language."""
+    language = reading_of(request, None).language
+
+    def gettext(text: str) -> str:
+        return i18n.gettext(language, text)
+
+    errors = exc.errors_in_language(gettext) if isinstance(exc, InvalidInput) else None
+    return _respond(request, exc.status_code, exc.in_language(gettext), errors)
 
 
 def acknowledgement_required(

@@ -6,6 +6,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 
 from referral import i18n
+from referral.domain.errors import ReferralError
 
 STATE_READING = "reading"
 
@@ -30,3 +31,12 @@ def reading_of(connection: ASGIConnection[Any, Any, Any, Any] | None, viewer: An
 def translate(connection: ASGIConnection[Any, Any, Any, Any] | None, message: str) -> str:
     """A message from the code (an error, a confirmation) in the request's language."""
     return i18n.gettext(reading_of(connection, None).language, message)
+
+
+def error_in_language(
+    connection: ASGIConnection[Any, Any, Any, Any] | None, error: ReferralError
+) -> str:
+    """A domain error's message in the request's language: its template translated, its
+    values filled in after (a page that shows the error beside its form)."""
+    language = reading_of(connection, None).language
+    return error.in_language(lambda text: i18n.gettext(language, text))

@@ -14,6 +14,7 @@ from referral.i18n import N_
 from referral.services import breakglass
 from referral.services.uow import UnitOfWork
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
+from referral.web.language import error_in_language
 from referral.web.render import page, see_other
 
 OUTCOME_LABELS = {
@@ -41,7 +42,7 @@ def _render(
         queue=queue,
         outcomes=[(o, OUTCOME_LABELS[o]) for o in breakglass.OUTCOMES],
         failed=failed,
-        error_message=error.message if error else "",
+        error_message=error_in_language(request, error) if error else "",
         errors=(error.errors or {"_": error.message}) if error else {},
         values=values or {},
     )

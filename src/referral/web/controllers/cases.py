@@ -38,6 +38,7 @@ from referral.web import done
 from referral.web.controllers.binding import query, version_number, whole_number
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
 from referral.web.input_guard import MAX_ID
+from referral.web.language import error_in_language
 from referral.web.render import page, see_other
 from referral.web.session import confirmation
 from referral.web.templating import label
@@ -88,7 +89,7 @@ def _render_case(
         c=case,
         pairs=pairs,
         failed=failed,
-        error_message=error.message if error else "",
+        error_message=error_in_language(request, error) if error else "",
         errors=(error.errors or {"_": error.message}) if error else {},
         values=values or {},
         breakglass_minutes=_settings(request).breakglass_minutes,

@@ -12,6 +12,7 @@ from referral.domain.errors import InvalidInput
 from referral.services import transfers
 from referral.services.uow import UnitOfWork
 from referral.web.deps import ONE_STEP, CurrentViewer, Form, Uow, Viewer, read_as_viewer
+from referral.web.language import error_in_language
 from referral.web.render import page, see_other
 
 
@@ -39,7 +40,7 @@ def _preview(
         viewer,
         status_code=422 if error else 200,
         preview=preview,
-        error_message=error.message if error else "",
+        error_message=error_in_language(request, error) if error else "",
         errors=(error.errors or {"_": error.message}) if error else {},
         values=values or {},
     )
