@@ -482,9 +482,9 @@ def test_a_meeting_is_entered_and_shown_in_the_networks_local_time(
         stored = session.scalars(select(PanelMeeting.scheduled_for)).one()
     assert stored == datetime(2026, 3, 10, 22, 0, tzinfo=UTC)  # EDT (UTC-4) from 8 March
     shown = b.get(response.headers["location"]).text
-    assert "10 Mar 2026 18:00 (America/New_York)" in shown
+    assert "10 Mar 2026, 18:00 (America/New_York)" in shown
     listed = b.get("/meetings").text
-    assert "When (America/New_York)" in listed and "10 Mar 2026 18:00" in listed
+    assert "When (America/New_York)" in listed and "10 Mar 2026, 18:00" in listed
 
 
 def test_a_local_time_the_clocks_skip_is_refused_in_words(

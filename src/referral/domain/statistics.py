@@ -2,18 +2,18 @@
 
 from datetime import date
 
-from referral.domain.vocabulary import ConcernType
+from referral.domain.vocabulary import N_, ConcernType
 
 # Age at referral, in bands wide enough to name nobody. (lower bound, label), ascending.
 AGE_BANDS: tuple[tuple[int, str], ...] = (
-    (0, "under 12"),
+    (0, N_("under 12")),
     (12, "12-14"),
     (15, "15-17"),
     (18, "18-24"),
     (25, "25-39"),
-    (40, "40 and over"),
+    (40, N_("40 and over")),
 )
-UNKNOWN = "unknown"
+UNKNOWN = N_("unknown")
 AGE_BAND_LABELS: tuple[str, ...] = (*(label for _, label in AGE_BANDS), UNKNOWN)
 
 # One bit per concern type, in the fixed list's order; a new type takes the next bit, so

@@ -13,6 +13,7 @@ from referral.domain.actors import Actor
 from referral.domain.errors import NotFound
 from referral.domain.facts import CaseFacts
 from referral.domain.vocabulary import Category, InterventionKind
+from referral.i18n import N_
 from referral.services import (
     breakglass,
     case_operations,
@@ -170,10 +171,10 @@ def _summary(uow: UnitOfWork, actor: Actor, view: CaseView, case: Case) -> dict[
         and t.via != Via.ERASURE
         and not workflow.open_states <= set(t.source)
     ]
-    holder = "No one named: the network's coordinators"
+    holder = N_("No one named: the network's coordinators")
     if case.coordinator_user_id is not None:
         user = uow.scoped(actor).get(User, case.coordinator_user_id)
-        holder = user.display_name if user is not None else "A coordinator of another network"
+        holder = user.display_name if user is not None else N_("A coordinator of another network")
     return {
         "state_description": state.description if state is not None else "",
         "next_steps": list(dict.fromkeys(steps)),

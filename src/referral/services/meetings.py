@@ -21,6 +21,7 @@ from referral.domain import clock, states
 from referral.domain.actors import Actor
 from referral.domain.errors import InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import Category, Role
+from referral.i18n import N_
 from referral.services import case_operations, panel, referrals, summons
 from referral.services.access import record
 from referral.services.queue import parse_position, position_of
@@ -198,10 +199,12 @@ def schedule(uow: UnitOfWork, actor: Actor, command: panel.ScheduleMeeting) -> i
     if options is not None:
         errors = {}
         if command.chair_user_id not in {p.user_id for p in options.chairs}:
-            errors["chair_user_id"] = "Choose the chair from the network's panel chairs."
+            errors["chair_user_id"] = N_("Choose the chair from the network's panel chairs.")
         allowed = {p.user_id for p in options.invitees}
         if set(command.attendee_user_ids) - allowed:
-            errors["attendee_user_ids"] = "Invite only the network's panel members or coordinators."
+            errors["attendee_user_ids"] = N_(
+                "Invite only the network's panel members or coordinators."
+            )
         if errors:
             raise InvalidInput("the meeting has errors", errors)
     # Without options the actor may not schedule: the service says so, and audits it.

@@ -58,6 +58,7 @@ from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.errors import NotFound
 from referral.domain.vocabulary import Role
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.services.case_status import AnyCase
 from referral.services.uow import UnitOfWork
@@ -72,11 +73,11 @@ LIST_LIMIT = 100
 # events are not moves, so their words are here. The referrer's phrase is the outcome of
 # the stage, never the content.
 EVENT_MESSAGES = {
-    "information_request:send": "an information request for your organisation",
-    "intervention:assign": "an intervention was assigned to your organisation",
-    "linkage:ask": "another network asks whether this is an earlier referral of its case",
-    "linkage:confirm": "the other network confirmed the possible earlier referral",
-    "linkage:reject": "the other network rejected the possible earlier referral",
+    "information_request:send": N_("an information request for your organisation"),
+    "intervention:assign": N_("an intervention was assigned to your organisation"),
+    "linkage:ask": N_("another network asks whether this is an earlier referral of its case"),
+    "linkage:confirm": N_("the other network confirmed the possible earlier referral"),
+    "linkage:reject": N_("the other network rejected the possible earlier referral"),
 }
 
 # Why writing notices is not scoped to the mover: a move's notices go to the people of the

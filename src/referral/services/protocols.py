@@ -250,8 +250,8 @@ def set_agreement_review(uow: UnitOfWork, actor: Actor, command: SetAgreementRev
 
 # -- review reminders, from the clock ------------------------------------------------------
 
-PROTOCOL_DUE = "The network's information-sharing protocol has passed its review date."
-AGREEMENT_DUE = "The network's sharing agreement has passed its review date."
+PROTOCOL_DUE = N_("The network's information-sharing protocol has passed its review date.")
+AGREEMENT_DUE = N_("The network's sharing agreement has passed its review date.")
 
 
 def remind_due_reviews(runtime: Runtime, *, request_id: str = "clock") -> int:

@@ -71,7 +71,7 @@ class QueueRow:
 
 
 # The queue's filters' choices, in the words the page shows.
-DEADLINES = {"overdue": "Overdue", "week": "Due within 7 days"}
+DEADLINES = {"overdue": N_("Overdue"), "week": N_("Due within 7 days")}
 ASSIGNEES = {"me": "Assigned to me", "none": "Not assigned yet"}
 CONCERNS = tuple(ConcernType)
 

@@ -45,6 +45,7 @@ from referral.domain.errors import InvalidInput, PermissionDenied
 from referral.domain.statistics import AGE_BAND_LABELS, CONCERN_BITS, concern_mask, quarter_of
 from referral.domain.statistics import age_band as band_of
 from referral.domain.vocabulary import LegalBasis, OrgKind, Purpose
+from referral.i18n import N_
 from referral.services.access import authorise, record
 from referral.services.uow import UnitOfWork
 from referral.workflow.schema import Workflow
@@ -63,11 +64,11 @@ _STAGE_COLUMNS = {
 
 # The published tables, in page order: key -> title.
 DIMENSIONS: dict[str, str] = {
-    "quarter": "Referrals by quarter of submission",
-    "org_kind": "Referrals by kind of referring organisation",
-    "outcome": "Referrals by outcome (state now)",
-    "age_band": "Referrals by age band at referral",
-    "concern": "Concern types named (a referral may name several)",
+    "quarter": N_("Referrals by quarter of submission"),
+    "org_kind": N_("Referrals by kind of referring organisation"),
+    "outcome": N_("Referrals by outcome (state now)"),
+    "age_band": N_("Referrals by age band at referral"),
+    "concern": N_("Concern types named (a referral may name several)"),
 }
 
 
@@ -178,7 +179,7 @@ def query_from_params(params: dict[str, str], threshold: int) -> StatisticsQuery
     for end in ("since", "until"):
         value = params.get(end, "")
         if value and not _is_quarter(value):
-            errors[end] = "Give a quarter as YYYY-Qn, for example 2026-Q1."
+            errors[end] = N_("Give a quarter as YYYY-Qn, for example 2026-Q1.")
     if errors:
         raise InvalidInput("the statistics filters have errors", errors)
     networks = tuple(n for n in params.get("networks", "").split(",") if n)

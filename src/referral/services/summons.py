@@ -43,6 +43,7 @@ from referral.domain import states
 from referral.domain.actors import Actor, system_actor
 from referral.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from referral.domain.vocabulary import OrgKind, Role
+from referral.i18n import N_
 from referral.logging import get_logger
 from referral.services.access import authorise, record
 from referral.services.throttle import digest
@@ -55,9 +56,9 @@ PERMISSION = Permission.MEETING_SUMMON
 REASON_MAX = 500
 # Why a summons ended, as the landing page says it.
 ENDINGS = {
-    "minutes_approved": "the minutes of the meeting were approved",
-    "cancelled": "the meeting was cancelled",
-    "window_ended": "its time window has passed",
+    "minutes_approved": N_("the minutes of the meeting were approved"),
+    "cancelled": N_("the meeting was cancelled"),
+    "window_ended": N_("its time window has passed"),
 }
 
 
@@ -108,22 +109,22 @@ def summon(uow: UnitOfWork, actor: Actor, command: Summon) -> int:
     reason = command.reason.strip()
     errors = {}
     if not reason:
-        errors["reason"] = "Say why the official is summoned."
+        errors["reason"] = N_("Say why the official is summoned.")
     elif len(reason) > REASON_MAX:
         errors["reason"] = f"Keep the reason under {REASON_MAX} characters."
     official = _official(uow, command.username)
     if official is None:
-        errors["username"] = "No active user has that username."
+        errors["username"] = N_("No active user has that username.")
     elif official.id == actor.user_id:
-        errors["username"] = "You cannot summon yourself."
+        errors["username"] = N_("You cannot summon yourself.")
     starts = command.window_start or max(uow.now, meeting.scheduled_for - MEETING_WINDOW)
     ends = command.window_end or meeting.scheduled_for + MEETING_WINDOW
     if starts.tzinfo is None or ends.tzinfo is None:
-        errors["window_start"] = "Give the window with its time zone."
+        errors["window_start"] = N_("Give the window with its time zone.")
     elif not starts < ends:
-        errors["window_end"] = "The window must end after it starts."
+        errors["window_end"] = N_("The window must end after it starts.")
     elif ends <= uow.now:
-        errors["window_end"] = "The window must end in the future."
+        errors["window_end"] = N_("The window must end in the future.")
     elif starts < meeting.scheduled_for - MEETING_WINDOW or ends > meeting.scheduled_for + (
         MEETING_WINDOW
     ):

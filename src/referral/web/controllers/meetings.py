@@ -10,6 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from referral.domain.errors import InvalidInput
+from referral.i18n import N_
 from referral.services import meetings, panel
 from referral.services.referrals import REFERRAL_WORKFLOW
 from referral.services.uow import UnitOfWork
@@ -46,10 +47,10 @@ def schedule_from_form(form: Form) -> tuple[panel.ScheduleMeeting | None, dict[s
     # A time without a zone is the network's local time: the service reads it so.
     chair = whole_number(str(form.get("chair_user_id", "")))
     if chair is None:
-        errors["chair_user_id"] = "Choose who chairs the meeting."
+        errors["chair_user_id"] = N_("Choose who chairs the meeting.")
     invited = [whole_number(str(v)) for v in form.getall("attendee_user_ids", [])]
     if None in invited:
-        errors["attendee_user_ids"] = "Choose the invitees from the list."
+        errors["attendee_user_ids"] = N_("Choose the invitees from the list.")
     if errors or when is None or chair is None:
         return None, errors
     command = panel.ScheduleMeeting(
