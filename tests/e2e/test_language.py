@@ -2,6 +2,7 @@
 their browser's `Accept-Language`, else their network's default, else English; Arabic and
 Urdu pages read right to left. An unknown language is refused, nothing stored."""
 
+import re
 from collections.abc import Callable
 
 from sqlalchemy import select, update
@@ -10,7 +11,7 @@ from referral import i18n
 from referral.db.tables import ApiToken, AuditEntry, Network, User
 from referral.demo import DemoWorld
 from referral.services.uow import Runtime
-from tests.e2e.conftest import Browser
+from tests.e2e.conftest import Api, Browser
 
 
 def chosen(runtime: Runtime, world: DemoWorld, who: str) -> str | None:
@@ -135,3 +136,15 @@ def test_the_choice_needs_the_forms_csrf_token(
     coordinator.csrf = "forged"
     assert coordinator.post("/account/language", {"language": "ar"}).status_code == 403
     assert chosen(runtime, world, "coordinator") is None
+
+
+def test_the_api_answers_its_errors_in_the_language_asked_for(api: Api) -> None:
+    """Codes and field names stay English; the title and message a person reads do not."""
+    english = api.get("coordinator", "/api/cases/999999").json()
+    headers = {**api.auth("coordinator"), "Accept-Language": "ar"}
+    arabic = api.client.get("/api/cases/999999", headers=headers).json()
+    assert english["status"] == arabic["status"] == 404
+    assert arabic["error"] == i18n.gettext("ar", english["error"]) != english["error"]
+    # "case {case} not found": the sentence translated, the number put in after.
+    assert "999999" in arabic["message"] and "999999" in english["message"]
+    assert not re.search("[A-Za-z]", arabic["message"]), arabic["message"]
