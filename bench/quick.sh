@@ -26,7 +26,7 @@ run() {
 }
 
 run policy.py --quick
-for script in lists.py sealing.py walk.py dpo.py fuzz.py policy_diff.py migrate.py protocol_gate.py search.py national_statistics.py linkage.py; do
+for script in lists.py sealing.py walk.py dpo.py fuzz.py policy_diff.py migrate.py protocol_gate.py search.py national_statistics.py linkage.py languages.py; do
   run "$script" --quick
   if [ -n "$PG_URL" ]; then run "$script" --quick --database-url "$PG_URL"; fi
 done
