@@ -1,15 +1,18 @@
 """Why a category is shown or hidden, in the sharing agreement's words (authz.explain)."""
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from referral.authz import explain
 from referral.authz.enforcer import Authorizer
+from referral.authz.report import build_report
 from referral.domain.actors import Actor
 from referral.domain.facts import CaseFacts, ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose, Role
+from referral.i18n import ENGLISH, Phrase, render
 from tests.unit.test_authz_enforcer import SHIPPED
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -111,3 +114,48 @@ def test_no_rule_syntax_or_identifier_reaches_a_person(
     for category, sentence in said.items():
         assert not SYNTAX.search(sentence), (role, category, sentence)
         assert sentence.endswith(".")
+
+
+def _templates(value: object) -> Iterator[str]:
+    """Every message a Phrase is made of, itself and its params', recursively."""
+    if isinstance(value, Phrase):
+        yield value.template
+        for param in value.params.values():
+            yield from _templates(param)
+
+
+def test_every_phrase_of_the_agreement_is_a_message_make_messages_extracts(
+    authz: Authorizer,
+) -> None:
+    """Why a category is shown or hidden, and the agreement in words, are made only of
+    messages `make messages` extracts (state labels are the workflows' own), so that each
+    reads in the reader's language; and rendered in English they are their English."""
+    from tests.unit.test_catalogues import _extracted
+
+    extracted = _extracted()
+    # The states the shipped policy names, as the case workflow labels them (extracted too).
+    labels = {"draft": "Draft", "awaiting_panel": "Awaiting panel"}.__getitem__
+    made: list[Phrase] = []
+    for role in Role:
+        for state in ("draft", "screening", "awaiting_panel", "support", "closed"):
+            said = words(
+                authz,
+                actor(role, OrgKind.CIVIL_SOCIETY),
+                CaseFacts(7, 1, state, 2),
+                openable={Category.SPECIAL},
+                opened={Category.IDENTITY: NOW},
+                state_label=labels,
+            )
+            made += said.values()
+    report = build_report(authz.rules, policy_hash="x", files=[], state_label=labels)
+    for section in report.sections:
+        made.append(section.title)  # type: ignore[arg-type]
+        for line in (*section.data, *section.permissions):
+            made += [p for p in (line.what, line.may, line.who, line.when) if p]  # type: ignore[misc]
+            made += [p for p in (line.purpose, line.legal_basis) if p]  # type: ignore[misc]
+    assert all(isinstance(p, Phrase) for p in made)
+    templates = {t for p in made for t in _templates(p)}
+    assert templates <= extracted, sorted(templates - extracted)
+    for p in made:  # a moment reads the page's way ("2 Mar 2026, 09:00"), the rest as said
+        if "break-glass grant until" not in p:
+            assert render(p, ENGLISH) == str(p), p

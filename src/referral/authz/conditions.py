@@ -32,7 +32,7 @@ other condition ignores it, so it needs only `holds` and `sql`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar, TypeVar
@@ -54,6 +54,7 @@ from referral.domain import states
 from referral.domain.actors import Actor
 from referral.domain.facts import CaseFacts, RecordFacts
 from referral.domain.vocabulary import Category, OrgKind, Purpose
+from referral.i18n import Phrase
 
 # A panel member sees an agenda's cases from a week before the meeting (to prepare)
 # until a week after it (to check the minutes); outside that, nothing.
@@ -89,20 +90,82 @@ def plain(word: str) -> str:
     return word.replace("_", " ")
 
 
+# The arguments of conditions in words, each a phrase of its own (translated where shown).
+KIND_WORDS: dict[OrgKind, Phrase] = {
+    OrgKind.POLICE: Phrase("police"),
+    OrgKind.HEALTH: Phrase("health"),
+    OrgKind.EDUCATION: Phrase("education"),
+    OrgKind.SOCIAL_CARE: Phrase("social care"),
+    OrgKind.YOUTH: Phrase("youth"),
+    OrgKind.CIVIL_SOCIETY: Phrase("civil society"),
+    OrgKind.LOCAL_AUTHORITY: Phrase("local authority"),
+    OrgKind.PROBATION: Phrase("probation"),
+    OrgKind.PRIVATE_SECTOR: Phrase("private sector"),
+    OrgKind.NATIONAL: Phrase("national"),
+}
+DATA_WORDS: dict[Category, Phrase] = {
+    Category.STATUS: Phrase("status data"),
+    Category.IDENTITY: Phrase("identity data"),
+    Category.CONTACT: Phrase("contact data"),
+    Category.CONCERN: Phrase("concern data"),
+    Category.NARRATIVE: Phrase("narrative data"),
+    Category.SPECIAL: Phrase("special data"),
+    Category.CRIMINAL: Phrase("criminal data"),
+    Category.ASSESSMENT: Phrase("assessment data"),
+    Category.DELIBERATION: Phrase("deliberation data"),
+    Category.SUPPORT: Phrase("support data"),
+    Category.CONSENT: Phrase("consent data"),
+}
+
+
+def kind_words(kind: str) -> str:
+    """An organisation kind in words: its phrase, or (not a kind) the word as it is."""
+    return KIND_WORDS[OrgKind(kind)] if kind in _ORG_KINDS else plain(kind)
+
+
+def folded(items: Iterable[str], join: Callable[[str, str], Phrase]) -> str:
+    """Items joined in order, each join a phrase of its own: `a or b or c` is
+    `(a or b) or c`, the same words in English and one message for a translator."""
+    result: str | None = None
+    for item in items:
+        result = item if result is None else join(result, item)
+    return result or ""
+
+
+def either(items: Iterable[str]) -> str:
+    """`a or b or c`."""
+    return folded(items, lambda a, b: Phrase("%(first)s or %(then)s", first=a, then=b))
+
+
+def _slashed(items: Iterable[str]) -> str:
+    """`health/social care`."""
+    return folded(items, lambda a, b: Phrase("%(first)s/%(then)s", first=a, then=b))
+
+
 class Condition(ABC):
     """A named condition. Subclasses set `name`, `words` and the accepted argument count.
 
     `words` says the condition in plain words for the readable sharing agreement
-    (`referral policy report`); `register` refuses a condition without them.
+    (`referral policy report`), a Phrase so that it reads in the reader's language;
+    `register` refuses a condition without them.
     """
 
     name: ClassVar[str]
-    words: ClassVar[str]
+    words: ClassVar[Phrase]
     min_args: ClassVar[int] = 0
     max_args: ClassVar[int | None] = 0
 
-    def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
-        """The condition with these arguments in plain words; `state_label` names a state."""
+    def describe(
+        self,
+        *args: str,
+        state_label: Callable[[str], str] = plain,
+        purpose: Phrase | None = None,
+        one_record: bool = True,
+    ) -> Phrase:
+        """The condition with these arguments in plain words; `state_label` names a state.
+        `purpose`: the purpose of the rule it is told for (None: "the purpose named", as
+        the agreement says it); `one_record`: whether to say how it reads for an operation
+        on one record (a read of a case is none)."""
         return self.words
 
     def check_args(self, args: tuple[str, ...]) -> None:
@@ -164,7 +227,7 @@ def register(cls: _C) -> _C:
 @register
 class Always(Condition):
     name = "true"
-    words = "always"
+    words = Phrase("always")
 
     def holds(self, q: Question, *args: str) -> bool:
         return True
@@ -178,7 +241,7 @@ class OwnReferral(CaseCondition):
     """The actor made the referral."""
 
     name = "own_referral"
-    words = "only referrals they made themselves"
+    words = Phrase("only referrals they made themselves")
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.referrer_user_id == q.actor.user_id
@@ -192,7 +255,7 @@ class Coordinates(CaseCondition):
     """The actor is the case's assigned coordinator."""
 
     name = "coordinates"
-    words = "only cases they are the assigned coordinator of"
+    words = Phrase("only cases they are the assigned coordinator of")
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.coordinator_user_id == q.actor.user_id
@@ -208,9 +271,10 @@ class OnAgenda(CaseCondition):
     """The case is on the agenda of a meeting the actor is invited to, within the window."""
 
     name = "on_agenda"
-    words = (
+    words = Phrase(
         "while the case is on the agenda of a panel meeting they are invited to,"
-        f" from {MEETING_WINDOW.days} days before to {MEETING_WINDOW.days} days after it"
+        " from %(days)s days before to %(days)s days after it",
+        days=MEETING_WINDOW.days,
     )
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
@@ -245,7 +309,7 @@ class Summoned(CaseCondition):
     """
 
     name = "summoned"
-    words = (
+    words = Phrase(
         "only on the page of the one panel meeting they are summoned to, while the case is"
         " on its agenda, within the summons' window and until the minutes are approved"
     )
@@ -275,10 +339,20 @@ class Assigned(CaseCondition):
     """
 
     name = "assigned"
-    words = (
+    words = Phrase(
         "when an intervention on the case (for one intervention: that intervention)"
         " is assigned to their organisation"
     )
+    told = Phrase("when an intervention on the case is assigned to their organisation")
+
+    def describe(
+        self,
+        *args: str,
+        state_label: Callable[[str], str] = plain,
+        purpose: Phrase | None = None,
+        one_record: bool = True,
+    ) -> Phrase:
+        return self.words if one_record else self.told
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         record = q.record
@@ -305,7 +379,7 @@ class Asked(CaseCondition):
     """
 
     name = "asked"
-    words = "while an information request to their organisation is open on the case"
+    words = Phrase("while an information request to their organisation is open on the case")
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return q.actor.organisation_id in case.asked_org_ids
@@ -337,7 +411,7 @@ class ConsentGiven(CaseCondition):
     """The case's current consent is given (not requested, refused, withdrawn or expired)."""
 
     name = "consent_given"
-    words = "once the person has given consent"
+    words = Phrase("once the person has given consent")
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.consent_state == states.consent_given()
@@ -395,14 +469,34 @@ class ConsentCovers(CaseCondition):
     """
 
     name = "consent_covers"
-    words = (
-        "only as far as the person's consent covers {data} for their kind of organisation,"
+    words = Phrase(
+        "only as far as the person's consent covers %(data)s for their kind of organisation,"
         " for the purpose named"
-    )
+    )  # filled by `describe`
     max_args = 1
 
-    def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
-        return self.words.format(data=f"{plain(args[0])} data" if args else "that data")
+    def describe(
+        self,
+        *args: str,
+        state_label: Callable[[str], str] = plain,
+        purpose: Phrase | None = None,
+        one_record: bool = True,
+    ) -> Phrase:
+        data: object = Phrase("that data")
+        if args:
+            data = (
+                DATA_WORDS[Category(args[0])]
+                if args[0] in _CATEGORIES
+                else f"{plain(args[0])} data"
+            )
+        if purpose is None:
+            return Phrase(self.words.template, data=data)
+        return Phrase(
+            "only as far as the person's consent covers %(data)s for their kind of"
+            " organisation, for %(purpose)s",
+            data=data,
+            purpose=purpose,
+        )
 
     def check_args(self, args: tuple[str, ...]) -> None:
         super().check_args(args)
@@ -432,10 +526,25 @@ class ConsentCoversAny(CaseCondition):
     case exists (its status) and reach what the consent does cover."""
 
     name = "consent_covers_any"
-    words = (
+    words = Phrase(
         "only while the person's consent lets some of their data go to their kind of"
         " organisation, for the purpose named"
     )
+
+    def describe(
+        self,
+        *args: str,
+        state_label: Callable[[str], str] = plain,
+        purpose: Phrase | None = None,
+        one_record: bool = True,
+    ) -> Phrase:
+        if purpose is None:
+            return self.words
+        return Phrase(
+            "only while the person's consent lets some of their data go to their kind of"
+            " organisation, for %(purpose)s",
+            purpose=purpose,
+        )
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return self.holds_under(None, q, *args)
@@ -457,12 +566,18 @@ class OrgKindIn(Condition):
     """The actor's organisation is of one of the kinds named: `org_kind_in(health, police)`."""
 
     name = "org_kind_in"
-    words = "if their organisation is {kinds}"
+    words = Phrase("if their organisation is %(kinds)s")  # filled by `describe`
     min_args = 1
     max_args = None
 
-    def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
-        return self.words.format(kinds="/".join(plain(arg) for arg in args))
+    def describe(
+        self,
+        *args: str,
+        state_label: Callable[[str], str] = plain,
+        purpose: Phrase | None = None,
+        one_record: bool = True,
+    ) -> Phrase:
+        return Phrase(self.words.template, kinds=_slashed(kind_words(arg) for arg in args))
 
     def check_args(self, args: tuple[str, ...]) -> None:
         super().check_args(args)
@@ -483,12 +598,20 @@ class InState(CaseCondition):
     """The case is in one of the workflow states named: `in_state(support, review)`."""
 
     name = "in_state"
-    words = "while the case is {states}"
+    words = Phrase("while the case is %(states)s")  # filled by `describe`
     min_args = 1
     max_args = None
 
-    def describe(self, *args: str, state_label: Callable[[str], str] = plain) -> str:
-        return self.words.format(states=" or ".join(state_label(arg) for arg in args))
+    def describe(
+        self,
+        *args: str,
+        state_label: Callable[[str], str] = plain,
+        purpose: Phrase | None = None,
+        one_record: bool = True,
+    ) -> Phrase:
+        # A state's label is a workflow's words, in the catalogues (make messages).
+        states = either(Phrase(state_label(arg)) for arg in args)
+        return Phrase(self.words.template, states=states)
 
     def holds_for(self, q: Question, case: CaseFacts, *args: str) -> bool:
         return case.state in args

@@ -12,132 +12,176 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from referral.authz.conditions import OrgKindIn, plain
+from referral.authz.conditions import DATA_WORDS, OrgKindIn, folded, kind_words, plain
 from referral.authz.enforcer import Permission, Rule
 from referral.authz.expressions import AllOf, AnyOf, Call, Expr, Not
 from referral.domain.vocabulary import Category, LegalBasis, Purpose, Role
+from referral.i18n import Phrase
 
-ROLE_WORDS: dict[Role, str] = {
-    Role.REFERRER: "Referrer",
-    Role.COORDINATOR: "Coordinator",
-    Role.SCREENER: "Screener (police gateway)",
-    Role.PANEL_MEMBER: "Panel member",
-    Role.PANEL_CHAIR: "Panel chair",
-    Role.PROVIDER: "Support provider",
-    Role.DPO: "Data protection officer",
-    Role.ADMIN: "Administrator",
-    Role.ANALYST: "Analyst",
-    Role.AGENCY_CONTACT: "Partner agency contact",
-    Role.NATIONAL_COORDINATOR: "National coordinator",
-    Role.INVITED_OFFICIAL: "Official summoned to one meeting",
-    Role.SYSTEM: "The system's own timers",
+ROLE_WORDS: dict[Role, Phrase] = {
+    Role.REFERRER: Phrase("Referrer"),
+    Role.COORDINATOR: Phrase("Coordinator"),
+    Role.SCREENER: Phrase("Screener (police gateway)"),
+    Role.PANEL_MEMBER: Phrase("Panel member"),
+    Role.PANEL_CHAIR: Phrase("Panel chair"),
+    Role.PROVIDER: Phrase("Support provider"),
+    Role.DPO: Phrase("Data protection officer"),
+    Role.ADMIN: Phrase("Administrator"),
+    Role.ANALYST: Phrase("Analyst"),
+    Role.AGENCY_CONTACT: Phrase("Partner agency contact"),
+    Role.NATIONAL_COORDINATOR: Phrase("National coordinator"),
+    Role.INVITED_OFFICIAL: Phrase("Official summoned to one meeting"),
+    Role.SYSTEM: Phrase("The system's own timers"),
+}
+
+# A role named inside a sentence ("a support provider sees this ..."): its own phrase,
+# since a sentence's words are not a title's (and other languages do not capitalise).
+ROLE_NOUNS: dict[Role, Phrase] = {
+    Role.REFERRER: Phrase("referrer"),
+    Role.COORDINATOR: Phrase("coordinator"),
+    Role.SCREENER: Phrase("screener (police gateway)"),
+    Role.PANEL_MEMBER: Phrase("panel member"),
+    Role.PANEL_CHAIR: Phrase("panel chair"),
+    Role.PROVIDER: Phrase("support provider"),
+    Role.DPO: Phrase("data protection officer"),
+    Role.ADMIN: Phrase("administrator"),
+    Role.ANALYST: Phrase("analyst"),
+    Role.AGENCY_CONTACT: Phrase("partner agency contact"),
+    Role.NATIONAL_COORDINATOR: Phrase("national coordinator"),
+    Role.INVITED_OFFICIAL: Phrase("official summoned to one meeting"),
+    Role.SYSTEM: Phrase("the system's own timers"),
 }
 
 # What each category holds (DESIGN.md §2), so a reader need not look it up.
-CATEGORY_WORDS: dict[Category, str] = {
-    Category.STATUS: "status: state, dates, deadlines, referring organisation kind, coordinator",
-    Category.IDENTITY: "identity: name, date of birth, address, identifiers",
-    Category.CONTACT: "contact: phone, e-mail, guardian or parent details",
-    Category.CONCERN: "concern: concern summary and concern types",
-    Category.NARRATIVE: "narrative: the referrer's detailed account and supporting information",
-    Category.SPECIAL: "special category data: health, religion, ethnicity, sexual orientation",
-    Category.CRIMINAL: "criminal: offences, police intelligence, deconfliction results",
-    Category.ASSESSMENT: "assessment: vulnerability assessment and risk rating",
-    Category.DELIBERATION: "deliberation: panel minutes, agency contributions, decisions",
-    Category.SUPPORT: "support: support plan, interventions, progress notes",
-    Category.CONSENT: "consent: consent records (who, when, how, scope, withdrawal)",
+CATEGORY_WORDS: dict[Category, Phrase] = {
+    Category.STATUS: Phrase(
+        "status: state, dates, deadlines, referring organisation kind, coordinator"
+    ),
+    Category.IDENTITY: Phrase("identity: name, date of birth, address, identifiers"),
+    Category.CONTACT: Phrase("contact: phone, e-mail, guardian or parent details"),
+    Category.CONCERN: Phrase("concern: concern summary and concern types"),
+    Category.NARRATIVE: Phrase(
+        "narrative: the referrer's detailed account and supporting information"
+    ),
+    Category.SPECIAL: Phrase(
+        "special category data: health, religion, ethnicity, sexual orientation"
+    ),
+    Category.CRIMINAL: Phrase("criminal: offences, police intelligence, deconfliction results"),
+    Category.ASSESSMENT: Phrase("assessment: vulnerability assessment and risk rating"),
+    Category.DELIBERATION: Phrase("deliberation: panel minutes, agency contributions, decisions"),
+    Category.SUPPORT: Phrase("support: support plan, interventions, progress notes"),
+    Category.CONSENT: Phrase("consent: consent records (who, when, how, scope, withdrawal)"),
 }
 
-PERMISSION_WORDS: dict[Permission, str] = {
-    Permission.CASE_SUBMIT: "submit a referral",
-    Permission.CASE_SCREEN: "screen a referral",
-    Permission.CASE_DECONFLICT: "run police deconfliction on a referral",
-    Permission.CASE_MANAGE: "move a case on through its workflow",
-    Permission.CASE_SCHEDULE: "put a case forward for a panel meeting",
-    Permission.CASE_DECIDE: "record a panel decision",
-    Permission.CASE_CONSENT: "move a case on once consent is answered",
-    Permission.CASE_ERASE: "erase a case when its retention period ends",
-    Permission.CASE_BREAKGLASS: (
+PERMISSION_WORDS: dict[Permission, Phrase] = {
+    Permission.CASE_SUBMIT: Phrase("submit a referral"),
+    Permission.CASE_SCREEN: Phrase("screen a referral"),
+    Permission.CASE_DECONFLICT: Phrase("run police deconfliction on a referral"),
+    Permission.CASE_MANAGE: Phrase("move a case on through its workflow"),
+    Permission.CASE_SCHEDULE: Phrase("put a case forward for a panel meeting"),
+    Permission.CASE_DECIDE: Phrase("record a panel decision"),
+    Permission.CASE_CONSENT: Phrase("move a case on once consent is answered"),
+    Permission.CASE_ERASE: Phrase("erase a case when its retention period ends"),
+    Permission.CASE_BREAKGLASS: Phrase(
         "break glass: open one hidden category of a case for a short time, with a written"
         " justification, logged and reviewed by the data protection officer"
     ),
-    Permission.INFORMATION_REQUEST_SEND: "ask a partner agency for information",
-    Permission.INFORMATION_REQUEST_ANSWER: "answer a request for information",
-    Permission.CONSENT_REQUEST: "ask the person for consent",
-    Permission.CONSENT_RECORD: "record the person's consent or refusal",
-    Permission.CONSENT_WITHDRAW: "record that the person withdrew consent",
-    Permission.MEETING_SCHEDULE: "schedule a panel meeting",
-    Permission.MEETING_SET_AGENDA: "set a panel meeting's agenda",
-    Permission.MEETING_CANCEL: "cancel a panel meeting",
-    Permission.MEETING_HOLD: "hold a panel meeting",
-    Permission.MEETING_APPROVE_MINUTES: "approve a panel meeting's minutes",
-    Permission.MEETING_SUMMON: "summon an official from elsewhere to one panel meeting",
-    Permission.INTERVENTION_ASSIGN: "assign an intervention to a provider",
-    Permission.INTERVENTION_WITHDRAW: "withdraw an intervention",
-    Permission.INTERVENTION_ACCEPT: "accept an intervention",
-    Permission.INTERVENTION_START: "start an intervention",
-    Permission.INTERVENTION_RECORD: "record progress on an intervention",
-    Permission.INTERVENTION_COMPLETE: "complete an intervention",
-    Permission.AUDIT_READ: "read the audit log",
-    Permission.AUDIT_VERIFY: "verify the audit log's integrity",
-    Permission.BREAKGLASS_REVIEW: "review break-glass access and record whether it was justified",
-    Permission.SUBJECT_EXPORT: (
+    Permission.INFORMATION_REQUEST_SEND: Phrase("ask a partner agency for information"),
+    Permission.INFORMATION_REQUEST_ANSWER: Phrase("answer a request for information"),
+    Permission.CONSENT_REQUEST: Phrase("ask the person for consent"),
+    Permission.CONSENT_RECORD: Phrase("record the person's consent or refusal"),
+    Permission.CONSENT_WITHDRAW: Phrase("record that the person withdrew consent"),
+    Permission.MEETING_SCHEDULE: Phrase("schedule a panel meeting"),
+    Permission.MEETING_SET_AGENDA: Phrase("set a panel meeting's agenda"),
+    Permission.MEETING_CANCEL: Phrase("cancel a panel meeting"),
+    Permission.MEETING_HOLD: Phrase("hold a panel meeting"),
+    Permission.MEETING_APPROVE_MINUTES: Phrase("approve a panel meeting's minutes"),
+    Permission.MEETING_SUMMON: Phrase("summon an official from elsewhere to one panel meeting"),
+    Permission.INTERVENTION_ASSIGN: Phrase("assign an intervention to a provider"),
+    Permission.INTERVENTION_WITHDRAW: Phrase("withdraw an intervention"),
+    Permission.INTERVENTION_ACCEPT: Phrase("accept an intervention"),
+    Permission.INTERVENTION_START: Phrase("start an intervention"),
+    Permission.INTERVENTION_RECORD: Phrase("record progress on an intervention"),
+    Permission.INTERVENTION_COMPLETE: Phrase("complete an intervention"),
+    Permission.AUDIT_READ: Phrase("read the audit log"),
+    Permission.AUDIT_VERIFY: Phrase("verify the audit log's integrity"),
+    Permission.BREAKGLASS_REVIEW: Phrase(
+        "review break-glass access and record whether it was justified"
+    ),
+    Permission.SUBJECT_EXPORT: Phrase(
         "export everything held about a person and every access to it (subject access)"
     ),
-    Permission.ADMIN_MANAGE: "manage users, organisations and networks",
-    Permission.POLICY_REVIEW: "preview a proposed sharing policy's impact, and approve it",
-    Permission.WORKFLOW_MIGRATE: "see how running cases would move to a new workflow version",
-    Permission.STATISTICS_READ: "read aggregate statistics (no case)",
-    Permission.LINKAGE_READ: (
+    Permission.ADMIN_MANAGE: Phrase("manage users, organisations and networks"),
+    Permission.POLICY_REVIEW: Phrase("preview a proposed sharing policy's impact, and approve it"),
+    Permission.WORKFLOW_MIGRATE: Phrase(
+        "see how running cases would move to a new workflow version"
+    ),
+    Permission.STATISTICS_READ: Phrase("read aggregate statistics (no case)"),
+    Permission.LINKAGE_READ: Phrase(
         "see a case's possible earlier referrals (network, year, state, similarity; never the"
         " person)"
     ),
-    Permission.LINKAGE_ASK: "ask another network to confirm a possible earlier referral",
-    Permission.LINKAGE_ANSWER: "confirm or reject a link another network asks about",
-    Permission.LINKAGE_ALERTS: "list repeat-referral alerts across networks, status level only",
-    Permission.CASE_TRANSFER: "propose handing a case over to another network",
-    Permission.TRANSFER_RECEIVE: "see, preview, accept or decline cases other networks hand over",
-    Permission.TRANSFER_LIST: "list transfers between networks (names, states, dates only)",
-    Permission.HANDOVER_STATUS: "receive status data with a case handed over",
-    Permission.HANDOVER_IDENTITY: "receive identity data with a case handed over",
-    Permission.HANDOVER_CONTACT: "receive contact data with a case handed over",
-    Permission.HANDOVER_CONCERN: "receive concern data with a case handed over",
-    Permission.HANDOVER_NARRATIVE: "receive narrative data with a case handed over",
-    Permission.HANDOVER_SPECIAL: "receive special data with a case handed over",
-    Permission.HANDOVER_CRIMINAL: "receive criminal data with a case handed over",
-    Permission.HANDOVER_ASSESSMENT: "receive assessment data with a case handed over",
-    Permission.HANDOVER_DELIBERATION: "receive deliberation data with a case handed over",
-    Permission.HANDOVER_SUPPORT: "receive support data with a case handed over",
-    Permission.HANDOVER_CONSENT: "receive consent data with a case handed over",
-    Permission.NETWORK_CREATE: "create networks (from the national tier)",
-    Permission.NETWORK_OVERSEE: "see the networks of the country at status level (no case)",
-    Permission.PROTOCOL_PUBLISH: "publish a new version of the network's sharing protocol",
+    Permission.LINKAGE_ASK: Phrase("ask another network to confirm a possible earlier referral"),
+    Permission.LINKAGE_ANSWER: Phrase("confirm or reject a link another network asks about"),
+    Permission.LINKAGE_ALERTS: Phrase(
+        "list repeat-referral alerts across networks, status level only"
+    ),
+    Permission.CASE_TRANSFER: Phrase("propose handing a case over to another network"),
+    Permission.TRANSFER_RECEIVE: Phrase(
+        "see, preview, accept or decline cases other networks hand over"
+    ),
+    Permission.TRANSFER_LIST: Phrase("list transfers between networks (names, states, dates only)"),
+    Permission.HANDOVER_STATUS: Phrase("receive status data with a case handed over"),
+    Permission.HANDOVER_IDENTITY: Phrase("receive identity data with a case handed over"),
+    Permission.HANDOVER_CONTACT: Phrase("receive contact data with a case handed over"),
+    Permission.HANDOVER_CONCERN: Phrase("receive concern data with a case handed over"),
+    Permission.HANDOVER_NARRATIVE: Phrase("receive narrative data with a case handed over"),
+    Permission.HANDOVER_SPECIAL: Phrase("receive special data with a case handed over"),
+    Permission.HANDOVER_CRIMINAL: Phrase("receive criminal data with a case handed over"),
+    Permission.HANDOVER_ASSESSMENT: Phrase("receive assessment data with a case handed over"),
+    Permission.HANDOVER_DELIBERATION: Phrase("receive deliberation data with a case handed over"),
+    Permission.HANDOVER_SUPPORT: Phrase("receive support data with a case handed over"),
+    Permission.HANDOVER_CONSENT: Phrase("receive consent data with a case handed over"),
+    Permission.NETWORK_CREATE: Phrase("create networks (from the national tier)"),
+    Permission.NETWORK_OVERSEE: Phrase("see the networks of the country at status level (no case)"),
+    Permission.PROTOCOL_PUBLISH: Phrase("publish a new version of the network's sharing protocol"),
 }
 
-PURPOSE_WORDS: dict[Purpose, str] = {
-    Purpose.SCREENING: "screening a referral",
-    Purpose.PANEL: "the multi-agency panel",
-    Purpose.SUPPORT: "giving support",
-    Purpose.AUDIT: "audit and oversight",
-    Purpose.STATISTICS: "statistics",
+PURPOSE_WORDS: dict[Purpose, Phrase] = {
+    Purpose.SCREENING: Phrase("screening a referral"),
+    Purpose.PANEL: Phrase("the multi-agency panel"),
+    Purpose.SUPPORT: Phrase("giving support"),
+    Purpose.AUDIT: Phrase("audit and oversight"),
+    Purpose.STATISTICS: Phrase("statistics"),
 }
 
-BASIS_WORDS: dict[LegalBasis, str] = {
-    LegalBasis.CONSENT: "consent of the person",
-    LegalBasis.PUBLIC_TASK: "public task",
-    LegalBasis.LEGAL_OBLIGATION: "legal obligation",
-    LegalBasis.VITAL_INTERESTS: "vital interests",
-    LegalBasis.CRIME_PREVENTION: "prevention of crime",
+BASIS_WORDS: dict[LegalBasis, Phrase] = {
+    LegalBasis.CONSENT: Phrase("consent of the person"),
+    LegalBasis.PUBLIC_TASK: Phrase("public task"),
+    LegalBasis.LEGAL_OBLIGATION: Phrase("legal obligation"),
+    LegalBasis.VITAL_INTERESTS: Phrase("vital interests"),
+    LegalBasis.CRIME_PREVENTION: Phrase("prevention of crime"),
 }
 
-_ACTION_WORDS = {"read": "see", "write": "change"}
-NEVER = "never"
+# What a row lets a role do: (act, allowed) -> words; see and change under the same terms
+# make one row (`_merge`).
+_MAY: dict[tuple[str, bool], Phrase] = {
+    ("read", True): Phrase("see"),
+    ("read", False): Phrase("never see"),
+    ("write", True): Phrase("change"),
+    ("write", False): Phrase("never change"),
+}
+_MAY_BOTH = {True: Phrase("see and change"), False: Phrase("never see or change")}
+YES = Phrase("yes")
+NEVER = Phrase("never")
+ALWAYS = Phrase("always")
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
     """One row of a role's table: what, who exactly, when, why and on which basis."""
 
+    # Each a Phrase (a str in English, that reads in any language: i18n.render) or "".
     what: str  # "identity: name, …" or "screen a referral"
     may: str  # "see", "see and change", "never see"; "yes" or "never" for a permission
     who: str  # "" or "health/social care organisations only", plus a network if not every
@@ -190,22 +234,60 @@ def build_report(
     return PolicyReport(policy_hash, tuple(files), tuple(sections))
 
 
-def describe(expr: Expr, state_label: Callable[[str], str] = plain) -> str:
-    """A condition expression in plain words: `!`, `&`, `|` become not, and, or."""
+def describe(
+    expr: Expr,
+    state_label: Callable[[str], str] = plain,
+    *,
+    purpose: Phrase | None = None,
+    one_record: bool = True,
+) -> Phrase:
+    """A condition expression in plain words: `!`, `&`, `|` become not, and, or.
+    `purpose` and `one_record` as for `Condition.describe`."""
     if isinstance(expr, Call):
-        return expr.condition.describe(*expr.args, state_label=state_label)
+        return expr.condition.describe(
+            *expr.args, state_label=state_label, purpose=purpose, one_record=one_record
+        )
+
+    def nested(part: Expr) -> Phrase:
+        words = describe(part, state_label, purpose=purpose, one_record=one_record)
+        return Phrase("(%(words)s)", words=words) if isinstance(part, AllOf | AnyOf) else words
+
     if isinstance(expr, Not):
-        return f"not {_nested(expr.operand, state_label)}"
+        return Phrase("not %(condition)s", condition=nested(expr.operand))
     if isinstance(expr, AllOf):
-        return " and ".join(_nested(o, state_label) for o in expr.operands)
+        return _joined(
+            [nested(o) for o in expr.operands],
+            lambda a, b: Phrase("%(first)s and %(then)s", first=a, then=b),
+        )
     if isinstance(expr, AnyOf):
-        return ", or ".join(_nested(o, state_label) for o in expr.operands)
+        return _joined(
+            [nested(o) for o in expr.operands],
+            lambda a, b: Phrase("%(first)s, or %(then)s", first=a, then=b),
+        )
     raise TypeError(f"no words for {type(expr).__name__}")
 
 
-def _nested(expr: Expr, state_label: Callable[[str], str]) -> str:
-    words = describe(expr, state_label)
-    return f"({words})" if isinstance(expr, AllOf | AnyOf) else words
+def _joined(parts: Sequence[Phrase], join: Callable[[Phrase, Phrase], Phrase]) -> Phrase:
+    """`a and b and c` as `(a and b) and c`: the same words, one message to translate."""
+    result = parts[0]
+    for part in parts[1:]:
+        result = join(result, part)
+    return result
+
+
+def subject_words(obj: str, act: str) -> str:
+    """What a rule is about in words: a permission ("screen a referral"), or seeing or
+    changing a category's data ("see support data"); else as it is written."""
+    try:
+        return PERMISSION_WORDS[Permission(f"{obj}:{act}")]
+    except (ValueError, KeyError):
+        pass
+    if obj in set(Category) and act in ("read", "write"):
+        data = DATA_WORDS[Category(obj)]
+        if act == "read":
+            return Phrase("see %(data)s", data=data)
+        return Phrase("change %(data)s", data=data)
+    return f"{obj} ({act})"
 
 
 def _permission_order(rule: Rule) -> int:
@@ -214,17 +296,27 @@ def _permission_order(rule: Rule) -> int:
 
 def _line(rule: Rule, state_label: Callable[[str], str]) -> Line:
     kinds, rest = _org_kinds(rule.expr)
-    who = f"{'/'.join(plain(k) for k in kinds)} organisations only" if kinds else ""
-    if rule.network != "*":
-        who = ", ".join(filter(None, [who, f"network {rule.network} only"]))
-    when = describe(AllOf(rest) if len(rest) > 1 else rest[0], state_label) if rest else "always"
+    named = folded(
+        (kind_words(k) for k in kinds),
+        lambda a, b: Phrase("%(first)s/%(then)s", first=a, then=b),
+    )
+    who: str = Phrase("%(kinds)s organisations only", kinds=named) if kinds else ""
+    if rule.network != "*" and who:
+        who = Phrase(
+            "%(kinds)s organisations only, network %(network)s only",
+            kinds=named,
+            network=rule.network,
+        )
+    elif rule.network != "*":
+        who = Phrase("network %(network)s only", network=rule.network)
+    when = describe(AllOf(rest) if len(rest) > 1 else rest[0], state_label) if rest else ALWAYS
+    what: str
     if rule.is_permission:
         what = PERMISSION_WORDS.get(Permission(f"{rule.obj}:{rule.act}"), rule.obj)
-        may = "yes" if rule.allows else NEVER
+        may = YES if rule.allows else NEVER
     else:
         what = CATEGORY_WORDS.get(Category(rule.obj), rule.obj)
-        action = _ACTION_WORDS[rule.act]
-        may = action if rule.allows else f"{NEVER} {action}"
+        may = _MAY[rule.act, rule.allows]
     return Line(
         what=what,
         may=may,
@@ -260,7 +352,7 @@ def _merge(lines: Iterable[Line]) -> list[Line]:
     for line in lines:
         last = merged[-1] if merged else None
         if last is not None and _same_terms(last, line):
-            may = f"{last.may} or change" if line.prohibited else f"{last.may} and change"
+            may = _MAY_BOTH[not line.prohibited]  # see, then change: never, or may, both
             merged[-1] = Line(
                 last.what,
                 may,

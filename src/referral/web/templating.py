@@ -131,7 +131,10 @@ def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
 @pass_context
 def translate(context: Context, message: Any) -> str:
     """A message made elsewhere (an error, a confirmation, a stored notice) in the
-    reader's language when the catalogue has it, else as it is."""
+    reader's language when the catalogue has it, else as it is; a sentence made of fixed
+    phrases (i18n.Phrase: a read's disclosures, a consent's scope) phrase by phrase."""
+    if isinstance(message, i18n.Phrase):
+        return i18n.render(message, _reading(context))
     return _in_words(context, str(message)) if message else ""
 
 
@@ -259,7 +262,19 @@ def configure(engine: JinjaTemplateEngine, workflows: Mapping[str, Workflow], la
         words=value_words,
         translate=translate,
         notice=notice,
+        phrase=phrase,
     )
     env.globals.update(reading=page_reading, languages=i18n.LANGUAGES, show=show)
     # Templates ship with the release: no stat of every template file on every render.
     env.auto_reload = False
+
+
+@pass_context
+def phrase(context: Context, value: Any) -> str:
+    """A sentence made in Python of fixed phrases (`i18n.Phrase`: the sharing agreement's
+    words, why a category is shown or hidden) in the reader's language: its template and
+    each phrase in it translated, data as it is, a moment in the reader's form and zone.
+    Anything else reads as `translate` reads it."""
+    if isinstance(value, i18n.Phrase):
+        return i18n.render(value, _reading(context))
+    return translate(context, value)
