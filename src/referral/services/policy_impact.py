@@ -33,6 +33,7 @@ from sqlalchemy import Select, and_, case, func, literal, not_, select, union, u
 
 from referral.authz.enforcer import Authorizer, Permission, Rule
 from referral.authz.filters import case_filter
+from referral.authz.report import PolicyReport, build_report, subject_words
 from referral.db.tables import (
     AgendaItem,
     Case,
@@ -49,6 +50,7 @@ from referral.domain.errors import Conflict
 from referral.domain.vocabulary import OrgKind, Role
 from referral.services.access import authorise, record
 from referral.services.uow import UnitOfWork
+from referral.workflow.schema import WorkflowObject
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +73,16 @@ class ImpactLine:
     users: int
     cases: int
     sample: tuple[int, ...]
+
+    @property
+    def words(self) -> str:
+        """The subject in the agreement's words ("see support data", "screen a referral"),
+        a Phrase that reads in the reader's language."""
+        if " (" in self.subject:  # "support (read)"
+            obj, act = self.subject.removesuffix(")").split(" (", 1)
+        else:  # "case:screen"
+            obj, _, act = self.subject.partition(":")
+        return subject_words(obj, act)
 
 
 @dataclass
@@ -434,6 +446,23 @@ def live_policy_text(uow: UnitOfWork, actor: Actor, live: Authorizer) -> str:
     authorise(uow, actor, Permission.POLICY_REVIEW, None)
     path = live.policy_dir / "default.csv"
     return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def agreement_in_words(uow: UnitOfWork, actor: Actor, live: Authorizer) -> PolicyReport:
+    """The agreement in force in plain words, role by role (`referral policy report`), for
+    the dpo's page: each cell a Phrase, so it reads in the dpo's language."""
+    authorise(uow, actor, Permission.POLICY_REVIEW, None)
+    labels: dict[str, str] = {}
+    for workflow in uow.runtime.workflows.every():
+        if workflow.object is WorkflowObject.CASE:
+            for name, text in workflow.state_labels.items():
+                labels.setdefault(name, text)
+    return build_report(
+        live.rules,
+        policy_hash=live.policy_hash,
+        files=[],
+        state_label=lambda state: labels.get(state) or state.replace("_", " "),
+    )
 
 
 def review_policy(

@@ -41,6 +41,7 @@ async def impact_form(request: Request[Any, Any, Any]) -> Template:
             impact=None,
             errors={},
             applied=request.query_params.get("done") == "applied",
+            agreement=policy_impact.agreement_in_words(uow, viewer.actor, uow.authz),
         )
 
     return await read_as_viewer(request, work)
@@ -59,11 +60,11 @@ def preview(request: Request[Any, Any, Any], uow: Uow, viewer: CurrentViewer, fo
         errors = getattr(exc, "errors", {}) or {"policy": _without_folder(exc.message)}
         return page(
             request, "changes/policy.html", viewer, policy=text, impact=None, errors=errors,
-            applied=False, status_code=422,
+            applied=False, status_code=422, agreement=None,
         )  # fmt: skip
     return page(
         request, "changes/policy.html", viewer, policy=text, impact=impact, errors={},
-        proposed_hash=proposed.policy_hash, applied=False,
+        proposed_hash=proposed.policy_hash, applied=False, agreement=None,
     )  # fmt: skip
 
 
