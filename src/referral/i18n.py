@@ -90,6 +90,57 @@ def N_(message: str) -> str:  # noqa: N802 (the name extraction tools know)
     return message
 
 
+class Phrase(str):
+    """A sentence made in Python from fixed phrases, that reads in any language.
+
+    As a `str` it is the English sentence, so the API, logs, the CLI and tests read it as
+    before. `template` is its message id, with named placeholders (`%(role)s`); `params`
+    fill them: a Phrase (itself translated, recursively), a datetime (a moment, written
+    the reader's way), anything else data, shown as it is. A Phrase without params is a
+    fixed phrase: its text is its message id. `render` writes it in a reader's language.
+    `make messages` extracts the first argument of `Phrase(...)` (i18n_extract.KEYWORDS),
+    so a template is always a literal: `Phrase("a %(role)s sees this", role=...)`.
+    """
+
+    template: str
+    params: dict[str, object]
+
+    def __new__(cls, template: str, /, **params: object) -> Phrase:
+        english = template % {k: _english(v) for k, v in params.items()} if params else template
+        self = super().__new__(cls, english)
+        self.template = template
+        self.params = params
+        return self
+
+    def __repr__(self) -> str:
+        return f"Phrase({self.template!r}, **{self.params!r})"
+
+
+def _english(value: object) -> str:
+    if isinstance(value, datetime):  # the API and the logs: a moment in UTC, said so
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
+    return str(value)
+
+
+def render(value: object, reading: Reading) -> str:
+    """A Phrase in the reader's language: its template translated, then each param, each
+    in turn (a moment in the reader's form and zone, data as it is). A translation that
+    lost or misspelt a placeholder falls back to the English template, never an error."""
+    if isinstance(value, Phrase):
+        form = gettext(reading.language, value.template)
+        if not value.params:
+            return form
+        values = {k: render(v, reading) for k, v in value.params.items()}
+        try:
+            return form % values
+        except (KeyError, ValueError, TypeError):
+            return value.template % values
+    if isinstance(value, datetime):
+        return format_datetime(value, reading)
+    return str(value)
+
+
 def gettext(language: str, message: str) -> str:
     return translations(language).gettext(message)
 

@@ -1,7 +1,8 @@
 """Babel extraction: what `make messages` extracts, and how.
 
 `KEYWORDS` are the calls whose constant first argument is a message: gettext's own, `N_`
-(a constant translated where it is shown) and every domain error class, since an error's
+(a constant translated where it is shown), `Phrase` (a sentence's template, its words
+translated where it is shown) and every domain error class, since an error's
 first argument is the English template of what a person reads
 (`raise NotFound("Case {case} not found.", case=7)`).
 
@@ -45,6 +46,7 @@ ERROR_CLASSES = (
 KEYWORDS: dict[str, Any] = {
     **DEFAULT_KEYWORDS,
     "N_": None,
+    "Phrase": (1,),  # referral.i18n.Phrase: a sentence's template, translated where shown
     **dict.fromkeys(ERROR_CLASSES, (1,)),
 }
 
