@@ -28,9 +28,9 @@ def test_the_case_page_leaves_out_the_viewers_own_reads(
     for _ in range(3):
         page = coordinator.get(f"/cases/{case_id}")
     rows = _actions(page.text)
-    assert ("Read the case", "referrer") in rows
-    assert ("Read the case", "coordinator") not in rows
-    assert ("Submit referral", "referrer") in rows
+    assert ("Read the case", "Referrer") in rows
+    assert ("Read the case", "Coordinator") not in rows
+    assert ("Submit referral", "Referrer") in rows
     assert f"/cases/{case_id}/history" in page.text
 
 
@@ -43,7 +43,7 @@ def test_the_full_history_holds_every_read_and_pages_back(
         coordinator.get(f"/cases/{case_id}")
     first = coordinator.get(f"/cases/{case_id}/history")
     assert first.status_code == 200
-    assert ("Read the case", "coordinator") in _actions(first.text)
+    assert ("Read the case", "Coordinator") in _actions(first.text)
     pages = [_actions(first.text)]
     html = first.text
     while older := re.search(rf'href="/cases/{case_id}/history\?before=(\d+)"', html):
@@ -51,8 +51,8 @@ def test_the_full_history_holds_every_read_and_pages_back(
         pages.append(_actions(html))
     assert len(pages) >= 3  # 60 reads and the submission: pages of 25
     assert all(len(p) == 25 for p in pages[:-1])
-    assert ("Submit referral", "referrer") in pages[-1]  # the oldest, on the last page
-    assert ("Submit referral", "referrer") not in pages[0]
+    assert ("Submit referral", "Referrer") in pages[-1]  # the oldest, on the last page
+    assert ("Submit referral", "Referrer") not in pages[0]
 
 
 def test_the_full_history_is_not_for_those_who_may_not_see_it(

@@ -3,6 +3,9 @@
 from datetime import UTC, datetime
 
 from referral.audit.ledger import (
+    BASIS_WORDS,
+    CATEGORY_WORDS,
+    PURPOSE_WORDS,
     Disclosure,
     disclosures,
     encode,
@@ -15,7 +18,9 @@ from referral.authz.enforcer import Authorizer
 from referral.config import PROJECT_ROOT
 from referral.domain.actors import Actor
 from referral.domain.facts import CaseFacts
-from referral.domain.vocabulary import OrgKind, Role
+from referral.domain.vocabulary import Category, LegalBasis, OrgKind, Purpose, Role
+from referral.i18n import Phrase
+from referral.services import linked
 
 CRIMINAL_WHY = ("default.csv:32", "screening", "crime_prevention")
 IDENTITY_WHY = ("default.csv:19", "screening", "public_task")
@@ -99,3 +104,34 @@ def test_a_decision_names_its_rule_by_file_and_line() -> None:
     line = (PROJECT_ROOT / "policies" / name).read_text(encoding="utf-8").splitlines()
     assert line[int(number) - 1] == decision.rule_text
     assert authz.decide(actor, "criminal", "write", facts, now).rule_ref == ""
+
+
+def test_each_sentence_is_made_of_fixed_phrases_a_page_translates() -> None:
+    """English as a string; for a page, a template whose every part is a fixed phrase
+    (a message of the catalogues), so it reads whole in the reader's language."""
+    words = sentence(Disclosure(("status", "identity", "contact"), True, *IDENTITY_WHY))
+    assert (
+        words
+        == "read status, identity and contact information for screening, legal basis: public task"
+    )
+    assert isinstance(words, Phrase)
+    assert (
+        words.template == "read %(categories)s information for %(purpose)s, legal basis: %(basis)s"
+    )
+
+    def fixed(phrase: object) -> bool:
+        return isinstance(phrase, Phrase) and all(fixed(p) for p in phrase.params.values())
+
+    assert fixed(words)
+    assert fixed(sentence(SPECIAL)) and fixed(sentence(NARRATIVE))
+
+
+def test_every_code_a_sentence_names_has_its_words() -> None:
+    assert set(CATEGORY_WORDS) == {str(c) for c in Category}
+    assert set(PURPOSE_WORDS) == {str(p) for p in Purpose}
+    assert set(BASIS_WORDS) == {str(b) for b in LegalBasis}
+    assert set(linked.SCOPE_CATEGORY_WORDS) == {str(c) for c in Category}
+    assert set(linked.ORG_KIND_WORDS) == {str(k) for k in OrgKind}
+    line = linked.scope_line("identity", "civil_society", "support")
+    assert line == "Identity to civil society, for support"
+    assert line.template == "%(category)s to %(kind)s, for %(purpose)s"

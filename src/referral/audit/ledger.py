@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from referral.domain.vocabulary import Category
+from referral.i18n import Phrase
 
 READ, REFUSED = "read", "refused"
 # Actions that record what a person was shown: their categories are said as "read ...".
@@ -107,28 +108,84 @@ def rules_named(rule: str) -> str:
     return "; ".join(parts)
 
 
-def _words(value: str) -> str:
-    return value.replace("_", " ")
+# The codes as a sentence says them, lowercase ("read criminal information for
+# screening, legal basis: crime prevention"): each a fixed phrase, translated where the
+# sentence is shown (i18n.Phrase). A code none of them knows (a category, purpose or
+# basis since removed, in an old entry) reads as its name, as it is.
+CATEGORY_WORDS: dict[str, Phrase] = {
+    "status": Phrase("status"),
+    "identity": Phrase("identity"),
+    "contact": Phrase("contact"),
+    "concern": Phrase("concern"),
+    "narrative": Phrase("narrative"),
+    "special": Phrase("special"),
+    "criminal": Phrase("criminal"),
+    "assessment": Phrase("assessment"),
+    "deliberation": Phrase("deliberation"),
+    "support": Phrase("support"),
+    "consent": Phrase("consent"),
+}
+PURPOSE_WORDS: dict[str, Phrase] = {
+    "screening": Phrase("screening"),
+    "panel": Phrase("panel"),
+    "support": Phrase("support"),
+    "audit": Phrase("audit"),
+    "statistics": Phrase("statistics"),
+}
+BASIS_WORDS: dict[str, Phrase] = {
+    "consent": Phrase("consent"),
+    "public_task": Phrase("public task"),
+    "legal_obligation": Phrase("legal obligation"),
+    "vital_interests": Phrase("vital interests"),
+    "crime_prevention": Phrase("crime prevention"),
+}
+
+
+def _words(words: Mapping[str, Phrase], value: str) -> str:
+    return words.get(value) or value.replace("_", " ")
 
 
 def _listed(categories: tuple[str, ...]) -> str:
-    names = [_words(c) for c in categories]
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    """ "status", "status and identity", "status, identity and contact"."""
+    names = [_words(CATEGORY_WORDS, c) for c in categories]
+    listed = names[-1]
+    if len(names) > 1:
+        listed = Phrase("%(first)s and %(last)s", first=names[-2], last=listed)
+    for name in reversed(names[:-2]):
+        listed = Phrase("%(first)s, %(rest)s", first=name, rest=listed)
+    return listed
 
 
-def sentence(d: Disclosure) -> str:
+def sentence(d: Disclosure) -> Phrase:
     """One decision in words, e.g. "read criminal information for screening, legal basis:
-    crime prevention", or "refused special information: no rule allows it here"."""
-    what = f"{_listed(d.categories)} information"
+    crime prevention", or "refused special information: no rule allows it here". A
+    Phrase: English as a string, in the reader's language on a page."""
+    what = _listed(d.categories)
     if not d.allowed:
-        why = "a rule of the sharing agreement refuses it" if d.rule else "no rule allows it here"
-        return f"refused {what}: {why}"
-    words = f"read {what}"
-    if d.purpose:
-        words += f" for {_words(d.purpose)}"
-    if d.legal_basis:
-        words += f", legal basis: {_words(d.legal_basis)}"
-    return words
+        if d.rule:
+            return Phrase(
+                "refused %(categories)s information: a rule of the sharing agreement refuses it",
+                categories=what,
+            )
+        return Phrase("refused %(categories)s information: no rule allows it here", categories=what)
+    purpose = _words(PURPOSE_WORDS, d.purpose)
+    basis = _words(BASIS_WORDS, d.legal_basis)
+    if purpose and basis:
+        return Phrase(
+            "read %(categories)s information for %(purpose)s, legal basis: %(basis)s",
+            categories=what,
+            purpose=purpose,
+            basis=basis,
+        )
+    if purpose:
+        return Phrase(
+            "read %(categories)s information for %(purpose)s", categories=what, purpose=purpose
+        )
+    if basis:
+        return Phrase(
+            "read %(categories)s information, legal basis: %(basis)s", categories=what, basis=basis
+        )
+    return Phrase("read %(categories)s information", categories=what)
 
 
 def sentences(
@@ -138,7 +195,7 @@ def sentences(
     rule: str,
     purpose: str,
     legal_basis: str,
-) -> tuple[str, ...]:
+) -> tuple[Phrase, ...]:
     """What a read showed and refused, per category, in words; nothing for other actions
     (a change says what it changed through its action and categories)."""
     if action not in READ_ACTIONS and not rule.startswith("{"):

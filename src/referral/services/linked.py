@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import CompoundSelect, Select, bindparam
 from sqlalchemy.sql.elements import BindParameter
 
+from referral.audit import ledger
 from referral.db.base import Base
 from referral.db.side_by_side import side_by_side
 from referral.db.tables import (
@@ -37,6 +38,7 @@ from referral.db.tables import (
 from referral.domain import states
 from referral.domain.facts import RecordFacts
 from referral.domain.vocabulary import Category
+from referral.i18n import Phrase
 from referral.services.scope import Scope, prepared_select
 
 Row = dict[str, Any]
@@ -168,19 +170,57 @@ def _position(row: tuple[Any, ...]) -> tuple[int, int]:
     return row[0], row[1]
 
 
+# A consent's grant as a line a person reads: "Identity to civil society, for support".
+# The category as its label says it (policies/labels.yaml), the kind of organisation and
+# the purpose as a sentence says them; each a fixed phrase, so the line reads in the
+# reader's language on a page (i18n.Phrase) and as English everywhere else.
+SCOPE_CATEGORY_WORDS: dict[str, Phrase] = {
+    "status": Phrase("Status"),
+    "identity": Phrase("Identity"),
+    "contact": Phrase("Contact"),
+    "concern": Phrase("Concern"),
+    "narrative": Phrase("Narrative"),
+    "special": Phrase("Special"),
+    "criminal": Phrase("Criminal"),
+    "assessment": Phrase("Assessment"),
+    "deliberation": Phrase("Deliberation"),
+    "support": Phrase("Support"),
+    "consent": Phrase("Consent"),
+}
+ORG_KIND_WORDS: dict[str, Phrase] = {
+    "police": Phrase("police"),
+    "health": Phrase("health"),
+    "education": Phrase("education"),
+    "social_care": Phrase("social care"),
+    "youth": Phrase("youth"),
+    "civil_society": Phrase("civil society"),
+    "local_authority": Phrase("local authority"),
+    "probation": Phrase("probation"),
+    "private_sector": Phrase("private sector"),
+    "national": Phrase("national"),
+}
+
+
+def scope_line(category: str, org_kind: str, purpose: str) -> Phrase:
+    """One grant of a consent in words (a code none of the maps knows, as its name)."""
+    return Phrase(
+        "%(category)s to %(kind)s, for %(purpose)s",
+        category=SCOPE_CATEGORY_WORDS.get(category) or category.replace("_", " ").capitalize(),
+        kind=ORG_KIND_WORDS.get(org_kind) or org_kind.replace("_", " "),
+        purpose=ledger.PURPOSE_WORDS.get(purpose) or purpose.replace("_", " "),
+    )
+
+
 def _fold_grants(consents: list[Row], grants: list[Row]) -> None:
     """Each consent's scope, as "Identity to civil society, for support" lines, sorted."""
-    by_consent: dict[int, list[str]] = defaultdict(list)
+    by_consent: dict[int, list[Phrase]] = defaultdict(list)
     # The same grants as codes, for exports that need them (services.fhir): the words are
     # for people and are not parsed back.
     codes: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
     for grant in grants:
-        category, kind = (str(grant[k]).replace("_", " ") for k in ("category", "org_kind"))
-        purpose = str(grant["purpose"]).replace("_", " ")
-        by_consent[grant["consent_id"]].append(f"{category.capitalize()} to {kind}, for {purpose}")
-        codes[grant["consent_id"]].append(
-            (str(grant["category"]), str(grant["org_kind"]), str(grant["purpose"]))
-        )
+        category, kind, purpose = (str(grant[k]) for k in ("category", "org_kind", "purpose"))
+        by_consent[grant["consent_id"]].append(scope_line(category, kind, purpose))
+        codes[grant["consent_id"]].append((category, kind, purpose))
     for consent in consents:
         consent["scope"] = sorted(by_consent[consent["id"]])
         consent["scope_codes"] = sorted(codes[consent["id"]])

@@ -72,7 +72,7 @@ class QueueRow:
 
 # The queue's filters' choices, in the words the page shows.
 DEADLINES = {"overdue": N_("Overdue"), "week": N_("Due within 7 days")}
-ASSIGNEES = {"me": "Assigned to me", "none": "Not assigned yet"}
+ASSIGNEES = {"me": N_("Assigned to me"), "none": N_("Not assigned yet")}
 CONCERNS = tuple(ConcernType)
 
 

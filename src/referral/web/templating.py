@@ -223,14 +223,20 @@ def show(context: Context, value: Any) -> str:
     if isinstance(value, date):
         return i18n.format_day(value, _reading(context))
     if isinstance(value, list | tuple | set | frozenset):
-        return ", ".join(_code_words(context, str(v)) for v in value) or "—"
+        return (
+            ", ".join(_code_words(context, v if isinstance(v, str) else str(v)) for v in value)
+            or "—"
+        )
     if value is None or value == "":
         return "—"
-    return _code_words(context, str(value))
+    return _code_words(context, value if isinstance(value, str) else str(value))
 
 
 def _code_words(context: Context, text: str) -> str:
-    """A code word (an enum's value such as `in_person`) in words; other text as it is."""
+    """A code word (an enum's value such as `in_person`) in words, a sentence made of
+    fixed phrases in the reader's language; other text as it is."""
+    if isinstance(text, i18n.Phrase):
+        return i18n.render(text, _reading(context))
     if text in LABELS or CODE_WORD.fullmatch(text):
         return _in_words(context, label(text))
     return text
