@@ -47,12 +47,6 @@ LATIN = re.compile(r"[A-Za-z][A-Za-z0-9'\u2019.,:;()/ -]*[A-Za-z]|[A-Za-z]")
 # The brand, in the page's header and at the end of its title: a name, not a word of the
 # page's language.
 BRAND = re.compile(r'<a class="brand"[^>]*>referral</a>|\u2013 referral</title>')
-# Why the viewer sees a kind of information, or not (authz.explain, on the case and
-# meeting pages): its sentences are made translatable on their own branch (the policy's
-# words); until that lands they are left out here, and nothing else is.
-EXPLAINED_ELSEWHERE = re.compile(
-    r'<p class="why"[^>]*>.*?</p>|(<span class="redacted"[^>]*>).*?(</span>)', re.S
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +114,7 @@ def walk(world: DemoWorld, runtime: Runtime) -> Walk:
 def latin_words(page: str, data: list[str]) -> list[str]:
     """The runs of Latin-script words a page shows once the data it names is taken out,
     each once."""
-    page = EXPLAINED_ELSEWHERE.sub(" ", BRAND.sub(" ", page))
+    page = BRAND.sub(" ", page)
     text = visible_text(page)
     for known in data:
         text = text.replace(known, " ")
