@@ -54,7 +54,7 @@ def test_a_coordinator_asks_another_city_to_confirm_a_repeat_referral(
     visit.check(h, "case-linkage")
     h.get_by_role("button", name="Ask Demo City Prevention Network to confirm").click()
     h.wait_for_load_state()
-    expect(h.get_by_text("Asked", exact=True)).to_be_visible()
+    expect(h.get_by_text("Asked to confirm", exact=True)).to_be_visible()
 
     d = new_page(chromium, base_url)
     sign_in(d, "coordinator")
