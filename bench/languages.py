@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from scratch import database, shipped_runtime  # bench/scratch.py, on sys.path
+from scratch import database, shipped_runtime, sign_in  # bench/scratch.py, on sys.path
 
 from referral import i18n
 from referral.config import Settings
@@ -78,16 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The demo's coordinator signs in with a password alone, as under `make run`.
         app = create_app(Settings(cookie_secure=False, second_factor_roles=()), runtime)
         with TestClient(app, base_url="http://testserver.local") as client:
-            form = client.get("/login").text
-            csrf = re.search(r'name="_csrf" value="([^"]+)"', form)
-            assert csrf, "no CSRF field on the sign-in page"
-            signed = client.post(
-                "/login",
-                data={"_csrf": csrf.group(1), "username": "coordinator", "password": DEMO_PASSWORD},
-                follow_redirects=False,
-            )
-            if signed.status_code != 303:
-                print(f"!!! sign-in answered {signed.status_code}")
+            signed = sign_in(client, "coordinator", DEMO_PASSWORD)
+            if signed != 303:
+                print(f"!!! sign-in answered {signed}")
                 return 1
             pages = {
                 "work queue": "/queue",

@@ -3,11 +3,13 @@ of its own on PostgreSQL, dropped afterwards. Shared by the scripts in bench/.""
 
 from __future__ import annotations
 
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -77,3 +79,17 @@ def shipped_runtime(engine: Engine, keyring: Keyring) -> Runtime:
         load_workflows(PROJECT_ROOT / "workflows"),
         WorkflowEngine(),
     )
+
+
+def sign_in(client: Any, username: str, password: str) -> int:
+    """Sign `username` in through the app's own sign-in form (its CSRF token read from
+    the page), as a browser does; the status of the form's answer (303 when it worked)."""
+    form = client.get("/login").text
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', form)
+    assert csrf, "no CSRF field on the sign-in page"
+    answer = client.post(
+        "/login",
+        data={"_csrf": csrf.group(1), "username": username, "password": password},
+        follow_redirects=False,
+    )
+    return int(answer.status_code)
