@@ -1,7 +1,9 @@
 """HTTP fixtures: the real app on the test database, and signed-in clients per demo user."""
 
 import re
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ from litestar.testing import TestClient
 from sqlalchemy import Engine
 
 from referral.authz.enforcer import Authorizer
-from referral.config import Settings
+from referral.config import PROJECT_ROOT, Settings
 from referral.db.engine import make_session_factory
 from referral.demo import DemoWorld
 from referral.security import hash_password
@@ -143,3 +145,13 @@ def api(
         return issued[who]
 
     return Api(browser(), token)
+
+
+@pytest.fixture
+def live(runtime: Runtime, tmp_path: Path) -> Path:
+    """A copy of the shipped policy folder the app runs on, for tests that change the
+    agreement (a dpo's edit, its preview and approval) without touching the real one."""
+    folder = tmp_path / "live"
+    shutil.copytree(PROJECT_ROOT / "policies", folder, ignore=shutil.ignore_patterns("tests"))
+    runtime.authz = Authorizer(folder)
+    return folder

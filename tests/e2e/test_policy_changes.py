@@ -1,15 +1,11 @@
 """The dpo's preview and approval of a proposed policy, and the migration dry run, through
 the pages (issue 14). The live policy is a copy: applying it changes that copy only."""
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
-from referral.authz.enforcer import Authorizer
-from referral.config import PROJECT_ROOT
 from referral.db.tables import AuditEntry
 from referral.demo import DemoWorld
 from referral.services.uow import Runtime
@@ -18,14 +14,6 @@ from tests.factories import submit
 from tests.integration.test_workflow_migration import CURRENT, NEXT, load_current_and_next
 
 CRIMINAL = "p, coordinator, *, criminal, read, !in_state(draft), screening, crime_prevention, allow"
-
-
-@pytest.fixture
-def live(runtime: Runtime, tmp_path: Path) -> Path:
-    folder = tmp_path / "live"
-    shutil.copytree(PROJECT_ROOT / "policies", folder, ignore=shutil.ignore_patterns("tests"))
-    runtime.authz = Authorizer(folder)
-    return folder
 
 
 def test_a_dpo_previews_who_loses_what_then_approves_it(

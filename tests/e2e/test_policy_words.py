@@ -6,14 +6,9 @@ These read the catalogues: `make messages` and the translations merged into them
 
 import html
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from referral.authz.enforcer import Authorizer
-from referral.config import PROJECT_ROOT
 from referral.demo import DemoWorld
 from referral.domain.facts import ConsentScope
 from referral.domain.vocabulary import Category, OrgKind, Purpose
@@ -40,14 +35,6 @@ def in_arabic(browser: Callable[..., Browser], who: str) -> Browser:
     person.get("/account")
     assert person.post("/account/language", {"language": "ar"}).status_code == 303
     return person
-
-
-@pytest.fixture
-def live(runtime: Runtime, tmp_path: Path) -> Path:
-    folder = tmp_path / "live"
-    shutil.copytree(PROJECT_ROOT / "policies", folder, ignore=shutil.ignore_patterns("tests"))
-    runtime.authz = Authorizer(folder)
-    return folder
 
 
 def test_a_provider_reads_why_in_arabic(

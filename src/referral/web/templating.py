@@ -19,7 +19,6 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 
 from referral import i18n
 from referral.domain.vocabulary import ERROR_WORDS, WORDS, action_words
-from referral.i18n import N_
 from referral.web.language import reading_of
 from referral.workflow.schema import Workflow, WorkflowObject
 from referral.workflow.versions import WorkflowSet
@@ -138,29 +137,6 @@ def translate(context: Context, message: Any) -> str:
     return _in_words(context, str(message)) if message else ""
 
 
-# A stored notice: "Referral DEMO-2026-0001: received" (services.notifications), its fixed
-# phrase from a workflow's `tell:`; the reference is data, the rest is translated.
-NOTICE = re.compile(r"(?P<kind>Referral|Case) (?P<reference>\S+): (?P<phrase>.+)", re.S)
-NOTICE_FORMS = {
-    "Referral": N_("Referral %(reference)s: %(phrase)s"),
-    "Case": N_("Case %(reference)s: %(phrase)s"),
-}
-
-
-@pass_context
-def notice(context: Context, message: str) -> str:
-    """A stored notice in the reader's language: its form and its phrase translated,
-    its case reference as it is."""
-    found = NOTICE.fullmatch(str(message))
-    if found is None:
-        return _in_words(context, str(message))
-    form = _in_words(context, NOTICE_FORMS[found["kind"]])
-    return form % {
-        "reference": found["reference"],
-        "phrase": _in_words(context, found["phrase"]),
-    }
-
-
 @pass_context
 def when(context: Context, value: datetime | None, fmt: str = "") -> str:
     """A moment in the reader's language and the network's time zone; `"%H:%M"`: its
@@ -267,20 +243,7 @@ def configure(engine: JinjaTemplateEngine, workflows: Mapping[str, Workflow], la
         error_text=error_text,
         words=value_words,
         translate=translate,
-        notice=notice,
-        phrase=phrase,
     )
     env.globals.update(reading=page_reading, languages=i18n.LANGUAGES, show=show)
     # Templates ship with the release: no stat of every template file on every render.
     env.auto_reload = False
-
-
-@pass_context
-def phrase(context: Context, value: Any) -> str:
-    """A sentence made in Python of fixed phrases (`i18n.Phrase`: the sharing agreement's
-    words, why a category is shown or hidden) in the reader's language: its template and
-    each phrase in it translated, data as it is, a moment in the reader's form and zone.
-    Anything else reads as `translate` reads it."""
-    if isinstance(value, i18n.Phrase):
-        return i18n.render(value, _reading(context))
-    return translate(context, value)
